@@ -1,0 +1,1 @@
+//! Release numbers: Octopus's "next version increment".
