@@ -1,4 +1,14 @@
-//! Tako's domain, free of I/O: variables and their scoping, release numbering,
-//! masking of sensitive values and the task log model.
+//! Tako's domain, free of I/O: variables and their scoping, system variables,
+//! release numbering, masking of sensitive values, step outcomes and the task
+//! log model.
+//!
+//! Nothing here reads files, the clock or the network; callers pass facts in.
 
+pub mod log;
+pub mod mask;
 pub mod release;
+pub mod step;
+pub mod system;
+pub mod variables;
+
+pub use mask::{MASK, Masker};

@@ -1,1 +1,17 @@
-//! placeholder
+//! Runs a validated process: steps, scripts in process groups, the script API
+//! and the log sink.
+//!
+//! [`process`] runs one script as a real process in its own process group and
+//! reports its output line by line; [`script_api`] writes the helper files
+//! (Octopus's `get_octopusvariable`, `set_octopusvariable`, ...) that are
+//! defined before the user's script runs; [`service_message`] parses the
+//! `##octopus[...]` lines through which a script talks back. [`engine`] runs a
+//! whole process step by step on top of these; [`sink`] is the task log's one
+//! way out (masking first); [`steps`] holds the built-in step kinds.
+
+pub mod engine;
+pub mod process;
+pub mod script_api;
+pub mod service_message;
+pub mod sink;
+pub mod steps;

@@ -1,2 +1,30 @@
-//! placeholder
-fn main() {}
+//! `tako`: the one binary. Parses the command line, runs the command, maps the
+//! result to an exit code. How anything is done lives in the library crates.
+
+// Printing to the terminal is this crate's job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cli;
+mod console;
+mod local;
+mod run;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Validate(args) => validate::validate(&args),
+        cli::Command::Run(args) => run::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! System variables: what Tako tells every step about its deployment.
+//!
+//! Each variable exists as `Tako.X` and as its Octopus alias `Octopus.X`, so
+//! Octopus step templates and habits work unchanged.
+
+/// Facts about one deployment, from which the system variables are built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentFacts {
+    /// The project's name.
+    pub project: String,
+    /// The environment deployed to.
+    pub environment: String,
+    /// The release number (`1.4.0`).
+    pub release_number: String,
+    /// The release notes (Markdown).
+    pub release_notes: String,
+    /// The release's id (`releases-12`).
+    pub release_id: String,
+    /// The deployment's id (`deployments-34`).
+    pub deployment_id: String,
+    /// The per-project build counter.
+    pub build: u64,
+    /// The repository's URL or path.
+    pub git_repository: String,
+    /// The branch (or tag) the release was built from.
+    pub git_branch: String,
+    /// The full commit id.
+    pub git_commit: String,
+    /// Who pushed.
+    pub git_pusher: String,
+    /// The server's public base URL, if known (`https://tako.example.com`).
+    pub web_base_url: String,
+    /// Fields of the takofile's `Manifest:`, if any.
+    pub manifest: Option<ManifestFacts>,
+}
+
+/// The module manifest fields exposed as `Tako.Manifest.*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestFacts {
+    /// `ModuleVersion` (plus the prerelease label when present).
+    pub version: String,
+    /// The module's name (the manifest file's base name).
+    pub name: String,
+    /// `Author`.
+    pub author: String,
+    /// `Description`.
+    pub description: String,
+}
+
+/// The first seven characters of a commit id.
+pub fn short_commit(commit: &str) -> &str {
+    commit.get(..7).unwrap_or(commit)
+}
+
+/// Pushes `Tako.<suffix>` and `Octopus.<suffix>`.
+pub fn push_aliased(out: &mut Vec<(String, String)>, suffix: &str, value: impl Into<String>) {
+    let value = value.into();
+    out.push((format!("Tako.{suffix}"), value.clone()));
+    out.push((format!("Octopus.{suffix}"), value));
+}
+
+/// The deployment-wide system variables.
+pub fn system_variables(facts: &DeploymentFacts) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(64);
+    let base = facts.web_base_url.trim_end_matches('/');
+    let project_link = format!("/projects/{}", facts.project);
+    let release_link = format!("/releases/{}", facts.release_id);
+    let deployment_link = format!("/deployments/{}", facts.deployment_id);
+    push_aliased(&mut out, "Project.Name", &facts.project);
+    push_aliased(&mut out, "Environment.Name", &facts.environment);
+    push_aliased(&mut out, "Release.Number", &facts.release_number);
+    push_aliased(&mut out, "Release.Notes", &facts.release_notes);
+    push_aliased(&mut out, "Release.Id", &facts.release_id);
+    push_aliased(&mut out, "Deployment.Id", &facts.deployment_id);
+    push_aliased(&mut out, "Deployment.Error", "");
+    push_aliased(&mut out, "Deployment.ErrorDetail", "");
+    push_aliased(&mut out, "Deployment.CreatedBy.Username", &facts.git_pusher);
+    push_aliased(&mut out, "Git.Repository", &facts.git_repository);
+    push_aliased(&mut out, "Git.Branch", &facts.git_branch);
+    push_aliased(&mut out, "Git.Commit", &facts.git_commit);
+    push_aliased(&mut out, "Git.ShortCommit", short_commit(&facts.git_commit));
+    push_aliased(&mut out, "Git.Pusher", &facts.git_pusher);
+    push_aliased(&mut out, "Release.Git.BranchName", &facts.git_branch);
+    push_aliased(&mut out, "Release.Git.CommitHash", &facts.git_commit);
+    push_aliased(&mut out, "Build", facts.build.to_string());
+    push_aliased(&mut out, "Web.BaseUrl", base);
+    push_aliased(&mut out, "Web.ServerUri", base);
+    push_aliased(&mut out, "Web.ProjectLink", project_link);
+    push_aliased(&mut out, "Web.ReleaseLink", release_link);
+    push_aliased(&mut out, "Web.DeploymentLink", deployment_link);
+    if let Some(manifest) = &facts.manifest {
+        push_aliased(&mut out, "Manifest.Version", &manifest.version);
+        push_aliased(&mut out, "Manifest.Name", &manifest.name);
+        push_aliased(&mut out, "Manifest.Author", &manifest.author);
+        push_aliased(&mut out, "Manifest.Description", &manifest.description);
+    }
+    out
+}
+
+/// The variables naming the running step.
+pub fn step_variables(step_name: &str) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(4);
+    push_aliased(&mut out, "Action.Name", step_name);
+    push_aliased(&mut out, "Step.Name", step_name);
+    out
+}
+
+/// Names of an output variable `name` set by step `step`, in both spellings.
+pub fn output_variable_names(step: &str, name: &str) -> [String; 2] {
+    [
+        format!("Tako.Action[{step}].Output.{name}"),
+        format!("Octopus.Action[{step}].Output.{name}"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tako_variable_has_its_octopus_alias() {
+        let facts = DeploymentFacts {
+            project: "StatusCakeDSC".into(),
+            git_commit: "0123456789abcdef".into(),
+            manifest: Some(ManifestFacts {
+                version: "1.4.0".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let vars = system_variables(&facts);
+        for (name, value) in vars.iter().filter(|(n, _)| n.starts_with("Tako.")) {
+            let alias = name.replacen("Tako.", "Octopus.", 1);
+            assert!(
+                vars.contains(&(alias, value.clone())),
+                "{name} lacks an alias"
+            );
+        }
+        assert!(vars.contains(&("Tako.Git.ShortCommit".into(), "0123456".into())));
+        assert!(vars.contains(&("Octopus.Manifest.Version".into(), "1.4.0".into())));
+    }
+}

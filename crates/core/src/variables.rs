@@ -1,0 +1,220 @@
+//! Variable sources, precedence and environment scoping.
+//!
+//! Values come from four sources, lowest to highest precedence: system
+//! variables, the takofile's `Variables`, project variables stored on the
+//! server, and values given at deploy time. A name may have several values
+//! with different scopes; within one source the most specific wins (a value
+//! scoped to the deployment's environment beats an unscoped one), and a value
+//! scoped only to other environments is invisible. A higher source always
+//! beats a lower one. Names and environment names compare case-insensitively,
+//! as in Octopus.
+
+/// Where a value was defined; later variants take precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VariableSource {
+    /// Tako's own `Tako.*` / `Octopus.*` values.
+    System,
+    /// The takofile's `Variables` (never sensitive).
+    Takofile,
+    /// Project variables stored on the server (may be sensitive).
+    Project,
+    /// Given at deploy time (`--var`, `--secret`).
+    DeployTime,
+}
+
+/// One candidate value of a variable.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VariableValue {
+    /// The variable's name.
+    pub name: String,
+    /// The raw value (may contain `#{...}`).
+    pub value: String,
+    /// Environments this value is scoped to; empty means every environment.
+    pub environments: Vec<String>,
+    /// Sensitive values are masked everywhere they could be written.
+    pub sensitive: bool,
+    /// Where it was defined.
+    pub source: VariableSource,
+}
+
+impl std::fmt::Debug for VariableValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value: &str = if self.sensitive {
+            crate::mask::MASK
+        } else {
+            &self.value
+        };
+        f.debug_struct("VariableValue")
+            .field("name", &self.name)
+            .field("value", &value)
+            .field("environments", &self.environments)
+            .field("sensitive", &self.sensitive)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl VariableValue {
+    /// An unscoped, non-sensitive value.
+    pub fn new(source: VariableSource, name: impl Into<String>, value: impl Into<String>) -> Self {
+        VariableValue {
+            name: name.into(),
+            value: value.into(),
+            environments: Vec::new(),
+            sensitive: false,
+            source,
+        }
+    }
+
+    /// The same value marked sensitive.
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+
+    /// The same value scoped to `environments`.
+    pub fn scoped<S: Into<String>>(mut self, environments: impl IntoIterator<Item = S>) -> Self {
+        self.environments = environments.into_iter().map(Into::into).collect();
+        self
+    }
+
+    fn applies_to(&self, environment: &str) -> bool {
+        self.environments.is_empty()
+            || self
+                .environments
+                .iter()
+                .any(|scope| scope.eq_ignore_ascii_case(environment))
+    }
+
+    fn rank(&self) -> (VariableSource, bool) {
+        (self.source, !self.environments.is_empty())
+    }
+}
+
+/// The values one deployment sees.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ResolvedVariables {
+    /// Winning value of each visible name, in first-declared order.
+    pub values: Vec<(String, String)>,
+    /// Every sensitive value visible to the deployment (winning or not), for
+    /// the masker.
+    pub sensitive_values: Vec<String>,
+}
+
+impl std::fmt::Debug for ResolvedVariables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedVariables")
+            .field(
+                "names",
+                &self.values.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("sensitive_values", &self.sensitive_values.len())
+            .finish()
+    }
+}
+
+/// Picks, for each name, the value a deployment into `environment` sees.
+///
+/// Ties (same source, same specificity) go to the value declared last.
+pub fn resolve(candidates: &[VariableValue], environment: &str) -> ResolvedVariables {
+    let mut winners: Vec<&VariableValue> = Vec::new();
+    let mut sensitive_values = Vec::new();
+    for candidate in candidates.iter().filter(|c| c.applies_to(environment)) {
+        if candidate.sensitive && !sensitive_values.contains(&candidate.value) {
+            sensitive_values.push(candidate.value.clone());
+        }
+        match winners
+            .iter_mut()
+            .find(|w| w.name.eq_ignore_ascii_case(&candidate.name))
+        {
+            Some(winner) if candidate.rank() >= winner.rank() => *winner = candidate,
+            Some(_) => {}
+            None => winners.push(candidate),
+        }
+    }
+    ResolvedVariables {
+        values: winners
+            .into_iter()
+            .map(|w| (w.name.clone(), w.value.clone()))
+            .collect(),
+        sensitive_values,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use VariableSource::*;
+
+    fn value_of(resolved: &ResolvedVariables, name: &str) -> Option<String> {
+        resolved
+            .values
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn scoped_value_beats_unscoped_within_a_source() {
+        let values = [
+            VariableValue::new(Takofile, "GitBranch", "develop").scoped(["DevTest"]),
+            VariableValue::new(Takofile, "GitBranch", "main"),
+            VariableValue::new(Takofile, "GitBranch", "master").scoped(["Production"]),
+        ];
+        assert_eq!(
+            value_of(&resolve(&values, "Production"), "GitBranch").unwrap(),
+            "master"
+        );
+        assert_eq!(
+            value_of(&resolve(&values, "devtest"), "gitbranch").unwrap(),
+            "develop"
+        );
+        assert_eq!(
+            value_of(&resolve(&values, "Staging"), "GitBranch").unwrap(),
+            "main"
+        );
+    }
+
+    #[test]
+    fn value_scoped_elsewhere_is_invisible() {
+        let values = [VariableValue::new(Project, "Key", "prod").scoped(["Production"])];
+        assert_eq!(value_of(&resolve(&values, "DevTest"), "Key"), None);
+    }
+
+    #[test]
+    fn higher_source_beats_more_specific_lower_source() {
+        let values = [
+            VariableValue::new(Takofile, "X", "takofile").scoped(["DevTest"]),
+            VariableValue::new(Project, "X", "project"),
+            VariableValue::new(System, "X", "system"),
+        ];
+        assert_eq!(
+            value_of(&resolve(&values, "DevTest"), "X").unwrap(),
+            "project"
+        );
+        let with_cli = [
+            values.to_vec(),
+            vec![VariableValue::new(DeployTime, "x", "cli")],
+        ]
+        .concat();
+        assert_eq!(
+            value_of(&resolve(&with_cli, "DevTest"), "X").unwrap(),
+            "cli"
+        );
+    }
+
+    #[test]
+    fn sensitive_values_of_other_environments_are_not_handed_out() {
+        let values = [
+            VariableValue::new(Project, "ApiKey", "prod-secret")
+                .scoped(["Production"])
+                .sensitive(),
+            VariableValue::new(Project, "ApiKey", "dev-secret")
+                .scoped(["DevTest"])
+                .sensitive(),
+        ];
+        let resolved = resolve(&values, "DevTest");
+        assert_eq!(resolved.sensitive_values, vec!["dev-secret".to_owned()]);
+        assert!(!format!("{resolved:?}").contains("dev-secret"));
+    }
+}

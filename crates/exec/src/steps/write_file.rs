@@ -1,0 +1,160 @@
+//! `write-file`: writes a file (typically credentials built from sensitive
+//! variables) inside the working directory.
+//!
+//! `Path` is confined to the working directory: absolute paths, `..` and
+//! symbolic links that lead outside are refused, and the file itself is never
+//! written through a symbolic link. `Mode` defaults to `0600`. The content
+//! never reaches the log.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use nix::libc;
+use tako_takofile::WithValue;
+
+use super::{required, text};
+use crate::engine::confined;
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The path as given (relative to the step's directory).
+    pub path: String,
+    /// How many bytes.
+    pub bytes: usize,
+}
+
+/// Runs the step: `root` is the deployment's checkout, `base` the step's
+/// working directory inside it.
+pub fn run(
+    root: &Path,
+    base: &Path,
+    parameters: &[(String, WithValue)],
+) -> Result<Written, String> {
+    let path_text = required(parameters, "Path")?;
+    let content = text(parameters, "Content")?.unwrap_or_default();
+    let mode = match text(parameters, "Mode")? {
+        None => 0o600,
+        Some(mode) => u32::from_str_radix(mode.trim().trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|mode| *mode <= 0o7777)
+            .ok_or_else(|| format!("Mode {mode:?} is not an octal file mode like 0600"))?,
+    };
+    let relative_base = base.strip_prefix(root).unwrap_or(Path::new(""));
+    let relative = relative_base.join(path_text);
+    let target = confined(root, &relative.to_string_lossy())
+        .map_err(|e| format!("Path {path_text:?} {e}"))?;
+    let parent = target.parent().unwrap_or(root);
+    fs::create_dir_all(parent)
+        .map_err(|e| format!("cannot create the directory for {path_text:?}: {e}"))?;
+    let real_root =
+        fs::canonicalize(root).map_err(|e| format!("cannot resolve the working directory: {e}"))?;
+    let real_parent =
+        fs::canonicalize(parent).map_err(|e| format!("cannot resolve {path_text:?}: {e}"))?;
+    if !real_parent.starts_with(&real_root) {
+        return Err(format!(
+            "Path {path_text:?} leads outside the working directory through a symbolic link"
+        ));
+    }
+    let file_name = target
+        .file_name()
+        .ok_or_else(|| format!("Path {path_text:?} does not name a file"))?;
+    let final_path = real_parent.join(file_name);
+    if fs::symlink_metadata(&final_path)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
+    {
+        return Err(format!(
+            "Path {path_text:?} is a symbolic link; refusing to write through it"
+        ));
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&final_path)
+        .map_err(|e| format!("cannot write {path_text:?}: {e}"))?;
+    file.write_all(content.as_bytes())
+        .map_err(|e| format!("cannot write {path_text:?}: {e}"))?;
+    // An existing file keeps its old mode on open: set it explicitly.
+    fs::set_permissions(
+        &final_path,
+        std::os::unix::fs::PermissionsExt::from_mode(mode),
+    )
+    .map_err(|e| format!("cannot set the mode of {path_text:?}: {e}"))?;
+    Ok(Written {
+        path: path_text.to_owned(),
+        bytes: content.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, WithValue)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), WithValue::Text(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn writes_with_default_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = run(
+            dir.path(),
+            dir.path(),
+            &params(&[("Path", "sub/.creds"), ("Content", "{}")]),
+        )
+        .unwrap();
+        assert_eq!(written.bytes, 2);
+        let meta = fs::metadata(dir.path().join("sub/.creds")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+    }
+
+    #[test]
+    fn escapes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("f"), dir.path().join("filelink")).unwrap();
+        for path in ["/etc/passwd", "../x", "a/../../x", "link/x", "filelink"] {
+            let error = run(
+                dir.path(),
+                dir.path(),
+                &params(&[("Path", path), ("Content", "x")]),
+            )
+            .unwrap_err();
+            assert!(error.contains("Path"), "{path}: {error}");
+        }
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn mode_is_octal() {
+        let dir = tempfile::tempdir().unwrap();
+        run(
+            dir.path(),
+            dir.path(),
+            &params(&[("Path", "run.sh"), ("Mode", "0755")]),
+        )
+        .unwrap();
+        let meta = fs::metadata(dir.path().join("run.sh")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+        assert!(
+            run(
+                dir.path(),
+                dir.path(),
+                &params(&[("Path", "x"), ("Mode", "rw")])
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,39 @@
+//! `tako validate`: every diagnostic of a takofile, as `file:line:col: message`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::ValidateArgs;
+use crate::local::find_takofile;
+
+pub(crate) fn validate(args: &ValidateArgs) -> Result<ExitCode> {
+    let path = find_takofile(&args.path)?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let file_name = path.display().to_string();
+    match tako_takofile::parse(&file_name, &text) {
+        Ok(takofile) => {
+            for warning in &takofile.warnings {
+                println!("{warning}");
+            }
+            println!("{file_name}: valid (project {})", takofile.project);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) => {
+            for diagnostic in &diagnostics.0 {
+                println!("{diagnostic}");
+            }
+            let errors = diagnostics
+                .0
+                .iter()
+                .filter(|d| d.severity == tako_takofile::Severity::Error)
+                .count();
+            eprintln!(
+                "{file_name}: invalid ({errors} error{})",
+                if errors == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! `tako run` and `tako validate` end to end: the real binary on real git
+//! repositories, running real bash and python processes.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use tako_test_support::{TempGitRepo, processes_with, text_of, unique_marker, wait_until};
+
+fn tako(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tako"))
+        .args(args)
+        .env_remove("TAKO_ENV")
+        .env_remove("TAKO_BRANCH")
+        .output()
+        .expect("tako runs")
+}
+
+fn run_in(repo: &TempGitRepo, extra: &[&str]) -> (i32, String) {
+    let path = repo.path().to_str().expect("utf-8 path").to_owned();
+    let mut args = vec!["run"];
+    args.extend_from_slice(extra);
+    args.push(&path);
+    let output = tako(&args);
+    let (stdout, stderr) = text_of(&output);
+    (
+        output.status.code().unwrap_or(-1),
+        format!("{stdout}{stderr}"),
+    )
+}
+
+const PIPELINE: &str = r##"
+Project: Demo
+Mappings:
+  - Branch: main
+    Environment: Production
+  - Branch: develop
+    Environment: DevTest
+Steps:
+  - Name: Test
+    Run: echo "testing in $TAKO_ENVIRONMENT"
+  - Name: Publish
+    Environments: [Production]
+    Run: echo publishing
+  - Name: Break
+    Run: |
+      echo about to fail
+      exit 3
+  - Name: After
+    Run: echo should not run
+  - Name: Notify
+    Condition: Always
+    Run: |
+      echo "error was: #{Octopus.Deployment.Error}"
+      echo "status of Break: #{Octopus.Action[Break].Status}"
+"##;
+
+#[test]
+fn skipped_steps_show_their_reason_and_always_steps_see_the_error() {
+    let repo = TempGitRepo::new();
+    repo.write("takofile.yml", PIPELINE);
+    repo.commit("pipeline");
+    let (code, out) = run_in(&repo, &["--env", "DevTest"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("testing in DevTest"), "{out}");
+    assert!(out.contains("skipped: not scoped to DevTest"), "{out}");
+    assert!(!out.contains("publishing"), "{out}");
+    assert!(out.contains("skipped: an earlier step failed"), "{out}");
+    assert!(!out.contains("should not run"), "{out}");
+    assert!(
+        out.contains(r##"error was: Step 'Break' failed: the script exited with code 3"##),
+        "{out}"
+    );
+    assert!(out.contains("status of Break: Failed"), "{out}");
+    // The summary table lists every step with its state.
+    let summary = out.split("STEP").nth(1).expect("a summary table");
+    for (step, state) in [
+        ("Test", "succeeded"),
+        ("Publish", "skipped: not scoped to DevTest"),
+        ("Break", "failed: the script exited with code 3"),
+        ("After", "skipped: an earlier step failed"),
+        ("Notify", "succeeded"),
+    ] {
+        assert!(
+            summary
+                .lines()
+                .any(|line| line.starts_with(step) && line.contains(state)),
+            "{step} should be {state}:\n{summary}"
+        );
+    }
+}
+
+#[test]
+fn environment_defaults_to_the_current_branchs_mapping() {
+    let repo = TempGitRepo::new();
+    repo.write("takofile.yml", "Project: Demo\nMappings:\n  - Branch: develop\n    Environment: DevTest\nSteps:\n  - Name: Where\n    Run: echo \"env=#{Tako.Environment.Name} branch=#{Tako.Git.Branch}\"\n");
+    repo.commit("first");
+    repo.checkout_new_branch("develop");
+    let (code, out) = run_in(&repo, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("env=DevTest branch=develop"), "{out}");
+
+    repo.checkout_new_branch("feature/x");
+    let (code, out) = run_in(&repo, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("branch feature/x maps to no environment"),
+        "{out}"
+    );
+}
+
+#[test]
+fn outputs_flow_from_bash_and_python_to_later_steps() {
+    let repo = TempGitRepo::new();
+    repo.write(
+        "takofile",
+        r##"
+Project: Outputs
+Steps:
+  - Name: From Bash
+    Run: set_octopusvariable "Greeting" "hello from bash"
+  - Name: From Python
+    Shell: python
+    Run: |
+      set_octopusvariable("Answer", "42")
+      print("python read: " + get_octopusvariable("Octopus.Action[From Bash].Output.Greeting"))
+  - Name: Reader
+    Run: |
+      echo "substituted: #{Octopus.Action[From Bash].Output.Greeting} / #{Octopus.Action[From Python].Output.Answer}"
+      echo "helper: $(get_octopusvariable "Octopus.Action[From Python].Output.Answer")"
+      echo "tako alias: #{Tako.Action[From Python].Output.Answer}"
+"##,
+    );
+    repo.commit("outputs");
+    let (code, out) = run_in(&repo, &["--env", "Production"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("python read: hello from bash"), "{out}");
+    assert!(out.contains("substituted: hello from bash / 42"), "{out}");
+    assert!(out.contains("helper: 42"), "{out}");
+    assert!(out.contains("tako alias: 42"), "{out}");
+    assert!(
+        !out.contains("##octopus["),
+        "service messages must be consumed: {out}"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_the_output() {
+    let repo = TempGitRepo::new();
+    repo.write(
+        "takofile",
+        r##"
+Project: Secrets
+Steps:
+  - Name: Leaky
+    Run: |
+      echo "plain: #{ApiKey}"
+      echo "in a longer line: prefix#{ApiKey}suffix"
+      echo "from helper: $(get_octopusvariable ApiKey)"
+      echo "#{Cert}"
+      echo "stderr: #{ApiKey}" >&2
+      printf '%s' "#{ApiKey}" | base64
+      set_octopusvariable "Derived" "#{ApiKey}"
+      fail_step "could not use #{ApiKey}"
+  - Name: Later
+    Condition: Always
+    Run: |
+      echo "error seen: #{Octopus.Deployment.Error}"
+"##,
+    );
+    repo.commit("secrets");
+    let secret = "sk-live-51Hq9Zr2";
+    let cert = "-----BEGIN-----\nMIIBline2secret\n-----END-----";
+    let (code, out) = run_in(
+        &repo,
+        &[
+            "--env",
+            "Production",
+            "--secret",
+            &format!("ApiKey={secret}"),
+            "--secret",
+            &format!("Cert={cert}"),
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains(secret), "secret leaked:\n{out}");
+    assert!(
+        !out.contains("MIIBline2secret"),
+        "a line of a multi-line secret leaked:\n{out}"
+    );
+    assert!(
+        !out.contains("c2stbGl2ZS01MUhxOVpy"),
+        "base64 form leaked:\n{out}"
+    );
+    assert!(out.contains("plain: ********"), "{out}");
+    assert!(out.contains("prefix********suffix"), "{out}");
+    assert!(out.contains("from helper: ********"), "{out}");
+    assert!(out.contains("could not use ********"), "{out}");
+    assert!(
+        out.contains("error seen: Step 'Leaky' failed: could not use ********"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_timed_out_step_leaves_no_process_behind() {
+    let marker = unique_marker("timeout");
+    let repo = TempGitRepo::new();
+    repo.write(
+        "takofile",
+        &format!(
+            "Project: Timeout\nSteps:\n  - Name: Hang\n    Timeout: 1s\n    Run: |\n      bash -c 'exec -a {marker} sleep 1000' &\n      sleep 1000\n"
+        ),
+    );
+    repo.commit("hang");
+    let (code, out) = run_in(&repo, &["--env", "Production"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("timed out after 1s"), "{out}");
+    assert!(
+        wait_until(Duration::from_secs(10), || processes_with(&marker)
+            .is_empty()),
+        "processes left behind: {:?}",
+        processes_with(&marker)
+    );
+}
+
+#[test]
+fn validate_reports_every_diagnostic_with_its_position() {
+    let repo = TempGitRepo::new();
+    repo.write("takofile.yml", "Project: Demo\nMapings:\n  - Branch: main\n    Environment: Production\nSteps:\n  - Name: A\n    Run: echo\n    Uses: slack\n");
+    let path = repo.path().to_str().expect("utf-8").to_owned();
+    let output = tako(&["validate", &path]);
+    let (stdout, stderr) = text_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("takofile.yml:2:1:"), "{stdout}");
+    assert!(stdout.contains("Mappings"), "{stdout}");
+    assert!(
+        stdout.lines().filter(|l| l.contains("error")).count() >= 2,
+        "{stdout}"
+    );
+
+    repo.write("takofile.yml", "Project: Demo\n");
+    let output = tako(&["validate", &path]);
+    assert_eq!(output.status.code(), Some(0), "{:?}", text_of(&output));
+}

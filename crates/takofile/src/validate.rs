@@ -1,0 +1,1293 @@
+//! From the spanned YAML tree to a validated [`Takofile`], collecting every
+//! problem as a [`Diagnostic`] with the position of the offending key or
+//! value, what was expected, and a hint.
+//!
+//! Validation never stops at the first problem: each key is checked on its
+//! own, and the plan is only assembled when no error was found.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
+use crate::glob::{Glob, RefPattern};
+use crate::model::{
+    Condition, Mapping, ParamShape, SERVER_IGNORED, Step, StepAction, Takofile, Timeout, UsesKind,
+    VariableDecl, WithValue,
+};
+use crate::shell::Shell;
+use crate::yaml::{self, Entry, Node, Pos, Value};
+
+const TOP_KEYS: &[&str] = &[
+    "Project",
+    "Server",
+    "Mappings",
+    "CreateRelease",
+    "Version",
+    "Manifest",
+    "Variables",
+    "Steps",
+];
+const MAPPING_KEYS: &[&str] = &["Branch", "Tag", "Environment"];
+const VARIABLE_KEYS: &[&str] = &["Name", "Value", "Environments"];
+const STEP_KEYS: &[&str] = &[
+    "Name",
+    "Run",
+    "Script",
+    "Uses",
+    "With",
+    "Shell",
+    "Environments",
+    "ExcludeEnvironments",
+    "Condition",
+    "Timeout",
+    "WorkingDirectory",
+    "Env",
+];
+const CONDITION_WORDS: &[&str] = &["Success", "Failure", "Always"];
+
+/// Parses and validates a takofile; see [`crate::parse`].
+pub(crate) fn parse(file_name: &str, text: &str) -> Result<Takofile, Diagnostics> {
+    let mut ctx = Ctx {
+        file: file_name.to_owned(),
+        diagnostics: Vec::new(),
+    };
+    let loaded = yaml::load(text);
+    for problem in loaded.problems {
+        ctx.push(Severity::Error, problem.pos, problem.message, problem.hint);
+    }
+    let takofile = match &loaded.root {
+        Some(root) => ctx.takofile(root),
+        None => {
+            if !ctx.has_errors() {
+                ctx.error(
+                    Pos { line: 1, column: 1 },
+                    "the takofile is empty",
+                    Some("expected a mapping with at least `Project: <name>`".into()),
+                );
+            }
+            None
+        }
+    };
+    ctx.diagnostics
+        .sort_by_key(|diagnostic| (diagnostic.line, diagnostic.column));
+    match takofile {
+        Some(mut takofile) if !ctx.has_errors() => {
+            takofile.warnings = ctx.diagnostics;
+            Ok(takofile)
+        }
+        _ => Err(Diagnostics(ctx.diagnostics)),
+    }
+}
+
+struct Ctx {
+    file: String,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// The recognised keys of one YAML mapping, by canonical name.
+struct Fields<'a> {
+    found: Vec<(&'static str, &'a Entry)>,
+    /// Known keys suggested for misspelt ones: not reported again as missing.
+    suggested: Vec<&'static str>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, name: &str) -> Option<&'a Entry> {
+        self.found
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, entry)| *entry)
+    }
+
+    /// Whether `name` is absent and no misspelling of it was reported.
+    fn missing(&self, name: &str) -> bool {
+        self.get(name).is_none() && !self.suggested.contains(&name)
+    }
+}
+
+impl Ctx {
+    fn push(&mut self, severity: Severity, pos: Pos, message: String, hint: Option<String>) {
+        self.diagnostics.push(Diagnostic {
+            severity,
+            file: self.file.clone(),
+            line: pos.line,
+            column: pos.column,
+            message,
+            hint,
+        });
+    }
+
+    fn error(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
+        self.push(Severity::Error, pos, message.into(), hint);
+    }
+
+    fn warning(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
+        self.push(Severity::Warning, pos, message.into(), hint);
+    }
+
+    fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    // ----- generic shapes -------------------------------------------------
+
+    /// Sorts a mapping's entries into known keys, reporting unknown ones.
+    /// `place` completes "unknown key X{place}".
+    fn fields<'a>(
+        &mut self,
+        entries: &'a [Entry],
+        known: &[&'static str],
+        place: &str,
+        misplaced: fn(&str) -> Option<&'static str>,
+    ) -> Fields<'a> {
+        let mut found = Vec::new();
+        let mut suggested = Vec::new();
+        for entry in entries {
+            let Some(key) = entry.key.as_scalar().filter(|scalar| !scalar.is_null()) else {
+                self.error(
+                    entry.key.pos,
+                    format!("a key must be text, found {}", entry.key.kind()),
+                    Some(format!("expected one of {}", known.join(", "))),
+                );
+                continue;
+            };
+            let text = key.text.trim();
+            if let Some(canonical) = known.iter().find(|k| k.eq_ignore_ascii_case(text)) {
+                found.push((*canonical, entry));
+                continue;
+            }
+            let hint = if text == "<<" {
+                "YAML merge keys (<<) are not supported; write the keys out".to_owned()
+            } else if let Some(suggestion) = closest(text, known.iter().copied()) {
+                suggested.push(suggestion);
+                format!("did you mean {suggestion}?")
+            } else if let Some(hint) = misplaced(&text.to_ascii_lowercase()) {
+                hint.to_owned()
+            } else {
+                format!("expected one of {}", known.join(", "))
+            };
+            self.error(
+                entry.key.pos,
+                format!("unknown key {}{place}", display_text(text)),
+                Some(hint),
+            );
+        }
+        Fields { found, suggested }
+    }
+
+    /// A mapping's entries, or an error naming what was expected.
+    fn mapping<'a>(&mut self, node: &'a Node, what: &str, expected: &str) -> Option<&'a [Entry]> {
+        match &node.value {
+            Value::Mapping(entries) => Some(entries),
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be a mapping, found {}", node.kind()),
+                    Some(format!("expected {expected}")),
+                );
+                None
+            }
+        }
+    }
+
+    /// A non-empty scalar's text (any YAML type, as written).
+    fn text(&mut self, node: &Node, what: &str, expected: &str) -> Option<String> {
+        match &node.value {
+            Value::Scalar(scalar) if scalar.is_null() || scalar.text.trim().is_empty() => {
+                self.error(
+                    node.pos,
+                    format!("{what} is empty"),
+                    Some(format!("expected {expected}")),
+                );
+                None
+            }
+            Value::Scalar(scalar) => Some(scalar.text.clone()),
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be text, found {}", node.kind()),
+                    Some(format!("expected {expected}")),
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of names, or a single name.
+    fn names(&mut self, node: &Node, what: &str) -> Option<Vec<String>> {
+        let expected = "an environment name or a list of them, such as [Production, DevTest]";
+        match &node.value {
+            Value::Scalar(_) => self.text(node, what, expected).map(|name| vec![name]),
+            Value::Sequence(items) => {
+                let before = self.error_count();
+                let names: Vec<String> = items
+                    .iter()
+                    .filter_map(|item| self.text(item, &format!("an entry of {what}"), expected))
+                    .collect();
+                if items.is_empty() {
+                    self.error(
+                        node.pos,
+                        format!("{what} is an empty list"),
+                        Some(format!(
+                            "expected {expected}; remove the key to mean every environment"
+                        )),
+                    );
+                    return None;
+                }
+                (self.error_count() == before).then_some(names)
+            }
+            Value::Mapping(_) => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be a list, found a mapping"),
+                    Some(format!("expected {expected}")),
+                );
+                None
+            }
+        }
+    }
+
+    /// A sequence's items; null is an empty list.
+    fn sequence<'a>(&mut self, node: &'a Node, what: &str, expected: &str) -> Option<&'a [Node]> {
+        match &node.value {
+            Value::Sequence(items) => Some(items),
+            Value::Scalar(scalar) if scalar.is_null() => Some(&[]),
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("{what} must be a list, found {}", node.kind()),
+                    Some(format!("expected {expected}")),
+                );
+                None
+            }
+        }
+    }
+
+    // ----- the file -------------------------------------------------------
+
+    fn takofile(&mut self, root: &Node) -> Option<Takofile> {
+        let entries = match &root.value {
+            Value::Mapping(entries) => entries,
+            Value::Scalar(scalar) if scalar.is_null() => {
+                self.error(
+                    root.pos,
+                    "the takofile is empty",
+                    Some("expected a mapping with at least `Project: <name>`".into()),
+                );
+                return None;
+            }
+            _ => {
+                self.error(
+                    root.pos,
+                    format!(
+                        "the takofile must be a mapping of keys, found {}",
+                        root.kind()
+                    ),
+                    Some("expected keys such as `Project: <name>` and `Mappings:`".into()),
+                );
+                return None;
+            }
+        };
+        let fields = self.fields(entries, TOP_KEYS, "", misplaced_at_top);
+
+        let project = match fields.get("Project") {
+            Some(entry) => self.text(
+                &entry.value,
+                "Project",
+                "the name of the project this repository deploys",
+            ),
+            None if !fields.missing("Project") => None,
+            None => {
+                self.error(
+                    root.pos,
+                    "missing key Project",
+                    Some("name the project this repository deploys: `Project: <name>`".into()),
+                );
+                None
+            }
+        };
+
+        let server = fields.get("Server").and_then(|entry| {
+            let server = self.text(&entry.value, "Server", "the URL of an Octopus Deploy server")?;
+            self.warning(
+                entry.key.pos,
+                SERVER_IGNORED,
+                Some("it is only used when the Tako server forwards this URL to Octopus; otherwise remove it".into()),
+            );
+            Some(server)
+        });
+
+        let (mappings, mappings_defaulted) = match fields.get("Mappings") {
+            Some(entry) => (self.mappings(entry), false),
+            None => (Some(default_mappings()), true),
+        };
+
+        let create_release = match fields.get("CreateRelease") {
+            Some(entry) => self.boolean(&entry.value, "CreateRelease"),
+            None => Some(true),
+        };
+
+        let version = fields.get("Version").and_then(|entry| {
+            let version = self.text(&entry.value, "Version", "a release number template such as \"1.0.#{Tako.Build}\"")?;
+            if !version.contains("#{") {
+                self.warning(
+                    entry.value.pos,
+                    format!("Version {version} has no #{{...}} variable: every push computes the same release number"),
+                    Some("include a changing part such as #{Tako.Build}".into()),
+                );
+            }
+            Some(version)
+        });
+
+        let manifest = fields.get("Manifest").and_then(|entry| {
+            let manifest = self.text(
+                &entry.value,
+                "Manifest",
+                "the path of a .psd1 module manifest",
+            )?;
+            if !manifest.to_ascii_lowercase().ends_with(".psd1") {
+                self.warning(
+                    entry.value.pos,
+                    format!("Manifest {manifest} is not a .psd1 file"),
+                    Some(
+                        "Manifest names a PowerShell module manifest such as Modules/X/X.psd1"
+                            .into(),
+                    ),
+                );
+            }
+            Some(manifest)
+        });
+
+        let variables = match fields.get("Variables") {
+            Some(entry) => self.variables(&entry.value),
+            None => Some(Vec::new()),
+        };
+
+        let steps = match fields.get("Steps") {
+            Some(entry) => self.steps(entry).map(Some),
+            None => Some(None),
+        };
+
+        Some(Takofile {
+            project: project?,
+            server,
+            mappings: mappings?,
+            mappings_defaulted,
+            create_release: create_release?,
+            version,
+            manifest,
+            variables: variables?,
+            steps: steps?,
+            warnings: Vec::new(),
+        })
+    }
+
+    fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+        if let Some(scalar) = node.as_scalar() {
+            if let Some(value) = scalar.as_plain_bool() {
+                return Some(value);
+            }
+            let text = scalar.text.trim();
+            if text.eq_ignore_ascii_case("true") {
+                return Some(true);
+            }
+            if text.eq_ignore_ascii_case("false") {
+                return Some(false);
+            }
+            let hint = if matches!(
+                text.to_ascii_lowercase().as_str(),
+                "yes" | "no" | "on" | "off" | "y" | "n"
+            ) {
+                format!("expected true or false; `{text}` is not a boolean in YAML 1.2")
+            } else {
+                "expected true or false".to_owned()
+            };
+            let found = if scalar.is_null() {
+                "nothing".to_owned()
+            } else {
+                display_text(text)
+            };
+            self.error(
+                node.pos,
+                format!("{what} must be true or false, found {found}"),
+                Some(hint),
+            );
+            return None;
+        }
+        self.error(
+            node.pos,
+            format!("{what} must be true or false, found {}", node.kind()),
+            Some("expected true or false".into()),
+        );
+        None
+    }
+
+    // ----- Mappings -------------------------------------------------------
+
+    fn mappings(&mut self, entry: &Entry) -> Option<Vec<Mapping>> {
+        let node = &entry.value;
+        let expected =
+            "a list of entries such as `- Branch: master` with `Environment: Production`";
+        if let Value::Mapping(_) = node.value {
+            self.error(
+                node.pos,
+                "Mappings must be a list, found a mapping",
+                Some("write each mapping as a list entry: `- Branch: master` then `Environment: Production` below it".into()),
+            );
+            return None;
+        }
+        let items = self.sequence(node, "Mappings", expected)?;
+        if items.is_empty() {
+            self.warning(
+                entry.key.pos,
+                "Mappings is empty: no push will deploy",
+                Some("remove the key to map master and main to Production".into()),
+            );
+        }
+        let before = self.error_count();
+        let mut mappings = Vec::new();
+        let mut seen: HashMap<(bool, String), usize> = HashMap::new();
+        for item in items {
+            let Some((mapping, pos)) = self.mapping_entry(item) else {
+                continue;
+            };
+            let is_tag = matches!(mapping.target, RefPattern::Tag(_));
+            let key = (is_tag, mapping.target.glob().as_str().to_owned());
+            if let Some(first) = seen.get(&key) {
+                self.warning(
+                    pos,
+                    format!(
+                        "{} {} is already mapped at line {first}; this entry never matches",
+                        if is_tag { "Tag" } else { "Branch" },
+                        mapping.target.glob()
+                    ),
+                    Some("the first matching mapping wins; remove one of them".into()),
+                );
+            } else {
+                seen.insert(key, pos.line);
+            }
+            mappings.push(mapping);
+        }
+        (self.error_count() == before).then_some(mappings)
+    }
+
+    fn mapping_entry(&mut self, item: &Node) -> Option<(Mapping, Pos)> {
+        let entries = self.mapping(
+            item,
+            "a Mappings entry",
+            "`Branch: <name or glob>` and `Environment: <name>`",
+        )?;
+        let fields = self.fields(
+            entries,
+            MAPPING_KEYS,
+            " in a Mappings entry",
+            misplaced_in_mapping,
+        );
+        let before = self.error_count();
+        let environment = match fields.get("Environment") {
+            Some(entry) => self.text(&entry.value, "Environment", "the name of an environment"),
+            None if !fields.missing("Environment") => None,
+            None => {
+                self.error(
+                    item.pos,
+                    "a Mappings entry needs Environment",
+                    Some("add `Environment: <name>` to say where matching pushes deploy".into()),
+                );
+                None
+            }
+        };
+        let target = match (fields.get("Branch"), fields.get("Tag")) {
+            (Some(_), Some(tag)) => {
+                self.error(
+                    tag.key.pos,
+                    "a Mappings entry has both Branch and Tag",
+                    Some("use one entry for the branch and another for the tag".into()),
+                );
+                None
+            }
+            (None, None) if !fields.missing("Branch") || !fields.missing("Tag") => None,
+            (None, None) => {
+                self.error(
+                    item.pos,
+                    "a Mappings entry needs Branch or Tag",
+                    Some("add `Branch: <name or glob>` or `Tag: <glob>`".into()),
+                );
+                None
+            }
+            (Some(branch), None) => self.pattern(branch, "Branch").map(RefPattern::Branch),
+            (None, Some(tag)) => self.pattern(tag, "Tag").map(RefPattern::Tag),
+        };
+        if self.error_count() != before {
+            return None;
+        }
+        Some((
+            Mapping {
+                target: target?,
+                environment: environment?,
+            },
+            item.pos,
+        ))
+    }
+
+    fn pattern(&mut self, entry: &Entry, what: &str) -> Option<Glob> {
+        let text = self.text(&entry.value, what, "a name or a glob such as release/*")?;
+        let text = text.trim().to_owned();
+        let prefix = if what == "Tag" {
+            "refs/tags/"
+        } else {
+            "refs/heads/"
+        };
+        if text.starts_with("refs/") {
+            self.warning(
+                entry.value.pos,
+                format!("{what} {text} starts with refs/"),
+                Some(format!(
+                    "{what} patterns match names without the {prefix} prefix"
+                )),
+            );
+        }
+        match Glob::new(&text) {
+            Ok(glob) => Some(glob),
+            Err(error) => {
+                self.error(
+                    entry.value.pos,
+                    format!("invalid {what} glob {text}: {error}"),
+                    Some("`*` matches within one segment, `**` across segments: release/*, hotfix/**".into()),
+                );
+                None
+            }
+        }
+    }
+
+    // ----- Variables ------------------------------------------------------
+
+    fn variables(&mut self, node: &Node) -> Option<Vec<VariableDecl>> {
+        let items = self.sequence(
+            node,
+            "Variables",
+            "a list of entries such as `- Name: X` with `Value: Y`",
+        )?;
+        let before = self.error_count();
+        let mut variables = Vec::new();
+        for item in items {
+            if let Some(variable) = self.variable(item) {
+                variables.push(variable);
+            }
+        }
+        (self.error_count() == before).then_some(variables)
+    }
+
+    fn variable(&mut self, item: &Node) -> Option<VariableDecl> {
+        let entries = self.mapping(
+            item,
+            "a Variables entry",
+            "`Name: <name>` and `Value: <value>`",
+        )?;
+        let fields = self.fields(entries, VARIABLE_KEYS, " in a Variables entry", |_| None);
+        let name = match fields.get("Name") {
+            Some(entry) => self.text(&entry.value, "Name", "the variable's name"),
+            None if !fields.missing("Name") => None,
+            None => {
+                self.error(
+                    item.pos,
+                    "a Variables entry needs Name",
+                    Some("add `Name: <name>`".into()),
+                );
+                None
+            }
+        };
+        let value = match fields.get("Value") {
+            Some(entry) => match &entry.value.value {
+                Value::Scalar(scalar) if scalar.is_null() => {
+                    self.error(
+                        entry.value.pos,
+                        "Value is empty",
+                        Some("write `Value: \"\"` for an empty value".into()),
+                    );
+                    None
+                }
+                Value::Scalar(scalar) => Some(scalar.text.clone()),
+                _ => {
+                    self.error(
+                        entry.value.pos,
+                        format!("Value must be text, found {}", entry.value.kind()),
+                        Some(
+                            "expected a single value; scope variants with Environments instead"
+                                .into(),
+                        ),
+                    );
+                    None
+                }
+            },
+            None if !fields.missing("Value") => None,
+            None => {
+                self.error(
+                    item.pos,
+                    "a Variables entry needs Value",
+                    Some("add `Value: <value>`".into()),
+                );
+                None
+            }
+        };
+        let environments = match fields.get("Environments") {
+            Some(entry) => self.names(&entry.value, "Environments"),
+            None => Some(Vec::new()),
+        };
+        let (name, value, environments) = (name?, value?, environments?);
+        if looks_sensitive(&name)
+            && !value.is_empty()
+            && !value.trim_start().starts_with("#{")
+            && let Some(entry) = fields.get("Value")
+        {
+            self.warning(
+                entry.value.pos,
+                format!("variable {name} looks sensitive but its value is in the takofile"),
+                Some(
+                    "store secrets as sensitive variables on the server, never in the repository"
+                        .into(),
+                ),
+            );
+        }
+        Some(VariableDecl {
+            name,
+            value,
+            environments,
+        })
+    }
+
+    // ----- Steps ----------------------------------------------------------
+
+    fn steps(&mut self, entry: &Entry) -> Option<Vec<Step>> {
+        let items = self.sequence(
+            &entry.value,
+            "Steps",
+            "a list of steps such as `- Name: Test` with `Run: ./test.sh`",
+        )?;
+        if items.is_empty() {
+            self.warning(
+                entry.key.pos,
+                "Steps is empty: deployments will run no steps",
+                Some("remove the key to use the process stored on the server".into()),
+            );
+        }
+        let before = self.error_count();
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut steps = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            if let Some(step) = self.step(item, index + 1, &mut names) {
+                steps.push(step);
+            }
+        }
+        (self.error_count() == before).then_some(steps)
+    }
+
+    fn step(
+        &mut self,
+        item: &Node,
+        number: usize,
+        names: &mut HashMap<String, usize>,
+    ) -> Option<Step> {
+        let entries = self.mapping(
+            item,
+            &format!("step {number}"),
+            "a mapping with Name and one of Run, Script or Uses",
+        )?;
+        let before = self.error_count();
+        let fields = self.fields(entries, STEP_KEYS, " in a step", misplaced_in_step);
+
+        let name = match fields.get("Name") {
+            Some(entry) => {
+                let name = self.text(
+                    &entry.value,
+                    "Name",
+                    "the step's name, unique in the process",
+                );
+                if let Some(name) = &name {
+                    let folded = name.to_lowercase();
+                    if let Some(first) = names.get(&folded) {
+                        self.error(
+                            entry.value.pos,
+                            format!("duplicate step name {name} (first at line {first})"),
+                            Some("step names are unique, compared case-insensitively; later steps refer to outputs by name".into()),
+                        );
+                    } else {
+                        names.insert(folded, entry.value.pos.line);
+                    }
+                }
+                name
+            }
+            None if !fields.missing("Name") => None,
+            None => {
+                self.error(
+                    item.pos,
+                    format!("step {number} needs Name"),
+                    Some("add `Name: <name>`, unique in the process".into()),
+                );
+                None
+            }
+        };
+        let label = name
+            .as_deref()
+            .map_or_else(|| format!("step {number}"), |name| format!("step {name}"));
+
+        let action = self.action(item, &fields, &label);
+
+        let shell = match fields.get("Shell") {
+            Some(entry) if fields.get("Uses").is_some() => {
+                self.error(
+                    entry.key.pos,
+                    format!("Shell only applies to Run or Script steps, not to a Uses step like {label}"),
+                    Some("a built-in kind or step template chooses its own interpreter; remove Shell".into()),
+                );
+                None
+            }
+            Some(entry) => {
+                let expected = "bash, sh, python, pwsh or a command template containing {0} such as `node {0}`";
+                self.text(&entry.value, "Shell", expected).and_then(|text| {
+                    let shell = Shell::parse(&text);
+                    if shell.is_none() {
+                        let suggestion = closest(&text, ["bash", "sh", "python", "pwsh"]);
+                        self.error(
+                            entry.value.pos,
+                            format!("unknown Shell {}", display_text(&text)),
+                            Some(match suggestion {
+                                Some(s) => format!("did you mean {s}? expected {expected}"),
+                                None => format!("expected {expected}"),
+                            }),
+                        );
+                    }
+                    shell
+                })
+            }
+            None => Some(Shell::Bash),
+        };
+
+        let environments = match fields.get("Environments") {
+            Some(entry) => self.names(&entry.value, "Environments"),
+            None => Some(Vec::new()),
+        };
+        let exclude_environments = match fields.get("ExcludeEnvironments") {
+            Some(entry) => self.names(&entry.value, "ExcludeEnvironments"),
+            None => Some(Vec::new()),
+        };
+
+        let condition = match fields.get("Condition") {
+            Some(entry) => self.condition(&entry.value),
+            None => Some(Condition::Success),
+        };
+
+        let timeout = match fields.get("Timeout") {
+            Some(entry) => self.timeout(&entry.value),
+            None => Some(Timeout::default()),
+        };
+
+        let working_directory = fields
+            .get("WorkingDirectory")
+            .and_then(|entry| self.working_directory(&entry.value));
+
+        let env = match fields.get("Env") {
+            Some(entry) => self.env(&entry.value),
+            None => Some(Vec::new()),
+        };
+
+        if self.error_count() != before {
+            return None;
+        }
+        Some(Step {
+            name: name?,
+            action: action?,
+            shell: shell?,
+            environments: environments?,
+            exclude_environments: exclude_environments?,
+            condition: condition?,
+            timeout: timeout?,
+            working_directory,
+            env: env?,
+            line: item.pos.line,
+        })
+    }
+
+    fn action(&mut self, item: &Node, fields: &Fields<'_>, label: &str) -> Option<StepAction> {
+        let present: Vec<(&str, &Entry)> = ["Run", "Script", "Uses"]
+            .into_iter()
+            .filter_map(|key| fields.get(key).map(|entry| (key, entry)))
+            .collect();
+        let with = fields.get("With");
+        match present.as_slice() {
+            [] if ["Run", "Script", "Uses"]
+                .iter()
+                .any(|key| !fields.missing(key)) =>
+            {
+                None
+            }
+            [] => {
+                self.error(
+                    item.pos,
+                    format!("{label} needs one of Run, Script or Uses"),
+                    Some("Run: an inline script; Script: a script file's path; Uses: a built-in kind such as slack".into()),
+                );
+                None
+            }
+            [("Run", entry)] | [("Script", entry)] => {
+                let is_run = matches!(present.as_slice(), [("Run", _)]);
+                if let Some(with) = with {
+                    self.error(
+                        with.key.pos,
+                        format!(
+                            "With only applies to Uses steps, not to a {} step like {label}",
+                            if is_run { "Run" } else { "Script" }
+                        ),
+                        Some("pass values to a script through Env or variables".into()),
+                    );
+                }
+                if is_run {
+                    self.text(&entry.value, "Run", "an inline script")
+                        .map(StepAction::Run)
+                } else {
+                    self.text(
+                        &entry.value,
+                        "Script",
+                        "the path of a script file in the repository",
+                    )
+                    .map(StepAction::Script)
+                }
+            }
+            [("Uses", entry)] => self.uses(entry, with),
+            [_, (second, entry), ..] => {
+                let first = present.first().map_or("", |(key, _)| *key);
+                self.error(
+                    entry.key.pos,
+                    format!("{label} has both {first} and {second}"),
+                    Some(
+                        "a step has exactly one of Run, Script or Uses; split it into two steps"
+                            .into(),
+                    ),
+                );
+                None
+            }
+            [(_, _)] => None,
+        }
+    }
+
+    fn uses(&mut self, uses: &Entry, with: Option<&Entry>) -> Option<StepAction> {
+        let built_in: Vec<&str> = UsesKind::BUILT_IN.iter().map(|kind| kind.name()).collect();
+        let expected = format!(
+            "one of {} or the path of a step template .json file",
+            built_in.join(", ")
+        );
+        let text = self.text(&uses.value, "Uses", &expected)?;
+        let Some(kind) = UsesKind::parse(&text) else {
+            let hint = match closest(&text, built_in.iter().copied()) {
+                Some(suggestion) => format!("did you mean {suggestion}?"),
+                None => format!("expected {expected}"),
+            };
+            self.error(
+                uses.value.pos,
+                format!("unknown step kind {}", display_text(&text)),
+                Some(hint),
+            );
+            return None;
+        };
+        let entries: &[Entry] = match with {
+            None => &[],
+            Some(with) => match &with.value.value {
+                Value::Mapping(entries) => entries,
+                Value::Scalar(scalar) if scalar.is_null() => &[],
+                _ => {
+                    self.error(
+                        with.value.pos,
+                        format!(
+                            "With must be a mapping of parameters, found {}",
+                            with.value.kind()
+                        ),
+                        Some(match kind.parameters() {
+                            Some(params) => format!("{} takes {}", kind.name(), params.join(", ")),
+                            None => "expected `Name: value` pairs".to_owned(),
+                        }),
+                    );
+                    return None;
+                }
+            },
+        };
+        let before = self.error_count();
+        let mut parameters = Vec::new();
+        match kind.params() {
+            Some(params) => {
+                let names: Vec<&'static str> = params.iter().map(|param| param.name).collect();
+                let place = format!(" in With for {}", kind.name());
+                let fields = self.fields(entries, &names, &place, |_| None);
+                for (name, entry) in &fields.found {
+                    let shape = params
+                        .iter()
+                        .find(|param| param.name == *name)
+                        .map_or(ParamShape::Text, |param| param.shape);
+                    if let Some(value) = self.param(entry, name, shape) {
+                        parameters.push(((*name).to_owned(), value));
+                    }
+                }
+                let missing: Vec<&str> = params
+                    .iter()
+                    .filter(|param| param.required && fields.missing(param.name))
+                    .map(|param| param.name)
+                    .collect();
+                if !missing.is_empty() {
+                    let pos = with.map_or(uses.value.pos, |with| with.key.pos);
+                    self.error(
+                        pos,
+                        format!("{} needs {} under With", kind.name(), missing.join(" and ")),
+                        Some(format!("{} takes {}", kind.name(), names.join(", "))),
+                    );
+                }
+            }
+            None => {
+                for entry in entries {
+                    let Some(key) = entry.key.as_scalar().filter(|key| !key.is_null()) else {
+                        self.error(
+                            entry.key.pos,
+                            format!("a With key must be text, found {}", entry.key.kind()),
+                            Some("expected the step template's parameter names".into()),
+                        );
+                        continue;
+                    };
+                    if let Some(value) = self.with_value(&entry.value) {
+                        parameters.push((key.text.clone(), value));
+                    }
+                }
+            }
+        }
+        (self.error_count() == before).then_some(StepAction::Uses {
+            kind,
+            with: parameters,
+        })
+    }
+
+    fn param(&mut self, entry: &Entry, name: &str, shape: ParamShape) -> Option<WithValue> {
+        let node = &entry.value;
+        let ok = match (shape, &node.value) {
+            (ParamShape::Text, Value::Scalar(_)) => true,
+            (ParamShape::Map, Value::Mapping(_)) => true,
+            (ParamShape::Map, Value::Scalar(scalar)) => scalar.is_null(),
+            (ParamShape::TextOrList, Value::Scalar(_) | Value::Sequence(_)) => true,
+            _ => false,
+        };
+        if !ok {
+            let expected = match shape {
+                ParamShape::Text => "a single value",
+                ParamShape::Map => "a mapping of names to values",
+                ParamShape::TextOrList => "a value or a list of values",
+            };
+            self.error(
+                node.pos,
+                format!("{name} must be {expected}, found {}", node.kind()),
+                Some(format!("expected {expected}")),
+            );
+            return None;
+        }
+        self.with_value(node)
+    }
+
+    /// Converts a parameter value; nested values must be scalars at the leaves.
+    fn with_value(&mut self, node: &Node) -> Option<WithValue> {
+        match &node.value {
+            Value::Scalar(scalar) if scalar.is_null() => Some(WithValue::Text(String::new())),
+            Value::Scalar(scalar) => Some(WithValue::Text(scalar.text.clone())),
+            Value::Sequence(items) => {
+                let before = self.error_count();
+                let values: Vec<WithValue> = items
+                    .iter()
+                    .filter_map(|item| self.with_value(item))
+                    .collect();
+                (self.error_count() == before).then_some(WithValue::List(values))
+            }
+            Value::Mapping(entries) => {
+                let before = self.error_count();
+                let mut values = Vec::new();
+                for entry in entries {
+                    let Some(key) = entry.key.as_scalar().filter(|key| !key.is_null()) else {
+                        self.error(
+                            entry.key.pos,
+                            format!("a key must be text, found {}", entry.key.kind()),
+                            None,
+                        );
+                        continue;
+                    };
+                    if let Some(value) = self.with_value(&entry.value) {
+                        values.push((key.text.clone(), value));
+                    }
+                }
+                (self.error_count() == before).then_some(WithValue::Map(values))
+            }
+        }
+    }
+
+    fn condition(&mut self, node: &Node) -> Option<Condition> {
+        let text = self.text(
+            node,
+            "Condition",
+            "Success, Failure, Always or a variable expression such as \"#{if X}true#{/if}\"",
+        )?;
+        let condition = Condition::parse(&text);
+        if let Condition::Expression(expression) = &condition
+            && !expression.contains("#{")
+        {
+            let hint = match closest(expression, CONDITION_WORDS.iter().copied()) {
+                Some(word) => format!("did you mean {word}?"),
+                None => {
+                    "expected Success, Failure, Always or an expression using #{...}".to_owned()
+                }
+            };
+            self.warning(
+                node.pos,
+                format!(
+                    "Condition {} is not Success, Failure or Always and uses no variable: it is a constant",
+                    display_text(expression)
+                ),
+                Some(hint),
+            );
+        }
+        Some(condition)
+    }
+
+    fn timeout(&mut self, node: &Node) -> Option<Timeout> {
+        let expected = "a duration such as 90s, 10m or 1h";
+        let text = self.text(node, "Timeout", expected)?;
+        let trimmed = text.trim();
+        match humantime::parse_duration(trimmed) {
+            Ok(duration) if duration == Duration::ZERO => {
+                self.error(
+                    node.pos,
+                    format!("Timeout {trimmed} is zero"),
+                    Some(format!(
+                        "expected {expected}; remove the key for the 1h default"
+                    )),
+                );
+                None
+            }
+            Ok(duration) => Some(Timeout {
+                duration,
+                text: trimmed.to_owned(),
+            }),
+            Err(error) => {
+                self.error(
+                    node.pos,
+                    format!("invalid Timeout {}: {error}", display_text(trimmed)),
+                    Some(format!("expected {expected}")),
+                );
+                None
+            }
+        }
+    }
+
+    fn working_directory(&mut self, node: &Node) -> Option<String> {
+        let text = self.text(
+            node,
+            "WorkingDirectory",
+            "a directory relative to the checkout",
+        )?;
+        let escapes = text.starts_with('/')
+            || text.starts_with('\\')
+            || text.chars().nth(1) == Some(':')
+            || text.split(['/', '\\']).any(|part| part == "..");
+        if escapes {
+            self.error(
+                node.pos,
+                format!(
+                    "WorkingDirectory {} leaves the checkout",
+                    display_text(&text)
+                ),
+                Some("expected a path relative to the checkout, without `..`".into()),
+            );
+            return None;
+        }
+        Some(text)
+    }
+
+    fn env(&mut self, node: &Node) -> Option<Vec<(String, String)>> {
+        let entries: &[Entry] = match &node.value {
+            Value::Mapping(entries) => entries,
+            Value::Scalar(scalar) if scalar.is_null() => &[],
+            _ => {
+                self.error(
+                    node.pos,
+                    format!(
+                        "Env must be a mapping of names to values, found {}",
+                        node.kind()
+                    ),
+                    Some("expected entries such as `DOTNET_NOLOGO: 1`".into()),
+                );
+                return None;
+            }
+        };
+        let before = self.error_count();
+        let mut env = Vec::new();
+        for entry in entries {
+            let key = match entry.key.as_scalar() {
+                Some(key) if !key.is_null() && !key.text.is_empty() => key.text.clone(),
+                _ => {
+                    self.error(
+                        entry.key.pos,
+                        format!("an Env name must be text, found {}", entry.key.kind()),
+                        None,
+                    );
+                    continue;
+                }
+            };
+            if key.contains('=') || key.contains('\0') {
+                self.error(
+                    entry.key.pos,
+                    format!("invalid environment variable name {}", display_text(&key)),
+                    Some("names cannot contain `=` or NUL".into()),
+                );
+                continue;
+            }
+            match &entry.value.value {
+                Value::Scalar(scalar) if scalar.is_null() => env.push((key, String::new())),
+                Value::Scalar(scalar) => env.push((key, scalar.text.clone())),
+                _ => self.error(
+                    entry.value.pos,
+                    format!(
+                        "Env value of {key} must be text, found {}",
+                        entry.value.kind()
+                    ),
+                    Some("environment variables hold a single value".into()),
+                ),
+            }
+        }
+        (self.error_count() == before).then_some(env)
+    }
+}
+
+fn default_mappings() -> Vec<Mapping> {
+    ["master", "main"]
+        .into_iter()
+        .filter_map(|branch| Glob::new(branch).ok())
+        .map(|glob| Mapping {
+            target: RefPattern::Branch(glob),
+            environment: "Production".into(),
+        })
+        .collect()
+}
+
+/// The closest candidate to `word`, compared case-insensitively, if close enough.
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let word = word.trim().to_lowercase();
+    if word.is_empty() || word.chars().count() > 64 {
+        return None;
+    }
+    let mut best: Option<(&str, usize, f64)> = None;
+    for candidate in candidates {
+        let lower = candidate.to_lowercase();
+        let distance = strsim::damerau_levenshtein(&word, &lower);
+        let similarity = strsim::jaro_winkler(&word, &lower);
+        let prefix = word.chars().count() >= 3 && lower.starts_with(&word);
+        let close = distance <= (lower.chars().count() / 3).max(1) || similarity >= 0.9 || prefix;
+        if !close {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some((_, best_distance, best_similarity)) => {
+                distance < best_distance
+                    || (distance == best_distance && similarity > best_similarity)
+            }
+        };
+        if better {
+            best = Some((candidate, distance, similarity));
+        }
+    }
+    best.map(|(candidate, _, _)| candidate)
+}
+
+fn misplaced_at_top(key: &str) -> Option<&'static str> {
+    match key {
+        "branch" | "tag" | "environment" => {
+            Some("Branch, Tag and Environment belong in an entry under Mappings")
+        }
+        "name"
+        | "run"
+        | "script"
+        | "uses"
+        | "with"
+        | "shell"
+        | "condition"
+        | "timeout"
+        | "env"
+        | "workingdirectory"
+        | "environments"
+        | "excludeenvironments" => Some("step keys belong in an entry under Steps"),
+        _ => None,
+    }
+}
+
+fn misplaced_in_mapping(key: &str) -> Option<&'static str> {
+    match key {
+        "environments" => Some("did you mean Environment? a mapping names one environment"),
+        "branches" | "tags" => {
+            Some("a mapping names one Branch or Tag; use a glob or several entries")
+        }
+        _ => None,
+    }
+}
+
+fn misplaced_in_step(key: &str) -> Option<&'static str> {
+    match key {
+        "path" | "content" | "apikey" | "token" | "webhookurl" | "url" | "tag" => {
+            Some("parameters of a Uses step go under With")
+        }
+        _ => None,
+    }
+}
+
+fn looks_sensitive(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "apikey",
+        "api_key",
+        "token",
+        "privatekey",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
+}
+
+/// Shows user text in a message, shortened and without line breaks.
+fn display_text(text: &str) -> String {
+    let single: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(60)
+        .collect();
+    if text.chars().count() > 60 {
+        format!("{single}…")
+    } else {
+        single
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn suggestions_are_close_keys() {
+        let top = ["Project", "Server", "Mappings", "CreateRelease", "Steps"];
+        assert_eq!(closest("Mapings", top), Some("Mappings"));
+        assert_eq!(closest("stpes", top), Some("Steps"));
+        assert_eq!(closest("createrelase", top), Some("CreateRelease"));
+        assert_eq!(closest("Colour", top), None);
+        assert_eq!(
+            closest("git-tags", ["git-tag", "git-checkout"]),
+            Some("git-tag")
+        );
+    }
+}
