@@ -141,6 +141,23 @@ pub fn resolve(candidates: &[VariableValue], environment: &str) -> ResolvedVaria
     }
 }
 
+/// The takofile's `Variables`, as candidates of the [`VariableSource::Takofile`]
+/// source (never sensitive).
+pub fn from_takofile(takofile: &tako_takofile::Takofile) -> Vec<VariableValue> {
+    takofile
+        .variables
+        .iter()
+        .map(|decl| {
+            VariableValue::new(
+                VariableSource::Takofile,
+                decl.name.clone(),
+                decl.value.clone(),
+            )
+            .scoped(decl.environments.clone())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

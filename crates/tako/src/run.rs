@@ -65,7 +65,7 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
         },
     };
 
-    let mut variables = takofile_variables(&takofile);
+    let mut variables = tako_core::variables::from_takofile(&takofile);
     for path in &args.var_files {
         for (name, value) in read_var_file(path)? {
             variables.push(VariableValue::new(VariableSource::DeployTime, name, value));
@@ -177,21 +177,6 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
 
 fn short(commit: &str) -> &str {
     commit.get(..7).unwrap_or(commit)
-}
-
-fn takofile_variables(takofile: &Takofile) -> Vec<VariableValue> {
-    takofile
-        .variables
-        .iter()
-        .map(|decl| {
-            VariableValue::new(
-                VariableSource::Takofile,
-                decl.name.clone(),
-                decl.value.clone(),
-            )
-            .scoped(decl.environments.clone())
-        })
-        .collect()
 }
 
 fn read_manifest(repo: &Path, relative: &str) -> Result<ManifestFacts> {

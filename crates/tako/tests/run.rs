@@ -242,3 +242,68 @@ fn validate_reports_every_diagnostic_with_its_position() {
     let output = tako(&["validate", &path]);
     assert_eq!(output.status.code(), Some(0), "{:?}", text_of(&output));
 }
+
+#[test]
+fn the_seed_example_runs_in_both_environments() {
+    let example = tako_test_support::workspace_root().join("examples/seed");
+    let example = example.to_str().expect("utf-8 path");
+    let secrets = [
+        "--secret",
+        "StatusCakeUser=seed-user-4711",
+        "--secret",
+        "StatusCakeApiKey=seed-key-0815",
+    ];
+
+    let mut args = vec!["run", "--env", "DevTest"];
+    args.extend_from_slice(&secrets);
+    args.push(example);
+    let output = tako(&args);
+    let (stdout, stderr) = text_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("release 1.4.0-ci.1"), "{stdout}");
+    assert!(
+        stdout.contains("credentials file is valid JSON for user ********"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("testing StatusCakeDSC 1.4.0 in DevTest"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("skipped: not scoped to DevTest"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("would tell Slack (green): deployed StatusCakeDSC 1.4.0-ci.1 to DevTest"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("seed-user-4711") && !stdout.contains("seed-key-0815"),
+        "{stdout}"
+    );
+
+    let mut args = vec!["run", "--env", "Production", "--build", "12"];
+    args.extend_from_slice(&secrets);
+    args.push(example);
+    let output = tako(&args);
+    let (stdout, stderr) = text_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("would publish StatusCakeDSC 1.4.0 from branch master"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("would tag the commit v1.4.0"), "{stdout}");
+    assert!(
+        stdout.contains("deployed StatusCakeDSC 1.4.0-ci.12 to Production"),
+        "{stdout}"
+    );
+
+    // Without the secrets the tests fail, and Slack hears about it in red.
+    let output = tako(&["run", "--env", "DevTest", example]);
+    let (stdout, stderr) = text_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("would tell Slack (red): failed to deploy StatusCakeDSC"),
+        "{stdout}"
+    );
+}

@@ -4,8 +4,10 @@ import json
 import pathlib
 
 creds = json.loads(pathlib.Path(".creds").read_text())
-assert creds["Username"], "the credentials file has no user name"
-assert creds["ApiKey"], "the credentials file has no API key"
+for field in ("Username", "ApiKey"):
+    value = creds[field]
+    if not value or value.startswith("#{"):
+        failstep("the credentials file has no " + field + ": set the StatusCake variables")
 print("credentials file is valid JSON for user", creds["Username"])
 
 manifest = pathlib.Path("Modules/StatusCakeDSC/StatusCakeDSC.psd1").read_text()

@@ -1,0 +1,322 @@
+//! The step engine end to end: real processes, real step templates in the
+//! OctopusDeploy/Library format, a real HTTP receiver on 127.0.0.1, and
+//! cancellation.
+
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use tako_core::step::{SkipReason, StepState};
+use tako_core::system::DeploymentFacts;
+use tako_core::variables::{VariableSource, VariableValue};
+use tako_exec::engine::{
+    DeploymentOutcome, DeploymentPlan, DeploymentReport, RunSettings, run_deployment,
+};
+use tako_exec::sink::MemorySink;
+use tokio_util::sync::CancellationToken;
+
+struct Workspace {
+    _root: tempfile::TempDir,
+    settings: RunSettings,
+}
+
+fn workspace(files: &[(&str, &str)]) -> Workspace {
+    let root = tempfile::tempdir().unwrap();
+    let working_dir = root.path().join("work");
+    let scratch_dir = root.path().join("scratch");
+    std::fs::create_dir_all(&working_dir).unwrap();
+    std::fs::create_dir_all(&scratch_dir).unwrap();
+    for (path, content) in files {
+        std::fs::write(working_dir.join(path), content).unwrap();
+    }
+    Workspace {
+        _root: root,
+        settings: RunSettings {
+            working_dir,
+            scratch_dir,
+            kill_grace: Duration::from_secs(2),
+        },
+    }
+}
+
+fn plan(takofile: &str, environment: &str, mut variables: Vec<VariableValue>) -> DeploymentPlan {
+    let takofile = tako_takofile::parse("takofile", takofile).unwrap_or_else(|d| panic!("{d}"));
+    let mut all = tako_core::variables::from_takofile(&takofile);
+    all.append(&mut variables);
+    let variables = all;
+    DeploymentPlan {
+        steps: takofile.steps.unwrap(),
+        facts: DeploymentFacts {
+            project: "Demo".into(),
+            environment: environment.into(),
+            release_number: "1.2.3".into(),
+            deployment_id: "deployments-7".into(),
+            ..Default::default()
+        },
+        variables,
+    }
+}
+
+fn run(
+    plan: &DeploymentPlan,
+    workspace: &Workspace,
+    cancel: &CancellationToken,
+) -> (DeploymentReport, String) {
+    let sink = MemorySink::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = runtime.block_on(run_deployment(plan, &workspace.settings, &sink, cancel));
+    (report, sink.text())
+}
+
+/// Accepts one HTTP request and returns its request line, headers and body.
+fn one_request_receiver() -> (String, mpsc::Receiver<(String, String)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/services/T000/B000/XXXX",
+        listener.local_addr().unwrap()
+    );
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.to_ascii_lowercase().starts_with("content-length:") {
+                length = line[15..].trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let mut stream = stream;
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            .unwrap();
+        sender
+            .send((head, String::from_utf8(body).unwrap()))
+            .unwrap();
+    });
+    (url, receiver)
+}
+
+/// A Bash template written the way the Library's Slack/webhook templates
+/// are: helpers called in `$(...)`, bash-only syntax, `fail_step` on error.
+const BASH_TEMPLATE: &str = r##"{
+  "Id": "c8a8d0a4-0000-4000-8000-000000000001",
+  "Name": "Notify - Webhook - Bash",
+  "ActionType": "Octopus.Script",
+  "Properties": {
+    "Octopus.Action.Script.Syntax": "Bash",
+    "Octopus.Action.Script.ScriptSource": "Inline",
+    "Octopus.Action.Script.ScriptBody": "hook=$(get_octopusvariable \"nw_HookUrl\")\r\nwho=$(get_octopusvariable \"nw_Username\")\r\nmissing=$(get_octopusvariable \"nw_Unset\")\r\npayload='{\"username\": '\r\npayload+=\"\\\"$who\\\"\"\r\npayload+=', \"text\": \"#{Octopus.Project.Name} #{Octopus.Release.Number} to #{Octopus.Environment.Name}\"}'\r\necho \"posting to $hook (unset: [$missing])\"\r\ncurl -sS -X POST -H 'Content-Type: application/json' --data \"$payload\" \"$hook\"\r\nif [[ $? -ne 0 ]]\r\nthen\r\n    fail_step \"Failed!\"\r\nfi\r\nset_octopusvariable \"Sent\" \"True\""
+  },
+  "Parameters": [
+    { "Name": "nw_HookUrl", "DefaultValue": "", "DisplaySettings": { "Octopus.ControlType": "Sensitive" } },
+    { "Name": "nw_Username", "DefaultValue": "Octopus Deploy", "DisplaySettings": { "Octopus.ControlType": "SingleLineText" } },
+    { "Name": "nw_Unset", "DefaultValue": "", "DisplaySettings": { "Octopus.ControlType": "SingleLineText" } }
+  ]
+}"##;
+
+/// A Python template written the way the Library's are: fallback helper
+/// definitions guarded by `globals()`, `sys` used without importing it, a
+/// sensitive output variable.
+const PYTHON_TEMPLATE: &str = r##"{
+  "Name": "Lookup - Python",
+  "ActionType": "Octopus.Script",
+  "Properties": {
+    "Octopus.Action.Script.Syntax": "Python",
+    "Octopus.Action.Script.ScriptSource": "Inline",
+    "Octopus.Action.Script.ScriptBody": "if 'get_octopusvariable' not in globals():\n    def get_octopusvariable(name):\n        return ''\n\ndef get_octopusvariable_quiet(name):\n    try:\n        return get_octopusvariable(name)\n    except Exception:\n        return ''\n\nname = get_octopusvariable_quiet('Lookup.Name')\nprint('looking up ' + name + ' for ' + get_octopusvariable_quiet('Octopus.Step.Name'))\nprint('python ' + str(sys.version_info[0]))\nset_octopusvariable('Token', 'tok-' + name + '-98765', True)\nset_octopusvariable('Plain', 'visible-' + name)\n"
+  },
+  "Parameters": [
+    { "Name": "Lookup.Name", "DefaultValue": "#{Octopus.Environment.Name | ToLower}" }
+  ]
+}"##;
+
+#[test]
+fn library_style_step_templates_run_unchanged() {
+    let (url, requests) = one_request_receiver();
+    let ws = workspace(&[
+        ("notify.json", BASH_TEMPLATE),
+        ("lookup.json", PYTHON_TEMPLATE),
+    ]);
+    let takofile = r##"
+Project: Demo
+Steps:
+  - Name: Notify
+    Uses: notify.json
+    With:
+      nw_HookUrl: "#{HookUrl}"
+      nw_Username: Tako
+  - Name: Lookup
+    Uses: lookup.json
+  - Name: Use outputs
+    Run: |
+      echo "sent=#{Octopus.Action[Notify].Output.Sent}"
+      echo "plain=#{Octopus.Action[Lookup].Output.Plain}"
+      echo "token=#{Octopus.Action[Lookup].Output.Token}"
+"##;
+    let variables =
+        vec![VariableValue::new(VariableSource::Project, "HookUrl", url.clone()).sensitive()];
+    let (report, log) = run(
+        &plan(takofile, "Production", variables),
+        &ws,
+        &CancellationToken::new(),
+    );
+    assert!(report.succeeded(), "{log}\n{report:?}");
+
+    let (head, body) = requests.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        head.starts_with("POST /services/T000/B000/XXXX HTTP/1.1"),
+        "{head}"
+    );
+    assert_eq!(
+        body,
+        r#"{"username": "Tako", "text": "Demo 1.2.3 to Production"}"#
+    );
+
+    assert!(log.contains("posting to ******** (unset: [])"), "{log}");
+    assert!(!log.contains(&url), "the sensitive hook URL leaked:\n{log}");
+    assert!(log.contains("looking up production for Lookup"), "{log}");
+    assert!(log.contains("python 3"), "{log}");
+    assert!(log.contains("sent=True"), "{log}");
+    assert!(log.contains("plain=visible-production"), "{log}");
+    assert!(log.contains("token=********"), "{log}");
+    assert!(
+        !log.contains("tok-production-98765"),
+        "a sensitive output leaked:\n{log}"
+    );
+    let token = report.outputs.iter().find(|o| o.name == "Token").unwrap();
+    assert!(token.sensitive);
+    assert_eq!(token.value, "********");
+}
+
+#[test]
+fn cancel_stops_the_running_step_and_runs_only_always_steps() {
+    let ws = workspace(&[]);
+    let takofile = r##"
+Project: Demo
+Steps:
+  - Name: Long
+    Run: |
+      echo started
+      sleep 600
+  - Name: Next
+    Run: echo next
+  - Name: Cleanup
+    Condition: Always
+    Run: echo "cleaning up"
+"##;
+    let cancel = CancellationToken::new();
+    let canceller = cancel.clone();
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(500));
+        canceller.cancel();
+    });
+    let (report, log) = run(&plan(takofile, "Production", vec![]), &ws, &cancel);
+    assert_eq!(report.outcome, DeploymentOutcome::Cancelled, "{log}");
+    assert_eq!(report.steps[0].state, StepState::Cancelled);
+    assert_eq!(
+        report.steps[1].state,
+        StepState::Skipped(SkipReason::Cancelled)
+    );
+    assert_eq!(report.steps[2].state, StepState::Success);
+    assert!(log.contains("cleaning up"), "{log}");
+    assert!(!log.contains("\nnext"), "{log}");
+}
+
+#[test]
+fn condition_expressions_and_failure_steps() {
+    let ws = workspace(&[]);
+    let takofile = r##"
+Project: Demo
+Variables:
+  - Name: Publish
+    Value: "true"
+    Environments: [Production]
+Steps:
+  - Name: Only when publishing
+    Condition: "#{if Publish}true#{/if}"
+    Run: echo publishing
+  - Name: On failure
+    Condition: Failure
+    Run: echo rollback
+  - Name: Excluded
+    ExcludeEnvironments: [production]
+    Run: echo never
+"##;
+    let (report, log) = run(
+        &plan(takofile, "Production", vec![]),
+        &ws,
+        &CancellationToken::new(),
+    );
+    assert!(report.succeeded(), "{log}");
+    assert_eq!(report.steps[0].state, StepState::Success);
+    assert_eq!(
+        report.steps[1].state,
+        StepState::Skipped(SkipReason::NothingFailed)
+    );
+    assert!(matches!(
+        report.steps[2].state,
+        StepState::Skipped(SkipReason::Excluded { .. })
+    ));
+
+    let (report, log) = run(
+        &plan(takofile, "DevTest", vec![]),
+        &ws,
+        &CancellationToken::new(),
+    );
+    assert!(report.succeeded(), "{log}");
+    assert!(
+        matches!(&report.steps[0].state, StepState::Skipped(SkipReason::ConditionFalse { value, .. }) if value.is_empty()),
+        "{:?}",
+        report.steps[0].state
+    );
+    assert!(log.contains("never"), "{log}");
+}
+
+#[test]
+fn write_file_content_never_reaches_the_log() {
+    let ws = workspace(&[]);
+    let takofile = r##"
+Project: Demo
+Steps:
+  - Name: Creds
+    Uses: write-file
+    With:
+      Path: .creds
+      Content: '{"ApiKey":"#{ApiKey}","User":"bob-the-builder"}'
+  - Name: Check
+    Run: test "$(cat .creds)" = '{"ApiKey":"key-123456","User":"bob-the-builder"}' && echo creds-ok
+"##;
+    let variables =
+        vec![VariableValue::new(VariableSource::DeployTime, "ApiKey", "key-123456").sensitive()];
+    let (report, log) = run(
+        &plan(takofile, "Production", variables),
+        &ws,
+        &CancellationToken::new(),
+    );
+    assert!(report.succeeded(), "{log}");
+    assert!(log.contains("creds-ok"), "{log}");
+    assert!(
+        !log.contains("bob-the-builder"),
+        "write-file content was logged:\n{log}"
+    );
+}
