@@ -432,6 +432,13 @@ fn syntax_problem(marker: &Marker, info: &str) -> Problem {
         Some("indent with spaces; YAML does not allow tabs for indentation".into())
     } else if info.contains("unknown anchor") {
         Some("define the anchor (&name) before using it (*name)".into())
+    } else if info.contains("mapping values are not allowed") {
+        Some(
+            "a value containing `: ` must be quoted, or written as a block: `Run: |` then the script indented on the next lines"
+                .into(),
+        )
+    } else if info.contains("block collection") || info.contains("block mapping") {
+        Some("check the indentation: items of one list or map must start in the same column".into())
     } else {
         None
     };
