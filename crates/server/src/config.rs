@@ -1,0 +1,388 @@
+//! Server settings: defaults, a `tako.toml` file, `TAKO_*` environment
+//! variables and command-line flags, each overriding the one before.
+//!
+//! This module only merges and validates; reading the file and the
+//! environment is the binary's job, so every rule here is testable without
+//! touching the machine.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Every setting of a running server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Where the database (SQLite), git mirrors, working directories and the
+    /// master key live (`./tako-data`).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` (default: `<data_dir>/tako.db`) or `postgres://…`.
+    pub database_url: String,
+    /// The server's public base URL, for links in notifications.
+    pub public_url: Option<String>,
+    /// The server-wide webhook secret (projects may have their own).
+    pub webhook_secret: Option<String>,
+    /// How many deployments may run at once across all projects.
+    pub max_concurrent_deployments: usize,
+    /// How long a finished deployment's working directory is kept.
+    pub workdir_retention: Duration,
+    /// Register a project from the takofile's `Project` on its first
+    /// verified push.
+    pub auto_register_projects: bool,
+    /// Accept unsigned webhooks when no secret is configured (local trials).
+    pub insecure_unsigned_webhooks: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("tako-data"),
+            database_url: String::new(),
+            public_url: None,
+            webhook_secret: None,
+            max_concurrent_deployments: 4,
+            workdir_retention: Duration::from_secs(24 * 3600),
+            auto_register_projects: false,
+            insecure_unsigned_webhooks: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The database URL, with the default (`sqlite://<data_dir>/tako.db`)
+    /// filled in.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("tako.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The file is not valid TOML or has unknown keys.
+    #[error("{source_name}: {message}")]
+    File {
+        /// The file's name.
+        source_name: String,
+        /// What is wrong, with its position.
+        message: String,
+    },
+    /// A value has the wrong form.
+    #[error("{setting} from {origin}: {message}")]
+    Invalid {
+        /// The setting (`listen`).
+        setting: String,
+        /// Where it came from (`tako.toml`, `TAKO_LISTEN`, `--listen`).
+        origin: String,
+        /// What was expected.
+        message: String,
+    },
+}
+
+/// One layer of settings, every field optional; all values as text so each
+/// layer is validated the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    /// `listen`.
+    pub listen: Option<String>,
+    /// `data_dir`.
+    pub data_dir: Option<String>,
+    /// `database_url`.
+    pub database_url: Option<String>,
+    /// `public_url`.
+    pub public_url: Option<String>,
+    /// `webhook_secret`.
+    pub webhook_secret: Option<String>,
+    /// `max_concurrent_deployments`.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub max_concurrent_deployments: Option<String>,
+    /// `workdir_retention` (`24h`, `30m`).
+    pub workdir_retention: Option<String>,
+    /// `auto_register_projects`.
+    #[serde(default, deserialize_with = "text_or_bool")]
+    pub auto_register_projects: Option<String>,
+    /// `insecure_unsigned_webhooks`.
+    #[serde(default, deserialize_with = "text_or_bool")]
+    pub insecure_unsigned_webhooks: Option<String>,
+}
+
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(i64),
+        Text(String),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|raw| match raw {
+        Raw::Number(n) => n.to_string(),
+        Raw::Text(t) => t,
+    }))
+}
+
+fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Text(String),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|raw| match raw {
+        Raw::Bool(b) => b.to_string(),
+        Raw::Text(t) => t,
+    }))
+}
+
+/// The names of the settings, as keys, `TAKO_*` variables and flags.
+pub const SETTINGS: [&str; 9] = [
+    "listen",
+    "data_dir",
+    "database_url",
+    "public_url",
+    "webhook_secret",
+    "max_concurrent_deployments",
+    "workdir_retention",
+    "auto_register_projects",
+    "insecure_unsigned_webhooks",
+];
+
+impl ConfigLayer {
+    /// Parses a `tako.toml`.
+    pub fn from_toml(source_name: &str, text: &str) -> Result<ConfigLayer, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::File {
+            source_name: source_name.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })
+    }
+
+    /// The layer given by `TAKO_<SETTING>` variables, from any lookup (the
+    /// binary passes `std::env::var`).
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> ConfigLayer {
+        let get = |name: &str| lookup(&format!("TAKO_{}", name.to_ascii_uppercase()));
+        ConfigLayer {
+            listen: get("listen"),
+            data_dir: get("data_dir"),
+            database_url: get("database_url"),
+            public_url: get("public_url"),
+            webhook_secret: get("webhook_secret"),
+            max_concurrent_deployments: get("max_concurrent_deployments"),
+            workdir_retention: get("workdir_retention"),
+            auto_register_projects: get("auto_register_projects"),
+            insecure_unsigned_webhooks: get("insecure_unsigned_webhooks"),
+        }
+    }
+
+    fn entries(&self) -> BTreeMap<&'static str, &str> {
+        let mut map = BTreeMap::new();
+        let fields: [(&'static str, &Option<String>); 9] = [
+            ("listen", &self.listen),
+            ("data_dir", &self.data_dir),
+            ("database_url", &self.database_url),
+            ("public_url", &self.public_url),
+            ("webhook_secret", &self.webhook_secret),
+            (
+                "max_concurrent_deployments",
+                &self.max_concurrent_deployments,
+            ),
+            ("workdir_retention", &self.workdir_retention),
+            ("auto_register_projects", &self.auto_register_projects),
+            (
+                "insecure_unsigned_webhooks",
+                &self.insecure_unsigned_webhooks,
+            ),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                map.insert(name, value.as_str());
+            }
+        }
+        map
+    }
+}
+
+/// Where a layer came from, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The configuration file.
+    File,
+    /// `TAKO_*` environment variables.
+    Environment,
+    /// Command-line flags.
+    Flags,
+}
+
+impl Origin {
+    fn describe(self, setting: &str) -> String {
+        match self {
+            Origin::File => format!("the configuration file (key {setting})"),
+            Origin::Environment => format!("TAKO_{}", setting.to_ascii_uppercase()),
+            Origin::Flags => format!("--{}", setting.replace('_', "-")),
+        }
+    }
+}
+
+/// Applies layers in order (later ones win) over the defaults.
+pub fn merge(layers: &[(Origin, ConfigLayer)]) -> Result<ServerConfig, ConfigError> {
+    let mut config = ServerConfig::default();
+    for (origin, layer) in layers {
+        for (setting, value) in layer.entries() {
+            apply(&mut config, setting, value).map_err(|message| ConfigError::Invalid {
+                setting: setting.to_owned(),
+                origin: origin.describe(setting),
+                message,
+            })?;
+        }
+    }
+    Ok(config)
+}
+
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("expected true or false, got {value:?}")),
+    }
+}
+
+fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), String> {
+    match setting {
+        "listen" => {
+            config.listen = value.trim().parse().map_err(|_| {
+                format!("expected an address and port like 127.0.0.1:8080, got {value:?}")
+            })?;
+        }
+        "data_dir" => {
+            if value.trim().is_empty() {
+                return Err("must not be empty".to_owned());
+            }
+            config.data_dir = PathBuf::from(value.trim());
+        }
+        "database_url" => {
+            let value = value.trim();
+            if !(value.starts_with("sqlite://")
+                || value.starts_with("postgres://")
+                || value.starts_with("postgresql://"))
+            {
+                return Err("expected sqlite://PATH or postgres://…".to_owned());
+            }
+            config.database_url = value.to_owned();
+        }
+        "public_url" => {
+            let value = value.trim().trim_end_matches('/');
+            if !(value.starts_with("http://") || value.starts_with("https://")) {
+                return Err(format!(
+                    "expected an http:// or https:// URL, got {value:?}"
+                ));
+            }
+            config.public_url = Some(value.to_owned());
+        }
+        "webhook_secret" => {
+            // Never echo the value back.
+            if value.is_empty() {
+                return Err("must not be empty (leave it out instead)".to_owned());
+            }
+            config.webhook_secret = Some(value.to_owned());
+        }
+        "max_concurrent_deployments" => {
+            config.max_concurrent_deployments = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n >= 1 && *n <= 1024)
+                .ok_or_else(|| format!("expected a whole number from 1 to 1024, got {value:?}"))?;
+        }
+        "workdir_retention" => {
+            config.workdir_retention = humantime::parse_duration(value.trim())
+                .map_err(|e| format!("expected a duration like 24h or 30m ({e}), got {value:?}"))?;
+        }
+        "auto_register_projects" => config.auto_register_projects = boolean(value)?,
+        "insecure_unsigned_webhooks" => config.insecure_unsigned_webhooks = boolean(value)?,
+        other => return Err(format!("unknown setting {other}")),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_a_fresh_machine() {
+        let config = merge(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("tako-data"));
+        assert_eq!(
+            config.effective_database_url(),
+            "sqlite://tako-data/tako.db"
+        );
+    }
+
+    #[test]
+    fn later_layers_win() {
+        let file = ConfigLayer::from_toml(
+            "tako.toml",
+            "listen = \"0.0.0.0:9000\"\nmax_concurrent_deployments = 2\n",
+        )
+        .unwrap();
+        let env = ConfigLayer::from_env(|name| {
+            (name == "TAKO_MAX_CONCURRENT_DEPLOYMENTS").then(|| "8".to_owned())
+        });
+        let flags = ConfigLayer {
+            listen: Some("127.0.0.1:7000".into()),
+            ..Default::default()
+        };
+        let config = merge(&[
+            (Origin::File, file),
+            (Origin::Environment, env),
+            (Origin::Flags, flags),
+        ])
+        .unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(config.max_concurrent_deployments, 8);
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting_and_where_it_came_from() {
+        let env =
+            ConfigLayer::from_env(|name| (name == "TAKO_LISTEN").then(|| "localhost".to_owned()));
+        let error = merge(&[(Origin::Environment, env)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "listen from TAKO_LISTEN: expected an address and port like 127.0.0.1:8080, got \"localhost\""
+        );
+        let flags = ConfigLayer {
+            workdir_retention: Some("soon".into()),
+            ..Default::default()
+        };
+        assert!(
+            merge(&[(Origin::Flags, flags)])
+                .unwrap_err()
+                .to_string()
+                .starts_with("workdir_retention from --workdir-retention")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let error =
+            ConfigLayer::from_toml("tako.toml", "listen = \"127.0.0.1:1\"\nlisten_port = 3\n")
+                .unwrap_err();
+        assert!(error.to_string().contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_secret_value_is_not_echoed() {
+        let file = ConfigLayer::from_toml("tako.toml", "webhook_secret = \"\"").unwrap();
+        let error = merge(&[(Origin::File, file)]).unwrap_err();
+        assert!(error.to_string().contains("must not be empty"));
+    }
+}

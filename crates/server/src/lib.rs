@@ -1,0 +1,9 @@
+//! `tako serve`: the server. Webhook intake, the router that turns deliveries
+//! into releases, the scheduler that runs deployments through `tako-exec`,
+//! and the HTTP API.
+//!
+//! The web layer is thin: handlers extract, call one service function and
+//! return; rules live in the services and below.
+
+pub mod config;
+pub mod startup;
