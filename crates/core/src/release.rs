@@ -388,6 +388,68 @@ fn increment_last_digit_run(s: &str) -> Option<String> {
     ))
 }
 
+/// A takofile `Version` template that does not give a release number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionTemplateError {
+    /// Substitution failed (a variable refers to itself).
+    #[error("Version {template:?}: {message}")]
+    Substitution {
+        /// The template as written.
+        template: String,
+        /// What went wrong (masked).
+        message: String,
+    },
+    /// The result is empty or still holds an unresolved `#{...}`.
+    #[error(
+        "Version {template:?} does not give a release number (got {result:?}): check the variables it uses"
+    )]
+    Unresolved {
+        /// The template as written.
+        template: String,
+        /// What it evaluated to (masked).
+        result: String,
+    },
+}
+
+/// Evaluates a takofile's `Version` template for a release: `candidates`
+/// are the takofile's and project's variables, to which the system variables
+/// of `facts` (manifest, build counter, git facts) are added. Sensitive
+/// values are masked in errors.
+pub fn render_version_template(
+    template: &str,
+    facts: &crate::system::DeploymentFacts,
+    mut candidates: Vec<crate::variables::VariableValue>,
+    context: &tako_octostache::EvalContext,
+) -> Result<String, VersionTemplateError> {
+    use crate::variables::{VariableSource, VariableValue};
+    candidates.extend(
+        crate::system::system_variables(facts)
+            .into_iter()
+            .map(|(name, value)| VariableValue::new(VariableSource::System, name, value)),
+    );
+    let resolved = crate::variables::resolve(&candidates, &facts.environment);
+    let masker = crate::Masker::with_values(resolved.sensitive_values.iter().map(String::as_str));
+    let mut dictionary = tako_octostache::VariableDictionary::new();
+    for (name, value) in resolved.values {
+        dictionary.set(name, value);
+    }
+    let rendered =
+        dictionary
+            .evaluate(template, context)
+            .map_err(|e| VersionTemplateError::Substitution {
+                template: template.to_owned(),
+                message: masker.mask(&e.to_string()).into_owned(),
+            })?;
+    let number = rendered.text.trim();
+    if number.is_empty() || number.contains("#{") {
+        return Err(VersionTemplateError::Unresolved {
+            template: template.to_owned(),
+            result: masker.mask(number).into_owned(),
+        });
+    }
+    Ok(number.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,29 @@ pub struct ManifestFacts {
     pub description: String,
 }
 
+impl ManifestFacts {
+    /// The facts of a module manifest (`.psd1`) at `path` with this text:
+    /// the version includes the prerelease label, the name is the file's
+    /// base name.
+    pub fn from_manifest(
+        path: &str,
+        text: &str,
+    ) -> Result<ManifestFacts, tako_psd1::ManifestError> {
+        let manifest = tako_psd1::ModuleManifest::from_text(text)?;
+        let file_name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+        let name = file_name
+            .rsplit_once('.')
+            .map_or(file_name, |(stem, _)| stem)
+            .to_owned();
+        Ok(ManifestFacts {
+            version: manifest.full_version(),
+            name,
+            author: manifest.author.clone().unwrap_or_default(),
+            description: manifest.description.clone().unwrap_or_default(),
+        })
+    }
+}
+
 /// The first seven characters of a commit id.
 pub fn short_commit(commit: &str) -> &str {
     commit.get(..7).unwrap_or(commit)

@@ -22,7 +22,7 @@ pub use headers::{
     DELIVERY_HEADER, DeliveryHeaders, EVENT_HEADER, HeaderError, MAX_DELIVERY_ID_LEN,
     SIGNATURE_HEADER,
 };
-pub use payload::{Event, PayloadError, parse_event};
+pub use payload::{Event, PayloadError, parse_event, payload_json};
 pub use push::{Commit, CommitAuthor, Owner, Push, Pusher, Repository, Sender, ZERO_SHA};
 pub use signature::{SignatureError, sign, verify_signature};
 

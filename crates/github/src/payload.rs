@@ -156,6 +156,21 @@ pub fn parse_event(
     }
 }
 
+/// The JSON document of a webhook body: the body itself for
+/// `application/json`, the `payload` field for
+/// `application/x-www-form-urlencoded`.
+///
+/// # Errors
+///
+/// [`PayloadError`] when the form has no (or two) `payload` fields, or the
+/// content type is neither.
+pub fn payload_json<'a>(
+    content_type: Option<&str>,
+    body: &'a [u8],
+) -> Result<Cow<'a, [u8]>, PayloadError> {
+    json_of(content_type, body).map(|(json, _)| json)
+}
+
 /// The JSON bytes of the body, and what to call them in errors.
 fn json_of<'a>(
     content_type: Option<&str>,

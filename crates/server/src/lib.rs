@@ -6,4 +6,10 @@
 //! return; rules live in the services and below.
 
 pub mod config;
+pub mod frozen;
+pub mod http;
+pub mod intake;
+pub mod router;
+pub mod scheduler;
+pub mod serve;
 pub mod startup;

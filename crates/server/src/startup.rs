@@ -113,9 +113,28 @@ pub fn new_token() -> Result<String, StartupError> {
     Ok(format!("tako_{}", hex::encode(bytes)))
 }
 
-/// The hash under which a token is stored (SHA-256, hexadecimal).
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+/// The hash under which a token is stored (SHA-256).
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// This node's name, kept in `<data_dir>/node-id` so that a restarted node
+/// recognises the work it held before (created on first start).
+pub fn load_or_create_node_id(data_dir: &Path) -> Result<String, StartupError> {
+    let path = data_dir.join("node-id");
+    match fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
+        _ => {
+            let mut bytes = [0u8; 8];
+            random_bytes(&mut bytes)?;
+            let id = format!("node-{}", hex::encode(bytes));
+            fs::write(&path, &id).map_err(|source| StartupError::DataDir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+            Ok(id)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -165,8 +184,8 @@ mod tests {
         let b = new_token().unwrap();
         assert_ne!(a, b);
         assert!(a.starts_with("tako_") && a.len() == 45);
-        assert_eq!(token_hash(&a).len(), 64);
-        assert_ne!(token_hash(&a), a);
+        assert_ne!(token_hash(&a), token_hash(&b));
+        assert_eq!(token_hash(&a), token_hash(&a.clone()));
     }
 
     #[test]

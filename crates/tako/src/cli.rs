@@ -25,6 +25,46 @@ pub(crate) enum Command {
     /// output is streamed live; a summary table ends the run. Exits 0 only if
     /// the deployment succeeded.
     Run(RunArgs),
+    /// Run the Tako server: webhook intake, releases, deployments.
+    ///
+    /// With no arguments it listens on 127.0.0.1:8080 and keeps everything in
+    /// ./tako-data. Settings come from tako.toml (--config), then TAKO_*
+    /// environment variables, then these flags.
+    ///
+    /// Example: tako serve --listen 0.0.0.0:8080 --public-url https://tako.example.com
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// A tako.toml configuration file (default: ./tako.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) listen: Option<String>,
+    /// Directory for the database, mirrors, working directories and the
+    /// master key [default: ./tako-data].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// sqlite://PATH [default: sqlite://<data-dir>/tako.db].
+    #[arg(long, value_name = "URL")]
+    pub(crate) database_url: Option<String>,
+    /// The server's public base URL, for links in notifications.
+    #[arg(long, value_name = "URL")]
+    pub(crate) public_url: Option<String>,
+    /// How many deployments may run at once [default: 4].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_concurrent_deployments: Option<String>,
+    /// How long finished working directories are kept [default: 24h].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) workdir_retention: Option<String>,
+    /// Register a project from the takofile's Project on its first verified push.
+    #[arg(long)]
+    pub(crate) auto_register_projects: bool,
+    /// Accept unsigned webhooks when no secret is configured (local trials only).
+    #[arg(long)]
+    pub(crate) insecure_unsigned_webhooks: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod cli;
 mod console;
 mod local;
 mod run;
+mod serve;
 mod validate;
 
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Validate(args) => validate::validate(&args),
         cli::Command::Run(args) => run::run(args),
+        cli::Command::Serve(args) => serve::serve(args),
     };
     match result {
         Ok(code) => code,

@@ -6,12 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tako_core::Masker;
-use tako_core::release::next_release_number;
-use tako_core::system::{DeploymentFacts, ManifestFacts, system_variables};
-use tako_core::variables::{VariableSource, VariableValue, resolve};
+use tako_core::release::{next_release_number, render_version_template};
+use tako_core::system::{DeploymentFacts, ManifestFacts};
+use tako_core::variables::{VariableSource, VariableValue};
 use tako_exec::engine::{DeploymentOutcome, DeploymentPlan, RunSettings, run_deployment};
-use tako_octostache::{EvalContext, VariableDictionary};
+use tako_octostache::EvalContext;
 use tako_takofile::Takofile;
 use tokio_util::sync::CancellationToken;
 
@@ -184,22 +183,8 @@ fn read_manifest(repo: &Path, relative: &str) -> Result<ManifestFacts> {
         .map_err(|e| anyhow::anyhow!("Manifest {relative:?} {e}"))?;
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read the manifest {relative}"))?;
-    let manifest = tako_psd1::ModuleManifest::from_text(&text)
-        .with_context(|| format!("manifest {relative} is invalid"))?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let version = match &manifest.prerelease {
-        Some(prerelease) if !prerelease.is_empty() => format!("{}-{prerelease}", manifest.version),
-        _ => manifest.version.clone(),
-    };
-    Ok(ManifestFacts {
-        version,
-        name,
-        author: manifest.author.clone().unwrap_or_default(),
-        description: manifest.description.clone().unwrap_or_default(),
-    })
+    ManifestFacts::from_manifest(relative, &text)
+        .with_context(|| format!("manifest {relative} is invalid"))
 }
 
 /// The takofile's `Version` template evaluated, or the next increment (the
@@ -212,30 +197,14 @@ fn release_number(
     let Some(template) = &takofile.version else {
         return Ok(next_release_number(None));
     };
-    let mut candidates: Vec<VariableValue> = system_variables(facts)
-        .into_iter()
-        .map(|(name, value)| VariableValue::new(VariableSource::System, name, value))
-        .collect();
-    candidates.extend(variables.iter().cloned());
-    let resolved = resolve(&candidates, &facts.environment);
-    let masker = Masker::with_values(resolved.sensitive_values.iter().map(String::as_str));
-    let mut dictionary = VariableDictionary::new();
-    for (name, value) in resolved.values {
-        dictionary.set(name, value);
-    }
     let context = EvalContext {
         now_utc: chrono::Utc::now(),
         local_offset: chrono::Offset::fix(chrono::Local::now().offset()),
     };
-    let rendered = dictionary
-        .evaluate(template, &context)
-        .map_err(|e| anyhow::anyhow!("Version {template:?}: {}", masker.mask(&e.to_string())))?;
-    let number = rendered.text.trim().to_owned();
-    if number.is_empty() || number.contains("#{") {
-        bail!(
-            "Version {template:?} does not give a release number (got {:?}): check the variables it uses",
-            masker.mask(&number)
-        );
-    }
-    Ok(number)
+    Ok(render_version_template(
+        template,
+        facts,
+        variables.to_vec(),
+        &context,
+    )?)
 }

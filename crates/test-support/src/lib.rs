@@ -4,6 +4,7 @@
 //! Only ever a dev-dependency. Everything here talks to real programs (git,
 //! the kernel's `/proc`), never to fakes.
 
+pub mod git_server;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

@@ -1,0 +1,29 @@
+//! The server's git operations, through the git binary.
+//!
+//! [`Mirrors`] keeps one cached bare mirror per repository URL and fetches
+//! into it (a first clone, then incremental fetches; one at a time per
+//! repository). A [`Mirror`] reads files at a commit or branch (the
+//! takofile for routing from the default branch, the process from the pushed
+//! commit) and checks a commit out into a deployment's working directory.
+//! [`Git`] runs every git command hermetically (no system or user
+//! configuration, no prompts, closed stdin, a time limit that kills the whole
+//! process group) and is what later steps (`git-checkout`, `git-tag`) use for
+//! their own commands. [`Credentials`] hold an HTTPS token that reaches git
+//! only through its environment: never a command line, a configuration file
+//! or an error message. [`RemoteUrl`] is the validated form of a repository
+//! URL (`https://`, `http://`, `file://`, absolute paths; no embedded
+//! credentials).
+//!
+//! Requires git 2.31 or newer (environment-based configuration).
+
+mod command;
+mod credentials;
+mod error;
+mod mirror;
+mod url;
+
+pub use command::{DEFAULT_LOCAL_TIMEOUT, DEFAULT_NETWORK_TIMEOUT, Git, GitOutput};
+pub use credentials::{Credentials, DEFAULT_USERNAME};
+pub use error::GitError;
+pub use mirror::{DEFAULT_BRANCH, FetchOutcome, MAX_FILE_BYTES, Mirror, Mirrors, TAKOFILE_NAMES};
+pub use url::{RemoteUrl, Scheme};

@@ -1,0 +1,460 @@
+//! Mirrors of local repositories (`file://` URLs and plain paths) with the
+//! real git binary: clone, incremental fetch, serialized concurrent fetches,
+//! reading files, checkouts, and the errors for unknown revisions,
+//! unreachable repositories, hung servers and a missing git.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tako_git::{FetchOutcome, Git, GitError, Mirror, Mirrors, TAKOFILE_NAMES};
+use tako_test_support::git_server::BareRepo;
+use tako_test_support::{TempGitRepo, git_command, processes_with};
+use tempfile::TempDir;
+
+/// A work repository pushed to a bare one, and a mirrors cache.
+struct Fixture {
+    work: TempGitRepo,
+    bare: BareRepo,
+    cache: TempDir,
+    mirrors: Mirrors,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let work = TempGitRepo::new();
+        let bare = BareRepo::new("project.git");
+        let cache = tempfile::tempdir().unwrap();
+        let git = Git::new()
+            .with_network_timeout(Duration::from_secs(60))
+            .with_local_timeout(Duration::from_secs(60));
+        let mirrors = Mirrors::with_git(cache.path().join("mirrors"), git);
+        Fixture {
+            work,
+            bare,
+            cache,
+            mirrors,
+        }
+    }
+
+    /// Writes files, commits and pushes `main`; returns the commit.
+    fn push(&self, files: &[(&str, &str)], message: &str) -> String {
+        for (path, content) in files {
+            self.work.write(path, content);
+        }
+        let commit = self.work.commit(message);
+        self.bare.push_from(&self.work, &["main"]);
+        commit
+    }
+
+    async fn fetch(&self, want: Option<&str>) -> Result<Mirror, GitError> {
+        self.mirrors.fetch(&self.bare.file_url(), None, want).await
+    }
+}
+
+fn mirror_count(root: &Path) -> usize {
+    std::fs::read_dir(root)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn first_fetch_clones_and_reads_files() {
+    let fixture = Fixture::new();
+    let commit = fixture.push(&[("takofile", "project: demo\n")], "first");
+    let mirror = fixture.fetch(Some(&commit)).await.unwrap();
+    assert_eq!(mirror.outcome(), FetchOutcome::Cloned);
+    assert!(mirror.path().starts_with(fixture.mirrors.root()));
+    assert_eq!(
+        mirror.resolve("main").await.unwrap().as_deref(),
+        Some(commit.as_str())
+    );
+    assert_eq!(
+        mirror.default_branch().await.unwrap().as_deref(),
+        Some("main")
+    );
+    assert_eq!(
+        mirror
+            .read_file("HEAD", "takofile")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("project: demo\n")
+    );
+    assert_eq!(
+        mirror
+            .read_file(&commit, "takofile")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("project: demo\n")
+    );
+    assert_eq!(mirror.read_file("HEAD", "missing.txt").await.unwrap(), None);
+    // The mirror is bare and holds no hooks or credentials in its config.
+    assert!(mirror.path().join("HEAD").is_file());
+    let config = std::fs::read_to_string(mirror.path().join("config")).unwrap();
+    assert!(config.contains("bare = true"), "{config}");
+    assert_eq!(mirror_count(fixture.mirrors.root()), 1);
+}
+
+#[tokio::test]
+async fn a_plain_path_works_like_a_file_url() {
+    let fixture = Fixture::new();
+    let commit = fixture.push(&[("takofile", "x\n")], "first");
+    let url = fixture.bare.path().display().to_string();
+    let mirror = fixture.mirrors.fetch(&url, None, None).await.unwrap();
+    assert_eq!(mirror.resolve("HEAD").await.unwrap(), Some(commit));
+}
+
+#[tokio::test]
+async fn incremental_fetch_picks_up_new_commits_and_branches() {
+    let fixture = Fixture::new();
+    let first = fixture.push(&[("takofile", "one\n")], "first");
+    fixture.fetch(None).await.unwrap();
+    let second = fixture.push(&[("takofile", "two\n")], "second");
+    fixture.work.checkout_new_branch("feature");
+    fixture.work.write("feature.txt", "f\n");
+    let feature = fixture.work.commit("feature");
+    fixture.bare.push_from(&fixture.work, &["feature"]);
+
+    let mirror = fixture.fetch(Some(&second)).await.unwrap();
+    assert_eq!(mirror.outcome(), FetchOutcome::Fetched);
+    assert_eq!(mirror.resolve("main").await.unwrap(), Some(second.clone()));
+    assert_eq!(
+        mirror.resolve("feature").await.unwrap(),
+        Some(feature.clone())
+    );
+    assert_eq!(
+        mirror
+            .read_file("HEAD", "takofile")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("two\n")
+    );
+    assert_eq!(
+        mirror
+            .read_file(&first, "takofile")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("one\n")
+    );
+    assert_eq!(
+        mirror
+            .read_file(&feature, "feature.txt")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("f\n")
+    );
+
+    // Already there: nothing fetched.
+    let again = fixture.fetch(Some(&feature)).await.unwrap();
+    assert_eq!(again.outcome(), FetchOutcome::AlreadyPresent);
+
+    // A deleted branch is pruned; a new default branch is followed.
+    fixture
+        .bare
+        .git(&["symbolic-ref", "HEAD", "refs/heads/feature"]);
+    fixture.bare.git(&["branch", "-D", "main"]);
+    let mirror = fixture.fetch(None).await.unwrap();
+    assert_eq!(mirror.resolve("main").await.unwrap(), None);
+    assert_eq!(
+        mirror.default_branch().await.unwrap().as_deref(),
+        Some("feature")
+    );
+    assert_eq!(mirror.resolve("HEAD").await.unwrap(), Some(feature));
+}
+
+#[tokio::test]
+async fn tags_are_mirrored() {
+    let fixture = Fixture::new();
+    let commit = fixture.push(&[("a", "1\n")], "first");
+    fixture.work.git(&["tag", "-a", "v1", "-m", "v1"]);
+    fixture.bare.push_from(&fixture.work, &["--tags"]);
+    let mirror = fixture.fetch(None).await.unwrap();
+    assert_eq!(mirror.resolve("v1").await.unwrap(), Some(commit));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_fetches_of_one_repository_are_serialized() {
+    let fixture = Fixture::new();
+    let commit = fixture.push(&[("takofile", "x\n")], "first");
+    let url = fixture.bare.file_url();
+
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let mirrors = fixture.mirrors.clone();
+            let url = url.clone();
+            let commit = commit.clone();
+            tokio::spawn(async move { mirrors.fetch(&url, None, Some(&commit)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap().unwrap().outcome());
+    }
+    let cloned = outcomes
+        .iter()
+        .filter(|o| **o == FetchOutcome::Cloned)
+        .count();
+    let present = outcomes
+        .iter()
+        .filter(|o| **o == FetchOutcome::AlreadyPresent)
+        .count();
+    assert_eq!((cloned, present), (1, 4), "{outcomes:?}");
+
+    // Without a wanted commit, every caller fetches, one after the other.
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let mirrors = fixture.mirrors.clone();
+            let url = url.clone();
+            tokio::spawn(async move { mirrors.fetch(&url, None, None).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap().unwrap().outcome(),
+            FetchOutcome::Fetched
+        );
+    }
+    assert_eq!(mirror_count(fixture.mirrors.root()), 1);
+}
+
+#[tokio::test]
+async fn first_file_follows_the_lookup_order() {
+    let fixture = Fixture::new();
+    let none = fixture.push(&[("readme", "r\n")], "no takofile");
+    let yaml = fixture.push(&[("takofile.yaml", "yaml\n")], "yaml");
+    let yml = fixture.push(&[("takofile.yml", "yml\n")], "yml");
+    let plain = fixture.push(&[("takofile", "plain\n")], "plain");
+    let mirror = fixture.fetch(None).await.unwrap();
+
+    let found = |text: &str, name: &str| Some((name.to_owned(), text.to_owned()));
+    assert_eq!(
+        mirror.first_file(&none, TAKOFILE_NAMES).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        mirror.first_file(&yaml, TAKOFILE_NAMES).await.unwrap(),
+        found("yaml\n", "takofile.yaml")
+    );
+    assert_eq!(
+        mirror.first_file(&yml, TAKOFILE_NAMES).await.unwrap(),
+        found("yml\n", "takofile.yml")
+    );
+    assert_eq!(
+        mirror.first_file(&plain, TAKOFILE_NAMES).await.unwrap(),
+        found("plain\n", "takofile")
+    );
+    // Nested paths, directories and bad paths.
+    let nested = fixture.push(&[("deploy/takofile", "nested\n")], "nested");
+    let mirror = fixture.fetch(Some(&nested)).await.unwrap();
+    assert_eq!(
+        mirror
+            .read_file(&nested, "deploy/takofile")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("nested\n")
+    );
+    assert_eq!(mirror.read_file(&nested, "deploy").await.unwrap(), None);
+    assert!(matches!(
+        mirror.read_file(&nested, "../etc/passwd").await,
+        Err(GitError::InvalidPath { .. })
+    ));
+}
+
+#[tokio::test]
+async fn checkout_produces_the_commits_exact_tree() {
+    let fixture = Fixture::new();
+    let first = fixture.push(
+        &[("takofile", "one\n"), ("scripts/deploy.sh", "echo hi\n")],
+        "first",
+    );
+    let second = fixture.push(&[("takofile", "two\n"), ("later.txt", "l\n")], "second");
+    let mirror = fixture.fetch(None).await.unwrap();
+
+    let dir = fixture.cache.path().join("deployments").join("d1");
+    let checked_out = mirror.checkout(&first, &dir).await.unwrap();
+    assert_eq!(checked_out, first);
+    let git = |args: &[&str]| {
+        let output = git_command(&dir).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    assert_eq!(git(&["rev-parse", "HEAD"]), first);
+    assert_eq!(
+        git(&["rev-parse", "HEAD^{tree}"]),
+        fixture
+            .work
+            .git(&["rev-parse", &format!("{first}^{{tree}}")])
+    );
+    assert_eq!(git(&["status", "--porcelain", "--untracked-files=all"]), "");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("takofile")).unwrap(),
+        "one\n"
+    );
+    assert!(!dir.join("later.txt").exists());
+    // A complete repository of its own, pointing at the real remote.
+    assert_eq!(
+        git(&["remote", "get-url", "origin"]),
+        fixture.bare.file_url()
+    );
+    assert!(!dir.join(".git/objects/info/alternates").exists());
+    assert_eq!(git(&["rev-parse", "origin/main"]), second);
+
+    // A second deployment of another commit, independent of the first.
+    let dir2 = fixture.cache.path().join("deployments").join("d2");
+    mirror.checkout("main", &dir2).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir2.join("takofile")).unwrap(),
+        "two\n"
+    );
+    // Non-empty target directories are refused.
+    assert!(matches!(
+        mirror.checkout("main", &dir2).await,
+        Err(GitError::Failed { .. })
+    ));
+}
+
+#[tokio::test]
+async fn unknown_revisions_are_clear_errors() {
+    let fixture = Fixture::new();
+    fixture.push(&[("takofile", "x\n")], "first");
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    let error = fixture.fetch(Some(missing)).await.unwrap_err();
+    assert!(matches!(error, GitError::UnknownRevision { .. }), "{error}");
+    assert!(error.to_string().contains(missing), "{error}");
+
+    let mirror = fixture
+        .mirrors
+        .open(&fixture.bare.file_url())
+        .unwrap()
+        .unwrap();
+    assert_eq!(mirror.outcome(), FetchOutcome::Opened);
+    assert_eq!(mirror.resolve("no-such-branch").await.unwrap(), None);
+    assert_eq!(mirror.resolve(missing).await.unwrap(), None);
+    let error = mirror
+        .read_file("no-such-branch", "takofile")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GitError::UnknownRevision { .. }), "{error}");
+    let error = mirror
+        .checkout(missing, &fixture.cache.path().join("d"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("unknown revision {missing} in {}", fixture.bare.file_url())
+    );
+    // Option-like revisions are revisions, not options.
+    assert_eq!(mirror.resolve("--all").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn unreachable_repositories_fail_fast_and_clearly() {
+    let cache = tempfile::tempdir().unwrap();
+    let mirrors = Mirrors::new(cache.path());
+    let start = Instant::now();
+    let missing = cache.path().join("nothing-here.git");
+    let error = mirrors
+        .fetch(&format!("file://{}", missing.display()), None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GitError::Unreachable { .. }), "{error}");
+    assert!(error.to_string().contains("nothing-here.git"), "{error}");
+
+    // A port nobody listens on.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let error = mirrors
+        .fetch(&format!("http://127.0.0.1:{port}/r.git"), None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GitError::Unreachable { .. }), "{error}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+    // Nothing half-made is left behind.
+    assert_eq!(mirror_count(cache.path()), 0);
+}
+
+#[tokio::test]
+async fn a_hung_server_times_out_and_leaves_no_processes() {
+    // Accepts connections (the kernel's backlog) but never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hung-repo.git", listener.local_addr().unwrap());
+    let cache = tempfile::tempdir().unwrap();
+    let git = Git::new().with_network_timeout(Duration::from_secs(1));
+    let mirrors = Mirrors::with_git(cache.path(), git);
+    let start = Instant::now();
+    let error = mirrors.fetch(&url, None, None).await.unwrap_err();
+    assert!(matches!(error, GitError::Timeout { .. }), "{error}");
+    assert_eq!(error.to_string(), "git clone timed out after 1s");
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(
+        tako_test_support::wait_until(Duration::from_secs(5), || processes_with(&url).is_empty()),
+        "git processes left: {:?}",
+        processes_with(&url)
+    );
+    drop(listener);
+}
+
+#[tokio::test]
+async fn invalid_urls_and_a_missing_git_are_reported() {
+    let cache = tempfile::tempdir().unwrap();
+    let mirrors = Mirrors::new(cache.path());
+    let error = mirrors
+        .fetch("https://me:hunter22@example.com/r.git", None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GitError::InvalidUrl { .. }), "{error}");
+    assert!(!error.to_string().contains("hunter22"), "{error}");
+    let error = mirrors
+        .fetch("ext::sh -c id", None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GitError::InvalidUrl { .. }), "{error}");
+
+    let bare = BareRepo::new("r.git");
+    let mirrors = Mirrors::with_git(
+        cache.path(),
+        Git::new().with_program("/nonexistent/bin/git"),
+    );
+    let error = mirrors
+        .fetch(&bare.file_url(), None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GitError::NotInstalled { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn a_commit_on_no_branch_is_fetched_by_id_and_kept() {
+    // Like a pull request's head: reachable on the server, but not from a
+    // branch or tag.
+    let fixture = Fixture::new();
+    fixture.push(&[("takofile", "main\n")], "first");
+    fixture.work.write("takofile", "pull request\n");
+    let pull = fixture.work.commit("pull request");
+    fixture
+        .bare
+        .push_from(&fixture.work, &["HEAD:refs/pull/1/head"]);
+    let mirror = fixture.fetch(Some(&pull)).await.unwrap();
+    assert_eq!(
+        mirror
+            .read_file(&pull, "takofile")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("pull request\n")
+    );
+    let kept = format!("refs/tako/commits/{pull}");
+    assert_eq!(mirror.resolve(&kept).await.unwrap(), Some(pull));
+}

@@ -1,0 +1,298 @@
+//! Webhook intake: verify, classify, store durably, answer.
+//!
+//! The signature is checked on the raw bytes, in constant time, before the
+//! payload is parsed. Which secret applies depends on the repository (a
+//! project's own secret beats the server's), so when any project has its own
+//! secret, the repository's URL is read from the unverified body *only to
+//! choose the key*; nothing else of an unverified body is looked at.
+//!
+//! A push is answered 202 only after its delivery is committed: requests
+//! arriving together are stored in one transaction by [`IntakeWriter`], which
+//! batches them (one fsync for many pushes), then each request gets its own
+//! answer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::Utc;
+use serde::Deserialize;
+use tako_github::{DeliveryHeaders, Event, HeaderError, PayloadError, SignatureError};
+use tako_store::{
+    DeliveryId, InsertOutcome, NewDelivery, Store, StoreError, normalize_repository_url,
+};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+/// How many deliveries one transaction stores at most.
+const MAX_BATCH: usize = 512;
+
+/// What the intake answers, before it becomes HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeReply {
+    /// `ping`: 200.
+    Pong,
+    /// A push stored: 202.
+    Queued {
+        /// The delivery id.
+        delivery: String,
+    },
+    /// The same delivery id again: 200, nothing created.
+    Duplicate {
+        /// The delivery id.
+        delivery: String,
+    },
+    /// An event Tako does not act on: 200 with the reason.
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a webhook was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// No secret applies and unsigned webhooks are not allowed: 401.
+    #[error(
+        "no webhook secret is configured for this repository or the server; set webhook_secret (or start with --insecure-unsigned-webhooks for a local trial)"
+    )]
+    NoSecret,
+    /// Missing or wrong signature: 401.
+    #[error("signature check failed: {0}")]
+    Signature(#[from] SignatureError),
+    /// Missing or malformed GitHub headers: 400.
+    #[error("{0}")]
+    Headers(#[from] HeaderError),
+    /// The body is not a payload of its event: 400.
+    #[error("{0}")]
+    Payload(#[from] PayloadError),
+    /// The store could not commit the delivery: 503.
+    #[error("the delivery could not be stored: {0}")]
+    Store(#[from] StoreError),
+    /// The intake writer has stopped (shutting down): 503.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// Project secrets by normalised repository URL, kept in memory so that the
+/// common case (no project secrets) never looks into an unverified body.
+#[derive(Debug, Default)]
+pub struct SecretIndex {
+    by_repository: HashMap<String, String>,
+}
+
+impl SecretIndex {
+    /// Replaces the index with these (repository URL, secret) pairs.
+    pub fn replace(&mut self, pairs: impl IntoIterator<Item = (String, String)>) {
+        self.by_repository = pairs
+            .into_iter()
+            .map(|(url, secret)| (normalize_repository_url(&url), secret))
+            .collect();
+    }
+
+    /// Adds or replaces one project's secret.
+    pub fn insert(&mut self, repository_url: &str, secret: String) {
+        self.by_repository
+            .insert(normalize_repository_url(repository_url), secret);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_repository.is_empty()
+    }
+
+    fn secret_for(&self, repository_urls: &[&str]) -> Option<&str> {
+        repository_urls
+            .iter()
+            .find_map(|url| self.by_repository.get(&normalize_repository_url(url)))
+            .map(String::as_str)
+    }
+}
+
+/// Only the repository's URLs, read from an unverified body to choose the
+/// key; everything else is skipped by serde without being built.
+#[derive(Deserialize)]
+struct KeySelector {
+    repository: Option<KeySelectorRepository>,
+}
+
+#[derive(Deserialize)]
+struct KeySelectorRepository {
+    clone_url: Option<String>,
+    html_url: Option<String>,
+    url: Option<String>,
+}
+
+fn repository_urls_of(content_type: Option<&str>, body: &[u8]) -> Vec<String> {
+    let Ok(json) = tako_github::payload_json(content_type, body) else {
+        return Vec::new();
+    };
+    let Ok(selector) = serde_json::from_slice::<KeySelector>(&json) else {
+        return Vec::new();
+    };
+    selector
+        .repository
+        .map(|r| {
+            [r.clone_url, r.html_url, r.url]
+                .into_iter()
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Everything the intake needs.
+#[derive(Clone)]
+pub struct Intake {
+    /// The server-wide secret.
+    pub server_secret: Option<String>,
+    /// Accept unsigned hooks when no secret applies.
+    pub insecure_unsigned: bool,
+    /// Project secrets.
+    pub secrets: Arc<RwLock<SecretIndex>>,
+    /// The batching writer.
+    pub writer: IntakeWriter,
+}
+
+/// The request as the HTTP layer hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    /// `X-GitHub-Event`.
+    pub event: Option<&'a str>,
+    /// `X-GitHub-Delivery`.
+    pub delivery: Option<&'a str>,
+    /// `X-Hub-Signature-256`.
+    pub signature: Option<&'a str>,
+    /// `Content-Type`.
+    pub content_type: Option<&'a str>,
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
+impl Intake {
+    /// Verifies, parses and (for a push) durably stores one webhook.
+    pub async fn receive(&self, request: WebhookRequest<'_>) -> Result<IntakeReply, IntakeError> {
+        let headers = DeliveryHeaders::parse(request.event, request.delivery, request.signature)?;
+        self.verify(&request)?;
+        let event = tako_github::parse_event(&headers.event, request.content_type, request.body)?;
+        match event {
+            Event::Ping { .. } => Ok(IntakeReply::Pong),
+            Event::Push(push) => {
+                // Stored: the verified JSON document itself (for a form body,
+                // its `payload` field), so the router can parse it again
+                // after a restart.
+                let json = tako_github::payload_json(request.content_type, request.body)?;
+                let delivery = NewDelivery {
+                    id: DeliveryId(headers.delivery_id.clone()),
+                    event: headers.event.clone(),
+                    received_at: Utc::now(),
+                    body: json.into_owned(),
+                    repository_url: Some(push.repository.clone_url.clone()),
+                    git_ref: Some(push.git_ref.clone()),
+                };
+                match self.writer.insert(delivery).await? {
+                    InsertOutcome::Inserted => Ok(IntakeReply::Queued {
+                        delivery: headers.delivery_id,
+                    }),
+                    InsertOutcome::Duplicate => Ok(IntakeReply::Duplicate {
+                        delivery: headers.delivery_id,
+                    }),
+                }
+            }
+            other => Ok(IntakeReply::Ignored {
+                reason: other.ignored_reason().unwrap_or_default(),
+            }),
+        }
+    }
+
+    fn verify(&self, request: &WebhookRequest<'_>) -> Result<(), IntakeError> {
+        let secrets = self.secrets.read().map_err(|_| IntakeError::ShuttingDown)?;
+        let project_secret;
+        let secret = if secrets.is_empty() {
+            self.server_secret.as_deref()
+        } else {
+            let urls = repository_urls_of(request.content_type, request.body);
+            let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+            project_secret = secrets.secret_for(&urls).map(str::to_owned);
+            project_secret.as_deref().or(self.server_secret.as_deref())
+        };
+        match secret {
+            Some(secret) => Ok(tako_github::verify_signature(
+                secret.as_bytes(),
+                request.body,
+                request.signature,
+            )?),
+            None if self.insecure_unsigned => Ok(()),
+            None => Err(IntakeError::NoSecret),
+        }
+    }
+}
+
+type Pending = (
+    NewDelivery,
+    oneshot::Sender<Result<InsertOutcome, StoreError>>,
+);
+
+/// Stores deliveries in batches: concurrent requests share one transaction,
+/// and each is answered only after that transaction commits.
+#[derive(Clone)]
+pub struct IntakeWriter {
+    sender: mpsc::Sender<Pending>,
+}
+
+impl IntakeWriter {
+    /// Starts the writer task; `stored` is notified after each commit that
+    /// stored something new (the router wakes on it).
+    pub fn spawn(store: Arc<dyn Store>, stored: Arc<Notify>) -> IntakeWriter {
+        let (sender, receiver) = mpsc::channel::<Pending>(MAX_BATCH * 4);
+        tokio::spawn(write_batches(store, receiver, stored));
+        IntakeWriter { sender }
+    }
+
+    async fn insert(&self, delivery: NewDelivery) -> Result<InsertOutcome, IntakeError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send((delivery, reply))
+            .await
+            .map_err(|_| IntakeError::ShuttingDown)?;
+        answer
+            .await
+            .map_err(|_| IntakeError::ShuttingDown)?
+            .map_err(IntakeError::Store)
+    }
+}
+
+async fn write_batches(
+    store: Arc<dyn Store>,
+    mut receiver: mpsc::Receiver<Pending>,
+    stored: Arc<Notify>,
+) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = receiver.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let deliveries: Vec<NewDelivery> = batch.iter().map(|(d, _)| d.clone()).collect();
+        match store.insert_deliveries(&deliveries).await {
+            Ok(outcomes) => {
+                let any_new = outcomes.contains(&InsertOutcome::Inserted);
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+                if any_new {
+                    stored.notify_one();
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable {
+                        context: "storing a batch of deliveries".to_owned(),
+                        source: message.clone().into(),
+                    }));
+                }
+            }
+        }
+    }
+}

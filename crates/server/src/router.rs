@@ -1,0 +1,386 @@
+//! The router: turns each stored delivery into a release and a queued
+//! deployment, or records why not.
+//!
+//! Runs in the background, survives restarts (deliveries are claimed from the
+//! store with a lease, so one left half-done by a crash is taken again) and is
+//! idempotent per delivery: the release, the deployment and the delivery's
+//! outcome are written in one transaction.
+//!
+//! Routing (`Project`, `Mappings`) is read from the takofile at the head of the
+//! repository's default branch; the process (`Steps`, `Variables`, `Version`,
+//! `Manifest`) from the pushed commit (takofile.md §3). So a push to a feature
+//! branch cannot route itself into Production by editing its own takofile.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tako_core::release::{next_release_number, render_version_template};
+use tako_core::system::{DeploymentFacts, ManifestFacts};
+use tako_git::{Mirror, Mirrors, TAKOFILE_NAMES};
+use tako_github::{Event, Push};
+use tako_octostache::EvalContext;
+use tako_store::{
+    ClaimedDelivery, DeliveryCompletion, NewProject, NewRelease, NodeId, Project, Store, StoreError,
+};
+use tako_takofile::Takofile;
+use tokio::sync::Notify;
+
+use crate::frozen::FrozenVariables;
+
+/// How long a claimed delivery is ours before another node may take it.
+const DELIVERY_LEASE: Duration = Duration::from_secs(120);
+
+/// What the router needs.
+#[derive(Clone)]
+pub struct Router {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The git mirrors.
+    pub mirrors: Mirrors,
+    /// This node's name.
+    pub node: NodeId,
+    /// Woken when deliveries are stored.
+    pub deliveries_stored: Arc<Notify>,
+    /// Notified when a deployment is queued.
+    pub deployments_queued: Arc<Notify>,
+    /// Register unknown repositories from their takofile's `Project`.
+    pub auto_register_projects: bool,
+}
+
+impl Router {
+    /// Processes deliveries until the task is dropped.
+    pub async fn run(self) {
+        loop {
+            match self
+                .store
+                .claim_pending_delivery(&self.node, DELIVERY_LEASE)
+                .await
+            {
+                Ok(Some(claimed)) => {
+                    let id = claimed.delivery.id.clone();
+                    let completion = self.route(claimed).await;
+                    let queued = matches!(completion, DeliveryCompletion::Queue { .. });
+                    match self.store.complete_delivery(&id, completion).await {
+                        Ok(outcome) => {
+                            tracing::info!(delivery = %id.0, ?outcome, "delivery processed");
+                            if queued {
+                                self.deployments_queued.notify_one();
+                            }
+                        }
+                        Err(error) => {
+                            tracing::error!(delivery = %id.0, %error, "cannot record a delivery's outcome");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+                Ok(None) => {
+                    // Wait for new deliveries, but look again now and then:
+                    // another node's expired claims become ours to take.
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        self.deliveries_stored.notified(),
+                    )
+                    .await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot claim deliveries");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Decides what one delivery becomes.
+    pub async fn route(&self, claimed: ClaimedDelivery) -> DeliveryCompletion {
+        let push = match tako_github::parse_event(
+            &claimed.delivery.event,
+            Some("application/json"),
+            &claimed.body,
+        ) {
+            Ok(Event::Push(push)) => push,
+            Ok(other) => return ignored(None, other.ignored_reason().unwrap_or_default()),
+            Err(error) => {
+                return failed(None, format!("the stored payload is not a push: {error}"));
+            }
+        };
+        if let Some(reason) = push.skip_reason() {
+            return ignored(None, reason);
+        }
+        let project = match self.project_for(&push).await {
+            Ok(Some(project)) => project,
+            Ok(None) if self.auto_register_projects => match self.register(&push).await {
+                Ok(project) => project,
+                Err(reason) => return failed(None, reason),
+            },
+            Ok(None) => {
+                return ignored(
+                    None,
+                    format!(
+                        "project not registered for repository {}",
+                        push.repository.full_name
+                    ),
+                );
+            }
+            Err(error) => return failed(None, format!("store: {error}")),
+        };
+        match self.release_for(&project, &push).await {
+            Ok(completion) => completion,
+            Err(reason) => failed(Some(project.id), reason),
+        }
+    }
+
+    async fn project_for(&self, push: &Push) -> Result<Option<Project>, StoreError> {
+        for url in [&push.repository.clone_url, &push.repository.html_url] {
+            if url.is_empty() {
+                continue;
+            }
+            if let Some(project) = self.store.find_project_by_repository(url).await? {
+                return Ok(Some(project));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Registers the pushed repository as a project named by the takofile
+    /// that routes it (`auto_register_projects`).
+    async fn register(&self, push: &Push) -> Result<Project, String> {
+        let url = &push.repository.clone_url;
+        let commit = push.commit_id().ok_or("the push names no commit")?;
+        let mirror = self
+            .mirrors
+            .fetch(url, None, Some(commit))
+            .await
+            .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+        let default_ref = format!("refs/heads/{}", push.repository.default_branch);
+        let routing = match read_takofile(&mirror, &default_ref).await? {
+            Some(found) => found,
+            None if push.branch() == Some(push.repository.default_branch.as_str()) => {
+                read_takofile(&mirror, commit).await?.ok_or_else(|| {
+                    format!(
+                        "project not registered, and commit {} has no takofile",
+                        short(commit)
+                    )
+                })?
+            }
+            None => {
+                return Err(format!(
+                    "project not registered, and {} has no takofile",
+                    push.repository.default_branch
+                ));
+            }
+        };
+        let takofile = parse(&routing.0, &routing.1)?;
+        let project = self
+            .store
+            .create_project(NewProject {
+                name: takofile.project.clone(),
+                repository_url: url.clone(),
+                webhook_secret: None,
+            })
+            .await
+            .map_err(|e| format!("cannot register project {}: {e}", takofile.project))?;
+        tracing::info!(project = %project.name, repository = %url, "project registered from its takofile");
+        Ok(project)
+    }
+
+    async fn release_for(
+        &self,
+        project: &Project,
+        push: &Push,
+    ) -> Result<DeliveryCompletion, String> {
+        let Some(commit) = push.commit_id() else {
+            return Ok(ignored(
+                Some(project.id),
+                "the push names no commit".to_owned(),
+            ));
+        };
+        let mirror = self
+            .mirrors
+            .fetch(&project.repository_url, None, Some(commit))
+            .await
+            .map_err(|e| format!("cannot fetch {}: {e}", project.repository_url))?;
+
+        // Routing from the default branch; a brand-new repository's pushed
+        // takofile routes only a push to the default branch itself.
+        let default_branch = push.repository.default_branch.clone();
+        let default_ref = format!("refs/heads/{default_branch}");
+        let pushed = read_takofile(&mirror, commit).await?;
+        let routing_source = match read_takofile(&mirror, &default_ref).await? {
+            Some(found) => found,
+            None if push.branch() == Some(default_branch.as_str()) => match &pushed {
+                Some(found) => found.clone(),
+                None => {
+                    return Ok(ignored(
+                        Some(project.id),
+                        format!("no takofile on {default_branch}"),
+                    ));
+                }
+            },
+            None => {
+                return Ok(ignored(
+                    Some(project.id),
+                    format!(
+                        "no takofile on the default branch {default_branch}, which routes every push"
+                    ),
+                ));
+            }
+        };
+        let routing = parse(&routing_source.0, &routing_source.1)?;
+        let (environment, target) = match (push.branch(), push.tag()) {
+            (Some(branch), _) => match routing.environment_for_branch(branch) {
+                Some(environment) => (environment.to_owned(), format!("branch {branch}")),
+                None => {
+                    return Ok(ignored(
+                        Some(project.id),
+                        format!("no mapping for branch {branch}"),
+                    ));
+                }
+            },
+            (None, Some(tag)) => match routing.environment_for_tag(tag) {
+                Some(environment) => (environment.to_owned(), format!("tag {tag}")),
+                None => {
+                    return Ok(ignored(
+                        Some(project.id),
+                        format!("no mapping for tag {tag}"),
+                    ));
+                }
+            },
+            _ => {
+                return Ok(ignored(
+                    Some(project.id),
+                    format!("ref {} is neither a branch nor a tag", push.git_ref),
+                ));
+            }
+        };
+        tracing::debug!(project = %project.name, %environment, %target, "routed");
+
+        let Some((file_name, source)) = pushed else {
+            return Err(format!("no takofile in commit {}", short(commit)));
+        };
+        let process = parse(&file_name, &source)?;
+        if process.steps.is_none() {
+            return Err(format!(
+                "takofile {file_name} at {} has no Steps, and processes stored on the server are not supported yet",
+                short(commit)
+            ));
+        }
+        if !routing.create_release {
+            return Err(
+                "CreateRelease: false (deploy the newest existing release) is not supported yet"
+                    .to_owned(),
+            );
+        }
+
+        let variables = self
+            .store
+            .list_variables(project.id)
+            .await
+            .map_err(|e| format!("store: {e}"))?;
+        let frozen = FrozenVariables::from_store(&variables);
+        let build = self
+            .store
+            .next_build_number(project.id)
+            .await
+            .map_err(|e| format!("store: {e}"))?;
+        let manifest = match &process.manifest {
+            Some(path) => Some(read_manifest(&mirror, commit, path).await?),
+            None => None,
+        };
+        let branch = push.branch().or(push.tag()).unwrap_or_default().to_owned();
+        let pusher = push
+            .pusher
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        let facts = DeploymentFacts {
+            project: project.name.clone(),
+            environment: environment.clone(),
+            build: u64::try_from(build).unwrap_or_default(),
+            git_repository: project.repository_url.clone(),
+            git_branch: branch.clone(),
+            git_commit: commit.to_owned(),
+            git_pusher: pusher.clone(),
+            manifest,
+            ..DeploymentFacts::default()
+        };
+        let number = match &process.version {
+            Some(template) => {
+                let mut candidates = tako_core::variables::from_takofile(&process);
+                candidates.extend(frozen.values());
+                let context = EvalContext {
+                    now_utc: chrono::Utc::now(),
+                    local_offset: chrono::Offset::fix(&chrono::Utc),
+                };
+                render_version_template(template, &facts, candidates, &context)
+                    .map_err(|e| e.to_string())?
+            }
+            None => {
+                let latest = self
+                    .store
+                    .latest_release(project.id)
+                    .await
+                    .map_err(|e| format!("store: {e}"))?;
+                next_release_number(latest.as_ref().map(|r| r.number.as_str()))
+            }
+        };
+        if self
+            .store
+            .find_release_by_number(project.id, &number)
+            .await
+            .map_err(|e| format!("store: {e}"))?
+            .is_some()
+        {
+            return Err(format!("version {number} already exists"));
+        }
+        Ok(DeliveryCompletion::Queue {
+            release: NewRelease {
+                project: project.id,
+                number,
+                notes: push.notes(),
+                commit: commit.to_owned(),
+                branch: Some(branch),
+                pusher: Some(pusher),
+                takofile: source,
+                variables: frozen.to_json(),
+                build_number: Some(build),
+            },
+            environment,
+        })
+    }
+}
+
+fn ignored(project: Option<tako_store::ProjectId>, reason: String) -> DeliveryCompletion {
+    DeliveryCompletion::Ignored { project, reason }
+}
+
+fn failed(project: Option<tako_store::ProjectId>, reason: String) -> DeliveryCompletion {
+    DeliveryCompletion::Failed { project, reason }
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..7).unwrap_or(commit)
+}
+
+async fn read_takofile(mirror: &Mirror, rev: &str) -> Result<Option<(String, String)>, String> {
+    mirror
+        .first_file(rev, TAKOFILE_NAMES)
+        .await
+        .map_err(|e| format!("cannot read the takofile at {rev}: {e}"))
+}
+
+fn parse(file_name: &str, source: &str) -> Result<Takofile, String> {
+    tako_takofile::parse(file_name, source).map_err(|diagnostics| {
+        let errors: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
+        format!("takofile invalid: {}", errors.join("; "))
+    })
+}
+
+async fn read_manifest(mirror: &Mirror, commit: &str, path: &str) -> Result<ManifestFacts, String> {
+    let text = mirror
+        .read_file(commit, path)
+        .await
+        .map_err(|e| format!("cannot read the manifest {path}: {e}"))?
+        .ok_or_else(|| format!("the manifest {path} is not in commit {}", short(commit)))?;
+    ManifestFacts::from_manifest(path, &text)
+        .map_err(|e| format!("manifest {path} is invalid: {e}"))
+}

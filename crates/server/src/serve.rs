@@ -1,0 +1,208 @@
+//! Starting a server: data directory, store, recovery, background tasks and
+//! the HTTP listener, composed from the other modules.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use tako_git::Mirrors;
+use tako_store::{
+    InterruptScope, LogLineRecord, NewApiToken, NodeId, SqliteStore, Store, TokenHash,
+};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::ServerConfig;
+use crate::http::{AppState, app};
+use crate::intake::{Intake, IntakeWriter, SecretIndex};
+use crate::router::Router;
+use crate::scheduler::Scheduler;
+use crate::startup::{self, StartupError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory or master key.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    /// The database.
+    #[error("cannot open the database {url}: {source}")]
+    Store {
+        /// The database URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: tako_store::StoreError,
+    },
+    /// A database URL this build cannot use.
+    #[error(
+        "database_url {0}: only sqlite:// is supported in this version (PostgreSQL comes with multi-node support)"
+    )]
+    UnsupportedDatabase(String),
+    /// The listen address.
+    #[error("cannot listen on {address}: {source}{hint}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+        /// What to do.
+        hint: &'static str,
+    },
+}
+
+/// A started server.
+pub struct Started {
+    /// The address it listens on (the real port when 0 was asked for).
+    pub address: SocketAddr,
+    /// On the very first start: the admin token, to print once.
+    pub first_admin_token: Option<String>,
+    /// Deployments found running from before a restart, now `Interrupted`.
+    pub interrupted: usize,
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Started {
+    /// Serves until the process ends.
+    pub async fn serve(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).await
+    }
+}
+
+/// Prepares everything and binds the listener; background work starts here.
+pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
+    startup::prepare_data_dir(&config.data_dir)?;
+    startup::load_or_create_master_key(&config.data_dir.join("secret.key"))?;
+    let node = NodeId(startup::load_or_create_node_id(&config.data_dir)?);
+
+    let url = config.effective_database_url();
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return Err(ServeError::UnsupportedDatabase(url));
+    };
+    let path = PathBuf::from(path);
+    let store: Arc<dyn Store> =
+        Arc::new(
+            SqliteStore::open(&path).map_err(|source| ServeError::Store {
+                url: url.clone(),
+                source,
+            })?,
+        );
+    let store_error = |source| ServeError::Store {
+        url: url.clone(),
+        source,
+    };
+
+    let first_admin_token = if store
+        .set_setting_if_absent("initialized", "1")
+        .await
+        .map_err(store_error)?
+    {
+        let token = startup::new_token()?;
+        store
+            .create_token(NewApiToken {
+                name: "first admin".to_owned(),
+                hash: TokenHash(startup::token_hash(&token)),
+                role: "admin".to_owned(),
+                expires_at: None,
+            })
+            .await
+            .map_err(store_error)?;
+        Some(token)
+    } else {
+        None
+    };
+
+    // Recovery: deliveries this node held are taken again now; what it was
+    // running when it stopped is interrupted.
+    store
+        .release_delivery_claims(&node)
+        .await
+        .map_err(store_error)?;
+    let interrupted = store
+        .interrupt_running(InterruptScope::Node(node.clone()))
+        .await
+        .map_err(store_error)?;
+    for id in &interrupted {
+        let line = LogLineRecord {
+            timestamp: chrono::Utc::now(),
+            step: None,
+            stream: tako_store::LogStream::Tako,
+            level: tako_store::LogLevel::Error,
+            text: "Interrupted: the server stopped while this deployment was running".to_owned(),
+        };
+        store.append_log(*id, &[line]).await.map_err(store_error)?;
+    }
+
+    let mut secrets = SecretIndex::default();
+    secrets.replace(
+        store
+            .list_projects()
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter_map(|p| Some((p.repository_url, p.webhook_secret?.0))),
+    );
+
+    let deliveries_stored = Arc::new(Notify::new());
+    let deployments_queued = Arc::new(Notify::new());
+    let mirrors = Mirrors::new(config.data_dir.join("mirrors"));
+    let writer = IntakeWriter::spawn(store.clone(), deliveries_stored.clone());
+    let router = Router {
+        store: store.clone(),
+        mirrors: mirrors.clone(),
+        node: node.clone(),
+        deliveries_stored,
+        deployments_queued: deployments_queued.clone(),
+        auto_register_projects: config.auto_register_projects,
+    };
+    tokio::spawn(router.run());
+    let scheduler = Scheduler {
+        store: store.clone(),
+        mirrors,
+        node,
+        work_root: config.data_dir.join("work"),
+        max_running: u32::try_from(config.max_concurrent_deployments).unwrap_or(u32::MAX),
+        retention: config.workdir_retention,
+        public_url: config.public_url.clone().unwrap_or_default(),
+        wake: deployments_queued,
+    };
+    tokio::spawn(scheduler.run());
+
+    let intake = Intake {
+        server_secret: config.webhook_secret.clone(),
+        insecure_unsigned: config.insecure_unsigned_webhooks,
+        secrets: Arc::new(RwLock::new(secrets)),
+        writer,
+    };
+    let state = Arc::new(AppState { intake });
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "; another program uses that port: choose another with --listen"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "; ports below 1024 need privileges: choose another with --listen"
+            }
+            _ => "",
+        };
+        ServeError::Listen {
+            address: config.listen,
+            source,
+            hint,
+        }
+    })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Listen {
+        address: config.listen,
+        source,
+        hint: "",
+    })?;
+    Ok(Started {
+        address,
+        first_admin_token,
+        interrupted: interrupted.len(),
+        listener,
+        router: app(state),
+    })
+}

@@ -1,0 +1,71 @@
+//! Batched delivery inserts, durable (WAL, `synchronous=FULL`), into a
+//! temporary file: the intake's hot path. Run with
+//! `cargo bench -p tako-store --bench intake`; the throughput line gives
+//! deliveries per second.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use criterion::{BatchSize, Criterion, Throughput};
+use tako_store::{DeliveryId, NewDelivery, SqliteStore, Store};
+
+/// A push payload's typical size.
+const BODY_BYTES: usize = 8 * 1024;
+
+fn batch(counter: &AtomicU64, size: usize) -> Vec<NewDelivery> {
+    (0..size)
+        .map(|_| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            NewDelivery {
+                id: DeliveryId(format!("72d3162e-cc78-11e3-81ab-{n:012x}")),
+                event: "push".to_owned(),
+                received_at: Utc::now(),
+                body: vec![b'x'; BODY_BYTES],
+                repository_url: Some("https://github.com/acme/web".to_owned()),
+                git_ref: Some("refs/heads/main".to_owned()),
+            }
+        })
+        .collect()
+}
+
+fn inserts(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("the store opens"));
+    let counter = AtomicU64::new(0);
+    let mut group = c.benchmark_group("insert_deliveries");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    for size in [1usize, 16, 64, 256] {
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_function(format!("batch_{size}_8KiB"), |b| {
+            b.to_async(&runtime).iter_batched(
+                || batch(&counter, size),
+                |deliveries| {
+                    let store = Arc::clone(&store);
+                    async move {
+                        store
+                            .insert_deliveries(&deliveries)
+                            .await
+                            .expect("inserted");
+                    }
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    inserts(&mut criterion);
+    criterion.final_summary();
+}

@@ -1,0 +1,24 @@
+//! Tako's storage (layer 1): the [`Store`] trait, the one interface the server
+//! uses for everything it keeps, and [`SqliteStore`], its embedded
+//! implementation with versioned migrations.
+//!
+//! The trait is driver-neutral: ids are plain integers (or GitHub's delivery
+//! id), times are `DateTime<Utc>`, work is claimed with a lease
+//! (`claimed_by`, `lease_until`) through single-statement
+//! `UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING …` claims that map to
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL, and every failure is a
+//! [`StoreError`] (not found, conflict, invalid transition, unavailable), so
+//! nothing above this crate sees a driver error. The conformance suite in
+//! `tests/conformance` is written once against `&dyn Store`; a PostgreSQL
+//! implementation runs it unchanged.
+
+mod error;
+mod log_codec;
+pub mod model;
+mod sqlite;
+mod store;
+
+pub use error::{BoxError, StoreError, StoreResult};
+pub use model::*;
+pub use sqlite::SqliteStore;
+pub use store::Store;

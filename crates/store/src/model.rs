@@ -1,0 +1,698 @@
+//! What the store holds: plain Rust types, independent of any database.
+//!
+//! Ids are newtypes so a release id cannot be passed where a deployment id is
+//! expected. Times are `DateTime<Utc>`; the SQLite implementation keeps them
+//! as integer unix milliseconds, so values read back are truncated to the
+//! millisecond. Takofile sources, frozen variables and variable values are
+//! opaque strings here: the store never interprets them.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+pub use tako_core::log::{LogLevel, LogStream};
+
+macro_rules! int_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+int_id!(
+    /// A project's id.
+    ProjectId
+);
+int_id!(
+    /// A release's id (not its number).
+    ReleaseId
+);
+int_id!(
+    /// A deployment's id.
+    DeploymentId
+);
+int_id!(
+    /// An API token's id.
+    TokenId
+);
+int_id!(
+    /// A project variable's id.
+    VariableId
+);
+
+/// A delivery's id: GitHub's `X-GitHub-Delivery` header.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeliveryId(pub String);
+
+impl fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The server node that claims work (its name in `claimed_by`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NodeId(pub String);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A webhook secret as the store keeps it.
+///
+/// Seam for the security milestone: today the value is stored as given. The
+/// SQLite implementation passes it through `seal_secret`/`open_secret`
+/// (identity functions) so encryption at rest slots in there without changing
+/// this type or the trait.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(pub String);
+
+impl fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WebhookSecret(***)")
+    }
+}
+
+/// A project to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProject {
+    /// Its name, unique without regard to case.
+    pub name: String,
+    /// Its repository URL, unique after [`normalize_repository_url`].
+    pub repository_url: String,
+    /// Its own webhook secret, if it has one.
+    pub webhook_secret: Option<WebhookSecret>,
+}
+
+/// A registered project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// Its id.
+    pub id: ProjectId,
+    /// Its name as registered.
+    pub name: String,
+    /// Its repository URL as registered.
+    pub repository_url: String,
+    /// Its own webhook secret, if it has one.
+    pub webhook_secret: Option<WebhookSecret>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The key under which a repository URL is matched: scheme, credentials,
+/// `git@host:` form, trailing `/` and `.git` removed, lowercased (GitHub's
+/// owner and repository names are case-insensitive).
+///
+/// `https://github.com/O/R.git`, `http://github.com/o/r/`,
+/// `git@github.com:o/r.git` and `ssh://git@github.com/o/r` all give
+/// `github.com/o/r`.
+pub fn normalize_repository_url(url: &str) -> String {
+    let mut rest = url.trim();
+    if let Some(index) = rest.find("://") {
+        rest = &rest[index + 3..];
+    }
+    let owned;
+    if let Some(at) = rest.find('@') {
+        let slash = rest.find('/').unwrap_or(rest.len());
+        if at < slash {
+            rest = &rest[at + 1..];
+        }
+    }
+    // scp-like `host:owner/repo`: the first `:` before any `/`.
+    if let Some(colon) = rest.find(':') {
+        let slash = rest.find('/').unwrap_or(rest.len());
+        let after = &rest[colon + 1..];
+        let is_port = after.chars().take_while(char::is_ascii_digit).count() > 0
+            && after
+                .chars()
+                .nth(after.chars().take_while(char::is_ascii_digit).count())
+                .is_none_or(|c| c == '/');
+        if colon < slash && !is_port {
+            owned = format!("{}/{}", &rest[..colon], after);
+            rest = &owned;
+        }
+    }
+    let mut key = rest.trim_end_matches('/');
+    if let Some(stripped) = key.strip_suffix(".git") {
+        key = stripped;
+    }
+    key.trim_end_matches('/').to_lowercase()
+}
+
+/// A webhook delivery to store, as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// GitHub's delivery id.
+    pub id: DeliveryId,
+    /// The `X-GitHub-Event` header.
+    pub event: String,
+    /// When the request arrived.
+    pub received_at: DateTime<Utc>,
+    /// The raw body, kept to process the delivery after a restart.
+    pub body: Vec<u8>,
+    /// The pushed repository's URL, when the payload names one.
+    pub repository_url: Option<String>,
+    /// The pushed ref (`refs/heads/main`), when there is one.
+    pub git_ref: Option<String>,
+}
+
+/// What became of one delivery of an insert batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored now.
+    Inserted,
+    /// A delivery with this id was already stored (earlier or in the same
+    /// batch); nothing was created.
+    Duplicate,
+}
+
+/// Whether a delivery still has to be processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Stored, not yet processed.
+    Pending,
+    /// Processed; its outcome is recorded.
+    Done,
+}
+
+/// What processing a delivery produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// A release was created and a deployment queued.
+    Queued {
+        /// The release created.
+        release: ReleaseId,
+        /// The deployment queued.
+        deployment: DeploymentId,
+    },
+    /// Nothing to do (`no mapping for branch feature/x`, `project not
+    /// registered`, ...).
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+    /// Processing failed (`takofile invalid: line 4 ...`, fetch failed, ...).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The same push was already processed through another delivery.
+    Duplicate,
+}
+
+/// How the router completes a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryCompletion {
+    /// Create this release and queue a deployment of it to `environment`,
+    /// atomically with marking the delivery done.
+    Queue {
+        /// The release to create (its project is the delivery's project).
+        release: NewRelease,
+        /// The environment to deploy to.
+        environment: String,
+    },
+    /// Record that there was nothing to do.
+    Ignored {
+        /// The project the delivery belongs to, when known.
+        project: Option<ProjectId>,
+        /// Why.
+        reason: String,
+    },
+    /// Record a failure.
+    Failed {
+        /// The project the delivery belongs to, when known.
+        project: Option<ProjectId>,
+        /// Why.
+        reason: String,
+    },
+    /// Record that this push was already processed.
+    Duplicate {
+        /// The project the delivery belongs to, when known.
+        project: Option<ProjectId>,
+    },
+}
+
+/// A stored delivery, without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// GitHub's delivery id.
+    pub id: DeliveryId,
+    /// The `X-GitHub-Event` header.
+    pub event: String,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// The pushed repository's URL, if any.
+    pub repository_url: Option<String>,
+    /// The pushed ref, if any.
+    pub git_ref: Option<String>,
+    /// The project it was matched to, once processed.
+    pub project: Option<ProjectId>,
+    /// Pending or done.
+    pub state: DeliveryState,
+    /// What it produced, once done.
+    pub outcome: Option<DeliveryOutcome>,
+    /// The node holding (or last holding) its claim.
+    pub claimed_by: Option<NodeId>,
+    /// Until when that claim holds.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// When it was processed.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A delivery claimed for processing, with its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    /// The delivery.
+    pub delivery: Delivery,
+    /// Its raw body.
+    pub body: Vec<u8>,
+}
+
+/// A release to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRelease {
+    /// Its project.
+    pub project: ProjectId,
+    /// Its number (`1.4.0`), unique within the project.
+    pub number: String,
+    /// Release notes.
+    pub notes: String,
+    /// The commit SHA it was built from.
+    pub commit: String,
+    /// The branch, when known.
+    pub branch: Option<String>,
+    /// Who pushed, when known.
+    pub pusher: Option<String>,
+    /// The frozen takofile source text.
+    pub takofile: String,
+    /// The frozen variables (opaque to the store).
+    pub variables: String,
+    /// The build counter value used for the number, if any.
+    pub build_number: Option<i64>,
+}
+
+/// A stored release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// Its id.
+    pub id: ReleaseId,
+    /// Its project.
+    pub project: ProjectId,
+    /// Its number.
+    pub number: String,
+    /// Release notes.
+    pub notes: String,
+    /// The commit SHA.
+    pub commit: String,
+    /// The branch, when known.
+    pub branch: Option<String>,
+    /// Who pushed, when known.
+    pub pusher: Option<String>,
+    /// The frozen takofile source text.
+    pub takofile: String,
+    /// The frozen variables.
+    pub variables: String,
+    /// The build counter value, if any.
+    pub build_number: Option<i64>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A deployment's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeploymentState {
+    /// Waiting for its turn.
+    Queued,
+    /// Claimed by a node and running.
+    Running,
+    /// Every step succeeded or was skipped.
+    Success,
+    /// A step failed.
+    Failed,
+    /// Cancelled by a user.
+    Cancelled,
+    /// Its node stopped while it ran.
+    Interrupted,
+}
+
+impl DeploymentState {
+    /// Lowercase name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentState::Queued => "queued",
+            DeploymentState::Running => "running",
+            DeploymentState::Success => "success",
+            DeploymentState::Failed => "failed",
+            DeploymentState::Cancelled => "cancelled",
+            DeploymentState::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses [`DeploymentState::as_str`]'s output.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "queued" => DeploymentState::Queued,
+            "running" => DeploymentState::Running,
+            "success" => DeploymentState::Success,
+            "failed" => DeploymentState::Failed,
+            "cancelled" => DeploymentState::Cancelled,
+            "interrupted" => DeploymentState::Interrupted,
+            _ => return None,
+        })
+    }
+
+    /// Whether the deployment has ended.
+    pub fn is_final(self) -> bool {
+        !matches!(self, DeploymentState::Queued | DeploymentState::Running)
+    }
+}
+
+impl fmt::Display for DeploymentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A deployment to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeployment {
+    /// The release to deploy (its project is the deployment's project).
+    pub release: ReleaseId,
+    /// The environment to deploy to (compared exactly: callers pass the
+    /// takofile's spelling).
+    pub environment: String,
+}
+
+/// A stored deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// Its id.
+    pub id: DeploymentId,
+    /// The release deployed.
+    pub release: ReleaseId,
+    /// The release's project.
+    pub project: ProjectId,
+    /// The environment.
+    pub environment: String,
+    /// Its state.
+    pub state: DeploymentState,
+    /// When it was queued.
+    pub queued_at: DateTime<Utc>,
+    /// When a node started it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The error that ended it, if any.
+    pub error: Option<String>,
+    /// Whether a cancel was requested while it ran.
+    pub cancel_requested: bool,
+    /// The node holding (or last holding) it.
+    pub claimed_by: Option<NodeId>,
+    /// Until when that claim holds.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// How many task log lines it has.
+    pub log_lines: u64,
+}
+
+/// A step's state in a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepRunState {
+    /// Not reached yet.
+    Pending,
+    /// Running now.
+    Running,
+    /// Succeeded.
+    Success,
+    /// Failed.
+    Failed,
+    /// Skipped (the record's reason says why).
+    Skipped,
+}
+
+impl StepRunState {
+    /// Lowercase name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepRunState::Pending => "pending",
+            StepRunState::Running => "running",
+            StepRunState::Success => "success",
+            StepRunState::Failed => "failed",
+            StepRunState::Skipped => "skipped",
+        }
+    }
+
+    /// Parses [`StepRunState::as_str`]'s output.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pending" => StepRunState::Pending,
+            "running" => StepRunState::Running,
+            "success" => StepRunState::Success,
+            "failed" => StepRunState::Failed,
+            "skipped" => StepRunState::Skipped,
+            _ => return None,
+        })
+    }
+}
+
+/// One step of a deployment, as recorded (written whole by
+/// [`crate::Store::update_step`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    /// Its position in the process, from 0.
+    pub index: u32,
+    /// Its name.
+    pub name: String,
+    /// Its state.
+    pub state: StepRunState,
+    /// Why it was skipped or failed, if it was.
+    pub reason: Option<String>,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// How long it ran (millisecond precision).
+    pub duration: Option<Duration>,
+}
+
+/// One task log line as stored (already masked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLineRecord {
+    /// When it was read or written.
+    pub timestamp: DateTime<Utc>,
+    /// Its step, `None` for deployment-level lines.
+    pub step: Option<String>,
+    /// Where it came from.
+    pub stream: LogStream,
+    /// How important it is.
+    pub level: LogLevel,
+    /// The masked text.
+    pub text: String,
+}
+
+impl From<&tako_core::log::LogLine> for LogLineRecord {
+    fn from(line: &tako_core::log::LogLine) -> Self {
+        LogLineRecord {
+            timestamp: line.timestamp,
+            step: line.step.as_deref().map(str::to_owned),
+            stream: line.stream,
+            level: line.level,
+            text: line.text.clone(),
+        }
+    }
+}
+
+/// A position in a task log: the number of lines before it.
+/// `LogCursor::START` reads from the first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct LogCursor(pub u64);
+
+impl LogCursor {
+    /// The beginning of the log.
+    pub const START: LogCursor = LogCursor(0);
+}
+
+/// Some lines of a task log and where to continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPage {
+    /// The lines, in order.
+    pub lines: Vec<LogLineRecord>,
+    /// Where the next read starts (equal to the request's cursor when there
+    /// were no new lines).
+    pub next: LogCursor,
+}
+
+/// A position in a newest-first listing: an opaque token for the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PageCursor(pub(crate) i64);
+
+impl PageCursor {
+    /// The token to hand to clients.
+    pub fn to_token(self) -> String {
+        self.0.to_string()
+    }
+
+    /// Parses a client's token; `None` when it is not one of ours.
+    pub fn from_token(token: &str) -> Option<Self> {
+        token.parse::<i64>().ok().filter(|v| *v > 0).map(PageCursor)
+    }
+}
+
+/// Which page of a newest-first listing to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// At most this many items (at least 1 is read).
+    pub limit: u32,
+    /// Continue after this cursor; `None` for the newest items.
+    pub after: Option<PageCursor>,
+}
+
+impl PageRequest {
+    /// The first page, of `limit` items.
+    pub fn first(limit: u32) -> Self {
+        PageRequest { limit, after: None }
+    }
+}
+
+/// One page of a newest-first listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// The cursor for the next page; `None` when this was the last.
+    pub next: Option<PageCursor>,
+}
+
+/// Which deployments to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentFilter {
+    /// Only this project's.
+    pub project: Option<ProjectId>,
+    /// Only to this environment.
+    pub environment: Option<String>,
+    /// Only in this state.
+    pub state: Option<DeploymentState>,
+}
+
+/// Which running deployments [`crate::Store::interrupt_running`] ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InterruptScope {
+    /// Those claimed by this node (its own start-up recovery).
+    Node(NodeId),
+    /// Those whose lease has expired, whichever node held them.
+    ExpiredLeases,
+}
+
+/// A project variable to set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVariable {
+    /// Its project.
+    pub project: ProjectId,
+    /// Its name.
+    pub name: String,
+    /// Its value (opaque).
+    pub value: String,
+    /// The environments it is scoped to; empty for all.
+    pub environments: Vec<String>,
+    /// Whether the value is sensitive (write-only in the API, masked).
+    pub sensitive: bool,
+}
+
+/// A stored project variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    /// Its id.
+    pub id: VariableId,
+    /// Its project.
+    pub project: ProjectId,
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+    /// The environments it is scoped to, sorted; empty for all.
+    pub environments: Vec<String>,
+    /// Whether the value is sensitive.
+    pub sensitive: bool,
+}
+
+/// The SHA-256 hash of an API token (the token itself is never stored).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash(")?;
+        for byte in &self.0[..4] {
+            write!(f, "{byte:02x}")?;
+        }
+        write!(f, "…)")
+    }
+}
+
+/// An API token to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiToken {
+    /// A name for people.
+    pub name: String,
+    /// The token's hash.
+    pub hash: TokenHash,
+    /// Its role (`admin`, ...).
+    pub role: String,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A stored API token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Its id.
+    pub id: TokenId,
+    /// A name for people.
+    pub name: String,
+    /// The token's hash.
+    pub hash: TokenHash,
+    /// Its role.
+    pub role: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used, if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_repository_url;
+
+    #[test]
+    fn repository_urls_normalise_to_one_key() {
+        for url in [
+            "https://github.com/Owner/Repo.git",
+            "https://github.com/owner/repo",
+            "http://github.com/owner/repo/",
+            "git@github.com:owner/repo.git",
+            "ssh://git@github.com/owner/repo",
+            "https://token@github.com/owner/repo.git",
+            " https://github.com/owner/repo.git/ ",
+        ] {
+            assert_eq!(
+                normalize_repository_url(url),
+                "github.com/owner/repo",
+                "{url}"
+            );
+        }
+        assert_eq!(
+            normalize_repository_url("https://git.example.com:8443/o/r.git"),
+            "git.example.com:8443/o/r"
+        );
+    }
+}

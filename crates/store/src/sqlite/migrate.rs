@@ -1,0 +1,118 @@
+//! Versioned migrations: the numbered files of `migrations/sqlite`, compiled
+//! in and applied in order, each recorded in `schema_migrations`.
+
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{StoreError, StoreResult};
+
+/// One migration: its version, its name and its SQL.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    pub(crate) version: u32,
+    pub(crate) name: &'static str,
+    pub(crate) sql: &'static str,
+}
+
+/// Every migration, in order. A new file under `migrations/sqlite` must be
+/// added here (a unit test checks the two agree).
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
+}];
+
+fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError::unavailable(context.to_owned(), e)
+}
+
+/// The newest version this build knows.
+pub(crate) fn latest_version() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Applies pending migrations; refuses a database newer than this build.
+pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at INTEGER NOT NULL
+        )",
+    )
+    .map_err(failed("cannot create the migrations table"))?;
+    let current: u32 = conn
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |row| {
+            row.get::<_, Option<u32>>(0)
+        })
+        .optional()
+        .map_err(failed("cannot read the schema version"))?
+        .flatten()
+        .unwrap_or(0);
+    let supported = latest_version();
+    if current > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported,
+        });
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let context = format!(
+            "cannot apply migration {:04}_{}",
+            migration.version, migration.name
+        );
+        let tx = conn
+            .transaction()
+            .map_err(|e| StoreError::unavailable(context.clone(), e))?;
+        tx.execute_batch(migration.sql)
+            .map_err(|e| StoreError::unavailable(context.clone(), e))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![
+                migration.version,
+                migration.name,
+                Utc::now().timestamp_millis()
+            ],
+        )
+        .map_err(|e| StoreError::unavailable(context.clone(), e))?;
+        tx.commit()
+            .map_err(|e| StoreError::unavailable(context.clone(), e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{:04}_{}.sql", m.version, m.name))
+            .collect();
+        assert_eq!(files, listed);
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version as usize, index + 1);
+        }
+    }
+
+    #[test]
+    fn migrating_twice_changes_nothing() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let count: i64 = conn
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, MIGRATIONS.len() as i64);
+    }
+}

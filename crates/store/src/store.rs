@@ -1,0 +1,199 @@
+//! The [`Store`] trait: every operation the server needs, grouped by who uses
+//! it (intake, router, scheduler, engine, API).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreResult;
+use crate::model::{
+    ApiToken, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId, DeliveryOutcome,
+    Deployment, DeploymentFilter, DeploymentId, DeploymentState, InsertOutcome, InterruptScope,
+    LogCursor, LogLineRecord, LogPage, NewApiToken, NewDelivery, NewDeployment, NewProject,
+    NewRelease, NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId,
+    StepRecord, TokenHash, TokenId, Variable, VariableId,
+};
+
+/// Everything Tako keeps. Usable as `Arc<dyn Store>`.
+///
+/// Claims (`claim_*`) hand a row to one node for `lease`; a claim whose lease
+/// has expired can be taken by any node. Each method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ----- projects -----
+
+    /// Registers a project. `Conflict` when its name (without regard to case)
+    /// or its repository (normalised) is taken.
+    async fn create_project(&self, project: NewProject) -> StoreResult<Project>;
+    /// A project by id; `NotFound` when there is none.
+    async fn get_project(&self, id: ProjectId) -> StoreResult<Project>;
+    /// A project by name, without regard to case.
+    async fn find_project_by_name(&self, name: &str) -> StoreResult<Option<Project>>;
+    /// The project whose repository matches `url` after
+    /// [`crate::normalize_repository_url`].
+    async fn find_project_by_repository(&self, url: &str) -> StoreResult<Option<Project>>;
+    /// Every project, by name.
+    async fn list_projects(&self) -> StoreResult<Vec<Project>>;
+    /// Takes the project's next build counter value (1, 2, ...) atomically.
+    async fn next_build_number(&self, project: ProjectId) -> StoreResult<i64>;
+
+    // ----- intake -----
+
+    /// Stores a batch of deliveries in one transaction, one outcome per
+    /// input in order; a duplicate id (stored before or earlier in the batch)
+    /// creates nothing.
+    async fn insert_deliveries(
+        &self,
+        deliveries: &[NewDelivery],
+    ) -> StoreResult<Vec<InsertOutcome>>;
+
+    // ----- router -----
+
+    /// Claims the oldest pending delivery that has no unexpired claim.
+    async fn claim_pending_delivery(
+        &self,
+        node: &NodeId,
+        lease: Duration,
+    ) -> StoreResult<Option<ClaimedDelivery>>;
+    /// Releases every pending delivery claimed by `node` (its start-up
+    /// recovery: what it held when it stopped is taken again at once rather
+    /// than after the lease). Returns how many.
+    async fn release_delivery_claims(&self, node: &NodeId) -> StoreResult<u64>;
+    /// Marks a delivery done with its outcome; a `Queue` completion creates
+    /// the release and the deployment in the same transaction. Completing a
+    /// delivery that is already done changes nothing and returns its
+    /// recorded outcome.
+    async fn complete_delivery(
+        &self,
+        id: &DeliveryId,
+        completion: DeliveryCompletion,
+    ) -> StoreResult<DeliveryOutcome>;
+    /// A delivery by id (without its body).
+    async fn get_delivery(&self, id: &DeliveryId) -> StoreResult<Delivery>;
+    /// Deliveries, newest first, optionally only those of a project (matched
+    /// by repository, or recorded at completion).
+    async fn list_deliveries(
+        &self,
+        project: Option<ProjectId>,
+        page: PageRequest,
+    ) -> StoreResult<Page<Delivery>>;
+
+    // ----- releases -----
+
+    /// Creates a release. `Conflict` when its number is taken in its project.
+    async fn create_release(&self, release: NewRelease) -> StoreResult<Release>;
+    /// A release by id.
+    async fn get_release(&self, id: ReleaseId) -> StoreResult<Release>;
+    /// A release by project and number.
+    async fn find_release_by_number(
+        &self,
+        project: ProjectId,
+        number: &str,
+    ) -> StoreResult<Option<Release>>;
+    /// The project's most recently created release.
+    async fn latest_release(&self, project: ProjectId) -> StoreResult<Option<Release>>;
+    /// A project's releases, newest first.
+    async fn list_releases(
+        &self,
+        project: ProjectId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Release>>;
+
+    // ----- deployments -----
+
+    /// Queues a deployment of a release (deploy again, promote).
+    async fn create_deployment(&self, deployment: NewDeployment) -> StoreResult<Deployment>;
+    /// A deployment by id.
+    async fn get_deployment(&self, id: DeploymentId) -> StoreResult<Deployment>;
+    /// Deployments, newest first, filtered.
+    async fn list_deployments(
+        &self,
+        filter: &DeploymentFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Deployment>>;
+    /// Claims the oldest queued deployment whose project and environment have
+    /// none running, when fewer than `max_running` run in total, and marks it
+    /// `Running`.
+    async fn claim_next_deployment(
+        &self,
+        node: &NodeId,
+        lease: Duration,
+        max_running: u32,
+    ) -> StoreResult<Option<Deployment>>;
+    /// Extends a running deployment's lease; `Conflict` when `node` no
+    /// longer holds it.
+    async fn renew_deployment_lease(
+        &self,
+        id: DeploymentId,
+        node: &NodeId,
+        lease: Duration,
+    ) -> StoreResult<DateTime<Utc>>;
+    /// Ends a running deployment in `state` (a final state).
+    /// `InvalidTransition` when it is not running or `state` is not final.
+    async fn finish_deployment(
+        &self,
+        id: DeploymentId,
+        state: DeploymentState,
+        error: Option<String>,
+    ) -> StoreResult<Deployment>;
+    /// Asks for a deployment to stop: a queued one is cancelled at once, a
+    /// running one gets its `cancel_requested` flag. `InvalidTransition` when
+    /// it has already ended.
+    async fn request_cancel(&self, id: DeploymentId) -> StoreResult<Deployment>;
+    /// Ends the running deployments in `scope` as `Interrupted`, returning
+    /// their ids (start-up recovery, dead nodes).
+    async fn interrupt_running(&self, scope: InterruptScope) -> StoreResult<Vec<DeploymentId>>;
+    /// Records a step's state (inserted or replaced by index).
+    async fn update_step(&self, deployment: DeploymentId, step: StepRecord) -> StoreResult<()>;
+    /// A deployment's steps, by index.
+    async fn list_steps(&self, deployment: DeploymentId) -> StoreResult<Vec<StepRecord>>;
+
+    // ----- task log -----
+
+    /// Appends a batch of lines to a deployment's task log.
+    async fn append_log(
+        &self,
+        deployment: DeploymentId,
+        lines: &[LogLineRecord],
+    ) -> StoreResult<()>;
+    /// Up to `limit` lines after `after`, in order, and the cursor to read on.
+    async fn read_log(
+        &self,
+        deployment: DeploymentId,
+        after: LogCursor,
+        limit: u32,
+    ) -> StoreResult<LogPage>;
+
+    // ----- project variables -----
+
+    /// Sets a variable, replacing the one with the same name and scope.
+    async fn set_variable(&self, variable: NewVariable) -> StoreResult<Variable>;
+    /// A project's variables, by name then scope.
+    async fn list_variables(&self, project: ProjectId) -> StoreResult<Vec<Variable>>;
+    /// Deletes a variable; `NotFound` when there is none.
+    async fn delete_variable(&self, id: VariableId) -> StoreResult<()>;
+
+    // ----- API tokens -----
+
+    /// Stores a new token's hash. `Conflict` when the hash exists.
+    async fn create_token(&self, token: NewApiToken) -> StoreResult<ApiToken>;
+    /// The token with this hash, revoked or not.
+    async fn find_token_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<ApiToken>>;
+    /// Every token, oldest first.
+    async fn list_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// Records a use of a token.
+    async fn touch_token(&self, id: TokenId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Revokes a token.
+    async fn revoke_token(&self, id: TokenId) -> StoreResult<()>;
+
+    // ----- settings -----
+
+    /// A setting's value.
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Sets a setting.
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Sets a setting only if it has no value; `true` when this call set it
+    /// (the first-start marker).
+    async fn set_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
+}

@@ -1,0 +1,370 @@
+//! Deliveries: duplicate ids, batched inserts, claims with leases, atomic
+//! and idempotent completion.
+
+use std::time::Duration;
+
+use tako_store::{
+    DeliveryCompletion, DeliveryId, DeliveryOutcome, DeliveryState, DeploymentFilter,
+    InsertOutcome, PageRequest, StoreError,
+};
+
+use super::{LONG, StoreFactory, delivery, new_release, node, project};
+
+pub(crate) async fn duplicate_delivery_ids(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let first = store
+        .insert_deliveries(&[delivery("d-1", "web")])
+        .await
+        .unwrap();
+    assert_eq!(first, [InsertOutcome::Inserted]);
+    let mut again = delivery("d-1", "web");
+    again.body = b"another body".to_vec();
+    let second = store.insert_deliveries(&[again]).await.unwrap();
+    assert_eq!(second, [InsertOutcome::Duplicate]);
+    let claimed = store
+        .claim_pending_delivery(&node("a"), LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        claimed.body,
+        delivery("d-1", "web").body,
+        "the first body is kept"
+    );
+    assert!(
+        store
+            .claim_pending_delivery(&node("a"), LONG)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub(crate) async fn batch_insert_reports_each_duplicate(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    store
+        .insert_deliveries(&[delivery("b", "web")])
+        .await
+        .unwrap();
+    let outcomes = store
+        .insert_deliveries(&[
+            delivery("a", "web"),
+            delivery("b", "web"),
+            delivery("a", "web"),
+            delivery("c", "web"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            InsertOutcome::Inserted,
+            InsertOutcome::Duplicate,
+            InsertOutcome::Duplicate,
+            InsertOutcome::Inserted
+        ]
+    );
+    let all = store
+        .list_deliveries(None, PageRequest::first(100))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = all.items.iter().map(|d| d.id.0.as_str()).collect();
+    assert_eq!(ids, ["c", "a", "b"]);
+    assert!(store.insert_deliveries(&[]).await.unwrap().is_empty());
+}
+
+pub(crate) async fn claims_skip_unexpired_leases(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    store
+        .insert_deliveries(&[delivery("one", "web"), delivery("two", "web")])
+        .await
+        .unwrap();
+    let first = store
+        .claim_pending_delivery(&node("a"), LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.delivery.id.0, "one", "oldest first");
+    assert_eq!(first.delivery.claimed_by, Some(node("a")));
+    assert!(first.delivery.lease_until.is_some());
+    assert_eq!(first.delivery.state, DeliveryState::Pending);
+    let second = store
+        .claim_pending_delivery(&node("b"), LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.delivery.id.0, "two");
+    assert!(
+        store
+            .claim_pending_delivery(&node("c"), LONG)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub(crate) async fn expired_claims_are_taken_again(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    store
+        .insert_deliveries(&[delivery("one", "web")])
+        .await
+        .unwrap();
+    store
+        .claim_pending_delivery(&node("a"), Duration::from_millis(20))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let again = store
+        .claim_pending_delivery(&node("b"), LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.delivery.id.0, "one");
+    assert_eq!(again.delivery.claimed_by, Some(node("b")));
+    assert_eq!(again.body, delivery("one", "web").body);
+    assert_eq!(again.delivery.event, "push");
+    assert_eq!(again.delivery.git_ref.as_deref(), Some("refs/heads/main"));
+}
+
+pub(crate) async fn a_restarted_node_takes_its_own_claims_again(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    store
+        .insert_deliveries(&[delivery("one", "web"), delivery("two", "web")])
+        .await
+        .unwrap();
+    store
+        .claim_pending_delivery(&node("a"), LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .claim_pending_delivery(&node("b"), LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(store);
+    let store = factory.open().await;
+    assert_eq!(store.release_delivery_claims(&node("a")).await.unwrap(), 1);
+    let again = store
+        .claim_pending_delivery(&node("a"), LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.delivery.id.0, "one");
+    assert!(
+        store
+            .claim_pending_delivery(&node("a"), LONG)
+            .await
+            .unwrap()
+            .is_none(),
+        "node b's unexpired claim stays b's"
+    );
+}
+
+pub(crate) async fn complete_delivery_is_atomic_and_idempotent(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    store
+        .insert_deliveries(&[delivery("d", "web")])
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_pending_delivery(&node("a"), LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    let completion = DeliveryCompletion::Queue {
+        release: new_release(web.id, "1.0.0"),
+        environment: "Production".to_owned(),
+    };
+    let outcome = store
+        .complete_delivery(&claimed.delivery.id, completion.clone())
+        .await
+        .unwrap();
+    let DeliveryOutcome::Queued {
+        release,
+        deployment,
+    } = outcome.clone()
+    else {
+        panic!("expected a queued outcome, got {outcome:?}");
+    };
+    let stored = store.get_deployment(deployment).await.unwrap();
+    assert_eq!(stored.release, release);
+    assert_eq!(stored.project, web.id);
+    assert_eq!(stored.environment, "Production");
+    assert_eq!(store.get_release(release).await.unwrap().number, "1.0.0");
+
+    // A second node that also processed it (its lease expired) changes nothing.
+    let again = store
+        .complete_delivery(&claimed.delivery.id, completion)
+        .await
+        .unwrap();
+    assert_eq!(again, outcome);
+    let other = store
+        .complete_delivery(
+            &claimed.delivery.id,
+            DeliveryCompletion::Ignored {
+                project: None,
+                reason: "late".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(other, outcome);
+    let releases = store
+        .list_releases(web.id, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(releases.items.len(), 1);
+    let deployments = store
+        .list_deployments(&DeploymentFilter::default(), PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(deployments.items.len(), 1);
+
+    let done = store.get_delivery(&claimed.delivery.id).await.unwrap();
+    assert_eq!(done.state, DeliveryState::Done);
+    assert_eq!(done.outcome, Some(outcome));
+    assert_eq!(done.project, Some(web.id));
+    assert!(done.completed_at.is_some());
+    assert!(
+        store
+            .claim_pending_delivery(&node("b"), Duration::ZERO)
+            .await
+            .unwrap()
+            .is_none(),
+        "a done delivery is never claimed again"
+    );
+}
+
+pub(crate) async fn failed_completion_changes_nothing(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    store
+        .create_release(new_release(web.id, "1.0.0"))
+        .await
+        .unwrap();
+    store
+        .insert_deliveries(&[delivery("d", "web")])
+        .await
+        .unwrap();
+    let id = DeliveryId("d".into());
+    let error = store
+        .complete_delivery(
+            &id,
+            DeliveryCompletion::Queue {
+                release: new_release(web.id, "1.0.0"),
+                environment: "Production".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
+    assert_eq!(
+        store.get_delivery(&id).await.unwrap().state,
+        DeliveryState::Pending
+    );
+    assert!(
+        store
+            .list_deployments(&DeploymentFilter::default(), PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let outcome = store
+        .complete_delivery(
+            &id,
+            DeliveryCompletion::Failed {
+                project: Some(web.id),
+                reason: "release 1.0.0 already exists".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        DeliveryOutcome::Failed {
+            reason: "release 1.0.0 already exists".into()
+        }
+    );
+    let done = store.get_delivery(&id).await.unwrap();
+    assert_eq!(done.outcome, Some(outcome));
+}
+
+pub(crate) async fn completing_an_unknown_delivery_is_not_found(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let error = store
+        .complete_delivery(
+            &DeliveryId("nope".into()),
+            DeliveryCompletion::Duplicate { project: None },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+    let error = store
+        .get_delivery(&DeliveryId("nope".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+}
+
+pub(crate) async fn deliveries_are_listed_by_project_newest_first(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let api = project(store.as_ref(), "api").await;
+    let mut batch = Vec::new();
+    for i in 0..7 {
+        batch.push(delivery(&format!("web-{i}"), "web"));
+        batch.push(delivery(&format!("api-{i}"), "API"));
+    }
+    store.insert_deliveries(&batch).await.unwrap();
+    // Ignored with a project, though its repository matches no project.
+    store
+        .insert_deliveries(&[delivery("other", "elsewhere")])
+        .await
+        .unwrap();
+    store
+        .complete_delivery(
+            &DeliveryId("other".into()),
+            DeliveryCompletion::Ignored {
+                project: Some(web.id),
+                reason: "no mapping for branch feature/x".into(),
+            },
+        )
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(3);
+    loop {
+        let result = store.list_deliveries(Some(web.id), page).await.unwrap();
+        seen.extend(result.items.into_iter().map(|d| d.id.0));
+        match result.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "other", "web-6", "web-5", "web-4", "web-3", "web-2", "web-1", "web-0"
+        ]
+    );
+    let api_deliveries = store
+        .list_deliveries(Some(api.id), PageRequest::first(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        api_deliveries.items.len(),
+        7,
+        "repository matched without case"
+    );
+    assert!(api_deliveries.next.is_none());
+    let error = store
+        .list_deliveries(Some(tako_store::ProjectId(999)), PageRequest::first(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+}

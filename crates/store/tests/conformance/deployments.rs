@@ -1,0 +1,512 @@
+//! Deployments: scheduling claims, transitions, cancel, interruption, leases,
+//! steps and pagination.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tako_store::{
+    DeploymentFilter, DeploymentId, DeploymentState, InterruptScope, PageRequest, StepRecord,
+    StepRunState, StoreError,
+};
+
+use super::{LONG, StoreFactory, node, project, queue};
+
+pub(crate) async fn one_at_a_time_per_project_and_environment_in_order(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let api = project(store.as_ref(), "api").await;
+    let d1 = queue(store.as_ref(), web.id, "Production").await;
+    let d2 = queue(store.as_ref(), web.id, "Production").await;
+    let d3 = queue(store.as_ref(), web.id, "Staging").await;
+    let d4 = queue(store.as_ref(), api.id, "Production").await;
+    assert_eq!(d1.state, DeploymentState::Queued);
+    let n = node("a");
+    let claim = || store.claim_next_deployment(&n, LONG, 10);
+    let first = claim().await.unwrap().unwrap();
+    assert_eq!(first.id, d1.id);
+    assert_eq!(first.state, DeploymentState::Running);
+    assert_eq!(first.claimed_by, Some(node("a")));
+    assert!(first.started_at.is_some());
+    assert_eq!(claim().await.unwrap().unwrap().id, d3.id, "d2 waits for d1");
+    assert_eq!(claim().await.unwrap().unwrap().id, d4.id);
+    assert!(claim().await.unwrap().is_none());
+    store
+        .finish_deployment(d1.id, DeploymentState::Success, None)
+        .await
+        .unwrap();
+    assert_eq!(claim().await.unwrap().unwrap().id, d2.id);
+    assert!(claim().await.unwrap().is_none());
+}
+
+pub(crate) async fn global_maximum_of_running_deployments(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let a = queue(store.as_ref(), web.id, "A").await;
+    let b = queue(store.as_ref(), web.id, "B").await;
+    let c = queue(store.as_ref(), web.id, "C").await;
+    let n = node("a");
+    assert_eq!(
+        store
+            .claim_next_deployment(&n, LONG, 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        a.id
+    );
+    assert_eq!(
+        store
+            .claim_next_deployment(&n, LONG, 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        b.id
+    );
+    assert!(
+        store
+            .claim_next_deployment(&n, LONG, 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .claim_next_deployment(&n, LONG, 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .finish_deployment(b.id, DeploymentState::Failed, Some("step 2 failed".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_next_deployment(&n, LONG, 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        c.id
+    );
+
+    // Concurrent claimers never exceed the maximum nor take one twice.
+    for env in ["D", "E", "F", "G", "H", "I"] {
+        queue(store.as_ref(), web.id, env).await;
+    }
+    store
+        .finish_deployment(a.id, DeploymentState::Success, None)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim_next_deployment(&node(&format!("n{i}")), LONG, 4)
+                .await
+        }));
+    }
+    let mut claimed = Vec::new();
+    for task in tasks {
+        if let Some(d) = task.await.unwrap().unwrap() {
+            claimed.push(d.id);
+        }
+    }
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(claimed.len(), 3, "c runs, so 3 more reach the maximum of 4");
+}
+
+pub(crate) async fn finish_allows_only_running_to_final(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d = queue(store.as_ref(), web.id, "Production").await;
+    let error = store
+        .finish_deployment(d.id, DeploymentState::Success, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::InvalidTransition { from, to, .. } if from == "queued" && to == "success"),
+        "{error:?}"
+    );
+    store
+        .claim_next_deployment(&node("a"), LONG, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    for state in [DeploymentState::Queued, DeploymentState::Running] {
+        let error = store
+            .finish_deployment(d.id, state, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::InvalidTransition { .. }),
+            "{error:?}"
+        );
+    }
+    let finished = store
+        .finish_deployment(d.id, DeploymentState::Failed, Some("boom".into()))
+        .await
+        .unwrap();
+    assert_eq!(finished.state, DeploymentState::Failed);
+    assert_eq!(finished.error.as_deref(), Some("boom"));
+    assert!(finished.finished_at.is_some());
+    assert_eq!(store.get_deployment(d.id).await.unwrap(), finished);
+    let error = store
+        .finish_deployment(d.id, DeploymentState::Success, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::InvalidTransition { from, .. } if from == "failed"),
+        "{error:?}"
+    );
+    let error = store
+        .finish_deployment(DeploymentId(999), DeploymentState::Success, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+}
+
+pub(crate) async fn cancel_stops_queued_and_flags_running(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let running = queue(store.as_ref(), web.id, "Production").await;
+    let queued = queue(store.as_ref(), web.id, "Staging").await;
+    store
+        .claim_next_deployment(&node("a"), LONG, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let cancelled = store.request_cancel(queued.id).await.unwrap();
+    assert_eq!(cancelled.state, DeploymentState::Cancelled);
+    assert!(cancelled.finished_at.is_some());
+    let flagged = store.request_cancel(running.id).await.unwrap();
+    assert_eq!(flagged.state, DeploymentState::Running);
+    assert!(flagged.cancel_requested);
+    assert!(
+        store
+            .request_cancel(running.id)
+            .await
+            .unwrap()
+            .cancel_requested,
+        "asking twice is fine"
+    );
+    store
+        .finish_deployment(running.id, DeploymentState::Cancelled, None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_next_deployment(&node("a"), LONG, 10)
+            .await
+            .unwrap()
+            .is_none(),
+        "a cancelled deployment is never claimed"
+    );
+    let error = store.request_cancel(running.id).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::InvalidTransition { .. }),
+        "{error:?}"
+    );
+    let error = store.request_cancel(DeploymentId(999)).await.unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+}
+
+pub(crate) async fn interrupt_running_by_node_and_by_expired_lease(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d1 = queue(store.as_ref(), web.id, "A").await;
+    let d2 = queue(store.as_ref(), web.id, "B").await;
+    let d3 = queue(store.as_ref(), web.id, "C").await;
+    let d4 = queue(store.as_ref(), web.id, "D").await;
+    let claim = |name: &'static str, lease: Duration| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_next_deployment(&node(name), lease, 10)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(claim("a", LONG).await.id, d1.id);
+    assert_eq!(claim("b", LONG).await.id, d2.id);
+    assert_eq!(claim("c", Duration::from_millis(20)).await.id, d3.id);
+    store
+        .update_step(
+            d1.id,
+            StepRecord {
+                index: 0,
+                name: "Deploy".into(),
+                state: StepRunState::Running,
+                reason: None,
+                started_at: Some(Utc::now()),
+                duration: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .interrupt_running(InterruptScope::Node(node("a")))
+            .await
+            .unwrap(),
+        [d1.id]
+    );
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(
+        store
+            .interrupt_running(InterruptScope::ExpiredLeases)
+            .await
+            .unwrap(),
+        [d3.id]
+    );
+    assert!(
+        store
+            .interrupt_running(InterruptScope::ExpiredLeases)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let interrupted = store.get_deployment(d1.id).await.unwrap();
+    assert_eq!(interrupted.state, DeploymentState::Interrupted);
+    assert!(interrupted.finished_at.is_some());
+    assert!(interrupted.error.is_some());
+    let steps = store.list_steps(d1.id).await.unwrap();
+    assert_eq!(
+        steps[0].state,
+        StepRunState::Failed,
+        "its running step ended"
+    );
+    assert_eq!(
+        store.get_deployment(d2.id).await.unwrap().state,
+        DeploymentState::Running
+    );
+    assert_eq!(
+        store.get_deployment(d4.id).await.unwrap().state,
+        DeploymentState::Queued
+    );
+    let error = store
+        .finish_deployment(d1.id, DeploymentState::Success, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::InvalidTransition { .. }),
+        "{error:?}"
+    );
+}
+
+pub(crate) async fn leases_are_renewed_only_by_their_holder(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d = queue(store.as_ref(), web.id, "Production").await;
+    let claimed = store
+        .claim_next_deployment(&node("a"), Duration::from_secs(1), 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let first = claimed.lease_until.unwrap();
+    let renewed = store
+        .renew_deployment_lease(d.id, &node("a"), LONG)
+        .await
+        .unwrap();
+    assert!(renewed > first);
+    assert_eq!(
+        store.get_deployment(d.id).await.unwrap().lease_until,
+        Some(renewed)
+    );
+    let error = store
+        .renew_deployment_lease(d.id, &node("b"), LONG)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
+    store
+        .finish_deployment(d.id, DeploymentState::Success, None)
+        .await
+        .unwrap();
+    let error = store
+        .renew_deployment_lease(d.id, &node("a"), LONG)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
+    let error = store
+        .renew_deployment_lease(DeploymentId(999), &node("a"), LONG)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+}
+
+pub(crate) async fn steps_are_recorded_and_replaced(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d = queue(store.as_ref(), web.id, "Production").await;
+    let started = chrono::DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
+    let step = |index: u32, name: &str, state: StepRunState| StepRecord {
+        index,
+        name: name.into(),
+        state,
+        reason: None,
+        started_at: None,
+        duration: None,
+    };
+    store
+        .update_step(d.id, step(1, "Notify", StepRunState::Pending))
+        .await
+        .unwrap();
+    store
+        .update_step(
+            d.id,
+            StepRecord {
+                started_at: Some(started),
+                ..step(0, "Build", StepRunState::Running)
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .update_step(
+            d.id,
+            StepRecord {
+                started_at: Some(started),
+                duration: Some(Duration::from_millis(1500)),
+                ..step(0, "Build", StepRunState::Success)
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .update_step(
+            d.id,
+            StepRecord {
+                reason: Some("condition: Success".into()),
+                ..step(1, "Notify", StepRunState::Skipped)
+            },
+        )
+        .await
+        .unwrap();
+    let steps = store.list_steps(d.id).await.unwrap();
+    assert_eq!(
+        steps,
+        [
+            StepRecord {
+                started_at: Some(started),
+                duration: Some(Duration::from_millis(1500)),
+                ..step(0, "Build", StepRunState::Success)
+            },
+            StepRecord {
+                reason: Some("condition: Success".into()),
+                ..step(1, "Notify", StepRunState::Skipped)
+            },
+        ]
+    );
+    let error = store
+        .update_step(DeploymentId(999), step(0, "x", StepRunState::Pending))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+}
+
+pub(crate) async fn pagination_is_stable_under_inserts(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        ids.push(queue(store.as_ref(), web.id, "Production").await.id);
+    }
+    let filter = DeploymentFilter::default();
+    let first = store
+        .list_deployments(&filter, PageRequest::first(10))
+        .await
+        .unwrap();
+    let expected: Vec<DeploymentId> = ids.iter().rev().take(10).copied().collect();
+    assert_eq!(
+        first.items.iter().map(|d| d.id).collect::<Vec<_>>(),
+        expected
+    );
+    for _ in 0..5 {
+        queue(store.as_ref(), web.id, "Production").await;
+    }
+    let mut seen: Vec<DeploymentId> = first.items.iter().map(|d| d.id).collect();
+    let mut after = first.next;
+    while let Some(cursor) = after {
+        let token = cursor.to_token();
+        let page = store
+            .list_deployments(
+                &filter,
+                PageRequest {
+                    limit: 10,
+                    after: tako_store::PageCursor::from_token(&token),
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|d| d.id));
+        after = page.next;
+    }
+    let all: Vec<DeploymentId> = ids.iter().rev().copied().collect();
+    assert_eq!(seen, all, "no item skipped or repeated");
+    assert!(tako_store::PageCursor::from_token("garbage").is_none());
+}
+
+pub(crate) async fn deployments_are_filtered(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let api = project(store.as_ref(), "api").await;
+    let w_prod = queue(store.as_ref(), web.id, "Production").await;
+    let w_stag = queue(store.as_ref(), web.id, "Staging").await;
+    let a_prod = queue(store.as_ref(), api.id, "Production").await;
+    store
+        .claim_next_deployment(&node("a"), LONG, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let list = |filter: DeploymentFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .list_deployments(&filter, PageRequest::first(100))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|d| d.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(DeploymentFilter {
+            project: Some(web.id),
+            ..Default::default()
+        })
+        .await,
+        [w_stag.id, w_prod.id]
+    );
+    assert_eq!(
+        list(DeploymentFilter {
+            environment: Some("Production".into()),
+            ..Default::default()
+        })
+        .await,
+        [a_prod.id, w_prod.id]
+    );
+    assert_eq!(
+        list(DeploymentFilter {
+            state: Some(DeploymentState::Running),
+            ..Default::default()
+        })
+        .await,
+        [w_prod.id]
+    );
+    assert_eq!(
+        list(DeploymentFilter {
+            project: Some(api.id),
+            environment: Some("Production".into()),
+            state: Some(DeploymentState::Queued),
+        })
+        .await,
+        [a_prod.id]
+    );
+}

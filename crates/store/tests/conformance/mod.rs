@@ -1,0 +1,143 @@
+//! The store conformance suite: written once against `&dyn Store`, run by
+//! each implementation's test file through [`conformance_suite!`] with a
+//! [`StoreFactory`] (SQLite in `tests/sqlite.rs`; PostgreSQL next).
+
+pub(crate) mod deliveries;
+pub(crate) mod deployments;
+pub(crate) mod log;
+pub(crate) mod misc;
+pub(crate) mod releases;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tako_store::{
+    Deployment, NewDelivery, NewDeployment, NewProject, NewRelease, NodeId, Project, ProjectId,
+    Store,
+};
+
+/// Opens one database of its own: a fresh one for each factory, the same one
+/// on each call to [`StoreFactory::open`] (a second call after dropping the
+/// first store is a server restart).
+#[async_trait]
+pub(crate) trait StoreFactory: Send + Sync {
+    /// Opens (or reopens) this factory's database.
+    async fn open(&self) -> Arc<dyn Store>;
+}
+
+/// A lease long enough never to expire during a test.
+pub(crate) const LONG: Duration = Duration::from_secs(600);
+
+/// A node name.
+pub(crate) fn node(name: &str) -> NodeId {
+    NodeId(name.to_owned())
+}
+
+/// Registers a project named `name` with repository `github.com/acme/<name>`.
+pub(crate) async fn project(store: &dyn Store, name: &str) -> Project {
+    store
+        .create_project(NewProject {
+            name: name.to_owned(),
+            repository_url: format!("https://github.com/acme/{name}"),
+            webhook_secret: None,
+        })
+        .await
+        .expect("project created")
+}
+
+/// A release to create in `project` with `number`.
+pub(crate) fn new_release(project: ProjectId, number: &str) -> NewRelease {
+    NewRelease {
+        project,
+        number: number.to_owned(),
+        notes: format!("notes of {number}"),
+        commit: "0123456789abcdef0123456789abcdef01234567".to_owned(),
+        branch: Some("main".to_owned()),
+        pusher: Some("octocat".to_owned()),
+        takofile: "Project: web\n".to_owned(),
+        variables: "{}".to_owned(),
+        build_number: None,
+    }
+}
+
+/// A push delivery with id `id` for `github.com/acme/<repo>`.
+pub(crate) fn delivery(id: &str, repo: &str) -> NewDelivery {
+    NewDelivery {
+        id: tako_store::DeliveryId(id.to_owned()),
+        event: "push".to_owned(),
+        received_at: Utc::now(),
+        body: format!("{{\"delivery\":\"{id}\"}}").into_bytes(),
+        repository_url: Some(format!("https://github.com/acme/{repo}.git")),
+        git_ref: Some("refs/heads/main".to_owned()),
+    }
+}
+
+/// Creates a new release of `project` and queues it to `environment`.
+pub(crate) async fn queue(store: &dyn Store, project: ProjectId, environment: &str) -> Deployment {
+    let count = store
+        .next_build_number(project)
+        .await
+        .expect("build number");
+    let release = store
+        .create_release(new_release(project, &format!("0.0.{count}")))
+        .await
+        .expect("release created");
+    store
+        .create_deployment(NewDeployment {
+            release: release.id,
+            environment: environment.to_owned(),
+        })
+        .await
+        .expect("deployment queued")
+}
+
+/// Expands to one `#[tokio::test]` per conformance test, each opening a
+/// fresh database from `$make()` (which returns a [`StoreFactory`]).
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        conformance_suite!(@tests $make;
+            deliveries::duplicate_delivery_ids,
+            deliveries::batch_insert_reports_each_duplicate,
+            deliveries::claims_skip_unexpired_leases,
+            deliveries::expired_claims_are_taken_again,
+            deliveries::a_restarted_node_takes_its_own_claims_again,
+            deliveries::complete_delivery_is_atomic_and_idempotent,
+            deliveries::failed_completion_changes_nothing,
+            deliveries::completing_an_unknown_delivery_is_not_found,
+            deliveries::deliveries_are_listed_by_project_newest_first,
+            releases::release_numbers_are_unique_per_project,
+            releases::releases_are_listed_newest_first,
+            releases::build_counters_increment_per_project,
+            deployments::one_at_a_time_per_project_and_environment_in_order,
+            deployments::global_maximum_of_running_deployments,
+            deployments::finish_allows_only_running_to_final,
+            deployments::cancel_stops_queued_and_flags_running,
+            deployments::interrupt_running_by_node_and_by_expired_lease,
+            deployments::leases_are_renewed_only_by_their_holder,
+            deployments::steps_are_recorded_and_replaced,
+            deployments::pagination_is_stable_under_inserts,
+            deployments::deployments_are_filtered,
+            log::log_reads_back_in_order_across_batches,
+            log::a_million_lines_in_batches,
+            log::log_of_unknown_deployment_is_not_found,
+            misc::projects_are_unique_by_name_and_repository,
+            misc::variables_are_set_replaced_and_deleted,
+            misc::tokens_are_found_by_hash_touched_and_revoked,
+            misc::settings_and_the_first_start_marker,
+            misc::reopening_keeps_everything,
+        );
+    };
+    (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                let factory = $make;
+                conformance::$module::$test(&factory).await;
+            }
+        )*
+    };
+}
+
+pub(crate) use conformance_suite;

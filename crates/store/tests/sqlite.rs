@@ -1,0 +1,104 @@
+//! The store conformance suite on SQLite (a temporary file per test), plus
+//! what only SQLite has: opening files, migrations, the in-memory store.
+
+#![allow(clippy::unwrap_used)]
+
+mod conformance;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tako_store::{SqliteStore, Store, StoreError};
+use tempfile::TempDir;
+
+use conformance::{StoreFactory, conformance_suite};
+
+/// A fresh temporary directory holding `tako.db`.
+struct SqliteFactory {
+    dir: TempDir,
+}
+
+impl SqliteFactory {
+    fn new() -> Self {
+        SqliteFactory {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+}
+
+#[async_trait]
+impl StoreFactory for SqliteFactory {
+    async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(self.dir.path().join("data/tako.db")).unwrap())
+    }
+}
+
+conformance_suite!(SqliteFactory::new());
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tako.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let error = SqliteStore::open(&path).unwrap_err();
+    assert!(
+        matches!(error, StoreError::SchemaTooNew { found: 999, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("version 999"), "{error}");
+}
+
+#[test]
+fn an_unwritable_location_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let error = SqliteStore::open(file.join("sub/tako.db")).unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("cannot create directory"), "{message}");
+    assert!(message.contains("a-file"), "{message}");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tako.db");
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+    let error = SqliteStore::open(&path).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("tako.db"), "{message}");
+}
+
+#[test]
+fn the_database_uses_wal_and_full_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tako.db");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.path(), Some(path.as_path()));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn the_in_memory_store_works() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let project = conformance::project(store.as_ref(), "web").await;
+    let deployment = conformance::queue(store.as_ref(), project.id, "Production").await;
+    let claimed = store
+        .claim_next_deployment(&conformance::node("a"), conformance::LONG, 4)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, deployment.id);
+}

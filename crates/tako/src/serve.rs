@@ -1,0 +1,77 @@
+//! `tako serve`: gathers the settings (file < environment < flags), starts
+//! the server and reports what a person starting it needs to know.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use tako_server::config::{ConfigLayer, Origin, merge};
+
+use crate::cli::ServeArgs;
+
+pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TAKO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut layers = Vec::new();
+    let config_path = args.config.clone().or_else(|| {
+        let default = std::path::PathBuf::from("tako.toml");
+        default.is_file().then_some(default)
+    });
+    if let Some(path) = &config_path {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        layers.push((
+            Origin::File,
+            ConfigLayer::from_toml(&path.display().to_string(), &text)?,
+        ));
+    }
+    layers.push((
+        Origin::Environment,
+        ConfigLayer::from_env(|name| std::env::var(name).ok()),
+    ));
+    layers.push((
+        Origin::Flags,
+        ConfigLayer {
+            listen: args.listen,
+            data_dir: args.data_dir.map(|p| p.display().to_string()),
+            database_url: args.database_url,
+            public_url: args.public_url,
+            webhook_secret: None,
+            max_concurrent_deployments: args.max_concurrent_deployments,
+            workdir_retention: args.workdir_retention,
+            auto_register_projects: args.auto_register_projects.then(|| "true".to_owned()),
+            insecure_unsigned_webhooks: args.insecure_unsigned_webhooks.then(|| "true".to_owned()),
+        },
+    ));
+    let config = merge(&layers)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let insecure = config.insecure_unsigned_webhooks && config.webhook_secret.is_none();
+        let data_dir = config.data_dir.clone();
+        let started = tako_server::serve::start(config).await?;
+        if let Some(token) = &started.first_admin_token {
+            println!("First start: created the admin API token. It is shown only this once; keep it safe:");
+            println!();
+            println!("    {token}");
+            println!();
+        }
+        if started.interrupted > 0 {
+            println!("{} deployment(s) were running when the server stopped; they are now Interrupted", started.interrupted);
+        }
+        if insecure {
+            eprintln!("WARNING: accepting UNSIGNED webhooks (--insecure-unsigned-webhooks): anyone who can reach this port can trigger deployments. For local trials only.");
+        }
+        println!("Tako listening on http://{} (data in {})", started.address, data_dir.display());
+        started.serve().await.context("the server stopped")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
