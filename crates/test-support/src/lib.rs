@@ -5,6 +5,9 @@
 //! the kernel's `/proc`), never to fakes.
 
 pub mod git_server;
+pub mod github;
+pub mod http;
+pub mod server;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

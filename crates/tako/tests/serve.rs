@@ -1,0 +1,409 @@
+//! `tako serve` end to end: the real binary, real git repositories (a bare
+//! origin reached through `file://`), signed pushes over real HTTP on
+//! 127.0.0.1, and the outcome read back from the server's own database.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tako_store::{
+    DeliveryId, DeliveryOutcome, Deployment, DeploymentFilter, DeploymentState, LogCursor,
+    PageRequest, SqliteStore, Store,
+};
+use tako_test_support::git_server::BareRepo;
+use tako_test_support::github::{PushedCommit, push_payload};
+use tako_test_support::http::{HttpResponse, request};
+use tako_test_support::server::{DataDir, TakoServer};
+use tako_test_support::{TempGitRepo, wait_until};
+
+const SECRET: &str = "it's a secret to everybody";
+const ZERO: &str = "0000000000000000000000000000000000000000";
+
+const ROUTING: &str = r#"Project: Demo
+Mappings:
+  - Branch: main
+    Environment: Production
+  - Branch: develop
+    Environment: DevTest
+Steps:
+  - Name: Test
+    Run: |
+      echo "testing #{Octopus.Release.Number} in #{Octopus.Environment.Name}"
+      echo "notes: #{Octopus.Release.Notes}"
+"#;
+
+fn tako_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_tako"))
+}
+
+/// A work repository pushed to a bare origin, with the takofile on `main`.
+struct Origin {
+    work: TempGitRepo,
+    bare: BareRepo,
+}
+
+impl Origin {
+    fn new(takofile: &str) -> Origin {
+        let work = TempGitRepo::new();
+        work.write("takofile.yml", takofile);
+        work.commit("Add the takofile");
+        let bare = BareRepo::new("demo");
+        bare.push_from(&work, &["main"]);
+        Origin { work, bare }
+    }
+
+    /// Commits on `branch` (created from the current HEAD when new), pushes,
+    /// and returns the payload of that push.
+    fn push_commit(&self, branch: &str, file: &str, content: &str, message: &str) -> Vec<u8> {
+        let current = self.work.git(&["rev-parse", "--abbrev-ref", "HEAD"]);
+        if current != branch {
+            let exists = self.work.git(&["branch", "--list", branch]);
+            if exists.is_empty() {
+                self.work.git(&["checkout", "-q", "-b", branch]);
+            } else {
+                self.work.git(&["checkout", "-q", branch]);
+            }
+        }
+        let before = self.bare.git(&[
+            "for-each-ref",
+            "--format=%(objectname)",
+            &format!("refs/heads/{branch}"),
+        ]);
+        let before = if before.is_empty() {
+            ZERO.to_owned()
+        } else {
+            before
+        };
+        self.work.write(file, content);
+        let after = self.work.commit(message);
+        self.bare.push_from(&self.work, &[branch]);
+        push_payload(
+            &self.bare.file_url(),
+            "main",
+            &format!("refs/heads/{branch}"),
+            &before,
+            &after,
+            &[PushedCommit {
+                id: after.clone(),
+                message: message.to_owned(),
+            }],
+        )
+    }
+}
+
+fn post_push(server: &TakoServer, delivery: &str, body: &[u8], secret: &str) -> HttpResponse {
+    let signature = tako_github::sign(secret.as_bytes(), body);
+    request(
+        &server.address,
+        "POST",
+        "/hooks/github",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", delivery),
+            ("X-Hub-Signature-256", &signature),
+        ],
+        body,
+    )
+    .unwrap()
+}
+
+fn start(data: &DataDir) -> TakoServer {
+    TakoServer::start(
+        tako_bin(),
+        &data.path,
+        &["--auto-register-projects"],
+        &[("TAKO_WEBHOOK_SECRET", SECRET)],
+    )
+}
+
+/// Reads the server's database (WAL: safe beside the running server).
+struct Db {
+    store: Arc<dyn Store>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Db {
+    fn open(data: &DataDir) -> Db {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data.path.join("tako.db")).unwrap());
+        Db {
+            store,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn deployments(&self) -> Vec<Deployment> {
+        let mut all = self
+            .runtime
+            .block_on(
+                self.store
+                    .list_deployments(&DeploymentFilter::default(), PageRequest::first(500)),
+            )
+            .unwrap()
+            .items;
+        all.reverse();
+        all
+    }
+
+    fn outcome(&self, delivery: &str) -> Option<DeliveryOutcome> {
+        self.runtime
+            .block_on(self.store.get_delivery(&DeliveryId(delivery.to_owned())))
+            .ok()
+            .and_then(|d| d.outcome)
+    }
+
+    fn log(&self, deployment: &Deployment) -> String {
+        let page = self
+            .runtime
+            .block_on(
+                self.store
+                    .read_log(deployment.id, LogCursor::START, 100_000),
+            )
+            .unwrap();
+        page.lines
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn wait_for_outcome(&self, delivery: &str) -> DeliveryOutcome {
+        assert!(
+            wait_until(Duration::from_secs(60), || self.outcome(delivery).is_some()),
+            "delivery {delivery} was never processed"
+        );
+        self.outcome(delivery).unwrap()
+    }
+
+    fn wait_until_finished(&self, count: usize) -> Vec<Deployment> {
+        let done = wait_until(Duration::from_secs(120), || {
+            let deployments = self.deployments();
+            deployments.len() >= count
+                && deployments
+                    .iter()
+                    .all(|d| !matches!(d.state, DeploymentState::Queued | DeploymentState::Running))
+        });
+        assert!(done, "deployments did not finish: {:?}", self.deployments());
+        self.deployments()
+    }
+}
+
+#[test]
+fn a_signed_push_becomes_one_release_and_one_deployment() {
+    let origin = Origin::new(ROUTING);
+    let data = DataDir::new();
+    let server = start(&data);
+    assert!(
+        server
+            .token
+            .as_deref()
+            .is_some_and(|t| t.starts_with("tako_")),
+        "{}",
+        server.startup_output
+    );
+
+    let body = origin.push_commit("develop", "app.txt", "v1", "Make the app better");
+    let answer = post_push(&server, "delivery-1", &body, SECRET);
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    assert_eq!(answer.json()["status"], "queued");
+
+    let db = Db::open(&data);
+    let DeliveryOutcome::Queued { .. } = db.wait_for_outcome("delivery-1") else {
+        panic!("not queued: {:?}", db.outcome("delivery-1"));
+    };
+    let deployments = db.wait_until_finished(1);
+    assert_eq!(deployments.len(), 1);
+    assert_eq!(deployments[0].environment, "DevTest");
+    assert_eq!(
+        deployments[0].state,
+        DeploymentState::Success,
+        "{}",
+        db.log(&deployments[0])
+    );
+    let log = db.log(&deployments[0]);
+    assert!(log.contains("testing 0.0.1 in DevTest"), "{log}");
+    assert!(log.contains("notes: - Make the app better ("), "{log}");
+
+    // GitHub's "redeliver": the same delivery id creates nothing.
+    let again = post_push(&server, "delivery-1", &body, SECRET);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["status"], "duplicate");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(db.deployments().len(), 1);
+
+    // The next push gets the next number.
+    let body = origin.push_commit("develop", "app.txt", "v2", "Second change");
+    assert_eq!(post_push(&server, "delivery-2", &body, SECRET).status, 202);
+    let deployments = db.wait_until_finished(2);
+    assert!(
+        db.log(&deployments[1]).contains("testing 0.0.2 in DevTest"),
+        "{}",
+        db.log(&deployments[1])
+    );
+}
+
+#[test]
+fn a_feature_branch_cannot_route_itself_to_production() {
+    let origin = Origin::new(ROUTING);
+    let data = DataDir::new();
+    let server = start(&data);
+    let sneaky = ROUTING.replace("Branch: main", "Branch: feature/x");
+    let body = origin.push_commit(
+        "feature/x",
+        "takofile.yml",
+        &sneaky,
+        "Route me to production",
+    );
+    assert_eq!(post_push(&server, "sneaky", &body, SECRET).status, 202);
+    let db = Db::open(&data);
+    assert_eq!(
+        db.wait_for_outcome("sneaky"),
+        DeliveryOutcome::Ignored {
+            reason: "no mapping for branch feature/x".to_owned()
+        }
+    );
+    assert!(db.deployments().is_empty());
+}
+
+#[test]
+fn bad_requests_are_refused_and_nothing_is_stored() {
+    let origin = Origin::new(ROUTING);
+    let data = DataDir::new();
+    let server = start(&data);
+    let body = origin.push_commit("develop", "app.txt", "v1", "change");
+
+    let wrong = post_push(&server, "wrong-signature", &body, "not the secret");
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+    let unsigned = request(
+        &server.address,
+        "POST",
+        "/hooks/github",
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", "unsigned"),
+            ("Content-Type", "application/json"),
+        ],
+        &body,
+    )
+    .unwrap();
+    assert_eq!(unsigned.status, 401);
+
+    let malformed = post_push(&server, "malformed", b"{\"ref\": ", SECRET);
+    assert_eq!(malformed.status, 400, "{}", malformed.text());
+    assert!(
+        malformed.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("line 1"),
+        "{}",
+        malformed.text()
+    );
+
+    let huge = vec![b' '; 30 * 1024 * 1024];
+    let too_big = post_push(&server, "huge", &huge, SECRET);
+    assert_eq!(too_big.status, 413, "{}", too_big.text());
+
+    let db = Db::open(&data);
+    for id in ["wrong-signature", "unsigned", "malformed", "huge"] {
+        assert!(
+            db.runtime
+                .block_on(db.store.get_delivery(&DeliveryId(id.to_owned())))
+                .is_err(),
+            "{id} was stored"
+        );
+    }
+}
+
+#[test]
+fn pushes_to_one_environment_deploy_one_at_a_time_in_order() {
+    let origin = Origin::new(&ROUTING.replace(
+        "      echo \"notes: #{Octopus.Release.Notes}\"\n",
+        "      echo \"notes: #{Octopus.Release.Notes}\"\n      sleep 0.2\n",
+    ));
+    let data = DataDir::new();
+    let server = start(&data);
+    for n in 1..=10 {
+        let body = origin.push_commit(
+            "develop",
+            "app.txt",
+            &format!("v{n}"),
+            &format!("change {n}"),
+        );
+        assert_eq!(
+            post_push(&server, &format!("burst-{n}"), &body, SECRET).status,
+            202
+        );
+    }
+    let db = Db::open(&data);
+    let deployments = db.wait_until_finished(10);
+    assert_eq!(deployments.len(), 10);
+    for (index, deployment) in deployments.iter().enumerate() {
+        assert_eq!(
+            deployment.state,
+            DeploymentState::Success,
+            "{}",
+            db.log(deployment)
+        );
+        assert!(
+            db.log(deployment)
+                .contains(&format!("testing 0.0.{} in DevTest", index + 1))
+        );
+        if let Some(next) = deployments.get(index + 1) {
+            assert!(
+                deployment.finished_at.unwrap() <= next.started_at.unwrap(),
+                "deployments {} and {} overlapped",
+                deployment.id,
+                next.id
+            );
+        }
+    }
+}
+
+#[test]
+fn a_deployment_killed_with_the_server_is_interrupted_and_the_queue_goes_on() {
+    let slow = ROUTING.replace(
+        "      echo \"notes: #{Octopus.Release.Notes}\"\n",
+        "      echo \"notes: #{Octopus.Release.Notes}\"\n      if [ \"#{Octopus.Release.Number}\" = 0.0.1 ]; then echo started-slow; sleep 30; fi\n",
+    );
+    let origin = Origin::new(&slow);
+    let data = DataDir::new();
+    let server = start(&data);
+    let first = origin.push_commit("develop", "app.txt", "v1", "slow one");
+    assert_eq!(post_push(&server, "slow", &first, SECRET).status, 202);
+    let db = Db::open(&data);
+    assert!(wait_until(Duration::from_secs(60), || {
+        db.deployments()
+            .first()
+            .is_some_and(|d| db.log(d).contains("started-slow"))
+    }));
+    let second = origin.push_commit("develop", "app.txt", "v2", "quick one");
+    assert_eq!(post_push(&server, "quick", &second, SECRET).status, 202);
+    db.wait_for_outcome("quick");
+    server.kill();
+
+    let server = start(&data);
+    assert!(
+        server.token.is_none(),
+        "a restart must not create another admin token"
+    );
+    let deployments = db.wait_until_finished(2);
+    assert_eq!(deployments[0].state, DeploymentState::Interrupted);
+    assert!(
+        db.log(&deployments[0])
+            .contains("Interrupted: the server stopped"),
+        "{}",
+        db.log(&deployments[0])
+    );
+    assert_eq!(
+        deployments[1].state,
+        DeploymentState::Success,
+        "{}",
+        db.log(&deployments[1])
+    );
+    drop(server);
+}
