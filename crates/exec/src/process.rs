@@ -315,6 +315,12 @@ pub async fn run_script(
         pgid: Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX)),
         armed: true,
     };
+    // Left behind only if this process dies with the script running (a
+    // server killed mid-deployment): its recovery finds the group here.
+    let _ = std::fs::write(
+        request.scratch_dir.join(PROCESS_GROUP_FILE),
+        pid.to_string(),
+    );
     let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
     let (sender, receiver) = mpsc::channel(CHANNEL_CHUNKS);
     let stdout = child
@@ -781,6 +787,70 @@ fn live_members(pgid: i32) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+/// The file in a step's scratch directory naming its process group while
+/// the script runs.
+pub const PROCESS_GROUP_FILE: &str = "process-group";
+
+/// Kills the process groups of scripts that were running under `root` (a
+/// deployment's directory) when the process running them died, as found by
+/// their [`PROCESS_GROUP_FILE`]s. A group is killed only when one of its
+/// live members still works inside `root` (its current directory), so a
+/// recycled process group id never hits an unrelated program. Returns how
+/// many groups were killed.
+pub fn kill_leftover_groups(root: &Path) -> usize {
+    let mut killed = 0;
+    let mut pending = vec![(root.to_path_buf(), 0)];
+    while let Some((dir, depth)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && depth < 4 {
+                pending.push((path, depth + 1));
+            } else if kind.is_file() && entry.file_name() == PROCESS_GROUP_FILE {
+                let pgid = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<i32>().ok());
+                if let Some(pgid) = pgid.filter(|p| *p > 1)
+                    && group_works_under(pgid, root)
+                {
+                    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+                    killed += 1;
+                }
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    killed
+}
+
+/// Whether a live process of group `pgid` has its current directory under
+/// `root`.
+fn group_works_under(pgid: i32, root: &Path) -> bool {
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            return false;
+        };
+        let mut fields = after.split_whitespace();
+        let state = fields.next();
+        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        group == Some(pgid)
+            && state != Some("Z")
+            && std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&root))
+    })
 }
 
 /// Creates the scratch directory with mode 0700 when it is missing.
