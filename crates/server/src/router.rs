@@ -59,7 +59,10 @@ impl Router {
                 Ok(Some(claimed)) => {
                     let id = claimed.delivery.id.clone();
                     let completion = self.route(claimed).await;
-                    let queued = matches!(completion, DeliveryCompletion::Queue { .. });
+                    let queued = matches!(
+                        completion,
+                        DeliveryCompletion::Queue { .. } | DeliveryCompletion::Deploy { .. }
+                    );
                     match self.store.complete_delivery(&id, completion).await {
                         Ok(outcome) => {
                             tracing::info!(delivery = %id.0, ?outcome, "delivery processed");
@@ -265,10 +268,24 @@ impl Router {
             ));
         }
         if !routing.create_release {
-            return Err(
-                "CreateRelease: false (deploy the newest existing release) is not supported yet"
-                    .to_owned(),
-            );
+            // Takofukku's CreateRelease: false: deploy the newest existing
+            // release to the mapped environment instead of creating one.
+            let latest = self
+                .store
+                .latest_release(project.id)
+                .await
+                .map_err(|e| format!("store: {e}"))?;
+            return match latest {
+                Some(release) => Ok(DeliveryCompletion::Deploy {
+                    project: project.id,
+                    release: release.id,
+                    environment,
+                }),
+                None => Err(format!(
+                    "CreateRelease is false, and project {} has no release to deploy yet",
+                    project.name
+                )),
+            };
         }
 
         let variables = self

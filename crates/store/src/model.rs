@@ -220,6 +220,17 @@ pub enum DeliveryCompletion {
         /// The environment to deploy to.
         environment: String,
     },
+    /// Queue a deployment of an existing release (`CreateRelease: false`:
+    /// the project's newest release goes to the mapped environment),
+    /// atomically with marking the delivery done.
+    Deploy {
+        /// The project the delivery belongs to (the release's project).
+        project: ProjectId,
+        /// The release to deploy.
+        release: ReleaseId,
+        /// The environment to deploy to.
+        environment: String,
+    },
     /// Record that there was nothing to do.
     Ignored {
         /// The project the delivery belongs to, when known.

@@ -407,3 +407,36 @@ fn a_deployment_killed_with_the_server_is_interrupted_and_the_queue_goes_on() {
     );
     drop(server);
 }
+
+#[test]
+fn create_release_false_deploys_the_newest_existing_release() {
+    let origin = Origin::new(ROUTING);
+    let data = DataDir::new();
+    let server = start(&data);
+    let body = origin.push_commit("develop", "app.txt", "v1", "first");
+    assert_eq!(post_push(&server, "develop-1", &body, SECRET).status, 202);
+    let db = Db::open(&data);
+    db.wait_until_finished(1);
+
+    origin.work.git(&["checkout", "-q", "main"]);
+    let promote_only = format!("{ROUTING}CreateRelease: false\n");
+    let body = origin.push_commit(
+        "main",
+        "takofile.yml",
+        &promote_only,
+        "Promote, do not build",
+    );
+    assert_eq!(post_push(&server, "main-1", &body, SECRET).status, 202);
+    let deployments = db.wait_until_finished(2);
+    assert_eq!(deployments[1].environment, "Production");
+    assert_eq!(
+        deployments[1].release, deployments[0].release,
+        "the existing release is deployed"
+    );
+    assert!(
+        db.log(&deployments[1])
+            .contains("testing 0.0.1 in Production"),
+        "{}",
+        db.log(&deployments[1])
+    );
+}

@@ -384,6 +384,32 @@ pub(super) fn complete_delivery(
                 None,
             )
         }
+        DeliveryCompletion::Deploy {
+            project,
+            release,
+            environment,
+        } => {
+            let deployment = insert_deployment(
+                &tx,
+                &NewDeployment {
+                    release,
+                    environment,
+                },
+            )?;
+            if deployment.project != project {
+                return Err(StoreError::Conflict {
+                    what: format!("release {release} does not belong to project {project}"),
+                });
+            }
+            (
+                Some(project),
+                DeliveryOutcome::Queued {
+                    release,
+                    deployment: deployment.id,
+                },
+                None,
+            )
+        }
         DeliveryCompletion::Ignored { project, reason } => (
             project,
             DeliveryOutcome::Ignored {

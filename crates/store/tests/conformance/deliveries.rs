@@ -162,6 +162,64 @@ pub(crate) async fn a_restarted_node_takes_its_own_claims_again(factory: &dyn St
     );
 }
 
+pub(crate) async fn a_delivery_can_deploy_an_existing_release(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let api = project(store.as_ref(), "api").await;
+    let release = store
+        .create_release(new_release(web.id, "1.0.0"))
+        .await
+        .unwrap();
+    store
+        .insert_deliveries(&[delivery("d1", "web"), delivery("d2", "web")])
+        .await
+        .unwrap();
+    let outcome = store
+        .complete_delivery(
+            &tako_store::DeliveryId("d1".to_owned()),
+            DeliveryCompletion::Deploy {
+                project: web.id,
+                release: release.id,
+                environment: "Production".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    let DeliveryOutcome::Queued {
+        release: deployed,
+        deployment,
+    } = outcome
+    else {
+        panic!("not queued: {outcome:?}");
+    };
+    assert_eq!(deployed, release.id);
+    let deployment = store.get_deployment(deployment).await.unwrap();
+    assert_eq!(deployment.release, release.id);
+    assert_eq!(deployment.environment, "Production");
+
+    // A release of another project is refused and nothing is recorded.
+    let error = store
+        .complete_delivery(
+            &tako_store::DeliveryId("d2".to_owned()),
+            DeliveryCompletion::Deploy {
+                project: api.id,
+                release: release.id,
+                environment: "Production".to_owned(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, tako_store::StoreError::Conflict { .. }),
+        "{error}"
+    );
+    let d2 = store
+        .get_delivery(&tako_store::DeliveryId("d2".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(d2.outcome, None);
+}
+
 pub(crate) async fn complete_delivery_is_atomic_and_idempotent(factory: &dyn StoreFactory) {
     let store = factory.open().await;
     let web = project(store.as_ref(), "web").await;

@@ -103,6 +103,7 @@ macro_rules! conformance_suite {
             deliveries::claims_skip_unexpired_leases,
             deliveries::expired_claims_are_taken_again,
             deliveries::a_restarted_node_takes_its_own_claims_again,
+            deliveries::a_delivery_can_deploy_an_existing_release,
             deliveries::complete_delivery_is_atomic_and_idempotent,
             deliveries::failed_completion_changes_nothing,
             deliveries::completing_an_unknown_delivery_is_not_found,
