@@ -440,3 +440,101 @@ fn create_release_false_deploys_the_newest_existing_release() {
         db.log(&deployments[1])
     );
 }
+
+#[test]
+fn sigkill_during_a_burst_loses_no_acknowledged_delivery() {
+    let data = DataDir::new();
+    let server = TakoServer::start(
+        tako_bin(),
+        &data.path,
+        &[],
+        &[("TAKO_WEBHOOK_SECRET", SECRET)],
+    );
+    let body = Arc::new(push_payload(
+        "https://github.com/acme/unregistered.git",
+        "main",
+        "refs/heads/main",
+        ZERO,
+        "1111111111111111111111111111111111111111",
+        &[PushedCommit {
+            id: "1111111111111111111111111111111111111111".into(),
+            message: "burst".into(),
+        }],
+    ));
+    let signature = Arc::new(tako_github::sign(SECRET.as_bytes(), &body));
+    let address = Arc::new(server.address.clone());
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut senders = Vec::new();
+    for thread in 0..8 {
+        let (body, signature, address, acknowledged) = (
+            body.clone(),
+            signature.clone(),
+            address.clone(),
+            acknowledged.clone(),
+        );
+        senders.push(std::thread::spawn(move || {
+            for n in 0..63 {
+                let id = format!("burst-{thread}-{n}");
+                let answer = request(
+                    &address,
+                    "POST",
+                    "/hooks/github",
+                    &[
+                        ("Content-Type", "application/json"),
+                        ("X-GitHub-Event", "push"),
+                        ("X-GitHub-Delivery", &id),
+                        ("X-Hub-Signature-256", &signature),
+                    ],
+                    &body,
+                );
+                match answer {
+                    Ok(answer) if answer.status == 202 => acknowledged.lock().unwrap().push(id),
+                    Ok(answer) => panic!("unexpected answer {}: {}", answer.status, answer.text()),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        }));
+    }
+    // Kill it in the middle of the burst.
+    assert!(wait_until(Duration::from_secs(60), || acknowledged
+        .lock()
+        .unwrap()
+        .len()
+        >= 150));
+    server.kill();
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() < 504,
+        "the kill came too late to test anything"
+    );
+
+    let _server = TakoServer::start(
+        tako_bin(),
+        &data.path,
+        &[],
+        &[("TAKO_WEBHOOK_SECRET", SECRET)],
+    );
+    let db = Db::open(&data);
+    for id in &acknowledged {
+        assert_eq!(
+            db.wait_for_outcome(id),
+            DeliveryOutcome::Ignored {
+                reason: "project not registered for repository acme/demo".to_owned()
+            },
+            "{id}"
+        );
+    }
+    let stored = db
+        .runtime
+        .block_on(db.store.list_deliveries(None, PageRequest::first(1000)))
+        .unwrap()
+        .items;
+    assert!(stored.len() >= acknowledged.len());
+    assert!(
+        stored.iter().all(|d| d.outcome.is_some()),
+        "every stored delivery is processed after the restart"
+    );
+}
