@@ -60,7 +60,19 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Claims and runs deployments until the task is dropped.
+    ///
+    /// First it tidies up after this node's previous life: scripts still
+    /// running from deployments it was running when it died are killed, and
+    /// working directories older than the retention are removed.
     pub async fn run(self) {
+        let root = self.work_root.clone();
+        let retention = self.retention;
+        let tidied = tokio::task::spawn_blocking(move || tidy_work_root(&root, retention)).await;
+        if let Ok((killed, removed)) = tidied
+            && (killed > 0 || removed > 0)
+        {
+            tracing::warn!(killed, removed, "cleaned up after the previous run");
+        }
         loop {
             match self
                 .store
@@ -243,6 +255,33 @@ impl Scheduler {
             }
         })
     }
+}
+
+/// Kills scripts left running under `root` by a previous process and
+/// removes working directories last touched longer than `retention` ago.
+/// Returns (process groups killed, directories removed).
+pub fn tidy_work_root(root: &std::path::Path, retention: Duration) -> (usize, usize) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return (0, 0);
+    };
+    let mut killed = 0;
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        killed += tako_exec::process::kill_leftover_groups(&path);
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok());
+        if age.is_some_and(|age| age > retention) && std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    (killed, removed)
 }
 
 /// Renews the lease, follows the cancel flag and writes buffered log lines

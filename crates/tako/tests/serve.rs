@@ -368,7 +368,7 @@ fn pushes_to_one_environment_deploy_one_at_a_time_in_order() {
 fn a_deployment_killed_with_the_server_is_interrupted_and_the_queue_goes_on() {
     let slow = ROUTING.replace(
         "      echo \"notes: #{Octopus.Release.Notes}\"\n",
-        "      echo \"notes: #{Octopus.Release.Notes}\"\n      if [ \"#{Octopus.Release.Number}\" = 0.0.1 ]; then echo started-slow; sleep 30; fi\n",
+        "      echo \"notes: #{Octopus.Release.Notes}\"\n      if [ \"#{Octopus.Release.Number}\" = 0.0.1 ]; then echo started-slow; sleep 30.5; fi\n",
     );
     let origin = Origin::new(&slow);
     let data = DataDir::new();
