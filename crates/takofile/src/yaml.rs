@@ -198,15 +198,70 @@ pub(crate) fn load(text: &str) -> Loaded {
         };
     }
     match builder.run(text) {
-        Ok(()) => Loaded {
-            root: builder.root,
-            problems: builder.problems,
-        },
+        Ok(()) => {
+            if let Some(root) = &builder.root {
+                comment_traps(root, text, &mut builder.problems);
+            }
+            Loaded {
+                root: builder.root,
+                problems: builder.problems,
+            }
+        }
         Err(fatal) => {
             builder.problems.push(fatal);
             Loaded {
                 root: None,
                 problems: builder.problems,
+            }
+        }
+    }
+}
+
+/// Finds plain scalars cut short by a YAML comment that was meant as
+/// substitution: in `Run: echo "v #{Version}"` the ` #` starts a comment, so
+/// the value is `echo "v`. Nothing a user wants looks like that.
+fn comment_traps(node: &Node, text: &str, problems: &mut Vec<Problem>) {
+    match &node.value {
+        Value::Scalar(scalar)
+            if scalar.style == ScalarStyle::Plain && !scalar.text.contains('\n') =>
+        {
+            let Some(line) = text.lines().nth(node.pos.line.saturating_sub(1)) else {
+                return;
+            };
+            let start: usize = line
+                .chars()
+                .take(node.pos.column.saturating_sub(1))
+                .map(char::len_utf8)
+                .sum();
+            let Some(rest) = line.get(start..) else {
+                return;
+            };
+            let Some(after) = rest.strip_prefix(scalar.text.as_str()) else {
+                return;
+            };
+            if after.trim_start().starts_with("#{") {
+                problems.push(Problem {
+                    pos: node.pos,
+                    message: format!(
+                        "the value stops at {:?}: the ` #{{` after it starts a YAML comment",
+                        scalar.text
+                    ),
+                    hint: Some(
+                        "quote the whole value ('...' or \"...\") or write it as a block: `Run: |` and the script on the next lines"
+                            .into(),
+                    ),
+                });
+            }
+        }
+        Value::Scalar(_) => {}
+        Value::Sequence(items) => {
+            for item in items {
+                comment_traps(item, text, problems);
+            }
+        }
+        Value::Mapping(entries) => {
+            for entry in entries {
+                comment_traps(&entry.value, text, problems);
             }
         }
     }
