@@ -155,8 +155,9 @@ pub async fn run_deployment(
             plan.facts.project, plan.facts.release_number, run.environment
         ),
     );
-    for step in &plan.steps {
-        let report = run.step(step, &mut log, cancel).await;
+    for (index, step) in plan.steps.iter().enumerate() {
+        let report = run.step(index, step, &mut log, cancel).await;
+        log.step_finished(index, &report);
         reports.push(report);
         log.flush();
     }
@@ -232,6 +233,7 @@ fn substitute_in(
 impl Deployment<'_> {
     async fn step(
         &mut self,
+        index: usize,
         step: &Step,
         log: &mut TaskLog<'_>,
         cancel: &CancellationToken,
@@ -276,6 +278,7 @@ impl Deployment<'_> {
             LogLevel::Highlight,
             &format!("Step '{}' started", step.name),
         );
+        log.step_started(index, &step.name);
         let started = Instant::now();
         // After a cancel, `Always` steps still run to completion (bounded by
         // their timeout): give them a token of their own.

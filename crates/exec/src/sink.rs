@@ -12,13 +12,24 @@ use chrono::Utc;
 use tako_core::Masker;
 use tako_core::log::{LogLevel, LogLine, LogStream};
 
-/// Receives the masked lines of a deployment's task log, in order.
+/// Receives what a deployment shows: the masked lines of its task log, in
+/// order, and its steps' progress.
 ///
 /// Implementations must be cheap per line (a step may print a million lines)
 /// and must not block for long: buffer, batch and flush on their own schedule.
 pub trait LogSink: Send + Sync {
     /// Takes one masked line.
     fn append(&self, line: LogLine);
+
+    /// Step `index` (from 0) of the process starts running.
+    fn step_started(&self, index: usize, name: &str) {
+        let _ = (index, name);
+    }
+
+    /// Step `index` ended (or was skipped); its report is masked.
+    fn step_finished(&self, index: usize, report: &tako_core::step::StepReport) {
+        let _ = (index, report);
+    }
 
     /// Called at the end of each step and of the deployment: make everything
     /// appended so far visible (flush buffers).
@@ -115,6 +126,16 @@ impl<'s> TaskLog<'s> {
     /// Flushes the sink.
     pub fn flush(&self) {
         self.sink.flush();
+    }
+
+    /// Reports that step `index` starts running.
+    pub fn step_started(&self, index: usize, name: &str) {
+        self.sink.step_started(index, name);
+    }
+
+    /// Reports a step's end (its report is already masked).
+    pub fn step_finished(&self, index: usize, report: &tako_core::step::StepReport) {
+        self.sink.step_finished(index, report);
     }
 }
 

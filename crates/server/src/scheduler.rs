@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tako_core::log::LogLine;
-use tako_core::step::StepState;
+use tako_core::step::{StepReport, StepState};
 use tako_core::system::DeploymentFacts;
 use tako_exec::engine::{DeploymentOutcome, DeploymentPlan, RunSettings, run_deployment};
 use tako_exec::sink::LogSink;
@@ -110,7 +110,7 @@ impl Scheduler {
                 (DeploymentState::Failed, Some(error))
             }
         };
-        flush_log(&*self.store, &deployment, &sink).await;
+        store_progress(&*self.store, deployment.id, &sink).await;
         if let Err(error) = self
             .store
             .finish_deployment(deployment.id, state, error)
@@ -228,25 +228,6 @@ impl Scheduler {
         done.cancel();
         let _ = watcher.await;
 
-        for (index, step) in report.steps.iter().enumerate() {
-            let (state, reason) = match &step.state {
-                StepState::Success => (StepRunState::Success, None),
-                StepState::Failed { reason } => (StepRunState::Failed, Some(reason.clone())),
-                StepState::Skipped(reason) => (StepRunState::Skipped, Some(reason.to_string())),
-                StepState::Cancelled => (StepRunState::Failed, Some("cancelled".to_owned())),
-            };
-            let record = StepRecord {
-                index: u32::try_from(index).unwrap_or(u32::MAX),
-                name: step.name.clone(),
-                state,
-                reason,
-                started_at: None,
-                duration: Some(step.duration),
-            };
-            if let Err(error) = store.update_step(deployment.id, record).await {
-                tracing::error!(deployment = %deployment.id, %error, "cannot record a step");
-            }
-        }
         Ok(match report.outcome {
             DeploymentOutcome::Succeeded => (DeploymentState::Success, None),
             DeploymentOutcome::Failed { error } => (DeploymentState::Failed, Some(error)),
@@ -299,14 +280,7 @@ async fn watch(
     loop {
         tokio::select! {
             () = done.cancelled() => return,
-            _ = flush.tick() => {
-                let lines = sink.take(LOG_BATCH);
-                if !lines.is_empty()
-                    && let Err(error) = store.append_log(id, &lines).await
-                {
-                    tracing::error!(deployment = %id, %error, "cannot store log lines");
-                }
-            }
+            _ = flush.tick() => store_progress(&*store, id, &sink).await,
             _ = renew.tick() => {
                 if let Err(error) = store.renew_deployment_lease(id, &node, DEPLOYMENT_LEASE).await {
                     tracing::warn!(deployment = %id, %error, "cannot renew the lease");
@@ -323,26 +297,47 @@ async fn watch(
     }
 }
 
-async fn flush_log(store: &dyn Store, deployment: &Deployment, sink: &StoreSink) {
+/// Stores every buffered line (in batches) and step update, so the buffer
+/// never holds more than one flush interval of output.
+async fn store_progress(store: &dyn Store, id: tako_store::DeploymentId, sink: &StoreSink) {
     loop {
         let lines = sink.take(LOG_BATCH);
         if lines.is_empty() {
-            return;
+            break;
         }
-        if let Err(error) = store.append_log(deployment.id, &lines).await {
-            tracing::error!(deployment = %deployment.id, %error, "cannot store log lines");
-            return;
+        if let Err(error) = store.append_log(id, &lines).await {
+            tracing::error!(deployment = %id, %error, "cannot store log lines");
+            break;
+        }
+    }
+    for record in sink.take_steps() {
+        if let Err(error) = store.update_step(id, record).await {
+            tracing::error!(deployment = %id, %error, "cannot record a step");
         }
     }
 }
 
-/// Buffers masked lines until the watcher stores them.
+/// Buffers masked lines and step progress until the watcher stores them.
 #[derive(Default)]
 struct StoreSink {
     buffer: Mutex<Vec<LogLineRecord>>,
+    steps: Mutex<Vec<StepRecord>>,
 }
 
 impl StoreSink {
+    fn take_steps(&self) -> Vec<StepRecord> {
+        self.steps
+            .lock()
+            .map(|mut steps| std::mem::take(&mut *steps))
+            .unwrap_or_default()
+    }
+
+    fn push_step(&self, record: StepRecord) {
+        if let Ok(mut steps) = self.steps.lock() {
+            steps.push(record);
+        }
+    }
+
     fn take(&self, at_most: usize) -> Vec<LogLineRecord> {
         let Ok(mut buffer) = self.buffer.lock() else {
             return Vec::new();
@@ -370,5 +365,40 @@ impl LogSink for StoreSink {
         if let Ok(mut buffer) = self.buffer.lock() {
             buffer.push(LogLineRecord::from(&line));
         }
+    }
+
+    fn step_started(&self, index: usize, name: &str) {
+        self.push_step(StepRecord {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            name: name.to_owned(),
+            state: StepRunState::Running,
+            reason: None,
+            started_at: Some(Utc::now()),
+            duration: None,
+        });
+    }
+
+    fn step_finished(&self, index: usize, report: &StepReport) {
+        let (state, reason) = match &report.state {
+            StepState::Success => (StepRunState::Success, None),
+            StepState::Failed { reason } => (StepRunState::Failed, Some(reason.clone())),
+            StepState::Skipped(reason) => (StepRunState::Skipped, Some(reason.to_string())),
+            StepState::Cancelled => (StepRunState::Failed, Some("cancelled".to_owned())),
+        };
+        let started_at = (state != StepRunState::Skipped)
+            .then(|| {
+                chrono::Duration::from_std(report.duration)
+                    .ok()
+                    .map(|d| Utc::now() - d)
+            })
+            .flatten();
+        self.push_step(StepRecord {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            name: report.name.clone(),
+            state,
+            reason,
+            started_at,
+            duration: Some(report.duration),
+        });
     }
 }
