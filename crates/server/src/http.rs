@@ -12,6 +12,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use tako_store::Store;
+use tokio::sync::Notify;
+
 use crate::intake::{Intake, IntakeError, IntakeReply, WebhookRequest};
 
 /// What every handler can reach.
@@ -19,6 +22,10 @@ use crate::intake::{Intake, IntakeError, IntakeReply, WebhookRequest};
 pub struct AppState {
     /// Webhook intake.
     pub intake: Intake,
+    /// Everything Tako keeps.
+    pub store: Arc<dyn Store>,
+    /// Notified when the API queues a deployment, to wake the scheduler.
+    pub deployments_queued: Arc<Notify>,
 }
 
 /// The server's routes.
@@ -29,6 +36,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/hooks/github",
             post(github_hook).layer(DefaultBodyLimit::max(tako_github::MAX_PAYLOAD_BYTES)),
         )
+        .merge(crate::api::router())
         .with_state(state)
 }
 

@@ -5,6 +5,7 @@
 //! The web layer is thin: handlers extract, call one service function and
 //! return; rules live in the services and below.
 
+pub mod api;
 pub mod config;
 pub mod frozen;
 pub mod http;

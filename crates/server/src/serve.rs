@@ -166,7 +166,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         max_running: u32::try_from(config.max_concurrent_deployments).unwrap_or(u32::MAX),
         retention: config.workdir_retention,
         public_url: config.public_url.clone().unwrap_or_default(),
-        wake: deployments_queued,
+        wake: deployments_queued.clone(),
     };
     tokio::spawn(scheduler.run());
 
@@ -176,7 +176,11 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         secrets: Arc::new(RwLock::new(secrets)),
         writer,
     };
-    let state = Arc::new(AppState { intake });
+    let state = Arc::new(AppState {
+        intake,
+        store: store.clone(),
+        deployments_queued: deployments_queued.clone(),
+    });
     let listener = TcpListener::bind(config.listen).await.map_err(|source| {
         let hint = match source.kind() {
             std::io::ErrorKind::AddrInUse => {

@@ -33,6 +33,218 @@ pub(crate) enum Command {
     ///
     /// Example: tako serve --listen 0.0.0.0:8080 --public-url https://tako.example.com
     Serve(ServeArgs),
+    /// Register and list projects on a Tako server.
+    ///
+    /// Example: tako project create web --repo https://github.com/acme/web
+    Project(ProjectArgs),
+    /// Set and list a project's variables on a Tako server.
+    ///
+    /// Example: echo s3cret | tako var set DbPassword --project web --env Production --sensitive
+    Var(VarArgs),
+    /// List a project's releases on a Tako server.
+    ///
+    /// Example: tako release list --project web
+    Release(ReleaseArgs),
+    /// Deploy a release to an environment, optionally following its log.
+    ///
+    /// With --follow, exits 0 only if the deployment succeeded.
+    ///
+    /// Example: tako deploy --project web --release 1.4.0 --env Production --follow
+    Deploy(DeployArgs),
+    /// Print a deployment's task log; --follow streams it until the end.
+    ///
+    /// With --follow, exits 0 only if the deployment succeeded.
+    ///
+    /// Example: tako logs 42 --follow
+    Logs(LogsArgs),
+    /// Cancel a deployment (a queued one at once, a running one at its next check).
+    ///
+    /// Example: tako cancel 42
+    Cancel(CancelArgs),
+    /// Create API tokens.
+    ///
+    /// Example: tako token create --name ci
+    Token(TokenArgs),
+}
+
+/// Where the server is and the token to use (every client command).
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
+    /// The Tako server's URL.
+    #[arg(
+        long,
+        env = "TAKO_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub(crate) server: String,
+    /// The API token (tako serve prints the first one on its first start).
+    #[arg(long, env = "TAKO_TOKEN", hide_env_values = true, global = true)]
+    pub(crate) token: Option<String>,
+}
+
+/// How a listing is printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Output {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// The server's JSON, for scripts.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProjectArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: ProjectCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProjectCommand {
+    /// Register a project.
+    ///
+    /// Example: printf %s "$SECRET" | tako project create web --repo https://github.com/acme/web --webhook-secret-stdin
+    Create {
+        /// The project's name (as in the takofile's Project).
+        name: String,
+        /// The repository URL.
+        #[arg(long = "repo", value_name = "URL")]
+        repository: String,
+        /// Read the project's own webhook secret from standard input (never
+        /// from the command line, where other users could see it).
+        #[arg(long)]
+        webhook_secret_stdin: bool,
+    },
+    /// List projects.
+    List {
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VarArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: VarCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum VarCommand {
+    /// Set a variable; the value is read from standard input when omitted
+    /// (do that for secrets).
+    ///
+    /// Example: tako var set Greeting hello --project web --env Staging
+    Set {
+        /// The variable's name.
+        name: String,
+        /// The value; read from standard input when omitted.
+        value: Option<String>,
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// Scope to this environment (repeatable; default: all).
+        #[arg(long = "env", value_name = "ENVIRONMENT")]
+        environments: Vec<String>,
+        /// The value is secret: never shown again, masked in logs.
+        #[arg(long)]
+        sensitive: bool,
+    },
+    /// List a project's variables (sensitive values read ********).
+    List {
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReleaseArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: ReleaseCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReleaseCommand {
+    /// List a project's releases, newest first.
+    List {
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The project.
+    #[arg(long)]
+    pub(crate) project: String,
+    /// The release number.
+    #[arg(long)]
+    pub(crate) release: String,
+    /// The environment to deploy to.
+    #[arg(long = "env", value_name = "ENVIRONMENT")]
+    pub(crate) environment: String,
+    /// Stream the task log until the deployment ends.
+    #[arg(long)]
+    pub(crate) follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The deployment's id.
+    pub(crate) deployment: i64,
+    /// Stream the log until the deployment ends.
+    #[arg(long, short)]
+    pub(crate) follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The deployment's id.
+    pub(crate) deployment: i64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create an API token and print it (shown only this once).
+    Create {
+        /// A name for people (`ci`, `alice laptop`).
+        #[arg(long)]
+        name: String,
+        /// admin (default), deployer or viewer; enforced in a later version.
+        #[arg(long)]
+        role: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cli;
+mod client;
 mod console;
 mod local;
 mod run;
@@ -21,6 +22,13 @@ fn main() -> ExitCode {
         cli::Command::Validate(args) => validate::validate(&args),
         cli::Command::Run(args) => run::run(args),
         cli::Command::Serve(args) => serve::serve(args),
+        cli::Command::Project(args) => client::project(args),
+        cli::Command::Var(args) => client::var(args),
+        cli::Command::Release(args) => client::release(args),
+        cli::Command::Deploy(args) => client::deploy(args),
+        cli::Command::Logs(args) => client::logs(args),
+        cli::Command::Cancel(args) => client::cancel(args),
+        cli::Command::Token(args) => client::token(args),
     };
     match result {
         Ok(code) => code,

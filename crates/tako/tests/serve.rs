@@ -228,7 +228,10 @@ fn a_signed_push_becomes_one_release_and_one_deployment() {
     let log = db.log(&deployments[0]);
     assert!(log.contains("testing 0.0.1 in DevTest"), "{log}");
     assert!(log.contains("notes: - Make the app better ("), "{log}");
-    let steps = db.runtime.block_on(db.store.list_steps(deployments[0].id)).unwrap();
+    let steps = db
+        .runtime
+        .block_on(db.store.list_steps(deployments[0].id))
+        .unwrap();
     assert_eq!(steps.len(), 1);
     assert_eq!(steps[0].name, "Test");
     assert_eq!(steps[0].state, tako_store::StepRunState::Success);

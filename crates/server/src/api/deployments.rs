@@ -1,0 +1,164 @@
+//! Releases by id, queuing deployments, listing, reading and cancelling them.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tako_store::{DeploymentFilter, DeploymentId, DeploymentState, NewDeployment, ReleaseId};
+use utoipa::IntoParams;
+
+use crate::api::auth::Principal;
+use crate::api::dto::{CreateDeployment, DeploymentDto, DeploymentPage, ReleaseDto, StepDto};
+use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::api::projects::project_named;
+use crate::api::{ErrorBody, check_name, logs, page_request};
+use crate::http::AppState;
+
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/releases/{id}", get(get_release))
+        .route("/releases/{id}/deployments", post(deploy_release))
+        .route("/deployments", get(list_deployments))
+        .route("/deployments/{id}", get(get_deployment))
+        .route("/deployments/{id}/cancel", post(cancel_deployment))
+        .route("/deployments/{id}/log", get(logs::deployment_log))
+}
+
+/// A release by id.
+#[utoipa::path(get, path = "/api/v1/releases/{id}", tag = "releases",
+    params(("id" = i64, Path, description = "The release's id")),
+    responses((status = 200, body = ReleaseDto), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_release(
+    _who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<ReleaseDto>> {
+    let release = state.store.get_release(ReleaseId(id)).await?;
+    Ok(Json(ReleaseDto::from(&release)))
+}
+
+/// Queues a deployment of a release to an environment.
+#[utoipa::path(post, path = "/api/v1/releases/{id}/deployments", tag = "deployments",
+    request_body = CreateDeployment,
+    params(("id" = i64, Path, description = "The release's id")),
+    responses((status = 201, body = DeploymentDto), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn deploy_release(
+    who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<CreateDeployment>,
+) -> ApiResult<(StatusCode, Json<DeploymentDto>)> {
+    check_name("environment", &body.environment)?;
+    let release = state.store.get_release(ReleaseId(id)).await?;
+    let deployment = state
+        .store
+        .create_deployment(NewDeployment {
+            release: release.id,
+            environment: body.environment.trim().to_owned(),
+        })
+        .await?;
+    state.deployments_queued.notify_one();
+    tracing::info!(deployment = %deployment.id, release = %release.number,
+        environment = %deployment.environment, by = %who.name, "deployment queued through the API");
+    Ok((StatusCode::CREATED, Json(DeploymentDto::from(&deployment))))
+}
+
+/// Which deployments to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeploymentQuery {
+    /// Only this project's (by name).
+    pub(crate) project: Option<String>,
+    /// Only to this environment.
+    pub(crate) environment: Option<String>,
+    /// Only in this state (`queued`, `running`, `success`, `failed`,
+    /// `cancelled`, `interrupted`).
+    pub(crate) state: Option<String>,
+    /// At most this many (1 to 200, default 50).
+    pub(crate) limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub(crate) cursor: Option<String>,
+}
+
+/// Deployments, newest first.
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments",
+    params(DeploymentQuery),
+    responses((status = 200, body = DeploymentPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn list_deployments(
+    _who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<DeploymentQuery>,
+) -> ApiResult<Json<DeploymentPage>> {
+    let page = page_request(query.limit, query.cursor.as_deref())?;
+    let filter = deployment_filter(&state, query).await?;
+    let deployments = state.store.list_deployments(&filter, page).await?;
+    Ok(Json(DeploymentPage {
+        items: deployments.items.iter().map(DeploymentDto::from).collect(),
+        next_cursor: deployments.next.map(|c| c.to_token()),
+    }))
+}
+
+async fn deployment_filter(
+    state: &AppState,
+    query: DeploymentQuery,
+) -> ApiResult<DeploymentFilter> {
+    let deployment_state = match query.state.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(DeploymentState::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown state {text:?}: expected queued, running, success, failed, cancelled or interrupted"
+            ))
+        })?),
+    };
+    let project = match query.project.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(project_named(state.store.as_ref(), name).await?.id),
+    };
+    Ok(DeploymentFilter {
+        project,
+        environment: query.environment.filter(|e| !e.is_empty()),
+        state: deployment_state,
+    })
+}
+
+/// One deployment, with its steps.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", tag = "deployments",
+    params(("id" = i64, Path, description = "The deployment's id")),
+    responses((status = 200, body = DeploymentDto), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_deployment(
+    _who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<DeploymentDto>> {
+    let deployment = state.store.get_deployment(DeploymentId(id)).await?;
+    let steps = state.store.list_steps(deployment.id).await?;
+    let mut dto = DeploymentDto::from(&deployment);
+    dto.steps = Some(steps.iter().map(StepDto::from).collect());
+    Ok(Json(dto))
+}
+
+/// Cancels a deployment: a queued one at once, a running one at its next
+/// check. 409 when it has already ended.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/cancel", tag = "deployments",
+    params(("id" = i64, Path, description = "The deployment's id")),
+    responses((status = 200, body = DeploymentDto), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn cancel_deployment(
+    who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<DeploymentDto>> {
+    let deployment = state.store.request_cancel(DeploymentId(id)).await?;
+    // A cancelled queued deployment may free the scheduler's next pick.
+    state.deployments_queued.notify_one();
+    tracing::info!(deployment = id, by = %who.name, role = %who.role, token = %who.token,
+        "cancel requested through the API");
+    Ok(Json(DeploymentDto::from(&deployment)))
+}

@@ -1,0 +1,465 @@
+//! The API's wire types, written by hand at the boundary: the store's domain
+//! types carry no serde, and each DTO here says exactly what leaves the
+//! server. Sensitive variable values, webhook secrets, token hashes and
+//! frozen release variables never do.
+//!
+//! Times are RFC 3339 strings in UTC with milliseconds. The `tako` client
+//! reads the same types.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use tako_store::{
+    ApiToken, Delivery, DeliveryOutcome, DeliveryState, Deployment, Project, Release, StepRecord,
+    Variable,
+};
+use utoipa::ToSchema;
+
+/// What a sensitive variable's value reads as.
+pub const MASKED_VALUE: &str = "********";
+
+/// A time as the API writes it.
+pub fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn opt_time(at: Option<DateTime<Utc>>) -> Option<String> {
+    at.map(time)
+}
+
+/// A registered project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProjectDto {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its repository URL.
+    pub repository: String,
+    /// Whether it has its own webhook secret (the secret is never shown).
+    pub has_webhook_secret: bool,
+    /// When it was registered.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl From<&Project> for ProjectDto {
+    fn from(project: &Project) -> Self {
+        ProjectDto {
+            id: project.id.0,
+            name: project.name.clone(),
+            repository: project.repository_url.clone(),
+            has_webhook_secret: project.webhook_secret.is_some(),
+            created_at: time(project.created_at),
+        }
+    }
+}
+
+/// A project to register.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// Its name (letters, digits, `.`, `_`, `-` and spaces; unique without
+    /// regard to case).
+    pub name: String,
+    /// Its repository URL (unique).
+    pub repository: String,
+    /// Its own webhook secret; the server's applies when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for CreateProject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateProject")
+            .field("name", &self.name)
+            .field("repository", &self.repository)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| tako_core::MASK))
+            .finish()
+    }
+}
+
+/// A project variable. A sensitive variable's value reads `********`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VariableDto {
+    /// Its id (for `DELETE`).
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its value, or `********` when sensitive.
+    pub value: String,
+    /// The environments it is scoped to; empty for all.
+    pub environments: Vec<String>,
+    /// Whether the value is sensitive (write-only).
+    pub sensitive: bool,
+}
+
+impl From<&Variable> for VariableDto {
+    fn from(variable: &Variable) -> Self {
+        VariableDto {
+            id: variable.id.0,
+            name: variable.name.clone(),
+            value: if variable.sensitive {
+                MASKED_VALUE.to_owned()
+            } else {
+                variable.value.clone()
+            },
+            environments: variable.environments.clone(),
+            sensitive: variable.sensitive,
+        }
+    }
+}
+
+/// A variable's new value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetVariable {
+    /// The value.
+    pub value: String,
+    /// The environments it is scoped to; absent or empty for all.
+    #[serde(default)]
+    pub environments: Option<Vec<String>>,
+    /// Whether the value is sensitive (never shown again).
+    #[serde(default)]
+    pub sensitive: Option<bool>,
+}
+
+impl std::fmt::Debug for SetVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The value may be sensitive: never print it.
+        f.debug_struct("SetVariable")
+            .field("value", &tako_core::MASK)
+            .field("environments", &self.environments)
+            .field("sensitive", &self.sensitive)
+            .finish()
+    }
+}
+
+/// A release: the frozen process of one commit (its frozen variables are
+/// never shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseDto {
+    /// Its id.
+    pub id: i64,
+    /// Its project's id.
+    pub project: i64,
+    /// Its number (`1.4.0`).
+    pub number: String,
+    /// Release notes.
+    pub notes: String,
+    /// The commit SHA.
+    pub commit: String,
+    /// The branch, when known.
+    pub branch: Option<String>,
+    /// Who pushed, when known.
+    pub pusher: Option<String>,
+    /// The build counter value, if any.
+    pub build_number: Option<i64>,
+    /// When it was created.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl From<&Release> for ReleaseDto {
+    fn from(release: &Release) -> Self {
+        ReleaseDto {
+            id: release.id.0,
+            project: release.project.0,
+            number: release.number.clone(),
+            notes: release.notes.clone(),
+            commit: release.commit.clone(),
+            branch: release.branch.clone(),
+            pusher: release.pusher.clone(),
+            build_number: release.build_number,
+            created_at: time(release.created_at),
+        }
+    }
+}
+
+/// A page of releases, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReleasePage {
+    /// The releases.
+    pub items: Vec<ReleaseDto>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A deployment to queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDeployment {
+    /// The environment to deploy to, spelled as in the takofile.
+    pub environment: String,
+}
+
+/// A step of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StepDto {
+    /// Its position, from 0.
+    pub index: u32,
+    /// Its name.
+    pub name: String,
+    /// `pending`, `running`, `success`, `failed` or `skipped`.
+    pub state: String,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    /// When it started.
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    /// How long it ran, in milliseconds.
+    pub duration_ms: Option<u64>,
+}
+
+impl From<&StepRecord> for StepDto {
+    fn from(step: &StepRecord) -> Self {
+        StepDto {
+            index: step.index,
+            name: step.name.clone(),
+            state: step.state.as_str().to_owned(),
+            reason: step.reason.clone(),
+            started_at: opt_time(step.started_at),
+            duration_ms: step
+                .duration
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// A deployment of a release to an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentDto {
+    /// Its id.
+    pub id: i64,
+    /// The release deployed.
+    pub release: i64,
+    /// The release's project.
+    pub project: i64,
+    /// The environment.
+    pub environment: String,
+    /// `queued`, `running`, `success`, `failed`, `cancelled` or `interrupted`.
+    pub state: String,
+    /// When it was queued.
+    #[schema(format = DateTime)]
+    pub queued_at: String,
+    /// When it started.
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    /// When it ended.
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+    /// The error that ended it.
+    pub error: Option<String>,
+    /// Whether a cancel was requested while it ran.
+    pub cancel_requested: bool,
+    /// How many task log lines it has.
+    pub log_lines: u64,
+    /// Its steps (only when one deployment is asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepDto>>,
+}
+
+impl From<&Deployment> for DeploymentDto {
+    fn from(deployment: &Deployment) -> Self {
+        DeploymentDto {
+            id: deployment.id.0,
+            release: deployment.release.0,
+            project: deployment.project.0,
+            environment: deployment.environment.clone(),
+            state: deployment.state.as_str().to_owned(),
+            queued_at: time(deployment.queued_at),
+            started_at: opt_time(deployment.started_at),
+            finished_at: opt_time(deployment.finished_at),
+            error: deployment.error.clone(),
+            cancel_requested: deployment.cancel_requested,
+            log_lines: deployment.log_lines,
+            steps: None,
+        }
+    }
+}
+
+/// A page of deployments, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentPage {
+    /// The deployments.
+    pub items: Vec<DeploymentDto>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// What became of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OutcomeDto {
+    /// `queued`, `ignored`, `failed` or `duplicate`.
+    pub kind: String,
+    /// Why it was ignored or failed.
+    pub reason: Option<String>,
+    /// The release created, when queued.
+    pub release: Option<i64>,
+    /// The deployment queued, when queued.
+    pub deployment: Option<i64>,
+}
+
+impl From<&DeliveryOutcome> for OutcomeDto {
+    fn from(outcome: &DeliveryOutcome) -> Self {
+        let (kind, reason, release, deployment) = match outcome {
+            DeliveryOutcome::Queued {
+                release,
+                deployment,
+            } => ("queued", None, Some(release.0), Some(deployment.0)),
+            DeliveryOutcome::Ignored { reason } => ("ignored", Some(reason.clone()), None, None),
+            DeliveryOutcome::Failed { reason } => ("failed", Some(reason.clone()), None, None),
+            DeliveryOutcome::Duplicate => ("duplicate", None, None, None),
+        };
+        OutcomeDto {
+            kind: kind.to_owned(),
+            reason,
+            release,
+            deployment,
+        }
+    }
+}
+
+/// A received webhook and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryDto {
+    /// GitHub's delivery id.
+    pub id: String,
+    /// The GitHub event (`push`, `ping`).
+    pub event: String,
+    /// When it arrived.
+    #[schema(format = DateTime)]
+    pub received_at: String,
+    /// The pushed repository's URL.
+    pub repository: Option<String>,
+    /// The pushed ref.
+    pub git_ref: Option<String>,
+    /// The project it was matched to.
+    pub project: Option<i64>,
+    /// `pending` or `done`.
+    pub state: String,
+    /// What it produced, once done.
+    pub outcome: Option<OutcomeDto>,
+    /// When it was processed.
+    #[schema(format = DateTime)]
+    pub completed_at: Option<String>,
+}
+
+impl From<&Delivery> for DeliveryDto {
+    fn from(delivery: &Delivery) -> Self {
+        DeliveryDto {
+            id: delivery.id.0.clone(),
+            event: delivery.event.clone(),
+            received_at: time(delivery.received_at),
+            repository: delivery.repository_url.clone(),
+            git_ref: delivery.git_ref.clone(),
+            project: delivery.project.map(|p| p.0),
+            state: match delivery.state {
+                DeliveryState::Pending => "pending",
+                DeliveryState::Done => "done",
+            }
+            .to_owned(),
+            outcome: delivery.outcome.as_ref().map(OutcomeDto::from),
+            completed_at: opt_time(delivery.completed_at),
+        }
+    }
+}
+
+/// A page of deliveries, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryPage {
+    /// The deliveries.
+    pub items: Vec<DeliveryDto>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// An API token (never the token itself, except once at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenDto {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: String,
+    /// When it was created.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When it was last used (recorded at most once a minute).
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
+    /// When it stops working.
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+impl From<&ApiToken> for TokenDto {
+    fn from(token: &ApiToken) -> Self {
+        TokenDto {
+            id: token.id.0,
+            name: token.name.clone(),
+            role: token.role.clone(),
+            created_at: time(token.created_at),
+            last_used_at: opt_time(token.last_used_at),
+            expires_at: opt_time(token.expires_at),
+            revoked: token.revoked,
+        }
+    }
+}
+
+/// A token to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// A name for people.
+    pub name: String,
+    /// `admin` (the default), `deployer` or `viewer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// A token just created: the only time its secret is shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token to send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// What is kept of it.
+    #[serde(flatten)]
+    pub info: TokenDto,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("token", &"***")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// A structured task log line (the `data` of a `line` server-sent event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogLineDto {
+    /// When it was written.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    /// Its step; `null` for deployment-level lines.
+    pub step: Option<String>,
+    /// `stdout`, `stderr` or `tako`.
+    pub stream: String,
+    /// `verbose`, `info`, `highlight`, `wait`, `warning` or `error`.
+    pub level: String,
+    /// The masked text.
+    pub text: String,
+}
+
+/// The `data` of the final `end` server-sent event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogEnd {
+    /// The deployment's final state.
+    pub state: String,
+    /// The error that ended it, if any.
+    pub error: Option<String>,
+}

@@ -1,0 +1,152 @@
+//! The JSON API under `/api/v1`, its OpenAPI document and `/metrics`.
+//!
+//! Every `/api/v1` route but `openapi.json` takes a [`auth::Principal`], so
+//! a request without a valid `Authorization: Bearer` token is answered 401
+//! before anything is looked up (a 401 never tells whether a resource
+//! exists). Every error, bad input included, is answered as
+//! [`error::ErrorBody`] JSON. Request bodies are limited to
+//! [`MAX_BODY_BYTES`].
+//!
+//! `/metrics` and `/api/v1/openapi.json` need no token: they reveal only
+//! totals and the API's shape.
+
+mod admin;
+mod auth;
+mod deployments;
+pub mod dto;
+pub mod error;
+mod logs;
+mod metrics;
+mod projects;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tako_store::{PageCursor, PageRequest};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+pub use error::ErrorBody;
+use error::{ApiError, ApiResult};
+
+use crate::http::AppState;
+
+/// The largest request body the API reads.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A page's size when the request names none.
+pub const DEFAULT_PAGE_LIMIT: u32 = 50;
+/// The largest page.
+pub const MAX_PAGE_LIMIT: u32 = 200;
+/// The longest name (project, variable, environment, token).
+const MAX_NAME_CHARS: usize = 200;
+
+/// The API's routes, to merge into the server's router.
+pub fn router() -> Router<Arc<AppState>> {
+    let v1 = Router::new()
+        .merge(projects::router())
+        .merge(deployments::router())
+        .merge(admin::router())
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/metrics", get(metrics::metrics))
+}
+
+/// The OpenAPI document of the API, generated from the handlers and DTOs.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tako API", description = "Tako's HTTP API: projects, variables, releases, \
+        deployments and their task logs, webhook deliveries, API tokens."),
+    paths(
+        projects::list_projects, projects::create_project, projects::get_project,
+        projects::list_variables, projects::set_variable, projects::delete_variable,
+        projects::list_releases, projects::find_release,
+        deployments::get_release, deployments::deploy_release,
+        deployments::list_deployments, deployments::get_deployment,
+        deployments::cancel_deployment, logs::deployment_log,
+        admin::list_deliveries, admin::list_tokens, admin::create_token,
+        openapi_json, metrics::metrics,
+    ),
+    components(schemas(
+        ErrorBody, dto::ProjectDto, dto::CreateProject, dto::VariableDto, dto::SetVariable,
+        dto::ReleaseDto, dto::ReleasePage, dto::CreateDeployment, dto::StepDto,
+        dto::DeploymentDto, dto::DeploymentPage, dto::OutcomeDto, dto::DeliveryDto,
+        dto::DeliveryPage, dto::TokenDto, dto::CreateToken, dto::CreatedToken,
+        dto::LogLineDto, dto::LogEnd,
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+    }
+}
+
+/// The OpenAPI document (no token needed).
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "This document", content_type = "application/json")))]
+pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found(_who: auth::Principal) -> ApiError {
+    ApiError::NotFound("no such API route".to_owned())
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
+}
+
+/// Checks a name given by a client: 1 to 200 characters, no control
+/// characters, no `/`, not only spaces.
+pub(crate) fn check_name(what: &str, name: &str) -> ApiResult<()> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::unprocessable(format!("{what} must not be empty")));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::unprocessable(format!(
+            "{what} is longer than {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if name.chars().any(|c| c.is_control() || c == '/') {
+        return Err(ApiError::unprocessable(format!(
+            "{what} must not contain control characters or /"
+        )));
+    }
+    Ok(())
+}
+
+/// A page request from `limit` and `cursor` query parameters.
+pub(crate) fn page_request(limit: Option<u32>, cursor: Option<&str>) -> ApiResult<PageRequest> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+    if limit == 0 || limit > MAX_PAGE_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE_LIMIT}"
+        )));
+    }
+    let after = match cursor {
+        None | Some("") => None,
+        Some(token) => Some(PageCursor::from_token(token).ok_or_else(|| {
+            ApiError::bad_request("invalid cursor: pass the next_cursor of a previous page")
+        })?),
+    };
+    Ok(PageRequest { limit, after })
+}
