@@ -546,3 +546,88 @@ fn sigkill_during_a_burst_loses_no_acknowledged_delivery() {
         "every stored delivery is processed after the restart"
     );
 }
+
+#[test]
+fn logs_follow_shows_lines_as_a_slow_step_prints_them_and_deploy_promotes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let slow = ROUTING.replace(
+        "      echo \"notes: #{Octopus.Release.Notes}\"\n",
+        "      for i in 1 2 3 4 5; do echo \"tick $i\"; sleep 0.4; done\n",
+    );
+    let origin = Origin::new(&slow);
+    let data = DataDir::new();
+    let server = start(&data);
+    let token = server.token.clone().unwrap();
+    let url = format!("http://{}", server.address);
+    let body = origin.push_commit("develop", "app.txt", "v1", "slow ticks");
+    assert_eq!(post_push(&server, "ticks", &body, SECRET).status, 202);
+    let db = Db::open(&data);
+    db.wait_for_outcome("ticks");
+    let deployment = db.deployments()[0].clone();
+
+    let mut follower = Command::new(tako_bin())
+        .args([
+            "logs",
+            &deployment.id.to_string(),
+            "--follow",
+            "--server",
+            &url,
+            "--token",
+            &token,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let mut seen_while_running = false;
+    let mut output = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("tick 1") {
+            let state = db
+                .runtime
+                .block_on(db.store.get_deployment(deployment.id))
+                .unwrap()
+                .state;
+            seen_while_running = state == DeploymentState::Running;
+        }
+        output.push_str(&line);
+        output.push('\n');
+    }
+    let status = follower.wait().unwrap();
+    assert!(status.success(), "{output}");
+    assert!(
+        seen_while_running,
+        "the first line arrived only after the end:\n{output}"
+    );
+    assert!(output.contains("tick 5"), "{output}");
+
+    // Promote the same release to Production with the CLI, following it.
+    let deploy = Command::new(tako_bin())
+        .args([
+            "deploy",
+            "--project",
+            "Demo",
+            "--release",
+            "0.0.1",
+            "--env",
+            "Production",
+            "--follow",
+            "--server",
+            &url,
+            "--token",
+            &token,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&deploy.stdout).into_owned()
+        + &String::from_utf8_lossy(&deploy.stderr);
+    assert!(deploy.status.success(), "{text}");
+    assert!(text.contains("testing 0.0.1 in Production"), "{text}");
+    let deployments = db.deployments();
+    assert_eq!(deployments.len(), 2);
+    assert_eq!(deployments[1].release, deployments[0].release);
+}

@@ -73,7 +73,10 @@ impl std::fmt::Debug for CreateProject {
         f.debug_struct("CreateProject")
             .field("name", &self.name)
             .field("repository", &self.repository)
-            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| tako_core::MASK))
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| tako_core::MASK),
+            )
             .finish()
     }
 }
