@@ -631,3 +631,63 @@ fn logs_follow_shows_lines_as_a_slow_step_prints_them_and_deploy_promotes() {
     assert_eq!(deployments.len(), 2);
     assert_eq!(deployments[1].release, deployments[0].release);
 }
+
+#[test]
+fn start_up_problems_are_clear_and_exit_non_zero() {
+    use std::process::Command;
+
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(tako_bin());
+        command.arg("serve").args(args).env("TAKO_LOG", "error");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    // A port in use.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let data = DataDir::new();
+    let data_dir = data.path.to_str().unwrap();
+    let (code, stderr) = run(&["--listen", &address, "--data-dir", data_dir], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}"))
+            && stderr.contains("choose another with --listen"),
+        "{stderr}"
+    );
+
+    // An unwritable data directory (a file stands where it should be).
+    let blocker = tempfile::NamedTempFile::new().unwrap();
+    let inside_a_file = blocker.path().join("data");
+    let (code, stderr) = run(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            inside_a_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is not usable") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+
+    // An invalid setting, named with where it came from.
+    let (code, stderr) = run(
+        &["--data-dir", data_dir],
+        &[("TAKO_MAX_CONCURRENT_DEPLOYMENTS", "many")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("max_concurrent_deployments from TAKO_MAX_CONCURRENT_DEPLOYMENTS"),
+        "{stderr}"
+    );
+}
