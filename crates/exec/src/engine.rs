@@ -146,6 +146,7 @@ pub async fn run_deployment(
         outputs: Vec::new(),
         artifacts: Vec::new(),
         first_error: None,
+        statuses: Vec::new(),
     };
     let mut reports = Vec::with_capacity(plan.steps.len());
     log.tako(
@@ -196,6 +197,7 @@ struct Deployment<'p> {
     outputs: Vec<OutputVariable>,
     artifacts: Vec<Artifact>,
     first_error: Option<String>,
+    statuses: Vec<(String, String)>,
 }
 
 impl Deployment<'_> {
@@ -338,6 +340,8 @@ impl Deployment<'_> {
             ),
             StepState::Skipped(_) => {}
         }
+        self.statuses
+            .push((step.name.clone(), state.status_name().to_owned()));
         let mut status = Vec::new();
         push_aliased(
             &mut status,
@@ -438,9 +442,23 @@ impl Deployment<'_> {
                 for (name, value) in with {
                     parameters.push((name.clone(), self.substitute_value(value, log)?));
                 }
-                self.builtin(kind, &parameters, &working_dir, log)
+                self.builtin(step, kind, &parameters, &working_dir, log, cancel)
+                    .await
             }
         }
+    }
+
+    /// Makes an output readable by later steps and records it (masked).
+    fn record_output(&mut self, step: &str, output: RawOutput, log: &TaskLog<'_>) {
+        for name in output_variable_names(step, &output.name) {
+            self.variables.set(name, output.value.clone());
+        }
+        self.outputs.push(OutputVariable {
+            step: step.to_owned(),
+            name: output.name,
+            value: log.masker().mask(&output.value).into_owned(),
+            sensitive: output.sensitive,
+        });
     }
 
     fn substitute_value(&self, value: &WithValue, log: &TaskLog<'_>) -> Result<WithValue, String> {
@@ -461,31 +479,69 @@ impl Deployment<'_> {
         })
     }
 
-    fn builtin(
+    async fn builtin(
         &mut self,
+        step: &Step,
         kind: &UsesKind,
         parameters: &[(String, WithValue)],
         working_dir: &Path,
         log: &TaskLog<'_>,
+        cancel: &CancellationToken,
     ) -> Result<StepState, String> {
-        match kind {
-            UsesKind::WriteFile => {
-                let outcome =
-                    steps::write_file::run(&self.settings.working_dir, working_dir, parameters)?;
-                log.tako(
-                    LogLevel::Info,
-                    &format!(
-                        "Wrote {} bytes to {} (content not shown)",
-                        outcome.bytes, outcome.path
-                    ),
-                );
-                Ok(StepState::Success)
+        let scratch_dir = self
+            .settings
+            .scratch_dir
+            .join(format!("step-{}", sanitize(&step.name)));
+        std::fs::create_dir_all(&scratch_dir)
+            .map_err(|e| format!("cannot create a scratch directory for the step: {e}"))?;
+        let error = self
+            .first_error
+            .as_deref()
+            .map(|e| log.masker().mask(e).into_owned());
+        let context = steps::StepContext {
+            step: &step.name,
+            root: &self.settings.working_dir,
+            working_dir,
+            scratch_dir: &scratch_dir,
+            parameters,
+            facts: self.facts,
+            error: error.as_deref(),
+            steps_so_far: &self.statuses,
+            log,
+            cancel,
+        };
+        let result = match kind {
+            UsesKind::WriteFile => steps::write_file::step(&context),
+            UsesKind::GitCheckout => steps::git_checkout::step(&context).await,
+            UsesKind::GitTag => steps::git_tag::step(&context).await,
+            UsesKind::PublishPsModule => steps::publish_psmodule::step(&context).await,
+            UsesKind::Slack => steps::slack::step(&context).await,
+            UsesKind::Http => steps::http::step(&context).await,
+            UsesKind::Template(path) => {
+                Err(format!("step template {path} is run as a script, not here"))
             }
-            other => Err(format!(
-                "step kind {} is not available in this build of Tako yet; use a Run: step as a stand-in",
-                other.name()
-            )),
+        };
+        let _ = std::fs::remove_dir_all(&scratch_dir);
+        let outputs = result?;
+        for (name, value) in outputs {
+            log.tako(
+                LogLevel::Verbose,
+                &format!(
+                    "Output variable Octopus.Action[{}].Output.{name} = {value}",
+                    step.name
+                ),
+            );
+            self.record_output(
+                &step.name,
+                RawOutput {
+                    name,
+                    value,
+                    sensitive: false,
+                },
+                log,
+            );
         }
+        Ok(StepState::Success)
     }
 
     fn script_environment(
@@ -560,15 +616,7 @@ impl Deployment<'_> {
         // Bootstrap files may hold sensitive values: remove them now.
         let _ = std::fs::remove_dir_all(&scratch_dir);
         for output in outputs {
-            for name in output_variable_names(&step.name, &output.name) {
-                self.variables.set(name, output.value.clone());
-            }
-            self.outputs.push(OutputVariable {
-                step: step.name.clone(),
-                name: output.name,
-                value: log.masker().mask(&output.value).into_owned(),
-                sensitive: output.sensitive,
-            });
+            self.record_output(&step.name, output, log);
         }
         self.artifacts.extend(artifacts);
         let end = result.map_err(|error| error.to_string())?;

@@ -26,7 +26,20 @@ pub struct Written {
     pub bytes: usize,
 }
 
-/// Runs the step: `root` is the deployment's checkout, `base` the step's
+/// The step: writes the file and says so in the log (without the content).
+pub fn step(context: &super::StepContext<'_, '_>) -> super::StepResult {
+    let written = run(context.root, context.working_dir, context.parameters)?;
+    context.log.tako(
+        tako_core::log::LogLevel::Info,
+        &format!(
+            "Wrote {} bytes to {} (content not shown)",
+            written.bytes, written.path
+        ),
+    );
+    Ok(Vec::new())
+}
+
+/// Writes the file: `root` is the deployment's checkout, `base` the step's
 /// working directory inside it.
 pub fn run(
     root: &Path,
