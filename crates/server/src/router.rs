@@ -179,6 +179,7 @@ impl Router {
                 name: takofile.project.clone(),
                 repository_url: url.clone(),
                 webhook_secret: None,
+                repository_token: None,
             })
             .await
             .map_err(|e| format!("cannot register project {}: {e}", takofile.project))?;
@@ -197,9 +198,10 @@ impl Router {
                 "the push names no commit".to_owned(),
             ));
         };
+        let credentials = credentials_of(project);
         let mirror = self
             .mirrors
-            .fetch(&project.repository_url, None, Some(commit))
+            .fetch(&project.repository_url, credentials.as_ref(), Some(commit))
             .await
             .map_err(|e| format!("cannot fetch {}: {e}", project.repository_url))?;
 
@@ -372,6 +374,14 @@ fn ignored(project: Option<tako_store::ProjectId>, reason: String) -> DeliveryCo
 
 fn failed(project: Option<tako_store::ProjectId>, reason: String) -> DeliveryCompletion {
     DeliveryCompletion::Failed { project, reason }
+}
+
+/// The credentials to fetch a project's repository with, if it has a token.
+pub fn credentials_of(project: &Project) -> Option<tako_git::Credentials> {
+    project
+        .repository_token
+        .as_ref()
+        .map(|token| tako_git::Credentials::token(token.0.clone()))
 }
 
 fn short(commit: &str) -> &str {

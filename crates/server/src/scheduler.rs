@@ -158,9 +158,14 @@ impl Scheduler {
         tokio::fs::create_dir_all(&scratch_dir)
             .await
             .map_err(|e| format!("cannot create {}: {e}", scratch_dir.display()))?;
+        let credentials = crate::router::credentials_of(&project);
         let mirror = self
             .mirrors
-            .fetch(&project.repository_url, None, Some(&release.commit))
+            .fetch(
+                &project.repository_url,
+                credentials.as_ref(),
+                Some(&release.commit),
+            )
             .await
             .map_err(|e| format!("cannot fetch {}: {e}", project.repository_url))?;
         mirror

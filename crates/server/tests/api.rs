@@ -139,6 +139,7 @@ impl Api {
                 name: name.to_owned(),
                 repository_url: format!("https://github.com/example/{name}"),
                 webhook_secret: None,
+                repository_token: None,
             })
             .await
             .unwrap()

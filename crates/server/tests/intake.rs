@@ -149,6 +149,7 @@ async fn a_projects_own_secret_beats_the_servers() {
             name: "Hello".into(),
             repository_url: clone_url.clone(),
             webhook_secret: Some(WebhookSecret(PROJECT_SECRET.into())),
+            repository_token: None,
         })
         .await
         .unwrap();

@@ -82,6 +82,17 @@ impl fmt::Debug for WebhookSecret {
     }
 }
 
+/// A token for a private repository, as the store keeps it (the same
+/// encryption-at-rest seam as [`WebhookSecret`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RepositoryToken(pub String);
+
+impl fmt::Debug for RepositoryToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RepositoryToken(***)")
+    }
+}
+
 /// A project to register.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewProject {
@@ -91,6 +102,8 @@ pub struct NewProject {
     pub repository_url: String,
     /// Its own webhook secret, if it has one.
     pub webhook_secret: Option<WebhookSecret>,
+    /// The HTTPS token for fetching a private repository, if it needs one.
+    pub repository_token: Option<RepositoryToken>,
 }
 
 /// A registered project.
@@ -104,6 +117,8 @@ pub struct Project {
     pub repository_url: String,
     /// Its own webhook secret, if it has one.
     pub webhook_secret: Option<WebhookSecret>,
+    /// The HTTPS token for fetching a private repository, if it needs one.
+    pub repository_token: Option<RepositoryToken>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
 }

@@ -116,6 +116,10 @@ pub(crate) enum ProjectCommand {
         /// from the command line, where other users could see it).
         #[arg(long)]
         webhook_secret_stdin: bool,
+        /// Read an HTTPS token for a private repository from this file (`-`
+        /// for standard input); never given on the command line.
+        #[arg(long, value_name = "FILE")]
+        repo_token_file: Option<std::path::PathBuf>,
     },
     /// List projects.
     List {

@@ -57,6 +57,18 @@ impl Origin {
     /// Commits on `branch` (created from the current HEAD when new), pushes,
     /// and returns the payload of that push.
     fn push_commit(&self, branch: &str, file: &str, content: &str, message: &str) -> Vec<u8> {
+        self.push_commit_as(&self.bare.file_url(), branch, file, content, message)
+    }
+
+    /// Like [`Origin::push_commit`], with the payload naming `clone_url`.
+    fn push_commit_as(
+        &self,
+        clone_url: &str,
+        branch: &str,
+        file: &str,
+        content: &str,
+        message: &str,
+    ) -> Vec<u8> {
         let current = self.work.git(&["rev-parse", "--abbrev-ref", "HEAD"]);
         if current != branch {
             let exists = self.work.git(&["branch", "--list", branch]);
@@ -80,7 +92,7 @@ impl Origin {
         let after = self.work.commit(message);
         self.bare.push_from(&self.work, &[branch]);
         push_payload(
-            &self.bare.file_url(),
+            clone_url,
             "main",
             &format!("refs/heads/{branch}"),
             &before,
@@ -690,4 +702,80 @@ fn start_up_problems_are_clear_and_exit_non_zero() {
         stderr.contains("max_concurrent_deployments from TAKO_MAX_CONCURRENT_DEPLOYMENTS"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_private_repository_is_fetched_with_its_token_and_the_token_stays_secret() {
+    use std::process::{Command, Stdio};
+    use tako_test_support::git_server::GitHttpServer;
+
+    const REPO_TOKEN: &str = "ghp_privateRepoToken0123456789";
+    let origin = Origin::new(ROUTING);
+    let git_http = GitHttpServer::with_token(origin.bare.root(), REPO_TOKEN);
+    let url = git_http.url(origin.bare.name());
+    let data = DataDir::new();
+    let server = TakoServer::start(
+        tako_bin(),
+        &data.path,
+        &[],
+        &[("TAKO_WEBHOOK_SECRET", SECRET)],
+    );
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), REPO_TOKEN).unwrap();
+    let register = Command::new(tako_bin())
+        .args([
+            "project",
+            "create",
+            "Demo",
+            "--repo",
+            &url,
+            "--repo-token-file",
+        ])
+        .arg(token_file.path())
+        .args([
+            "--server",
+            &format!("http://{}", server.address),
+            "--token",
+            server.token.as_deref().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        register.status.success(),
+        "{}",
+        String::from_utf8_lossy(&register.stderr)
+    );
+
+    let body = origin.push_commit_as(&url, "develop", "app.txt", "v1", "private change");
+    assert_eq!(post_push(&server, "private-1", &body, SECRET).status, 202);
+    let db = Db::open(&data);
+    let deployments = db.wait_until_finished(1);
+    assert_eq!(
+        deployments[0].state,
+        DeploymentState::Success,
+        "{:?} {}",
+        db.outcome("private-1"),
+        db.log(&deployments[0])
+    );
+    assert!(
+        git_http
+            .requests()
+            .iter()
+            .any(|r| r.authorized_header && r.status == 200),
+        "the token was never sent"
+    );
+    assert!(!db.log(&deployments[0]).contains(REPO_TOKEN));
+    for dir in ["mirrors", "work"] {
+        let grep = Command::new("grep")
+            .args(["-r", "-l", REPO_TOKEN])
+            .arg(data.path.join(dir))
+            .output()
+            .unwrap();
+        assert!(
+            grep.stdout.is_empty(),
+            "the token was written under {dir}: {}",
+            String::from_utf8_lossy(&grep.stdout)
+        );
+    }
 }

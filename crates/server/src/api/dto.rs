@@ -37,6 +37,8 @@ pub struct ProjectDto {
     pub repository: String,
     /// Whether it has its own webhook secret (the secret is never shown).
     pub has_webhook_secret: bool,
+    /// Whether it has a token for its private repository (never shown).
+    pub has_repository_token: bool,
     /// When it was registered.
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -49,6 +51,7 @@ impl From<&Project> for ProjectDto {
             name: project.name.clone(),
             repository: project.repository_url.clone(),
             has_webhook_secret: project.webhook_secret.is_some(),
+            has_repository_token: project.repository_token.is_some(),
             created_at: time(project.created_at),
         }
     }
@@ -66,6 +69,9 @@ pub struct CreateProject {
     /// Its own webhook secret; the server's applies when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<String>,
+    /// An HTTPS token to fetch a private repository (write-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_token: Option<String>,
 }
 
 impl std::fmt::Debug for CreateProject {

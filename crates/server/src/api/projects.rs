@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use tako_store::{NewProject, NewVariable, Project, Store, VariableId, WebhookSecret};
+use tako_store::{
+    NewProject, NewVariable, Project, RepositoryToken, Store, VariableId, WebhookSecret,
+};
 use utoipa::IntoParams;
 
 use crate::api::auth::Principal;
@@ -84,6 +86,7 @@ async fn register_project(state: &AppState, body: CreateProject) -> ApiResult<Pr
             name: body.name.trim().to_owned(),
             repository_url: repository.to_owned(),
             webhook_secret: body.webhook_secret.clone().map(WebhookSecret),
+            repository_token: body.repository_token.clone().map(RepositoryToken),
         })
         .await?;
     if let Some(secret) = body.webhook_secret {

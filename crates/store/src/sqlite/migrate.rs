@@ -16,11 +16,18 @@ pub(crate) struct Migration {
 
 /// Every migration, in order. A new file under `migrations/sqlite` must be
 /// added here (a unit test checks the two agree).
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "repository_token",
+        sql: include_str!("../../migrations/sqlite/0002_repository_token.sql"),
+    },
+];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
     move |e| StoreError::unavailable(context.to_owned(), e)

@@ -14,8 +14,8 @@ use crate::model::{
     DeliveryState, Deployment, DeploymentFilter, DeploymentId, DeploymentState, InsertOutcome,
     InterruptScope, LogCursor, LogPage, NewApiToken, NewDelivery, NewDeployment, NewProject,
     NewRelease, NewVariable, NodeId, Page, PageCursor, PageRequest, Project, ProjectId, Release,
-    ReleaseId, StepRecord, StepRunState, TokenHash, TokenId, Variable, VariableId, WebhookSecret,
-    normalize_repository_url,
+    ReleaseId, RepositoryToken, StepRecord, StepRunState, TokenHash, TokenId, Variable, VariableId,
+    WebhookSecret, normalize_repository_url,
 };
 
 // ----- helpers -----
@@ -92,7 +92,8 @@ fn open_secret(stored: String) -> WebhookSecret {
 
 // ----- projects -----
 
-const PROJECT_COLUMNS: &str = "id, name, repository_url, webhook_secret, created_at";
+const PROJECT_COLUMNS: &str =
+    "id, name, repository_url, webhook_secret, created_at, repository_token";
 
 fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
     Ok(Project {
@@ -100,6 +101,9 @@ fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
         name: row.get(1)?,
         repository_url: row.get(2)?,
         webhook_secret: row.get::<_, Option<String>>(3)?.map(open_secret),
+        repository_token: row
+            .get::<_, Option<String>>(5)?
+            .map(|token| RepositoryToken(open_secret(token).0)),
         created_at: time(row, 4)?,
     })
 }
@@ -138,8 +142,8 @@ pub(super) fn create_project(conn: &mut Connection, project: &NewProject) -> Sto
     let created = tx
         .query_row(
             &format!(
-                "INSERT INTO projects (name, name_key, repository_url, repository_key, webhook_secret, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {PROJECT_COLUMNS}"
+                "INSERT INTO projects (name, name_key, repository_url, repository_key, webhook_secret, created_at, repository_token)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING {PROJECT_COLUMNS}"
             ),
             params![
                 project.name,
@@ -147,7 +151,11 @@ pub(super) fn create_project(conn: &mut Connection, project: &NewProject) -> Sto
                 project.repository_url,
                 repository_key,
                 project.webhook_secret.as_ref().map(seal_secret),
-                now_ms()
+                now_ms(),
+                project
+                    .repository_token
+                    .as_ref()
+                    .map(|token| seal_secret(&WebhookSecret(token.0.clone())))
             ],
             project_row,
         )

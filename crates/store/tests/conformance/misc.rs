@@ -17,6 +17,7 @@ pub(crate) async fn projects_are_unique_by_name_and_repository(factory: &dyn Sto
             name: "Web".into(),
             repository_url: "https://github.com/Acme/Web.git".into(),
             webhook_secret: Some(WebhookSecret("s3cret".into())),
+            repository_token: None,
         })
         .await
         .unwrap();
@@ -28,6 +29,7 @@ pub(crate) async fn projects_are_unique_by_name_and_repository(factory: &dyn Sto
             name: "WEB".into(),
             repository_url: "https://github.com/acme/other".into(),
             webhook_secret: None,
+            repository_token: None,
         })
         .await
         .unwrap_err();
@@ -40,6 +42,7 @@ pub(crate) async fn projects_are_unique_by_name_and_repository(factory: &dyn Sto
             name: "other".into(),
             repository_url: "git@github.com:acme/web.git".into(),
             webhook_secret: None,
+            repository_token: None,
         })
         .await
         .unwrap_err();

@@ -42,6 +42,7 @@ pub(crate) async fn project(store: &dyn Store, name: &str) -> Project {
             name: name.to_owned(),
             repository_url: format!("https://github.com/acme/{name}"),
             webhook_secret: None,
+            repository_token: None,
         })
         .await
         .expect("project created")

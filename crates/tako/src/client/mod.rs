@@ -35,11 +35,30 @@ pub(crate) fn project(args: ProjectArgs) -> Result<ExitCode> {
             name,
             repository,
             webhook_secret_stdin,
+            repo_token_file,
         } => {
+            let from_stdin = repo_token_file.as_deref() == Some(std::path::Path::new("-"));
+            if webhook_secret_stdin && from_stdin {
+                anyhow::bail!(
+                    "only one value can come from standard input: pass the repository token with --repo-token-file FILE"
+                );
+            }
             let webhook_secret = if webhook_secret_stdin {
                 Some(read_stdin("the webhook secret")?)
             } else {
                 None
+            };
+            let repository_token = match &repo_token_file {
+                None => None,
+                Some(_) if from_stdin => Some(read_stdin("the repository token")?),
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| {
+                            format!("cannot read the repository token from {}", path.display())
+                        })?
+                        .trim()
+                        .to_owned(),
+                ),
             };
             let project: ProjectDto = client.post(
                 "/projects",
@@ -47,6 +66,7 @@ pub(crate) fn project(args: ProjectArgs) -> Result<ExitCode> {
                     name,
                     repository,
                     webhook_secret,
+                    repository_token,
                 }),
             )?;
             println!(
