@@ -82,13 +82,48 @@ pub fn push_aliased(out: &mut Vec<(String, String)>, suffix: &str, value: impl I
     out.push((format!("Octopus.{suffix}"), value));
 }
 
+/// The server's links for one deployment (`Tako.Web.*`): the base URL
+/// without a trailing slash, and the paths of the project, release and
+/// deployment pages relative to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebLinks {
+    /// `Tako.Web.BaseUrl` (`https://tako.example.com`, or empty if unknown).
+    pub base: String,
+    /// `Tako.Web.ProjectLink` (`/projects/<name>`).
+    pub project: String,
+    /// `Tako.Web.ReleaseLink` (`/releases/<id>`).
+    pub release: String,
+    /// `Tako.Web.DeploymentLink` (`/deployments/<id>`).
+    pub deployment: String,
+}
+
+impl WebLinks {
+    /// `path` made absolute with the base URL, or `None` when the base URL
+    /// is unknown (a relative link is of no use outside the server).
+    pub fn absolute(&self, path: &str) -> Option<String> {
+        (!self.base.is_empty()).then(|| format!("{}{path}", self.base))
+    }
+}
+
+/// The links of a deployment's pages, as the `Tako.Web.*` variables hold them.
+pub fn web_links(facts: &DeploymentFacts) -> WebLinks {
+    WebLinks {
+        base: facts.web_base_url.trim_end_matches('/').to_owned(),
+        project: format!("/projects/{}", facts.project),
+        release: format!("/releases/{}", facts.release_id),
+        deployment: format!("/deployments/{}", facts.deployment_id),
+    }
+}
+
 /// The deployment-wide system variables.
 pub fn system_variables(facts: &DeploymentFacts) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(64);
-    let base = facts.web_base_url.trim_end_matches('/');
-    let project_link = format!("/projects/{}", facts.project);
-    let release_link = format!("/releases/{}", facts.release_id);
-    let deployment_link = format!("/deployments/{}", facts.deployment_id);
+    let WebLinks {
+        base,
+        project: project_link,
+        release: release_link,
+        deployment: deployment_link,
+    } = web_links(facts);
     push_aliased(&mut out, "Project.Name", &facts.project);
     push_aliased(&mut out, "Environment.Name", &facts.environment);
     push_aliased(&mut out, "Release.Number", &facts.release_number);
@@ -106,7 +141,7 @@ pub fn system_variables(facts: &DeploymentFacts) -> Vec<(String, String)> {
     push_aliased(&mut out, "Release.Git.BranchName", &facts.git_branch);
     push_aliased(&mut out, "Release.Git.CommitHash", &facts.git_commit);
     push_aliased(&mut out, "Build", facts.build.to_string());
-    push_aliased(&mut out, "Web.BaseUrl", base);
+    push_aliased(&mut out, "Web.BaseUrl", &base);
     push_aliased(&mut out, "Web.ServerUri", base);
     push_aliased(&mut out, "Web.ProjectLink", project_link);
     push_aliased(&mut out, "Web.ReleaseLink", release_link);
@@ -161,5 +196,32 @@ mod tests {
         }
         assert!(vars.contains(&("Tako.Git.ShortCommit".into(), "0123456".into())));
         assert!(vars.contains(&("Octopus.Manifest.Version".into(), "1.4.0".into())));
+    }
+
+    #[test]
+    fn web_links_match_the_web_variables() {
+        let facts = DeploymentFacts {
+            project: "StatusCakeDSC".into(),
+            release_id: "releases-12".into(),
+            deployment_id: "deployments-34".into(),
+            web_base_url: "https://tako.example.com/".into(),
+            ..Default::default()
+        };
+        let links = web_links(&facts);
+        let vars = system_variables(&facts);
+        for (name, value) in [
+            ("Tako.Web.BaseUrl", &links.base),
+            ("Tako.Web.ProjectLink", &links.project),
+            ("Tako.Web.ReleaseLink", &links.release),
+            ("Tako.Web.DeploymentLink", &links.deployment),
+        ] {
+            assert!(vars.contains(&(name.into(), value.clone())), "{name}");
+        }
+        assert_eq!(
+            links.absolute(&links.deployment).as_deref(),
+            Some("https://tako.example.com/deployments/deployments-34")
+        );
+        let unknown = web_links(&DeploymentFacts::default());
+        assert_eq!(unknown.absolute(&unknown.project), None);
     }
 }

@@ -51,6 +51,14 @@ pub enum GitError {
         /// The revision asked for.
         rev: String,
     },
+    /// A branch, tag or commit name that is not acceptable.
+    #[error("invalid revision {rev:?}: {reason}")]
+    InvalidRevision {
+        /// The revision given.
+        rev: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Git ran longer than allowed and was killed (with everything it started).
     #[error("git {command} timed out after {}s", after.as_secs_f64())]
     Timeout {

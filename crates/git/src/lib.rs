@@ -7,8 +7,9 @@
 //! commit) and checks a commit out into a deployment's working directory.
 //! [`Git`] runs every git command hermetically (no system or user
 //! configuration, no prompts, closed stdin, a time limit that kills the whole
-//! process group) and is what later steps (`git-checkout`, `git-tag`) use for
-//! their own commands. [`Credentials`] hold an HTTPS token that reaches git
+//! process group) and is what the `git-checkout` and `git-tag` steps use for
+//! their own commands, through [`WorkTree`] (clone, fetch, resolve, check
+//! out, tag, push) and [`Git::ls_remote`]. [`Credentials`] hold an HTTPS token that reaches git
 //! only through its environment: never a command line, a configuration file
 //! or an error message. [`RemoteUrl`] is the validated form of a repository
 //! URL (`https://`, `http://`, `file://`, absolute paths; no embedded
@@ -21,9 +22,11 @@ mod credentials;
 mod error;
 mod mirror;
 mod url;
+mod worktree;
 
 pub use command::{DEFAULT_LOCAL_TIMEOUT, DEFAULT_NETWORK_TIMEOUT, Git, GitOutput};
 pub use credentials::{Credentials, DEFAULT_USERNAME};
 pub use error::GitError;
 pub use mirror::{DEFAULT_BRANCH, FetchOutcome, MAX_FILE_BYTES, Mirror, Mirrors, TAKOFILE_NAMES};
 pub use url::{RemoteUrl, Scheme};
+pub use worktree::{DEFAULT_TAGGER, RemoteRef, RemoteTag, WorkTree};

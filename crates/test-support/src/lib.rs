@@ -7,6 +7,7 @@
 pub mod git_server;
 pub mod github;
 pub mod http;
+pub mod nuget;
 pub mod server;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
