@@ -191,7 +191,10 @@ impl Scheduler {
             git_commit: release.commit.clone(),
             git_pusher: release.pusher.clone().unwrap_or_default(),
             web_base_url: self.public_url.clone(),
-            manifest: None,
+            manifest: match &takofile.manifest {
+                Some(path) => Some(read_manifest(&working_dir, path)?),
+                None => None,
+            },
         };
         for (index, step) in steps.iter().enumerate() {
             let record = StepRecord {
@@ -241,6 +244,19 @@ impl Scheduler {
             }
         })
     }
+}
+
+/// The manifest's facts, read from the release's checkout.
+fn read_manifest(
+    checkout: &std::path::Path,
+    path: &str,
+) -> Result<tako_core::system::ManifestFacts, String> {
+    let file = tako_exec::engine::confined(checkout, path)
+        .map_err(|e| format!("Manifest {path:?} {e}"))?;
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot read the manifest {path}: {e}"))?;
+    tako_core::system::ManifestFacts::from_manifest(path, &text)
+        .map_err(|e| format!("manifest {path} is invalid: {e}"))
 }
 
 /// Kills scripts left running under `root` by a previous process and
