@@ -405,6 +405,12 @@ impl Deployment<'_> {
                     .map_err(|e| format!("cannot read step template {path:?}: {e}"))?;
                 let template =
                     steps::step_template::load(&json, with).map_err(|e| format!("{path}: {e}"))?;
+                if template.shell == Shell::Pwsh && !crate::process::shell_available(&Shell::Pwsh) {
+                    return Err(format!(
+                        "{path}: step template {:?} is a PowerShell template: this template needs pwsh, which is not installed on this machine",
+                        template.name
+                    ));
+                }
                 log.tako(
                     LogLevel::Info,
                     &format!(

@@ -289,6 +289,7 @@ impl Feed {
                 let (status, body) = get(&clients.lookup, &one).await?;
                 match status {
                     StatusCode::OK => {
+                        not_atom(&one, &body)?;
                         if atom_entries(&body).0.iter().any(|e| e.matches(id, version)) {
                             return Ok(true);
                         }
@@ -310,7 +311,7 @@ impl Feed {
                     pages += 1;
                     let (status, body) = get(&clients.lookup, &url).await?;
                     match status {
-                        StatusCode::OK => {}
+                        StatusCode::OK => not_atom(&url, &body)?,
                         StatusCode::NOT_FOUND => return Ok(false),
                         other => {
                             return Err(FeedError::Status {
@@ -421,6 +422,32 @@ impl Entry {
                 .as_deref()
                 .is_some_and(|found| same_version(found, version))
     }
+}
+
+/// Refuses a 200 answer that is not an Atom document (a login page, a proxy's
+/// error page): a NuGet v2 feed always answers with `<feed>` or `<entry>`.
+fn not_atom(url: &str, body: &str) -> Result<(), FeedError> {
+    let head: String = body
+        .chars()
+        .take(4096)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if head.contains("<feed") || head.contains("<entry") {
+        return Ok(());
+    }
+    let what = if head.contains("<html") {
+        "an HTML page"
+    } else {
+        "something else"
+    };
+    Err(FeedError::Status {
+        url: url.to_owned(),
+        status: 200,
+        body: format!(
+            "this is not a NuGet feed: it answered with {what}, not an Atom feed ({})",
+            excerpt(body)
+        ),
+    })
 }
 
 /// The entries of an Atom page and its `next` link. Tolerates broken XML
