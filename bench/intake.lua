@@ -3,8 +3,9 @@
 -- Every request is the same signed push body with its own X-GitHub-Delivery
 -- id (PREFIX-THREAD-N), so no request is a duplicate. The run stops after a
 -- fixed number of responses: each thread stops after its share, and the last
--- thread to finish sends SIGINT to wrk, which ends the run at once (wrk is
--- duration-based; -d is only a safety limit). done() prints one RESULT line
+-- thread to finish sends SIGINT to wrk 10 ms later, which ends the run (wrk is
+-- duration-based; -d is only a safety limit). The delay is needed because
+-- system() ignores SIGINT while its command runs; it adds ~10 ms to a run. done() prints one RESULT line
 -- and writes every delivery id that a 2xx response names to INTAKE_OUT/acked.
 --
 -- Environment: INTAKE_BODY (file), INTAKE_SIGNATURE ("sha256=..."),
@@ -62,7 +63,8 @@ function response(status, _, resp_body)
   if seen >= quota and not stopped then
     stopped = true
     os.execute(string.format(
-      "touch %s/done.%d; [ \"$(ls %s | grep -c '^done%%.')\" -ge %d ] && kill -INT $PPID",
+      "touch %s/done.%d; [ \"$(ls %s | grep -c '^done')\" -ge %d ] && "
+        .. "(sleep 0.01; kill -INT $PPID) >/dev/null 2>&1 &",
       out, tid, out, nthreads))
     wrk.thread:stop()
   end

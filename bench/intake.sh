@@ -8,6 +8,7 @@
 #
 #   bench/intake.sh [RUNS] [REQUESTS]        (default 3 runs of 20000 requests)
 #   CONCURRENCY="16 64" SERVERS="tako webhook webhook-wait" bench/intake.sh
+#   TAKO_BIN=path/to/tako bench/intake.sh     (skip `cargo build --release`)
 #
 # Server on CPU 0 (taskset -c 0; webhook's commands inherit it), wrk on CPU 1
 # (taskset -c 1, -t2). Every run starts a fresh server in a fresh directory.
@@ -31,8 +32,12 @@ for tool in wrk webhook; do
 done
 command -v taskset >/dev/null || as_root apt-get install -y -qq util-linux
 
-cargo build --release --quiet -p tako
-tako=$PWD/target/release/tako
+if [ -n "${TAKO_BIN:-}" ]; then
+  tako=$TAKO_BIN # a binary built earlier (e.g. while the tree is mid-change)
+else
+  cargo build --release --quiet -p tako
+  tako=$PWD/target/release/tako
+fi
 bench=$PWD/bench
 work=$(mktemp -d)
 server_pid=
@@ -45,6 +50,7 @@ stop_server() {
   server_pid=
 }
 trap 'stop_server; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
