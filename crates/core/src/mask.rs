@@ -124,6 +124,8 @@ fn forms_of(value: &str) -> Vec<String> {
         percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
             .to_string(),
     );
+    push(percent_encoding::utf8_percent_encode(value, RFC3986_UNRESERVED).to_string());
+    push(percent_encoding::utf8_percent_encode(value, URI_COMPONENT).to_string());
     push(form_urlencode(value));
     let standard = base64::engine::general_purpose::STANDARD.encode(value);
     push(standard.trim_end_matches('=').to_owned());
@@ -132,15 +134,26 @@ fn forms_of(value: &str) -> Vec<String> {
     forms
 }
 
+/// Everything but RFC 3986's unreserved characters is encoded (Python's
+/// `urllib.parse.quote`, curl's `--data-urlencode`, Go's `PathEscape`).
+const RFC3986_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// JavaScript's `encodeURIComponent`: also leaves `!'()*` as they are.
+const URI_COMPONENT: &percent_encoding::AsciiSet = &RFC3986_UNRESERVED
+    .remove(b'!')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*');
+
 /// `application/x-www-form-urlencoded` form (spaces as `+`), as curl and
 /// most HTTP clients write query strings.
 fn form_urlencode(value: &str) -> String {
-    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(value, UNRESERVED)
+    percent_encoding::utf8_percent_encode(value, RFC3986_UNRESERVED)
         .to_string()
         .replace("%20", "+")
 }
@@ -178,6 +191,11 @@ mod tests {
         );
         assert_eq!(masked(&[secret], "u=p%40ss%20word%2F%22x%22"), "u=********");
         assert_eq!(masked(&[secret], "u=p%40ss+word%2F%22x%22"), "u=********");
+        // Unreserved characters left as they are (Python's quote, JS's
+        // encodeURIComponent).
+        let dashed = "my-key.v2 (x)";
+        assert_eq!(masked(&[dashed], "q=my-key.v2%20%28x%29"), "q=********");
+        assert_eq!(masked(&[dashed], "q=my-key.v2%20(x)"), "q=********");
     }
 
     #[test]

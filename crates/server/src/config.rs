@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub auto_register_projects: bool,
     /// Accept unsigned webhooks when no secret is configured (local trials).
     pub insecure_unsigned_webhooks: bool,
+    /// The master key file (default: `<data_dir>/secret.key`).
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -49,11 +51,19 @@ impl Default for ServerConfig {
             workdir_retention: Duration::from_secs(24 * 3600),
             auto_register_projects: false,
             insecure_unsigned_webhooks: false,
+            master_key_file: None,
         }
     }
 }
 
 impl ServerConfig {
+    /// The master key file, with the default (`<data_dir>/secret.key`).
+    pub fn effective_master_key_file(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
     /// The database URL, with the default (`sqlite://<data_dir>/tako.db`)
     /// filled in.
     pub fn effective_database_url(&self) -> String {
@@ -114,6 +124,8 @@ pub struct ConfigLayer {
     /// `insecure_unsigned_webhooks`.
     #[serde(default, deserialize_with = "text_or_bool")]
     pub insecure_unsigned_webhooks: Option<String>,
+    /// `master_key_file`.
+    pub master_key_file: Option<String>,
 }
 
 fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -143,7 +155,7 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 9] = [
+pub const SETTINGS: [&str; 10] = [
     "listen",
     "data_dir",
     "database_url",
@@ -153,6 +165,7 @@ pub const SETTINGS: [&str; 9] = [
     "workdir_retention",
     "auto_register_projects",
     "insecure_unsigned_webhooks",
+    "master_key_file",
 ];
 
 impl ConfigLayer {
@@ -178,12 +191,13 @@ impl ConfigLayer {
             workdir_retention: get("workdir_retention"),
             auto_register_projects: get("auto_register_projects"),
             insecure_unsigned_webhooks: get("insecure_unsigned_webhooks"),
+            master_key_file: get("master_key_file"),
         }
     }
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 9] = [
+        let fields: [(&'static str, &Option<String>); 10] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
@@ -199,6 +213,7 @@ impl ConfigLayer {
                 "insecure_unsigned_webhooks",
                 &self.insecure_unsigned_webhooks,
             ),
+            ("master_key_file", &self.master_key_file),
         ];
         for (name, value) in fields {
             if let Some(value) = value {
@@ -260,6 +275,12 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
                 format!("expected an address and port like 127.0.0.1:8080, got {value:?}")
             })?;
         }
+        "master_key_file" => {
+            if value.trim().is_empty() {
+                return Err("must not be empty".to_owned());
+            }
+            config.master_key_file = Some(PathBuf::from(value.trim()));
+        }
         "data_dir" => {
             if value.trim().is_empty() {
                 return Err("must not be empty".to_owned());
@@ -314,6 +335,23 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_master_key_file_defaults_to_the_data_dir_and_follows_the_environment() {
+        let config = merge(&[]).unwrap();
+        assert_eq!(
+            config.effective_master_key_file(),
+            PathBuf::from("tako-data/secret.key")
+        );
+        let env = ConfigLayer::from_env(|name| {
+            (name == "TAKO_MASTER_KEY_FILE").then(|| "/run/secrets/tako.key".to_owned())
+        });
+        let config = merge(&[(Origin::Environment, env)]).unwrap();
+        assert_eq!(
+            config.effective_master_key_file(),
+            PathBuf::from("/run/secrets/tako.key")
+        );
+    }
 
     #[test]
     fn defaults_work_on_a_fresh_machine() {

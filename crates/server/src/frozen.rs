@@ -2,11 +2,13 @@
 //! variables when a release is created), as JSON in the store.
 //!
 //! Sensitive values are frozen too, because a release must deploy the same
-//! way later; the security milestone encrypts them at rest like every other
-//! sensitive value.
+//! way later, but sealed (the store's [`Keyring`]): the release's JSON never
+//! holds one in the clear, and a sensitive value is opened only for a
+//! deployment into an environment its scope allows.
 
 use serde::{Deserialize, Serialize};
 use tako_core::variables::{VariableSource, VariableValue};
+use tako_store::{Keyring, SealError};
 
 /// A release's project variables.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,19 +33,28 @@ struct FrozenVariable {
 }
 
 impl FrozenVariables {
-    /// Freezes the project's variables as the store returns them.
-    pub fn from_store(variables: &[tako_store::Variable]) -> FrozenVariables {
-        FrozenVariables(
-            variables
-                .iter()
-                .map(|v| FrozenVariable {
+    /// Freezes the project's variables as the store returns them, sealing
+    /// the sensitive ones.
+    pub fn from_store(
+        variables: &[tako_store::Variable],
+        keyring: &Keyring,
+    ) -> Result<FrozenVariables, SealError> {
+        variables
+            .iter()
+            .map(|v| {
+                Ok(FrozenVariable {
                     name: v.name.clone(),
-                    value: v.value.clone(),
+                    value: if v.sensitive {
+                        keyring.seal(&v.value)?
+                    } else {
+                        v.value.clone()
+                    },
                     environments: v.environments.clone(),
                     sensitive: v.sensitive,
                 })
-                .collect(),
-        )
+            })
+            .collect::<Result<_, _>>()
+            .map(FrozenVariables)
     }
 
     /// As stored.
@@ -59,20 +70,94 @@ impl FrozenVariables {
         serde_json::from_str(text)
     }
 
-    /// As project-source candidates for a deployment.
-    pub fn values(&self) -> Vec<VariableValue> {
+    /// The non-sensitive values only (a release number is never made from
+    /// a secret).
+    pub fn public_values(&self) -> Vec<VariableValue> {
         self.0
             .iter()
+            .filter(|v| !v.sensitive)
             .map(|v| {
-                let value =
-                    VariableValue::new(VariableSource::Project, v.name.clone(), v.value.clone())
-                        .scoped(v.environments.clone());
-                if v.sensitive {
-                    value.sensitive()
-                } else {
-                    value
-                }
+                VariableValue::new(VariableSource::Project, v.name.clone(), v.value.clone())
+                    .scoped(v.environments.clone())
             })
             .collect()
+    }
+
+    /// As project-source candidates for a deployment into `environment`: a
+    /// sensitive value whose scope does not include `environment` is left out
+    /// without being opened.
+    pub fn values_for(
+        &self,
+        environment: &str,
+        keyring: &Keyring,
+    ) -> Result<Vec<VariableValue>, SealError> {
+        let mut values = Vec::with_capacity(self.0.len());
+        for v in &self.0 {
+            let in_scope = v.environments.is_empty()
+                || v.environments
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(environment));
+            if v.sensitive && !in_scope {
+                continue;
+            }
+            let value = if v.sensitive {
+                keyring.open(&v.value)?
+            } else {
+                v.value.clone()
+            };
+            let value = VariableValue::new(VariableSource::Project, v.name.clone(), value)
+                .scoped(v.environments.clone());
+            values.push(if v.sensitive {
+                value.sensitive()
+            } else {
+                value
+            });
+        }
+        Ok(values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use tako_store::{ProjectId, Variable, VariableId};
+
+    #[test]
+    fn sensitive_values_are_sealed_and_opened_only_in_scope() {
+        let keyring = Keyring::new(&[3; 32]);
+        let variable = |name: &str, value: &str, envs: &[&str], sensitive| Variable {
+            id: VariableId(1),
+            project: ProjectId(1),
+            name: name.to_owned(),
+            value: value.to_owned(),
+            environments: envs.iter().map(|e| (*e).to_owned()).collect(),
+            sensitive,
+        };
+        let frozen = FrozenVariables::from_store(
+            &[
+                variable("Key", "prod-secret", &["Production"], true),
+                variable("Token", "any-secret", &[], true),
+                variable("Plain", "visible", &["Production"], false),
+            ],
+            &keyring,
+        )
+        .unwrap();
+        let json = frozen.to_json();
+        assert!(!json.contains("prod-secret") && !json.contains("any-secret"));
+        let back = FrozenVariables::from_json(&json).unwrap();
+        let names = |values: Vec<VariableValue>| -> Vec<String> {
+            values.iter().map(|v| v.value.clone()).collect()
+        };
+        assert_eq!(
+            names(back.values_for("production", &keyring).unwrap()),
+            vec!["prod-secret", "any-secret", "visible"]
+        );
+        assert_eq!(
+            names(back.values_for("Staging", &keyring).unwrap()),
+            vec!["any-secret", "visible"]
+        );
+        assert_eq!(names(back.public_values()), vec!["visible"]);
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +26,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Notified when the API queues a deployment, to wake the scheduler.
     pub deployments_queued: Arc<Notify>,
+    /// The master key and its rotation.
+    pub keys: Arc<crate::keys::MasterKeys>,
+    /// Webhook slots and the slow-client timeout.
+    pub limits: crate::limits::Limits,
 }
 
 /// The server's routes.
@@ -34,10 +38,43 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route(
             "/hooks/github",
-            post(github_hook).layer(DefaultBodyLimit::max(tako_github::MAX_PAYLOAD_BYTES)),
+            post(github_hook)
+                .layer(DefaultBodyLimit::max(tako_github::MAX_PAYLOAD_BYTES))
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&state),
+                    crate::limits::webhook_slots,
+                )),
         )
-        .merge(crate::api::router())
+        .merge(crate::api::router(&state))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::limits::request_timeout,
+        ))
         .with_state(state)
+}
+
+/// Outside `/api/v1` (which has its own): a JSON 404 naming what exists.
+async fn no_route() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({
+            "error": "no such route: Tako serves /hooks/github, /api/v1/..., /metrics and /healthz"
+        })),
+    )
+        .into_response()
+}
+
+/// Outside `/api/v1`: a JSON 405.
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({
+            "error": "method not allowed: webhooks are POSTed to /hooks/github, /healthz and /metrics are read with GET"
+        })),
+    )
+        .into_response()
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -48,11 +85,43 @@ fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-async fn github_hook(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// The headers and body of a webhook, the body at most
+/// [`tako_github::MAX_PAYLOAD_BYTES`]: a declared `Content-Length` above it
+/// is refused before reading anything, and every refusal is JSON.
+async fn webhook_parts(request: Request) -> Result<(HeaderMap, Bytes), Response> {
+    let refuse = |status: StatusCode, error: String| {
+        (status, Json(json!({ "error": error }))).into_response()
+    };
+    let too_large = format!(
+        "the webhook body is larger than {} bytes",
+        tako_github::MAX_PAYLOAD_BYTES
+    );
+    let headers = request.headers().clone();
+    let declared = header_text(&headers, header::CONTENT_LENGTH.as_str())
+        .and_then(|length| length.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > tako_github::MAX_PAYLOAD_BYTES as u64) {
+        return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large));
+    }
+    match Bytes::from_request(request, &()).await {
+        Ok(body) => Ok((headers, body)),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large))
+        }
+        Err(rejection) => Err(refuse(
+            rejection.status(),
+            format!(
+                "the webhook body could not be read: {}",
+                rejection.body_text()
+            ),
+        )),
+    }
+}
+
+async fn github_hook(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (headers, body) = match webhook_parts(request).await {
+        Ok(parts) => parts,
+        Err(answer) => return answer,
+    };
     let request = WebhookRequest {
         event: header_text(&headers, tako_github::EVENT_HEADER),
         delivery: header_text(&headers, tako_github::DELIVERY_HEADER),

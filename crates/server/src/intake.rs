@@ -94,6 +94,12 @@ impl SecretIndex {
             .insert(normalize_repository_url(repository_url), secret);
     }
 
+    /// Forgets one project's secret (the server's applies again).
+    pub fn remove(&mut self, repository_url: &str) {
+        self.by_repository
+            .remove(&normalize_repository_url(repository_url));
+    }
+
     fn is_empty(&self) -> bool {
         self.by_repository.is_empty()
     }

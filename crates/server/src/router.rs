@@ -45,6 +45,8 @@ pub struct Router {
     pub deployments_queued: Arc<Notify>,
     /// Register unknown repositories from their takofile's `Project`.
     pub auto_register_projects: bool,
+    /// Seals the sensitive values frozen into a release.
+    pub keyring: Arc<tako_store::Keyring>,
 }
 
 impl Router {
@@ -258,6 +260,11 @@ impl Router {
             }
         };
         tracing::debug!(project = %project.name, %environment, %target, "routed");
+        // The server's environment policy beats whatever the takofile maps.
+        let pushed_name = push.branch().or(push.tag());
+        crate::policy::check(self.store.as_ref(), project.id, &environment, pushed_name)
+            .await
+            .map_err(|reason| format!("refused by the environment policy: {reason}"))?;
 
         let Some((file_name, source)) = pushed else {
             return Err(format!("no takofile in commit {}", short(commit)));
@@ -295,7 +302,8 @@ impl Router {
             .list_variables(project.id)
             .await
             .map_err(|e| format!("store: {e}"))?;
-        let frozen = FrozenVariables::from_store(&variables);
+        let frozen = FrozenVariables::from_store(&variables, &self.keyring)
+            .map_err(|e| format!("cannot seal the release's variables: {e}"))?;
         let build = self
             .store
             .next_build_number(project.id)
@@ -325,7 +333,7 @@ impl Router {
         let number = match &process.version {
             Some(template) => {
                 let mut candidates = tako_core::variables::from_takofile(&process);
-                candidates.extend(frozen.values());
+                candidates.extend(frozen.public_values());
                 let context = EvalContext {
                     now_utc: chrono::Utc::now(),
                     local_offset: chrono::Offset::fix(&chrono::Utc),

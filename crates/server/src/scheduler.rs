@@ -56,6 +56,8 @@ pub struct Scheduler {
     pub public_url: String,
     /// Woken when a deployment is queued (or one ends, freeing a slot).
     pub wake: Arc<Notify>,
+    /// Opens the release's sensitive values (only those in scope).
+    pub keyring: Arc<tako_store::Keyring>,
 }
 
 impl Scheduler {
@@ -141,6 +143,14 @@ impl Scheduler {
             .get_project(deployment.project)
             .await
             .map_err(|e| e.to_string())?;
+        crate::policy::check(
+            store,
+            deployment.project,
+            &deployment.environment,
+            release.branch.as_deref(),
+        )
+        .await
+        .map_err(|reason| format!("refused by the environment policy: {reason}"))?;
         let takofile = tako_takofile::parse("takofile", &release.takofile)
             .map_err(|d| format!("the release's takofile is invalid: {d}"))?;
         let steps = takofile.steps.clone().unwrap_or_default();
@@ -174,7 +184,11 @@ impl Scheduler {
             .map_err(|e| format!("cannot check out {}: {e}", release.commit))?;
 
         let mut variables = tako_core::variables::from_takofile(&takofile);
-        variables.extend(frozen.values());
+        variables.extend(
+            frozen
+                .values_for(&deployment.environment, &self.keyring)
+                .map_err(|e| format!("cannot open the release's sensitive variables: {e}"))?,
+        );
         let facts = DeploymentFacts {
             project: project.name.clone(),
             environment: deployment.environment.clone(),

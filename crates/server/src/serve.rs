@@ -34,6 +34,9 @@ pub enum ServeError {
         #[source]
         source: tako_store::StoreError,
     },
+    /// The secrets could not be brought under the master key.
+    #[error("cannot seal the stored secrets under the master key: {0}")]
+    Keys(String),
     /// A database URL this build cannot use.
     #[error(
         "database_url {0}: only sqlite:// is supported in this version (PostgreSQL comes with multi-node support)"
@@ -67,14 +70,22 @@ pub struct Started {
 impl Started {
     /// Serves until the process ends.
     pub async fn serve(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
     }
 }
 
 /// Prepares everything and binds the listener; background work starts here.
 pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
     startup::prepare_data_dir(&config.data_dir)?;
-    startup::load_or_create_master_key(&config.data_dir.join("secret.key"))?;
+    let keys = Arc::new(crate::keys::MasterKeys::load(
+        &config.data_dir,
+        &config.effective_master_key_file(),
+    )?);
     let node = NodeId(startup::load_or_create_node_id(&config.data_dir)?);
 
     let url = config.effective_database_url();
@@ -82,17 +93,24 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         return Err(ServeError::UnsupportedDatabase(url));
     };
     let path = PathBuf::from(path);
-    let store: Arc<dyn Store> =
-        Arc::new(
-            SqliteStore::open(&path).map_err(|source| ServeError::Store {
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&path)
+            .map_err(|source| ServeError::Store {
                 url: url.clone(),
                 source,
-            })?,
-        );
+            })?
+            .with_keyring(Arc::clone(&keys.keyring)),
+    );
     let store_error = |source| ServeError::Store {
         url: url.clone(),
         source,
     };
+
+    // Secrets stored in the clear by an older Tako, or under a key an
+    // interrupted rotation left, are sealed under the master key now.
+    keys.settle(store.as_ref())
+        .await
+        .map_err(|e| ServeError::Keys(e.to_string()))?;
 
     let first_admin_token = if store
         .set_setting_if_absent("initialized", "1")
@@ -156,6 +174,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         deliveries_stored,
         deployments_queued: deployments_queued.clone(),
         auto_register_projects: config.auto_register_projects,
+        keyring: Arc::clone(&keys.keyring),
     };
     tokio::spawn(router.run());
     let scheduler = Scheduler {
@@ -167,6 +186,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         retention: config.workdir_retention,
         public_url: config.public_url.clone().unwrap_or_default(),
         wake: deployments_queued.clone(),
+        keyring: Arc::clone(&keys.keyring),
     };
     tokio::spawn(scheduler.run());
 
@@ -180,6 +200,8 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         intake,
         store: store.clone(),
         deployments_queued: deployments_queued.clone(),
+        keys,
+        limits: crate::limits::Limits::default(),
     });
     let listener = TcpListener::bind(config.listen).await.map_err(|source| {
         let hint = match source.kind() {

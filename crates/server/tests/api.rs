@@ -13,6 +13,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tako_server::http::{AppState, app};
 use tako_server::intake::{Intake, IntakeWriter, SecretIndex};
+use tako_server::keys::MasterKeys;
 use tako_server::startup::token_hash;
 use tako_store::{
     DeploymentState, LogLevel, LogLineRecord, LogStream, NewApiToken, NewDeployment, NewProject,
@@ -27,6 +28,8 @@ struct Api {
     store: Arc<dyn Store>,
     router: Router,
     queued: Arc<Notify>,
+    keys: Arc<MasterKeys>,
+    _data: tempfile::TempDir,
 }
 
 struct Answer {
@@ -56,7 +59,17 @@ impl Answer {
 }
 
 async fn api() -> Api {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    api_with(tako_server::limits::Limits::default()).await
+}
+
+async fn api_with(limits: tako_server::limits::Limits) -> Api {
+    let data = tempfile::tempdir().unwrap();
+    let keys = Arc::new(MasterKeys::load(data.path(), &data.path().join("secret.key")).unwrap());
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::in_memory()
+            .unwrap()
+            .with_keyring(Arc::clone(&keys.keyring)),
+    );
     store
         .create_token(NewApiToken {
             name: "test admin".to_owned(),
@@ -77,11 +90,15 @@ async fn api() -> Api {
         intake,
         store: store.clone(),
         deployments_queued: queued.clone(),
+        keys: Arc::clone(&keys),
+        limits: limits.clone(),
     });
     Api {
         store,
         router: app(state),
         queued,
+        keys,
+        _data: data,
     }
 }
 
@@ -627,4 +644,471 @@ async fn deliveries_list_with_outcomes() {
     let answer = api.get("/api/v1/deliveries?limit=10").await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.json(), json!({"items": [], "next_cursor": null}));
+}
+
+impl Api {
+    async fn call_as(&self, token: &str, method: Method, uri: &str, body: Option<Value>) -> Answer {
+        self.call(
+            method,
+            uri,
+            Some(token),
+            body.map(|b| Body::from(b.to_string())),
+        )
+        .await
+    }
+
+    async fn new_token(&self, name: &str, role: &str) -> (i64, String) {
+        let created = self
+            .send(
+                Method::POST,
+                "/api/v1/tokens",
+                json!({"name": name, "role": role}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let body = created.json();
+        (
+            body["id"].as_i64().unwrap(),
+            body["token"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_deployer_cannot_read_or_set_variables_and_403_reveals_nothing() {
+    let api = api().await;
+    let project = api.project("web").await;
+    let release = api.release(&project, "1.0.0").await;
+    let (_, deployer) = api.new_token("ci", "deployer").await;
+    let (_, viewer) = api.new_token("eyes", "viewer").await;
+
+    for uri in [
+        "/api/v1/projects/web/variables",
+        "/api/v1/projects/no-such-project/variables",
+    ] {
+        let answer = api.call_as(&deployer, Method::GET, uri, None).await;
+        let body = answer.assert_error(StatusCode::FORBIDDEN);
+        assert!(
+            body["error"].as_str().unwrap().contains("admin role"),
+            "{body}"
+        );
+        assert!(!answer.body.contains("no-such-project"), "{}", answer.body);
+    }
+    let put = api
+        .call_as(
+            &deployer,
+            Method::PUT,
+            "/api/v1/projects/web/variables/Key",
+            Some(json!({"value": "x", "sensitive": true})),
+        )
+        .await;
+    put.assert_error(StatusCode::FORBIDDEN);
+    // Refused before the body is read: even a malformed one is a 403.
+    let put = api
+        .call(
+            Method::PUT,
+            "/api/v1/projects/web/variables/Key",
+            Some(&deployer),
+            Some(Body::from("{not json")),
+        )
+        .await;
+    put.assert_error(StatusCode::FORBIDDEN);
+    for (method, uri, body) in [
+        (
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "more"})),
+        ),
+        (Method::GET, "/api/v1/tokens", None),
+        (Method::POST, "/api/v1/admin/rotate-key", None),
+        (
+            Method::POST,
+            "/api/v1/projects",
+            Some(json!({"name": "x", "repository": "https://github.com/a/x"})),
+        ),
+    ] {
+        api.call_as(&deployer, method, uri, body)
+            .await
+            .assert_error(StatusCode::FORBIDDEN);
+    }
+
+    // What a deployer may do: read, deploy, cancel.
+    let projects = api
+        .call_as(&deployer, Method::GET, "/api/v1/projects", None)
+        .await;
+    assert_eq!(projects.status, StatusCode::OK, "{}", projects.body);
+    let deployed = api
+        .call_as(
+            &deployer,
+            Method::POST,
+            &format!("/api/v1/releases/{}/deployments", release.id),
+            Some(json!({"environment": "Staging"})),
+        )
+        .await;
+    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
+    let id = deployed.json()["id"].as_i64().unwrap();
+    let cancelled = api
+        .call_as(
+            &deployer,
+            Method::POST,
+            &format!("/api/v1/deployments/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+
+    // A viewer only reads.
+    api.call_as(
+        &viewer,
+        Method::POST,
+        &format!("/api/v1/releases/{}/deployments", release.id),
+        Some(json!({"environment": "Staging"})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN);
+    let read = api
+        .call_as(&viewer, Method::GET, "/api/v1/deployments", None)
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+}
+
+#[tokio::test]
+async fn a_revoked_or_expired_token_gets_401_and_tokens_are_stored_hashed() {
+    let api = api().await;
+    let (id, token) = api.new_token("temp", "deployer").await;
+    let ok = api
+        .call_as(&token, Method::GET, "/api/v1/projects", None)
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let stored = api.store.list_tokens().await.unwrap();
+    let kept = stored.iter().find(|t| t.id.0 == id).unwrap();
+    assert_eq!(kept.hash.0, token_hash(&token));
+    let listing = api.get("/api/v1/tokens").await;
+    assert!(!listing.body.contains(&token), "{}", listing.body);
+
+    let revoked = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{id}"),
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
+    api.call_as(&token, Method::GET, "/api/v1/projects", None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED);
+    api.call(Method::DELETE, "/api/v1/tokens/99999", Some(TOKEN), None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+
+    let expiring = api
+        .send(
+            Method::POST,
+            "/api/v1/tokens",
+            json!({"name": "soon", "expires_in_days": 7}),
+        )
+        .await;
+    assert_eq!(expiring.status, StatusCode::CREATED, "{}", expiring.body);
+    assert!(expiring.json()["expires_at"].is_string());
+    api.send(
+        Method::POST,
+        "/api/v1/tokens",
+        json!({"name": "never", "expires_in_days": 0}),
+    )
+    .await
+    .assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn rotating_the_master_key_through_the_api_keeps_secrets_usable() {
+    let api = api().await;
+    api.project("web").await;
+    let set = api
+        .send(
+            Method::PUT,
+            "/api/v1/projects/web/variables/ApiKey",
+            json!({"value": "rotate-me-secret", "sensitive": true}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert!(!set.body.contains("rotate-me-secret"));
+    let before = api.keys.keyring.current_id();
+    let rotated = api
+        .send(Method::POST, "/api/v1/admin/rotate-key", json!({}))
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let body = rotated.json();
+    assert_eq!(body["old_key"], before.as_str());
+    assert_eq!(body["new_key"], api.keys.keyring.current_id().as_str());
+    assert_eq!(body["resealed"], 1);
+    assert_eq!(
+        api.keys.keyring.key_ids(),
+        vec![api.keys.keyring.current_id()]
+    );
+    let project = api
+        .store
+        .find_project_by_name("web")
+        .await
+        .unwrap()
+        .unwrap();
+    let variables = api.store.list_variables(project.id).await.unwrap();
+    assert_eq!(variables[0].value, "rotate-me-secret");
+    let listed = api.get("/api/v1/projects/web/variables").await;
+    assert!(listed.body.contains("********"), "{}", listed.body);
+    assert!(!listed.body.contains("rotate-me-secret"));
+}
+
+#[tokio::test]
+async fn environment_policies_refuse_other_branches_with_a_reason() {
+    let api = api().await;
+    let project = api.project("web").await;
+    let from_main = api.release(&project, "1.0.0").await;
+    let mut evil = NewRelease {
+        project: project.id,
+        number: "1.0.1".to_owned(),
+        notes: String::new(),
+        commit: "0123456789abcdef0123456789abcdef01234567".to_owned(),
+        branch: Some("feature/evil".to_owned()),
+        pusher: None,
+        takofile: "Project: web\n".to_owned(),
+        variables: "[]".to_owned(),
+        build_number: None,
+    };
+    let from_evil = api.store.create_release(evil.clone()).await.unwrap();
+    evil.number = "1.0.2".to_owned();
+    evil.branch = Some("release/2.0".to_owned());
+    let from_release = api.store.create_release(evil).await.unwrap();
+
+    let set = api
+        .send(
+            Method::PUT,
+            "/api/v1/projects/web/environments/Production",
+            json!({"allowed_branches": ["main", "release/*"]}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let listed = api.get("/api/v1/projects/web/environments").await.json();
+    assert_eq!(listed[0]["allowed_branches"], json!(["main", "release/*"]));
+
+    let deploy = |release: i64, environment: &'static str| {
+        let api = &api;
+        async move {
+            api.send(
+                Method::POST,
+                &format!("/api/v1/releases/{release}/deployments"),
+                json!({"environment": environment}),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        deploy(from_main.id.0, "Production").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        deploy(from_release.id.0, "production").await.status,
+        StatusCode::CREATED
+    );
+    let refused = deploy(from_evil.id.0, "Production").await;
+    let body = refused.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    let message = body["error"].as_str().unwrap();
+    assert!(message.contains("environment policy"), "{message}");
+    assert!(
+        message.contains("branch feature/evil is not allowed"),
+        "{message}"
+    );
+    // Environments without a policy stay open.
+    assert_eq!(
+        deploy(from_evil.id.0, "Staging").await.status,
+        StatusCode::CREATED
+    );
+
+    api.send(
+        Method::PUT,
+        "/api/v1/projects/web/environments/Production",
+        json!({"allowed_branches": ["[bad"]}),
+    )
+    .await
+    .assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, deployer) = api.new_token("ci", "deployer").await;
+    api.call_as(
+        &deployer,
+        Method::PUT,
+        "/api/v1/projects/web/environments/Production",
+        Some(json!({"allowed_branches": ["**"]})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN);
+    let removed = api
+        .call(
+            Method::DELETE,
+            "/api/v1/projects/web/environments/production",
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
+    assert_eq!(
+        deploy(from_evil.id.0, "Production").await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn every_mutating_request_is_audited_without_values() {
+    let api = api().await;
+    api.project("web").await;
+    let secret = "audit-canary-value";
+    let set = api
+        .send(
+            Method::PUT,
+            "/api/v1/projects/web/variables/ApiKey",
+            json!({"value": secret, "sensitive": true}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK);
+    let (_, deployer) = api.new_token("ci", "deployer").await;
+    api.call_as(
+        &deployer,
+        Method::PUT,
+        "/api/v1/projects/web/variables/ApiKey",
+        Some(json!({"value": secret})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN);
+    api.call(Method::POST, "/api/v1/tokens", None, Some(Body::from("{}")))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED);
+    // Reads are not audited.
+    api.get("/api/v1/projects").await;
+
+    let audit = api.get("/api/v1/audit?limit=10").await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    assert!(!audit.body.contains(secret), "{}", audit.body);
+    let items = audit.json()["items"].as_array().unwrap().clone();
+    let summary: Vec<(String, String, String)> = items
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+                e["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(summary.len(), 4, "{summary:?}");
+    assert_eq!(summary[0].0, "anonymous");
+    assert_eq!(summary[0].2, "denied");
+    assert!(summary[1].0.contains("(ci, deployer)"), "{summary:?}");
+    assert_eq!(summary[1].1, "PUT /api/v1/projects/{name}/variables/{var}");
+    assert_eq!(summary[1].2, "denied");
+    assert_eq!(summary[2].1, "POST /api/v1/tokens");
+    assert!(summary[3].0.contains("(test admin, admin)"), "{summary:?}");
+    assert_eq!(summary[3].2, "ok");
+    assert_eq!(items[3]["target"], "/api/v1/projects/web/variables/ApiKey");
+    api.call_as(&deployer, Method::GET, "/api/v1/audit", None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_webhook_beyond_the_slots_gets_503_with_retry_after() {
+    let api = api_with(tako_server::limits::Limits {
+        webhook_slots: Arc::new(tokio::sync::Semaphore::new(0)),
+        request_timeout: Duration::from_secs(30),
+    })
+    .await;
+    let response = api
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/hooks/github")
+                .header("X-GitHub-Event", "ping")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_body_gets_408() {
+    let api = api_with(tako_server::limits::Limits {
+        webhook_slots: Arc::new(tokio::sync::Semaphore::new(4)),
+        request_timeout: Duration::from_millis(200),
+    })
+    .await;
+    api.project("web").await;
+    let never = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+    let started = std::time::Instant::now();
+    let response = api
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method(Method::PUT)
+                .uri("/api/v1/projects/web/variables/Slow")
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(never))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let big = "x".repeat(tako_server::limits::SMALL_BODY_BYTES + 10);
+    let answer = api
+        .send(
+            Method::PUT,
+            "/api/v1/projects/web/variables/Big",
+            json!({"value": big}),
+        )
+        .await;
+    answer.assert_error(StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn a_projects_webhook_secret_is_rotated_write_only() {
+    let api = api().await;
+    api.project("web").await;
+    let set = api
+        .send(
+            Method::PUT,
+            "/api/v1/projects/web/webhook-secret",
+            json!({"webhook_secret": "rotated-hook-secret"}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.json()["has_webhook_secret"], true);
+    assert!(!set.body.contains("rotated-hook-secret"));
+    let project = api
+        .store
+        .find_project_by_name("web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(project.webhook_secret.unwrap().0, "rotated-hook-secret");
+    let cleared = api
+        .send(
+            Method::PUT,
+            "/api/v1/projects/web/webhook-secret",
+            json!({"webhook_secret": null}),
+        )
+        .await;
+    assert_eq!(cleared.json()["has_webhook_secret"], false);
+    let (_, deployer) = api.new_token("ci", "deployer").await;
+    api.call_as(
+        &deployer,
+        Method::PUT,
+        "/api/v1/projects/web/webhook-secret",
+        Some(json!({"webhook_secret": "mine"})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN);
 }

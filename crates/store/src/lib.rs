@@ -15,10 +15,12 @@
 mod error;
 mod log_codec;
 pub mod model;
+pub mod seal;
 mod sqlite;
 mod store;
 
 pub use error::{BoxError, StoreError, StoreResult};
 pub use model::*;
+pub use seal::{Keyring, SealError};
 pub use sqlite::SqliteStore;
 pub use store::Store;

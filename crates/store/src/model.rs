@@ -46,6 +46,10 @@ int_id!(
     /// A project variable's id.
     VariableId
 );
+int_id!(
+    /// An audit log entry's id (increasing).
+    AuditId
+);
 
 /// A delivery's id: GitHub's `X-GitHub-Delivery` header.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -645,6 +649,58 @@ pub struct Variable {
     pub environments: Vec<String>,
     /// Whether the value is sensitive.
     pub sensitive: bool,
+}
+
+/// Which branches may deploy into one environment of a project (checked by
+/// the server whatever the takofile says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentPolicy {
+    /// Its project.
+    pub project: ProjectId,
+    /// The environment, as last written (matched without regard to case).
+    pub environment: String,
+    /// Branch globs (`main`, `release/*`); empty: no branch may deploy.
+    pub allowed_branches: Vec<String>,
+    /// When it was last set.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An audit log entry to append. Never a secret value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    /// Who: `token 3 (ci)`, or `cli` for local commands.
+    pub actor: String,
+    /// What: `variable.set`, `token.revoke`, `deployment.create`, ...
+    pub action: String,
+    /// On what: `project web variable ApiKey`.
+    pub target: String,
+    /// From where: the client's address, if known.
+    pub source: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: String,
+    /// More (the status code, the reason), never a secret.
+    pub detail: Option<String>,
+}
+
+/// A stored audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Its id.
+    pub id: AuditId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// From where.
+    pub source: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: String,
+    /// More.
+    pub detail: Option<String>,
 }
 
 /// The SHA-256 hash of an API token (the token itself is never stored).

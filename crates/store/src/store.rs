@@ -7,12 +7,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreResult;
+use crate::model::WebhookSecret;
 use crate::model::{
-    ApiToken, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId, DeliveryOutcome,
-    Deployment, DeploymentFilter, DeploymentId, DeploymentState, InsertOutcome, InterruptScope,
-    LogCursor, LogLineRecord, LogPage, NewApiToken, NewDelivery, NewDeployment, NewProject,
-    NewRelease, NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId,
-    StepRecord, TokenHash, TokenId, Variable, VariableId,
+    ApiToken, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
+    DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState,
+    EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogLineRecord, LogPage,
+    NewApiToken, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease, NewVariable,
+    NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord, TokenHash,
+    TokenId, Variable, VariableId,
 };
 
 /// Everything Tako keeps. Usable as `Arc<dyn Store>`.
@@ -35,6 +37,12 @@ pub trait Store: Send + Sync + 'static {
     async fn find_project_by_repository(&self, url: &str) -> StoreResult<Option<Project>>;
     /// Every project, by name.
     async fn list_projects(&self) -> StoreResult<Vec<Project>>;
+    /// Replaces (or, with `None`, removes) a project's own webhook secret.
+    async fn set_webhook_secret(
+        &self,
+        project: ProjectId,
+        secret: Option<WebhookSecret>,
+    ) -> StoreResult<Project>;
     /// Takes the project's next build counter value (1, 2, ...) atomically.
     async fn next_build_number(&self, project: ProjectId) -> StoreResult<i64>;
 
@@ -186,6 +194,51 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_token(&self, id: TokenId, at: DateTime<Utc>) -> StoreResult<()>;
     /// Revokes a token.
     async fn revoke_token(&self, id: TokenId) -> StoreResult<()>;
+
+    // ----- environment policies -----
+
+    /// Sets which branches may deploy into `environment` of `project`
+    /// (replacing its policy; environments match without regard to case).
+    async fn set_environment_policy(
+        &self,
+        project: ProjectId,
+        environment: &str,
+        allowed_branches: &[String],
+    ) -> StoreResult<EnvironmentPolicy>;
+    /// The policy of `environment` in `project`, if it has one.
+    async fn find_environment_policy(
+        &self,
+        project: ProjectId,
+        environment: &str,
+    ) -> StoreResult<Option<EnvironmentPolicy>>;
+    /// A project's environment policies, by environment.
+    async fn list_environment_policies(
+        &self,
+        project: ProjectId,
+    ) -> StoreResult<Vec<EnvironmentPolicy>>;
+    /// Removes a policy; `NotFound` when there is none.
+    async fn delete_environment_policy(
+        &self,
+        project: ProjectId,
+        environment: &str,
+    ) -> StoreResult<()>;
+
+    // ----- audit log -----
+
+    /// Appends an entry (the log is append-only: nothing updates or deletes
+    /// one).
+    async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<AuditEntry>;
+    /// Entries, newest first.
+    async fn list_audit(&self, page: PageRequest) -> StoreResult<Page<AuditEntry>>;
+
+    // ----- encryption at rest -----
+
+    /// Makes the key `current` (already in the store's keyring) the one new
+    /// secrets are sealed under, and re-seals every stored secret under it
+    /// in one transaction (secrets stored in the clear by an older Tako are
+    /// sealed too). On failure nothing changes. Returns how many values were
+    /// re-sealed. `NotFound` when the keyring does not hold `current`.
+    async fn reseal_secrets(&self, current: &str) -> StoreResult<u64>;
 
     // ----- settings -----
 

@@ -8,7 +8,7 @@ mod conformance;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tako_store::{SqliteStore, Store, StoreError};
+use tako_store::{Keyring, SqliteStore, Store, StoreError};
 use tempfile::TempDir;
 
 use conformance::{StoreFactory, conformance_suite};
@@ -16,12 +16,14 @@ use conformance::{StoreFactory, conformance_suite};
 /// A fresh temporary directory holding `tako.db`.
 struct SqliteFactory {
     dir: TempDir,
+    keyring: Arc<Keyring>,
 }
 
 impl SqliteFactory {
     fn new() -> Self {
         SqliteFactory {
             dir: tempfile::tempdir().unwrap(),
+            keyring: Arc::new(Keyring::new(&[9; 32])),
         }
     }
 }
@@ -29,7 +31,15 @@ impl SqliteFactory {
 #[async_trait]
 impl StoreFactory for SqliteFactory {
     async fn open(&self) -> Arc<dyn Store> {
-        Arc::new(SqliteStore::open(self.dir.path().join("data/tako.db")).unwrap())
+        Arc::new(
+            SqliteStore::open(self.dir.path().join("data/tako.db"))
+                .unwrap()
+                .with_keyring(Arc::clone(&self.keyring)),
+        )
+    }
+
+    fn keyring(&self) -> Option<Arc<Keyring>> {
+        Some(Arc::clone(&self.keyring))
     }
 }
 
@@ -101,4 +111,66 @@ async fn the_in_memory_store_works() {
         .unwrap()
         .unwrap();
     assert_eq!(claimed.id, deployment.id);
+}
+
+/// The raw database file and its WAL never hold a secret in the clear, even
+/// after a rotation re-sealed everything.
+#[tokio::test]
+async fn the_database_file_never_holds_a_secret() {
+    let factory = SqliteFactory::new();
+    conformance::secrets::rotation_reseals_every_secret(&factory).await;
+    let store = factory.open().await;
+    let dir = factory.dir.path().join("data");
+    let needles = [
+        "canary-",
+        "s3cr3t",
+        "line two",
+        "legacy-clear",
+        "hook-",
+        "token-",
+    ];
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        checked += bytes.len();
+        let text = String::from_utf8_lossy(&bytes);
+        for needle in needles {
+            assert!(
+                !text.contains(needle),
+                "{needle} found in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(checked > 0);
+    drop(store);
+}
+
+/// Nothing can change or remove an audit entry, not even SQL on the file.
+#[tokio::test]
+async fn the_audit_log_is_append_only_in_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tako.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .append_audit(tako_store::NewAuditEntry {
+            actor: "cli".to_owned(),
+            action: "key.rotate".to_owned(),
+            target: "master key".to_owned(),
+            source: None,
+            outcome: "ok".to_owned(),
+            detail: None,
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in [
+        "UPDATE audit_log SET outcome = 'failed'",
+        "DELETE FROM audit_log",
+    ] {
+        let error = conn.execute(sql, []).unwrap_err();
+        assert!(error.to_string().contains("append-only"), "{error}");
+    }
 }

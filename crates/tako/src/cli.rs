@@ -65,6 +65,15 @@ pub(crate) enum Command {
     ///
     /// Example: tako token create --name ci
     Token(TokenArgs),
+    /// Server administration (an admin token).
+    ///
+    /// Example: tako admin rotate-key
+    Admin(AdminArgs),
+    /// Environment policies: which branches may deploy into an environment,
+    /// whatever the takofile says.
+    ///
+    /// Example: tako env allow Production --project web --branch main --branch 'release/*'
+    Env(EnvArgs),
 }
 
 /// Where the server is and the token to use (every client command).
@@ -126,6 +135,17 @@ pub(crate) enum ProjectCommand {
         /// table or json.
         #[arg(long, value_enum, default_value_t)]
         output: Output,
+    },
+    /// Replace (rotate) a project's own webhook secret, read from standard
+    /// input; with --clear, remove it so the server's applies.
+    ///
+    /// Example: printf %s "$NEW_SECRET" | tako project set-webhook-secret web
+    SetWebhookSecret {
+        /// The project.
+        name: String,
+        /// Remove the project's secret instead.
+        #[arg(long)]
+        clear: bool,
     },
 }
 
@@ -245,9 +265,89 @@ pub(crate) enum TokenCommand {
         /// A name for people (`ci`, `alice laptop`).
         #[arg(long)]
         name: String,
-        /// admin (default), deployer or viewer; enforced in a later version.
+        /// admin (default: everything), deployer (read, deploy, cancel; never
+        /// variables) or viewer (read only).
         #[arg(long)]
         role: Option<String>,
+        /// The token stops working after this many days [default: never].
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List the API tokens (never the tokens themselves).
+    List {
+        /// table (default) or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Revoke a token by id (see `tako token list`): it gets 401 from then on.
+    Revoke {
+        /// The token's id.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AdminArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Make a new master key and re-encrypt every secret under it, while the
+    /// server keeps running; the old key is deleted.
+    RotateKey,
+    /// Print the audit log, newest first.
+    Audit {
+        /// At most this many entries (1 to 200).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EnvArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: EnvCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EnvCommand {
+    /// Allow only these branches (globs) to deploy into an environment;
+    /// without --branch, no branch may.
+    Allow {
+        /// The environment.
+        environment: String,
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// A branch glob (`main`, `release/*`); repeatable.
+        #[arg(long = "branch", value_name = "GLOB")]
+        branches: Vec<String>,
+    },
+    /// Remove an environment's policy (any mapped branch may deploy again).
+    Clear {
+        /// The environment.
+        environment: String,
+        /// The project.
+        #[arg(long)]
+        project: String,
+    },
+    /// List a project's environment policies.
+    List {
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
     },
 }
 

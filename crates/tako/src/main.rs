@@ -29,6 +29,8 @@ fn main() -> ExitCode {
         cli::Command::Logs(args) => client::logs(args),
         cli::Command::Cancel(args) => client::cancel(args),
         cli::Command::Token(args) => client::token(args),
+        cli::Command::Admin(args) => client::admin(args),
+        cli::Command::Env(args) => client::env(args),
     };
     match result {
         Ok(code) => code,

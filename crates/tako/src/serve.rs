@@ -46,6 +46,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             workdir_retention: args.workdir_retention,
             auto_register_projects: args.auto_register_projects.then(|| "true".to_owned()),
             insecure_unsigned_webhooks: args.insecure_unsigned_webhooks.then(|| "true".to_owned()),
+            master_key_file: None,
         },
     ));
     let config = merge(&layers)?;

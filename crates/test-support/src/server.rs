@@ -29,6 +29,33 @@ impl TakoServer {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> TakoServer {
+        Self::start_inner(binary, data_dir, args, env, Stdio::inherit())
+    }
+
+    /// Like [`TakoServer::start`], with the server's own log (its standard
+    /// error) appended to `log_file`, to be searched by the test.
+    pub fn start_logging_to(
+        binary: &Path,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log_file: &Path,
+    ) -> TakoServer {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_file)
+            .expect("the log file opens");
+        Self::start_inner(binary, data_dir, args, env, Stdio::from(file))
+    }
+
+    fn start_inner(
+        binary: &Path,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> TakoServer {
         let mut command = Command::new(binary);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -44,7 +71,7 @@ impl TakoServer {
             .current_dir(data_dir.parent().unwrap_or(data_dir))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (name, value) in env {
             command.env(name, value);
         }

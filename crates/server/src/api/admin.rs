@@ -4,27 +4,75 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use tako_store::{NewApiToken, TokenHash};
 use utoipa::IntoParams;
 
-use crate::api::auth::Principal;
-use crate::api::dto::{CreateToken, CreatedToken, DeliveryDto, DeliveryPage, TokenDto};
-use crate::api::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::api::auth::{Admin, Principal};
+use crate::api::dto::{
+    CreateToken, CreatedToken, DeliveryDto, DeliveryPage, KeyRotation, TokenDto,
+};
+use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::api::projects::project_named;
 use crate::api::{ErrorBody, check_name, page_request};
 use crate::http::AppState;
 use crate::startup;
 
-/// The roles a token may have (enforced in the security milestone).
+/// The roles a token may have: `admin` everything; `deployer` read, create
+/// releases, deploy and cancel (never variables, projects, tokens or keys);
+/// `viewer` read only.
 pub(crate) const ROLES: [&str; 3] = ["admin", "deployer", "viewer"];
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/deliveries", get(list_deliveries))
         .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/admin/rotate-key", post(rotate_key))
+}
+
+/// Revokes a token: from now on it gets 401.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+    params(("id" = i64, Path, description = "The token's id (see the listing)")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn revoke_token(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let id = tako_store::TokenId(id);
+    if !state.store.list_tokens().await?.iter().any(|t| t.id == id) {
+        return Err(ApiError::NotFound(format!("token {id} not found")));
+    }
+    state.store.revoke_token(id).await?;
+    tracing::info!(token = %id, by = %who.name, by_token = %who.token, "API token revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new master key: every secret is re-sealed under it in one transaction
+/// while the server keeps serving, and the old key is deleted.
+#[utoipa::path(post, path = "/api/v1/admin/rotate-key", tag = "admin",
+    responses((status = 200, body = KeyRotation), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub(crate) async fn rotate_key(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+) -> ApiResult<Json<KeyRotation>> {
+    let rotation = state
+        .keys
+        .rotate(state.store.as_ref())
+        .await
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    tracing::info!(old_key = %rotation.old_key, new_key = %rotation.new_key,
+        resealed = rotation.resealed, by = %who.name, by_token = %who.token, "master key rotated through the API");
+    Ok(Json(KeyRotation {
+        old_key: rotation.old_key,
+        new_key: rotation.new_key,
+        resealed: rotation.resealed,
+    }))
 }
 
 /// Which deliveries to list.
@@ -64,7 +112,7 @@ pub(crate) async fn list_deliveries(
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = Vec<TokenDto>), (status = 401, body = ErrorBody)))]
 pub(crate) async fn list_tokens(
-    _who: Principal,
+    Admin(_who): Admin,
     State(state): State<Arc<AppState>>,
 ) -> ApiResult<Json<Vec<TokenDto>>> {
     let tokens = state.store.list_tokens().await?;
@@ -76,7 +124,7 @@ pub(crate) async fn list_tokens(
     responses((status = 201, body = CreatedToken), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub(crate) async fn create_token(
-    who: Principal,
+    Admin(who): Admin,
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
@@ -88,6 +136,17 @@ pub(crate) async fn create_token(
             ROLES.join(", ")
         )));
     }
+    let expires_at = match body.expires_in_days {
+        None => None,
+        Some(days @ 1..=3650) => {
+            Some(chrono::Utc::now() + chrono::TimeDelta::days(i64::from(days)))
+        }
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "expires_in_days must be between 1 and 3650",
+            ));
+        }
+    };
     let token = startup::new_token().map_err(|e| ApiError::Internal(Box::new(e)))?;
     let stored = state
         .store
@@ -95,7 +154,7 @@ pub(crate) async fn create_token(
             name: body.name.trim().to_owned(),
             hash: TokenHash(startup::token_hash(&token)),
             role,
-            expires_at: None,
+            expires_at,
         })
         .await?;
     tracing::info!(token = %stored.id, name = %stored.name, role = %stored.role,

@@ -27,8 +27,34 @@ pub(crate) struct Principal {
     pub(crate) token: TokenId,
     /// The token's name.
     pub(crate) name: String,
-    /// The token's role (`admin`, ...); enforced in the security milestone.
+    /// The token's role: `admin`, `deployer` or `viewer`.
     pub(crate) role: String,
+}
+
+impl Principal {
+    /// Only `admin`: variables, projects, tokens, keys.
+    pub(crate) fn require_admin(&self, action: &'static str) -> Result<(), ApiError> {
+        if self.role == "admin" {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                role: self.role.clone(),
+                action,
+            })
+        }
+    }
+
+    /// `admin` or `deployer`: create releases, deploy, cancel.
+    pub(crate) fn require_deployer(&self, action: &'static str) -> Result<(), ApiError> {
+        if self.role == "admin" || self.role == "deployer" {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                role: self.role.clone(),
+                action,
+            })
+        }
+    }
 }
 
 impl FromRequestParts<Arc<AppState>> for Principal {
@@ -57,11 +83,15 @@ impl FromRequestParts<Arc<AppState>> for Principal {
             // Recording the use is bookkeeping: the request goes on.
             tracing::warn!(token = %found.id, %error, "cannot record the token's use");
         }
-        Ok(Principal {
+        let who = Principal {
             token: found.id,
             name: found.name,
             role: found.role,
-        })
+        };
+        if let Some(actor) = parts.extensions.get::<crate::api::trust::AuditActor>() {
+            actor.set(&who);
+        }
+        Ok(who)
     }
 }
 
@@ -71,4 +101,41 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A [`Principal`] with the `admin` role: variables, projects, tokens, keys.
+/// Checked before the path, query or body is looked at, so a 403 never tells
+/// whether a resource exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Admin(pub(crate) Principal);
+
+impl FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let who = Principal::from_request_parts(parts, state).await?;
+        who.require_admin("do this: it needs the admin role")?;
+        Ok(Admin(who))
+    }
+}
+
+/// A [`Principal`] with the `admin` or `deployer` role: create releases,
+/// deploy, cancel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Deployer(pub(crate) Principal);
+
+impl FromRequestParts<Arc<AppState>> for Deployer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let who = Principal::from_request_parts(parts, state).await?;
+        who.require_deployer("do this: it needs the admin or deployer role")?;
+        Ok(Deployer(who))
+    }
 }

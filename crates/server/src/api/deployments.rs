@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tako_store::{DeploymentFilter, DeploymentId, DeploymentState, NewDeployment, ReleaseId};
 use utoipa::IntoParams;
 
-use crate::api::auth::Principal;
+use crate::api::auth::{Deployer, Principal};
 use crate::api::dto::{CreateDeployment, DeploymentDto, DeploymentPage, ReleaseDto, StepDto};
 use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::api::projects::project_named;
@@ -48,13 +48,23 @@ pub(crate) async fn get_release(
     responses((status = 201, body = DeploymentDto), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn deploy_release(
-    who: Principal,
+    Deployer(who): Deployer,
     State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CreateDeployment>,
 ) -> ApiResult<(StatusCode, Json<DeploymentDto>)> {
     check_name("environment", &body.environment)?;
     let release = state.store.get_release(ReleaseId(id)).await?;
+    crate::policy::check(
+        state.store.as_ref(),
+        release.project,
+        body.environment.trim(),
+        release.branch.as_deref(),
+    )
+    .await
+    .map_err(|reason| {
+        ApiError::unprocessable(format!("refused by the environment policy: {reason}"))
+    })?;
     let deployment = state
         .store
         .create_deployment(NewDeployment {
@@ -151,7 +161,7 @@ pub(crate) async fn get_deployment(
     responses((status = 200, body = DeploymentDto), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn cancel_deployment(
-    who: Principal,
+    Deployer(who): Deployer,
     State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<DeploymentDto>> {

@@ -427,6 +427,20 @@ pub struct CreateToken {
     /// `admin` (the default), `deployer` or `viewer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// It stops working after this many days (1 to 3650); never without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<u32>,
+}
+
+/// What a master key rotation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyRotation {
+    /// The retired key's id (gone from disk and memory).
+    pub old_key: String,
+    /// The new master key's id.
+    pub new_key: String,
+    /// How many stored values were re-sealed under it.
+    pub resealed: u64,
 }
 
 /// A token just created: the only time its secret is shown.
@@ -471,4 +485,100 @@ pub struct LogEnd {
     pub state: String,
     /// The error that ended it, if any.
     pub error: Option<String>,
+}
+
+/// Which branches may deploy into an environment of a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EnvironmentPolicyDto {
+    /// The environment.
+    pub environment: String,
+    /// Branch globs (`main`, `release/*`); empty: no branch may deploy.
+    pub allowed_branches: Vec<String>,
+    /// When it was last set.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&tako_store::EnvironmentPolicy> for EnvironmentPolicyDto {
+    fn from(policy: &tako_store::EnvironmentPolicy) -> Self {
+        EnvironmentPolicyDto {
+            environment: policy.environment.clone(),
+            allowed_branches: policy.allowed_branches.clone(),
+            updated_at: time(policy.updated_at),
+        }
+    }
+}
+
+/// An environment policy to set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetEnvironmentPolicy {
+    /// Branch globs allowed to deploy; empty closes the environment.
+    pub allowed_branches: Vec<String>,
+}
+
+/// One audit log entry (never a secret value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntryDto {
+    /// Its id (increasing).
+    pub id: i64,
+    /// When.
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// Who: the token's id, name and role.
+    pub actor: String,
+    /// What: the method and route (`PUT /api/v1/projects/{name}/variables/{var}`).
+    pub action: String,
+    /// On what: the request's path.
+    pub target: String,
+    /// From where: the client's address.
+    pub source: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: String,
+    /// The status code answered.
+    pub detail: Option<String>,
+}
+
+impl From<&tako_store::AuditEntry> for AuditEntryDto {
+    fn from(entry: &tako_store::AuditEntry) -> Self {
+        AuditEntryDto {
+            id: entry.id.0,
+            at: time(entry.at),
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            target: entry.target.clone(),
+            source: entry.source.clone(),
+            outcome: entry.outcome.clone(),
+            detail: entry.detail.clone(),
+        }
+    }
+}
+
+/// A page of audit entries, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    /// The entries.
+    pub items: Vec<AuditEntryDto>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A project's new webhook secret (write-only); `null` removes it, so the
+/// server's applies again.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetWebhookSecret {
+    /// The secret GitHub signs this project's pushes with.
+    pub webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for SetWebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetWebhookSecret")
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
 }

@@ -21,6 +21,15 @@ pub enum ApiError {
     /// No token, or a token that is unknown, revoked or expired: 401.
     #[error("missing or invalid API token")]
     Unauthorized,
+    /// A valid token whose role does not allow this: 403, answered before
+    /// anything is looked up (it never tells whether the resource exists).
+    #[error("this token's role ({role}) cannot {action}")]
+    Forbidden {
+        /// The token's role.
+        role: String,
+        /// What was refused (`read or change variables`).
+        action: &'static str,
+    },
     /// The thing asked for does not exist: 404.
     #[error("{0}")]
     NotFound(String),
@@ -68,6 +77,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::BadRequest { status, .. } => *status,

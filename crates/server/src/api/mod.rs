@@ -18,6 +18,7 @@ pub mod error;
 mod logs;
 mod metrics;
 mod projects;
+mod trust;
 
 use std::sync::Arc;
 
@@ -44,11 +45,16 @@ pub const MAX_PAGE_LIMIT: u32 = 200;
 const MAX_NAME_CHARS: usize = 200;
 
 /// The API's routes, to merge into the server's router.
-pub fn router() -> Router<Arc<AppState>> {
+pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     let v1 = Router::new()
         .merge(projects::router())
         .merge(deployments::router())
         .merge(admin::router())
+        .merge(trust::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state),
+            trust::audit,
+        ))
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -66,18 +72,22 @@ pub fn router() -> Router<Arc<AppState>> {
     paths(
         projects::list_projects, projects::create_project, projects::get_project,
         projects::list_variables, projects::set_variable, projects::delete_variable,
+        projects::set_webhook_secret,
         projects::list_releases, projects::find_release,
         deployments::get_release, deployments::deploy_release,
         deployments::list_deployments, deployments::get_deployment,
         deployments::cancel_deployment, logs::deployment_log,
         admin::list_deliveries, admin::list_tokens, admin::create_token,
+        admin::revoke_token, admin::rotate_key,
+        trust::list_policies, trust::set_policy, trust::delete_policy, trust::list_audit,
         openapi_json, metrics::metrics,
     ),
     components(schemas(
         ErrorBody, dto::ProjectDto, dto::CreateProject, dto::VariableDto, dto::SetVariable,
         dto::ReleaseDto, dto::ReleasePage, dto::CreateDeployment, dto::StepDto,
         dto::DeploymentDto, dto::DeploymentPage, dto::OutcomeDto, dto::DeliveryDto,
-        dto::DeliveryPage, dto::TokenDto, dto::CreateToken, dto::CreatedToken,
+        dto::DeliveryPage, dto::TokenDto, dto::CreateToken, dto::CreatedToken, dto::KeyRotation,
+        dto::EnvironmentPolicyDto, dto::SetEnvironmentPolicy, dto::SetWebhookSecret, dto::AuditEntryDto, dto::AuditPage,
         dto::LogLineDto, dto::LogEnd,
     )),
     modifiers(&BearerAuth),

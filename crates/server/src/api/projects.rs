@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
@@ -12,9 +13,9 @@ use tako_store::{
 };
 use utoipa::IntoParams;
 
-use crate::api::auth::Principal;
+use crate::api::auth::{Admin, Principal};
 use crate::api::dto::{
-    CreateProject, ProjectDto, ReleaseDto, ReleasePage, SetVariable, VariableDto,
+    CreateProject, ProjectDto, ReleaseDto, ReleasePage, SetVariable, SetWebhookSecret, VariableDto,
 };
 use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::api::{ErrorBody, check_name, page_request};
@@ -27,7 +28,13 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/projects/{name}/variables", get(list_variables))
         .route(
             "/projects/{name}/variables/{var}",
-            put(set_variable).delete(delete_variable),
+            put(set_variable)
+                .delete(delete_variable)
+                .layer(DefaultBodyLimit::max(crate::limits::SMALL_BODY_BYTES)),
+        )
+        .route(
+            "/projects/{name}/webhook-secret",
+            put(set_webhook_secret).layer(DefaultBodyLimit::max(crate::limits::SMALL_BODY_BYTES)),
         )
         .route("/projects/{name}/releases", get(list_releases))
         .route("/projects/{name}/releases/{number}", get(find_release))
@@ -57,7 +64,7 @@ pub(crate) async fn list_projects(
     responses((status = 201, body = ProjectDto), (status = 401, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create_project(
-    who: Principal,
+    Admin(who): Admin,
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> ApiResult<(StatusCode, Json<ProjectDto>)> {
@@ -120,7 +127,7 @@ pub(crate) async fn get_project(
     responses((status = 200, body = Vec<VariableDto>), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub(crate) async fn list_variables(
-    _who: Principal,
+    Admin(_who): Admin,
     State(state): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Vec<VariableDto>>> {
@@ -137,7 +144,7 @@ pub(crate) async fn list_variables(
     responses((status = 200, body = VariableDto), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn set_variable(
-    who: Principal,
+    Admin(who): Admin,
     State(state): State<Arc<AppState>>,
     ApiPath((name, var)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<SetVariable>,
@@ -174,7 +181,7 @@ fn new_variable(project: &Project, name: &str, body: SetVariable) -> ApiResult<N
         ("var" = i64, Path, description = "The variable's id (see the listing)")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn delete_variable(
-    who: Principal,
+    Admin(who): Admin,
     State(state): State<Arc<AppState>>,
     ApiPath((name, id)): ApiPath<(String, i64)>,
 ) -> ApiResult<StatusCode> {
@@ -249,4 +256,43 @@ pub(crate) async fn find_release(
             ))
         })?;
     Ok(Json(ReleaseDto::from(&release)))
+}
+
+/// Replaces (rotates) or removes a project's own webhook secret. The new
+/// secret applies to the next push; it is never shown again.
+#[utoipa::path(put, path = "/api/v1/projects/{name}/webhook-secret", tag = "projects",
+    request_body = SetWebhookSecret,
+    params(("name" = String, Path, description = "The project's name")),
+    responses((status = 200, body = ProjectDto), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn set_webhook_secret(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<SetWebhookSecret>,
+) -> ApiResult<Json<ProjectDto>> {
+    if body.webhook_secret.as_deref().is_some_and(str::is_empty) {
+        return Err(ApiError::unprocessable(
+            "webhook_secret must not be empty: send null to use the server's",
+        ));
+    }
+    let project = project_named(state.store.as_ref(), &name).await?;
+    let updated = state
+        .store
+        .set_webhook_secret(project.id, body.webhook_secret.clone().map(WebhookSecret))
+        .await?;
+    {
+        let mut index = state
+            .intake
+            .secrets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match body.webhook_secret {
+            Some(secret) => index.insert(&updated.repository_url, secret),
+            None => index.remove(&updated.repository_url),
+        }
+    }
+    tracing::info!(project = %updated.name, by = %who.name, "project webhook secret replaced");
+    Ok(Json(ProjectDto::from(&updated)))
 }

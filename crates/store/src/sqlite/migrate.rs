@@ -27,6 +27,16 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "repository_token",
         sql: include_str!("../../migrations/sqlite/0002_repository_token.sql"),
     },
+    Migration {
+        version: 3,
+        name: "environment_policies",
+        sql: include_str!("../../migrations/sqlite/0003_environment_policies.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "audit_log",
+        sql: include_str!("../../migrations/sqlite/0004_audit_log.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -31,6 +31,7 @@
 
 mod migrate;
 mod ops;
+mod sealing;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -43,13 +44,16 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{StoreError, StoreResult};
+use crate::model::WebhookSecret;
 use crate::model::{
-    ApiToken, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId, DeliveryOutcome,
-    Deployment, DeploymentFilter, DeploymentId, DeploymentState, InsertOutcome, InterruptScope,
-    LogCursor, LogLineRecord, LogPage, NewApiToken, NewDelivery, NewDeployment, NewProject,
-    NewRelease, NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId,
-    StepRecord, TokenHash, TokenId, Variable, VariableId,
+    ApiToken, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
+    DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState,
+    EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogLineRecord, LogPage,
+    NewApiToken, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease, NewVariable,
+    NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord, TokenHash,
+    TokenId, Variable, VariableId,
 };
+use crate::seal::Keyring;
 use crate::store::Store;
 
 /// How many read connections a file database gets.
@@ -64,6 +68,9 @@ pub struct SqliteStore {
     readers: Option<mpsc::Sender<Job>>,
     threads: Vec<JoinHandle<()>>,
     path: Option<PathBuf>,
+    /// Seals secrets on their way in and opens them on their way out;
+    /// without one they are kept as given (tests, tools).
+    keyring: Option<Arc<Keyring>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -129,6 +136,11 @@ impl SqliteStore {
         let mut writer =
             Connection::open_with_flags(&path, flags).map_err(|e| open_error(&path, e))?;
         configure(&writer, Some(&path))?;
+        // Deleted or replaced content (a secret re-sealed under a new key) is
+        // overwritten, not left in free pages.
+        writer
+            .pragma_update(None, "secure_delete", "ON")
+            .map_err(|e| open_error(&path, e))?;
         let mode: String = writer
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
             .map_err(|e| open_error(&path, e))?;
@@ -205,7 +217,19 @@ impl SqliteStore {
             readers: read_tx,
             threads,
             path,
+            keyring: None,
         })
+    }
+
+    /// Seals every secret it writes with `keyring` (and opens what it reads).
+    #[must_use]
+    pub fn with_keyring(mut self, keyring: Arc<Keyring>) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
+    fn keys(&self) -> Option<Arc<Keyring>> {
+        self.keyring.clone()
     }
 
     /// The database file, `None` in memory.
@@ -263,27 +287,69 @@ impl Drop for SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_project(&self, project: NewProject) -> StoreResult<Project> {
-        self.write(move |c| ops::create_project(c, &project)).await
+        let keys = self.keys();
+        self.write(move |c| {
+            let sealed = sealing::seal_project(keys.as_deref(), &project)?;
+            sealing::open_project(keys.as_deref(), ops::create_project(c, &sealed)?)
+        })
+        .await
+    }
+
+    async fn set_webhook_secret(
+        &self,
+        project: ProjectId,
+        secret: Option<WebhookSecret>,
+    ) -> StoreResult<Project> {
+        let keys = self.keys();
+        self.write(move |c| {
+            let sealed = secret
+                .map(|s| sealing::seal_secret(keys.as_deref(), &s.0))
+                .transpose()?;
+            sealing::open_project(
+                keys.as_deref(),
+                ops::set_webhook_secret(c, project, sealed.as_deref())?,
+            )
+        })
+        .await
     }
 
     async fn get_project(&self, id: ProjectId) -> StoreResult<Project> {
-        self.read(move |c| ops::get_project(c, id)).await
+        let keys = self.keys();
+        self.read(move |c| sealing::open_project(keys.as_deref(), ops::get_project(c, id)?))
+            .await
     }
 
     async fn find_project_by_name(&self, name: &str) -> StoreResult<Option<Project>> {
         let key = name.to_lowercase();
-        self.read(move |c| ops::find_project_by(c, "name_key", &key))
-            .await
+        let keys = self.keys();
+        self.read(move |c| {
+            ops::find_project_by(c, "name_key", &key)?
+                .map(|p| sealing::open_project(keys.as_deref(), p))
+                .transpose()
+        })
+        .await
     }
 
     async fn find_project_by_repository(&self, url: &str) -> StoreResult<Option<Project>> {
         let key = crate::model::normalize_repository_url(url);
-        self.read(move |c| ops::find_project_by(c, "repository_key", &key))
-            .await
+        let keys = self.keys();
+        self.read(move |c| {
+            ops::find_project_by(c, "repository_key", &key)?
+                .map(|p| sealing::open_project(keys.as_deref(), p))
+                .transpose()
+        })
+        .await
     }
 
     async fn list_projects(&self) -> StoreResult<Vec<Project>> {
-        self.read(ops::list_projects).await
+        let keys = self.keys();
+        self.read(move |c| {
+            ops::list_projects(c)?
+                .into_iter()
+                .map(|p| sealing::open_project(keys.as_deref(), p))
+                .collect()
+        })
+        .await
     }
 
     async fn next_build_number(&self, project: ProjectId) -> StoreResult<i64> {
@@ -478,11 +544,23 @@ impl Store for SqliteStore {
     }
 
     async fn set_variable(&self, variable: NewVariable) -> StoreResult<Variable> {
-        self.write(move |c| ops::set_variable(c, &variable)).await
+        let keys = self.keys();
+        self.write(move |c| {
+            let sealed = sealing::seal_variable(keys.as_deref(), &variable)?;
+            sealing::open_variable(keys.as_deref(), ops::set_variable(c, &sealed)?)
+        })
+        .await
     }
 
     async fn list_variables(&self, project: ProjectId) -> StoreResult<Vec<Variable>> {
-        self.read(move |c| ops::list_variables(c, project)).await
+        let keys = self.keys();
+        self.read(move |c| {
+            ops::list_variables(c, project)?
+                .into_iter()
+                .map(|v| sealing::open_variable(keys.as_deref(), v))
+                .collect()
+        })
+        .await
     }
 
     async fn delete_variable(&self, id: VariableId) -> StoreResult<()> {
@@ -518,6 +596,66 @@ impl Store for SqliteStore {
     async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.write(move |c| ops::set_setting(c, &key, &value, true).map(|_| ()))
+            .await
+    }
+
+    async fn set_environment_policy(
+        &self,
+        project: ProjectId,
+        environment: &str,
+        allowed_branches: &[String],
+    ) -> StoreResult<EnvironmentPolicy> {
+        let environment = environment.to_owned();
+        let allowed = allowed_branches.to_vec();
+        self.write(move |c| ops::set_environment_policy(c, project, &environment, &allowed))
+            .await
+    }
+
+    async fn find_environment_policy(
+        &self,
+        project: ProjectId,
+        environment: &str,
+    ) -> StoreResult<Option<EnvironmentPolicy>> {
+        let environment = environment.to_owned();
+        self.read(move |c| ops::find_environment_policy(c, project, &environment))
+            .await
+    }
+
+    async fn list_environment_policies(
+        &self,
+        project: ProjectId,
+    ) -> StoreResult<Vec<EnvironmentPolicy>> {
+        self.read(move |c| ops::list_environment_policies(c, project))
+            .await
+    }
+
+    async fn delete_environment_policy(
+        &self,
+        project: ProjectId,
+        environment: &str,
+    ) -> StoreResult<()> {
+        let environment = environment.to_owned();
+        self.write(move |c| ops::delete_environment_policy(c, project, &environment))
+            .await
+    }
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<AuditEntry> {
+        self.write(move |c| ops::append_audit(c, &entry)).await
+    }
+
+    async fn list_audit(&self, page: PageRequest) -> StoreResult<Page<AuditEntry>> {
+        self.read(move |c| ops::list_audit(c, page)).await
+    }
+
+    async fn reseal_secrets(&self, current: &str) -> StoreResult<u64> {
+        let Some(keys) = self.keys() else {
+            return Err(StoreError::unavailable(
+                "re-seal secrets",
+                "this store has no keyring",
+            ));
+        };
+        let current = current.to_owned();
+        self.write(move |c| sealing::reseal_all(c, &keys, &current))
             .await
     }
 

@@ -10,12 +10,13 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, param
 use crate::error::{StoreError, StoreResult};
 use crate::log_codec;
 use crate::model::{
-    ApiToken, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId, DeliveryOutcome,
-    DeliveryState, Deployment, DeploymentFilter, DeploymentId, DeploymentState, InsertOutcome,
-    InterruptScope, LogCursor, LogPage, NewApiToken, NewDelivery, NewDeployment, NewProject,
-    NewRelease, NewVariable, NodeId, Page, PageCursor, PageRequest, Project, ProjectId, Release,
-    ReleaseId, RepositoryToken, StepRecord, StepRunState, TokenHash, TokenId, Variable, VariableId,
-    WebhookSecret, normalize_repository_url,
+    ApiToken, AuditEntry, AuditId, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
+    DeliveryOutcome, DeliveryState, Deployment, DeploymentFilter, DeploymentId, DeploymentState,
+    EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogPage, NewApiToken,
+    NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease, NewVariable, NodeId, Page,
+    PageCursor, PageRequest, Project, ProjectId, Release, ReleaseId, RepositoryToken, StepRecord,
+    StepRunState, TokenHash, TokenId, Variable, VariableId, WebhookSecret,
+    normalize_repository_url,
 };
 
 // ----- helpers -----
@@ -79,17 +80,6 @@ fn paginate<T>(mut items: Vec<T>, page: PageRequest, key: impl Fn(&T) -> i64) ->
     }
 }
 
-/// The encryption-at-rest seam: a webhook secret on its way into the
-/// database. Identity until the security milestone.
-fn seal_secret(secret: &WebhookSecret) -> String {
-    secret.0.clone()
-}
-
-/// The inverse of [`seal_secret`].
-fn open_secret(stored: String) -> WebhookSecret {
-    WebhookSecret(stored)
-}
-
 // ----- projects -----
 
 const PROJECT_COLUMNS: &str =
@@ -100,10 +90,8 @@ fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
         id: ProjectId(row.get(0)?),
         name: row.get(1)?,
         repository_url: row.get(2)?,
-        webhook_secret: row.get::<_, Option<String>>(3)?.map(open_secret),
-        repository_token: row
-            .get::<_, Option<String>>(5)?
-            .map(|token| RepositoryToken(open_secret(token).0)),
+        webhook_secret: row.get::<_, Option<String>>(3)?.map(WebhookSecret),
+        repository_token: row.get::<_, Option<String>>(5)?.map(RepositoryToken),
         created_at: time(row, 4)?,
     })
 }
@@ -150,12 +138,9 @@ pub(super) fn create_project(conn: &mut Connection, project: &NewProject) -> Sto
                 name_key,
                 project.repository_url,
                 repository_key,
-                project.webhook_secret.as_ref().map(seal_secret),
+                project.webhook_secret.as_ref().map(|secret| secret.0.as_str()),
                 now_ms(),
-                project
-                    .repository_token
-                    .as_ref()
-                    .map(|token| seal_secret(&WebhookSecret(token.0.clone())))
+                project.repository_token.as_ref().map(|token| token.0.as_str())
             ],
             project_row,
         )
@@ -168,6 +153,19 @@ pub(super) fn create_project(conn: &mut Connection, project: &NewProject) -> Sto
         })?;
     tx.commit().map_err(db("create project"))?;
     Ok(created)
+}
+
+pub(super) fn set_webhook_secret(
+    conn: &mut Connection,
+    id: ProjectId,
+    secret: Option<&str>,
+) -> StoreResult<Project> {
+    conn.prepare_cached(&format!(
+        "UPDATE projects SET webhook_secret = ?2 WHERE id = ?1 RETURNING {PROJECT_COLUMNS}"
+    ))
+    .and_then(|mut s| s.query_row(params![id.0, secret], project_row).optional())
+    .map_err(db("set a webhook secret"))?
+    .ok_or_else(|| StoreError::not_found(format!("project {id}")))
 }
 
 pub(super) fn get_project(conn: &mut Connection, id: ProjectId) -> StoreResult<Project> {
@@ -1264,4 +1262,167 @@ pub(super) fn set_setting(
         .and_then(|mut s| s.execute([key, value]))
         .map_err(db("write a setting"))?;
     Ok(changed == 1)
+}
+
+// ----- environment policies -----
+
+const POLICY_COLUMNS: &str = "project_id, environment, allowed_branches, updated_at";
+
+fn policy_row(row: &Row<'_>) -> rusqlite::Result<EnvironmentPolicy> {
+    let branches: String = row.get(2)?;
+    Ok(EnvironmentPolicy {
+        project: ProjectId(row.get(0)?),
+        environment: row.get(1)?,
+        allowed_branches: if branches.is_empty() {
+            Vec::new()
+        } else {
+            branches.split('\n').map(str::to_owned).collect()
+        },
+        updated_at: time(row, 3)?,
+    })
+}
+
+pub(super) fn set_environment_policy(
+    conn: &mut Connection,
+    project: ProjectId,
+    environment: &str,
+    allowed_branches: &[String],
+) -> StoreResult<EnvironmentPolicy> {
+    const CONTEXT: &str = "set an environment policy";
+    let tx = conn.transaction().map_err(db(CONTEXT))?;
+    require_project(&tx, project)?;
+    let stored = tx
+        .prepare_cached(&format!(
+            "INSERT INTO environment_policies (project_id, environment, environment_key, allowed_branches, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (project_id, environment_key) DO UPDATE SET environment = excluded.environment,
+                 allowed_branches = excluded.allowed_branches, updated_at = excluded.updated_at
+             RETURNING {POLICY_COLUMNS}"
+        ))
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    project.0,
+                    environment,
+                    environment.to_lowercase(),
+                    allowed_branches.join("\n"),
+                    now_ms()
+                ],
+                policy_row,
+            )
+        })
+        .map_err(db(CONTEXT))?;
+    tx.commit().map_err(db(CONTEXT))?;
+    Ok(stored)
+}
+
+pub(super) fn find_environment_policy(
+    conn: &mut Connection,
+    project: ProjectId,
+    environment: &str,
+) -> StoreResult<Option<EnvironmentPolicy>> {
+    conn.prepare_cached(&format!(
+        "SELECT {POLICY_COLUMNS} FROM environment_policies WHERE project_id = ?1 AND environment_key = ?2"
+    ))
+    .and_then(|mut s| {
+        s.query_row(params![project.0, environment.to_lowercase()], policy_row)
+            .optional()
+    })
+    .map_err(db("read an environment policy"))
+}
+
+pub(super) fn list_environment_policies(
+    conn: &mut Connection,
+    project: ProjectId,
+) -> StoreResult<Vec<EnvironmentPolicy>> {
+    let tx = conn
+        .transaction()
+        .map_err(db("list environment policies"))?;
+    require_project(&tx, project)?;
+    tx.prepare_cached(&format!(
+        "SELECT {POLICY_COLUMNS} FROM environment_policies WHERE project_id = ?1 ORDER BY environment_key"
+    ))
+    .and_then(|mut s| s.query_map([project.0], policy_row)?.collect())
+    .map_err(db("list environment policies"))
+}
+
+pub(super) fn delete_environment_policy(
+    conn: &mut Connection,
+    project: ProjectId,
+    environment: &str,
+) -> StoreResult<()> {
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM environment_policies WHERE project_id = ?1 AND environment_key = ?2",
+        )
+        .and_then(|mut s| s.execute(params![project.0, environment.to_lowercase()]))
+        .map_err(db("delete an environment policy"))?;
+    if deleted == 0 {
+        return Err(StoreError::not_found(format!(
+            "policy of environment {environment} in project {project}"
+        )));
+    }
+    Ok(())
+}
+
+// ----- audit log -----
+
+const AUDIT_COLUMNS: &str = "id, at, actor, action, target, source, outcome, detail";
+
+fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: AuditId(row.get(0)?),
+        at: time(row, 1)?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        target: row.get(4)?,
+        source: row.get(5)?,
+        outcome: row.get(6)?,
+        detail: row.get(7)?,
+    })
+}
+
+pub(super) fn append_audit(
+    conn: &mut Connection,
+    entry: &NewAuditEntry,
+) -> StoreResult<AuditEntry> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO audit_log (at, actor, action, target, source, outcome, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING {AUDIT_COLUMNS}"
+    ))
+    .and_then(|mut s| {
+        s.query_row(
+            params![
+                now_ms(),
+                entry.actor,
+                entry.action,
+                entry.target,
+                entry.source,
+                entry.outcome,
+                entry.detail
+            ],
+            audit_row,
+        )
+    })
+    .map_err(db("append to the audit log"))
+}
+
+pub(super) fn list_audit(
+    conn: &mut Connection,
+    page: PageRequest,
+) -> StoreResult<Page<AuditEntry>> {
+    let rows: Vec<AuditEntry> = conn
+        .prepare_cached(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE (?1 IS NULL OR id < ?1)
+             ORDER BY id DESC LIMIT ?2"
+        ))
+        .and_then(|mut s| {
+            s.query_map(
+                params![page.after.map(|c| c.0), limit_plus_one(page)],
+                audit_row,
+            )?
+            .collect()
+        })
+        .map_err(db("read the audit log"))?;
+    Ok(paginate(rows, page, |e| e.id.0))
 }

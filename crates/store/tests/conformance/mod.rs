@@ -6,7 +6,9 @@ pub(crate) mod deliveries;
 pub(crate) mod deployments;
 pub(crate) mod log;
 pub(crate) mod misc;
+pub(crate) mod policy;
 pub(crate) mod releases;
+pub(crate) mod secrets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,9 @@ use tako_store::{
 pub(crate) trait StoreFactory: Send + Sync {
     /// Opens (or reopens) this factory's database.
     async fn open(&self) -> Arc<dyn Store>;
+    /// The keyring the stores seal secrets with, when the test may add keys
+    /// to it (rotation).
+    fn keyring(&self) -> Option<Arc<tako_store::Keyring>>;
 }
 
 /// A lease long enough never to expire during a test.
@@ -129,6 +134,10 @@ macro_rules! conformance_suite {
             misc::tokens_are_found_by_hash_touched_and_revoked,
             misc::settings_and_the_first_start_marker,
             misc::reopening_keeps_everything,
+            policy::environment_policies_are_set_found_and_deleted,
+            policy::the_audit_log_is_appended_and_read_newest_first,
+            secrets::secrets_read_back_as_written,
+            secrets::rotation_reseals_every_secret,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {

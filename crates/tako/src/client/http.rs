@@ -93,6 +93,17 @@ impl Client {
         self.json(response)
     }
 
+    /// `DELETE path`; any success answer is enough.
+    pub(crate) fn delete(&self, path: &str) -> Result<()> {
+        let mut response = self
+            .agent
+            .delete(self.url(path))
+            .header("Authorization", self.auth()?)
+            .call()
+            .map_err(|e| self.transport(e))?;
+        self.check(&mut response)
+    }
+
     /// `GET path` as text (the task log).
     pub(crate) fn get_text(&self, path: &str) -> Result<String> {
         let mut response = self
@@ -173,6 +184,9 @@ impl Client {
         }
         if status.as_u16() == 401 {
             bail!("the server refused the token: check TAKO_TOKEN (or --token)");
+        }
+        if status.as_u16() == 403 {
+            bail!("the token's role does not allow this (ask for a token with the admin role)");
         }
         let text = response
             .body_mut()

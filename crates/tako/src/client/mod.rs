@@ -14,13 +14,15 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use tako_server::api::dto::{
-    CreateDeployment, CreateProject, CreateToken, CreatedToken, DeploymentDto, LogEnd, LogLineDto,
-    ProjectDto, ReleaseDto, ReleasePage, SetVariable, VariableDto,
+    AuditPage, CreateDeployment, CreateProject, CreateToken, CreatedToken, DeploymentDto,
+    EnvironmentPolicyDto, KeyRotation, LogEnd, LogLineDto, ProjectDto, ReleaseDto, ReleasePage,
+    SetEnvironmentPolicy, SetVariable, SetWebhookSecret, TokenDto, VariableDto,
 };
 
 use crate::cli::{
-    CancelArgs, ClientArgs, DeployArgs, LogsArgs, Output, ProjectArgs, ProjectCommand, ReleaseArgs,
-    ReleaseCommand, TokenArgs, TokenCommand, VarArgs, VarCommand,
+    AdminArgs, AdminCommand, CancelArgs, ClientArgs, DeployArgs, EnvArgs, EnvCommand, LogsArgs,
+    Output, ProjectArgs, ProjectCommand, ReleaseArgs, ReleaseCommand, TokenArgs, TokenCommand,
+    VarArgs, VarCommand,
 };
 use http::{Client, segment};
 
@@ -73,6 +75,25 @@ pub(crate) fn project(args: ProjectArgs) -> Result<ExitCode> {
                 "Project {} registered (id {}) for {}",
                 project.name, project.id, project.repository
             );
+        }
+        ProjectCommand::SetWebhookSecret { name, clear } => {
+            let webhook_secret = if clear {
+                None
+            } else {
+                Some(read_stdin("the new webhook secret")?)
+            };
+            let project: ProjectDto = client.put(
+                &format!("/projects/{}/webhook-secret", segment(&name)),
+                &SetWebhookSecret { webhook_secret },
+            )?;
+            if project.has_webhook_secret {
+                println!(
+                    "Project {} has a new webhook secret: set it in GitHub now",
+                    project.name
+                );
+            } else {
+                println!("Project {} uses the server's webhook secret", project.name);
+            }
         }
         ProjectCommand::List { output } => {
             let projects: Vec<ProjectDto> = client.get("/projects")?;
@@ -293,14 +314,151 @@ pub(crate) fn cancel(args: CancelArgs) -> Result<ExitCode> {
 pub(crate) fn token(args: TokenArgs) -> Result<ExitCode> {
     let client = client(&args.client);
     match args.command {
-        TokenCommand::Create { name, role } => {
-            let created: CreatedToken =
-                client.post("/tokens", Some(&CreateToken { name, role }))?;
+        TokenCommand::Create {
+            name,
+            role,
+            expires_in_days,
+        } => {
+            let created: CreatedToken = client.post(
+                "/tokens",
+                Some(&CreateToken {
+                    name,
+                    role,
+                    expires_in_days,
+                }),
+            )?;
             eprintln!(
                 "Created token {} ({}, role {}). It is shown only this once; keep it safe:",
                 created.info.id, created.info.name, created.info.role
             );
             println!("{}", created.token);
+        }
+        TokenCommand::List { output } => {
+            let tokens: Vec<TokenDto> = client.get("/tokens")?;
+            print_listing(
+                output,
+                &tokens,
+                &[
+                    "ID",
+                    "NAME",
+                    "ROLE",
+                    "CREATED",
+                    "LAST USED",
+                    "EXPIRES",
+                    "REVOKED",
+                ],
+                |t| {
+                    vec![
+                        t.id.to_string(),
+                        t.name.clone(),
+                        t.role.clone(),
+                        t.created_at.clone(),
+                        t.last_used_at.clone().unwrap_or_else(|| "-".to_owned()),
+                        t.expires_at.clone().unwrap_or_else(|| "never".to_owned()),
+                        if t.revoked { "yes" } else { "no" }.to_owned(),
+                    ]
+                },
+            )?;
+        }
+        TokenCommand::Revoke { id } => {
+            client.delete(&format!("/tokens/{id}"))?;
+            eprintln!("Revoked token {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn admin(args: AdminArgs) -> Result<ExitCode> {
+    let client = client(&args.client);
+    match args.command {
+        AdminCommand::RotateKey => {
+            let rotation: KeyRotation = client.post("/admin/rotate-key", None::<&()>)?;
+            println!(
+                "Rotated the master key: {} -> {}; {} value(s) re-encrypted, the old key deleted",
+                rotation.old_key, rotation.new_key, rotation.resealed
+            );
+        }
+        AdminCommand::Audit { limit, output } => {
+            let page: AuditPage = client.get(&format!("/audit?limit={limit}"))?;
+            print_listing(
+                output,
+                &page.items,
+                &["ID", "AT", "ACTOR", "ACTION", "TARGET", "FROM", "OUTCOME"],
+                |e| {
+                    vec![
+                        e.id.to_string(),
+                        e.at.clone(),
+                        e.actor.clone(),
+                        e.action.clone(),
+                        e.target.clone(),
+                        e.source.clone().unwrap_or_else(|| "-".to_owned()),
+                        format!("{} {}", e.outcome, e.detail.clone().unwrap_or_default()),
+                    ]
+                },
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn env(args: EnvArgs) -> Result<ExitCode> {
+    let client = client(&args.client);
+    match args.command {
+        EnvCommand::Allow {
+            environment,
+            project,
+            branches,
+        } => {
+            let policy: EnvironmentPolicyDto = client.put(
+                &format!(
+                    "/projects/{}/environments/{}",
+                    segment(&project),
+                    segment(&environment)
+                ),
+                &SetEnvironmentPolicy {
+                    allowed_branches: branches,
+                },
+            )?;
+            if policy.allowed_branches.is_empty() {
+                println!("{}: no branch may deploy", policy.environment);
+            } else {
+                println!(
+                    "{}: only branches {} may deploy",
+                    policy.environment,
+                    policy.allowed_branches.join(", ")
+                );
+            }
+        }
+        EnvCommand::Clear {
+            environment,
+            project,
+        } => {
+            client.delete(&format!(
+                "/projects/{}/environments/{}",
+                segment(&project),
+                segment(&environment)
+            ))?;
+            println!("{environment}: no policy (any mapped branch may deploy)");
+        }
+        EnvCommand::List { project, output } => {
+            let policies: Vec<EnvironmentPolicyDto> =
+                client.get(&format!("/projects/{}/environments", segment(&project)))?;
+            print_listing(
+                output,
+                &policies,
+                &["ENVIRONMENT", "ALLOWED BRANCHES", "UPDATED"],
+                |p| {
+                    vec![
+                        p.environment.clone(),
+                        if p.allowed_branches.is_empty() {
+                            "(none)".to_owned()
+                        } else {
+                            p.allowed_branches.join(", ")
+                        },
+                        p.updated_at.clone(),
+                    ]
+                },
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
