@@ -67,8 +67,6 @@ pub struct SqliteStore {
     /// `None` for an in-memory database: reads then go to the writer.
     readers: Option<mpsc::Sender<Job>>,
     threads: Vec<JoinHandle<()>>,
-    /// Dropping it stops the checkpointer thread.
-    checkpointer: Option<mpsc::Sender<()>>,
     path: Option<PathBuf>,
     /// Seals secrets on their way in and opens them on their way out;
     /// without one they are kept as given (tests, tools).
@@ -121,27 +119,6 @@ fn spawn_worker(
         .map_err(|e| StoreError::unavailable("cannot start a store thread", e))
 }
 
-/// How often the checkpointer copies the WAL into the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
-
-/// Runs `PRAGMA wal_checkpoint(PASSIVE)` every [`CHECKPOINT_INTERVAL`] on its
-/// own connection until `stop` is dropped. A passive checkpoint never blocks
-/// the writer: commits go on appending to the WAL while pages are copied and
-/// the database file is synced here; the WAL starts over once everything in
-/// it is checkpointed. At the end, one full checkpoint truncates the WAL.
-fn spawn_checkpointer(conn: Connection, stop: mpsc::Receiver<()>) -> StoreResult<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("tako-store-checkpointer".into())
-        .spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL)
-            {
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            }
-            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        })
-        .map_err(|e| StoreError::unavailable("cannot start the checkpoint thread", e))
-}
-
 impl SqliteStore {
     /// Opens (creating it and its parent directories if needed) the database
     /// at `path`, applies pending migrations and starts the connection
@@ -176,13 +153,6 @@ impl SqliteStore {
         writer
             .pragma_update(None, "synchronous", "FULL")
             .map_err(|e| open_error(&path, e))?;
-        // Checkpoints run on their own thread and connection (see
-        // `spawn_checkpointer`), never inside a commit on the writer, where
-        // a checkpoint's fsync would stall every request waiting on that
-        // commit (the p99 of webhook intake).
-        writer
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(|e| open_error(&path, e))?;
         migrate::migrate(&mut writer).map_err(|e| match e {
             StoreError::Unavailable { context, source } => StoreError::Unavailable {
                 context: format!("{context} in {}", path.display()),
@@ -203,19 +173,7 @@ impl SqliteStore {
                 .map_err(|e| open_error(&path, e))?;
             readers.push(conn);
         }
-        let checkpoints = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| open_error(&path, e))?;
-        configure(&checkpoints, Some(&path))?;
-        let mut store = Self::start(writer, readers, Some(path))?;
-        let (stop, stopped) = mpsc::channel();
-        store
-            .threads
-            .push(spawn_checkpointer(checkpoints, stopped)?);
-        store.checkpointer = Some(stop);
-        Ok(store)
+        Self::start(writer, readers, Some(path))
     }
 
     /// A fresh database in memory (tests, `tako run`): one connection, gone
@@ -258,7 +216,6 @@ impl SqliteStore {
             writer: Some(write_tx),
             readers: read_tx,
             threads,
-            checkpointer: None,
             path,
             keyring: None,
         })
@@ -321,7 +278,6 @@ impl Drop for SqliteStore {
         // the file can be reopened at once.
         self.writer = None;
         self.readers = None;
-        self.checkpointer = None;
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
