@@ -295,11 +295,28 @@ impl Ctx {
         let fields = self.fields(entries, TOP_KEYS, "", misplaced_at_top);
 
         let project = match fields.get("Project") {
-            Some(entry) => self.text(
-                &entry.value,
-                "Project",
-                "the name of the project this repository deploys",
-            ),
+            Some(entry) => self
+                .text(
+                    &entry.value,
+                    "Project",
+                    "the name of the project this repository deploys",
+                )
+                .filter(|name| {
+                    // The same rule as names given to the API: the server
+                    // registers projects under this name.
+                    let bad = name.chars().any(|c| c.is_control() || c == '/');
+                    if bad {
+                        self.error(
+                            entry.value.pos,
+                            "Project must not contain control characters or /",
+                            Some(
+                                "name the project with printable text, such as `Project: Demo`"
+                                    .into(),
+                            ),
+                        );
+                    }
+                    !bad
+                }),
             None if !fields.missing("Project") => None,
             None => {
                 self.error(

@@ -483,8 +483,14 @@ impl Builder {
 }
 
 fn syntax_problem(marker: &Marker, info: &str) -> Problem {
-    let hint = if info.contains("tab") {
+    // Whole words: "unprintable" contains "tab" too.
+    let mentions_tabs = info
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .any(|word| word == "tab" || word == "tabs");
+    let hint = if mentions_tabs {
         Some("indent with spaces; YAML does not allow tabs for indentation".into())
+    } else if info.contains("unprintable character") {
+        Some("remove the control character (a NUL byte, an escape, ...): YAML allows only printable text; write it as an escape inside double quotes if it is meant".into())
     } else if info.contains("unknown anchor") {
         Some("define the anchor (&name) before using it (*name)".into())
     } else if info.contains("mapping values are not allowed") {

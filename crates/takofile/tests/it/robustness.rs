@@ -205,3 +205,40 @@ fn huge_input_is_refused_quickly() {
     };
     assert_eq!(diagnostics.0.len(), 1);
 }
+
+/// Regression (reliability corpus): a project name with a NUL byte, an
+/// escape sequence or a `/` was accepted, and the server then auto-registered
+/// a project under a name its own API refuses.
+#[test]
+fn a_project_name_with_control_characters_or_a_slash_is_refused() {
+    for name in [
+        "\"a\\0b\"",
+        "\"\\e[31mred\"",
+        "\"line\\nbreak\"",
+        "../../etc",
+    ] {
+        let diagnostics = crate::invalid(&format!(
+            "Project: {name}\nSteps:\n  - Name: s\n    Run: echo\n"
+        ));
+        assert!(
+            diagnostics
+                .to_string()
+                .contains("Project must not contain control characters or /"),
+            "{name}: {diagnostics}"
+        );
+    }
+}
+
+/// Regression (reliability corpus): a NUL byte got the hint about tabs,
+/// because "unprintable" contains "tab".
+#[test]
+fn a_nul_byte_is_not_called_a_tab() {
+    let diagnostics = crate::invalid("Project: a\0b\nSteps:\n  - Name: s\n    Run: echo\n");
+    let text = diagnostics.to_string();
+    assert!(text.contains("unprintable character"), "{text}");
+    assert!(!text.contains("tabs"), "{text}");
+    assert!(text.contains("control character"), "{text}");
+    // Tabs still get their hint.
+    let tabs = crate::invalid("Project: x\nSteps:\n\t- Name: a\n").to_string();
+    assert!(tabs.contains("indent with spaces"), "{tabs}");
+}
