@@ -40,13 +40,18 @@ pub enum StartupError {
 }
 
 /// Creates the data directory (and its `mirrors/` and `work/` parts) and
-/// proves it writable.
+/// proves it writable. A data directory created here is private to the
+/// server's user (mode 0700): it holds the database, the key and working
+/// directories. An existing one keeps the mode its owner gave it.
 pub fn prepare_data_dir(data_dir: &Path) -> Result<(), StartupError> {
     let fail = |source| StartupError::DataDir {
         path: data_dir.to_owned(),
         source,
     };
-    fs::create_dir_all(data_dir).map_err(fail)?;
+    if !data_dir.exists() {
+        fs::create_dir_all(data_dir).map_err(fail)?;
+        fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
     for part in ["mirrors", "work"] {
         fs::create_dir_all(data_dir.join(part)).map_err(fail)?;
     }
@@ -186,6 +191,17 @@ mod tests {
         assert!(a.starts_with("tako_") && a.len() == 45);
         assert_ne!(token_hash(&a), token_hash(&b));
         assert_eq!(token_hash(&a), token_hash(&a.clone()));
+    }
+
+    #[test]
+    fn a_new_data_dir_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        prepare_data_dir(&data).unwrap();
+        assert_eq!(
+            fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 
     #[test]
