@@ -528,7 +528,12 @@ impl Deployment<'_> {
             }
         };
         let _ = std::fs::remove_dir_all(&scratch_dir);
-        let outputs = result?;
+        // A step that gave up because the deployment was cancelled was
+        // cancelled, not failed.
+        let outputs = match result {
+            Err(_) if cancel.is_cancelled() => return Ok(StepState::Cancelled),
+            other => other?,
+        };
         for (name, value) in outputs {
             log.tako(
                 LogLevel::Verbose,
