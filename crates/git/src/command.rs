@@ -176,6 +176,42 @@ impl Git {
         })
     }
 
+    /// The full commit id `rev` names in the repository at `dir` (a branch,
+    /// tag, commit id or `HEAD`), `None` when there is no such commit; an
+    /// error only when git itself complains about something else.
+    pub(crate) async fn peel_commit(
+        &self,
+        dir: &Path,
+        rev: &str,
+    ) -> Result<Option<String>, GitError> {
+        let spec = format!("{rev}^{{commit}}");
+        let raw = self
+            .run_raw(
+                dir,
+                [
+                    "rev-parse",
+                    "--verify",
+                    "--quiet",
+                    "--end-of-options",
+                    &spec,
+                ],
+                &[],
+                None,
+            )
+            .await?;
+        let id = raw.output.text();
+        if raw.status.success() && is_object_id(&id) {
+            Ok(Some(id))
+        } else if raw.output.stderr.trim().is_empty() {
+            Ok(None)
+        } else {
+            Err(GitError::Failed {
+                command: raw.command,
+                message: raw.output.stderr.trim().to_owned(),
+            })
+        }
+    }
+
     /// Runs git and reports how it exited; only a failure to run it at all
     /// (not installed, timeout, I/O) is an error.
     pub(crate) async fn run_raw<I, S>(
@@ -411,6 +447,11 @@ fn classify(command: &str, url: &RemoteUrl, message: String) -> GitError {
             message,
         }
     }
+}
+
+/// A full SHA-1 or SHA-256 object id.
+pub(crate) fn is_object_id(text: &str) -> bool {
+    (text.len() == 40 || text.len() == 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::command::is_object_id;
 use crate::{Credentials, Git, GitError, RemoteUrl};
 
 /// Files larger than this are not read into memory by [`Mirror::read_file`].
@@ -259,33 +260,7 @@ impl Mirror {
     /// The full commit id `rev` (a branch, tag, commit id or `HEAD`) names,
     /// or `None` when the mirror has no such commit.
     pub async fn resolve(&self, rev: &str) -> Result<Option<String>, GitError> {
-        let spec = format!("{rev}^{{commit}}");
-        let raw = self
-            .git
-            .run_raw(
-                &self.path,
-                [
-                    "rev-parse",
-                    "--verify",
-                    "--quiet",
-                    "--end-of-options",
-                    &spec,
-                ],
-                &[],
-                None,
-            )
-            .await?;
-        let id = raw.output.text();
-        if raw.status.success() && is_object_id(&id) {
-            Ok(Some(id))
-        } else if raw.output.stderr.trim().is_empty() {
-            Ok(None)
-        } else {
-            Err(GitError::Failed {
-                command: raw.command,
-                message: raw.output.stderr.trim().to_owned(),
-            })
-        }
+        self.git.peel_commit(&self.path, rev).await
     }
 
     /// The default branch's name (`main`), from the mirror's `HEAD`.
@@ -528,11 +503,6 @@ fn check_path(path: &str) -> Result<(), GitError> {
         return Err(invalid("it has an empty, . or .. component"));
     }
     Ok(())
-}
-
-/// A full SHA-1 or SHA-256 object id.
-fn is_object_id(text: &str) -> bool {
-    (text.len() == 40 || text.len() == 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

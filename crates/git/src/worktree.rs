@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::command::is_object_id;
 use crate::{Credentials, Git, GitError, RemoteUrl};
 
 /// The tagger identity used when the repository's configuration has none.
@@ -286,28 +287,7 @@ impl WorkTree {
 
     /// The commit a local name (ref or id) points at, if any.
     async fn peel(&self, name: &str) -> Result<Option<String>, GitError> {
-        let spec = format!("{name}^{{commit}}");
-        let raw = self
-            .git
-            .run_raw(
-                &self.path,
-                [
-                    "rev-parse",
-                    "--verify",
-                    "--quiet",
-                    "--end-of-options",
-                    &spec,
-                ],
-                &[],
-                None,
-            )
-            .await?;
-        let id = raw.output.text();
-        if raw.status.success() && is_object_id(&id) {
-            Ok(Some(id))
-        } else {
-            Ok(None)
-        }
+        self.git.peel_commit(&self.path, name).await
     }
 
     /// Checks `commit` out on a detached `HEAD`. Local changes that the
@@ -495,11 +475,6 @@ fn check_tag_name(tag: &str) -> Result<(), GitError> {
         return Err(invalid("it is not a valid tag name"));
     }
     Ok(())
-}
-
-/// A full SHA-1 or SHA-256 object id.
-fn is_object_id(text: &str) -> bool {
-    (text.len() == 40 || text.len() == 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
