@@ -4,11 +4,18 @@
 # Goal: tako ≤ 1.3× the plain run. Prints median, min and max of RUNS runs.
 #
 #   bench/log-throughput.sh [RUNS]     (default 5)
+#   TAKO_BIN=path/to/tako bench/log-throughput.sh   (skip the build)
+#
+# bench/log-throughput-server.sh does the same through `tako serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-cargo build --release --quiet -p tako
-tako=$PWD/target/release/tako
+if [ -n "${TAKO_BIN:-}" ]; then
+  tako=$TAKO_BIN
+else
+  cargo build --release --quiet -p tako
+  tako=${CARGO_TARGET_DIR:-$PWD/target}/release/tako
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -276,6 +276,33 @@ impl Mirror {
             .and_then(|r| r.strip_prefix("refs/heads/").map(str::to_owned)))
     }
 
+    /// Whether `commit` is in the history of `rev` (`rev`'s own commit
+    /// included), as `git merge-base --is-ancestor` says; `false` when
+    /// either names no commit in the mirror.
+    pub async fn contains(&self, rev: &str, commit: &str) -> Result<bool, GitError> {
+        let (Some(tip), Some(commit)) = (self.resolve(rev).await?, self.resolve(commit).await?)
+        else {
+            return Ok(false);
+        };
+        let raw = self
+            .git
+            .run_raw(
+                &self.path,
+                ["merge-base", "--is-ancestor", commit.as_str(), tip.as_str()],
+                &[],
+                None,
+            )
+            .await?;
+        match raw.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(GitError::Failed {
+                command: raw.command,
+                message: raw.output.stderr.trim().to_owned(),
+            }),
+        }
+    }
+
     /// The text of `path` (relative to the repository's root) at `rev`;
     /// `None` when there is no regular file there. Symbolic links are not
     /// followed (`None`); binary content is [`GitError::NotText`].

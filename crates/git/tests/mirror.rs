@@ -458,3 +458,24 @@ async fn a_commit_on_no_branch_is_fetched_by_id_and_kept() {
     let kept = format!("refs/tako/commits/{pull}");
     assert_eq!(mirror.resolve(&kept).await.unwrap(), Some(pull));
 }
+
+#[tokio::test]
+async fn contains_tells_whether_a_commit_is_in_a_branchs_history() {
+    let fixture = Fixture::new();
+    let first = fixture.push(&[("takofile", "one\n")], "first");
+    let second = fixture.push(&[("takofile", "two\n")], "second");
+    fixture.work.checkout_new_branch("feature");
+    fixture.work.write("takofile", "feature\n");
+    let feature = fixture.work.commit("feature");
+    fixture.bare.push_from(&fixture.work, &["feature"]);
+    let mirror = fixture.fetch(None).await.unwrap();
+
+    assert!(mirror.contains("refs/heads/main", &first).await.unwrap());
+    assert!(mirror.contains("refs/heads/main", &second).await.unwrap());
+    assert!(mirror.contains("refs/heads/feature", &first).await.unwrap());
+    assert!(!mirror.contains("refs/heads/main", &feature).await.unwrap());
+    // Unknown on either side: not contained, not an error.
+    assert!(!mirror.contains("refs/heads/nope", &first).await.unwrap());
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    assert!(!mirror.contains("refs/heads/main", missing).await.unwrap());
+}

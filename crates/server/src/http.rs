@@ -26,10 +26,25 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Notified when the API queues a deployment, to wake the scheduler.
     pub deployments_queued: Arc<Notify>,
+    /// Notified when a delivery becomes pending (a replay), to wake the
+    /// router.
+    pub deliveries_stored: Arc<Notify>,
+    /// The git mirrors (releases made through the API read them).
+    pub mirrors: tako_git::Mirrors,
     /// The master key and its rotation.
     pub keys: Arc<crate::keys::MasterKeys>,
     /// Webhook slots and the slow-client timeout.
     pub limits: crate::limits::Limits,
+    /// Whether browsers reach the server over HTTPS (its public URL): the
+    /// web UI's session cookie is then `Secure`.
+    pub https: bool,
+}
+
+impl AppState {
+    /// Whether cookies must be `Secure`.
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.https
+    }
 }
 
 /// The server's routes.
@@ -46,6 +61,7 @@ pub fn app(state: Arc<AppState>) -> Router {
                 )),
         )
         .merge(crate::api::router(&state))
+        .merge(crate::web::router(&state))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -60,7 +76,7 @@ async fn no_route() -> Response {
     (
         StatusCode::NOT_FOUND,
         Json(json!({
-            "error": "no such route: Tako serves /hooks/github, /api/v1/..., /metrics and /healthz"
+            "error": "no such route: Tako serves /ui/ (the web UI), /hooks/github, /api/v1/..., /metrics and /healthz"
         })),
     )
         .into_response()

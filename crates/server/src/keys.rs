@@ -47,6 +47,10 @@ pub enum RotateError {
 pub struct MasterKeys {
     /// The keys.
     pub keyring: Arc<Keyring>,
+    /// The web UI's session key, derived (HKDF) from the master key loaded
+    /// at start: it encrypts session cookies and keys their CSRF tokens. A
+    /// new master key signs every browser out at the next start.
+    pub session_key: cookie::Key,
     key_file: PathBuf,
     keys_dir: PathBuf,
     rotating: tokio::sync::Mutex<()>,
@@ -111,6 +115,7 @@ impl MasterKeys {
         }
         Ok(MasterKeys {
             keyring: Arc::new(keyring),
+            session_key: cookie::Key::derive_from(&key),
             key_file: key_file.to_owned(),
             keys_dir,
             rotating: tokio::sync::Mutex::new(()),

@@ -10,22 +10,22 @@
 //! repository's default branch; the process (`Steps`, `Variables`, `Version`,
 //! `Manifest`) from the pushed commit (takofile.md §3). So a push to a feature
 //! branch cannot route itself into Production by editing its own takofile.
+//! The release itself is made by [`crate::releases`], the path releases made
+//! by hand through the API take too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tako_core::release::{next_release_number, render_version_template};
-use tako_core::system::{DeploymentFacts, ManifestFacts};
-use tako_git::{Mirror, Mirrors, TAKOFILE_NAMES};
+use tako_core::system::short_commit as short;
+use tako_git::{Mirror, Mirrors};
 use tako_github::{Event, Push};
-use tako_octostache::EvalContext;
 use tako_store::{
-    ClaimedDelivery, DeliveryCompletion, NewProject, NewRelease, NodeId, Project, Store, StoreError,
+    ClaimedDelivery, DeliveryCompletion, NewProject, NodeId, Project, Store, StoreError,
 };
 use tako_takofile::Takofile;
 use tokio::sync::Notify;
 
-use crate::frozen::FrozenVariables;
+use crate::releases::{self, Origin, Process};
 
 /// How long a claimed delivery is ours before another node may take it.
 const DELIVERY_LEASE: Duration = Duration::from_secs(120);
@@ -266,16 +266,7 @@ impl Router {
             .await
             .map_err(|reason| format!("refused by the environment policy: {reason}"))?;
 
-        let Some((file_name, source)) = pushed else {
-            return Err(format!("no takofile in commit {}", short(commit)));
-        };
-        let process = parse(&file_name, &source)?;
-        if process.steps.is_none() {
-            return Err(format!(
-                "takofile {file_name} at {} has no Steps, and processes stored on the server are not supported yet",
-                short(commit)
-            ));
-        }
+        let process = Process::from_takofile(pushed, commit).map_err(|e| e.to_string())?;
         if !routing.create_release {
             // Takofukku's CreateRelease: false: deploy the newest existing
             // release to the mapped environment instead of creating one.
@@ -297,80 +288,31 @@ impl Router {
             };
         }
 
-        let variables = self
-            .store
-            .list_variables(project.id)
-            .await
-            .map_err(|e| format!("store: {e}"))?;
-        let frozen = FrozenVariables::from_store(&variables, &self.keyring)
-            .map_err(|e| format!("cannot seal the release's variables: {e}"))?;
-        let build = self
-            .store
-            .next_build_number(project.id)
-            .await
-            .map_err(|e| format!("store: {e}"))?;
-        let manifest = match &process.manifest {
-            Some(path) => Some(read_manifest(&mirror, commit, path).await?),
-            None => None,
-        };
-        let branch = push.branch().or(push.tag()).unwrap_or_default().to_owned();
-        let pusher = push
-            .pusher
-            .as_ref()
-            .map(|p| p.name.clone())
-            .unwrap_or_default();
-        let facts = DeploymentFacts {
-            project: project.name.clone(),
+        let origin = Origin {
+            commit: commit.to_owned(),
+            branch: Some(push.branch().or(push.tag()).unwrap_or_default().to_owned()),
+            pusher: Some(
+                push.pusher
+                    .as_ref()
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+            ),
+            notes: push.notes(),
             environment: environment.clone(),
-            build: u64::try_from(build).unwrap_or_default(),
-            git_repository: project.repository_url.clone(),
-            git_branch: branch.clone(),
-            git_commit: commit.to_owned(),
-            git_pusher: pusher.clone(),
-            manifest,
-            ..DeploymentFacts::default()
+            version: None,
         };
-        let number = match &process.version {
-            Some(template) => {
-                let mut candidates = tako_core::variables::from_takofile(&process);
-                candidates.extend(frozen.public_values());
-                let context = EvalContext {
-                    now_utc: chrono::Utc::now(),
-                    local_offset: chrono::Offset::fix(&chrono::Utc),
-                };
-                render_version_template(template, &facts, candidates, &context)
-                    .map_err(|e| e.to_string())?
-            }
-            None => {
-                let latest = self
-                    .store
-                    .latest_release(project.id)
-                    .await
-                    .map_err(|e| format!("store: {e}"))?;
-                next_release_number(latest.as_ref().map(|r| r.number.as_str()))
-            }
-        };
-        if self
-            .store
-            .find_release_by_number(project.id, &number)
-            .await
-            .map_err(|e| format!("store: {e}"))?
-            .is_some()
-        {
-            return Err(format!("version {number} already exists"));
-        }
+        let release = releases::build(
+            self.store.as_ref(),
+            &self.keyring,
+            project,
+            &mirror,
+            process,
+            origin,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         Ok(DeliveryCompletion::Queue {
-            release: NewRelease {
-                project: project.id,
-                number,
-                notes: push.notes(),
-                commit: commit.to_owned(),
-                branch: Some(branch),
-                pusher: Some(pusher),
-                takofile: source,
-                variables: frozen.to_json(),
-                build_number: Some(build),
-            },
+            release,
             environment,
         })
     }
@@ -392,30 +334,12 @@ pub fn credentials_of(project: &Project) -> Option<tako_git::Credentials> {
         .map(|token| tako_git::Credentials::token(token.0.clone()))
 }
 
-fn short(commit: &str) -> &str {
-    commit.get(..7).unwrap_or(commit)
-}
-
 async fn read_takofile(mirror: &Mirror, rev: &str) -> Result<Option<(String, String)>, String> {
-    mirror
-        .first_file(rev, TAKOFILE_NAMES)
+    releases::read_takofile(mirror, rev)
         .await
-        .map_err(|e| format!("cannot read the takofile at {rev}: {e}"))
+        .map_err(|e| e.to_string())
 }
 
 fn parse(file_name: &str, source: &str) -> Result<Takofile, String> {
-    tako_takofile::parse(file_name, source).map_err(|diagnostics| {
-        let errors: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
-        format!("takofile invalid: {}", errors.join("; "))
-    })
-}
-
-async fn read_manifest(mirror: &Mirror, commit: &str, path: &str) -> Result<ManifestFacts, String> {
-    let text = mirror
-        .read_file(commit, path)
-        .await
-        .map_err(|e| format!("cannot read the manifest {path}: {e}"))?
-        .ok_or_else(|| format!("the manifest {path} is not in commit {}", short(commit)))?;
-    ManifestFacts::from_manifest(path, &text)
-        .map_err(|e| format!("manifest {path} is invalid: {e}"))
+    releases::parse_takofile(file_name, source).map_err(|e| e.to_string())
 }

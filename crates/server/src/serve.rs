@@ -171,7 +171,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         store: store.clone(),
         mirrors: mirrors.clone(),
         node: node.clone(),
-        deliveries_stored,
+        deliveries_stored: deliveries_stored.clone(),
         deployments_queued: deployments_queued.clone(),
         auto_register_projects: config.auto_register_projects,
         keyring: Arc::clone(&keys.keyring),
@@ -179,7 +179,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
     tokio::spawn(router.run());
     let scheduler = Scheduler {
         store: store.clone(),
-        mirrors,
+        mirrors: mirrors.clone(),
         node,
         work_root: config.data_dir.join("work"),
         max_running: u32::try_from(config.max_concurrent_deployments).unwrap_or(u32::MAX),
@@ -200,8 +200,14 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         intake,
         store: store.clone(),
         deployments_queued: deployments_queued.clone(),
+        deliveries_stored,
+        mirrors: mirrors.clone(),
         keys,
         limits: crate::limits::Limits::default(),
+        https: config
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://")),
     });
     let listener = TcpListener::bind(config.listen).await.map_err(|source| {
         let hint = match source.kind() {

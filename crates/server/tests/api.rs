@@ -90,8 +90,11 @@ async fn api_with(limits: tako_server::limits::Limits) -> Api {
         intake,
         store: store.clone(),
         deployments_queued: queued.clone(),
+        deliveries_stored: Arc::new(Notify::new()),
+        mirrors: tako_git::Mirrors::new(data.path().join("mirrors")),
         keys: Arc::clone(&keys),
         limits: limits.clone(),
+        https: false,
     });
     Api {
         store,
@@ -593,6 +596,10 @@ async fn openapi_document_lists_the_paths() {
     ] {
         assert!(paths.contains_key(path), "{path} missing");
     }
+    assert!(
+        paths["/api/v1/projects/{name}/releases"]["post"].is_object(),
+        "{doc}"
+    );
     assert!(
         doc["components"]["securitySchemes"]["bearer"].is_object(),
         "{doc}"
@@ -1111,4 +1118,337 @@ async fn a_projects_webhook_secret_is_rotated_write_only() {
     )
     .await
     .assert_error(StatusCode::FORBIDDEN);
+}
+
+/// Runs git hermetically in `dir` (no user or system configuration).
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// A bare origin with one commit on `main` holding `takofile`; the work tree
+/// that pushes to it, and the origin's `file://` URL.
+fn origin(takofile: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let root = tempfile::tempdir().unwrap();
+    let work = root.path().join("work");
+    let bare = root.path().join("origin.git");
+    std::fs::create_dir_all(&work).unwrap();
+    git(
+        root.path(),
+        &["init", "-q", "--bare", "-b", "main", "origin.git"],
+    );
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("takofile.yml"), takofile).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "first"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let url = format!("file://{}", bare.display());
+    (root, work, url)
+}
+
+const PROCESS: &str = "Project: web\nSteps:\n  - Name: Hi\n    Run: echo hi\n";
+
+#[tokio::test]
+async fn releases_are_created_by_hand_on_the_push_path() {
+    let api = api().await;
+    let (_origin, work, url) = origin(PROCESS);
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    let project = api
+        .store
+        .create_project(NewProject {
+            name: "web".to_owned(),
+            repository_url: url,
+            webhook_secret: None,
+            repository_token: None,
+        })
+        .await
+        .unwrap();
+    let secret = api
+        .send(
+            Method::PUT,
+            "/api/v1/projects/web/variables/Key",
+            json!({"value": "frozen-sealed-secret", "sensitive": true}),
+        )
+        .await;
+    assert_eq!(secret.status, StatusCode::OK, "{}", secret.body);
+
+    // `{}`: the default branch's head, the first number, no deployment.
+    let created = api
+        .send(Method::POST, "/api/v1/projects/web/releases", json!({}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let body = created.json();
+    assert_eq!(body["release"]["number"], "0.0.1");
+    assert_eq!(body["release"]["commit"], head.as_str());
+    assert_eq!(body["release"]["branch"], "main");
+    assert_eq!(body["deployments"], json!([]));
+    let stored = api
+        .store
+        .find_release_by_number(project.id, "0.0.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.takofile, PROCESS);
+    assert_eq!(stored.build_number, Some(1));
+    assert!(stored.variables.contains("\"Key\""), "{}", stored.variables);
+    assert!(!stored.variables.contains("frozen-sealed-secret"));
+
+    // With deploy_to: queued (and the scheduler woken).
+    let created = api
+        .send(
+            Method::POST,
+            "/api/v1/projects/web/releases",
+            json!({"version": "2.0.0", "notes": "by hand", "deploy_to": ["Staging", "staging"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let body = created.json();
+    assert_eq!(body["release"]["number"], "2.0.0");
+    assert_eq!(body["release"]["notes"], "by hand");
+    let deployments = body["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 1, "{body}");
+    assert_eq!(deployments[0]["environment"], "Staging");
+    assert_eq!(deployments[0]["state"], "queued");
+    tokio::time::timeout(Duration::from_secs(1), api.queued.notified())
+        .await
+        .unwrap();
+
+    // A version that exists: 409, and the counter did not move.
+    let again = api
+        .send(
+            Method::POST,
+            "/api/v1/projects/web/releases",
+            json!({"version": "2.0.0"}),
+        )
+        .await;
+    let error = again.assert_error(StatusCode::CONFLICT);
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("2.0.0 already exists"),
+        "{error}"
+    );
+    let next = api
+        .send(Method::POST, "/api/v1/projects/web/releases", json!({}))
+        .await;
+    assert_eq!(next.status, StatusCode::CREATED, "{}", next.body);
+    assert_eq!(next.json()["release"]["number"], "2.0.1");
+    assert_eq!(next.json()["release"]["build_number"], 3);
+
+    // Bad input, unknown names: 422 naming them; unknown project: 404.
+    for (request, expected) in [
+        (
+            json!({"branch": "nope"}),
+            "branch nope is not in the repository",
+        ),
+        (json!({"commit": "not-a-sha"}), "is not a commit id"),
+        (
+            json!({"commit": "0123456789abcdef0123456789abcdef01234567"}),
+            "commit 0123456789abcdef0123456789abcdef01234567 is not in the repository",
+        ),
+        (json!({"version": "1.0 beta"}), "must not contain spaces"),
+        (json!({"deploy_to": [""]}), "environment must not be empty"),
+    ] {
+        let answer = api
+            .send(
+                Method::POST,
+                "/api/v1/projects/web/releases",
+                request.clone(),
+            )
+            .await;
+        let error = answer.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            error["error"].as_str().unwrap().contains(expected),
+            "{request}: {error}"
+        );
+    }
+    let unknown_field = api
+        .send(
+            Method::POST,
+            "/api/v1/projects/web/releases",
+            json!({"versoin": "1.0.0"}),
+        )
+        .await;
+    unknown_field.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    api.send(Method::POST, "/api/v1/projects/nope/releases", json!({}))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+
+    // A viewer may not; a 403 before the project is looked up.
+    let (_, viewer) = api.new_token("eyes", "viewer").await;
+    for uri in [
+        "/api/v1/projects/web/releases",
+        "/api/v1/projects/nope/releases",
+    ] {
+        let answer = api
+            .call_as(&viewer, Method::POST, uri, Some(json!({})))
+            .await;
+        let error = answer.assert_error(StatusCode::FORBIDDEN);
+        assert!(
+            error["error"]
+                .as_str()
+                .unwrap()
+                .contains("admin or deployer"),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_takofile_or_an_unreachable_repository_is_named() {
+    let api = api().await;
+    let (_origin, work, url) = origin("Project: web\nStepz: []\n");
+    api.store
+        .create_project(NewProject {
+            name: "web".to_owned(),
+            repository_url: url,
+            webhook_secret: None,
+            repository_token: None,
+        })
+        .await
+        .unwrap();
+    let answer = api
+        .send(Method::POST, "/api/v1/projects/web/releases", json!({}))
+        .await;
+    let error = answer.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    let head = git(&work, &["rev-parse", "--short=7", "HEAD"]);
+    assert_eq!(
+        error["error"],
+        format!("the takofile at commit {head} is invalid")
+    );
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("takofile.yml:2:1: error: unknown key Stepz"),
+        "{error}"
+    );
+
+    api.store
+        .create_project(NewProject {
+            name: "gone".to_owned(),
+            repository_url: "file:///nonexistent/tako/gone.git".to_owned(),
+            webhook_secret: None,
+            repository_token: None,
+        })
+        .await
+        .unwrap();
+    let answer = api
+        .send(Method::POST, "/api/v1/projects/gone/releases", json!({}))
+        .await;
+    let error = answer.assert_error(StatusCode::BAD_GATEWAY);
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot fetch file:///nonexistent/tako/gone.git"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_commit_off_every_branch_is_fetched_by_id_and_names_no_branch() {
+    let api = api().await;
+    let (origin, work, url) = origin(PROCESS);
+    api.store
+        .create_project(NewProject {
+            name: "web".to_owned(),
+            repository_url: url,
+            webhook_secret: None,
+            repository_token: None,
+        })
+        .await
+        .unwrap();
+    // The mirror exists before the commit does.
+    let first = api
+        .send(Method::POST, "/api/v1/projects/web/releases", json!({}))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+
+    // Like a pull request's head: on the server, on no branch.
+    std::fs::write(work.join("takofile.yml"), PROCESS.replace("hi", "pull")).unwrap();
+    git(&work, &["commit", "-q", "-am", "pull request"]);
+    let pull = git(&work, &["rev-parse", "HEAD"]);
+    let bare = origin.path().join("origin.git");
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            bare.to_str().unwrap(),
+            "HEAD:refs/pull/1/head",
+        ],
+    );
+
+    // With a branch it is not on: 422 naming both.
+    let answer = api
+        .send(
+            Method::POST,
+            "/api/v1/projects/web/releases",
+            json!({"commit": pull, "branch": "main"}),
+        )
+        .await;
+    let error = answer.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        error["error"],
+        format!("commit {pull} is not on branch main"),
+        "{error}"
+    );
+
+    // Protected environments refuse a release that names no branch, and
+    // nothing is created.
+    api.send(
+        Method::PUT,
+        "/api/v1/projects/web/environments/Production",
+        json!({"allowed_branches": ["main"]}),
+    )
+    .await;
+    let answer = api
+        .send(
+            Method::POST,
+            "/api/v1/projects/web/releases",
+            json!({"commit": pull, "deploy_to": ["Production"]}),
+        )
+        .await;
+    let error = answer.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("this release names no branch"),
+        "{error}"
+    );
+
+    let created = api
+        .send(
+            Method::POST,
+            "/api/v1/projects/web/releases",
+            json!({"commit": pull}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let body = created.json();
+    assert_eq!(body["release"]["number"], "0.0.2");
+    assert_eq!(body["release"]["commit"], pull.as_str());
+    assert_eq!(body["release"]["branch"], Value::Null);
+    assert!(
+        body["release"]["notes"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("from commit {}", &pull[..7])),
+        "{body}"
+    );
 }

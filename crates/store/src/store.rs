@@ -86,6 +86,11 @@ pub trait Store: Send + Sync + 'static {
         project: Option<ProjectId>,
         page: PageRequest,
     ) -> StoreResult<Page<Delivery>>;
+    /// Makes a processed delivery pending again (its outcome is cleared), so
+    /// the router processes its stored body once more. Releases and
+    /// deployments it created stay. `InvalidTransition` when it is still
+    /// pending.
+    async fn replay_delivery(&self, id: &DeliveryId) -> StoreResult<Delivery>;
 
     // ----- releases -----
 
@@ -120,6 +125,13 @@ pub trait Store: Send + Sync + 'static {
         filter: &DeploymentFilter,
         page: PageRequest,
     ) -> StoreResult<Page<Deployment>>;
+    /// The latest deployment of each project and environment (optionally of
+    /// one project), by project then environment: the dashboard. Its cost
+    /// does not grow with the history.
+    async fn latest_deployments(&self, project: Option<ProjectId>) -> StoreResult<Vec<Deployment>>;
+    /// The latest deployment of each of `releases` in each environment, by
+    /// release then environment.
+    async fn release_deployments(&self, releases: &[ReleaseId]) -> StoreResult<Vec<Deployment>>;
     /// Claims the oldest queued deployment whose project and environment have
     /// none running, when fewer than `max_running` run in total, and marks it
     /// `Running`.

@@ -174,3 +174,40 @@ async fn the_audit_log_is_append_only_in_the_database() {
         assert!(error.to_string().contains("append-only"), "{error}");
     }
 }
+
+/// The writer checkpoints the WAL into the database file once it is idle
+/// (SQLite's automatic checkpoint, inside a commit, is off).
+#[tokio::test]
+async fn the_wal_is_checkpointed_when_the_writer_is_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tako.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    let body = vec![b'x'; 8 * 1024];
+    let deliveries: Vec<_> = (0..400)
+        .map(|i| tako_store::NewDelivery {
+            id: tako_store::DeliveryId(format!("delivery-{i}")),
+            event: "push".to_owned(),
+            received_at: chrono::Utc::now(),
+            body: body.clone(),
+            repository_url: None,
+            git_ref: None,
+        })
+        .collect();
+    for batch in deliveries.chunks(50) {
+        store.insert_deliveries(batch).await.unwrap();
+    }
+    // 3.2 MB written; with no checkpoint it would all still be in the WAL.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = std::fs::metadata(&path).unwrap().len();
+        if now > before + 3_000_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file did not grow ({before} -> {now} bytes): no idle checkpoint"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

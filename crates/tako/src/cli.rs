@@ -41,9 +41,9 @@ pub(crate) enum Command {
     ///
     /// Example: echo s3cret | tako var set DbPassword --project web --env Production --sensitive
     Var(VarArgs),
-    /// List a project's releases on a Tako server.
+    /// Create and list a project's releases on a Tako server.
     ///
-    /// Example: tako release list --project web
+    /// Example: tako release create --project web --deploy-to Staging
     Release(ReleaseArgs),
     /// Deploy a release to an environment, optionally following its log.
     ///
@@ -199,6 +199,44 @@ pub(crate) struct ReleaseArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReleaseCommand {
+    /// Create a release from the head of a branch (default: the repository's
+    /// default branch) or from a commit, as a push would: that commit's
+    /// takofile process and the project's variables are frozen into it.
+    ///
+    /// The number defaults to the next one by the takofile's rules (its
+    /// Version template, else the previous number incremented). With
+    /// --deploy-to, the new release is deployed to each environment its
+    /// policy allows (if one refuses, nothing is created).
+    ///
+    /// Example: tako release create --project web --branch main --deploy-to Staging --follow
+    Create {
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// The release number [default: the next one].
+        #[arg(long)]
+        version: Option<String>,
+        /// Build from this branch's head [default: the default branch].
+        #[arg(long)]
+        branch: Option<String>,
+        /// Build from this commit (at least 7 hex digits); with --branch, it
+        /// must be on that branch.
+        #[arg(long, value_name = "SHA")]
+        commit: Option<String>,
+        /// Release notes [default: who created it, from which branch or commit].
+        #[arg(long, value_name = "TEXT")]
+        notes: Option<String>,
+        /// Deploy the new release to this environment (repeatable).
+        #[arg(long = "deploy-to", value_name = "ENVIRONMENT")]
+        deploy_to: Vec<String>,
+        /// Stream the task logs of the deployments until they end; exits 0
+        /// only if every one succeeded.
+        #[arg(long, requires = "deploy_to")]
+        follow: bool,
+        /// table or json (the release and its deployments).
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// List a project's releases, newest first.
     List {
         /// The project.
@@ -265,8 +303,8 @@ pub(crate) enum TokenCommand {
         /// A name for people (`ci`, `alice laptop`).
         #[arg(long)]
         name: String,
-        /// admin (default: everything), deployer (read, deploy, cancel; never
-        /// variables) or viewer (read only).
+        /// admin (default: everything), deployer (read, create releases,
+        /// deploy, cancel; never variables) or viewer (read only).
         #[arg(long)]
         role: Option<String>,
         /// The token stops working after this many days [default: never].

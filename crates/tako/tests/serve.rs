@@ -12,14 +12,14 @@ use tako_store::{
     DeliveryId, DeliveryOutcome, Deployment, DeploymentFilter, DeploymentState, LogCursor,
     PageRequest, SqliteStore, Store,
 };
-use tako_test_support::git_server::BareRepo;
 use tako_test_support::github::{PushedCommit, push_payload};
 use tako_test_support::http::{HttpResponse, request};
+use tako_test_support::origin::Origin;
 use tako_test_support::server::{DataDir, TakoServer};
-use tako_test_support::{TempGitRepo, wait_until};
+use tako_test_support::wait_until;
 
 const SECRET: &str = "it's a secret to everybody";
-const ZERO: &str = "0000000000000000000000000000000000000000";
+use tako_test_support::origin::ZERO;
 
 const ROUTING: &str = r#"Project: Demo
 Mappings:
@@ -38,88 +38,8 @@ fn tako_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_tako"))
 }
 
-/// A work repository pushed to a bare origin, with the takofile on `main`.
-struct Origin {
-    work: TempGitRepo,
-    bare: BareRepo,
-}
-
-impl Origin {
-    fn new(takofile: &str) -> Origin {
-        let work = TempGitRepo::new();
-        work.write("takofile.yml", takofile);
-        work.commit("Add the takofile");
-        let bare = BareRepo::new("demo");
-        bare.push_from(&work, &["main"]);
-        Origin { work, bare }
-    }
-
-    /// Commits on `branch` (created from the current HEAD when new), pushes,
-    /// and returns the payload of that push.
-    fn push_commit(&self, branch: &str, file: &str, content: &str, message: &str) -> Vec<u8> {
-        self.push_commit_as(&self.bare.file_url(), branch, file, content, message)
-    }
-
-    /// Like [`Origin::push_commit`], with the payload naming `clone_url`.
-    fn push_commit_as(
-        &self,
-        clone_url: &str,
-        branch: &str,
-        file: &str,
-        content: &str,
-        message: &str,
-    ) -> Vec<u8> {
-        let current = self.work.git(&["rev-parse", "--abbrev-ref", "HEAD"]);
-        if current != branch {
-            let exists = self.work.git(&["branch", "--list", branch]);
-            if exists.is_empty() {
-                self.work.git(&["checkout", "-q", "-b", branch]);
-            } else {
-                self.work.git(&["checkout", "-q", branch]);
-            }
-        }
-        let before = self.bare.git(&[
-            "for-each-ref",
-            "--format=%(objectname)",
-            &format!("refs/heads/{branch}"),
-        ]);
-        let before = if before.is_empty() {
-            ZERO.to_owned()
-        } else {
-            before
-        };
-        self.work.write(file, content);
-        let after = self.work.commit(message);
-        self.bare.push_from(&self.work, &[branch]);
-        push_payload(
-            clone_url,
-            "main",
-            &format!("refs/heads/{branch}"),
-            &before,
-            &after,
-            &[PushedCommit {
-                id: after.clone(),
-                message: message.to_owned(),
-            }],
-        )
-    }
-}
-
 fn post_push(server: &TakoServer, delivery: &str, body: &[u8], secret: &str) -> HttpResponse {
-    let signature = tako_github::sign(secret.as_bytes(), body);
-    request(
-        &server.address,
-        "POST",
-        "/hooks/github",
-        &[
-            ("Content-Type", "application/json"),
-            ("X-GitHub-Event", "push"),
-            ("X-GitHub-Delivery", delivery),
-            ("X-Hub-Signature-256", &signature),
-        ],
-        body,
-    )
-    .unwrap()
+    tako_test_support::origin::post_push(&server.address, delivery, body, secret)
 }
 
 fn start(data: &DataDir) -> TakoServer {

@@ -4,10 +4,12 @@
 //! Only ever a dev-dependency. Everything here talks to real programs (git,
 //! the kernel's `/proc`), never to fakes.
 
+pub mod browser;
 pub mod git_server;
 pub mod github;
 pub mod http;
 pub mod nuget;
+pub mod origin;
 pub mod server;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

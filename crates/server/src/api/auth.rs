@@ -65,34 +65,43 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
-        let hash = TokenHash(token_hash(token));
-        let found = state
-            .store
-            .find_token_by_hash(&hash)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        let now = Utc::now();
-        if found.revoked || found.expires_at.is_some_and(|at| at <= now) {
-            return Err(ApiError::Unauthorized);
-        }
-        if found
-            .last_used_at
-            .is_none_or(|last| now - last >= TOUCH_INTERVAL)
-            && let Err(error) = state.store.touch_token(found.id, now).await
-        {
-            // Recording the use is bookkeeping: the request goes on.
-            tracing::warn!(token = %found.id, %error, "cannot record the token's use");
-        }
-        let who = Principal {
-            token: found.id,
-            name: found.name,
-            role: found.role,
-        };
+        let who = principal_for(state, &TokenHash(token_hash(token))).await?;
         if let Some(actor) = parts.extensions.get::<crate::api::trust::AuditActor>() {
             actor.set(&who);
         }
         Ok(who)
     }
+}
+
+/// The principal of the token with this hash: 401 when it is unknown,
+/// revoked or expired. Records the token's use (at most once a minute).
+/// Bearer tokens and web sessions both end here.
+pub(crate) async fn principal_for(
+    state: &AppState,
+    hash: &TokenHash,
+) -> Result<Principal, ApiError> {
+    let found = state
+        .store
+        .find_token_by_hash(hash)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let now = Utc::now();
+    if found.revoked || found.expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::Unauthorized);
+    }
+    if found
+        .last_used_at
+        .is_none_or(|last| now - last >= TOUCH_INTERVAL)
+        && let Err(error) = state.store.touch_token(found.id, now).await
+    {
+        // Recording the use is bookkeeping: the request goes on.
+        tracing::warn!(token = %found.id, %error, "cannot record the token's use");
+    }
+    Ok(Principal {
+        token: found.id,
+        name: found.name,
+        role: found.role,
+    })
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if well formed.

@@ -7,14 +7,14 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use tako_store::{DeploymentFilter, DeploymentId, DeploymentState, NewDeployment, ReleaseId};
+use tako_store::{DeploymentFilter, DeploymentId, DeploymentState, ReleaseId};
 use utoipa::IntoParams;
 
 use crate::api::auth::{Deployer, Principal};
 use crate::api::dto::{CreateDeployment, DeploymentDto, DeploymentPage, ReleaseDto, StepDto};
 use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::api::projects::project_named;
-use crate::api::{ErrorBody, check_name, logs, page_request};
+use crate::api::{ErrorBody, logs, page_request};
 use crate::http::AppState;
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -53,28 +53,8 @@ pub(crate) async fn deploy_release(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CreateDeployment>,
 ) -> ApiResult<(StatusCode, Json<DeploymentDto>)> {
-    check_name("environment", &body.environment)?;
-    let release = state.store.get_release(ReleaseId(id)).await?;
-    crate::policy::check(
-        state.store.as_ref(),
-        release.project,
-        body.environment.trim(),
-        release.branch.as_deref(),
-    )
-    .await
-    .map_err(|reason| {
-        ApiError::unprocessable(format!("refused by the environment policy: {reason}"))
-    })?;
-    let deployment = state
-        .store
-        .create_deployment(NewDeployment {
-            release: release.id,
-            environment: body.environment.trim().to_owned(),
-        })
-        .await?;
-    state.deployments_queued.notify_one();
-    tracing::info!(deployment = %deployment.id, release = %release.number,
-        environment = %deployment.environment, by = %who.name, "deployment queued through the API");
+    let deployment =
+        crate::actions::deploy_release(&state, &who, ReleaseId(id), &body.environment).await?;
     Ok((StatusCode::CREATED, Json(DeploymentDto::from(&deployment))))
 }
 
@@ -165,10 +145,6 @@ pub(crate) async fn cancel_deployment(
     State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<DeploymentDto>> {
-    let deployment = state.store.request_cancel(DeploymentId(id)).await?;
-    // A cancelled queued deployment may free the scheduler's next pick.
-    state.deployments_queued.notify_one();
-    tracing::info!(deployment = id, by = %who.name, role = %who.role, token = %who.token,
-        "cancel requested through the API");
+    let deployment = crate::actions::cancel_deployment(&state, &who, DeploymentId(id)).await?;
     Ok(Json(DeploymentDto::from(&deployment)))
 }

@@ -193,6 +193,46 @@ pub struct ReleasePage {
     pub next_cursor: Option<String>,
 }
 
+/// A release to create by hand (Octopus's "Create release"), from the head
+/// of a branch or from a commit of the project's repository. Every field is
+/// optional: `{}` makes the next release from the default branch's head.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRelease {
+    /// The release number; default: the next one by the takofile's rules
+    /// (its `Version` template, else the previous number incremented). A
+    /// number that exists is a 409.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Build from this branch's head; default: the repository's default
+    /// branch. With `commit`, the commit must be in this branch's history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Build from this commit (full or at least 7 hex digits). Without
+    /// `branch`, the release is recorded with the default branch when the
+    /// commit is in its history, else with no branch (environment policies
+    /// then refuse it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Release notes; default: who created it, and from which branch or
+    /// commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// Environments to deploy the new release to, each checked against its
+    /// environment policy first (a refusal is a 422, and nothing is created).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploy_to: Vec<String>,
+}
+
+/// A release created by hand, and the deployments queued with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedRelease {
+    /// The release.
+    pub release: ReleaseDto,
+    /// Its deployments, in the order of `deploy_to`.
+    pub deployments: Vec<DeploymentDto>,
+}
+
 /// A deployment to queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

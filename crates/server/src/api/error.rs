@@ -46,6 +46,15 @@ pub enum ApiError {
         /// More about it, if anything.
         detail: Option<String>,
     },
+    /// Something Tako depends on failed, not Tako itself (the project's
+    /// repository cannot be fetched): 502 or 503, saying what to do.
+    #[error("{message}")]
+    Upstream {
+        /// 502 (the remote failed) or 503 (try again shortly).
+        status: StatusCode,
+        /// What failed and what to do, without internals.
+        message: String,
+    },
     /// The route exists, not with this method: 405.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -80,7 +89,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::BadRequest { status, .. } => *status,
+            ApiError::BadRequest { status, .. } | ApiError::Upstream { status, .. } => *status,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

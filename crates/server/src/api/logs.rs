@@ -85,7 +85,7 @@ pub(crate) async fn deployment_log(
         .into_response())
 }
 
-async fn read_all(store: &dyn Store, id: DeploymentId) -> Result<String, StoreError> {
+pub(crate) async fn read_all(store: &dyn Store, id: DeploymentId) -> Result<String, StoreError> {
     let mut text = String::new();
     let mut cursor = LogCursor::START;
     loop {
@@ -132,7 +132,7 @@ struct Follow {
 }
 
 /// The events of a followed log; see the module docs.
-fn follow(
+pub(crate) fn follow(
     store: Arc<dyn Store>,
     id: DeploymentId,
     from: LogCursor,

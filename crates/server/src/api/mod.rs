@@ -11,14 +11,15 @@
 //! totals and the API's shape.
 
 mod admin;
-mod auth;
+pub(crate) mod auth;
 mod deployments;
 pub mod dto;
 pub mod error;
-mod logs;
+pub(crate) mod logs;
 mod metrics;
-mod projects;
-mod trust;
+pub(crate) mod projects;
+mod releases;
+pub(crate) mod trust;
 
 use std::sync::Arc;
 
@@ -73,7 +74,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         projects::list_projects, projects::create_project, projects::get_project,
         projects::list_variables, projects::set_variable, projects::delete_variable,
         projects::set_webhook_secret,
-        projects::list_releases, projects::find_release,
+        projects::list_releases, releases::create_release, projects::find_release,
         deployments::get_release, deployments::deploy_release,
         deployments::list_deployments, deployments::get_deployment,
         deployments::cancel_deployment, logs::deployment_log,
@@ -84,7 +85,8 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     ),
     components(schemas(
         ErrorBody, dto::ProjectDto, dto::CreateProject, dto::VariableDto, dto::SetVariable,
-        dto::ReleaseDto, dto::ReleasePage, dto::CreateDeployment, dto::StepDto,
+        dto::ReleaseDto, dto::ReleasePage, dto::CreateRelease, dto::CreatedRelease,
+        dto::CreateDeployment, dto::StepDto,
         dto::DeploymentDto, dto::DeploymentPage, dto::OutcomeDto, dto::DeliveryDto,
         dto::DeliveryPage, dto::TokenDto, dto::CreateToken, dto::CreatedToken, dto::KeyRotation,
         dto::EnvironmentPolicyDto, dto::SetEnvironmentPolicy, dto::SetWebhookSecret, dto::AuditEntryDto, dto::AuditPage,

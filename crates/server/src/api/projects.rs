@@ -36,7 +36,12 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             "/projects/{name}/webhook-secret",
             put(set_webhook_secret).layer(DefaultBodyLimit::max(crate::limits::SMALL_BODY_BYTES)),
         )
-        .route("/projects/{name}/releases", get(list_releases))
+        .route(
+            "/projects/{name}/releases",
+            get(list_releases)
+                .post(crate::api::releases::create_release)
+                .layer(DefaultBodyLimit::max(crate::limits::SMALL_BODY_BYTES)),
+        )
         .route("/projects/{name}/releases/{number}", get(find_release))
 }
 
@@ -149,16 +154,15 @@ pub(crate) async fn set_variable(
     ApiPath((name, var)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<SetVariable>,
 ) -> ApiResult<Json<VariableDto>> {
-    let project = project_named(state.store.as_ref(), &name).await?;
-    let variable = state
-        .store
-        .set_variable(new_variable(&project, &var, body)?)
-        .await?;
-    tracing::info!(project = %project.name, variable = %variable.name, by = %who.name, "variable set");
+    let variable = crate::actions::set_variable(&state, &who, &name, body, &var).await?;
     Ok(Json(VariableDto::from(&variable)))
 }
 
-fn new_variable(project: &Project, name: &str, body: SetVariable) -> ApiResult<NewVariable> {
+pub(crate) fn new_variable(
+    project: &Project,
+    name: &str,
+    body: SetVariable,
+) -> ApiResult<NewVariable> {
     check_name("variable name", name)?;
     let mut environments = body.environments.unwrap_or_default();
     for environment in &environments {
@@ -185,21 +189,7 @@ pub(crate) async fn delete_variable(
     State(state): State<Arc<AppState>>,
     ApiPath((name, id)): ApiPath<(String, i64)>,
 ) -> ApiResult<StatusCode> {
-    let project = project_named(state.store.as_ref(), &name).await?;
-    let owned = state
-        .store
-        .list_variables(project.id)
-        .await?
-        .into_iter()
-        .any(|v| v.id == VariableId(id));
-    if !owned {
-        return Err(ApiError::NotFound(format!(
-            "variable {id} of project {} not found",
-            project.name
-        )));
-    }
-    state.store.delete_variable(VariableId(id)).await?;
-    tracing::info!(project = %project.name, variable = id, by = %who.name, "variable deleted");
+    crate::actions::delete_variable(&state, &who, &name, VariableId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -37,6 +37,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "audit_log",
         sql: include_str!("../../migrations/sqlite/0004_audit_log.sql"),
     },
+    Migration {
+        version: 5,
+        name: "web_ui",
+        sql: include_str!("../../migrations/sqlite/0005_web_ui.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -22,6 +22,14 @@
 //! Settings: WAL, `synchronous=FULL` (an fsync costs ~0.2 ms here, so FULL is
 //! free next to NORMAL), `foreign_keys=ON`, a 5 s `busy_timeout`.
 //!
+//! Checkpoints: SQLite's automatic checkpoint runs inside the commit that
+//! crosses 1,000 WAL pages, so one batch of webhooks in every few hundred
+//! waits for a checkpoint's fsync of the database file (4–10 ms). The writer
+//! turns it off and checkpoints itself instead (`PASSIVE`: it never waits for
+//! readers) once it has been idle for [`IDLE_CHECKPOINT`], or at once when
+//! the WAL file grows past [`WAL_CHECKPOINT_BYTES`] under sustained load.
+//! `journal_size_limit` trims the WAL file back after a burst.
+//!
 //! # Migrations
 //!
 //! Numbered SQL files under `migrations/sqlite/NNNN_name.sql`, compiled in,
@@ -58,6 +66,12 @@ use crate::store::Store;
 
 /// How many read connections a file database gets.
 const READERS: usize = 2;
+/// The writer checkpoints once it has had no job for this long.
+const IDLE_CHECKPOINT: Duration = Duration::from_millis(100);
+/// The writer checkpoints at once when the WAL file grows past this.
+const WAL_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
+/// What the WAL file is trimmed to after a checkpoint.
+const WAL_KEEP_BYTES: i64 = 64 * 1024 * 1024;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send + 'static>;
 
@@ -119,6 +133,60 @@ fn spawn_worker(
         .map_err(|e| StoreError::unavailable("cannot start a store thread", e))
 }
 
+/// The writer's thread: runs jobs in order and checkpoints the WAL when
+/// idle (or when it grows too large), never inside a job's commit.
+fn spawn_writer(
+    mut conn: Connection,
+    jobs: mpsc::Receiver<Job>,
+    wal: Option<PathBuf>,
+) -> StoreResult<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tako-store-writer".into())
+        .spawn(move || {
+            let mut dirty = false;
+            loop {
+                let next = if dirty {
+                    jobs.recv_timeout(IDLE_CHECKPOINT)
+                } else {
+                    jobs.recv()
+                        .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+                };
+                match next {
+                    Ok(job) => {
+                        job(&mut conn);
+                        dirty = wal.is_some();
+                        let large = wal.as_deref().is_some_and(|wal| {
+                            std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES)
+                        });
+                        if large {
+                            checkpoint(&conn);
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        checkpoint(&conn);
+                        dirty = false;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        if dirty {
+                            checkpoint(&conn);
+                        }
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|e| StoreError::unavailable("cannot start a store thread", e))
+}
+
+/// A `PASSIVE` checkpoint: copies what no reader still needs back into the
+/// database file, without waiting. Best effort: what it leaves, the next
+/// one copies.
+fn checkpoint(conn: &Connection) {
+    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(%error, "WAL checkpoint failed; the next one retries");
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating it and its parent directories if needed) the database
     /// at `path`, applies pending migrations and starts the connection
@@ -152,6 +220,13 @@ impl SqliteStore {
         }
         writer
             .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| open_error(&path, e))?;
+        // The writer thread checkpoints (see the module docs).
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| open_error(&path, e))?;
+        writer
+            .pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES)
             .map_err(|e| open_error(&path, e))?;
         migrate::migrate(&mut writer).map_err(|e| match e {
             StoreError::Unavailable { context, source } => StoreError::Unavailable {
@@ -193,11 +268,12 @@ impl SqliteStore {
     ) -> StoreResult<Self> {
         let mut threads = Vec::new();
         let (write_tx, write_rx) = mpsc::channel::<Job>();
-        threads.push(spawn_worker(
-            "tako-store-writer".into(),
-            writer,
-            Arc::new(Mutex::new(write_rx)),
-        )?);
+        let wal = path.as_ref().map(|p| {
+            let mut name = p.clone().into_os_string();
+            name.push("-wal");
+            PathBuf::from(name)
+        });
+        threads.push(spawn_writer(writer, write_rx, wal)?);
         let read_tx = if readers.is_empty() {
             None
         } else {
@@ -406,6 +482,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn replay_delivery(&self, id: &DeliveryId) -> StoreResult<Delivery> {
+        let id = id.clone();
+        self.write(move |c| ops::replay_delivery(c, &id)).await
+    }
+
     async fn create_release(&self, release: NewRelease) -> StoreResult<Release> {
         self.write(move |c| {
             let tx = c.transaction().map_err(ops::db("create release"))?;
@@ -464,6 +545,17 @@ impl Store for SqliteStore {
     ) -> StoreResult<Page<Deployment>> {
         let filter = filter.clone();
         self.read(move |c| ops::list_deployments(c, &filter, page))
+            .await
+    }
+
+    async fn latest_deployments(&self, project: Option<ProjectId>) -> StoreResult<Vec<Deployment>> {
+        self.read(move |c| ops::latest_deployments(c, project))
+            .await
+    }
+
+    async fn release_deployments(&self, releases: &[ReleaseId]) -> StoreResult<Vec<Deployment>> {
+        let releases = releases.to_vec();
+        self.read(move |c| ops::release_deployments(c, &releases))
             .await
     }
 

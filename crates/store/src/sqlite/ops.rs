@@ -476,6 +476,35 @@ pub(super) fn get_delivery(conn: &mut Connection, id: &DeliveryId) -> StoreResul
     .ok_or_else(|| StoreError::not_found(format!("delivery {id}")))
 }
 
+pub(super) fn replay_delivery(conn: &mut Connection, id: &DeliveryId) -> StoreResult<Delivery> {
+    let tx = conn.transaction().map_err(db("replay a delivery"))?;
+    let (delivery, _) = tx
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
+        ))
+        .and_then(|mut s| s.query_row([&id.0], delivery_row).optional())
+        .map_err(db("replay a delivery"))?
+        .ok_or_else(|| StoreError::not_found(format!("delivery {id}")))?;
+    if delivery.state != DeliveryState::Done {
+        return Err(StoreError::InvalidTransition {
+            what: format!("delivery {id}"),
+            from: "pending".to_owned(),
+            to: "pending".to_owned(),
+        });
+    }
+    let (replayed, _) = tx
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET state = 'pending', outcome = NULL, outcome_reason = NULL,
+                 release_id = NULL, deployment_id = NULL, claimed_by = NULL,
+                 lease_until = NULL, completed_at = NULL
+             WHERE id = ?1 RETURNING {DELIVERY_COLUMNS}"
+        ))
+        .and_then(|mut s| s.query_row([&id.0], delivery_row))
+        .map_err(db("replay a delivery"))?;
+    tx.commit().map_err(db("replay a delivery"))?;
+    Ok(replayed)
+}
+
 pub(super) fn list_deliveries(
     conn: &mut Connection,
     project: Option<ProjectId>,
@@ -498,10 +527,19 @@ pub(super) fn list_deliveries(
         Some(project) => {
             require_project(&tx, project)?;
             tx.prepare_cached(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries
-                 WHERE (project_id = ?1
-                        OR repository_key = (SELECT repository_key FROM projects WHERE id = ?1))
-                   AND (?2 IS NULL OR seq < ?2)
+                // Two index walks, newest first, each cut at the page size,
+                // then merged: the cost does not grow with the history (an
+                // `OR` would read every delivery of the project and sort).
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE seq IN (
+                     SELECT seq FROM (SELECT seq FROM deliveries
+                                      WHERE project_id = ?1 AND (?2 IS NULL OR seq < ?2)
+                                      ORDER BY seq DESC LIMIT ?3)
+                     UNION
+                     SELECT seq FROM (SELECT seq FROM deliveries
+                                      WHERE repository_key =
+                                            (SELECT repository_key FROM projects WHERE id = ?1)
+                                        AND (?2 IS NULL OR seq < ?2)
+                                      ORDER BY seq DESC LIMIT ?3))
                  ORDER BY seq DESC LIMIT ?3"
             ))
             .and_then(|mut s| {
@@ -690,6 +728,49 @@ pub(super) fn insert_deployment(
         )
     })
     .map_err(db("create a deployment"))
+}
+
+pub(super) fn latest_deployments(
+    conn: &mut Connection,
+    project: Option<ProjectId>,
+) -> StoreResult<Vec<Deployment>> {
+    let columns = prefixed("d.", DEPLOYMENT_COLUMNS);
+    conn.prepare_cached(&format!(
+        "SELECT {columns} FROM latest_deployments l JOIN deployments d ON d.id = l.deployment_id
+         WHERE ?1 IS NULL OR l.project_id = ?1
+         ORDER BY l.project_id, l.environment"
+    ))
+    .and_then(|mut s| {
+        s.query_map([project.map(|p| p.0)], deployment_row)?
+            .collect()
+    })
+    .map_err(db("read the latest deployments"))
+}
+
+pub(super) fn release_deployments(
+    conn: &mut Connection,
+    releases: &[ReleaseId],
+) -> StoreResult<Vec<Deployment>> {
+    let ids = serde_json::to_string(&releases.iter().map(|r| r.0).collect::<Vec<_>>())
+        .map_err(|e| StoreError::unavailable("encode release ids", e))?;
+    conn.prepare_cached(&format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id IN (
+             SELECT max(id) FROM deployments
+             WHERE release_id IN (SELECT value FROM json_each(?1))
+             GROUP BY release_id, environment)
+         ORDER BY release_id, environment"
+    ))
+    .and_then(|mut s| s.query_map([ids], deployment_row)?.collect())
+    .map_err(db("read a release's deployments"))
+}
+
+/// `columns` (comma-separated) each with `prefix`.
+fn prefixed(prefix: &str, columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{prefix}{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn select_deployment(conn: &Connection, id: DeploymentId) -> StoreResult<Deployment> {

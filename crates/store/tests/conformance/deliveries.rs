@@ -426,3 +426,55 @@ pub(crate) async fn deliveries_are_listed_by_project_newest_first(factory: &dyn 
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
 }
+
+pub(crate) async fn a_processed_delivery_can_be_replayed(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    store
+        .insert_deliveries(&[delivery("one", "web")])
+        .await
+        .unwrap();
+    let id = tako_store::DeliveryId("one".to_owned());
+    let pending = store.replay_delivery(&id).await.unwrap_err();
+    assert!(
+        matches!(pending, StoreError::InvalidTransition { .. }),
+        "a pending delivery is not replayed: {pending:?}"
+    );
+    let claimed = store
+        .claim_pending_delivery(&node("a"), LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .complete_delivery(
+            &claimed.delivery.id,
+            DeliveryCompletion::Ignored {
+                project: Some(web.id),
+                reason: "ignored: no mapping for branch main".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    let replayed = store.replay_delivery(&id).await.unwrap();
+    assert_eq!(replayed.state, DeliveryState::Pending);
+    assert_eq!(replayed.outcome, None);
+    assert_eq!(replayed.claimed_by, None);
+    let again = store
+        .claim_pending_delivery(&node("b"), LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.delivery.id, id, "the router takes it again");
+    assert_eq!(
+        again.body, b"{\"delivery\":\"one\"}",
+        "with its stored body"
+    );
+    let missing = store
+        .replay_delivery(&tako_store::DeliveryId("nope".to_owned()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, StoreError::NotFound { .. }),
+        "{missing:?}"
+    );
+}

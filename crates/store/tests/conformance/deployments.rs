@@ -510,3 +510,63 @@ pub(crate) async fn deployments_are_filtered(factory: &dyn StoreFactory) {
         [a_prod.id]
     );
 }
+
+pub(crate) async fn latest_deployments_per_project_and_environment(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    assert!(store.latest_deployments(None).await.unwrap().is_empty());
+    let web = project(store.as_ref(), "web").await;
+    let api = project(store.as_ref(), "api").await;
+    let _old = queue(store.as_ref(), web.id, "Production").await;
+    let web_prod = queue(store.as_ref(), web.id, "Production").await;
+    let web_test = queue(store.as_ref(), web.id, "DevTest").await;
+    let api_prod = queue(store.as_ref(), api.id, "Production").await;
+    let ids = |list: Vec<tako_store::Deployment>| list.iter().map(|d| d.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.latest_deployments(None).await.unwrap()),
+        [web_test.id, web_prod.id, api_prod.id],
+        "by project (in creation order) then environment"
+    );
+    assert_eq!(
+        ids(store.latest_deployments(Some(web.id)).await.unwrap()),
+        [web_test.id, web_prod.id]
+    );
+    // Redeploying an old release makes it the latest of its environment.
+    let again = store
+        .create_deployment(tako_store::NewDeployment {
+            release: web_test.release,
+            environment: "Production".to_owned(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.latest_deployments(Some(web.id)).await.unwrap()),
+        [web_test.id, again.id]
+    );
+    // The cell shows the deployment's current state.
+    store.request_cancel(again.id).await.unwrap();
+    let cells = store.latest_deployments(Some(web.id)).await.unwrap();
+    assert_eq!(cells[1].state, DeploymentState::Cancelled);
+}
+
+pub(crate) async fn release_deployments_are_the_latest_per_environment(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let first = queue(store.as_ref(), web.id, "DevTest").await;
+    let second = queue(store.as_ref(), web.id, "DevTest").await;
+    let promote = |release, environment: &str| {
+        store.create_deployment(tako_store::NewDeployment {
+            release,
+            environment: environment.to_owned(),
+        })
+    };
+    let first_prod = promote(first.release, "Production").await.unwrap();
+    let first_prod_again = promote(first.release, "Production").await.unwrap();
+    let found = store
+        .release_deployments(&[second.release, first.release])
+        .await
+        .unwrap();
+    let ids: Vec<_> = found.iter().map(|d| d.id).collect();
+    assert_eq!(ids, [first.id, first_prod_again.id, second.id]);
+    assert_ne!(first_prod.id, first_prod_again.id);
+    assert!(store.release_deployments(&[]).await.unwrap().is_empty());
+}

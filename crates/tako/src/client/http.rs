@@ -185,9 +185,6 @@ impl Client {
         if status.as_u16() == 401 {
             bail!("the server refused the token: check TAKO_TOKEN (or --token)");
         }
-        if status.as_u16() == 403 {
-            bail!("the token's role does not allow this (ask for a token with the admin role)");
-        }
         let text = response
             .body_mut()
             .with_config()
@@ -202,6 +199,9 @@ impl Client {
             },
             Err(_) => text,
         };
+        if status.as_u16() == 403 && message.trim().is_empty() {
+            bail!("the token's role does not allow this (ask for a token with the admin role)");
+        }
         bail!("the server answered {status}: {message}")
     }
 

@@ -14,9 +14,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use tako_server::api::dto::{
-    AuditPage, CreateDeployment, CreateProject, CreateToken, CreatedToken, DeploymentDto,
-    EnvironmentPolicyDto, KeyRotation, LogEnd, LogLineDto, ProjectDto, ReleaseDto, ReleasePage,
-    SetEnvironmentPolicy, SetVariable, SetWebhookSecret, TokenDto, VariableDto,
+    AuditPage, CreateDeployment, CreateProject, CreateRelease, CreateToken, CreatedRelease,
+    CreatedToken, DeploymentDto, EnvironmentPolicyDto, KeyRotation, LogEnd, LogLineDto, ProjectDto,
+    ReleaseDto, ReleasePage, SetEnvironmentPolicy, SetVariable, SetWebhookSecret, TokenDto,
+    VariableDto,
 };
 
 use crate::cli::{
@@ -173,6 +174,60 @@ fn scope(environments: &[String]) -> String {
 pub(crate) fn release(args: ReleaseArgs) -> Result<ExitCode> {
     let client = client(&args.client);
     match args.command {
+        ReleaseCommand::Create {
+            project,
+            version,
+            branch,
+            commit,
+            notes,
+            deploy_to,
+            follow,
+            output,
+        } => {
+            let created: CreatedRelease = client.post(
+                &format!("/projects/{}/releases", segment(&project)),
+                Some(&CreateRelease {
+                    version,
+                    branch,
+                    commit,
+                    notes,
+                    deploy_to,
+                }),
+            )?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&created)?);
+            } else {
+                let release = &created.release;
+                let commit: String = release.commit.chars().take(12).collect();
+                match &release.branch {
+                    Some(branch) => println!(
+                        "Release {} of {project} created (id {}) from branch {branch} at {commit}",
+                        release.number, release.id
+                    ),
+                    None => println!(
+                        "Release {} of {project} created (id {}) from commit {commit}",
+                        release.number, release.id
+                    ),
+                }
+                for deployment in &created.deployments {
+                    println!(
+                        "Deployment {} queued: {project} {} to {}",
+                        deployment.id, release.number, deployment.environment
+                    );
+                }
+            }
+            if follow {
+                let mut all_succeeded = true;
+                for deployment in &created.deployments {
+                    if self::follow(&client, deployment.id)? != ExitCode::SUCCESS {
+                        all_succeeded = false;
+                    }
+                }
+                if !all_succeeded {
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
         ReleaseCommand::List {
             project,
             limit,

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs every benchmark of docs/benchmarks.md with modest defaults, one after
+# the other, and prints each one's Markdown summary under a heading (the
+# progress of each goes to standard error). Builds the release binary and
+# the history seeding tool once; the scripts are then given TAKO_BIN and
+# SEED_BIN.
+#
+#   bench/all.sh [RUNS]                      (default 3 runs of each)
+#   BENCHES="end-to-end history" bench/all.sh 1   (only some; the names:
+#       intake end-to-end log log-server history criterion)
+#   bench/all.sh 3 > results.md
+#
+# Takes about 25 minutes with 3 runs on the 2-core machine (intake ~6 min,
+# end to end ~6 min, criterion ~5 min). Needs wrk and webhook (installed
+# with apt-get when missing, as bench/intake.sh does) and python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+benches=${BENCHES:-intake end-to-end log log-server history criterion}
+target=${CARGO_TARGET_DIR:-$PWD/target}
+
+if [ -z "${TAKO_BIN:-}" ]; then
+  cargo build --release --quiet -p tako
+  export TAKO_BIN=$target/release/tako
+fi
+if [ -z "${SEED_BIN:-}" ]; then
+  cargo build --release --quiet -p tako-store --example seed_history
+  export SEED_BIN=$target/release/examples/seed_history
+fi
+
+section() { printf '\n## %s\n\nload before: %s\n\n' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)"; }
+
+for bench in $benches; do
+  case $bench in
+    intake)
+      section "Webhook intake (bench/intake.sh $runs 20000)"
+      bench/intake.sh "$runs" 20000
+      ;;
+    end-to-end)
+      section "End to end (bench/end-to-end.sh $runs 1000)"
+      bench/end-to-end.sh "$runs" 1000
+      ;;
+    log)
+      section "Log throughput, tako run (bench/log-throughput.sh $runs)"
+      bench/log-throughput.sh "$runs"
+      ;;
+    log-server)
+      section "Log throughput through the server (bench/log-throughput-server.sh $runs)"
+      bench/log-throughput-server.sh "$runs"
+      ;;
+    history)
+      section "History scale (bench/history-scale.sh $runs 100000)"
+      bench/history-scale.sh "$runs" 100000
+      ;;
+    criterion)
+      section "Micro-benchmarks (criterion)"
+      for target_bench in tako-github:intake tako-takofile:parse tako-octostache:substitute \
+        tako-core:mask tako-store:intake; do
+        package=${target_bench%%:*} name=${target_bench#*:}
+        echo "### $package --bench $name"
+        echo
+        echo '```'
+        cargo bench --quiet -p "$package" --bench "$name" 2>/dev/null |
+          grep -E '^[a-zA-Z_0-9.]+/|time:|thrpt:' || true
+        echo '```'
+        echo
+      done
+      ;;
+    *)
+      echo "unknown benchmark $bench (known: intake end-to-end log log-server history criterion)" >&2
+      exit 2
+      ;;
+  esac
+done

@@ -1,0 +1,576 @@
+//! The UI's page and form handlers: load, render, or act and redirect.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use maud::Markup;
+use serde::Deserialize;
+use tako_store::{
+    DeploymentId, LogCursor, PageCursor, PageRequest, ProjectId, ReleaseId, TokenHash, VariableId,
+};
+
+use crate::api::auth::principal_for;
+use crate::api::error::ApiError;
+use crate::api::projects::project_named;
+use crate::http::AppState;
+use crate::startup::token_hash;
+use crate::web::session::{self, Session};
+use crate::web::views::{self, Viewer};
+use crate::web::{WebError, WebResult};
+
+/// Releases, deliveries and projects per page.
+const PAGE_SIZE: u32 = 25;
+/// Log lines rendered into the deployment page (the script follows on).
+const LOG_LINES_IN_PAGE: u32 = 1_000;
+/// Deliveries on a project page.
+const PROJECT_DELIVERIES: u32 = 10;
+
+fn viewer(session: &Session) -> Viewer<'_> {
+    Viewer {
+        who: &session.who,
+        csrf: &session.csrf,
+    }
+}
+
+/// `?cursor=` of a listing.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageQuery {
+    cursor: Option<String>,
+    project: Option<String>,
+}
+
+fn page_request(cursor: Option<&str>) -> WebResult<PageRequest> {
+    let after = match cursor {
+        None | Some("") => None,
+        Some(token) => Some(PageCursor::from_token(token).ok_or_else(|| {
+            ApiError::bad_request("invalid page link: start again from the first page")
+        })?),
+    };
+    Ok(PageRequest {
+        limit: PAGE_SIZE,
+        after,
+    })
+}
+
+/// The dashboard.
+pub(crate) async fn dashboard(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<PageQuery>,
+) -> WebResult<Markup> {
+    let offset: usize = match query.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(text) => text.parse().map_err(|_| {
+            ApiError::bad_request("invalid page link: start again from the first page")
+        })?,
+    };
+    let all = state.store.list_projects().await?;
+    let size = PAGE_SIZE as usize;
+    let next = (all.len() > offset + size).then(|| format!("/ui/?cursor={}", offset + size));
+    let projects: Vec<_> = all.into_iter().skip(offset).take(size).collect();
+    let board = load_dashboard(&state, projects).await?;
+    Ok(views::dashboard::render(
+        &viewer(&session),
+        &views::dashboard::Dashboard { next, ..board },
+    ))
+}
+
+/// The dashboard's data for these projects.
+pub(crate) async fn load_dashboard(
+    state: &AppState,
+    projects: Vec<tako_store::Project>,
+) -> WebResult<views::dashboard::Dashboard> {
+    let latest = state.store.latest_deployments(None).await?;
+    let shown: BTreeSet<ProjectId> = projects.iter().map(|p| p.id).collect();
+    let mut environments = BTreeSet::new();
+    let mut cells = HashMap::new();
+    let mut numbers: HashMap<ReleaseId, String> = HashMap::new();
+    for deployment in latest {
+        environments.insert(deployment.environment.clone());
+        if !shown.contains(&deployment.project) {
+            continue;
+        }
+        let release = match numbers.get(&deployment.release) {
+            Some(number) => number.clone(),
+            None => {
+                let number = state.store.get_release(deployment.release).await?.number;
+                numbers.insert(deployment.release, number.clone());
+                number
+            }
+        };
+        cells.insert(
+            (deployment.project, deployment.environment.clone()),
+            views::dashboard::Cell {
+                deployment,
+                release,
+            },
+        );
+    }
+    Ok(views::dashboard::Dashboard {
+        projects,
+        environments: environments.into_iter().collect(),
+        cells,
+        next: None,
+        now: Utc::now(),
+    })
+}
+
+/// A project's page.
+pub(crate) async fn project(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> WebResult<Markup> {
+    let project = project_named(state.store.as_ref(), &name).await?;
+    let page = state
+        .store
+        .list_releases(project.id, page_request(query.cursor.as_deref())?)
+        .await?;
+    let ids: Vec<ReleaseId> = page.items.iter().map(|r| r.id).collect();
+    let deployments = state
+        .store
+        .release_deployments(&ids)
+        .await?
+        .into_iter()
+        .map(|d| ((d.release, d.environment.clone()), d))
+        .collect();
+    let latest: HashMap<String, _> = state
+        .store
+        .latest_deployments(Some(project.id))
+        .await?
+        .into_iter()
+        .map(|d| (d.environment.clone(), d))
+        .collect();
+    let policies = state.store.list_environment_policies(project.id).await?;
+    let mut environments: BTreeSet<String> = latest.keys().cloned().collect();
+    for policy in &policies {
+        if !environments
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(&policy.environment))
+        {
+            environments.insert(policy.environment.clone());
+        }
+    }
+    let deliveries = state
+        .store
+        .list_deliveries(Some(project.id), PageRequest::first(PROJECT_DELIVERIES))
+        .await?
+        .items;
+    let next = page.next.map(|c| {
+        views::with_query(
+            &format!("/ui/projects/{}", views::segment(&project.name)),
+            "cursor",
+            &c.to_token(),
+        )
+    });
+    Ok(views::project::render(
+        &viewer(&session),
+        &views::project::ProjectPage {
+            project,
+            releases: page.items,
+            deployments,
+            environments: environments.into_iter().collect(),
+            latest,
+            policies,
+            deliveries,
+            next,
+            now: Utc::now(),
+        },
+    ))
+}
+
+/// A release's page.
+pub(crate) async fn release(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    Ok(views::release::render(
+        &viewer(&session),
+        &load_release(&state, ReleaseId(id), None).await?,
+    ))
+}
+
+async fn load_release(
+    state: &AppState,
+    id: ReleaseId,
+    error: Option<String>,
+) -> WebResult<views::release::ReleasePage> {
+    let release = state.store.get_release(id).await?;
+    let project = state.store.get_project(release.project).await?;
+    let deployments = state.store.release_deployments(&[release.id]).await?;
+    let mut environments: BTreeSet<String> = state
+        .store
+        .latest_deployments(Some(project.id))
+        .await?
+        .into_iter()
+        .map(|d| d.environment)
+        .collect();
+    for policy in state.store.list_environment_policies(project.id).await? {
+        environments.insert(policy.environment);
+    }
+    Ok(views::release::ReleasePage {
+        project,
+        release,
+        deployments,
+        environments: environments.into_iter().collect(),
+        error,
+        now: Utc::now(),
+    })
+}
+
+/// The deploy form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeployForm {
+    #[serde(default)]
+    csrf: String,
+    environment: String,
+}
+
+/// *Deploy to…*: queues a deployment, then shows it.
+pub(crate) async fn deploy(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+    Form(form): Form<DeployForm>,
+) -> WebResult<Response> {
+    session.check_csrf(&form.csrf)?;
+    match crate::actions::deploy_release(&state, &session.who, ReleaseId(id), &form.environment)
+        .await
+    {
+        Ok(deployment) => {
+            Ok(Redirect::to(&format!("/ui/deployments/{}", deployment.id.0)).into_response())
+        }
+        Err(error @ ApiError::BadRequest { .. }) => {
+            let status = error.status();
+            let page = load_release(&state, ReleaseId(id), Some(error.to_string())).await?;
+            Ok((status, views::release::render(&viewer(&session), &page)).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A deployment's page.
+pub(crate) async fn deployment(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    let deployment = state.store.get_deployment(DeploymentId(id)).await?;
+    let release = state.store.get_release(deployment.release).await?;
+    let project = state.store.get_project(deployment.project).await?;
+    let steps = state.store.list_steps(deployment.id).await?;
+    let log = state
+        .store
+        .read_log(deployment.id, LogCursor::START, LOG_LINES_IN_PAGE)
+        .await?;
+    Ok(views::deployment::render(
+        &viewer(&session),
+        &views::deployment::DeploymentPage {
+            project,
+            release,
+            deployment,
+            steps,
+            log: log.lines,
+            cursor: log.next,
+            now: Utc::now(),
+        },
+    ))
+}
+
+/// A deployment's steps table alone (the page's script refreshes it).
+pub(crate) async fn steps(
+    _session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    let deployment = state.store.get_deployment(DeploymentId(id)).await?;
+    let steps = state.store.list_steps(deployment.id).await?;
+    Ok(views::deployment::steps(&deployment, &steps))
+}
+
+/// A deployment's log as a text download.
+pub(crate) async fn log_text(
+    _session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
+    let deployment = state.store.get_deployment(DeploymentId(id)).await?;
+    let text = crate::api::logs::read_all(state.store.as_ref(), deployment.id).await?;
+    let disposition = format!(
+        "attachment; filename=\"deployment-{}.log\"",
+        deployment.id.0
+    );
+    Ok((
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (
+                CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .map_err(|e| WebError::Internal(e.to_string()))?,
+            ),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+/// A form that only carries the CSRF token.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Cancel, from the deployment page.
+pub(crate) async fn cancel(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> WebResult<Redirect> {
+    session.check_csrf(&form.csrf)?;
+    crate::actions::cancel_deployment(&state, &session.who, DeploymentId(id)).await?;
+    Ok(Redirect::to(&format!("/ui/deployments/{id}")))
+}
+
+/// The deliveries page (all, or one project's).
+pub(crate) async fn deliveries(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<PageQuery>,
+) -> WebResult<Markup> {
+    let project = match query.project.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(project_named(state.store.as_ref(), name).await?),
+    };
+    let page = state
+        .store
+        .list_deliveries(
+            project.as_ref().map(|p| p.id),
+            page_request(query.cursor.as_deref())?,
+        )
+        .await?;
+    let next = page.next.map(|c| {
+        let mut url = views::with_query("/ui/deliveries", "cursor", &c.to_token());
+        if let Some(project) = &project {
+            url.push_str("&project=");
+            url.push_str(&views::segment(&project.name));
+        }
+        url
+    });
+    Ok(views::deliveries::render(
+        &viewer(&session),
+        &views::deliveries::DeliveriesPage {
+            project: project.map(|p| p.name),
+            deliveries: page.items,
+            next,
+            now: Utc::now(),
+        },
+    ))
+}
+
+/// *Replay* (admin): the router processes the stored delivery again.
+pub(crate) async fn replay(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> WebResult<Redirect> {
+    session.check_csrf(&form.csrf)?;
+    crate::actions::replay_delivery(&state, &session.who, &id).await?;
+    Ok(Redirect::to("/ui/deliveries"))
+}
+
+/// The variables page (admin).
+pub(crate) async fn variables(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> WebResult<Markup> {
+    session
+        .who
+        .require_admin("read or change variables: it needs the admin role")?;
+    let project = project_named(state.store.as_ref(), &name).await?;
+    let variables = state.store.list_variables(project.id).await?;
+    Ok(views::variables::render(
+        &viewer(&session),
+        &views::variables::VariablesPage {
+            project,
+            variables,
+            error: None,
+        },
+    ))
+}
+
+/// The set-variable form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct VariableForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    environments: String,
+    sensitive: Option<String>,
+}
+
+/// Sets or replaces a variable (admin).
+pub(crate) async fn set_variable(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Form(form): Form<VariableForm>,
+) -> WebResult<Response> {
+    session.check_csrf(&form.csrf)?;
+    let environments: Vec<String> = form
+        .environments
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let body = crate::api::dto::SetVariable {
+        value: form.value,
+        environments: Some(environments),
+        sensitive: Some(form.sensitive.is_some()),
+    };
+    let result =
+        crate::actions::set_variable(&state, &session.who, &name, body, form.name.trim()).await;
+    match result {
+        Ok(_) => Ok(
+            Redirect::to(&format!("/ui/projects/{}/variables", views::segment(&name)))
+                .into_response(),
+        ),
+        Err(error @ ApiError::BadRequest { .. }) => {
+            let project = project_named(state.store.as_ref(), &name).await?;
+            let variables = state.store.list_variables(project.id).await?;
+            let status = error.status();
+            Ok((
+                status,
+                views::variables::render(
+                    &viewer(&session),
+                    &views::variables::VariablesPage {
+                        project,
+                        variables,
+                        error: Some(error.to_string()),
+                    },
+                ),
+            )
+                .into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Deletes a variable (admin).
+pub(crate) async fn delete_variable(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path((name, id)): Path<(String, i64)>,
+    Form(form): Form<CsrfForm>,
+) -> WebResult<Redirect> {
+    session.check_csrf(&form.csrf)?;
+    crate::actions::delete_variable(&state, &session.who, &name, VariableId(id)).await?;
+    Ok(Redirect::to(&format!(
+        "/ui/projects/{}/variables",
+        views::segment(&name)
+    )))
+}
+
+/// `?next=` of the sign-in page.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SignInQuery {
+    next: Option<String>,
+}
+
+/// Where to go after signing in: only a path of this UI (never another
+/// site).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(next)
+            if next.starts_with("/ui/")
+                && !next.starts_with("/ui/sign-")
+                && !next.contains("//")
+                && !next.contains('\\') =>
+        {
+            next.to_owned()
+        }
+        _ => "/ui/".to_owned(),
+    }
+}
+
+/// The sign-in page.
+pub(crate) async fn sign_in_form(Query(query): Query<SignInQuery>) -> Markup {
+    views::sign_in::render(&safe_next(query.next.as_deref()), None)
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SignInForm {
+    token: String,
+    next: Option<String>,
+}
+
+/// Signs in: a valid token becomes a session cookie.
+pub(crate) async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> WebResult<Response> {
+    let next = safe_next(form.next.as_deref());
+    if !session::same_origin(&headers) {
+        return Err(WebError::Csrf);
+    }
+    let hash = TokenHash(token_hash(form.token.trim()));
+    match principal_for(&state, &hash).await {
+        Ok(who) => {
+            let cookie =
+                session::session_cookie(&state.keys.session_key, &hash, state.secure_cookies())?;
+            tracing::info!(token = %who.token, name = %who.name, "signed in to the web UI");
+            let mut response = Redirect::to(&next).into_response();
+            response.headers_mut().insert(
+                SET_COOKIE,
+                HeaderValue::from_str(&cookie.to_string())
+                    .map_err(|e| WebError::Internal(e.to_string()))?,
+            );
+            Ok(response)
+        }
+        Err(ApiError::Unauthorized) => Ok((
+            StatusCode::UNAUTHORIZED,
+            views::sign_in::render(
+                &next,
+                Some("That token is unknown, revoked or expired. Check it and try again."),
+            ),
+        )
+            .into_response()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Signs out: the browser forgets its session cookie.
+pub(crate) async fn sign_out(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Form(form): Form<CsrfForm>,
+) -> WebResult<Response> {
+    session.check_csrf(&form.csrf)?;
+    let mut response = Redirect::to("/ui/sign-in").into_response();
+    response.headers_mut().insert(
+        SET_COOKIE,
+        HeaderValue::from_str(&session::removal_cookie(state.secure_cookies()).to_string())
+            .map_err(|e| WebError::Internal(e.to_string()))?,
+    );
+    Ok(response)
+}

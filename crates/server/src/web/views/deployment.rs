@@ -1,0 +1,119 @@
+//! A deployment: its steps (state, skip reasons, durations), its task log
+//! (live through server-sent events, searchable, downloadable) and Cancel.
+
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
+use tako_store::{Deployment, LogCursor, LogLineRecord, Project, Release, StepRecord};
+
+use super::{Viewer, age, duration, page, segment, state_badge, step_badge};
+
+/// What the deployment page shows.
+pub(crate) struct DeploymentPage {
+    /// The project.
+    pub(crate) project: Project,
+    /// The release deployed.
+    pub(crate) release: Release,
+    /// The deployment.
+    pub(crate) deployment: Deployment,
+    /// Its steps.
+    pub(crate) steps: Vec<StepRecord>,
+    /// The start of its log.
+    pub(crate) log: Vec<LogLineRecord>,
+    /// Where the page's script resumes the log.
+    pub(crate) cursor: LogCursor,
+    /// Now, for ages.
+    pub(crate) now: DateTime<Utc>,
+}
+
+/// The steps table (also served alone, for live updates).
+pub(crate) fn steps(deployment: &Deployment, steps: &[StepRecord]) -> Markup {
+    html! {
+        div #steps data-state=(deployment.state.as_str()) {
+            p.state { "State: " (state_badge(deployment.state))
+                @if deployment.cancel_requested && !deployment.state.is_final() { " (cancel requested)" }
+            }
+            @if let Some(error) = &deployment.error { p.error role="alert" { (error) } }
+            @if steps.is_empty() {
+                p { "No steps have run yet." }
+            } @else {
+                table.list {
+                    thead { tr {
+                        th scope="col" { "#" }
+                        th scope="col" { "Step" }
+                        th scope="col" { "State" }
+                        th scope="col" { "Duration" }
+                        th scope="col" { "Reason" }
+                    } }
+                    tbody {
+                        @for step in steps {
+                            tr {
+                                td { (step.index + 1) }
+                                td { (step.name) }
+                                td { (step_badge(step.state)) }
+                                td { (step.duration.map(duration).unwrap_or_default()) }
+                                td { (step.reason.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One log line.
+pub(crate) fn log_line(line: &LogLineRecord) -> Markup {
+    html! {
+        div class={ "line " (line.stream.as_str()) " level-" (line.level.as_str()) } {
+            span.ts { (line.timestamp.format("%H:%M:%S%.3f")) }
+            span.step { (line.step.as_deref().unwrap_or("-")) }
+            span.text { (line.text) }
+        }
+    }
+}
+
+/// The deployment page.
+pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
+    let d = &p.deployment;
+    let title = format!("Deployment #{} of {}", d.id.0, p.project.name);
+    let body = html! {
+        nav.crumbs aria-label="Breadcrumb" {
+            a href="/ui/" { "Dashboard" } " / "
+            a href={ "/ui/projects/" (segment(&p.project.name)) } { (p.project.name) } " / "
+            a href={ "/ui/releases/" (p.release.id.0) } { (p.release.number) } " / "
+            "#" (d.id.0)
+        }
+        h1 { "Deployment #" (d.id.0) ": " (p.release.number) " to " (d.environment) }
+        dl.facts {
+            dt { "Queued" } dd { (age(d.queued_at, p.now)) }
+            @if let Some(started) = d.started_at { dt { "Started" } dd { (age(started, p.now)) } }
+            @if let Some(finished) = d.finished_at { dt { "Finished" } dd { (age(finished, p.now)) } }
+        }
+        @if viewer.can_deploy() && !d.state.is_final() {
+            form.cancel method="post" action={ "/ui/deployments/" (d.id.0) "/cancel" } {
+                (viewer.csrf_field())
+                button.danger type="submit" { "Cancel deployment" }
+            }
+        }
+        section aria-labelledby="steps-title" {
+            h2 #steps-title { "Steps" }
+            div data-steps={ "/ui/deployments/" (d.id.0) "/steps" } { (steps(d, &p.steps)) }
+        }
+        section aria-labelledby="log-title" {
+            h2 #log-title { "Task log" }
+            div.logbar {
+                label for="log-search" { "Search the log" }
+                input #log-search type="search" placeholder="Filter lines";
+                button #log-follow type="button" aria-pressed="true" { "Following" }
+                a href={ "/ui/deployments/" (d.id.0) "/log.txt" } download { "Download as text" }
+            }
+            div #log.log role="log" aria-live="off" tabindex="0"
+                data-events={ "/ui/deployments/" (d.id.0) "/log/events" }
+                data-cursor=(p.cursor.0) data-final=(d.state.is_final()) {
+                @for line in &p.log { (log_line(line)) }
+            }
+            p.legend { span.line.stdout { "output" } " " span.line.stderr { "stderr" } " " span.line.tako { "Tako" } }
+        }
+    };
+    page(&title, Some(viewer), &body)
+}

@@ -1,0 +1,93 @@
+//! A release: its notes, commit, frozen process, deployments per
+//! environment, and the *Deploy to…* form.
+
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
+use tako_store::{Deployment, Project, Release};
+
+use super::{Viewer, age, markdown, page, segment, state_badge};
+
+/// What the release page shows.
+pub(crate) struct ReleasePage {
+    /// The project.
+    pub(crate) project: Project,
+    /// The release.
+    pub(crate) release: Release,
+    /// Its latest deployment per environment.
+    pub(crate) deployments: Vec<Deployment>,
+    /// Environments to offer in the deploy form.
+    pub(crate) environments: Vec<String>,
+    /// Why the last deploy was refused, if it was.
+    pub(crate) error: Option<String>,
+    /// Now, for ages.
+    pub(crate) now: DateTime<Utc>,
+}
+
+/// The release page.
+pub(crate) fn render(viewer: &Viewer<'_>, p: &ReleasePage) -> Markup {
+    let release = &p.release;
+    let title = format!("{} {}", p.project.name, release.number);
+    let body = html! {
+        nav.crumbs aria-label="Breadcrumb" {
+            a href="/ui/" { "Dashboard" } " / "
+            a href={ "/ui/projects/" (segment(&p.project.name)) } { (p.project.name) }
+            " / " (release.number)
+        }
+        h1 { "Release " (release.number) }
+        dl.facts {
+            dt { "Commit" } dd { code { (release.commit) } }
+            dt { "Branch" } dd { (release.branch.as_deref().unwrap_or("—")) }
+            dt { "Pushed by" } dd { (release.pusher.as_deref().unwrap_or("—")) }
+            dt { "Created" } dd { (age(release.created_at, p.now)) }
+        }
+        section aria-labelledby="notes" {
+            h2 #notes { "Notes" }
+            div.notes { (markdown(&release.notes)) }
+        }
+        section aria-labelledby="deployments" {
+            h2 #deployments { "Deployments" }
+            @if p.deployments.is_empty() {
+                p { "Not deployed yet." }
+            } @else {
+                table.list {
+                    thead { tr {
+                        th scope="col" { "Environment" }
+                        th scope="col" { "Deployment" }
+                        th scope="col" { "State" }
+                        th scope="col" { "Queued" }
+                    } }
+                    tbody {
+                        @for d in &p.deployments {
+                            tr {
+                                th scope="row" { (d.environment) }
+                                td { a href={ "/ui/deployments/" (d.id.0) } { "#" (d.id.0) } }
+                                td { (state_badge(d.state)) }
+                                td { (age(d.queued_at, p.now)) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(error) = &p.error {
+                p.error role="alert" { (error) }
+            }
+            @if viewer.can_deploy() {
+                form.deploy method="post" action={ "/ui/releases/" (release.id.0) "/deploy" } {
+                    (viewer.csrf_field())
+                    label for="environment" { "Deploy to…" }
+                    input #environment name="environment" list="environments" required
+                        autocomplete="off" placeholder="Environment";
+                    datalist #environments {
+                        @for environment in &p.environments { option value=(environment) {} }
+                    }
+                    button type="submit" { "Deploy" }
+                }
+            }
+        }
+        section aria-labelledby="process" {
+            h2 #process { "Process (frozen takofile)" }
+            pre.code { (release.takofile) }
+        }
+    };
+    page(&title, Some(viewer), &body)
+}
