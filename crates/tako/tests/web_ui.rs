@@ -32,7 +32,7 @@ Mappings:
 Steps:
   - Name: Build
     Run: |
-      for i in 1 2 3 4 5 6 7 8; do echo "build line $i"; sleep 0.4; done
+      for i in $(seq 1 12); do echo "build line $i"; sleep 0.4; done
       echo "a warning on stderr" >&2
   - Name: Wait
     Run: |
@@ -248,12 +248,12 @@ async fn sign_in_watch_a_deployment_live_and_read_variables_and_deliveries() {
     let early = count_lines().await;
     let early_text = text_of(client, "#log").await.unwrap();
     assert!(
-        !early_text.contains("build line 8"),
+        !early_text.contains("build line 12"),
         "the page was opened mid-step: {early_text}"
     );
     eventually("the log grows live", Duration::from_secs(20), || async {
         let text = text_of(client, "#log").await?;
-        text.contains("build line 8").then_some(())
+        text.contains("build line 12").then_some(())
     })
     .await;
     assert!(
@@ -269,6 +269,12 @@ async fn sign_in_watch_a_deployment_live_and_read_variables_and_deliveries() {
                 .then_some(())
         },
     )
+    .await;
+    // The whole log arrives (the steps table may be refreshed first).
+    eventually("the end of the log", Duration::from_secs(20), || async {
+        let text = text_of(client, "#log").await?;
+        text.contains("done waiting").then_some(())
+    })
     .await;
     // stderr and Tako's own lines are told apart.
     let stderr = client
@@ -342,7 +348,7 @@ async fn sign_in_watch_a_deployment_live_and_read_variables_and_deliveries() {
         )
     };
     assert_eq!(status, 200);
-    assert!(text.contains("[Build] stdout: build line 8"), "{text}");
+    assert!(text.contains("[Build] stdout: build line 12"), "{text}");
 
     // Variables: the sensitive value is ******** and never in the page.
     client
@@ -668,8 +674,36 @@ fn forms_need_the_session_csrf_token_and_roles_apply() {
         &format!("csrf={csrf}"),
     );
     assert_eq!(status, 303);
-    let (_, deliveries) = api(&setup, "GET", "/api/v1/deliveries", "");
-    assert!(deliveries.contains("h-1"), "{deliveries}");
+    let releases = |count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, body) = api(&setup, "GET", "/api/v1/projects/Demo/releases", "");
+            let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if page["items"].as_array().unwrap().len() == count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} releases: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    releases(2);
+    // The same through the API (409 while the UI's replay is in flight).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = api(&setup, "POST", "/api/v1/deliveries/h-1/replay", "");
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 409, "{body}");
+        assert!(Instant::now() < deadline, "the delivery stayed pending");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    releases(3);
+    let (status, _) = api(&setup, "POST", "/api/v1/deliveries/no-such/replay", "");
+    assert_eq!(status, 404);
 }
 
 #[test]

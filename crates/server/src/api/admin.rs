@@ -28,6 +28,7 @@ pub(crate) const ROLES: [&str; 3] = ["admin", "deployer", "viewer"];
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/deliveries", get(list_deliveries))
+        .route("/deliveries/{id}/replay", post(replay_delivery))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/admin/rotate-key", post(rotate_key))
@@ -85,6 +86,23 @@ pub(crate) struct DeliveryQuery {
     pub(crate) limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub(crate) cursor: Option<String>,
+}
+
+/// Processes a stored delivery again (admin): it becomes pending and the
+/// router handles its body as if it had just arrived. 409 while it is
+/// still pending.
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/replay", tag = "deliveries",
+    params(("id" = String, Path, description = "The delivery's id (X-GitHub-Delivery)")),
+    responses((status = 200, body = DeliveryDto), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(crate) async fn replay_delivery(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<DeliveryDto>> {
+    let delivery = crate::actions::replay_delivery(&state, &who, &id).await?;
+    Ok(Json(DeliveryDto::from(&delivery)))
 }
 
 /// Received webhooks, newest first, with their outcomes.

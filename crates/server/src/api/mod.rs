@@ -78,7 +78,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         deployments::get_release, deployments::deploy_release,
         deployments::list_deployments, deployments::get_deployment,
         deployments::cancel_deployment, logs::deployment_log,
-        admin::list_deliveries, admin::list_tokens, admin::create_token,
+        admin::list_deliveries, admin::replay_delivery, admin::list_tokens, admin::create_token,
         admin::revoke_token, admin::rotate_key,
         trust::list_policies, trust::set_policy, trust::delete_policy, trust::list_audit,
         openapi_json, metrics::metrics,
