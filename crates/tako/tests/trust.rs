@@ -324,21 +324,7 @@ fn push(work: &TempGitRepo, bare: &BareRepo, branch: &str, file: &str, content: 
 }
 
 fn post_push(server: &TakoServer, delivery: &str, body: &[u8]) -> u16 {
-    let signature = tako_github::sign(SECRET.as_bytes(), body);
-    request(
-        &server.address,
-        "POST",
-        "/hooks/github",
-        &[
-            ("Content-Type", "application/json"),
-            ("X-GitHub-Event", "push"),
-            ("X-GitHub-Delivery", delivery),
-            ("X-Hub-Signature-256", &signature),
-        ],
-        body,
-    )
-    .unwrap()
-    .status
+    tako_test_support::origin::post_push(&server.address, delivery, body, SECRET).status
 }
 
 #[test]
