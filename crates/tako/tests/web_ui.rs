@@ -740,3 +740,25 @@ fn release_notes_are_rendered_as_safe_markdown() {
     let (status, _) = get(&setup, &admin, "/ui/?cursor=garbage");
     assert_eq!(status, 400);
 }
+
+/// A failed test (a panic before `close`) leaves no browser behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_browser_leaves_no_chromium_behind() {
+    let browser = Browser::start().await;
+    browser.client.goto("about:blank").await.unwrap();
+    let marker = browser.marker();
+    assert!(
+        !tako_test_support::processes_with(&marker).is_empty(),
+        "Chromium runs with its own profile"
+    );
+    drop(browser);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = tako_test_support::processes_with(&marker);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Chromium left running: {left:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -6,6 +6,7 @@
 //! message says how to install them (`scripts/test` does).
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// (call [`Browser::close`] to end the session cleanly first).
 pub struct Browser {
     driver: Child,
+    profile: tempfile::TempDir,
     /// The WebDriver client.
     pub client: Client,
 }
@@ -41,13 +43,18 @@ impl Browser {
             );
         }
         let port = free_port();
+        // Its own process group: dropping the browser (a failed test too)
+        // kills chromedriver and every Chromium process it started.
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
         let url = format!("http://127.0.0.1:{port}");
+        let profile = tempfile::tempdir().expect("a temporary Chromium profile");
+        let user_data_dir = format!("--user-data-dir={}", profile.path().display());
         let mut capabilities = fantoccini::wd::Capabilities::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
@@ -57,7 +64,7 @@ impl Browser {
                     "--headless=new", "--no-sandbox", "--disable-gpu",
                     "--disable-dev-shm-usage", "--disable-background-networking",
                     "--disable-extensions", "--no-first-run", "--window-size=1280,900",
-                    "--force-prefers-reduced-motion"
+                    "--force-prefers-reduced-motion", user_data_dir
                 ]
             }),
         );
@@ -76,7 +83,17 @@ impl Browser {
                 Err(error) => panic!("chromedriver at {url} did not open Chromium: {error}"),
             }
         };
-        Browser { driver, client }
+        Browser {
+            driver,
+            profile,
+            client,
+        }
+    }
+
+    /// Text found in the command line of this browser's Chromium (its
+    /// own profile directory), to look for its processes.
+    pub fn marker(&self) -> String {
+        self.profile.path().display().to_string()
     }
 
     /// Ends the browser session.
@@ -88,6 +105,11 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
