@@ -60,8 +60,11 @@ for bench in $benches; do
         echo "### $package --bench $name"
         echo
         echo '```'
+        # each benchmark's name, then its time and throughput (not the
+        # change against the previous run that criterion adds)
         cargo bench --quiet -p "$package" --bench "$name" 2>/dev/null |
-          grep -E '^[a-zA-Z_0-9.]+/|time:|thrpt:' || true
+          awk '/^[A-Za-z_0-9.]+\// {print; n = /time:/ ? 1 : 0; next}
+               /time:|thrpt:/ {if (n < 2) print; n++}' || true
         echo '```'
         echo
       done

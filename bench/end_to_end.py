@@ -48,7 +48,8 @@ ZERO = "0" * 40
 COLUMNS = (
     "run pushes acked succeeded failed send_s drain_s deploys_per_s p50_ms p99_ms max_ms "
     "paced paced_ok paced_p50_ms paced_p99_ms paced_max_ms rss_start_mb rss_peak_mb "
-    "load_start load_end"
+    "load_start load_end route_ms claim_ms prepare_ms paced_route_ms paced_claim_ms "
+    "paced_prepare_ms"
 ).split()
 
 
@@ -293,7 +294,8 @@ def wait_until_done(client, last_delivery, timeout=900):
 
 
 def outcomes(client, deliveries):
-    """delivery id -> deployment id, from the deliveries listing."""
+    """delivery id -> (deployment id, routed at), from the deliveries
+    listing."""
     wanted = set(deliveries)
     found = {}
     cursor = ""
@@ -304,7 +306,9 @@ def outcomes(client, deliveries):
         for item in page["items"]:
             if item["id"] in wanted:
                 outcome = item.get("outcome") or {}
-                found[item["id"]] = outcome.get("deployment")
+                routed = item.get("completed_at")
+                found[item["id"]] = (outcome.get("deployment"),
+                                     parse_time(routed) if routed else None)
                 if outcome.get("kind") != "queued":
                     print(f"delivery {item['id']}: {outcome}", file=sys.stderr)
         cursor = page.get("next_cursor")
@@ -315,11 +319,14 @@ def outcomes(client, deliveries):
 
 def collect(client, acked):
     """For pushes {delivery: (sent, acked)}: latencies (ms), succeeded,
-    failed, first sent, last finished."""
+    failed, first sent, last finished, and the latencies' parts (ms): 202 to
+    routed (the delivery's `completed_at`), routed to claimed (the
+    deployment's `started_at`), claimed to the step's start."""
     deployments = outcomes(client, acked)
     latencies, ok, failed, last_finished = [], 0, 0, 0.0
+    parts = {"route": [], "claim": [], "prepare": []}
     for delivery, (_, acked_at) in acked.items():
-        deployment = deployments.get(delivery)
+        deployment, routed = deployments.get(delivery, (None, None))
         if deployment is None:
             failed += 1
             continue
@@ -333,10 +340,15 @@ def collect(client, acked):
             continue
         ok += 1
         started = parse_time(detail["steps"][0]["started_at"])
+        claimed = parse_time(detail["started_at"])
         latencies.append((started - acked_at) * 1000)
+        if routed is not None:
+            parts["route"].append((routed - acked_at) * 1000)
+            parts["claim"].append((claimed - routed) * 1000)
+        parts["prepare"].append((started - claimed) * 1000)
         last_finished = max(last_finished, parse_time(detail["finished_at"]))
     first_sent = min(sent for sent, _ in acked.values())
-    return latencies, ok, failed, first_sent, last_finished
+    return latencies, ok, failed, first_sent, last_finished, parts
 
 
 def percentile(values, p):
@@ -378,10 +390,11 @@ def run(tako, directory, pushes, environments, paced, rate, serve_args):
         send_s = time.time() - min(s for s, _ in acked.values())
         if not wait_until_done(client, f"burst-{pushes - 1}"):
             sys.exit("the burst did not finish in time")
-        latencies, ok, failed, first_sent, last_finished = collect(client, acked)
+        latencies, ok, failed, first_sent, last_finished, parts = collect(client, acked)
         drain_s = last_finished - first_sent
 
         paced_latencies, paced_ok = [], 0
+        paced_parts = {"route": [], "claim": [], "prepare": []}
         if paced and rate > 0:
             paced_acked = {}
             start = time.time() + 0.5
@@ -393,7 +406,7 @@ def run(tako, directory, pushes, environments, paced, rate, serve_args):
                 paced_acked[delivery] = pusher.push(branches[i % environments], delivery)
             if not wait_until_done(client, f"paced-{paced - 1}"):
                 sys.exit("the paced pushes did not finish in time")
-            paced_latencies, paced_ok, _, _, _ = collect(client, paced_acked)
+            paced_latencies, paced_ok, _, _, _, paced_parts = collect(client, paced_acked)
         _, rss_peak = server.rss_mb()
     finally:
         server.stop()
@@ -408,6 +421,9 @@ def run(tako, directory, pushes, environments, paced, rate, serve_args):
         f"{max(paced_latencies):.0f}" if paced_latencies else "nan",
         f"{rss_start:.1f}", f"{rss_peak:.1f}", f"{load_start:.2f}", f"{load1():.2f}",
     ]
+    for measured in (parts, paced_parts):
+        for key in ("route", "claim", "prepare"):
+            row.append(f"{percentile(measured[key], 50):.0f}")
     print("\t".join(str(x) for x in row))
 
 
@@ -431,9 +447,14 @@ def summary(path):
     print(f"| burst: first push to last deployment finished | {mmm('drain_s', '{:.2f}')} s |")
     print(f"| burst: push-to-first-step p50 | {mmm('p50_ms')} ms |")
     print(f"| burst: push-to-first-step p99 | {mmm('p99_ms')} ms |")
+    print(f"| burst, median parts: 202 → routed / → claimed / → step | {mmm('route_ms')} / "
+          f"{mmm('claim_ms')} / {mmm('prepare_ms')} ms |")
     if int(rows[0]["paced"]):
         print(f"| paced ({rows[0]['paced']} pushes): push-to-first-step p50 | {mmm('paced_p50_ms')} ms |")
         print(f"| paced: push-to-first-step p99 | {mmm('paced_p99_ms')} ms |")
+        print(f"| paced, median parts: 202 → routed | {mmm('paced_route_ms')} ms |")
+        print(f"| paced, median parts: routed → claimed | {mmm('paced_claim_ms')} ms |")
+        print(f"| paced, median parts: claimed → step started | {mmm('paced_prepare_ms')} ms |")
     print(f"| server RSS after warm-up | {mmm('rss_start_mb', '{:.1f}')} MiB |")
     print(f"| server RSS peak (VmHWM) | {mmm('rss_peak_mb', '{:.1f}')} MiB |")
     print("\nEvery run:\n")

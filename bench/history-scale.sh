@@ -5,9 +5,10 @@
 # token), filled by crates/store/examples/seed_history.rs through the Store
 # trait (10 projects, each release deployed to DevTest, Staging and
 # Production, three steps and six log lines per deployment, one in 25
-# failed), then served again; each URL below is requested with wrk
-# (bench/history.lua: p50/p95/p99) for DURATION seconds per run, at each
-# concurrency. Server on CPU 0, wrk on CPU 1 (taskset), as bench/intake.sh.
+# failed; and history-idle, a project without deployments: nothing matches
+# its filter, nor state=queued), then served again; each URL below is
+# requested with wrk (bench/history.lua: p50/p95/p99) for DURATION seconds
+# per run, at each concurrency. Server on CPU 0, wrk on CPU 1 (taskset), as bench/intake.sh.
 #
 #   bench/history-scale.sh [RUNS] [DEPLOYMENTS]   (default 3 runs, 100000)
 #   DURATION=5 CONCURRENCY="1 4" PROJECTS=10 bench/history-scale.sh
@@ -32,6 +33,9 @@ URLS=(
   "/api/v1/deployments?limit=50&project=history-03"
   "/api/v1/deployments?limit=50&project=history-03&environment=Production"
   "/api/v1/deployments?limit=50&state=failed"
+  "/api/v1/deployments?limit=50&project=history-03&state=failed"
+  "/api/v1/deployments?limit=50&project=history-idle"
+  "/api/v1/deployments?limit=50&state=queued"
   "/api/v1/projects/history-03/releases?limit=50"
   "/metrics"
 )

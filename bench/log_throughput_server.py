@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import end_to_end as e2e  # noqa: E402
 
@@ -40,8 +41,7 @@ def takofile():
 def wait_for(client, delivery, timeout=600):
     if not e2e.wait_until_done(client, delivery, timeout=timeout):
         sys.exit(f"the deployment of {delivery} did not finish")
-    found = e2e.outcomes(client, [delivery])
-    deployment = found.get(delivery)
+    deployment, _ = e2e.outcomes(client, [delivery]).get(delivery, (None, None))
     if deployment is None:
         sys.exit(f"{delivery} queued no deployment")
     _, detail = client.api("GET", f"/api/v1/deployments/{deployment}")

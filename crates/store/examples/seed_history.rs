@@ -1,8 +1,9 @@
 //! Fills a Tako database with a finished deployment history, for the history
-//! scale benchmark (`bench/history-scale.sh`): `PROJECTS` projects, each
-//! release deployed to three environments (DevTest, Staging, Production),
-//! every deployment finished (one in 25 failed) with three steps and six log
-//! lines. Everything goes through the [`Store`] trait, so the rows are
+//! scale benchmark (`bench/history-scale.sh`): `projects` projects
+//! (`history-00`, ...), each release deployed to three environments (DevTest,
+//! Staging, Production), every deployment finished (one in 25 failed) with
+//! three steps and six log lines; and one project without deployments
+//! (`history-idle`). Everything goes through the [`Store`] trait, so the rows are
 //! exactly what the server writes (migrations, triggers, log chunks).
 //!
 //! ```sh
@@ -97,14 +98,13 @@ fn main() -> ExitCode {
     }
 }
 
-async fn project(store: &SqliteStore, n: u64) -> Result<Project, StoreError> {
-    let name = format!("history-{n:02}");
-    if let Some(project) = store.find_project_by_name(&name).await? {
+async fn project(store: &SqliteStore, name: &str) -> Result<Project, StoreError> {
+    if let Some(project) = store.find_project_by_name(name).await? {
         return Ok(project);
     }
     store
         .create_project(NewProject {
-            name: name.clone(),
+            name: name.to_owned(),
             repository_url: format!("https://example.invalid/acme/{name}.git"),
             webhook_secret: None,
             repository_token: None,
@@ -117,8 +117,11 @@ async fn seed(args: &Args) -> Result<(), StoreError> {
     let node = NodeId("seed-history".to_owned());
     let mut projects = Vec::new();
     for n in 0..args.projects {
-        projects.push(project(&store, n).await?);
+        projects.push(project(&store, &format!("history-{n:02}")).await?);
     }
+    // A project without deployments: listing its deployments is the worst
+    // case of a filtered listing (nothing matches).
+    project(&store, "history-idle").await?;
     // Releases already there (a second run continues the numbering).
     let mut next_release = Vec::new();
     for project in &projects {
