@@ -23,12 +23,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The URLs to measure, relative to the server. The web UI's pages go here
-# once they exist (target: <= 20 ms server-side per page), e.g.
-#   "/ui/"  "/ui/projects/history-03"
-# (wrk sends the API token as a bearer token; a UI page that wants a session
-# cookie needs it added in bench/history.lua).
+# The URLs to measure, relative to the server. wrk sends the API token as a
+# bearer token and a web UI session cookie (signed in with the same token),
+# so API routes and UI pages (target: <= 20 ms server-side per page) mix.
 URLS=(
+  "/ui/"
+  "/ui/projects/history-03"
+  "/ui/releases/16000"
+  "/ui/deployments/50000"
+  "/ui/deliveries"
   "/api/v1/deployments?limit=50"
   "/api/v1/deployments?limit=50&project=history-03"
   "/api/v1/deployments?limit=50&project=history-03&environment=Production"
@@ -114,8 +117,14 @@ start_server "$data" "$work/server.log"
 echo "machine: $(nproc) CPUs, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 rows=$work/rows.tsv
 : > "$rows"
+# A web UI session: the cookie the sign-in form sets for the same token.
+cookie=$(curl -s -D - -o /dev/null --data-urlencode "token=$token" --data "next=%2Fui%2F" \
+  "http://127.0.0.1:$port/ui/sign-in" | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p')
+[ -n "$cookie" ] || { echo "signing in to the web UI gave no cookie" >&2; exit 1; }
+export HISTORY_COOKIE=$cookie
 for url in "${URLS[@]}"; do # check each URL answers 200, and warm the caches
   status=$(curl -s -o "$work/answer" -w '%{http_code}' -H "Authorization: Bearer $token" \
+    -H "Cookie: $cookie" \
     "http://127.0.0.1:$port$url")
   [ "$status" = 200 ] || { echo "$url answered $status: $(head -c 300 "$work/answer")" >&2; exit 1; }
   echo "$url: 200, $(stat -c %s "$work/answer") bytes" >&2

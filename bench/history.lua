@@ -8,7 +8,10 @@
 
 local token = assert(os.getenv("HISTORY_TOKEN"), "HISTORY_TOKEN")
 wrk.headers["Authorization"] = "Bearer " .. token
-wrk.headers["Accept"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/html"
+-- A web UI session cookie (bench/history-scale.sh signs in), for /ui pages.
+local cookie = os.getenv("HISTORY_COOKIE")
+if cookie then wrk.headers["Cookie"] = cookie end
 
 function done(summary, latency, _)
   local e = summary.errors

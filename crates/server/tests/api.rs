@@ -635,6 +635,10 @@ async fn metrics_are_prometheus_text() {
     );
     assert!(text.contains("tako_deployment_queue_depth 2"), "{text}");
     assert!(
+        text.contains("# TYPE tako_step_duration_seconds summary"),
+        "{text}"
+    );
+    assert!(
         text.contains("tako_deliveries{outcome=\"queued\"} 0"),
         "{text}"
     );

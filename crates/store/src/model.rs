@@ -778,3 +778,17 @@ mod tests {
         );
     }
 }
+
+/// Totals for monitoring, kept as rows change (reading them does not scan
+/// the history).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Deliveries by outcome: `pending`, `queued`, `ignored`, `failed`,
+    /// `duplicate`.
+    pub deliveries: std::collections::BTreeMap<String, u64>,
+    /// Deployments by state.
+    pub deployments: std::collections::BTreeMap<String, u64>,
+    /// Finished steps by state: how many, and their summed duration in
+    /// milliseconds.
+    pub steps: std::collections::BTreeMap<String, (u64, u64)>,
+}

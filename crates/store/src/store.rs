@@ -252,6 +252,12 @@ pub trait Store: Send + Sync + 'static {
     /// re-sealed. `NotFound` when the keyring does not hold `current`.
     async fn reseal_secrets(&self, current: &str) -> StoreResult<u64>;
 
+    // ----- monitoring -----
+
+    /// Deliveries by outcome, deployments by state and finished steps by
+    /// state, as they are now.
+    async fn totals(&self) -> StoreResult<crate::model::Totals>;
+
     // ----- settings -----
 
     /// A setting's value.

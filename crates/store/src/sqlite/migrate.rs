@@ -42,6 +42,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "web_ui",
         sql: include_str!("../../migrations/sqlite/0005_web_ui.sql"),
     },
+    Migration {
+        version: 6,
+        name: "totals",
+        sql: include_str!("../../migrations/sqlite/0006_totals.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

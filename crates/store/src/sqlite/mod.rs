@@ -26,8 +26,9 @@
 //! crosses 1,000 WAL pages, so one batch of webhooks in every few hundred
 //! waits for a checkpoint's fsync of the database file (4–10 ms). The writer
 //! turns it off and checkpoints itself instead (`PASSIVE`: it never waits for
-//! readers) once it has been idle for [`IDLE_CHECKPOINT`], or at once when
-//! the WAL file grows past [`WAL_CHECKPOINT_BYTES`] under sustained load.
+//! readers) once it has been idle for [`IDLE_CHECKPOINT`]; when the WAL file
+//! grows past [`WAL_CHECKPOINT_BYTES`] under sustained load, a checkpointer
+//! thread with its own connection does it while writes go on.
 //! `journal_size_limit` trims the WAL file back after a burst.
 //!
 //! # Migrations
@@ -68,7 +69,8 @@ use crate::store::Store;
 const READERS: usize = 2;
 /// The writer checkpoints once it has had no job for this long.
 const IDLE_CHECKPOINT: Duration = Duration::from_millis(100);
-/// The writer checkpoints at once when the WAL file grows past this.
+/// When the WAL file grows past this under sustained load, the checkpointer
+/// thread copies it back while the writer goes on.
 const WAL_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
 /// What the WAL file is trimmed to after a checkpoint.
 const WAL_KEEP_BYTES: i64 = 64 * 1024 * 1024;
@@ -139,6 +141,7 @@ fn spawn_writer(
     mut conn: Connection,
     jobs: mpsc::Receiver<Job>,
     wal: Option<PathBuf>,
+    checkpointer: Option<mpsc::SyncSender<()>>,
 ) -> StoreResult<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("tako-store-writer".into())
@@ -159,7 +162,15 @@ fn spawn_writer(
                             std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES)
                         });
                         if large {
-                            checkpoint(&conn);
+                            // Under sustained load: the checkpointer's own
+                            // connection copies pages while writes go on (a
+                            // full channel means one is asked for already).
+                            match &checkpointer {
+                                Some(ask) => {
+                                    let _ = ask.try_send(());
+                                }
+                                None => checkpoint(&conn),
+                            }
                         }
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -173,6 +184,19 @@ fn spawn_writer(
                         return;
                     }
                 }
+            }
+        })
+        .map_err(|e| StoreError::unavailable("cannot start a store thread", e))
+}
+
+/// The checkpointer's thread: a `PASSIVE` checkpoint each time the writer
+/// asks, on a connection of its own, so writes are not held up by it.
+fn spawn_checkpointer(conn: Connection, asks: mpsc::Receiver<()>) -> StoreResult<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tako-store-checkpointer".into())
+        .spawn(move || {
+            for () in asks {
+                checkpoint(&conn);
             }
         })
         .map_err(|e| StoreError::unavailable("cannot start a store thread", e))
@@ -248,7 +272,13 @@ impl SqliteStore {
                 .map_err(|e| open_error(&path, e))?;
             readers.push(conn);
         }
-        Self::start(writer, readers, Some(path))
+        let checkpointer = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(&path, e))?;
+        configure(&checkpointer, Some(&path))?;
+        Self::start(writer, readers, Some(checkpointer), Some(path))
     }
 
     /// A fresh database in memory (tests, `tako run`): one connection, gone
@@ -258,22 +288,31 @@ impl SqliteStore {
             .map_err(|e| StoreError::unavailable("cannot open an in-memory database", e))?;
         configure(&conn, None)?;
         migrate::migrate(&mut conn)?;
-        Self::start(conn, Vec::new(), None)
+        Self::start(conn, Vec::new(), None, None)
     }
 
     fn start(
         writer: Connection,
         readers: Vec<Connection>,
+        checkpointer: Option<Connection>,
         path: Option<PathBuf>,
     ) -> StoreResult<Self> {
         let mut threads = Vec::new();
+        let ask_checkpoint = match checkpointer {
+            Some(conn) => {
+                let (ask, asks) = mpsc::sync_channel::<()>(1);
+                threads.push(spawn_checkpointer(conn, asks)?);
+                Some(ask)
+            }
+            None => None,
+        };
         let (write_tx, write_rx) = mpsc::channel::<Job>();
         let wal = path.as_ref().map(|p| {
             let mut name = p.clone().into_os_string();
             name.push("-wal");
             PathBuf::from(name)
         });
-        threads.push(spawn_writer(writer, write_rx, wal)?);
+        threads.push(spawn_writer(writer, write_rx, wal, ask_checkpoint)?);
         let read_tx = if readers.is_empty() {
             None
         } else {
@@ -480,6 +519,10 @@ impl Store for SqliteStore {
     ) -> StoreResult<Page<Delivery>> {
         self.read(move |c| ops::list_deliveries(c, project, page))
             .await
+    }
+
+    async fn totals(&self) -> StoreResult<crate::model::Totals> {
+        self.read(ops::totals).await
     }
 
     async fn replay_delivery(&self, id: &DeliveryId) -> StoreResult<Delivery> {

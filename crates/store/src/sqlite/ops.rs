@@ -791,13 +791,32 @@ pub(super) fn list_deployments(
     filter: &DeploymentFilter,
     page: PageRequest,
 ) -> StoreResult<Page<Deployment>> {
+    // Only the filters given are in the statement, so SQLite can choose the
+    // index that serves them (`?1 IS NULL OR ...` would hide every index and
+    // scan the whole history for a filter that matches little).
+    let mut conditions = Vec::new();
+    if filter.project.is_some() {
+        conditions.push("project_id = ?1");
+    }
+    if filter.environment.is_some() {
+        conditions.push("environment = ?2");
+    }
+    if filter.state.is_some() {
+        conditions.push("state = ?3");
+    }
+    if page.after.is_some() {
+        conditions.push("id < ?4");
+    }
+    let mut sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    // `?5` is always there, so all five parameters can be bound (SQLite
+    // counts up to the largest number; an unused one is simply ignored).
+    sql.push_str(" ORDER BY id DESC LIMIT ?5");
     let rows: Vec<Deployment> = conn
-        .prepare_cached(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments
-             WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR environment = ?2)
-               AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR id < ?4)
-             ORDER BY id DESC LIMIT ?5"
-        ))
+        .prepare_cached(&sql)
         .and_then(|mut s| {
             s.query_map(
                 params![
@@ -1506,4 +1525,32 @@ pub(super) fn list_audit(
         })
         .map_err(db("read the audit log"))?;
     Ok(paginate(rows, page, |e| e.id.0))
+}
+
+// ----- monitoring -----
+
+pub(super) fn totals(conn: &mut Connection) -> StoreResult<crate::model::Totals> {
+    let rows: Vec<(String, String, i64)> = conn
+        .prepare_cached("SELECT name, label, value FROM totals")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(db("read the totals"))?;
+    let mut totals = crate::model::Totals::default();
+    for (name, label, value) in rows {
+        let value = u64::try_from(value).unwrap_or(0);
+        match name.as_str() {
+            "deliveries" => {
+                totals.deliveries.insert(label, value);
+            }
+            "deployments" => {
+                totals.deployments.insert(label, value);
+            }
+            "steps" => totals.steps.entry(label).or_default().0 = value,
+            "step_ms" => totals.steps.entry(label).or_default().1 = value,
+            _ => {}
+        }
+    }
+    Ok(totals)
 }

@@ -297,3 +297,84 @@ pub(crate) async fn reopening_keeps_everything(factory: &dyn StoreFactory) {
         [running.id]
     );
 }
+
+pub(crate) async fn totals_follow_every_change(factory: &dyn StoreFactory) {
+    use std::time::Duration;
+    use tako_store::{DeliveryCompletion, DeploymentState, StepRecord, StepRunState, Totals};
+    let store = factory.open().await;
+    assert_eq!(store.totals().await.unwrap(), Totals::default());
+    let web = super::project(store.as_ref(), "web").await;
+    store
+        .insert_deliveries(&[super::delivery("one", "web"), super::delivery("two", "web")])
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_pending_delivery(&super::node("a"), super::LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .complete_delivery(
+            &claimed.delivery.id,
+            DeliveryCompletion::Ignored {
+                project: Some(web.id),
+                reason: "no mapping for branch x".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    let first = super::queue(store.as_ref(), web.id, "DevTest").await;
+    let _second = super::queue(store.as_ref(), web.id, "DevTest").await;
+    let running = store
+        .claim_next_deployment(&super::node("a"), super::LONG, 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(running.id, first.id);
+    for (index, state, ms) in [
+        (0, StepRunState::Running, None),
+        (0, StepRunState::Success, Some(1_500)),
+        (1, StepRunState::Failed, Some(250)),
+        (2, StepRunState::Skipped, None),
+    ] {
+        store
+            .update_step(
+                first.id,
+                StepRecord {
+                    index,
+                    name: format!("step {index}"),
+                    state,
+                    reason: None,
+                    started_at: None,
+                    duration: ms.map(Duration::from_millis),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .finish_deployment(first.id, DeploymentState::Failed, Some("step 1".to_owned()))
+        .await
+        .unwrap();
+    let totals = store.totals().await.unwrap();
+    let count = |map: &std::collections::BTreeMap<String, u64>, key: &str| {
+        map.get(key).copied().unwrap_or(0)
+    };
+    assert_eq!(count(&totals.deliveries, "pending"), 1);
+    assert_eq!(count(&totals.deliveries, "ignored"), 1);
+    assert_eq!(count(&totals.deployments, "failed"), 1);
+    assert_eq!(count(&totals.deployments, "queued"), 1);
+    assert_eq!(count(&totals.deployments, "running"), 0);
+    assert_eq!(totals.steps.get("success"), Some(&(1, 1_500)));
+    assert_eq!(totals.steps.get("failed"), Some(&(1, 250)));
+    assert_eq!(totals.steps.get("running").map_or(0, |s| s.0), 0);
+    assert_eq!(
+        totals.steps.get("skipped").map_or(0, |s| s.0),
+        0,
+        "no duration: not counted"
+    );
+    // Reopening keeps them.
+    drop(store);
+    let store = factory.open().await;
+    assert_eq!(store.totals().await.unwrap(), totals);
+}

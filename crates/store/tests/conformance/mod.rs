@@ -137,6 +137,7 @@ macro_rules! conformance_suite {
             misc::tokens_are_found_by_hash_touched_and_revoked,
             misc::settings_and_the_first_start_marker,
             misc::reopening_keeps_everything,
+            misc::totals_follow_every_change,
             policy::environment_policies_are_set_found_and_deleted,
             policy::the_audit_log_is_appended_and_read_newest_first,
             secrets::secrets_read_back_as_written,
