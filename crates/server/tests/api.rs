@@ -1456,3 +1456,30 @@ async fn a_commit_off_every_branch_is_fetched_by_id_and_names_no_branch() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_project_needs_a_repository_url_tako_can_fetch() {
+    let api = api().await;
+    for repository in ["UÒ", "not a url", "ftp://example.com/r.git"] {
+        let answer = api
+            .send(
+                Method::POST,
+                "/api/v1/projects",
+                json!({"name": "odd", "repository": repository}),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{repository}: {}",
+            answer.body
+        );
+        assert!(answer.body.contains("repository"), "{}", answer.body);
+    }
+    let listed = api.get("/api/v1/projects").await;
+    assert!(
+        !listed.body.contains("odd"),
+        "nothing registered: {}",
+        listed.body
+    );
+}

@@ -87,6 +87,10 @@ async fn register_project(state: &AppState, body: CreateProject) -> ApiResult<Pr
             "repository must be a URL of at most 2048 characters",
         ));
     }
+    // Only what Tako can fetch: http(s)://, ssh://, git@host:path, file://
+    // or an absolute path (a garbage URL would only fail later, at a push).
+    tako_git::RemoteUrl::parse(repository)
+        .map_err(|error| ApiError::unprocessable(format!("repository: {error}")))?;
     if body.webhook_secret.as_deref().is_some_and(str::is_empty) {
         return Err(ApiError::unprocessable(
             "webhook_secret must not be empty: leave it out to use the server's",

@@ -162,6 +162,12 @@ fn fetch_error(source: &GitError, repository: &str) -> ApiError {
                 "cannot fetch {repository}: {source}; check that the repository exists and the server can reach it, then retry"
             ),
         ),
+        GitError::InvalidUrl { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the project's repository URL cannot be fetched ({source}); correct the project's repository"
+            ),
+        ),
         GitError::Timeout { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("fetching {repository} timed out; retry later"),
