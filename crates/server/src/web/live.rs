@@ -41,15 +41,23 @@ pub(crate) async fn dashboard_events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let start: (Arc<AppState>, Option<Seen>) = (state, None);
     let events = stream::unfold(start, |(state, mut seen)| async move {
+        let mut first = true;
         loop {
-            if seen.is_some() {
+            // The first look is at once; every later one (a failed read
+            // too) waits a poll interval.
+            if !std::mem::take(&mut first) {
                 tokio::time::sleep(DASHBOARD_POLL).await;
             }
-            let Ok(projects) = state.store.list_projects().await else {
-                continue;
+            let board = match state.store.list_projects().await {
+                Ok(projects) => pages::load_dashboard(&state, projects).await,
+                Err(error) => Err(error.into()),
             };
-            let Ok(board) = pages::load_dashboard(&state, projects).await else {
-                continue;
+            let board = match board {
+                Ok(board) => board,
+                Err(error) => {
+                    tracing::warn!(%error, "the live dashboard cannot read the store; retrying");
+                    continue;
+                }
             };
             let mut now: Seen = board
                 .cells
