@@ -19,14 +19,12 @@ use tako_store::{
     DeliveryId, DeliveryOutcome, Deployment, DeploymentFilter, DeploymentState, PageRequest,
     SqliteStore, Store,
 };
-use tako_test_support::git_server::BareRepo;
-use tako_test_support::github::{PushedCommit, push_payload};
 use tako_test_support::http::{Receiver, request};
+use tako_test_support::origin::Origin;
 use tako_test_support::server::{DataDir, TakoServer};
 use tako_test_support::{TempGitRepo, wait_until};
 
 const SECRET: &str = "webhook secret for the trust test";
-const ZERO: &str = "0000000000000000000000000000000000000000";
 /// The canary: several lines, JSON-special characters, spaces, `&`, `<>`.
 const CANARY: &str =
     "tako-canary-7Hq2Zp\n{\"key\": \"p@ss w0rd&x=1\\\\\"}\nfinal canary line <tag>";
@@ -287,42 +285,6 @@ impl Db {
     }
 }
 
-/// Commits `file` on `branch` and returns the push payload.
-fn push(work: &TempGitRepo, bare: &BareRepo, branch: &str, file: &str, content: &str) -> Vec<u8> {
-    let current = work.git(&["rev-parse", "--abbrev-ref", "HEAD"]);
-    if current != branch {
-        if work.git(&["branch", "--list", branch]).is_empty() {
-            work.git(&["checkout", "-q", "-b", branch]);
-        } else {
-            work.git(&["checkout", "-q", branch]);
-        }
-    }
-    let before = bare.git(&[
-        "for-each-ref",
-        "--format=%(objectname)",
-        &format!("refs/heads/{branch}"),
-    ]);
-    let before = if before.is_empty() {
-        ZERO.to_owned()
-    } else {
-        before
-    };
-    work.write(file, content);
-    let after = work.commit(&format!("Change {file}"));
-    bare.push_from(work, &[branch]);
-    push_payload(
-        &bare.file_url(),
-        "main",
-        &format!("refs/heads/{branch}"),
-        &before,
-        &after,
-        &[PushedCommit {
-            id: after.clone(),
-            message: format!("Change {file}"),
-        }],
-    )
-}
-
 fn post_push(server: &TakoServer, delivery: &str, body: &[u8]) -> u16 {
     tako_test_support::origin::post_push(&server.address, delivery, body, SECRET).status
 }
@@ -330,11 +292,8 @@ fn post_push(server: &TakoServer, delivery: &str, body: &[u8]) -> u16 {
 #[test]
 fn a_canary_secret_never_leaks_and_a_feature_branch_cannot_reach_production() {
     let receiver = Receiver::start();
-    let work = TempGitRepo::new();
-    work.write("takofile.yml", &main_takofile());
-    work.commit("Add the takofile");
-    let bare = BareRepo::new("demo");
-    bare.push_from(&work, &["main"]);
+    let origin = Origin::new(&main_takofile());
+    let (work, bare) = (&origin.work, &origin.bare);
 
     let data = DataDir::new();
     let server_log = data.path.parent().unwrap().join("server.log");
@@ -436,7 +395,7 @@ fn a_canary_secret_never_leaks_and_a_feature_branch_cannot_reach_production() {
     assert_eq!(status, 403);
 
     // The push to main deploys to Production; the Fail step fails it.
-    let body = push(&work, &bare, "main", "app.txt", "v1");
+    let body = origin.push_commit("main", "app.txt", "v1", "Change app.txt");
     assert_eq!(post_push(&server, "delivery-main", &body), 202);
     let db = Db::open(&data);
     let DeliveryOutcome::Queued { release, .. } = db.wait_for_outcome("delivery-main") else {
@@ -518,7 +477,7 @@ fn a_canary_secret_never_leaks_and_a_feature_branch_cannot_reach_production() {
     // A push to feature/evil, whose own takofile maps itself to Production
     // and prints Production's key: refused by the policy, nothing runs.
     work.write("takofile.yml", EVIL_TAKOFILE);
-    let body = push(&work, &bare, "feature/evil", "evil.txt", "x");
+    let body = origin.push_commit("feature/evil", "evil.txt", "x", "Change evil.txt");
     assert_eq!(post_push(&server, "delivery-evil", &body), 202);
     let DeliveryOutcome::Failed { reason } = db.wait_for_outcome("delivery-evil") else {
         panic!("not refused: {:?}", db.outcome("delivery-evil"));

@@ -12,7 +12,7 @@ use chrono::Utc;
 use maud::Markup;
 use serde::Deserialize;
 use tako_store::{
-    DeploymentId, LogCursor, PageCursor, PageRequest, ProjectId, ReleaseId, TokenHash, VariableId,
+    DeploymentId, LogCursor, PageRequest, ProjectId, ReleaseId, TokenHash, VariableId,
 };
 
 use crate::api::auth::principal_for;
@@ -46,16 +46,7 @@ pub(crate) struct PageQuery {
 }
 
 fn page_request(cursor: Option<&str>) -> WebResult<PageRequest> {
-    let after = match cursor {
-        None | Some("") => None,
-        Some(token) => Some(PageCursor::from_token(token).ok_or_else(|| {
-            ApiError::bad_request("invalid page link: start again from the first page")
-        })?),
-    };
-    Ok(PageRequest {
-        limit: PAGE_SIZE,
-        after,
-    })
+    Ok(crate::api::page_request(Some(PAGE_SIZE), cursor)?)
 }
 
 /// The dashboard.
