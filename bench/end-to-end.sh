@@ -13,6 +13,7 @@
 #   ENVIRONMENTS=10 PACED=100 RATE=5 bench/end-to-end.sh
 #   SERVE_ARGS="--max-concurrent-deployments 8" bench/end-to-end.sh
 #   TAKO_BIN=path/to/tako bench/end-to-end.sh     (skip `cargo build --release`)
+#   KEEP=1 BENCH_TAKO_LOG=warn,tako_server=debug bench/end-to-end.sh   (server log level)
 #
 # Only 127.0.0.1 is used. Everything lives in a temp directory, removed on
 # exit (KEEP=1 keeps it, e.g. to read the server logs).

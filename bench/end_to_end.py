@@ -154,7 +154,7 @@ class Server:
 
     def __init__(self, tako, data_dir, log, args):
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-        env["TAKO_LOG"] = "warn"
+        env["TAKO_LOG"] = os.environ.get("BENCH_TAKO_LOG", "warn")
         self.log = open(log, "ab")
         self.proc = subprocess.Popen(
             [tako, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, *args],

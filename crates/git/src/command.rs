@@ -93,6 +93,11 @@ impl Git {
         self
     }
 
+    /// The limit for operations that talk to a remote.
+    pub(crate) fn network_timeout(&self) -> Duration {
+        self.network_timeout
+    }
+
     /// Sets the limit for local operations.
     pub fn with_local_timeout(mut self, limit: Duration) -> Git {
         self.local_timeout = limit;

@@ -1,4 +1,6 @@
-//! The server's git operations, through the git binary.
+//! The server's git operations: through the git binary for everything that
+//! talks to a remote or writes a work tree, in-process (gitoxide) for reading
+//! a mirror's objects and references.
 //!
 //! [`Mirrors`] keeps one cached bare mirror per repository URL and fetches
 //! into it (a first clone, then incremental fetches; one at a time per
@@ -17,10 +19,13 @@
 //!
 //! Requires git 2.31 or newer (environment-based configuration).
 
+mod checkout;
 mod command;
 mod credentials;
 mod error;
+mod local_fetch;
 mod mirror;
+mod objects;
 mod url;
 mod worktree;
 

@@ -18,22 +18,33 @@
 //! `refs/tako/commits/<id>`, so that garbage collection keeps them.
 //!
 //! **Reads** ([`Mirror::read_file`], [`Mirror::first_file`],
-//! [`Mirror::resolve`]) take no lock: git's refs are updated atomically after
-//! the objects they point to are written, so a concurrent fetch is safe.
+//! [`Mirror::resolve`], [`Mirror::default_branch`]) are made in-process
+//! with gitoxide (`crate::objects`), no git process started, and take no
+//! lock: git's refs are updated atomically after the objects they point to
+//! are written, so a concurrent fetch is safe.
 //!
-//! **Checkouts** ([`Mirror::checkout`]) are local clones of the mirror
-//! (`git clone --local`: objects hard-linked when on the same file system,
-//! copied otherwise; no alternates, so the checkout stays a complete,
-//! independent repository whatever later happens to the mirror), with
-//! `origin` set back to the repository's real URL and the commit checked out
-//! on a detached `HEAD`.
+//! **Checkouts** ([`Mirror::checkout`]) are what a local clone of the mirror
+//! would be (objects hard-linked when on the same file system, copied
+//! otherwise; no alternates, so the checkout stays a complete, independent
+//! repository whatever later happens to the mirror), with `origin` the
+//! repository's real URL and the commit checked out on a detached `HEAD`.
+//! The repository is laid out in-process (`crate::checkout`); git writes the
+//! index and the files (`git read-tree --reset -u`).
+//!
+//! **Maintenance.** Fetches keep what they receive as packs and never start
+//! git's automatic maintenance themselves (it would run inside a push's
+//! routing). When a mirror has as many packs or loose objects as git's own
+//! `gc --auto` thresholds, `git maintenance run --auto` runs in the
+//! background, holding the mirror's fetch lock and, for writing, its object
+//! lock, which checkouts take for reading: a repack never deletes a pack a
+//! checkout is linking.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::command::is_object_id;
-use crate::{Credentials, Git, GitError, RemoteUrl};
+use crate::{Credentials, Git, GitError, RemoteUrl, Scheme, checkout, local_fetch, objects};
 
 /// Files larger than this are not read into memory by [`Mirror::read_file`].
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -44,14 +55,27 @@ pub const TAKOFILE_NAMES: &[&str] = &["takofile", "takofile.yml", "takofile.yaml
 /// The revision that names the default branch's head in a mirror.
 pub const DEFAULT_BRANCH: &str = "HEAD";
 
-/// Configuration for fetches that must not leave detached processes
-/// (automatic garbage collection runs inside our time limit instead).
+/// Configuration for fetches: what is fetched stays packed (a checkout
+/// links a few packs rather than thousands of loose objects), and no
+/// maintenance is started by the fetch itself (see the module's
+/// documentation); maintenance that does run stays in our time limit
+/// instead of detaching.
 const FETCH_CONFIG: &[&str] = &[
+    "-c",
+    "fetch.unpackLimit=1",
+    "-c",
+    "maintenance.auto=false",
     "-c",
     "gc.autoDetach=false",
     "-c",
     "maintenance.autoDetach=false",
 ];
+
+/// git's `gc.autoPackLimit`: more packs than this start maintenance.
+const MAINTENANCE_PACKS: usize = 50;
+/// git's `gc.auto` (6,700 loose objects), as git estimates it: more than
+/// this many in the sample directory `objects/17`.
+const MAINTENANCE_LOOSE_IN_SAMPLE: usize = 6_700_usize.div_ceil(256);
 
 /// The cache of mirrors under one root directory. Cheap to clone (shared).
 #[derive(Clone, Debug)]
@@ -63,7 +87,20 @@ pub struct Mirrors {
 struct Inner {
     root: PathBuf,
     git: Git,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    mirrors: Mutex<HashMap<String, Arc<Shared>>>,
+}
+
+/// What every handle on one mirror shares.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Held by a fetch (one at a time) and by maintenance.
+    fetching: tokio::sync::Mutex<()>,
+    /// Read by checkouts, written by maintenance (which deletes packs).
+    objects: tokio::sync::RwLock<()>,
+    /// The repository opened for in-process reads, once opened.
+    repo: Mutex<Option<Arc<gix::ThreadSafeRepository>>>,
+    /// Maintenance has been started and has not ended.
+    maintaining: std::sync::atomic::AtomicBool,
 }
 
 /// What [`Mirrors::fetch`] did.
@@ -86,6 +123,7 @@ pub struct Mirror {
     url: RemoteUrl,
     git: Git,
     outcome: FetchOutcome,
+    shared: Arc<Shared>,
 }
 
 impl Mirrors {
@@ -100,7 +138,7 @@ impl Mirrors {
             inner: Arc::new(Inner {
                 root: root.into(),
                 git,
-                locks: Mutex::new(HashMap::new()),
+                mirrors: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -114,12 +152,14 @@ impl Mirrors {
     /// never fetched.
     pub fn open(&self, url: &str) -> Result<Option<Mirror>, GitError> {
         let url = RemoteUrl::parse(url)?;
-        let path = self.inner.root.join(url.mirror_name());
+        let name = url.mirror_name();
+        let path = self.inner.root.join(&name);
         Ok(path.join("HEAD").is_file().then(|| Mirror {
             path,
             url,
             git: self.inner.git.clone(),
             outcome: FetchOutcome::Opened,
+            shared: self.shared(&name),
         }))
     }
 
@@ -134,16 +174,43 @@ impl Mirrors {
         credentials: Option<&Credentials>,
         want: Option<&str>,
     ) -> Result<Mirror, GitError> {
+        self.fetch_with(url, credentials, want, None).await
+    }
+
+    /// [`Mirrors::fetch`] for a push, which names the commit it brings and
+    /// the repository's default branch: the mirror's `HEAD` is set from
+    /// `default_branch` instead of asking the remote (one connection fewer
+    /// on the way from a push to its deployment), unless the mirror has no
+    /// such branch.
+    pub async fn fetch_push(
+        &self,
+        url: &str,
+        credentials: Option<&Credentials>,
+        commit: &str,
+        default_branch: &str,
+    ) -> Result<Mirror, GitError> {
+        self.fetch_with(url, credentials, Some(commit), Some(default_branch))
+            .await
+    }
+
+    async fn fetch_with(
+        &self,
+        url: &str,
+        credentials: Option<&Credentials>,
+        want: Option<&str>,
+        default_branch: Option<&str>,
+    ) -> Result<Mirror, GitError> {
         let url = RemoteUrl::parse(url)?;
         let name = url.mirror_name();
         let path = self.inner.root.join(&name);
-        let lock = self.lock_for(&name);
-        let _held = lock.lock().await;
+        let shared = self.shared(&name);
+        let _held = shared.fetching.lock().await;
         let mut mirror = Mirror {
             path,
             url,
             git: self.inner.git.clone(),
             outcome: FetchOutcome::Fetched,
+            shared: Arc::clone(&shared),
         };
         let exact_want = want.filter(|w| is_object_id(w));
         if mirror.path.join("HEAD").is_file() {
@@ -153,7 +220,8 @@ impl Mirrors {
                 mirror.outcome = FetchOutcome::AlreadyPresent;
                 return Ok(mirror);
             }
-            mirror.fetch_existing(credentials).await?;
+            mirror.fetch_existing(credentials, default_branch).await?;
+            mirror.maintain_if_needed();
         } else {
             self.clone_into(&mirror.path, &mirror.url, credentials)
                 .await?;
@@ -175,13 +243,13 @@ impl Mirrors {
         Ok(mirror)
     }
 
-    fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
+    fn shared(&self, name: &str) -> Arc<Shared> {
+        let mut mirrors = self
             .inner
-            .locks
+            .mirrors
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(locks.entry(name.to_owned()).or_default())
+        Arc::clone(mirrors.entry(name.to_owned()).or_default())
     }
 
     /// First clone: into a temporary directory, renamed into place when done.
@@ -260,20 +328,43 @@ impl Mirror {
     /// The full commit id `rev` (a branch, tag, commit id or `HEAD`) names,
     /// or `None` when the mirror has no such commit.
     pub async fn resolve(&self, rev: &str) -> Result<Option<String>, GitError> {
-        self.git.peel_commit(&self.path, rev).await
+        let rev = rev.to_owned();
+        self.read(move |repo| objects::resolve(repo, &rev)).await
     }
 
     /// The default branch's name (`main`), from the mirror's `HEAD`.
     pub async fn default_branch(&self) -> Result<Option<String>, GitError> {
-        let raw = self
-            .git
-            .run_raw(&self.path, ["symbolic-ref", "--quiet", "HEAD"], &[], None)
-            .await?;
-        Ok(raw
-            .status
-            .success()
-            .then(|| raw.output.text())
-            .and_then(|r| r.strip_prefix("refs/heads/").map(str::to_owned)))
+        self.read(objects::head_branch).await
+    }
+
+    /// Runs `read` on the repository, opened once per mirror, on a thread
+    /// that may block.
+    async fn read<T, F>(&self, read: F) -> Result<T, GitError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&gix::Repository) -> Result<T, GitError> + Send + 'static,
+    {
+        let repo = self.repository()?;
+        tokio::task::spawn_blocking(move || read(&repo.to_thread_local()))
+            .await
+            .map_err(|error| GitError::Failed {
+                command: "read".to_owned(),
+                message: format!("the reading thread failed: {error}"),
+            })?
+    }
+
+    fn repository(&self) -> Result<Arc<gix::ThreadSafeRepository>, GitError> {
+        let mut repo = self
+            .shared
+            .repo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(repo) = repo.as_ref() {
+            return Ok(Arc::clone(repo));
+        }
+        let opened = Arc::new(objects::open(&self.path)?);
+        *repo = Some(Arc::clone(&opened));
+        Ok(opened)
     }
 
     /// Whether `commit` is in the history of `rev` (`rev`'s own commit
@@ -321,34 +412,22 @@ impl Mirror {
             check_path(name)?;
         }
         let commit = self.require(rev).await?;
-        let mut args = vec!["ls-tree", "-l", "-z", "--full-tree", commit.as_str(), "--"];
-        args.extend(names.iter().copied());
-        let env = [("GIT_LITERAL_PATHSPECS".to_owned(), "1".to_owned())];
-        let listing = self.git.local_with_env(&self.path, args, &env).await?;
-        let entries = parse_ls_tree(&listing.stdout);
-        let Some(entry) = names
-            .iter()
-            .find_map(|name| entries.iter().find(|e| e.path == *name))
-        else {
+        let owned_rev = rev.to_owned();
+        let names: Vec<String> = names.iter().map(|&name| name.to_owned()).collect();
+        let found = self
+            .read(move |repo| {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                objects::first_file(repo, &commit, &owned_rev, &names, MAX_FILE_BYTES)
+            })
+            .await?;
+        let Some(found) = found else {
             return Ok(None);
         };
-        if entry.size > MAX_FILE_BYTES {
-            return Err(GitError::TooLarge {
-                path: entry.path.clone(),
-                rev: rev.to_owned(),
-                size: entry.size,
-                limit: MAX_FILE_BYTES,
-            });
-        }
-        let blob = self
-            .git
-            .local(&self.path, ["cat-file", "blob", entry.id.as_str()])
-            .await?;
-        let text = String::from_utf8(blob.stdout).map_err(|_| GitError::NotText {
-            path: entry.path.clone(),
+        let text = String::from_utf8(found.data).map_err(|_| GitError::NotText {
+            path: found.path.clone(),
             rev: rev.to_owned(),
         })?;
-        Ok(Some((entry.path.clone(), text)))
+        Ok(Some((found.path, text)))
     }
 
     /// Makes `dir` (absent or empty; parents are created) a git repository
@@ -357,42 +436,66 @@ impl Mirror {
     /// commit id.
     pub async fn checkout(&self, rev: &str, dir: &Path) -> Result<String, GitError> {
         let commit = self.require(rev).await?;
-        if let Some(parent) = dir.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|source| GitError::Io {
-                    context: format!("creating {}", parent.display()),
-                    source,
-                })?;
-        }
-        let clone_args: Vec<&std::ffi::OsStr> = vec![
-            "clone".as_ref(),
-            "--local".as_ref(),
-            "--no-checkout".as_ref(),
-            "--quiet".as_ref(),
-            "--template=".as_ref(),
-            "--".as_ref(),
-            self.path.as_os_str(),
-            dir.as_os_str(),
-        ];
-        self.git.local(&self.path, clone_args).await?;
-        self.git
-            .local(dir, ["remote", "set-url", "origin", self.url.as_str()])
+        let (refs, head) = self
+            .read(|repo| {
+                Ok((
+                    objects::branches_and_tags(repo)?,
+                    objects::head_branch(repo)?,
+                ))
+            })
             .await?;
+        {
+            // No maintenance deletes packs while they are being linked.
+            let _objects = self.shared.objects.read().await;
+            let mirror = self.path.clone();
+            let target = dir.to_owned();
+            let url = self.url.as_str().to_owned();
+            let commit = commit.clone();
+            tokio::task::spawn_blocking(move || {
+                checkout::make_repository(&checkout::Layout {
+                    mirror: &mirror,
+                    dir: &target,
+                    url: &url,
+                    commit: &commit,
+                    refs: &refs,
+                    head: head.as_deref(),
+                })
+            })
+            .await
+            .map_err(|error| GitError::Failed {
+                command: "checkout".to_owned(),
+                message: format!("the checkout thread failed: {error}"),
+            })??;
+        }
         self.git
-            .local(
-                dir,
-                [
-                    "-c",
-                    "advice.detachedHead=false",
-                    "checkout",
-                    "--quiet",
-                    "--detach",
-                    commit.as_str(),
-                ],
-            )
+            .local(dir, ["read-tree", "--reset", "-u", commit.as_str()])
             .await?;
         Ok(commit)
+    }
+
+    /// Starts `git maintenance run --auto` in the background when the
+    /// mirror has reached git's thresholds and none is running.
+    fn maintain_if_needed(&self) {
+        use std::sync::atomic::Ordering;
+        if !needs_maintenance(&self.path.join("objects"))
+            || self.shared.maintaining.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let mirror = self.clone();
+        tokio::spawn(async move {
+            let _fetching = mirror.shared.fetching.lock().await;
+            let _objects = mirror.shared.objects.write().await;
+            let mut args: Vec<&str> = FETCH_CONFIG.to_vec();
+            args.extend(["maintenance", "run", "--auto", "--quiet"]);
+            match mirror.git.local(&mirror.path, args).await {
+                Ok(_) => tracing::debug!(mirror = %mirror.path.display(), "mirror maintained"),
+                Err(error) => {
+                    tracing::warn!(mirror = %mirror.path.display(), %error, "mirror maintenance failed");
+                }
+            }
+            mirror.shared.maintaining.store(false, Ordering::Release);
+        });
     }
 
     /// The commit `rev` names, or [`GitError::UnknownRevision`].
@@ -407,7 +510,54 @@ impl Mirror {
 
     /// Incremental fetch of branches and tags, then `HEAD` follows the
     /// remote's default branch.
-    async fn fetch_existing(&self, credentials: Option<&Credentials>) -> Result<(), GitError> {
+    async fn fetch_existing(
+        &self,
+        credentials: Option<&Credentials>,
+        default_branch: Option<&str>,
+    ) -> Result<(), GitError> {
+        if self.url.scheme() == Scheme::File {
+            self.fetch_local().await?;
+        } else {
+            self.fetch_remote(credentials).await?;
+        }
+        // A push's word for the default branch is taken when the mirror has
+        // that branch (old payloads without one say `master`).
+        if let Some(branch) = default_branch.filter(|b| is_branch_name(b)) {
+            let target = format!("refs/heads/{branch}");
+            if self.resolve(&target).await?.is_some() {
+                return self.point_head_at(&target).await;
+            }
+        }
+        self.follow_remote_head(credentials).await
+    }
+
+    /// [`local_fetch`]: a repository on this machine, fetched in-process.
+    async fn fetch_local(&self) -> Result<(), GitError> {
+        let repo = self.repository()?;
+        let url = self.url.clone();
+        let interrupt = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&interrupt);
+        let fetch = tokio::task::spawn_blocking(move || {
+            local_fetch::fetch(&repo.to_thread_local(), &url, &flag)
+        });
+        let limit = self.git.network_timeout();
+        match tokio::time::timeout(limit, fetch).await {
+            Ok(joined) => joined.map_err(|error| GitError::Failed {
+                command: "fetch".to_owned(),
+                message: format!("the fetching thread failed: {error}"),
+            })?,
+            Err(_) => {
+                interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
+                Err(GitError::Timeout {
+                    command: "fetch".to_owned(),
+                    after: limit,
+                })
+            }
+        }
+    }
+
+    /// `git fetch --prune` of branches and tags from a remote repository.
+    async fn fetch_remote(&self, credentials: Option<&Credentials>) -> Result<(), GitError> {
         let mut args: Vec<&str> = FETCH_CONFIG.to_vec();
         args.extend([
             "fetch",
@@ -423,6 +573,11 @@ impl Mirror {
         self.git
             .remote(&self.path, args, &self.url, credentials)
             .await?;
+        Ok(())
+    }
+
+    /// Points `HEAD` at the remote's default branch, as `ls-remote` says.
+    async fn follow_remote_head(&self, credentials: Option<&Credentials>) -> Result<(), GitError> {
         let listing = self
             .git
             .remote(
@@ -438,12 +593,19 @@ impl Mirror {
             (name == "HEAD" && target.starts_with("refs/heads/")).then(|| target.to_owned())
         });
         if let Some(target) = target {
-            let current = self.default_branch().await?;
-            if current.as_deref() != target.strip_prefix("refs/heads/") {
-                self.git
-                    .local(&self.path, ["symbolic-ref", "HEAD", target.as_str()])
-                    .await?;
-            }
+            self.point_head_at(&target).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes `HEAD` the symbolic reference `target` (`refs/heads/main`)
+    /// unless it already is.
+    async fn point_head_at(&self, target: &str) -> Result<(), GitError> {
+        let current = self.default_branch().await?;
+        if current.as_deref() != target.strip_prefix("refs/heads/") {
+            self.git
+                .local(&self.path, ["symbolic-ref", "HEAD", target])
+                .await?;
         }
         Ok(())
     }
@@ -479,32 +641,24 @@ impl Mirror {
     }
 }
 
-/// One line of `git ls-tree -l -z`.
-struct TreeEntry {
-    id: String,
-    size: u64,
-    path: String,
+/// Whether git's packs or loose objects have reached `gc --auto`'s
+/// thresholds in the `objects` directory.
+fn needs_maintenance(objects: &Path) -> bool {
+    let count = |dir: PathBuf, keep: fn(&str) -> bool| {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_str().is_some_and(keep))
+                .count()
+        })
+    };
+    count(objects.join("pack"), |name| name.ends_with(".pack")) > MAINTENANCE_PACKS
+        || count(objects.join("17"), |name| !name.starts_with("tmp_")) > MAINTENANCE_LOOSE_IN_SAMPLE
 }
 
-/// Regular files (not links, trees or submodules) from `ls-tree -l -z`.
-fn parse_ls_tree(output: &[u8]) -> Vec<TreeEntry> {
-    output
-        .split(|b| *b == 0)
-        .filter_map(|record| {
-            let record = std::str::from_utf8(record).ok()?;
-            let (meta, path) = record.split_once('\t')?;
-            let mut fields = meta.split_whitespace();
-            let mode = fields.next()?;
-            let kind = fields.next()?;
-            let id = fields.next()?;
-            let size = fields.next()?.parse().ok()?;
-            (kind == "blob" && (mode == "100644" || mode == "100755")).then(|| TreeEntry {
-                id: id.to_owned(),
-                size,
-                path: path.to_owned(),
-            })
-        })
-        .collect()
+/// A branch name git accepts (checked before it reaches a command line).
+fn is_branch_name(name: &str) -> bool {
+    gix::refs::FullName::try_from(format!("refs/heads/{name}")).is_ok() && !name.starts_with('-')
 }
 
 /// A repository-relative path: not empty, not absolute, no `.`/`..`
@@ -535,18 +689,6 @@ fn check_path(path: &str) -> Result<(), GitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ls_tree_keeps_regular_files_only() {
-        let id = "a".repeat(40);
-        let output = format!(
-            "100644 blob {id}     12\ttakofile\x00120000 blob {id}      5\tlink\x00040000 tree {id}       -\tdir\x00100755 blob {id}    7\tbin/run.sh\x00"
-        );
-        let entries = parse_ls_tree(output.as_bytes());
-        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["takofile", "bin/run.sh"]);
-        assert_eq!(entries[0].size, 12);
-    }
 
     #[test]
     fn paths_must_stay_inside() {

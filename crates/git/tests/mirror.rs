@@ -318,10 +318,8 @@ async fn checkout_produces_the_commits_exact_tree() {
         "two\n"
     );
     // Non-empty target directories are refused.
-    assert!(matches!(
-        mirror.checkout("main", &dir2).await,
-        Err(GitError::Failed { .. })
-    ));
+    let refused = mirror.checkout("main", &dir2).await.unwrap_err();
+    assert!(refused.to_string().contains("not empty"), "{refused}");
 }
 
 #[tokio::test]
@@ -478,4 +476,262 @@ async fn contains_tells_whether_a_commit_is_in_a_branchs_history() {
     assert!(!mirror.contains("refs/heads/nope", &first).await.unwrap());
     let missing = "0123456789abcdef0123456789abcdef01234567";
     assert!(!mirror.contains("refs/heads/main", missing).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_checkout_keeps_modes_links_tags_and_is_a_clean_complete_repository() {
+    let fixture = Fixture::new();
+    use std::os::unix::fs::PermissionsExt;
+    fixture
+        .work
+        .write("scripts/deploy.sh", "#!/bin/sh\necho hi\n");
+    std::fs::set_permissions(
+        fixture.work.path().join("scripts/deploy.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("scripts/deploy.sh", fixture.work.path().join("run")).unwrap();
+    let commit = fixture.push(&[("takofile", "x\n")], "modes and links");
+    fixture
+        .work
+        .git(&["tag", "-a", "v1.2.0", "-m", "release 1.2.0", &commit]);
+    fixture
+        .bare
+        .push_from(&fixture.work, &["refs/tags/v1.2.0:refs/tags/v1.2.0"]);
+    let mirror = fixture.fetch(None).await.unwrap();
+
+    let dir = fixture.cache.path().join("work").join("d1");
+    assert_eq!(mirror.checkout(&commit, &dir).await.unwrap(), commit);
+    let git = |args: &[&str]| {
+        let output = git_command(&dir).args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let mode = std::fs::metadata(dir.join("scripts/deploy.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "executable bit kept: {mode:o}");
+    assert_eq!(
+        std::fs::read_link(dir.join("run")).unwrap(),
+        Path::new("scripts/deploy.sh")
+    );
+    assert_eq!(git(&["status", "--porcelain", "--untracked-files=all"]), "");
+    // Annotated tags and remote-tracking branches are there, as after a clone.
+    assert_eq!(git(&["describe", "--tags", "--exact-match"]), "v1.2.0");
+    assert_eq!(git(&["rev-parse", "origin/main"]), commit);
+    assert_eq!(
+        git(&["symbolic-ref", "refs/remotes/origin/HEAD"]),
+        "refs/remotes/origin/main"
+    );
+    // Complete on its own: every object reachable, none borrowed.
+    git(&["fsck", "--connectivity-only", "--no-dangling"]);
+    assert!(!dir.join(".git/objects/info/alternates").exists());
+    // Objects are hard links into the mirror's (no copy of the history).
+    let linked = std::fs::read_dir(dir.join(".git/objects/pack"))
+        .unwrap()
+        .flatten()
+        .any(|e| {
+            use std::os::unix::fs::MetadataExt;
+            e.metadata().unwrap().nlink() > 1
+        });
+    assert!(linked, "the packs are hard-linked");
+    // The work tree's git can fetch and commit like any clone's.
+    git(&["fetch", "--quiet", "origin"]);
+    std::fs::write(dir.join("new.txt"), "n\n").unwrap();
+    git(&["add", "new.txt"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qm",
+        "local",
+    ]);
+}
+
+#[tokio::test]
+async fn a_pushs_default_branch_points_head_without_asking_the_remote() {
+    let fixture = Fixture::new();
+    let first = fixture.push(&[("takofile", "x\n")], "first");
+    fixture.fetch(None).await.unwrap();
+    let second = fixture.push(&[("takofile", "y\n")], "second");
+    fixture.bare.push_from(&fixture.work, &["main:develop"]);
+
+    let mirror = fixture
+        .mirrors
+        .fetch_push(&fixture.bare.file_url(), None, &second, "develop")
+        .await
+        .unwrap();
+    assert_eq!(mirror.outcome(), FetchOutcome::Fetched);
+    assert_eq!(
+        mirror.default_branch().await.unwrap().as_deref(),
+        Some("develop")
+    );
+    assert_eq!(
+        mirror.resolve("HEAD").await.unwrap().as_deref(),
+        Some(second.as_str())
+    );
+    assert_ne!(first, second);
+
+    // A name git would refuse is not used: the remote is asked instead.
+    let third = fixture.push(&[("takofile", "z\n")], "third");
+    let mirror = fixture
+        .mirrors
+        .fetch_push(&fixture.bare.file_url(), None, &third, "-bad..name")
+        .await
+        .unwrap();
+    assert_eq!(
+        mirror.default_branch().await.unwrap().as_deref(),
+        Some("main")
+    );
+    // So is a branch the mirror does not have (old payloads say `master`).
+    let fourth = fixture.push(&[("takofile", "w\n")], "fourth");
+    fixture
+        .bare
+        .git(&["symbolic-ref", "HEAD", "refs/heads/develop"]);
+    let mirror = fixture
+        .mirrors
+        .fetch_push(&fixture.bare.file_url(), None, &fourth, "master")
+        .await
+        .unwrap();
+    assert_eq!(
+        mirror.default_branch().await.unwrap().as_deref(),
+        Some("develop")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_fetches_are_repacked_in_the_background_and_checkouts_still_work() {
+    let fixture = Fixture::new();
+    let packs = |mirror: &Mirror| {
+        std::fs::read_dir(mirror.path().join("objects/pack"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+            .count()
+    };
+    let mut last = fixture.push(&[("takofile", "0\n")], "c0");
+    let mut mirror = fixture.fetch(None).await.unwrap();
+    let mut most = 0;
+    for round in 1..=60 {
+        last = fixture.push(&[("takofile", &format!("{round}\n"))], &format!("c{round}"));
+        mirror = fixture.fetch(Some(&last)).await.unwrap();
+        most = most.max(packs(&mirror));
+        // Checkouts go on while maintenance may be running.
+        if round % 10 == 0 {
+            let dir = fixture.cache.path().join("work").join(round.to_string());
+            mirror.checkout(&last, &dir).await.unwrap();
+        }
+    }
+    assert!(most > 50, "each fetch keeps a pack ({most})");
+    let repacked = tokio::time::timeout(Duration::from_secs(60), async {
+        while packs(&mirror) > 50 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(repacked.is_ok(), "still {} packs", packs(&mirror));
+    let dir = fixture.cache.path().join("work").join("last");
+    mirror.checkout(&last, &dir).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("takofile")).unwrap(),
+        "60\n"
+    );
+}
+
+/// `git for-each-ref` of branches and tags: name and object.
+fn branches_and_tags(git_dir: &Path) -> String {
+    let output = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args([
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/heads",
+            "refs/tags",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_local_fetch_leaves_what_git_fetch_prune_would() {
+    let fixture = Fixture::new();
+    fixture.push(&[("a", "1\n")], "first");
+    fixture.work.git(&["tag", "-a", "v1", "-m", "v1"]);
+    fixture.work.git(&["tag", "light"]);
+    fixture.work.checkout_new_branch("feature");
+    fixture.work.write("f", "f\n");
+    fixture.work.commit("feature");
+    fixture.bare.push_from(&fixture.work, &["--all"]);
+    fixture.bare.push_from(&fixture.work, &["--tags"]);
+    let mirror = fixture.fetch(None).await.unwrap();
+    assert_eq!(
+        branches_and_tags(mirror.path()),
+        branches_and_tags(&fixture.bare.path())
+    );
+
+    // Rewritten history (a force push), a deleted tag, a deleted branch, a
+    // moved tag, a new branch.
+    fixture.work.git(&["checkout", "-q", "main"]);
+    fixture.work.git(&["reset", "-q", "--hard", "HEAD"]);
+    fixture.work.write("a", "rewritten\n");
+    fixture
+        .work
+        .git(&["commit", "-q", "--amend", "-am", "rewritten"]);
+    fixture.work.git(&["tag", "-f", "light"]);
+    fixture.work.git(&["tag", "-d", "v1"]);
+    fixture.work.checkout_new_branch("next");
+    fixture.bare.git(&["tag", "-d", "v1"]);
+    fixture.bare.git(&["branch", "-D", "feature"]);
+    fixture
+        .bare
+        .push_from(&fixture.work, &["--force", "main", "next", "light"]);
+    fixture
+        .bare
+        .push_from(&fixture.work, &["--force", "--tags"]);
+    let rewritten = fixture.work.git(&["rev-parse", "main"]);
+    let mirror = fixture.fetch(Some(&rewritten)).await.unwrap();
+    assert_eq!(mirror.outcome(), FetchOutcome::Fetched);
+    let expected = branches_and_tags(&fixture.bare.path());
+    assert!(!expected.contains("refs/tags/v1") && !expected.contains("feature"));
+    assert_eq!(branches_and_tags(mirror.path()), expected);
+    assert_eq!(
+        mirror.read_file("main", "a").await.unwrap().as_deref(),
+        Some("rewritten\n")
+    );
+    // The mirror is a sound repository for git itself.
+    let fsck = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(mirror.path())
+        .args(["fsck", "--connectivity-only", "--no-dangling"])
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_local_repository_that_disappeared_is_unreachable() {
+    let fixture = Fixture::new();
+    fixture.push(&[("a", "1\n")], "first");
+    fixture.fetch(None).await.unwrap();
+    std::fs::remove_dir_all(fixture.bare.path()).unwrap();
+    let error = fixture.fetch(None).await.unwrap_err();
+    assert!(matches!(error, GitError::Unreachable { .. }), "{error}");
+    assert!(
+        error.to_string().contains(&fixture.bare.file_url()),
+        "{error}"
+    );
 }

@@ -153,7 +153,7 @@ impl Router {
         let commit = push.commit_id().ok_or("the push names no commit")?;
         let mirror = self
             .mirrors
-            .fetch(url, None, Some(commit))
+            .fetch_push(url, None, commit, &push.repository.default_branch)
             .await
             .map_err(|e| format!("cannot fetch {url}: {e}"))?;
         let default_ref = format!("refs/heads/{}", push.repository.default_branch);
@@ -201,15 +201,20 @@ impl Router {
             ));
         };
         let credentials = credentials_of(project);
+        let default_branch = push.repository.default_branch.clone();
         let mirror = self
             .mirrors
-            .fetch(&project.repository_url, credentials.as_ref(), Some(commit))
+            .fetch_push(
+                &project.repository_url,
+                credentials.as_ref(),
+                commit,
+                &default_branch,
+            )
             .await
             .map_err(|e| format!("cannot fetch {}: {e}", project.repository_url))?;
 
         // Routing from the default branch; a brand-new repository's pushed
         // takofile routes only a push to the default branch itself.
-        let default_branch = push.repository.default_branch.clone();
         let default_ref = format!("refs/heads/{default_branch}");
         let pushed = read_takofile(&mirror, commit).await?;
         let routing_source = match read_takofile(&mirror, &default_ref).await? {
