@@ -17,7 +17,8 @@
 //! URL (`https://`, `http://`, `file://`, absolute paths; no embedded
 //! credentials).
 //!
-//! Requires git 2.31 or newer (environment-based configuration).
+//! Requires git 2.32 or newer (environment-based configuration, geometric
+//! repacking).
 
 mod checkout;
 mod command;

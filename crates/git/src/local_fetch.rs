@@ -6,37 +6,66 @@
 //! connectivity check): about 13 ms for a one-commit push on this
 //! project's reference machine, most of a push's way to its deployment.
 //! gitoxide speaks the same protocol to the same `git-upload-pack` but
-//! receives, indexes and writes the pack and the references itself: about
-//! 6 ms. Repositories reached over HTTP(S) are fetched by the git program,
-//! which owns credentials, proxies and TLS ([`crate::Git::remote`]).
+//! receives, indexes and writes the pack itself: about 6 ms. Repositories
+//! reached over HTTP(S) are fetched by the git program, which owns
+//! credentials, proxies and TLS ([`crate::Git::remote`]).
 //!
-//! The result is what `git fetch --prune <url> +refs/heads/*:refs/heads/*
-//! +refs/tags/*:refs/tags/*` leaves: every branch and tag forced to the
-//! remote's value (one pack per fetch, as with `fetch.unpackLimit=1`), and
-//! the branches and tags the remote no longer has deleted.
+//! **Negotiation tips.** To learn what to send, the server is told which
+//! commits we have, walking back from our references' tips, newest first.
+//! With many branches, a push to a branch whose tip is older than the
+//! others' recent commits made that walk offer hundreds of unrelated
+//! commits over four or five round trips (2–3 ms each here; gitoxide 0.90
+//! also never marks the unchanged branches as common, which git does). So,
+//! like `git fetch --negotiation-tip`, the caller may name the tips to walk
+//! from (for a push: the pushed branch and the default branch as the mirror
+//! has them): the fetch then runs in a scratch repository beside the
+//! mirror whose `objects` *is* the mirror's (a symbolic link, so the pack is
+//! written straight into the mirror) and whose only references are those
+//! tips. Without tips, every branch and tag of the mirror is one.
+//!
+//! **The result** is what `git fetch --prune <url> +refs/heads/*:refs/heads/*
+//! +refs/tags/*:refs/tags/*` leaves in the mirror: one pack per fetch (as
+//! with `fetch.unpackLimit=1`), every branch and tag set to the remote's
+//! value in one reference transaction, and those the remote no longer has
+//! deleted. A tip that is not an ancestor of what was pushed costs a larger
+//! pack, never a wrong result.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use gix::bstr::{BStr, ByteSlice};
+use gix::bstr::{BString, ByteSlice};
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 
 use crate::{GitError, RemoteUrl};
 
-/// The refspecs of a mirror.
+/// What the remote is asked for: its branches and tags.
 const REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 
-/// Fetches `url` into `repo` (a bare mirror); `interrupt` stops it between
-/// reads.
+/// Fetches `url` into the mirror `repo`, negotiating from `tips` (full
+/// commit ids the mirror has) or, when there are none, from all its
+/// branches and tags; `interrupt` stops it between reads.
 pub(crate) fn fetch(
     repo: &gix::Repository,
     url: &RemoteUrl,
+    tips: &[gix::ObjectId],
     interrupt: &AtomicBool,
 ) -> Result<(), GitError> {
     let failed = |error: &dyn std::fmt::Display| GitError::Failed {
         command: "fetch".to_owned(),
         message: error.to_string(),
     };
-    let remote = repo
+    let current = branches_and_tags(repo).map_err(|e| failed(&e))?;
+    let tips: Vec<gix::ObjectId> = if tips.is_empty() {
+        current.values().copied().collect()
+    } else {
+        tips.to_vec()
+    };
+    let scratch = scratch_repository(repo, &tips)?;
+    let scratch_repo = crate::objects::open(scratch.path())?.to_thread_local();
+
+    let remote = scratch_repo
         .remote_at(url.as_str())
         .and_then(|remote| remote.with_refspecs(REFSPECS, gix::remote::Direction::Fetch))
         .map_err(|e| failed(&e))?
@@ -54,30 +83,124 @@ pub(crate) fn fetch(
     let outcome = prepared
         .receive(gix::progress::Discard, interrupt)
         .map_err(|e| failed(&e))?;
-    let advertised: HashSet<&BStr> = outcome
-        .ref_map
-        .remote_refs
-        .iter()
-        .map(|r| r.unpack().0)
-        .collect();
-    prune(repo, &advertised).map_err(|e| failed(&e))
+
+    let mut remote_refs: HashMap<BString, gix::ObjectId> = HashMap::new();
+    for advertised in &outcome.ref_map.remote_refs {
+        let (name, target, _) = advertised.unpack();
+        if let Some(target) = target
+            && (name.starts_with(b"refs/heads/") || name.starts_with(b"refs/tags/"))
+        {
+            remote_refs.insert(name.to_owned(), target.to_owned());
+        }
+    }
+    update_references(repo, &current, &remote_refs)
 }
 
-/// Deletes the branches and tags `advertised` (what the remote has) lacks.
-fn prune(repo: &gix::Repository, advertised: &HashSet<&BStr>) -> Result<(), gix::Error> {
+/// The mirror's branches and tags, by full name.
+fn branches_and_tags(
+    repo: &gix::Repository,
+) -> Result<HashMap<BString, gix::ObjectId>, gix::Error> {
     let platform = repo.references()?;
-    let mut gone = Vec::new();
+    let mut refs = HashMap::new();
     for iter in [platform.local_branches()?, platform.tags()?] {
         for reference in iter {
             let reference = reference?;
-            if !advertised.contains(reference.name().as_bstr()) {
-                gone.push(reference);
+            if let Some(id) = reference.try_id() {
+                refs.insert(reference.name().as_bstr().to_owned(), id.detach());
             }
         }
     }
-    for reference in gone {
-        tracing::debug!(name = %reference.name().as_bstr().to_str_lossy(), "pruned");
-        reference.delete()?;
+    Ok(refs)
+}
+
+/// A bare repository beside the mirror whose `objects` is the mirror's and
+/// whose references are `tips`; removed when dropped.
+fn scratch_repository(
+    repo: &gix::Repository,
+    tips: &[gix::ObjectId],
+) -> Result<tempfile::TempDir, GitError> {
+    let mirror = repo.path();
+    let io = |context: String| move |source: std::io::Error| GitError::Io { context, source };
+    let parent = mirror.parent().unwrap_or(Path::new("."));
+    let scratch = tempfile::Builder::new()
+        .prefix(".fetch-")
+        .tempdir_in(parent)
+        .map_err(io(format!(
+            "creating a scratch repository in {}",
+            parent.display()
+        )))?;
+    let dir = scratch.path();
+    std::fs::create_dir_all(dir.join("refs/heads"))
+        .and_then(|()| std::fs::create_dir_all(dir.join("refs/tags")))
+        .map_err(io(format!("creating {}", dir.display())))?;
+    let objects = std::fs::canonicalize(mirror.join("objects"))
+        .map_err(io(format!("finding {}", mirror.join("objects").display())))?;
+    std::os::unix::fs::symlink(&objects, dir.join("objects")).map_err(io(format!(
+        "linking {} to the mirror's objects",
+        dir.display()
+    )))?;
+    let mut packed = String::new();
+    for (index, tip) in tips.iter().enumerate() {
+        let _ = writeln!(packed, "{tip} refs/negotiation/tip-{index:06}");
+    }
+    let files = [
+        (
+            "config",
+            "[core]\n\trepositoryformatversion = 0\n\tbare = true\n",
+        ),
+        ("packed-refs", packed.as_str()),
+        ("HEAD", "ref: refs/heads/main\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).map_err(io(format!("writing {}", dir.display())))?;
+    }
+    Ok(scratch)
+}
+
+/// Sets every branch and tag of the mirror to `remote`'s value and deletes
+/// those `remote` lacks, in one transaction.
+fn update_references(
+    repo: &gix::Repository,
+    current: &HashMap<BString, gix::ObjectId>,
+    remote: &HashMap<BString, gix::ObjectId>,
+) -> Result<(), GitError> {
+    let failed = |error: &dyn std::fmt::Display| GitError::Failed {
+        command: "fetch".to_owned(),
+        message: format!("cannot update the mirror's references: {error}"),
+    };
+    let full_name = |name: &BString| -> Result<gix::refs::FullName, GitError> {
+        name.as_bstr().try_into().map_err(|e| failed(&e))
+    };
+    let mut edits = Vec::new();
+    for (name, id) in remote {
+        if current.get(name) == Some(id) {
+            continue;
+        }
+        edits.push(RefEdit::new(
+            full_name(name)?,
+            Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: false,
+                    message: "fetch".into(),
+                },
+                expected: PreviousValue::Any,
+                new: gix::refs::Target::Object(*id),
+            },
+        ));
+    }
+    for name in current.keys().filter(|name| !remote.contains_key(*name)) {
+        tracing::debug!(name = %name.to_str_lossy(), "pruned");
+        edits.push(RefEdit::new(
+            full_name(name)?,
+            Change::Delete {
+                expected: PreviousValue::Any,
+                log: RefLog::AndReference,
+            },
+        ));
+    }
+    if !edits.is_empty() {
+        repo.edit_references(edits).map_err(|e| failed(&e))?;
     }
     Ok(())
 }

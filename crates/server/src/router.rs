@@ -153,7 +153,13 @@ impl Router {
         let commit = push.commit_id().ok_or("the push names no commit")?;
         let mirror = self
             .mirrors
-            .fetch_push(url, None, commit, &push.repository.default_branch)
+            .fetch_push(
+                url,
+                None,
+                commit,
+                push.branch(),
+                &push.repository.default_branch,
+            )
             .await
             .map_err(|e| format!("cannot fetch {url}: {e}"))?;
         let default_ref = format!("refs/heads/{}", push.repository.default_branch);
@@ -208,6 +214,7 @@ impl Router {
                 &project.repository_url,
                 credentials.as_ref(),
                 commit,
+                push.branch(),
                 &default_branch,
             )
             .await
