@@ -52,6 +52,200 @@ pub(crate) fn fetch(
     tips: &[gix::ObjectId],
     interrupt: &AtomicBool,
 ) -> Result<(), GitError> {
+    match copy_directly(repo, url)? {
+        Copy::Done => Ok(()),
+        Copy::Declined(reason) => {
+            tracing::debug!(%url, reason, "fetching through git-upload-pack");
+            fetch_through_upload_pack(repo, url, tips, interrupt)
+        }
+    }
+}
+
+/// The most objects [`copy_directly`] copies; a bigger fetch goes through
+/// `git-upload-pack`, whose pack is deltified.
+const DIRECT_COPY_LIMIT: usize = 2_000;
+
+/// What [`copy_directly`] did.
+enum Copy {
+    /// The mirror has the remote's branches and tags.
+    Done,
+    /// Nothing was changed; fetch through `git-upload-pack` instead.
+    Declined(&'static str),
+}
+
+/// The fast way for a repository on this machine, as `git clone --local`
+/// takes it: the remote is opened as a repository, the objects its branches
+/// and tags reach that the mirror lacks are found by walking from them
+/// (stopping at every object the mirror has: a mirror is always complete
+/// below what it has) and written into the mirror as one pack, then the
+/// mirror's references are set. No process is started. Declined for a
+/// remote that is not a plain complete repository (shallow, unreadable,
+/// symbolic branch references) or a push of more than
+/// [`DIRECT_COPY_LIMIT`] objects.
+fn copy_directly(mirror: &gix::Repository, url: &RemoteUrl) -> Result<Copy, GitError> {
+    let failed = |error: &dyn std::fmt::Display| GitError::Failed {
+        command: "fetch".to_owned(),
+        message: format!("copying from {url}: {error}"),
+    };
+    let Some(path) = local_path(url) else {
+        return Ok(Copy::Declined("not a local path"));
+    };
+    let Ok(origin) = gix::open_opts(&path, gix::open::Options::isolated()) else {
+        return Ok(Copy::Declined("not a repository gitoxide opens"));
+    };
+    if origin.is_shallow().unwrap_or(true) {
+        return Ok(Copy::Declined("the remote is shallow"));
+    }
+    let Ok(remote_refs) = branches_and_tags_strictly(&origin) else {
+        return Ok(Copy::Declined("the remote's references are not all direct"));
+    };
+    let current = branches_and_tags(mirror).map_err(|e| failed(&e))?;
+
+    let mut stack: Vec<gix::ObjectId> = remote_refs.values().copied().collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut objects: Vec<(gix::ObjectId, gix::object::Kind, Vec<u8>)> = Vec::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) || mirror.has_object(id) {
+            continue;
+        }
+        if objects.len() >= DIRECT_COPY_LIMIT {
+            return Ok(Copy::Declined("more objects than a direct copy takes"));
+        }
+        let Ok(object) = origin.find_object(id) else {
+            return Ok(Copy::Declined("the remote lacks an object it references"));
+        };
+        let (kind, data) = (object.kind, object.detach().data);
+        let walked = match kind {
+            gix::object::Kind::Commit => {
+                let mut commit = gix::objs::CommitRefIter::from_bytes(&data, mirror.object_hash());
+                commit.tree_id().map(|tree| {
+                    stack.push(tree);
+                    stack.extend(commit.parent_ids());
+                })
+            }
+            gix::object::Kind::Tree => {
+                for entry in gix::objs::TreeRefIter::from_bytes(&data, mirror.object_hash()) {
+                    match entry {
+                        // Submodules' commits live in other repositories.
+                        Ok(entry) if entry.mode.is_commit() => {}
+                        Ok(entry) => stack.push(entry.oid.to_owned()),
+                        Err(_) => return Ok(Copy::Declined("a tree the remote has is malformed")),
+                    }
+                }
+                Ok(())
+            }
+            gix::object::Kind::Tag => {
+                gix::objs::TagRefIter::from_bytes(&data, mirror.object_hash())
+                    .target_id()
+                    .map(|target| stack.push(target))
+            }
+            gix::object::Kind::Blob => Ok(()),
+        };
+        if walked.is_err() {
+            return Ok(Copy::Declined("an object the remote has is malformed"));
+        }
+        objects.push((id, kind, data));
+    }
+    let keep = if objects.is_empty() {
+        None
+    } else {
+        write_pack(mirror, &objects).map_err(|e| failed(&e))?
+    };
+    update_references(mirror, &current, &remote_refs)?;
+    // The pack was kept from garbage collection until the references
+    // reaching it were written (as a fetch does).
+    if let Some(keep) = keep {
+        std::fs::remove_file(&keep).map_err(|source| GitError::Io {
+            context: format!("removing {}", keep.display()),
+            source,
+        })?;
+    }
+    Ok(Copy::Done)
+}
+
+/// The directory a `file://` URL or an absolute path names.
+fn local_path(url: &RemoteUrl) -> Option<std::path::PathBuf> {
+    let parsed = gix::url::parse(url.as_str().as_bytes().as_bstr()).ok()?;
+    if parsed.scheme != gix::url::Scheme::File {
+        return None;
+    }
+    gix::path::from_bstring(parsed.path).ok()
+}
+
+/// Writes `objects` (undeltified) into the mirror's pack directory as one
+/// pack with its index, as a fetch would; returns the `.keep` file that
+/// protects it until the references are written.
+fn write_pack(
+    mirror: &gix::Repository,
+    objects: &[(gix::ObjectId, gix::object::Kind, Vec<u8>)],
+) -> Result<Option<std::path::PathBuf>, Box<dyn std::error::Error + Send + Sync>> {
+    use gix_pack as pack;
+    let object_hash = mirror.object_hash();
+    let mut entries = Vec::with_capacity(objects.len());
+    for (id, kind, data) in objects {
+        let count = pack::data::output::Count::from_data(*id, None);
+        let data = gix::objs::Data {
+            kind: *kind,
+            object_hash,
+            data,
+        };
+        entries.push(pack::data::output::Entry::from_data(
+            &count,
+            &data,
+            gix::zlib::Compression::DEFAULT,
+        )?);
+    }
+    let count = u32::try_from(entries.len())?;
+    let mut bytes = pack::data::output::bytes::FromEntriesIter::new(
+        std::iter::once(Ok(entries)),
+        Vec::new(),
+        count,
+        pack::data::Version::V2,
+        object_hash,
+    );
+    for written in bytes.by_ref() {
+        written?;
+    }
+    let data = bytes.into_write();
+    let directory = mirror.objects.store_ref().path().join("pack");
+    let written = pack::Bundle::write_to_directory(
+        &mut data.as_slice(),
+        Some(&directory),
+        &mut gix::progress::Discard,
+        &AtomicBool::new(false),
+        None::<gix::odb::Handle>,
+        object_hash,
+        pack::bundle::write::Options::default(),
+    )?;
+    Ok(written.keep_path)
+}
+
+/// [`branches_and_tags`], or an error when one of them is symbolic.
+fn branches_and_tags_strictly(
+    repo: &gix::Repository,
+) -> Result<HashMap<BString, gix::ObjectId>, &'static str> {
+    let platform = repo.references().map_err(|_| "unreadable")?;
+    let mut refs = HashMap::new();
+    for iter in [
+        platform.local_branches().map_err(|_| "unreadable")?,
+        platform.tags().map_err(|_| "unreadable")?,
+    ] {
+        for reference in iter {
+            let reference = reference.map_err(|_| "unreadable")?;
+            let id = reference.try_id().ok_or("symbolic")?;
+            refs.insert(reference.name().as_bstr().to_owned(), id.detach());
+        }
+    }
+    Ok(refs)
+}
+
+/// Fetches through `git-upload-pack`, negotiating from `tips`.
+fn fetch_through_upload_pack(
+    repo: &gix::Repository,
+    url: &RemoteUrl,
+    tips: &[gix::ObjectId],
+    interrupt: &AtomicBool,
+) -> Result<(), GitError> {
     let failed = |error: &dyn std::fmt::Display| GitError::Failed {
         command: "fetch".to_owned(),
         message: error.to_string(),

@@ -712,6 +712,15 @@ async fn a_local_fetch_leaves_what_git_fetch_prune_would() {
         branches_and_tags(&fixture.bare.path())
     );
 
+    // A submodule's commit (a gitlink) is not an object of this repository.
+    fixture.work.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{},vendored", "5".repeat(40)),
+    ]);
+    fixture.work.git(&["commit", "-qm", "a submodule"]);
+
     // Rewritten history (a force push), a deleted tag, a deleted branch, a
     // moved tag, a new branch.
     fixture.work.git(&["checkout", "-q", "main"]);
@@ -766,5 +775,109 @@ async fn a_local_repository_that_disappeared_is_unreachable() {
     assert!(
         error.to_string().contains(&fixture.bare.file_url()),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_push_too_large_to_copy_goes_through_upload_pack_from_the_pushed_branch() {
+    let fixture = Fixture::new();
+    fixture.push(&[("takofile", "x\n")], "first");
+    fixture.work.checkout_new_branch("feature");
+    fixture.work.write("f", "f\n");
+    fixture.work.commit("feature");
+    fixture.bare.push_from(&fixture.work, &["feature"]);
+    fixture.fetch(None).await.unwrap();
+
+    // More objects than a direct copy takes: 2,100 files in one commit.
+    for i in 0..2_100 {
+        fixture
+            .work
+            .write(&format!("many/file-{i}.txt"), &format!("{i}\n"));
+    }
+    let big = fixture.work.commit("many files");
+    fixture.bare.push_from(&fixture.work, &["feature"]);
+    let mirror = fixture
+        .mirrors
+        .fetch_push(
+            &fixture.bare.file_url(),
+            None,
+            &big,
+            Some("feature"),
+            "main",
+        )
+        .await
+        .unwrap();
+    assert_eq!(mirror.outcome(), FetchOutcome::Fetched);
+    assert_eq!(
+        branches_and_tags(mirror.path()),
+        branches_and_tags(&fixture.bare.path())
+    );
+    assert_eq!(
+        mirror
+            .read_file(&big, "many/file-2099.txt")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2099\n")
+    );
+    let fsck = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(mirror.path())
+        .args(["fsck", "--connectivity-only", "--no-dangling"])
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_shallow_local_repository_is_fetched_through_upload_pack() {
+    let fixture = Fixture::new();
+    fixture.push(&[("a", "1\n")], "first");
+    fixture.push(&[("a", "2\n")], "second");
+    // A shallow clone of the bare repository is the remote.
+    let shallow = tempfile::tempdir().unwrap();
+    let shallow_path = shallow.path().join("shallow.git");
+    let status = std::process::Command::new("git")
+        .args(["clone", "-q", "--bare", "--depth", "1"])
+        .arg(fixture.bare.file_url())
+        .arg(&shallow_path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let url = format!("file://{}", shallow_path.display());
+    let mirror = fixture.mirrors.fetch(&url, None, None).await.unwrap();
+    assert_eq!(
+        mirror.read_file("main", "a").await.unwrap().as_deref(),
+        Some("2\n")
+    );
+    // A new commit on the shallow remote arrives through git-upload-pack.
+    let work = tempfile::tempdir().unwrap();
+    let run = |dir: &Path, args: &[&str]| {
+        let output = git_command(dir).args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    run(work.path(), &["clone", "-q", &url, "w"]);
+    let w = work.path().join("w");
+    std::fs::write(w.join("a"), "3\n").unwrap();
+    run(&w, &["commit", "-qam", "third"]);
+    run(&w, &["push", "-q", "origin", "HEAD:main"]);
+    let third = run(&w, &["rev-parse", "HEAD"]);
+    let mirror = fixture
+        .mirrors
+        .fetch_push(&url, None, &third, Some("main"), "main")
+        .await
+        .unwrap();
+    assert_eq!(
+        mirror.read_file(&third, "a").await.unwrap().as_deref(),
+        Some("3\n")
     );
 }
