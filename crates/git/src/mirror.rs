@@ -162,6 +162,26 @@ impl Mirrors {
         &self.inner.root
     }
 
+    /// Removes what a previous process left half-done under the root (a
+    /// first clone's temporary directory, a fetch's scratch repository)
+    /// when it was killed; returns how many. Call it at start-up, before
+    /// any fetch.
+    pub fn remove_leftovers(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.inner.root) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.starts_with(".clone-") || name.starts_with(".fetch-"))
+            })
+            .filter(|entry| std::fs::remove_dir_all(entry.path()).is_ok())
+            .count()
+    }
+
     /// The mirror of `url` as it is, without fetching; `None` when it was
     /// never fetched.
     pub fn open(&self, url: &str) -> Result<Option<Mirror>, GitError> {

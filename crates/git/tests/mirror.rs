@@ -881,3 +881,22 @@ async fn a_shallow_local_repository_is_fetched_through_upload_pack() {
         Some("3\n")
     );
 }
+
+#[tokio::test]
+async fn leftovers_of_a_killed_process_are_removed_and_mirrors_kept() {
+    let fixture = Fixture::new();
+    fixture.push(&[("a", "1\n")], "first");
+    fixture.fetch(None).await.unwrap();
+    let root = fixture.mirrors.root().to_owned();
+    for leftover in [".clone-abc123", ".fetch-def456"] {
+        std::fs::create_dir_all(root.join(leftover).join("objects")).unwrap();
+    }
+    assert_eq!(fixture.mirrors.remove_leftovers(), 2);
+    assert!(!root.join(".clone-abc123").exists() && !root.join(".fetch-def456").exists());
+    assert_eq!(mirror_count(&root), 1);
+    let mirror = fixture.fetch(None).await.unwrap();
+    assert_eq!(
+        mirror.read_file("main", "a").await.unwrap().as_deref(),
+        Some("1\n")
+    );
+}

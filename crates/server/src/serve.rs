@@ -166,6 +166,13 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
     let deliveries_stored = Arc::new(Notify::new());
     let deployments_queued = Arc::new(Notify::new());
     let mirrors = Mirrors::new(config.data_dir.join("mirrors"));
+    let leftovers = mirrors.remove_leftovers();
+    if leftovers > 0 {
+        tracing::warn!(
+            leftovers,
+            "removed unfinished clones and fetches of the previous run"
+        );
+    }
     let writer = IntakeWriter::spawn(store.clone(), deliveries_stored.clone());
     let router = Router {
         store: store.clone(),
