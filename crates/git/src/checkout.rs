@@ -23,8 +23,10 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
+use gix::bstr::ByteSlice;
+
 use crate::GitError;
-use crate::objects::RefEntry;
+use crate::objects::RefMap;
 
 /// What the new repository is made of.
 pub(crate) struct Layout<'a> {
@@ -37,7 +39,7 @@ pub(crate) struct Layout<'a> {
     /// The commit `HEAD` names (full id).
     pub(crate) commit: &'a str,
     /// The mirror's branches and tags.
-    pub(crate) refs: &'a [RefEntry],
+    pub(crate) refs: &'a RefMap,
     /// The mirror's default branch, for `origin/HEAD`.
     pub(crate) head: Option<&'a str>,
 }
@@ -66,8 +68,7 @@ pub(crate) fn make_repository(layout: &Layout<'_>) -> Result<(), GitError> {
     if let Some(head) = layout.head.filter(|head| {
         layout
             .refs
-            .iter()
-            .any(|r| r.name == format!("refs/heads/{head}"))
+            .contains_key(format!("refs/heads/{head}").as_bytes().as_bstr())
     }) {
         create_dir(&git_dir.join("refs/remotes/origin"))?;
         write(
@@ -147,18 +148,19 @@ fn config(url: &str) -> Result<String, GitError> {
 
 /// `packed-refs`: branches as `refs/remotes/origin/*`, tags as they are,
 /// sorted (peeled values are left to git to find).
-fn packed_refs(refs: &[RefEntry]) -> String {
-    let mut lines: Vec<(String, &str)> = refs
+fn packed_refs(refs: &RefMap) -> String {
+    let mut lines: Vec<(String, String)> = refs
         .iter()
-        .filter_map(|entry| {
-            let name = if let Some(branch) = entry.name.strip_prefix("refs/heads/") {
+        .filter_map(|(name, id)| {
+            let name = name.to_str().ok()?;
+            let name = if let Some(branch) = name.strip_prefix("refs/heads/") {
                 format!("refs/remotes/origin/{branch}")
-            } else if entry.name.starts_with("refs/tags/") {
-                entry.name.clone()
+            } else if name.starts_with("refs/tags/") {
+                name.to_owned()
             } else {
                 return None;
             };
-            Some((name, entry.id.as_str()))
+            Some((name, id.to_string()))
         })
         .collect();
     lines.sort();
@@ -256,20 +258,15 @@ mod tests {
 
     #[test]
     fn branches_become_remote_tracking_and_tags_stay() {
-        let refs = [
-            RefEntry {
-                name: "refs/tags/v1".to_owned(),
-                id: "b".repeat(40),
-            },
-            RefEntry {
-                name: "refs/heads/main".to_owned(),
-                id: "a".repeat(40),
-            },
-            RefEntry {
-                name: "refs/tako/commits/x".to_owned(),
-                id: "c".repeat(40),
-            },
-        ];
+        let id = |c: &str| gix::ObjectId::from_hex(c.repeat(40).as_bytes()).unwrap();
+        let refs: RefMap = [
+            ("refs/tags/v1", id("b")),
+            ("refs/heads/main", id("a")),
+            ("refs/tako/commits/x", id("c")),
+        ]
+        .into_iter()
+        .map(|(name, id)| (name.into(), id))
+        .collect();
         assert_eq!(
             packed_refs(&refs),
             format!(

@@ -42,7 +42,6 @@
 //! deleted. A tip that is not an ancestor of what was pushed costs a larger
 //! pack, never a wrong result.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -50,6 +49,7 @@ use std::sync::atomic::AtomicBool;
 use gix::bstr::{BString, ByteSlice};
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 
+use crate::objects::{RefMap, branches_and_tags};
 use crate::{GitError, RemoteUrl};
 
 /// What the remote is asked for: its branches and tags.
@@ -110,10 +110,12 @@ fn copy_directly(mirror: &gix::Repository, url: &RemoteUrl) -> Result<Copy, GitE
     if origin.is_shallow().unwrap_or(true) {
         return Ok(Copy::Declined("the remote is shallow"));
     }
-    let Ok(remote_refs) = branches_and_tags_strictly(&origin) else {
-        return Ok(Copy::Declined("the remote's references are not all direct"));
+    let remote_refs = match branches_and_tags(&origin) {
+        Ok(refs) if refs.symbolic == 0 => refs.direct,
+        Ok(_) => return Ok(Copy::Declined("the remote has symbolic branches or tags")),
+        Err(_) => return Ok(Copy::Declined("the remote's references are unreadable")),
     };
-    let current = branches_and_tags(mirror).map_err(|e| failed(&e))?;
+    let current = branches_and_tags(mirror)?.direct;
 
     let mut stack: Vec<gix::ObjectId> = remote_refs.values().copied().collect();
     let mut seen = std::collections::HashSet::new();
@@ -242,25 +244,6 @@ fn write_pack(
     Ok(written.keep_path)
 }
 
-/// [`branches_and_tags`], or an error when one of them is symbolic.
-fn branches_and_tags_strictly(
-    repo: &gix::Repository,
-) -> Result<HashMap<BString, gix::ObjectId>, &'static str> {
-    let platform = repo.references().map_err(|_| "unreadable")?;
-    let mut refs = HashMap::new();
-    for iter in [
-        platform.local_branches().map_err(|_| "unreadable")?,
-        platform.tags().map_err(|_| "unreadable")?,
-    ] {
-        for reference in iter {
-            let reference = reference.map_err(|_| "unreadable")?;
-            let id = reference.try_id().ok_or("symbolic")?;
-            refs.insert(reference.name().as_bstr().to_owned(), id.detach());
-        }
-    }
-    Ok(refs)
-}
-
 /// Fetches through `git-upload-pack`, negotiating from `tips`.
 fn fetch_through_upload_pack(
     repo: &gix::Repository,
@@ -272,7 +255,7 @@ fn fetch_through_upload_pack(
         command: "fetch".to_owned(),
         message: error.to_string(),
     };
-    let current = branches_and_tags(repo).map_err(|e| failed(&e))?;
+    let current = branches_and_tags(repo)?.direct;
     let tips: Vec<gix::ObjectId> = if tips.is_empty() {
         current.values().copied().collect()
     } else {
@@ -300,7 +283,7 @@ fn fetch_through_upload_pack(
         .receive(gix::progress::Discard, interrupt)
         .map_err(|e| failed(&e))?;
 
-    let mut remote_refs: HashMap<BString, gix::ObjectId> = HashMap::new();
+    let mut remote_refs = RefMap::new();
     for advertised in &outcome.ref_map.remote_refs {
         let (name, target, _) = advertised.unpack();
         if let Some(target) = target
@@ -310,23 +293,6 @@ fn fetch_through_upload_pack(
         }
     }
     update_references(repo, &current, &remote_refs)
-}
-
-/// The mirror's branches and tags, by full name.
-fn branches_and_tags(
-    repo: &gix::Repository,
-) -> Result<HashMap<BString, gix::ObjectId>, gix::Error> {
-    let platform = repo.references()?;
-    let mut refs = HashMap::new();
-    for iter in [platform.local_branches()?, platform.tags()?] {
-        for reference in iter {
-            let reference = reference?;
-            if let Some(id) = reference.try_id() {
-                refs.insert(reference.name().as_bstr().to_owned(), id.detach());
-            }
-        }
-    }
-    Ok(refs)
 }
 
 /// A bare repository beside the mirror whose `objects` is the mirror's and
@@ -377,8 +343,8 @@ fn scratch_repository(
 /// those `remote` lacks, in one transaction.
 fn update_references(
     repo: &gix::Repository,
-    current: &HashMap<BString, gix::ObjectId>,
-    remote: &HashMap<BString, gix::ObjectId>,
+    current: &RefMap,
+    remote: &RefMap,
 ) -> Result<(), GitError> {
     let failed = |error: &dyn std::fmt::Display| GitError::Failed {
         command: "fetch".to_owned(),

@@ -480,7 +480,7 @@ impl Mirror {
         let (refs, head) = self
             .read(|repo| {
                 Ok((
-                    objects::branches_and_tags(repo)?,
+                    objects::branches_and_tags(repo)?.direct,
                     objects::head_branch(repo)?,
                 ))
             })

@@ -12,9 +12,10 @@
 //! Functions are blocking (small reads of memory-mapped packs); callers on
 //! the async runtime run them with `spawn_blocking`.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use gix::bstr::ByteSlice;
+use gix::bstr::{BString, ByteSlice};
 
 use crate::GitError;
 
@@ -123,16 +124,21 @@ pub(crate) fn first_file(
     Ok(None)
 }
 
-/// A reference of the mirror as a checkout gets it.
-pub(crate) struct RefEntry {
-    /// Its full name in the mirror (`refs/heads/main`, `refs/tags/v1`).
-    pub(crate) name: String,
-    /// The object it points at (a commit, or an annotated tag object).
-    pub(crate) id: String,
+/// A repository's branches and tags: full name (`refs/heads/main`,
+/// `refs/tags/v1`) → the object each points at (a commit, or an annotated
+/// tag object).
+pub(crate) type RefMap = HashMap<BString, gix::ObjectId>;
+
+/// A repository's branches and tags.
+pub(crate) struct BranchesAndTags {
+    /// Those pointing at an object.
+    pub(crate) direct: RefMap,
+    /// How many are symbolic (not in `direct`).
+    pub(crate) symbolic: usize,
 }
 
-/// The mirror's branches and tags (direct references only).
-pub(crate) fn branches_and_tags(repo: &gix::Repository) -> Result<Vec<RefEntry>, GitError> {
+/// The branches and tags of `repo`.
+pub(crate) fn branches_and_tags(repo: &gix::Repository) -> Result<BranchesAndTags, GitError> {
     let list_failed = |error: &dyn std::fmt::Display| GitError::Failed {
         command: "for-each-ref".to_owned(),
         message: format!(
@@ -141,24 +147,26 @@ pub(crate) fn branches_and_tags(repo: &gix::Repository) -> Result<Vec<RefEntry>,
         ),
     };
     let platform = repo.references().map_err(|e| list_failed(&e))?;
-    let mut entries = Vec::new();
+    let mut refs = BranchesAndTags {
+        direct: HashMap::new(),
+        symbolic: 0,
+    };
     for iter in [
         platform.local_branches().map_err(|e| list_failed(&e))?,
         platform.tags().map_err(|e| list_failed(&e))?,
     ] {
         for reference in iter {
             let reference = reference.map_err(|e| list_failed(&e))?;
-            let (Ok(name), Some(id)) = (reference.name().as_bstr().to_str(), reference.try_id())
-            else {
-                continue;
-            };
-            entries.push(RefEntry {
-                name: name.to_owned(),
-                id: id.detach().to_string(),
-            });
+            match reference.try_id() {
+                Some(id) => {
+                    refs.direct
+                        .insert(reference.name().as_bstr().to_owned(), id.detach());
+                }
+                None => refs.symbolic += 1,
+            }
         }
     }
-    Ok(entries)
+    Ok(refs)
 }
 
 /// Whether the error is the file system failing rather than the revision

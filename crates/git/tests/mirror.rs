@@ -678,21 +678,38 @@ async fn fetches_leave_few_packs_by_repacking_in_the_background() {
     );
 }
 
-/// `git for-each-ref` of branches and tags: name and object.
-fn branches_and_tags(git_dir: &Path) -> String {
-    let output = std::process::Command::new("git")
+/// Runs git in the bare repository `git_dir`; its standard output.
+fn git_in(git_dir: &Path, args: &[&str]) -> String {
+    let output = git_command(git_dir)
         .arg("--git-dir")
         .arg(git_dir)
-        .args([
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `git for-each-ref` of branches and tags: name and object.
+fn branches_and_tags(git_dir: &Path) -> String {
+    git_in(
+        git_dir,
+        &[
             "for-each-ref",
             "--format=%(refname) %(objectname)",
             "refs/heads",
             "refs/tags",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap()
+        ],
+    )
+}
+
+/// Every object reachable from the repository's references is in it.
+fn assert_complete(git_dir: &Path) {
+    git_in(git_dir, &["fsck", "--connectivity-only", "--no-dangling"]);
 }
 
 #[tokio::test]
@@ -751,17 +768,7 @@ async fn a_local_fetch_leaves_what_git_fetch_prune_would() {
         Some("rewritten\n")
     );
     // The mirror is a sound repository for git itself.
-    let fsck = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(mirror.path())
-        .args(["fsck", "--connectivity-only", "--no-dangling"])
-        .output()
-        .unwrap();
-    assert!(
-        fsck.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    assert_complete(mirror.path());
 }
 
 #[tokio::test]
@@ -820,17 +827,7 @@ async fn a_push_too_large_to_copy_goes_through_upload_pack_from_the_pushed_branc
             .as_deref(),
         Some("2099\n")
     );
-    let fsck = std::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(mirror.path())
-        .args(["fsck", "--connectivity-only", "--no-dangling"])
-        .output()
-        .unwrap();
-    assert!(
-        fsck.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    assert_complete(mirror.path());
 }
 
 #[tokio::test]
