@@ -112,6 +112,32 @@ impl SecretIndex {
     }
 }
 
+/// The intake's project secrets, shared with the services that change them
+/// (registering a project, rotating its secret): one lock, taken briefly.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets(Arc<RwLock<SecretIndex>>);
+
+impl WebhookSecrets {
+    /// Secrets from these (repository URL, secret) pairs.
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> WebhookSecrets {
+        let mut index = SecretIndex::default();
+        index.replace(pairs);
+        WebhookSecrets(Arc::new(RwLock::new(index)))
+    }
+
+    /// Sets (or, with `None`, forgets) one project's secret.
+    pub fn set(&self, repository_url: &str, secret: Option<String>) {
+        let mut index = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match secret {
+            Some(secret) => index.insert(repository_url, secret),
+            None => index.remove(repository_url),
+        }
+    }
+}
+
 /// Only the repository's URLs, read from an unverified body to choose the
 /// key; everything else is skipped by serde without being built.
 #[derive(Deserialize)]
@@ -152,7 +178,7 @@ pub struct Intake {
     /// Accept unsigned hooks when no secret applies.
     pub insecure_unsigned: bool,
     /// Project secrets.
-    pub secrets: Arc<RwLock<SecretIndex>>,
+    pub secrets: WebhookSecrets,
     /// The batching writer.
     pub writer: IntakeWriter,
 }
@@ -209,7 +235,11 @@ impl Intake {
     }
 
     fn verify(&self, request: &WebhookRequest<'_>) -> Result<(), IntakeError> {
-        let secrets = self.secrets.read().map_err(|_| IntakeError::ShuttingDown)?;
+        let secrets = self
+            .secrets
+            .0
+            .read()
+            .map_err(|_| IntakeError::ShuttingDown)?;
         let project_secret;
         let secret = if secrets.is_empty() {
             self.server_secret.as_deref()

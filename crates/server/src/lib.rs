@@ -2,21 +2,25 @@
 //! into releases, the scheduler that runs deployments through `tako-exec`,
 //! the HTTP API and the web UI.
 //!
-//! The web layer is thin: handlers extract, call one service function and
-//! return; rules live in the services and below.
+//! Layers inside the crate: the HTTP front ends (`http` composing `api` and
+//! `web`) call the `services`, which know nothing of HTTP; the services and
+//! the background workers (`router`, `scheduler`) share `releases`,
+//! `policy` and `repository`. Handlers extract, call one service function
+//! and answer; rules live in the services and below.
 
-mod actions;
 pub mod api;
 pub mod config;
 pub mod frozen;
 pub mod http;
 pub mod intake;
 pub mod keys;
-pub mod limits;
 pub mod policy;
 pub mod releases;
+pub mod repository;
 pub mod router;
 pub mod scheduler;
 pub mod serve;
+pub mod services;
 pub mod startup;
+pub mod state;
 pub mod web;

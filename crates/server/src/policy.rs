@@ -8,7 +8,7 @@
 //! segment, `**` across. An environment without a policy is open; a policy
 //! with no globs closes it.
 
-use tako_store::{EnvironmentPolicy, ProjectId, Store};
+use tako_store::{EnvironmentPolicy, ProjectId, Store, StoreError};
 use tako_takofile::Glob;
 
 /// Checks each glob, naming the first invalid one.
@@ -49,18 +49,29 @@ pub fn allows(policy: &EnvironmentPolicy, branch: Option<&str>) -> Result<(), St
     }
 }
 
-/// Checks the stored policy of `environment` (if any) for `branch`. `Err`
-/// carries the reason for people; a store failure refuses too.
+/// Why a policy check did not let a release through.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The policy refuses the release: the reason, for people.
+    #[error("refused by the environment policy: {0}")]
+    Refused(String),
+    /// The policy could not be read: nothing was decided; try again later.
+    #[error("cannot read the environment policy: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Checks the stored policy of `environment` (if any) for `branch`. A store
+/// that cannot be read is [`PolicyError::Store`], which callers treat as an
+/// outage (try again), never as a refusal.
 pub async fn check(
     store: &dyn Store,
     project: ProjectId,
     environment: &str,
     branch: Option<&str>,
-) -> Result<(), String> {
-    match store.find_environment_policy(project, environment).await {
-        Ok(Some(policy)) => allows(&policy, branch),
-        Ok(None) => Ok(()),
-        Err(error) => Err(format!("cannot read the environment policy: {error}")),
+) -> Result<(), PolicyError> {
+    match store.find_environment_policy(project, environment).await? {
+        Some(policy) => allows(&policy, branch).map_err(PolicyError::Refused),
+        None => Ok(()),
     }
 }
 

@@ -353,9 +353,10 @@ pub enum CreateError {
         /// Every error, as `file:line:col: error: message (hint)`.
         diagnostics: Vec<String>,
     },
-    /// An environment to deploy to refuses the release's branch.
-    #[error("refused by the environment policy: {0}")]
-    Refused(String),
+    /// An environment to deploy to refuses the release's branch, or its
+    /// policy cannot be read.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
     /// The repository could not be fetched.
     #[error("cannot fetch {repository}: {source}")]
     Fetch {
@@ -526,8 +527,7 @@ impl Maker {
                 environment,
                 branch.as_deref(),
             )
-            .await
-            .map_err(CreateError::Refused)?;
+            .await?;
         }
 
         let from = match &branch {
@@ -592,7 +592,7 @@ impl Maker {
     ) -> Result<Mirror, CreateError> {
         let repository = project.repository_url.clone();
         let mirrors = self.mirrors.clone();
-        let credentials = crate::router::credentials_of(project);
+        let credentials = crate::repository::credentials_of(project);
         let want = want.map(str::to_owned);
         let url = repository.clone();
         let task = tokio::spawn(async move {

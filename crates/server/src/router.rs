@@ -25,7 +25,7 @@ use tako_store::{
 use tako_takofile::Takofile;
 use tokio::sync::Notify;
 
-use crate::releases::{self, Origin, Process};
+use crate::releases::{self, Origin, Process, ReleaseError};
 
 /// How long a claimed delivery is ours before another node may take it.
 const DELIVERY_LEASE: Duration = Duration::from_secs(120);
@@ -60,7 +60,21 @@ impl Router {
             {
                 Ok(Some(claimed)) => {
                     let id = claimed.delivery.id.clone();
-                    let completion = self.route(claimed).await;
+                    let completion = match self.route(claimed).await {
+                        Ok(completion) => completion,
+                        Err(error) => {
+                            // Nothing is recorded: the delivery is taken again
+                            // once the store answers.
+                            tracing::warn!(delivery = %id.0, %error,
+                                "the store is unavailable: the delivery will be routed again");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            if let Err(error) = self.store.release_delivery_claims(&self.node).await
+                            {
+                                tracing::warn!(%error, "cannot release the delivery's claim; it is taken again when its lease ends");
+                            }
+                            continue;
+                        }
+                    };
                     let queued = matches!(
                         completion,
                         DeliveryCompletion::Queue { .. } | DeliveryCompletion::Deploy { .. }
@@ -95,43 +109,57 @@ impl Router {
         }
     }
 
-    /// Decides what one delivery becomes.
-    pub async fn route(&self, claimed: ClaimedDelivery) -> DeliveryCompletion {
+    /// Decides what one delivery becomes. `Err` is a store outage: nothing
+    /// was decided, and the delivery must be routed again later.
+    pub async fn route(&self, claimed: ClaimedDelivery) -> Result<DeliveryCompletion, StoreError> {
+        match self.decide(claimed).await {
+            Ok(completion) => Ok(completion),
+            Err(RouteError::Unavailable(error)) => Err(error),
+            Err(RouteError::Failed { project, reason }) => Ok(failed(project, reason)),
+        }
+    }
+
+    async fn decide(&self, claimed: ClaimedDelivery) -> Result<DeliveryCompletion, RouteError> {
         let push = match tako_github::parse_event(
             &claimed.delivery.event,
             Some("application/json"),
             &claimed.body,
         ) {
             Ok(Event::Push(push)) => push,
-            Ok(other) => return ignored(None, other.ignored_reason().unwrap_or_default()),
+            Ok(other) => {
+                return Ok(ignored(None, other.ignored_reason().unwrap_or_default()));
+            }
             Err(error) => {
-                return failed(None, format!("the stored payload is not a push: {error}"));
+                return Ok(failed(
+                    None,
+                    format!("the stored payload is not a push: {error}"),
+                ));
             }
         };
         if let Some(reason) = push.skip_reason() {
-            return ignored(None, reason);
+            return Ok(ignored(None, reason));
         }
-        let project = match self.project_for(&push).await {
-            Ok(Some(project)) => project,
-            Ok(None) if self.auto_register_projects => match self.register(&push).await {
-                Ok(project) => project,
-                Err(reason) => return failed(None, reason),
-            },
-            Ok(None) => {
-                return ignored(
+        let project = match self
+            .project_for(&push)
+            .await
+            .map_err(RouteError::store(None))?
+        {
+            Some(project) => project,
+            None if self.auto_register_projects => self.register(&push).await?,
+            None => {
+                return Ok(ignored(
                     None,
                     format!(
                         "project not registered for repository {}",
                         push.repository.full_name
                     ),
-                );
+                ));
             }
-            Err(error) => return failed(None, format!("store: {error}")),
         };
-        match self.release_for(&project, &push).await {
-            Ok(completion) => completion,
-            Err(reason) => failed(Some(project.id), reason),
-        }
+        let project_id = Some(project.id);
+        self.release_for(&project, &push)
+            .await
+            .map_err(|error| error.of(project_id))
     }
 
     async fn project_for(&self, push: &Push) -> Result<Option<Project>, StoreError> {
@@ -148,9 +176,11 @@ impl Router {
 
     /// Registers the pushed repository as a project named by the takofile
     /// that routes it (`auto_register_projects`).
-    async fn register(&self, push: &Push) -> Result<Project, String> {
+    async fn register(&self, push: &Push) -> Result<Project, RouteError> {
         let url = &push.repository.clone_url;
-        let commit = push.commit_id().ok_or("the push names no commit")?;
+        let commit = push
+            .commit_id()
+            .ok_or_else(|| RouteError::failed("the push names no commit"))?;
         let mirror = self
             .mirrors
             .fetch_push(
@@ -161,23 +191,23 @@ impl Router {
                 &push.repository.default_branch,
             )
             .await
-            .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+            .map_err(|e| RouteError::failed(format!("cannot fetch {url}: {e}")))?;
         let default_ref = format!("refs/heads/{}", push.repository.default_branch);
         let routing = match read_takofile(&mirror, &default_ref).await? {
             Some(found) => found,
             None if push.branch() == Some(push.repository.default_branch.as_str()) => {
                 read_takofile(&mirror, commit).await?.ok_or_else(|| {
-                    format!(
+                    RouteError::failed(format!(
                         "project not registered, and commit {} has no takofile",
                         short(commit)
-                    )
+                    ))
                 })?
             }
             None => {
-                return Err(format!(
+                return Err(RouteError::failed(format!(
                     "project not registered, and {} has no takofile",
                     push.repository.default_branch
-                ));
+                )));
             }
         };
         let takofile = parse(&routing.0, &routing.1)?;
@@ -190,7 +220,12 @@ impl Router {
                 repository_token: None,
             })
             .await
-            .map_err(|e| format!("cannot register project {}: {e}", takofile.project))?;
+            .map_err(|e| match e {
+                e @ StoreError::Unavailable { .. } => RouteError::Unavailable(e),
+                e => {
+                    RouteError::failed(format!("cannot register project {}: {e}", takofile.project))
+                }
+            })?;
         tracing::info!(project = %project.name, repository = %url, "project registered from its takofile");
         Ok(project)
     }
@@ -199,14 +234,14 @@ impl Router {
         &self,
         project: &Project,
         push: &Push,
-    ) -> Result<DeliveryCompletion, String> {
+    ) -> Result<DeliveryCompletion, RouteError> {
         let Some(commit) = push.commit_id() else {
             return Ok(ignored(
                 Some(project.id),
                 "the push names no commit".to_owned(),
             ));
         };
-        let credentials = credentials_of(project);
+        let credentials = crate::repository::credentials_of(project);
         let default_branch = push.repository.default_branch.clone();
         let mirror = self
             .mirrors
@@ -218,7 +253,9 @@ impl Router {
                 &default_branch,
             )
             .await
-            .map_err(|e| format!("cannot fetch {}: {e}", project.repository_url))?;
+            .map_err(|e| {
+                RouteError::failed(format!("cannot fetch {}: {e}", project.repository_url))
+            })?;
 
         // Routing from the default branch; a brand-new repository's pushed
         // takofile routes only a push to the default branch itself.
@@ -274,29 +311,23 @@ impl Router {
         tracing::debug!(project = %project.name, %environment, %target, "routed");
         // The server's environment policy beats whatever the takofile maps.
         let pushed_name = push.branch().or(push.tag());
-        crate::policy::check(self.store.as_ref(), project.id, &environment, pushed_name)
-            .await
-            .map_err(|reason| format!("refused by the environment policy: {reason}"))?;
+        crate::policy::check(self.store.as_ref(), project.id, &environment, pushed_name).await?;
 
-        let process = Process::from_takofile(pushed, commit).map_err(|e| e.to_string())?;
+        let process = Process::from_takofile(pushed, commit)?;
         if !routing.create_release {
             // Takofukku's CreateRelease: false: deploy the newest existing
             // release to the mapped environment instead of creating one.
-            let latest = self
-                .store
-                .latest_release(project.id)
-                .await
-                .map_err(|e| format!("store: {e}"))?;
+            let latest = self.store.latest_release(project.id).await?;
             return match latest {
                 Some(release) => Ok(DeliveryCompletion::Deploy {
                     project: project.id,
                     release: release.id,
                     environment,
                 }),
-                None => Err(format!(
+                None => Err(RouteError::failed(format!(
                     "CreateRelease is false, and project {} has no release to deploy yet",
                     project.name
-                )),
+                ))),
             };
         }
 
@@ -321,8 +352,7 @@ impl Router {
             process,
             origin,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         Ok(DeliveryCompletion::Queue {
             release,
             environment,
@@ -338,20 +368,75 @@ fn failed(project: Option<tako_store::ProjectId>, reason: String) -> DeliveryCom
     DeliveryCompletion::Failed { project, reason }
 }
 
-/// The credentials to fetch a project's repository with, if it has a token.
-pub fn credentials_of(project: &Project) -> Option<tako_git::Credentials> {
-    project
-        .repository_token
-        .as_ref()
-        .map(|token| tako_git::Credentials::token(token.0.clone()))
+async fn read_takofile(mirror: &Mirror, rev: &str) -> Result<Option<(String, String)>, RouteError> {
+    Ok(releases::read_takofile(mirror, rev).await?)
 }
 
-async fn read_takofile(mirror: &Mirror, rev: &str) -> Result<Option<(String, String)>, String> {
-    releases::read_takofile(mirror, rev)
-        .await
-        .map_err(|e| e.to_string())
+fn parse(file_name: &str, source: &str) -> Result<Takofile, RouteError> {
+    Ok(releases::parse_takofile(file_name, source)?)
 }
 
-fn parse(file_name: &str, source: &str) -> Result<Takofile, String> {
-    releases::parse_takofile(file_name, source).map_err(|e| e.to_string())
+/// Why a delivery did not become a release.
+#[derive(Debug)]
+enum RouteError {
+    /// Recorded as the delivery's outcome, for people.
+    Failed {
+        /// The project, when known.
+        project: Option<tako_store::ProjectId>,
+        /// Why, as the deliveries page shows it.
+        reason: String,
+    },
+    /// The store could not be read or written: nothing is recorded, and
+    /// the delivery is routed again (a driver's text never becomes an
+    /// outcome).
+    Unavailable(StoreError),
+}
+
+impl RouteError {
+    fn failed(reason: impl Into<String>) -> RouteError {
+        RouteError::Failed {
+            project: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// A store error met while routing for `project`.
+    fn store(project: Option<tako_store::ProjectId>) -> impl Fn(StoreError) -> RouteError {
+        move |error| RouteError::from(error).of(project)
+    }
+
+    /// The same error, recorded against `project`.
+    fn of(self, project: Option<tako_store::ProjectId>) -> RouteError {
+        match self {
+            RouteError::Failed { reason, .. } => RouteError::Failed { project, reason },
+            other => other,
+        }
+    }
+}
+
+impl From<StoreError> for RouteError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            error @ StoreError::Unavailable { .. } => RouteError::Unavailable(error),
+            other => RouteError::failed(format!("store: {other}")),
+        }
+    }
+}
+
+impl From<crate::policy::PolicyError> for RouteError {
+    fn from(error: crate::policy::PolicyError) -> Self {
+        match error {
+            crate::policy::PolicyError::Store(error) => RouteError::from(error),
+            refused => RouteError::failed(refused.to_string()),
+        }
+    }
+}
+
+impl From<ReleaseError> for RouteError {
+    fn from(error: ReleaseError) -> Self {
+        match error {
+            ReleaseError::Store(error) => RouteError::from(error),
+            other => RouteError::failed(other.to_string()),
+        }
+    }
 }

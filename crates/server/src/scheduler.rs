@@ -150,7 +150,7 @@ impl Scheduler {
             release.branch.as_deref(),
         )
         .await
-        .map_err(|reason| format!("refused by the environment policy: {reason}"))?;
+        .map_err(|error| error.to_string())?;
         let takofile = tako_takofile::parse("takofile", &release.takofile)
             .map_err(|d| format!("the release's takofile is invalid: {d}"))?;
         let steps = takofile.steps.clone().unwrap_or_default();
@@ -168,7 +168,7 @@ impl Scheduler {
         tokio::fs::create_dir_all(&scratch_dir)
             .await
             .map_err(|e| format!("cannot create {}: {e}", scratch_dir.display()))?;
-        let credentials = crate::router::credentials_of(&project);
+        let credentials = crate::repository::credentials_of(&project);
         let mirror = self
             .mirrors
             .fetch(

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use tako_git::Mirrors;
 use tako_store::{
@@ -13,11 +13,13 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
-use crate::http::{AppState, app};
-use crate::intake::{Intake, IntakeWriter, SecretIndex};
+use crate::http::app;
+use crate::intake::{Intake, IntakeWriter, WebhookSecrets};
 use crate::router::Router;
 use crate::scheduler::Scheduler;
+use crate::services::Services;
 use crate::startup::{self, StartupError};
+use crate::state::AppState;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -153,8 +155,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         store.append_log(*id, &[line]).await.map_err(store_error)?;
     }
 
-    let mut secrets = SecretIndex::default();
-    secrets.replace(
+    let secrets = WebhookSecrets::new(
         store
             .list_projects()
             .await
@@ -197,20 +198,28 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
     };
     tokio::spawn(scheduler.run());
 
+    let limits = crate::http::limits::Limits::default();
     let intake = Intake {
         server_secret: config.webhook_secret.clone(),
         insecure_unsigned: config.insecure_unsigned_webhooks,
-        secrets: Arc::new(RwLock::new(secrets)),
+        secrets: secrets.clone(),
         writer,
     };
-    let state = Arc::new(AppState {
-        intake,
+    let services = Services {
         store: store.clone(),
-        deployments_queued: deployments_queued.clone(),
-        deliveries_stored,
         mirrors: mirrors.clone(),
         keys,
-        limits: crate::limits::Limits::default(),
+        secrets,
+        deployments_queued: deployments_queued.clone(),
+        deliveries_stored,
+        // A release made by hand answers before the request's own time
+        // limit runs out.
+        fetch_budget: limits.request_timeout * 3 / 4,
+    };
+    let state = Arc::new(AppState {
+        services,
+        intake,
+        limits,
         https: config
             .public_url
             .as_deref()

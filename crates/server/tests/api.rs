@@ -3,7 +3,7 @@
 //! queued until a test moves them).
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,10 +11,12 @@ use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::Utc;
 use serde_json::{Value, json};
-use tako_server::http::{AppState, app};
-use tako_server::intake::{Intake, IntakeWriter, SecretIndex};
+use tako_server::http::app;
+use tako_server::intake::{Intake, IntakeWriter, WebhookSecrets};
 use tako_server::keys::MasterKeys;
+use tako_server::services::Services;
 use tako_server::startup::token_hash;
+use tako_server::state::AppState;
 use tako_store::{
     DeploymentState, LogLevel, LogLineRecord, LogStream, NewApiToken, NewDeployment, NewProject,
     NewRelease, NodeId, Project, Release, SqliteStore, Store, TokenHash,
@@ -26,6 +28,8 @@ const TOKEN: &str = "tako_0123456789abcdef0123456789abcdef01234567";
 
 struct Api {
     store: Arc<dyn Store>,
+    /// The database file, for a store on disk.
+    database: Option<std::path::PathBuf>,
     router: Router,
     queued: Arc<Notify>,
     keys: Arc<MasterKeys>,
@@ -34,6 +38,7 @@ struct Api {
 
 struct Answer {
     status: StatusCode,
+    retry_after: Option<String>,
     content_type: String,
     body: String,
 }
@@ -59,17 +64,27 @@ impl Answer {
 }
 
 async fn api() -> Api {
-    api_with(tako_server::limits::Limits::default()).await
+    api_with(tako_server::http::limits::Limits::default()).await
 }
 
-async fn api_with(limits: tako_server::limits::Limits) -> Api {
+async fn api_with(limits: tako_server::http::limits::Limits) -> Api {
+    build_api(limits, false).await
+}
+
+/// An API over a store in a database file (which a test can break).
+async fn api_on_disk() -> Api {
+    build_api(tako_server::http::limits::Limits::default(), true).await
+}
+
+async fn build_api(limits: tako_server::http::limits::Limits, on_disk: bool) -> Api {
     let data = tempfile::tempdir().unwrap();
     let keys = Arc::new(MasterKeys::load(data.path(), &data.path().join("secret.key")).unwrap());
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::in_memory()
-            .unwrap()
-            .with_keyring(Arc::clone(&keys.keyring)),
-    );
+    let database = on_disk.then(|| data.path().join("tako.db"));
+    let store = match &database {
+        Some(path) => SqliteStore::open(path).unwrap(),
+        None => SqliteStore::in_memory().unwrap(),
+    };
+    let store: Arc<dyn Store> = Arc::new(store.with_keyring(Arc::clone(&keys.keyring)));
     store
         .create_token(NewApiToken {
             name: "test admin".to_owned(),
@@ -80,24 +95,31 @@ async fn api_with(limits: tako_server::limits::Limits) -> Api {
         .await
         .unwrap();
     let queued = Arc::new(Notify::new());
+    let secrets = WebhookSecrets::default();
     let intake = Intake {
         server_secret: Some("server secret".to_owned()),
         insecure_unsigned: false,
-        secrets: Arc::new(RwLock::new(SecretIndex::default())),
+        secrets: secrets.clone(),
         writer: IntakeWriter::spawn(store.clone(), Arc::new(Notify::new())),
     };
-    let state = Arc::new(AppState {
-        intake,
+    let services = Services {
         store: store.clone(),
-        deployments_queued: queued.clone(),
-        deliveries_stored: Arc::new(Notify::new()),
         mirrors: tako_git::Mirrors::new(data.path().join("mirrors")),
         keys: Arc::clone(&keys),
+        secrets,
+        deployments_queued: queued.clone(),
+        deliveries_stored: Arc::new(Notify::new()),
+        fetch_budget: limits.request_timeout * 3 / 4,
+    };
+    let state = Arc::new(AppState {
+        services,
+        intake,
         limits: limits.clone(),
         https: false,
     });
     Api {
         store,
+        database,
         router: app(state),
         queued,
         keys,
@@ -131,6 +153,10 @@ impl Api {
             .await
             .unwrap();
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -139,6 +165,7 @@ impl Api {
         let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
         Answer {
             status,
+            retry_after,
             content_type,
             body: String::from_utf8(bytes.to_vec()).unwrap(),
         }
@@ -870,6 +897,53 @@ async fn rotating_the_master_key_through_the_api_keeps_secrets_usable() {
     assert!(!listed.body.contains("rotate-me-secret"));
 }
 
+/// A policy that cannot be read is an outage (503, try again), never a
+/// refusal (422), and the driver's words stay in the server's log.
+#[tokio::test]
+async fn a_policy_check_during_a_store_outage_is_a_503_without_the_drivers_text() {
+    let api = api_on_disk().await;
+    let project = api.project("web").await;
+    let release = api.release(&project, "1.0.0").await;
+    // A real driver failure under the running store: the policies' table
+    // is gone.
+    let database = rusqlite::Connection::open(api.database.as_ref().unwrap()).unwrap();
+    database
+        .execute_batch("DROP TABLE environment_policies")
+        .unwrap();
+    let answer = api
+        .send(
+            Method::POST,
+            &format!("/api/v1/releases/{}/deployments", release.id.0),
+            json!({"environment": "Production"}),
+        )
+        .await;
+    let body = answer.assert_error(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.retry_after.as_deref(), Some("5"));
+    assert_eq!(
+        body["error"], "the server's database is unavailable: retry shortly",
+        "{body}"
+    );
+    for internal in ["no such table", "environment_policies", "sqlite", "policy"] {
+        assert!(
+            !answer.body.to_lowercase().contains(internal),
+            "{internal} leaked: {}",
+            answer.body
+        );
+    }
+    let queued = api
+        .store
+        .list_deployments(
+            &tako_store::DeploymentFilter::default(),
+            tako_store::PageRequest {
+                limit: 10,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(queued.items.is_empty(), "nothing was queued");
+}
+
 #[tokio::test]
 async fn environment_policies_refuse_other_branches_with_a_reason() {
     let api = api().await;
@@ -1025,7 +1099,7 @@ async fn every_mutating_request_is_audited_without_values() {
 
 #[tokio::test]
 async fn a_webhook_beyond_the_slots_gets_503_with_retry_after() {
-    let api = api_with(tako_server::limits::Limits {
+    let api = api_with(tako_server::http::limits::Limits {
         webhook_slots: Arc::new(tokio::sync::Semaphore::new(0)),
         request_timeout: Duration::from_secs(30),
     })
@@ -1049,7 +1123,7 @@ async fn a_webhook_beyond_the_slots_gets_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_body_gets_408() {
-    let api = api_with(tako_server::limits::Limits {
+    let api = api_with(tako_server::http::limits::Limits {
         webhook_slots: Arc::new(tokio::sync::Semaphore::new(4)),
         request_timeout: Duration::from_millis(200),
     })
@@ -1073,7 +1147,7 @@ async fn a_client_that_never_finishes_its_body_gets_408() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
     assert!(started.elapsed() < Duration::from_secs(5));
-    let big = "x".repeat(tako_server::limits::SMALL_BODY_BYTES + 10);
+    let big = "x".repeat(tako_server::http::limits::SMALL_BODY_BYTES + 10);
     let answer = api
         .send(
             Method::PUT,

@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use tako_server::intake::{
-    Intake, IntakeError, IntakeReply, IntakeWriter, SecretIndex, WebhookRequest,
+    Intake, IntakeError, IntakeReply, IntakeWriter, WebhookRequest, WebhookSecrets,
 };
 use tako_store::{DeliveryId, NewProject, SqliteStore, Store, WebhookSecret};
 use tokio::sync::Notify;
@@ -21,7 +21,7 @@ async fn intake(server_secret: Option<&str>, insecure: bool) -> (Intake, Arc<dyn
     let intake = Intake {
         server_secret: server_secret.map(str::to_owned),
         insecure_unsigned: insecure,
-        secrets: Arc::new(RwLock::new(SecretIndex::default())),
+        secrets: WebhookSecrets::default(),
         writer,
     };
     (intake, store)
@@ -155,9 +155,7 @@ async fn a_projects_own_secret_beats_the_servers() {
         .unwrap();
     intake
         .secrets
-        .write()
-        .unwrap()
-        .insert(&clone_url, PROJECT_SECRET.to_owned());
+        .set(&clone_url, Some(PROJECT_SECRET.to_owned()));
 
     let with_server_secret = tako_github::sign(SERVER_SECRET.as_bytes(), &body);
     let refused = intake

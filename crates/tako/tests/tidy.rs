@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("tako-takofile", 0),
     ("tako-core", 0),
     ("tako-github", 0),
+    ("tako-protocol", 0),
     ("tako-store", 1),
     ("tako-git", 1),
     ("tako-exec", 2),
@@ -182,4 +183,92 @@ fn no_stubs_or_debug_leftovers() {
         }
     }
     assert!(found.is_empty(), "banned constructs:\n{}", found.join("\n"));
+}
+
+/// The `use` paths and qualified paths of a Rust file: every `crate::a::b`
+/// and `tako_x::…` it names, outside comments.
+fn code_lines(path: &Path) -> Vec<(usize, String)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .map(|(index, line)| (index + 1, line.to_owned()))
+        .collect()
+}
+
+/// Lines of the files under `dir` that name any of `forbidden`.
+fn lines_naming(dir: &Path, forbidden: &[&str]) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    if dir.is_file() {
+        files.push(dir.to_owned());
+    }
+    assert!(!files.is_empty(), "{} has no Rust files", dir.display());
+    let mut found = Vec::new();
+    for file in files {
+        for (number, line) in code_lines(&file) {
+            if forbidden.iter().any(|needle| line.contains(needle)) {
+                found.push(format!("{}:{number}: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_service_layer_knows_nothing_of_http() {
+    let services = workspace_root().join("crates/server/src/services");
+    let found = lines_naming(
+        &services,
+        &[
+            "axum",
+            "StatusCode",
+            "crate::api",
+            "crate::web",
+            "crate::http",
+            "crate::state",
+            "api::",
+            "web::",
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "the service layer must not use HTTP types or import the HTTP layer:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_web_ui_and_the_api_do_not_import_each_other() {
+    let root = workspace_root().join("crates/server/src");
+    let mut found = lines_naming(&root.join("web"), &["crate::api"]);
+    found.extend(lines_naming(&root.join("api"), &["crate::web"]));
+    assert!(
+        found.is_empty(),
+        "the two front ends share crate::http and crate::services, not each other:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn releases_do_not_import_the_router() {
+    let root = workspace_root().join("crates/server/src");
+    let found = lines_naming(&root.join("releases.rs"), &["crate::router"]);
+    assert!(
+        found.is_empty(),
+        "the router uses releases, never the other way:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_binarys_client_commands_do_not_depend_on_the_server() {
+    let client = workspace_root().join("crates/tako/src/client");
+    let found = lines_naming(&client, &["tako_server"]);
+    assert!(
+        found.is_empty(),
+        "the client reads the wire types of tako-protocol, not the server's:\n{}",
+        found.join("\n")
+    );
 }

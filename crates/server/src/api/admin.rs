@@ -7,23 +7,17 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use tako_store::{NewApiToken, TokenHash};
 use utoipa::IntoParams;
 
 use crate::api::auth::{Admin, Principal};
-use crate::api::dto::{
+use crate::api::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::api::{ErrorBody, page_request};
+use crate::http::wire::to_wire;
+use crate::services::NewTokenInput;
+use crate::state::AppState;
+use tako_protocol::api::{
     CreateToken, CreatedToken, DeliveryDto, DeliveryPage, KeyRotation, TokenDto,
 };
-use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
-use crate::api::projects::project_named;
-use crate::api::{ErrorBody, check_name, page_request};
-use crate::http::AppState;
-use crate::startup;
-
-/// The roles a token may have: `admin` everything; `deployer` read, create
-/// releases, deploy and cancel (never variables, projects, tokens or keys);
-/// `viewer` read only.
-pub(crate) const ROLES: [&str; 3] = ["admin", "deployer", "viewer"];
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -44,12 +38,10 @@ pub(crate) async fn revoke_token(
     State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let id = tako_store::TokenId(id);
-    if !state.store.list_tokens().await?.iter().any(|t| t.id == id) {
-        return Err(ApiError::NotFound(format!("token {id} not found")));
-    }
-    state.store.revoke_token(id).await?;
-    tracing::info!(token = %id, by = %who.name, by_token = %who.token, "API token revoked");
+    state
+        .services
+        .revoke_token(&who, tako_store::TokenId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -62,13 +54,7 @@ pub(crate) async fn rotate_key(
     Admin(who): Admin,
     State(state): State<Arc<AppState>>,
 ) -> ApiResult<Json<KeyRotation>> {
-    let rotation = state
-        .keys
-        .rotate(state.store.as_ref())
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    tracing::info!(old_key = %rotation.old_key, new_key = %rotation.new_key,
-        resealed = rotation.resealed, by = %who.name, by_token = %who.token, "master key rotated through the API");
+    let rotation = state.services.rotate_key(&who).await?;
     Ok(Json(KeyRotation {
         old_key: rotation.old_key,
         new_key: rotation.new_key,
@@ -101,8 +87,8 @@ pub(crate) async fn replay_delivery(
     State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<DeliveryDto>> {
-    let delivery = crate::actions::replay_delivery(&state, &who, &id).await?;
-    Ok(Json(DeliveryDto::from(&delivery)))
+    let delivery = state.services.replay_delivery(&who, &id).await?;
+    Ok(Json(to_wire(&delivery)))
 }
 
 /// Received webhooks, newest first, with their outcomes.
@@ -117,11 +103,11 @@ pub(crate) async fn list_deliveries(
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let project = match query.project.as_deref() {
         None | Some("") => None,
-        Some(name) => Some(project_named(state.store.as_ref(), name).await?.id),
+        Some(name) => Some(state.services.project_named(name).await?.id),
     };
-    let deliveries = state.store.list_deliveries(project, page).await?;
+    let deliveries = state.services.store.list_deliveries(project, page).await?;
     Ok(Json(DeliveryPage {
-        items: deliveries.items.iter().map(DeliveryDto::from).collect(),
+        items: deliveries.items.iter().map(to_wire).collect(),
         next_cursor: deliveries.next.map(|c| c.to_token()),
     }))
 }
@@ -130,11 +116,11 @@ pub(crate) async fn list_deliveries(
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = Vec<TokenDto>), (status = 401, body = ErrorBody)))]
 pub(crate) async fn list_tokens(
-    Admin(_who): Admin,
+    Admin(who): Admin,
     State(state): State<Arc<AppState>>,
 ) -> ApiResult<Json<Vec<TokenDto>>> {
-    let tokens = state.store.list_tokens().await?;
-    Ok(Json(tokens.iter().map(TokenDto::from).collect()))
+    let tokens = state.services.list_tokens(&who).await?;
+    Ok(Json(tokens.iter().map(to_wire).collect()))
 }
 
 /// Creates an API token; the answer is the only time it is shown.
@@ -146,42 +132,17 @@ pub(crate) async fn create_token(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    check_name("token name", &body.name)?;
-    let role = body.role.unwrap_or_else(|| "admin".to_owned());
-    if !ROLES.contains(&role.as_str()) {
-        return Err(ApiError::unprocessable(format!(
-            "unknown role {role:?}: expected one of {}",
-            ROLES.join(", ")
-        )));
-    }
-    let expires_at = match body.expires_in_days {
-        None => None,
-        Some(days @ 1..=3650) => {
-            Some(chrono::Utc::now() + chrono::TimeDelta::days(i64::from(days)))
-        }
-        Some(_) => {
-            return Err(ApiError::unprocessable(
-                "expires_in_days must be between 1 and 3650",
-            ));
-        }
+    let input = NewTokenInput {
+        name: body.name,
+        role: body.role,
+        expires_in_days: body.expires_in_days,
     };
-    let token = startup::new_token().map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let stored = state
-        .store
-        .create_token(NewApiToken {
-            name: body.name.trim().to_owned(),
-            hash: TokenHash(startup::token_hash(&token)),
-            role,
-            expires_at,
-        })
-        .await?;
-    tracing::info!(token = %stored.id, name = %stored.name, role = %stored.role,
-        by = %who.name, by_token = %who.token, "API token created");
+    let (token, stored) = state.services.create_token(&who, input).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
             token,
-            info: TokenDto::from(&stored),
+            info: to_wire(&stored),
         }),
     ))
 }

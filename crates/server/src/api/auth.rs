@@ -1,61 +1,25 @@
-//! Authentication: the [`Principal`] extractor. A handler that takes a
-//! `Principal` cannot run for a request without a valid token.
+//! Authentication for the JSON API: the [`Principal`] extractor (a handler
+//! that takes one cannot run for a request without a valid token) and the
+//! [`Admin`] and [`Deployer`] role extractors, checked before the path,
+//! query or body is looked at, so a 401 or 403 never tells whether a
+//! resource exists.
 //!
-//! `Authorization: Bearer <token>`; the token's SHA-256 is looked up in the
-//! store. Unknown, revoked and expired tokens all get the same 401, before any
-//! resource is looked at, so a 401 never tells whether something exists.
+//! `Authorization: Bearer <token>`; the token's SHA-256 goes to
+//! [`Services::authenticate`](crate::services::Services::authenticate).
 
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use chrono::{TimeDelta, Utc};
-use tako_store::{TokenHash, TokenId};
+use tako_store::TokenHash;
+
+pub(crate) use crate::services::Principal;
 
 use crate::api::error::ApiError;
-use crate::http::AppState;
+use crate::http::audit::AuditActor;
 use crate::startup::token_hash;
-
-/// A token's use is recorded at most this often.
-const TOUCH_INTERVAL: TimeDelta = TimeDelta::seconds(60);
-
-/// Who is calling: the token that authenticated the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Principal {
-    /// The token's id.
-    pub(crate) token: TokenId,
-    /// The token's name.
-    pub(crate) name: String,
-    /// The token's role: `admin`, `deployer` or `viewer`.
-    pub(crate) role: String,
-}
-
-impl Principal {
-    /// Only `admin`: variables, projects, tokens, keys.
-    pub(crate) fn require_admin(&self, action: &'static str) -> Result<(), ApiError> {
-        if self.role == "admin" {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden {
-                role: self.role.clone(),
-                action,
-            })
-        }
-    }
-
-    /// `admin` or `deployer`: create releases, deploy, cancel.
-    pub(crate) fn require_deployer(&self, action: &'static str) -> Result<(), ApiError> {
-        if self.role == "admin" || self.role == "deployer" {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden {
-                role: self.role.clone(),
-                action,
-            })
-        }
-    }
-}
+use crate::state::AppState;
 
 impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = ApiError;
@@ -65,43 +29,15 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
-        let who = principal_for(state, &TokenHash(token_hash(token))).await?;
-        if let Some(actor) = parts.extensions.get::<crate::api::trust::AuditActor>() {
+        let who = state
+            .services
+            .authenticate(&TokenHash(token_hash(token)))
+            .await?;
+        if let Some(actor) = parts.extensions.get::<AuditActor>() {
             actor.set(&who);
         }
         Ok(who)
     }
-}
-
-/// The principal of the token with this hash: 401 when it is unknown,
-/// revoked or expired. Records the token's use (at most once a minute).
-/// Bearer tokens and web sessions both end here.
-pub(crate) async fn principal_for(
-    state: &AppState,
-    hash: &TokenHash,
-) -> Result<Principal, ApiError> {
-    let found = state
-        .store
-        .find_token_by_hash(hash)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    let now = Utc::now();
-    if found.revoked || found.expires_at.is_some_and(|at| at <= now) {
-        return Err(ApiError::Unauthorized);
-    }
-    if found
-        .last_used_at
-        .is_none_or(|last| now - last >= TOUCH_INTERVAL)
-        && let Err(error) = state.store.touch_token(found.id, now).await
-    {
-        // Recording the use is bookkeeping: the request goes on.
-        tracing::warn!(token = %found.id, %error, "cannot record the token's use");
-    }
-    Ok(Principal {
-        token: found.id,
-        name: found.name,
-        role: found.role,
-    })
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if well formed.
@@ -113,8 +49,6 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
 }
 
 /// A [`Principal`] with the `admin` role: variables, projects, tokens, keys.
-/// Checked before the path, query or body is looked at, so a 403 never tells
-/// whether a resource exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Admin(pub(crate) Principal);
 

@@ -11,11 +11,11 @@ use tako_store::{DeploymentFilter, DeploymentId, DeploymentState, ReleaseId};
 use utoipa::IntoParams;
 
 use crate::api::auth::{Deployer, Principal};
-use crate::api::dto::{CreateDeployment, DeploymentDto, DeploymentPage, ReleaseDto, StepDto};
 use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
-use crate::api::projects::project_named;
 use crate::api::{ErrorBody, logs, page_request};
-use crate::http::AppState;
+use crate::http::wire::to_wire;
+use crate::state::AppState;
+use tako_protocol::api::{CreateDeployment, DeploymentDto, DeploymentPage, ReleaseDto};
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -37,8 +37,8 @@ pub(crate) async fn get_release(
     State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<ReleaseDto>> {
-    let release = state.store.get_release(ReleaseId(id)).await?;
-    Ok(Json(ReleaseDto::from(&release)))
+    let release = state.services.store.get_release(ReleaseId(id)).await?;
+    Ok(Json(to_wire(&release)))
 }
 
 /// Queues a deployment of a release to an environment.
@@ -53,9 +53,11 @@ pub(crate) async fn deploy_release(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CreateDeployment>,
 ) -> ApiResult<(StatusCode, Json<DeploymentDto>)> {
-    let deployment =
-        crate::actions::deploy_release(&state, &who, ReleaseId(id), &body.environment).await?;
-    Ok((StatusCode::CREATED, Json(DeploymentDto::from(&deployment))))
+    let deployment = state
+        .services
+        .deploy_release(&who, ReleaseId(id), &body.environment)
+        .await?;
+    Ok((StatusCode::CREATED, Json(to_wire(&deployment))))
 }
 
 /// Which deployments to list.
@@ -87,9 +89,9 @@ pub(crate) async fn list_deployments(
 ) -> ApiResult<Json<DeploymentPage>> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let filter = deployment_filter(&state, query).await?;
-    let deployments = state.store.list_deployments(&filter, page).await?;
+    let deployments = state.services.store.list_deployments(&filter, page).await?;
     Ok(Json(DeploymentPage {
-        items: deployments.items.iter().map(DeploymentDto::from).collect(),
+        items: deployments.items.iter().map(to_wire).collect(),
         next_cursor: deployments.next.map(|c| c.to_token()),
     }))
 }
@@ -108,7 +110,7 @@ async fn deployment_filter(
     };
     let project = match query.project.as_deref() {
         None | Some("") => None,
-        Some(name) => Some(project_named(state.store.as_ref(), name).await?.id),
+        Some(name) => Some(state.services.project_named(name).await?.id),
     };
     Ok(DeploymentFilter {
         project,
@@ -127,10 +129,14 @@ pub(crate) async fn get_deployment(
     State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<DeploymentDto>> {
-    let deployment = state.store.get_deployment(DeploymentId(id)).await?;
-    let steps = state.store.list_steps(deployment.id).await?;
-    let mut dto = DeploymentDto::from(&deployment);
-    dto.steps = Some(steps.iter().map(StepDto::from).collect());
+    let deployment = state
+        .services
+        .store
+        .get_deployment(DeploymentId(id))
+        .await?;
+    let steps = state.services.store.list_steps(deployment.id).await?;
+    let mut dto = to_wire(&deployment);
+    dto.steps = Some(steps.iter().map(to_wire).collect());
     Ok(Json(dto))
 }
 
@@ -145,6 +151,9 @@ pub(crate) async fn cancel_deployment(
     State(state): State<Arc<AppState>>,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<DeploymentDto>> {
-    let deployment = crate::actions::cancel_deployment(&state, &who, DeploymentId(id)).await?;
-    Ok(Json(DeploymentDto::from(&deployment)))
+    let deployment = state
+        .services
+        .cancel_deployment(&who, DeploymentId(id))
+        .await?;
+    Ok(Json(to_wire(&deployment)))
 }

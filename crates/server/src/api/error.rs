@@ -7,12 +7,19 @@
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tako_store::{BoxError, StoreError};
+
+use crate::services::{Role, ServiceError};
+
+/// How long a client is asked to wait after a 503.
+const RETRY_SECONDS: &str = "5";
 use utoipa::ToSchema;
 
 /// Why an API request failed.
@@ -26,7 +33,7 @@ pub enum ApiError {
     #[error("this token's role ({role}) cannot {action}")]
     Forbidden {
         /// The token's role.
-        role: String,
+        role: Role,
         /// What was refused (`read or change variables`).
         action: &'static str,
     },
@@ -58,6 +65,10 @@ pub enum ApiError {
     /// The route exists, not with this method: 405.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The server's database cannot be reached: 503 with `Retry-After`; the
+    /// cause is logged, never shown.
+    #[error("the server's database is unavailable: retry shortly")]
+    Unavailable(#[source] BoxError),
     /// Anything else: 500, logged, never described to the client.
     #[error("internal error: {0}")]
     Internal(#[source] BoxError),
@@ -91,6 +102,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::BadRequest { status, .. } | ApiError::Upstream { status, .. } => *status,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,11 +110,35 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        ApiError::from(ServiceError::from(error))
+    }
+}
+
+/// The one mapping of the services' errors to the API's answers.
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
         match error {
-            StoreError::NotFound { what } => ApiError::NotFound(format!("{what} not found")),
-            StoreError::Conflict { what } => ApiError::Conflict(format!("conflict: {what}")),
-            error @ StoreError::InvalidTransition { .. } => ApiError::Conflict(error.to_string()),
-            other => ApiError::Internal(Box::new(other)),
+            ServiceError::Unauthenticated => ApiError::Unauthorized,
+            ServiceError::Forbidden { role, action } => ApiError::Forbidden { role, action },
+            ServiceError::NotFound(message) => ApiError::NotFound(message),
+            ServiceError::Conflict(message) => ApiError::Conflict(message),
+            ServiceError::Invalid { message, detail } => ApiError::BadRequest {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message,
+                detail,
+            },
+            ServiceError::BadInput(message) => ApiError::bad_request(message),
+            error @ ServiceError::Refused(_) => ApiError::unprocessable(error.to_string()),
+            ServiceError::Upstream { retry, message } => ApiError::Upstream {
+                status: if retry {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::BAD_GATEWAY
+                },
+                message,
+            },
+            ServiceError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
+            ServiceError::Internal(source) => ApiError::Internal(source),
         }
     }
 }
@@ -126,6 +162,18 @@ impl IntoResponse for ApiError {
                     error: "internal server error".to_owned(),
                     detail: None,
                 }
+            }
+            ApiError::Unavailable(source) => {
+                tracing::error!(error = %source, "API request failed: the store is unavailable");
+                let body = ErrorBody {
+                    error: ApiError::Unavailable(source).to_string(),
+                    detail: None,
+                };
+                let mut answer = (status, Json(body)).into_response();
+                answer
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_SECONDS));
+                return answer;
             }
             ApiError::BadRequest {
                 message, detail, ..

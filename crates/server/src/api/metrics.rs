@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use tako_store::{DeploymentState, Store};
 
 use crate::api::error::ApiResult;
-use crate::http::AppState;
+use crate::state::AppState;
 
 const DELIVERY_OUTCOMES: [&str; 5] = ["pending", "queued", "ignored", "failed", "duplicate"];
 const DEPLOYMENT_STATES: [DeploymentState; 6] = [
@@ -32,7 +32,7 @@ const DEPLOYMENT_STATES: [DeploymentState; 6] = [
     responses((status = 200, description = "Prometheus text exposition format 0.0.4",
         content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
-    let text = render(state.store.as_ref()).await?;
+    let text = render(state.services.store.as_ref()).await?;
     Ok((
         [(
             CONTENT_TYPE,

@@ -13,7 +13,6 @@
 mod admin;
 pub(crate) mod auth;
 mod deployments;
-pub mod dto;
 pub mod error;
 pub(crate) mod logs;
 mod metrics;
@@ -27,23 +26,18 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use tako_store::{PageCursor, PageRequest};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use error::ApiError;
 pub use error::ErrorBody;
-use error::{ApiError, ApiResult};
+use tako_protocol::api as dto;
 
-use crate::http::AppState;
+pub(crate) use crate::services::page_request;
+use crate::state::AppState;
 
 /// The largest request body the API reads.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// A page's size when the request names none.
-pub const DEFAULT_PAGE_LIMIT: u32 = 50;
-/// The largest page.
-pub const MAX_PAGE_LIMIT: u32 = 200;
-/// The longest name (project, variable, environment, token).
-const MAX_NAME_CHARS: usize = 200;
 
 /// The API's routes, to merge into the server's router.
 pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
@@ -54,7 +48,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .merge(trust::router())
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
-            trust::audit,
+            crate::http::audit::audit,
         ))
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
@@ -124,41 +118,4 @@ async fn not_found(_who: auth::Principal) -> ApiError {
 
 async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
-}
-
-/// Checks a name given by a client: 1 to 200 characters, no control
-/// characters, no `/`, not only spaces.
-pub(crate) fn check_name(what: &str, name: &str) -> ApiResult<()> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() {
-        return Err(ApiError::unprocessable(format!("{what} must not be empty")));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::unprocessable(format!(
-            "{what} is longer than {MAX_NAME_CHARS} characters"
-        )));
-    }
-    if name.chars().any(|c| c.is_control() || c == '/') {
-        return Err(ApiError::unprocessable(format!(
-            "{what} must not contain control characters or /"
-        )));
-    }
-    Ok(())
-}
-
-/// A page request from `limit` and `cursor` query parameters.
-pub(crate) fn page_request(limit: Option<u32>, cursor: Option<&str>) -> ApiResult<PageRequest> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE_LIMIT);
-    if limit == 0 || limit > MAX_PAGE_LIMIT {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {MAX_PAGE_LIMIT}"
-        )));
-    }
-    let after = match cursor {
-        None | Some("") => None,
-        Some(token) => Some(PageCursor::from_token(token).ok_or_else(|| {
-            ApiError::bad_request("invalid cursor: pass the next_cursor of a previous page")
-        })?),
-    };
-    Ok(PageRequest { limit, after })
 }

@@ -8,18 +8,20 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use tako_store::{
-    NewProject, NewVariable, Project, RepositoryToken, Store, VariableId, WebhookSecret,
-};
+use tako_store::VariableId;
 use utoipa::IntoParams;
 
 use crate::api::auth::{Admin, Principal};
-use crate::api::dto::{
+use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::api::{ErrorBody, page_request};
+use crate::http::limits::SMALL_BODY_BYTES;
+use crate::http::wire::to_wire;
+use crate::services::VariableInput;
+use crate::services::projects::NewProjectInput;
+use crate::state::AppState;
+use tako_protocol::api::{
     CreateProject, ProjectDto, ReleaseDto, ReleasePage, SetVariable, SetWebhookSecret, VariableDto,
 };
-use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
-use crate::api::{ErrorBody, check_name, page_request};
-use crate::http::AppState;
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -30,27 +32,19 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             "/projects/{name}/variables/{var}",
             put(set_variable)
                 .delete(delete_variable)
-                .layer(DefaultBodyLimit::max(crate::limits::SMALL_BODY_BYTES)),
+                .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)),
         )
         .route(
             "/projects/{name}/webhook-secret",
-            put(set_webhook_secret).layer(DefaultBodyLimit::max(crate::limits::SMALL_BODY_BYTES)),
+            put(set_webhook_secret).layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)),
         )
         .route(
             "/projects/{name}/releases",
             get(list_releases)
                 .post(crate::api::releases::create_release)
-                .layer(DefaultBodyLimit::max(crate::limits::SMALL_BODY_BYTES)),
+                .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)),
         )
         .route("/projects/{name}/releases/{number}", get(find_release))
-}
-
-/// The project named `name` (without regard to case), or a 404.
-pub(crate) async fn project_named(store: &dyn Store, name: &str) -> ApiResult<Project> {
-    store
-        .find_project_by_name(name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("project {name} not found")))
 }
 
 /// Every project, by name.
@@ -60,8 +54,8 @@ pub(crate) async fn list_projects(
     _who: Principal,
     State(state): State<Arc<AppState>>,
 ) -> ApiResult<Json<Vec<ProjectDto>>> {
-    let projects = state.store.list_projects().await?;
-    Ok(Json(projects.iter().map(ProjectDto::from).collect()))
+    let projects = state.services.store.list_projects().await?;
+    Ok(Json(projects.iter().map(to_wire).collect()))
 }
 
 /// Registers a project (and its webhook secret, if it has one).
@@ -73,47 +67,14 @@ pub(crate) async fn create_project(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> ApiResult<(StatusCode, Json<ProjectDto>)> {
-    let project = register_project(&state, body).await?;
-    tracing::info!(project = %project.name, by = %who.name, "project registered through the API");
-    Ok((StatusCode::CREATED, Json(ProjectDto::from(&project))))
-}
-
-async fn register_project(state: &AppState, body: CreateProject) -> ApiResult<Project> {
-    check_name("project name", &body.name)?;
-    let repository = body.repository.trim();
-    if repository.is_empty() || repository.len() > 2048 || repository.chars().any(char::is_control)
-    {
-        return Err(ApiError::unprocessable(
-            "repository must be a URL of at most 2048 characters",
-        ));
-    }
-    // Only what Tako can fetch: http(s)://, ssh://, git@host:path, file://
-    // or an absolute path (a garbage URL would only fail later, at a push).
-    tako_git::RemoteUrl::parse(repository)
-        .map_err(|error| ApiError::unprocessable(format!("repository: {error}")))?;
-    if body.webhook_secret.as_deref().is_some_and(str::is_empty) {
-        return Err(ApiError::unprocessable(
-            "webhook_secret must not be empty: leave it out to use the server's",
-        ));
-    }
-    let project = state
-        .store
-        .create_project(NewProject {
-            name: body.name.trim().to_owned(),
-            repository_url: repository.to_owned(),
-            webhook_secret: body.webhook_secret.clone().map(WebhookSecret),
-            repository_token: body.repository_token.clone().map(RepositoryToken),
-        })
-        .await?;
-    if let Some(secret) = body.webhook_secret {
-        state
-            .intake
-            .secrets
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(&project.repository_url, secret);
-    }
-    Ok(project)
+    let input = NewProjectInput {
+        name: body.name,
+        repository: body.repository,
+        webhook_secret: body.webhook_secret,
+        repository_token: body.repository_token,
+    };
+    let project = state.services.register_project(&who, input).await?;
+    Ok((StatusCode::CREATED, Json(to_wire(&project))))
 }
 
 /// One project.
@@ -126,8 +87,8 @@ pub(crate) async fn get_project(
     State(state): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<ProjectDto>> {
-    let project = project_named(state.store.as_ref(), &name).await?;
-    Ok(Json(ProjectDto::from(&project)))
+    let project = state.services.project_named(&name).await?;
+    Ok(Json(to_wire(&project)))
 }
 
 /// A project's variables; sensitive values read `********`.
@@ -136,13 +97,12 @@ pub(crate) async fn get_project(
     responses((status = 200, body = Vec<VariableDto>), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub(crate) async fn list_variables(
-    Admin(_who): Admin,
+    Admin(who): Admin,
     State(state): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Vec<VariableDto>>> {
-    let project = project_named(state.store.as_ref(), &name).await?;
-    let variables = state.store.list_variables(project.id).await?;
-    Ok(Json(variables.iter().map(VariableDto::from).collect()))
+    let variables = state.services.list_variables(&who, &name).await?;
+    Ok(Json(variables.iter().map(to_wire).collect()))
 }
 
 /// Sets a variable (replacing the one with the same name and scope).
@@ -158,29 +118,16 @@ pub(crate) async fn set_variable(
     ApiPath((name, var)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<SetVariable>,
 ) -> ApiResult<Json<VariableDto>> {
-    let variable = crate::actions::set_variable(&state, &who, &name, body, &var).await?;
-    Ok(Json(VariableDto::from(&variable)))
-}
-
-pub(crate) fn new_variable(
-    project: &Project,
-    name: &str,
-    body: SetVariable,
-) -> ApiResult<NewVariable> {
-    check_name("variable name", name)?;
-    let mut environments = body.environments.unwrap_or_default();
-    for environment in &environments {
-        check_name("environment", environment)?;
-    }
-    environments.sort();
-    environments.dedup();
-    Ok(NewVariable {
-        project: project.id,
-        name: name.to_owned(),
+    let input = VariableInput {
         value: body.value,
-        environments,
+        environments: body.environments.unwrap_or_default(),
         sensitive: body.sensitive.unwrap_or(false),
-    })
+    };
+    let variable = state
+        .services
+        .set_variable(&who, &name, &var, input)
+        .await?;
+    Ok(Json(to_wire(&variable)))
 }
 
 /// Deletes a variable by id.
@@ -193,7 +140,10 @@ pub(crate) async fn delete_variable(
     State(state): State<Arc<AppState>>,
     ApiPath((name, id)): ApiPath<(String, i64)>,
 ) -> ApiResult<StatusCode> {
-    crate::actions::delete_variable(&state, &who, &name, VariableId(id)).await?;
+    state
+        .services
+        .delete_variable(&who, &name, VariableId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -219,10 +169,10 @@ pub(crate) async fn list_releases(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<ReleasePage>> {
     let page = page_request(query.limit, query.cursor.as_deref())?;
-    let project = project_named(state.store.as_ref(), &name).await?;
-    let releases = state.store.list_releases(project.id, page).await?;
+    let project = state.services.project_named(&name).await?;
+    let releases = state.services.store.list_releases(project.id, page).await?;
     Ok(Json(ReleasePage {
-        items: releases.items.iter().map(ReleaseDto::from).collect(),
+        items: releases.items.iter().map(to_wire).collect(),
         next_cursor: releases.next.map(|c| c.to_token()),
     }))
 }
@@ -238,8 +188,9 @@ pub(crate) async fn find_release(
     State(state): State<Arc<AppState>>,
     ApiPath((name, number)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<ReleaseDto>> {
-    let project = project_named(state.store.as_ref(), &name).await?;
+    let project = state.services.project_named(&name).await?;
     let release = state
+        .services
         .store
         .find_release_by_number(project.id, &number)
         .await?
@@ -249,7 +200,7 @@ pub(crate) async fn find_release(
                 project.name
             ))
         })?;
-    Ok(Json(ReleaseDto::from(&release)))
+    Ok(Json(to_wire(&release)))
 }
 
 /// Replaces (rotates) or removes a project's own webhook secret. The new
@@ -266,27 +217,9 @@ pub(crate) async fn set_webhook_secret(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<SetWebhookSecret>,
 ) -> ApiResult<Json<ProjectDto>> {
-    if body.webhook_secret.as_deref().is_some_and(str::is_empty) {
-        return Err(ApiError::unprocessable(
-            "webhook_secret must not be empty: send null to use the server's",
-        ));
-    }
-    let project = project_named(state.store.as_ref(), &name).await?;
     let updated = state
-        .store
-        .set_webhook_secret(project.id, body.webhook_secret.clone().map(WebhookSecret))
+        .services
+        .set_webhook_secret(&who, &name, body.webhook_secret)
         .await?;
-    {
-        let mut index = state
-            .intake
-            .secrets
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match body.webhook_secret {
-            Some(secret) => index.insert(&updated.repository_url, secret),
-            None => index.remove(&updated.repository_url),
-        }
-    }
-    tracing::info!(project = %updated.name, by = %who.name, "project webhook secret replaced");
-    Ok(Json(ProjectDto::from(&updated)))
+    Ok(Json(to_wire(&updated)))
 }

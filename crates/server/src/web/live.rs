@@ -11,7 +11,7 @@ use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use tako_store::{DeploymentId, LogCursor};
 
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::web::session::Session;
 use crate::web::views::dashboard::{cell, cell_key};
 use crate::web::{WebResult, pages};
@@ -48,7 +48,7 @@ pub(crate) async fn dashboard_events(
             if !std::mem::take(&mut first) {
                 tokio::time::sleep(DASHBOARD_POLL).await;
             }
-            let board = match state.store.list_projects().await {
+            let board = match state.services.store.list_projects().await {
                 Ok(projects) => pages::load_dashboard(&state, projects).await,
                 Err(error) => Err(error.into()),
             };
@@ -123,13 +123,17 @@ pub(crate) async fn log_events(
     Query(query): Query<LogQuery>,
     headers: axum::http::HeaderMap,
 ) -> WebResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let deployment = state.store.get_deployment(DeploymentId(id)).await?;
+    let deployment = state
+        .services
+        .store
+        .get_deployment(DeploymentId(id))
+        .await?;
     let from = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .or(query.after)
         .map_or(LogCursor::START, LogCursor);
-    let events = crate::api::logs::follow(state.store.clone(), deployment.id, from);
+    let events = crate::http::log_events::follow(state.services.store.clone(), deployment.id, from);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

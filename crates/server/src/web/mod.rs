@@ -4,7 +4,7 @@
 //!
 //! Handlers are thin: they load what a page shows from the store (through
 //! [`pages`]), hand it to a view in [`views`], and run changes through the
-//! same actions as the JSON API (`crate::actions`), so roles, environment
+//! same services as the JSON API (`crate::services`), so roles, environment
 //! policies and the audit log apply alike. Every page works without
 //! JavaScript; the script adds live updates, log search and follow.
 //!
@@ -27,8 +27,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::api::error::ApiError;
-use crate::http::AppState;
+use crate::services::ServiceError;
+use crate::state::AppState;
 
 /// Why a web request failed: each becomes a page (or a redirect).
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +42,9 @@ pub(crate) enum WebError {
     /// A form without this session's CSRF token, or from another site.
     #[error("this form is out of date or came from another site: reload the page and try again")]
     Csrf,
-    /// What the API would have answered.
+    /// What the services answered.
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Service(#[from] ServiceError),
     /// A bug or an outage; logged, never described.
     #[error("internal error: {0}")]
     Internal(String),
@@ -52,8 +52,34 @@ pub(crate) enum WebError {
 
 impl From<tako_store::StoreError> for WebError {
     fn from(error: tako_store::StoreError) -> Self {
-        WebError::Api(ApiError::from(error))
+        WebError::Service(ServiceError::from(error))
     }
+}
+
+/// The one mapping of the services' errors to the web UI's status codes.
+pub(crate) fn status_of(error: &ServiceError) -> StatusCode {
+    match error {
+        ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        ServiceError::Invalid { .. } | ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::BadInput(_) => StatusCode::BAD_REQUEST,
+        ServiceError::Upstream { retry: true, .. } | ServiceError::Unavailable(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ServiceError::Upstream { retry: false, .. } => StatusCode::BAD_GATEWAY,
+        ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Whether the page the user acted on should show this error in place (a
+/// refused form) rather than an error page.
+pub(crate) fn shown_in_form(error: &ServiceError) -> bool {
+    matches!(
+        error,
+        ServiceError::Invalid { .. } | ServiceError::Refused(_) | ServiceError::BadInput(_)
+    )
 }
 
 impl IntoResponse for WebError {
@@ -64,18 +90,22 @@ impl IntoResponse for WebError {
                     .into_response();
             }
             WebError::Csrf => (StatusCode::FORBIDDEN, WebError::Csrf.to_string()),
-            WebError::Api(ApiError::Internal(source)) => {
+            WebError::Service(ServiceError::Internal(source)) => {
                 tracing::error!(error = %source, "web request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal error: the server log has the details".to_owned(),
                 )
             }
-            WebError::Api(ApiError::Unauthorized) => (
+            WebError::Service(error @ ServiceError::Unavailable(_)) => {
+                tracing::error!(%error, source = ?std::error::Error::source(&error), "web request failed");
+                (StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+            }
+            WebError::Service(ServiceError::Unauthenticated) => (
                 StatusCode::UNAUTHORIZED,
                 "your session has ended: sign in again".to_owned(),
             ),
-            WebError::Api(error) => (error.status(), error.to_string()),
+            WebError::Service(error) => (status_of(&error), error.to_string()),
             WebError::Internal(message) => {
                 tracing::error!(%message, "web request failed");
                 (
@@ -120,7 +150,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/ui/{*rest}", get(not_found).post(not_found))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
-            crate::api::trust::audit,
+            crate::http::audit::audit,
         ))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));

@@ -15,14 +15,12 @@ use tako_store::{
     DeploymentId, LogCursor, PageRequest, ProjectId, ReleaseId, TokenHash, VariableId,
 };
 
-use crate::api::auth::principal_for;
-use crate::api::error::ApiError;
-use crate::api::projects::project_named;
-use crate::http::AppState;
+use crate::services::{ServiceError, VariableInput};
 use crate::startup::token_hash;
+use crate::state::AppState;
 use crate::web::session::{self, Session};
 use crate::web::views::{self, Viewer};
-use crate::web::{WebError, WebResult};
+use crate::web::{WebError, WebResult, shown_in_form, status_of};
 
 /// Releases, deliveries and projects per page.
 const PAGE_SIZE: u32 = 25;
@@ -46,7 +44,7 @@ pub(crate) struct PageQuery {
 }
 
 fn page_request(cursor: Option<&str>) -> WebResult<PageRequest> {
-    Ok(crate::api::page_request(Some(PAGE_SIZE), cursor)?)
+    Ok(crate::services::page_request(Some(PAGE_SIZE), cursor)?)
 }
 
 /// The dashboard.
@@ -58,10 +56,10 @@ pub(crate) async fn dashboard(
     let offset: usize = match query.cursor.as_deref() {
         None | Some("") => 0,
         Some(text) => text.parse().map_err(|_| {
-            ApiError::bad_request("invalid page link: start again from the first page")
+            ServiceError::BadInput("invalid page link: start again from the first page".to_owned())
         })?,
     };
-    let all = state.store.list_projects().await?;
+    let all = state.services.store.list_projects().await?;
     let size = PAGE_SIZE as usize;
     let next = (all.len() > offset + size).then(|| format!("/ui/?cursor={}", offset + size));
     let projects: Vec<_> = all.into_iter().skip(offset).take(size).collect();
@@ -77,7 +75,7 @@ pub(crate) async fn load_dashboard(
     state: &AppState,
     projects: Vec<tako_store::Project>,
 ) -> WebResult<views::dashboard::Dashboard> {
-    let latest = state.store.latest_deployments(None).await?;
+    let latest = state.services.store.latest_deployments(None).await?;
     let shown: BTreeSet<ProjectId> = projects.iter().map(|p| p.id).collect();
     let mut environments = BTreeSet::new();
     let mut cells = HashMap::new();
@@ -90,7 +88,12 @@ pub(crate) async fn load_dashboard(
         let release = match numbers.get(&deployment.release) {
             Some(number) => number.clone(),
             None => {
-                let number = state.store.get_release(deployment.release).await?.number;
+                let number = state
+                    .services
+                    .store
+                    .get_release(deployment.release)
+                    .await?
+                    .number;
                 numbers.insert(deployment.release, number.clone());
                 number
             }
@@ -119,13 +122,15 @@ pub(crate) async fn project(
     Path(name): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> WebResult<Markup> {
-    let project = project_named(state.store.as_ref(), &name).await?;
+    let project = state.services.project_named(&name).await?;
     let page = state
+        .services
         .store
         .list_releases(project.id, page_request(query.cursor.as_deref())?)
         .await?;
     let ids: Vec<ReleaseId> = page.items.iter().map(|r| r.id).collect();
     let deployments = state
+        .services
         .store
         .release_deployments(&ids)
         .await?
@@ -133,13 +138,18 @@ pub(crate) async fn project(
         .map(|d| ((d.release, d.environment.clone()), d))
         .collect();
     let latest: HashMap<String, _> = state
+        .services
         .store
         .latest_deployments(Some(project.id))
         .await?
         .into_iter()
         .map(|d| (d.environment.clone(), d))
         .collect();
-    let policies = state.store.list_environment_policies(project.id).await?;
+    let policies = state
+        .services
+        .store
+        .list_environment_policies(project.id)
+        .await?;
     let mut environments: BTreeSet<String> = latest.keys().cloned().collect();
     for policy in &policies {
         if !environments
@@ -150,6 +160,7 @@ pub(crate) async fn project(
         }
     }
     let deliveries = state
+        .services
         .store
         .list_deliveries(Some(project.id), PageRequest::first(PROJECT_DELIVERIES))
         .await?
@@ -194,17 +205,27 @@ async fn load_release(
     id: ReleaseId,
     error: Option<String>,
 ) -> WebResult<views::release::ReleasePage> {
-    let release = state.store.get_release(id).await?;
-    let project = state.store.get_project(release.project).await?;
-    let deployments = state.store.release_deployments(&[release.id]).await?;
+    let release = state.services.store.get_release(id).await?;
+    let project = state.services.store.get_project(release.project).await?;
+    let deployments = state
+        .services
+        .store
+        .release_deployments(&[release.id])
+        .await?;
     let mut environments: BTreeSet<String> = state
+        .services
         .store
         .latest_deployments(Some(project.id))
         .await?
         .into_iter()
         .map(|d| d.environment)
         .collect();
-    for policy in state.store.list_environment_policies(project.id).await? {
+    for policy in state
+        .services
+        .store
+        .list_environment_policies(project.id)
+        .await?
+    {
         environments.insert(policy.environment);
     }
     Ok(views::release::ReleasePage {
@@ -233,14 +254,16 @@ pub(crate) async fn deploy(
     Form(form): Form<DeployForm>,
 ) -> WebResult<Response> {
     session.check_csrf(&form.csrf)?;
-    match crate::actions::deploy_release(&state, &session.who, ReleaseId(id), &form.environment)
+    match state
+        .services
+        .deploy_release(&session.who, ReleaseId(id), &form.environment)
         .await
     {
         Ok(deployment) => {
             Ok(Redirect::to(&format!("/ui/deployments/{}", deployment.id.0)).into_response())
         }
-        Err(error @ ApiError::BadRequest { .. }) => {
-            let status = error.status();
+        Err(error) if shown_in_form(&error) => {
+            let status = status_of(&error);
             let page = load_release(&state, ReleaseId(id), Some(error.to_string())).await?;
             Ok((status, views::release::render(&viewer(&session), &page)).into_response())
         }
@@ -254,11 +277,16 @@ pub(crate) async fn deployment(
     State(state): State<Arc<AppState>>,
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
-    let deployment = state.store.get_deployment(DeploymentId(id)).await?;
-    let release = state.store.get_release(deployment.release).await?;
-    let project = state.store.get_project(deployment.project).await?;
-    let steps = state.store.list_steps(deployment.id).await?;
+    let deployment = state
+        .services
+        .store
+        .get_deployment(DeploymentId(id))
+        .await?;
+    let release = state.services.store.get_release(deployment.release).await?;
+    let project = state.services.store.get_project(deployment.project).await?;
+    let steps = state.services.store.list_steps(deployment.id).await?;
     let log = state
+        .services
         .store
         .read_log(deployment.id, LogCursor::START, LOG_LINES_IN_PAGE)
         .await?;
@@ -282,8 +310,12 @@ pub(crate) async fn steps(
     State(state): State<Arc<AppState>>,
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
-    let deployment = state.store.get_deployment(DeploymentId(id)).await?;
-    let steps = state.store.list_steps(deployment.id).await?;
+    let deployment = state
+        .services
+        .store
+        .get_deployment(DeploymentId(id))
+        .await?;
+    let steps = state.services.store.list_steps(deployment.id).await?;
     Ok(views::deployment::steps(&deployment, &steps))
 }
 
@@ -293,8 +325,13 @@ pub(crate) async fn log_text(
     State(state): State<Arc<AppState>>,
     Path(id): Path<i64>,
 ) -> WebResult<Response> {
-    let deployment = state.store.get_deployment(DeploymentId(id)).await?;
-    let text = crate::api::logs::read_all(state.store.as_ref(), deployment.id).await?;
+    let deployment = state
+        .services
+        .store
+        .get_deployment(DeploymentId(id))
+        .await?;
+    let text =
+        crate::services::logs::read_all(state.services.store.as_ref(), deployment.id).await?;
     let disposition = format!(
         "attachment; filename=\"deployment-{}.log\"",
         deployment.id.0
@@ -331,7 +368,10 @@ pub(crate) async fn cancel(
     Form(form): Form<CsrfForm>,
 ) -> WebResult<Redirect> {
     session.check_csrf(&form.csrf)?;
-    crate::actions::cancel_deployment(&state, &session.who, DeploymentId(id)).await?;
+    state
+        .services
+        .cancel_deployment(&session.who, DeploymentId(id))
+        .await?;
     Ok(Redirect::to(&format!("/ui/deployments/{id}")))
 }
 
@@ -343,9 +383,10 @@ pub(crate) async fn deliveries(
 ) -> WebResult<Markup> {
     let project = match query.project.as_deref() {
         None | Some("") => None,
-        Some(name) => Some(project_named(state.store.as_ref(), name).await?),
+        Some(name) => Some(state.services.project_named(name).await?),
     };
     let page = state
+        .services
         .store
         .list_deliveries(
             project.as_ref().map(|p| p.id),
@@ -379,7 +420,7 @@ pub(crate) async fn replay(
     Form(form): Form<CsrfForm>,
 ) -> WebResult<Redirect> {
     session.check_csrf(&form.csrf)?;
-    crate::actions::replay_delivery(&state, &session.who, &id).await?;
+    state.services.replay_delivery(&session.who, &id).await?;
     Ok(Redirect::to("/ui/deliveries"))
 }
 
@@ -392,8 +433,8 @@ pub(crate) async fn variables(
     session
         .who
         .require_admin("read or change variables: it needs the admin role")?;
-    let project = project_named(state.store.as_ref(), &name).await?;
-    let variables = state.store.list_variables(project.id).await?;
+    let project = state.services.project_named(&name).await?;
+    let variables = state.services.store.list_variables(project.id).await?;
     Ok(views::variables::render(
         &viewer(&session),
         &views::variables::VariablesPage {
@@ -432,22 +473,24 @@ pub(crate) async fn set_variable(
         .filter(|e| !e.is_empty())
         .map(str::to_owned)
         .collect();
-    let body = crate::api::dto::SetVariable {
+    let input = VariableInput {
         value: form.value,
-        environments: Some(environments),
-        sensitive: Some(form.sensitive.is_some()),
+        environments,
+        sensitive: form.sensitive.is_some(),
     };
-    let result =
-        crate::actions::set_variable(&state, &session.who, &name, body, form.name.trim()).await;
+    let result = state
+        .services
+        .set_variable(&session.who, &name, form.name.trim(), input)
+        .await;
     match result {
         Ok(_) => Ok(
             Redirect::to(&format!("/ui/projects/{}/variables", views::segment(&name)))
                 .into_response(),
         ),
-        Err(error @ ApiError::BadRequest { .. }) => {
-            let project = project_named(state.store.as_ref(), &name).await?;
-            let variables = state.store.list_variables(project.id).await?;
-            let status = error.status();
+        Err(error) if shown_in_form(&error) => {
+            let project = state.services.project_named(&name).await?;
+            let variables = state.services.store.list_variables(project.id).await?;
+            let status = status_of(&error);
             Ok((
                 status,
                 views::variables::render(
@@ -473,7 +516,10 @@ pub(crate) async fn delete_variable(
     Form(form): Form<CsrfForm>,
 ) -> WebResult<Redirect> {
     session.check_csrf(&form.csrf)?;
-    crate::actions::delete_variable(&state, &session.who, &name, VariableId(id)).await?;
+    state
+        .services
+        .delete_variable(&session.who, &name, VariableId(id))
+        .await?;
     Ok(Redirect::to(&format!(
         "/ui/projects/{}/variables",
         views::segment(&name)
@@ -525,10 +571,13 @@ pub(crate) async fn sign_in(
         return Err(WebError::Csrf);
     }
     let hash = TokenHash(token_hash(form.token.trim()));
-    match principal_for(&state, &hash).await {
+    match state.services.authenticate(&hash).await {
         Ok(who) => {
-            let cookie =
-                session::session_cookie(&state.keys.session_key, &hash, state.secure_cookies())?;
+            let cookie = session::session_cookie(
+                &state.services.keys.session_key,
+                &hash,
+                state.secure_cookies(),
+            )?;
             tracing::info!(token = %who.token, name = %who.name, "signed in to the web UI");
             let mut response = Redirect::to(&next).into_response();
             response.headers_mut().insert(
@@ -538,7 +587,7 @@ pub(crate) async fn sign_in(
             );
             Ok(response)
         }
-        Err(ApiError::Unauthorized) => Ok((
+        Err(ServiceError::Unauthenticated) => Ok((
             StatusCode::UNAUTHORIZED,
             views::sign_in::render(
                 &next,

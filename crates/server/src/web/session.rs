@@ -22,9 +22,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tako_store::TokenHash;
 
-use crate::api::auth::{Principal, principal_for};
-use crate::api::error::ApiError;
-use crate::http::AppState;
+use crate::http::audit::AuditActor;
+use crate::services::{Principal, ServiceError};
+use crate::state::AppState;
 use crate::web::WebError;
 
 /// The session cookie's name.
@@ -162,7 +162,7 @@ impl FromRequestParts<Arc<AppState>> for Session {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let key = &state.keys.session_key;
+        let key = &state.services.keys.session_key;
         let signed_out = || {
             if parts.method == Method::GET || parts.method == Method::HEAD {
                 let next = parts
@@ -172,22 +172,22 @@ impl FromRequestParts<Arc<AppState>> for Session {
                     .to_owned();
                 WebError::SignIn { next }
             } else {
-                WebError::Api(ApiError::Unauthorized)
+                WebError::Service(ServiceError::Unauthenticated)
             }
         };
         let Some((hash, nonce)) = read_cookie(key, &parts.headers) else {
             return Err(signed_out());
         };
-        let who = match principal_for(state, &hash).await {
+        let who = match state.services.authenticate(&hash).await {
             Ok(who) => who,
-            Err(ApiError::Unauthorized) => return Err(signed_out()),
-            Err(other) => return Err(WebError::Api(other)),
+            Err(ServiceError::Unauthenticated) => return Err(signed_out()),
+            Err(other) => return Err(WebError::Service(other)),
         };
         if parts.method != Method::GET && parts.method != Method::HEAD {
             if !same_origin(&parts.headers) {
                 return Err(WebError::Csrf);
             }
-            if let Some(actor) = parts.extensions.get::<crate::api::trust::AuditActor>() {
+            if let Some(actor) = parts.extensions.get::<AuditActor>() {
                 actor.set(&who);
             }
         }

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use tako_server::api::dto::{
+use tako_protocol::api::{
     AuditPage, CreateDeployment, CreateProject, CreateRelease, CreateToken, CreatedRelease,
     CreatedToken, DeploymentDto, EnvironmentPolicyDto, KeyRotation, LogEnd, LogLineDto, ProjectDto,
     ReleaseDto, ReleasePage, SetEnvironmentPolicy, SetVariable, SetWebhookSecret, TokenDto,

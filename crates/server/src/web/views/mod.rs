@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use tako_store::{DeploymentState, StepRunState};
 
-use crate::api::auth::Principal;
+use crate::services::{Principal, Role};
 
 /// Who is looking, for the page header and the forms.
 pub(crate) struct Viewer<'a> {
@@ -27,12 +27,12 @@ pub(crate) struct Viewer<'a> {
 impl Viewer<'_> {
     /// May deploy, create releases and cancel.
     pub(crate) fn can_deploy(&self) -> bool {
-        matches!(self.who.role.as_str(), "admin" | "deployer")
+        self.who.role.may_deploy()
     }
 
     /// May read and change variables and replay deliveries.
     pub(crate) fn is_admin(&self) -> bool {
-        self.who.role == "admin"
+        self.who.role == Role::Admin
     }
 
     /// The hidden CSRF field of a form.

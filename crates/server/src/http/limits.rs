@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// Webhook requests processed at once by default.
 pub const MAX_CONCURRENT_WEBHOOKS: usize = 64;

@@ -1,6 +1,13 @@
-//! The HTTP layer: routes, extraction and the mapping of errors to status
-//! codes. Handlers extract, call one service function and answer; the rules
-//! live in the services.
+//! The HTTP layer: the server's routes, composed from the JSON API
+//! (`crate::api`), the web UI (`crate::web`) and the webhook hook, plus what
+//! both front ends share: [`limits`], the [`audit`] middleware and the
+//! [`log_events`] stream. Handlers extract, call one service function and
+//! answer; the rules live in `crate::services`, which knows nothing of HTTP.
+
+pub mod audit;
+pub mod limits;
+pub(crate) mod log_events;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 
@@ -12,40 +19,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use tako_store::Store;
-use tokio::sync::Notify;
-
-use crate::intake::{Intake, IntakeError, IntakeReply, WebhookRequest};
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    /// Webhook intake.
-    pub intake: Intake,
-    /// Everything Tako keeps.
-    pub store: Arc<dyn Store>,
-    /// Notified when the API queues a deployment, to wake the scheduler.
-    pub deployments_queued: Arc<Notify>,
-    /// Notified when a delivery becomes pending (a replay), to wake the
-    /// router.
-    pub deliveries_stored: Arc<Notify>,
-    /// The git mirrors (releases made through the API read them).
-    pub mirrors: tako_git::Mirrors,
-    /// The master key and its rotation.
-    pub keys: Arc<crate::keys::MasterKeys>,
-    /// Webhook slots and the slow-client timeout.
-    pub limits: crate::limits::Limits,
-    /// Whether browsers reach the server over HTTPS (its public URL): the
-    /// web UI's session cookie is then `Secure`.
-    pub https: bool,
-}
-
-impl AppState {
-    /// Whether cookies must be `Secure`.
-    pub(crate) fn secure_cookies(&self) -> bool {
-        self.https
-    }
-}
+use crate::intake::{IntakeError, IntakeReply, WebhookRequest};
+use crate::state::AppState;
 
 /// The server's routes.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -57,7 +32,7 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .layer(DefaultBodyLimit::max(tako_github::MAX_PAYLOAD_BYTES))
                 .layer(axum::middleware::from_fn_with_state(
                     Arc::clone(&state),
-                    crate::limits::webhook_slots,
+                    limits::webhook_slots,
                 )),
         )
         .merge(crate::api::router(&state))
@@ -66,7 +41,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
-            crate::limits::request_timeout,
+            limits::request_timeout,
         ))
         .with_state(state)
 }

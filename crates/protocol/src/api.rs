@@ -1,30 +1,14 @@
-//! The API's wire types, written by hand at the boundary: the store's domain
-//! types carry no serde, and each DTO here says exactly what leaves the
-//! server. Sensitive variable values, webhook secrets, token hashes and
-//! frozen release variables never do.
+//! The JSON API's wire types (`/api/v1`), written by hand at the boundary:
+//! each type says exactly what crosses it. Sensitive variable values, webhook
+//! secrets, token hashes and frozen release variables never do; the server
+//! converts its stored values into these, and the `tako` client reads them.
 //!
-//! Times are RFC 3339 strings in UTC with milliseconds. The `tako` client
-//! reads the same types.
+//! Times are RFC 3339 strings in UTC with milliseconds.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use tako_store::{
-    ApiToken, Delivery, DeliveryOutcome, DeliveryState, Deployment, Project, Release, StepRecord,
-    Variable,
-};
 use utoipa::ToSchema;
 
-/// What a sensitive variable's value reads as.
-pub const MASKED_VALUE: &str = "********";
-
-/// A time as the API writes it.
-pub fn time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn opt_time(at: Option<DateTime<Utc>>) -> Option<String> {
-    at.map(time)
-}
+pub use crate::MASKED_VALUE;
 
 /// A registered project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -42,19 +26,6 @@ pub struct ProjectDto {
     /// When it was registered.
     #[schema(format = DateTime)]
     pub created_at: String,
-}
-
-impl From<&Project> for ProjectDto {
-    fn from(project: &Project) -> Self {
-        ProjectDto {
-            id: project.id.0,
-            name: project.name.clone(),
-            repository: project.repository_url.clone(),
-            has_webhook_secret: project.webhook_secret.is_some(),
-            has_repository_token: project.repository_token.is_some(),
-            created_at: time(project.created_at),
-        }
-    }
 }
 
 /// A project to register.
@@ -81,7 +52,7 @@ impl std::fmt::Debug for CreateProject {
             .field("repository", &self.repository)
             .field(
                 "webhook_secret",
-                &self.webhook_secret.as_ref().map(|_| tako_core::MASK),
+                &self.webhook_secret.as_ref().map(|_| MASKED_VALUE),
             )
             .finish()
     }
@@ -102,22 +73,6 @@ pub struct VariableDto {
     pub sensitive: bool,
 }
 
-impl From<&Variable> for VariableDto {
-    fn from(variable: &Variable) -> Self {
-        VariableDto {
-            id: variable.id.0,
-            name: variable.name.clone(),
-            value: if variable.sensitive {
-                MASKED_VALUE.to_owned()
-            } else {
-                variable.value.clone()
-            },
-            environments: variable.environments.clone(),
-            sensitive: variable.sensitive,
-        }
-    }
-}
-
 /// A variable's new value.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -136,7 +91,7 @@ impl std::fmt::Debug for SetVariable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The value may be sensitive: never print it.
         f.debug_struct("SetVariable")
-            .field("value", &tako_core::MASK)
+            .field("value", &MASKED_VALUE)
             .field("environments", &self.environments)
             .field("sensitive", &self.sensitive)
             .finish()
@@ -166,22 +121,6 @@ pub struct ReleaseDto {
     /// When it was created.
     #[schema(format = DateTime)]
     pub created_at: String,
-}
-
-impl From<&Release> for ReleaseDto {
-    fn from(release: &Release) -> Self {
-        ReleaseDto {
-            id: release.id.0,
-            project: release.project.0,
-            number: release.number.clone(),
-            notes: release.notes.clone(),
-            commit: release.commit.clone(),
-            branch: release.branch.clone(),
-            pusher: release.pusher.clone(),
-            build_number: release.build_number,
-            created_at: time(release.created_at),
-        }
-    }
 }
 
 /// A page of releases, newest first.
@@ -259,21 +198,6 @@ pub struct StepDto {
     pub duration_ms: Option<u64>,
 }
 
-impl From<&StepRecord> for StepDto {
-    fn from(step: &StepRecord) -> Self {
-        StepDto {
-            index: step.index,
-            name: step.name.clone(),
-            state: step.state.as_str().to_owned(),
-            reason: step.reason.clone(),
-            started_at: opt_time(step.started_at),
-            duration_ms: step
-                .duration
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        }
-    }
-}
-
 /// A deployment of a release to an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DeploymentDto {
@@ -307,25 +231,6 @@ pub struct DeploymentDto {
     pub steps: Option<Vec<StepDto>>,
 }
 
-impl From<&Deployment> for DeploymentDto {
-    fn from(deployment: &Deployment) -> Self {
-        DeploymentDto {
-            id: deployment.id.0,
-            release: deployment.release.0,
-            project: deployment.project.0,
-            environment: deployment.environment.clone(),
-            state: deployment.state.as_str().to_owned(),
-            queued_at: time(deployment.queued_at),
-            started_at: opt_time(deployment.started_at),
-            finished_at: opt_time(deployment.finished_at),
-            error: deployment.error.clone(),
-            cancel_requested: deployment.cancel_requested,
-            log_lines: deployment.log_lines,
-            steps: None,
-        }
-    }
-}
-
 /// A page of deployments, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DeploymentPage {
@@ -346,26 +251,6 @@ pub struct OutcomeDto {
     pub release: Option<i64>,
     /// The deployment queued, when queued.
     pub deployment: Option<i64>,
-}
-
-impl From<&DeliveryOutcome> for OutcomeDto {
-    fn from(outcome: &DeliveryOutcome) -> Self {
-        let (kind, reason, release, deployment) = match outcome {
-            DeliveryOutcome::Queued {
-                release,
-                deployment,
-            } => ("queued", None, Some(release.0), Some(deployment.0)),
-            DeliveryOutcome::Ignored { reason } => ("ignored", Some(reason.clone()), None, None),
-            DeliveryOutcome::Failed { reason } => ("failed", Some(reason.clone()), None, None),
-            DeliveryOutcome::Duplicate => ("duplicate", None, None, None),
-        };
-        OutcomeDto {
-            kind: kind.to_owned(),
-            reason,
-            release,
-            deployment,
-        }
-    }
 }
 
 /// A received webhook and what became of it.
@@ -391,26 +276,6 @@ pub struct DeliveryDto {
     /// When it was processed.
     #[schema(format = DateTime)]
     pub completed_at: Option<String>,
-}
-
-impl From<&Delivery> for DeliveryDto {
-    fn from(delivery: &Delivery) -> Self {
-        DeliveryDto {
-            id: delivery.id.0.clone(),
-            event: delivery.event.clone(),
-            received_at: time(delivery.received_at),
-            repository: delivery.repository_url.clone(),
-            git_ref: delivery.git_ref.clone(),
-            project: delivery.project.map(|p| p.0),
-            state: match delivery.state {
-                DeliveryState::Pending => "pending",
-                DeliveryState::Done => "done",
-            }
-            .to_owned(),
-            outcome: delivery.outcome.as_ref().map(OutcomeDto::from),
-            completed_at: opt_time(delivery.completed_at),
-        }
-    }
 }
 
 /// A page of deliveries, newest first.
@@ -442,20 +307,6 @@ pub struct TokenDto {
     pub expires_at: Option<String>,
     /// Whether it was revoked.
     pub revoked: bool,
-}
-
-impl From<&ApiToken> for TokenDto {
-    fn from(token: &ApiToken) -> Self {
-        TokenDto {
-            id: token.id.0,
-            name: token.name.clone(),
-            role: token.role.clone(),
-            created_at: time(token.created_at),
-            last_used_at: opt_time(token.last_used_at),
-            expires_at: opt_time(token.expires_at),
-            revoked: token.revoked,
-        }
-    }
 }
 
 /// A token to create.
@@ -539,16 +390,6 @@ pub struct EnvironmentPolicyDto {
     pub updated_at: String,
 }
 
-impl From<&tako_store::EnvironmentPolicy> for EnvironmentPolicyDto {
-    fn from(policy: &tako_store::EnvironmentPolicy) -> Self {
-        EnvironmentPolicyDto {
-            environment: policy.environment.clone(),
-            allowed_branches: policy.allowed_branches.clone(),
-            updated_at: time(policy.updated_at),
-        }
-    }
-}
-
 /// An environment policy to set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -577,21 +418,6 @@ pub struct AuditEntryDto {
     pub outcome: String,
     /// The status code answered.
     pub detail: Option<String>,
-}
-
-impl From<&tako_store::AuditEntry> for AuditEntryDto {
-    fn from(entry: &tako_store::AuditEntry) -> Self {
-        AuditEntryDto {
-            id: entry.id.0,
-            at: time(entry.at),
-            actor: entry.actor.clone(),
-            action: entry.action.clone(),
-            target: entry.target.clone(),
-            source: entry.source.clone(),
-            outcome: entry.outcome.clone(),
-            detail: entry.detail.clone(),
-        }
-    }
 }
 
 /// A page of audit entries, newest first.

@@ -1,0 +1,224 @@
+//! The conversions from the store's types to the wire types of
+//! `tako-protocol`: the one place that decides what of a stored value leaves
+//! the server (a sensitive variable's value reads `********`; secrets, token
+//! hashes and frozen variables never leave).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use tako_protocol::api::{
+    AuditEntryDto, DeliveryDto, DeploymentDto, EnvironmentPolicyDto, MASKED_VALUE, OutcomeDto,
+    ProjectDto, ReleaseDto, StepDto, TokenDto, VariableDto,
+};
+use tako_store::{
+    ApiToken, Delivery, DeliveryOutcome, DeliveryState, Deployment, Project, Release, StepRecord,
+    Variable,
+};
+
+/// A stored value as it is shown on the wire.
+pub(crate) trait ToWire {
+    /// Its wire type.
+    type Wire;
+    /// What of it leaves the server.
+    fn to_wire(&self) -> Self::Wire;
+}
+
+/// `value` as it is shown on the wire (for `.map(to_wire)`).
+pub(crate) fn to_wire<T: ToWire + ?Sized>(value: &T) -> T::Wire {
+    value.to_wire()
+}
+
+/// A time as the API writes it.
+pub(crate) fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn opt_time(at: Option<DateTime<Utc>>) -> Option<String> {
+    at.map(time)
+}
+
+impl ToWire for Project {
+    type Wire = ProjectDto;
+
+    fn to_wire(&self) -> ProjectDto {
+        let project = self;
+        ProjectDto {
+            id: project.id.0,
+            name: project.name.clone(),
+            repository: project.repository_url.clone(),
+            has_webhook_secret: project.webhook_secret.is_some(),
+            has_repository_token: project.repository_token.is_some(),
+            created_at: time(project.created_at),
+        }
+    }
+}
+
+impl ToWire for Variable {
+    type Wire = VariableDto;
+
+    fn to_wire(&self) -> VariableDto {
+        let variable = self;
+        VariableDto {
+            id: variable.id.0,
+            name: variable.name.clone(),
+            value: if variable.sensitive {
+                MASKED_VALUE.to_owned()
+            } else {
+                variable.value.clone()
+            },
+            environments: variable.environments.clone(),
+            sensitive: variable.sensitive,
+        }
+    }
+}
+
+impl ToWire for Release {
+    type Wire = ReleaseDto;
+
+    fn to_wire(&self) -> ReleaseDto {
+        let release = self;
+        ReleaseDto {
+            id: release.id.0,
+            project: release.project.0,
+            number: release.number.clone(),
+            notes: release.notes.clone(),
+            commit: release.commit.clone(),
+            branch: release.branch.clone(),
+            pusher: release.pusher.clone(),
+            build_number: release.build_number,
+            created_at: time(release.created_at),
+        }
+    }
+}
+
+impl ToWire for StepRecord {
+    type Wire = StepDto;
+
+    fn to_wire(&self) -> StepDto {
+        let step = self;
+        StepDto {
+            index: step.index,
+            name: step.name.clone(),
+            state: step.state.as_str().to_owned(),
+            reason: step.reason.clone(),
+            started_at: opt_time(step.started_at),
+            duration_ms: step
+                .duration
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+impl ToWire for Deployment {
+    type Wire = DeploymentDto;
+
+    fn to_wire(&self) -> DeploymentDto {
+        let deployment = self;
+        DeploymentDto {
+            id: deployment.id.0,
+            release: deployment.release.0,
+            project: deployment.project.0,
+            environment: deployment.environment.clone(),
+            state: deployment.state.as_str().to_owned(),
+            queued_at: time(deployment.queued_at),
+            started_at: opt_time(deployment.started_at),
+            finished_at: opt_time(deployment.finished_at),
+            error: deployment.error.clone(),
+            cancel_requested: deployment.cancel_requested,
+            log_lines: deployment.log_lines,
+            steps: None,
+        }
+    }
+}
+
+impl ToWire for DeliveryOutcome {
+    type Wire = OutcomeDto;
+
+    fn to_wire(&self) -> OutcomeDto {
+        let outcome = self;
+        let (kind, reason, release, deployment) = match outcome {
+            DeliveryOutcome::Queued {
+                release,
+                deployment,
+            } => ("queued", None, Some(release.0), Some(deployment.0)),
+            DeliveryOutcome::Ignored { reason } => ("ignored", Some(reason.clone()), None, None),
+            DeliveryOutcome::Failed { reason } => ("failed", Some(reason.clone()), None, None),
+            DeliveryOutcome::Duplicate => ("duplicate", None, None, None),
+        };
+        OutcomeDto {
+            kind: kind.to_owned(),
+            reason,
+            release,
+            deployment,
+        }
+    }
+}
+
+impl ToWire for Delivery {
+    type Wire = DeliveryDto;
+
+    fn to_wire(&self) -> DeliveryDto {
+        let delivery = self;
+        DeliveryDto {
+            id: delivery.id.0.clone(),
+            event: delivery.event.clone(),
+            received_at: time(delivery.received_at),
+            repository: delivery.repository_url.clone(),
+            git_ref: delivery.git_ref.clone(),
+            project: delivery.project.map(|p| p.0),
+            state: match delivery.state {
+                DeliveryState::Pending => "pending",
+                DeliveryState::Done => "done",
+            }
+            .to_owned(),
+            outcome: delivery.outcome.as_ref().map(to_wire),
+            completed_at: opt_time(delivery.completed_at),
+        }
+    }
+}
+
+impl ToWire for ApiToken {
+    type Wire = TokenDto;
+
+    fn to_wire(&self) -> TokenDto {
+        let token = self;
+        TokenDto {
+            id: token.id.0,
+            name: token.name.clone(),
+            role: token.role.clone(),
+            created_at: time(token.created_at),
+            last_used_at: opt_time(token.last_used_at),
+            expires_at: opt_time(token.expires_at),
+            revoked: token.revoked,
+        }
+    }
+}
+
+impl ToWire for tako_store::EnvironmentPolicy {
+    type Wire = EnvironmentPolicyDto;
+
+    fn to_wire(&self) -> EnvironmentPolicyDto {
+        let policy = self;
+        EnvironmentPolicyDto {
+            environment: policy.environment.clone(),
+            allowed_branches: policy.allowed_branches.clone(),
+            updated_at: time(policy.updated_at),
+        }
+    }
+}
+
+impl ToWire for tako_store::AuditEntry {
+    type Wire = AuditEntryDto;
+
+    fn to_wire(&self) -> AuditEntryDto {
+        let entry = self;
+        AuditEntryDto {
+            id: entry.id.0,
+            at: time(entry.at),
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            target: entry.target.clone(),
+            source: entry.source.clone(),
+            outcome: entry.outcome.clone(),
+            detail: entry.detail.clone(),
+        }
+    }
+}
