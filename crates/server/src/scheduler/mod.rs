@@ -1,0 +1,194 @@
+//! The scheduler: claims queued deployments and runs them through the step
+//! engine.
+//!
+//! The store's claim enforces the rules: deployments of one project to one
+//! environment run strictly one at a time in arrival order, others
+//! concurrently up to `max_concurrent_deployments`. Each deployment runs in
+//! its own working directory holding a checkout of the release commit, made
+//! from the cached mirror; the directory is kept for `workdir_retention`
+//! after the end, then removed. While a deployment runs, its lease is renewed
+//! and its cancel flag watched; its task log is stored in batches.
+//!
+//! The parts: [`prepare`] (a claimed row → a plan and a working directory),
+//! the engine of `tako-exec` (decides, substitutes and hands each step to
+//! an executor), [`watch`] (the lease watcher, a value stopped when
+//! dropped) and [`sink`] (the buffered task log).
+
+mod prepare;
+mod sink;
+mod watch;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tako_exec::engine::{DeploymentOutcome, run_deployment};
+use tako_exec::sink::LogSink;
+use tako_git::Mirrors;
+use tako_store::{Deployment, DeploymentState, NodeId, Store};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use prepare::{PrepareError, Preparer};
+use sink::{StoreSink, store_progress};
+use watch::{DEPLOYMENT_LEASE, LeaseWatch};
+
+/// What the scheduler needs.
+#[derive(Clone)]
+pub struct Scheduler {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The git mirrors.
+    pub mirrors: Mirrors,
+    /// This node's name.
+    pub node: NodeId,
+    /// Where working directories go (`<data_dir>/work`).
+    pub work_root: PathBuf,
+    /// The most deployments running at once.
+    pub max_running: u32,
+    /// How long a finished deployment's directory is kept.
+    pub retention: Duration,
+    /// The public base URL for links.
+    pub public_url: String,
+    /// Woken when a deployment is queued (or one ends, freeing a slot).
+    pub wake: Arc<Notify>,
+    /// Opens the release's sensitive values (only those in scope).
+    pub keyring: Arc<tako_store::Keyring>,
+}
+
+impl Scheduler {
+    /// Claims and runs deployments until the task is dropped.
+    ///
+    /// First it tidies up after this node's previous life: scripts still
+    /// running from deployments it was running when it died are killed, and
+    /// working directories older than the retention are removed.
+    pub async fn run(self) {
+        let root = self.work_root.clone();
+        let retention = self.retention;
+        let tidied = tokio::task::spawn_blocking(move || tidy_work_root(&root, retention)).await;
+        if let Ok((killed, removed)) = tidied
+            && (killed > 0 || removed > 0)
+        {
+            tracing::warn!(killed, removed, "cleaned up after the previous run");
+        }
+        loop {
+            match self
+                .store
+                .claim_next_deployment(&self.node, DEPLOYMENT_LEASE, self.max_running)
+                .await
+            {
+                Ok(Some(deployment)) => {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        let id = deployment.id;
+                        this.run_one(deployment).await;
+                        tracing::info!(deployment = %id, "deployment ended");
+                        this.wake.notify_one();
+                    });
+                }
+                Ok(None) => {
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(2), self.wake.notified()).await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot claim deployments");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn run_one(&self, deployment: Deployment) {
+        let sink = Arc::new(StoreSink::default());
+        let (state, error) = match self.execute(&deployment, &sink).await {
+            Ok(ended) => ended,
+            Err(error) => {
+                if let PrepareError::Store(source) = &error {
+                    tracing::error!(deployment = %deployment.id, error = %source,
+                        "the store failed while preparing a deployment");
+                }
+                let error = error.to_string();
+                sink.system_line(&format!("Deployment could not start: {error}"));
+                (DeploymentState::Failed, Some(error))
+            }
+        };
+        store_progress(&*self.store, deployment.id, &sink).await;
+        if let Err(error) = self
+            .store
+            .finish_deployment(deployment.id, state, error)
+            .await
+        {
+            tracing::error!(deployment = %deployment.id, %error, "cannot record the end of a deployment");
+        }
+        let dir = self.work_root.join(deployment.id.to_string());
+        let retention = self.retention;
+        tokio::spawn(async move {
+            tokio::time::sleep(retention).await;
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+        });
+    }
+
+    /// Prepares and runs one deployment; `Err` means it could not start.
+    async fn execute(
+        &self,
+        deployment: &Deployment,
+        sink: &Arc<StoreSink>,
+    ) -> Result<(DeploymentState, Option<String>), PrepareError> {
+        let prepared = Preparer {
+            store: self.store.as_ref(),
+            mirrors: &self.mirrors,
+            keyring: &self.keyring,
+            work_root: &self.work_root,
+            public_url: &self.public_url,
+        }
+        .prepare(deployment)
+        .await?;
+
+        let cancel = CancellationToken::new();
+        let watch = LeaseWatch::start(
+            self.store.clone(),
+            self.node.clone(),
+            deployment.id,
+            sink.clone(),
+            cancel.clone(),
+        );
+        let log_sink: Arc<dyn LogSink> = sink.clone();
+        let report = run_deployment(&prepared.plan, &prepared.settings, &*log_sink, &cancel).await;
+        watch.stop().await;
+
+        Ok(match report.outcome {
+            DeploymentOutcome::Succeeded => (DeploymentState::Success, None),
+            DeploymentOutcome::Failed { error } => (DeploymentState::Failed, Some(error)),
+            DeploymentOutcome::Cancelled => {
+                (DeploymentState::Cancelled, Some("cancelled".to_owned()))
+            }
+        })
+    }
+}
+
+/// Kills scripts left running under `root` by a previous process and
+/// removes working directories last touched longer than `retention` ago.
+/// Returns (process groups killed, directories removed).
+pub fn tidy_work_root(root: &std::path::Path, retention: Duration) -> (usize, usize) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return (0, 0);
+    };
+    let mut killed = 0;
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        killed += tako_exec::process::kill_leftover_groups(&path);
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok());
+        if age.is_some_and(|age| age > retention) && std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    (killed, removed)
+}

@@ -1,0 +1,128 @@
+//! [`LeaseWatch`]: while a deployment runs, renews its lease, follows its
+//! cancel flag and stores its buffered log, on a task of its own. The watch
+//! is a value: dropping it (at the end, or when the deployment's task
+//! unwinds from a panic) stops the task, so a lease is never renewed for a
+//! deployment nobody runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tako_store::{DeploymentId, NodeId, Store};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::sink::{StoreSink, store_progress};
+
+/// How long a running deployment is ours without renewal.
+pub(super) const DEPLOYMENT_LEASE: Duration = Duration::from_secs(60);
+/// How often the lease is renewed and the cancel flag read.
+const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// How often buffered log lines are written.
+const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The running watcher of one deployment; stopped when dropped.
+pub(super) struct LeaseWatch {
+    done: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl LeaseWatch {
+    /// Starts watching deployment `id`, held by `node`: `cancel` is
+    /// cancelled when someone asks for the deployment to stop.
+    pub(super) fn start(
+        store: Arc<dyn Store>,
+        node: NodeId,
+        id: DeploymentId,
+        sink: Arc<StoreSink>,
+        cancel: CancellationToken,
+    ) -> LeaseWatch {
+        let done = CancellationToken::new();
+        let task = tokio::spawn(watch(store, node, id, sink, cancel, done.clone()));
+        LeaseWatch {
+            done,
+            task: Some(task),
+        }
+    }
+
+    /// Stops the watcher and waits for it to finish what it was doing.
+    pub(super) async fn stop(mut self) {
+        self.done.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Whether its task is still running (for tests).
+    #[cfg(test)]
+    fn is_running(&self) -> bool {
+        self.task.as_ref().is_some_and(|task| !task.is_finished())
+    }
+}
+
+impl Drop for LeaseWatch {
+    fn drop(&mut self) {
+        self.done.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Renews the lease, follows the cancel flag and writes buffered log lines
+/// until `done`.
+async fn watch(
+    store: Arc<dyn Store>,
+    node: NodeId,
+    id: DeploymentId,
+    sink: Arc<StoreSink>,
+    cancel: CancellationToken,
+    done: CancellationToken,
+) {
+    let mut flush = tokio::time::interval(LOG_FLUSH_INTERVAL);
+    let mut renew = tokio::time::interval(WATCH_INTERVAL);
+    loop {
+        tokio::select! {
+            () = done.cancelled() => return,
+            _ = flush.tick() => store_progress(&*store, id, &sink).await,
+            _ = renew.tick() => {
+                if let Err(error) = store.renew_deployment_lease(id, &node, DEPLOYMENT_LEASE).await {
+                    tracing::warn!(deployment = %id, %error, "cannot renew the lease");
+                }
+                if let Ok(deployment) = store.get_deployment(id).await
+                    && deployment.cancel_requested
+                    && !cancel.is_cancelled()
+                {
+                    sink.system_line("Cancel requested: stopping the running step; only Always steps run from here");
+                    cancel.cancel();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic in the deployment's task drops the watch: its renewals stop.
+    #[tokio::test]
+    async fn a_panicking_deployment_stops_its_watcher() {
+        let store: Arc<dyn Store> = Arc::new(tako_store::SqliteStore::in_memory().unwrap());
+        let watch = LeaseWatch::start(
+            store,
+            NodeId("node".to_owned()),
+            DeploymentId(1),
+            Arc::new(StoreSink::default()),
+            CancellationToken::new(),
+        );
+        assert!(watch.is_running());
+        let done = watch.done.clone();
+        let panicked = tokio::spawn(async move {
+            let _held = watch;
+            panic!("the engine broke");
+        })
+        .await;
+        assert!(panicked.is_err_and(|e| e.is_panic()));
+        assert!(done.is_cancelled(), "the watcher was told to stop");
+    }
+}
