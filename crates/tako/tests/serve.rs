@@ -187,6 +187,46 @@ fn a_signed_push_becomes_one_release_and_one_deployment() {
     );
 }
 
+/// A store failure while a push is routed decides nothing: the delivery is
+/// not failed with the driver's words but routed again once the store
+/// answers, and then deploys as usual.
+#[test]
+fn a_push_routed_while_the_store_fails_is_routed_again_not_failed() {
+    let origin = Origin::new(ROUTING);
+    let data = DataDir::new();
+    let server = start(&data);
+    let db = Db::open(&data);
+    // A real driver failure under the running server: the policies' table
+    // (read on every routing) is gone for a while.
+    let sql = rusqlite::Connection::open(data.path.join("tako.db")).unwrap();
+    sql.busy_timeout(Duration::from_secs(10)).unwrap();
+    sql.execute_batch("ALTER TABLE environment_policies RENAME TO environment_policies_away")
+        .unwrap();
+
+    let body = origin.push_commit("develop", "app.txt", "v1", "During the outage");
+    let answer = post_push(&server, "delivery-outage", &body, SECRET);
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        db.outcome("delivery-outage"),
+        None,
+        "nothing is recorded while the store fails"
+    );
+
+    sql.execute_batch("ALTER TABLE environment_policies_away RENAME TO environment_policies")
+        .unwrap();
+    let DeliveryOutcome::Queued { .. } = db.wait_for_outcome("delivery-outage") else {
+        panic!("not queued: {:?}", db.outcome("delivery-outage"));
+    };
+    let deployments = db.wait_until_finished(1);
+    assert_eq!(
+        deployments[0].state,
+        DeploymentState::Success,
+        "{}",
+        db.log(&deployments[0])
+    );
+}
+
 #[test]
 fn a_feature_branch_cannot_route_itself_to_production() {
     let origin = Origin::new(ROUTING);
