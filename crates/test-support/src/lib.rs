@@ -10,6 +10,7 @@ pub mod github;
 pub mod http;
 pub mod nuget;
 pub mod origin;
+pub mod postgres;
 pub mod server;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
