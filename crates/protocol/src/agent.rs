@@ -31,6 +31,44 @@ pub struct NextJobRequest {
     pub protocol: u32,
 }
 
+/// An agent exchanging a single-use enrollment token for its own
+/// credential (`POST /api/v1/agent/enroll`, no other credential needed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The enrollment token an admin created.
+    pub token: Secret,
+    /// The name the agent proposes (a name fixed by the token wins).
+    pub name: String,
+    /// The agent's `tako` version.
+    pub version: String,
+    /// [`PROTOCOL_VERSION`] of the agent.
+    pub protocol: u32,
+}
+
+/// The server's answer to an enrollment: who the agent is now, and the
+/// credential it sends as `Authorization: Bearer` from now on (shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollReply {
+    /// The agent as the server keeps it.
+    pub agent: AgentInfo,
+    /// The agent's own credential.
+    pub credential: Secret,
+}
+
+/// An agent as the server keeps it (what `GET /api/v1/agent/me` answers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    /// Its name.
+    pub name: String,
+    /// `pending` (waits for an admin's approval), `active` or `disabled`.
+    pub state: String,
+    /// The environments it serves, as set on the server.
+    pub environments: Vec<String>,
+    /// Its roles, as set on the server.
+    pub roles: Vec<String>,
+}
+
 /// One agent's run of one step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {

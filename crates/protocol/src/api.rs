@@ -448,3 +448,92 @@ impl std::fmt::Debug for SetWebhookSecret {
             .finish()
     }
 }
+
+/// An agent, for people (`tako agent list`, the web UI's Agents page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AgentDto {
+    /// Its name.
+    pub name: String,
+    /// `online` (active, called in the last minute), `offline`, `pending`
+    /// (waits for approval) or `disabled`.
+    pub state: String,
+    /// The environments it serves.
+    pub environments: Vec<String>,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// The `tako` version it last reported.
+    pub version: Option<String>,
+    /// When it enrolled.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When it last called the server.
+    #[schema(format = DateTime)]
+    pub last_seen_at: Option<String>,
+}
+
+/// An enrollment token to create (admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnrollmentToken {
+    /// The agent's name; absent: the agent proposes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The environments the agent will serve (at least one).
+    pub environments: Vec<String>,
+    /// The agent's roles (at least one).
+    pub roles: Vec<String>,
+    /// Minutes until the token stops working (1 to 43,200; default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_minutes: Option<u32>,
+    /// The agent is active at once instead of waiting for an approval.
+    #[serde(default)]
+    pub auto_approve: bool,
+}
+
+/// An enrollment token just created: the only time it is shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedEnrollmentToken {
+    /// The token, for `tako agent run --enroll`.
+    pub token: String,
+    /// The agent's name, if fixed.
+    pub name: Option<String>,
+    /// The environments the agent will serve.
+    pub environments: Vec<String>,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// When the token stops working.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// Whether the agent is active at once.
+    pub auto_approve: bool,
+}
+
+impl std::fmt::Debug for CreatedEnrollmentToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedEnrollmentToken")
+            .field("token", &MASKED_VALUE)
+            .field("name", &self.name)
+            .field("environments", &self.environments)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An agent's new credential (after a rotation): the only time it is shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RotatedAgentCredential {
+    /// The agent.
+    pub agent: AgentDto,
+    /// Its new credential: put it in the agent's data directory
+    /// (`credential` in `agent.json`); the old one stops working now.
+    pub credential: String,
+}
+
+impl std::fmt::Debug for RotatedAgentCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedAgentCredential")
+            .field("agent", &self.agent)
+            .field("credential", &MASKED_VALUE)
+            .finish()
+    }
+}

@@ -1557,3 +1557,213 @@ async fn a_project_needs_a_repository_url_tako_can_fetch() {
         listed.body
     );
 }
+
+/// Enrolls an agent with a fresh token; returns (agent JSON, credential).
+async fn enroll(api: &Api, token: &str, name: &str, protocol: u32) -> Answer {
+    api.call(
+        Method::POST,
+        "/api/v1/agent/enroll",
+        None,
+        Some(Body::from(
+            json!({"token": token, "name": name, "version": "0.1.0", "protocol": protocol})
+                .to_string(),
+        )),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn agents_enroll_once_wait_for_approval_and_their_credential_opens_only_agent_routes() {
+    let api = api().await;
+    api.project("web").await;
+    let (_, viewer) = api.new_token("eyes", "viewer").await;
+    let request = json!({"name": "win-01", "environments": ["Production"], "roles": ["ps"]});
+    // Only admins create enrollment tokens.
+    let refused = api
+        .call_as(
+            &viewer,
+            Method::POST,
+            "/api/v1/agents/enrollment-tokens",
+            Some(request.clone()),
+        )
+        .await;
+    refused.assert_error(StatusCode::FORBIDDEN);
+    let created = api
+        .send(Method::POST, "/api/v1/agents/enrollment-tokens", request)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let token = created.json()["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("takoenroll_"), "{token}");
+
+    // Another protocol is refused naming both versions, and uses nothing.
+    let old = enroll(&api, &token, "win-01", 0).await;
+    let body = old.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"].as_str().unwrap().contains("protocol 0")
+            && body["error"].as_str().unwrap().contains("protocol 1"),
+        "{body}"
+    );
+
+    // The token's name, environments and roles win over the agent's.
+    let enrolled = enroll(&api, &token, "something-else", 1).await;
+    assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    let reply = enrolled.json();
+    assert_eq!(reply["agent"]["name"], "win-01");
+    assert_eq!(reply["agent"]["state"], "pending");
+    assert_eq!(reply["agent"]["environments"], json!(["Production"]));
+    assert_eq!(reply["agent"]["roles"], json!(["ps"]));
+    let credential = reply["credential"].as_str().unwrap().to_owned();
+    assert!(credential.starts_with("takoagent_"), "{credential}");
+
+    // Single use.
+    let reused = enroll(&api, &token, "win-02", 1).await;
+    let body = reused.assert_error(StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown, used or expired"),
+        "{body}"
+    );
+
+    // Pending: no work, and it is told why.
+    let me = api
+        .call_as(&credential, Method::GET, "/api/v1/agent/me", None)
+        .await;
+    let body = me.assert_error(StatusCode::FORBIDDEN);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("waits for an admin's approval"),
+        "{body}"
+    );
+    let listed = api.get("/api/v1/agents").await.json();
+    assert_eq!(listed[0]["state"], "pending");
+    assert!(!listed.to_string().contains(&credential));
+
+    let approved = api
+        .send(Method::POST, "/api/v1/agents/win-01/approve", json!({}))
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    let me = api
+        .call_as(&credential, Method::GET, "/api/v1/agent/me", None)
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert_eq!(me.json()["state"], "active");
+    assert_eq!(api.get("/api/v1/agents").await.json()[0]["state"], "online");
+
+    // An agent's credential opens nothing for people.
+    for (method, uri) in [
+        (Method::GET, "/api/v1/projects"),
+        (Method::GET, "/api/v1/projects/web/variables"),
+        (Method::GET, "/api/v1/tokens"),
+        (Method::GET, "/api/v1/agents"),
+        (Method::POST, "/api/v1/agents/win-01/rotate"),
+    ] {
+        let answer = api.call_as(&credential, method, uri, None).await;
+        let body = answer.assert_error(StatusCode::FORBIDDEN);
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("agent's credential"),
+            "{uri}: {body}"
+        );
+    }
+
+    // Disabled: refused at its next call; enabled again: back.
+    api.send(Method::POST, "/api/v1/agents/win-01/disable", json!({}))
+        .await;
+    let me = api
+        .call_as(&credential, Method::GET, "/api/v1/agent/me", None)
+        .await;
+    assert!(
+        me.assert_error(StatusCode::FORBIDDEN)["error"]
+            .as_str()
+            .unwrap()
+            .contains("is disabled")
+    );
+    let again = api
+        .send(Method::POST, "/api/v1/agents/win-01/disable", json!({}))
+        .await;
+    again.assert_error(StatusCode::CONFLICT);
+    api.send(Method::POST, "/api/v1/agents/win-01/enable", json!({}))
+        .await;
+
+    // Rotation: the old credential stops working, the new one works.
+    let rotated = api
+        .send(Method::POST, "/api/v1/agents/win-01/rotate", json!({}))
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let fresh = rotated.json()["credential"].as_str().unwrap().to_owned();
+    let old = api
+        .call_as(&credential, Method::GET, "/api/v1/agent/me", None)
+        .await;
+    old.assert_error(StatusCode::UNAUTHORIZED);
+    let new = api
+        .call_as(&fresh, Method::GET, "/api/v1/agent/me", None)
+        .await;
+    assert_eq!(new.status, StatusCode::OK, "{}", new.body);
+
+    // Removed: refused.
+    let removed = api
+        .call(Method::DELETE, "/api/v1/agents/win-01", Some(TOKEN), None)
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
+    api.call_as(&fresh, Method::GET, "/api/v1/agent/me", None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED);
+    api.send(Method::POST, "/api/v1/agents/win-01/approve", json!({}))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_enrollment_requests_get_clear_answers() {
+    let api = api().await;
+    for (body, status) in [
+        (
+            json!({"environments": [], "roles": ["ps"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"environments": ["P"], "roles": []}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"environments": ["P"], "roles": ["ps"], "expires_in_minutes": 0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"environments": ["a/b"], "roles": ["ps"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"environments": ["P"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let answer = api
+            .send(
+                Method::POST,
+                "/api/v1/agents/enrollment-tokens",
+                body.clone(),
+            )
+            .await;
+        answer.assert_error(status);
+    }
+    let garbage = api
+        .call(
+            Method::POST,
+            "/api/v1/agent/enroll",
+            None,
+            Some(Body::from("{\"token\": 5}")),
+        )
+        .await;
+    assert!(garbage.status.is_client_error(), "{}", garbage.body);
+    let unknown = enroll(&api, "takoenroll_nope", "x", 1).await;
+    unknown.assert_error(StatusCode::UNAUTHORIZED);
+    let no_credential = api.call(Method::GET, "/api/v1/agent/me", None, None).await;
+    no_credential.assert_error(StatusCode::UNAUTHORIZED);
+}

@@ -12,6 +12,7 @@
 //! `tests/conformance` is written once against `&dyn Store`; a PostgreSQL
 //! implementation runs it unchanged.
 
+pub mod agents;
 mod error;
 mod log_codec;
 pub mod model;
@@ -19,6 +20,7 @@ pub mod seal;
 mod sqlite;
 mod store;
 
+pub use agents::*;
 pub use error::{BoxError, StoreError, StoreResult};
 pub use model::*;
 pub use seal::{Keyring, SealError};

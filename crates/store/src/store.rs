@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::agents::{Agent, AgentId, AgentState, EnrollmentToken, NewAgent, NewEnrollmentToken};
 use crate::error::StoreResult;
 use crate::model::WebhookSecret;
 use crate::model::{
@@ -257,6 +258,40 @@ pub trait Store: Send + Sync + 'static {
     /// Deliveries by outcome, deployments by state and finished steps by
     /// state, as they are now.
     async fn totals(&self) -> StoreResult<crate::model::Totals>;
+
+    // ----- agents -----
+
+    /// Stores a single-use enrollment token. `Conflict` when the hash exists.
+    async fn create_enrollment_token(
+        &self,
+        token: NewEnrollmentToken,
+    ) -> StoreResult<EnrollmentToken>;
+    /// Exchanges an enrollment token for an enrolled agent, in one
+    /// transaction: the agent gets the token's name (if it fixes one, else
+    /// the agent's), environments and roles, and is `Active` when the token
+    /// auto-approves, else `Pending`; the token is used up. `NotFound` for
+    /// an unknown token, `InvalidTransition` for a used or expired one,
+    /// `Conflict` for a name taken (the token stays usable).
+    async fn redeem_enrollment_token(
+        &self,
+        token: &TokenHash,
+        agent: NewAgent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Agent>;
+    /// The agent with this credential.
+    async fn find_agent_by_credential(&self, credential: &TokenHash) -> StoreResult<Option<Agent>>;
+    /// The agent with this name (without regard to case).
+    async fn find_agent_by_name(&self, name: &str) -> StoreResult<Option<Agent>>;
+    /// Every agent, by name.
+    async fn list_agents(&self) -> StoreResult<Vec<Agent>>;
+    /// Sets an agent's state; `NotFound` when there is none.
+    async fn set_agent_state(&self, id: AgentId, state: AgentState) -> StoreResult<Agent>;
+    /// Replaces an agent's credential (its old one stops working).
+    async fn set_agent_credential(&self, id: AgentId, credential: TokenHash) -> StoreResult<Agent>;
+    /// Removes an agent; `NotFound` when there is none.
+    async fn delete_agent(&self, id: AgentId) -> StoreResult<()>;
+    /// Records an agent's call and the version it reported.
+    async fn touch_agent(&self, id: AgentId, version: &str, at: DateTime<Utc>) -> StoreResult<()>;
 
     // ----- settings -----
 

@@ -82,3 +82,27 @@ impl FromRequestParts<Arc<AppState>> for Deployer {
         Ok(Deployer(who))
     }
 }
+
+/// The agent whose credential authenticated the request (agent routes
+/// only): a pending or disabled agent is refused with why.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentCaller(pub(crate) tako_store::Agent);
+
+impl FromRequestParts<Arc<AppState>> for AgentCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
+        let agent = state
+            .services
+            .authenticate_agent(&TokenHash(token_hash(token)))
+            .await?;
+        if let Some(actor) = parts.extensions.get::<AuditActor>() {
+            actor.set_agent(&agent.name);
+        }
+        Ok(AgentCaller(agent))
+    }
+}

@@ -37,6 +37,14 @@ pub enum ApiError {
         /// What was refused (`read or change variables`).
         action: &'static str,
     },
+    /// A credential refused with a reason (401), or an agent refused (403).
+    #[error("{message}")]
+    Refused {
+        /// 401 or 403.
+        status: StatusCode,
+        /// Why, and what to do.
+        message: String,
+    },
     /// The thing asked for does not exist: 404.
     #[error("{0}")]
     NotFound(String),
@@ -100,7 +108,9 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::BadRequest { status, .. } | ApiError::Upstream { status, .. } => *status,
+            ApiError::BadRequest { status, .. }
+            | ApiError::Upstream { status, .. }
+            | ApiError::Refused { status, .. } => *status,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,6 +129,14 @@ impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
             ServiceError::Unauthenticated => ApiError::Unauthorized,
+            ServiceError::CredentialRefused(message) => ApiError::Refused {
+                status: StatusCode::UNAUTHORIZED,
+                message,
+            },
+            ServiceError::AgentForbidden(message) => ApiError::Refused {
+                status: StatusCode::FORBIDDEN,
+                message,
+            },
             ServiceError::Forbidden { role, action } => ApiError::Forbidden { role, action },
             ServiceError::NotFound(message) => ApiError::NotFound(message),
             ServiceError::Conflict(message) => ApiError::Conflict(message),

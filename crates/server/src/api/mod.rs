@@ -11,6 +11,7 @@
 //! totals and the API's shape.
 
 mod admin;
+mod agents;
 pub(crate) mod auth;
 mod deployments;
 pub mod error;
@@ -46,6 +47,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .merge(deployments::router())
         .merge(admin::router())
         .merge(trust::router())
+        .merge(agents::router())
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
             crate::http::audit::audit,
@@ -75,6 +77,8 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         admin::list_deliveries, admin::replay_delivery, admin::list_tokens, admin::create_token,
         admin::revoke_token, admin::rotate_key,
         trust::list_policies, trust::set_policy, trust::delete_policy, trust::list_audit,
+        agents::list_agents, agents::create_enrollment_token, agents::approve_agent,
+        agents::disable_agent, agents::enable_agent, agents::remove_agent, agents::rotate_agent,
         openapi_json, metrics::metrics,
     ),
     components(schemas(
@@ -84,7 +88,8 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         dto::DeploymentDto, dto::DeploymentPage, dto::OutcomeDto, dto::DeliveryDto,
         dto::DeliveryPage, dto::TokenDto, dto::CreateToken, dto::CreatedToken, dto::KeyRotation,
         dto::EnvironmentPolicyDto, dto::SetEnvironmentPolicy, dto::SetWebhookSecret, dto::AuditEntryDto, dto::AuditPage,
-        dto::LogLineDto, dto::LogEnd,
+        dto::LogLineDto, dto::LogEnd, dto::AgentDto, dto::CreateEnrollmentToken,
+        dto::CreatedEnrollmentToken, dto::RotatedAgentCredential,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

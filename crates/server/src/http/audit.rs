@@ -31,6 +31,13 @@ impl AuditActor {
         }
     }
 
+    /// Records that an agent is calling.
+    pub(crate) fn set_agent(&self, name: &str) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(format!("agent {name}"));
+        }
+    }
+
     fn get(&self) -> String {
         self.0
             .lock()

@@ -222,3 +222,38 @@ impl ToWire for tako_store::AuditEntry {
         }
     }
 }
+
+impl ToWire for tako_store::Agent {
+    type Wire = tako_protocol::api::AgentDto;
+
+    fn to_wire(&self) -> tako_protocol::api::AgentDto {
+        let state = match self.state {
+            tako_store::AgentState::Active
+                if crate::services::agents::is_online(self, Utc::now()) =>
+            {
+                "online"
+            }
+            tako_store::AgentState::Active => "offline",
+            other => other.as_str(),
+        };
+        tako_protocol::api::AgentDto {
+            name: self.name.clone(),
+            state: state.to_owned(),
+            environments: self.environments.clone(),
+            roles: self.roles.clone(),
+            version: self.version.clone(),
+            created_at: time(self.created_at),
+            last_seen_at: opt_time(self.last_seen_at),
+        }
+    }
+}
+
+/// What an agent is told about itself.
+pub(crate) fn agent_info(agent: &tako_store::Agent) -> tako_protocol::agent::AgentInfo {
+    tako_protocol::agent::AgentInfo {
+        name: agent.name.clone(),
+        state: agent.state.as_str().to_owned(),
+        environments: agent.environments.clone(),
+        roles: agent.roles.clone(),
+    }
+}

@@ -100,11 +100,16 @@ impl Services {
     /// token's use (at most once a minute). Bearer tokens and web sessions
     /// both end here.
     pub async fn authenticate(&self, hash: &TokenHash) -> ServiceResult<Principal> {
-        let found = self
-            .store
-            .find_token_by_hash(hash)
-            .await?
-            .ok_or(ServiceError::Unauthenticated)?;
+        let Some(found) = self.store.find_token_by_hash(hash).await? else {
+            // An agent's credential opens the agent routes only.
+            if self.store.find_agent_by_credential(hash).await?.is_some() {
+                return Err(ServiceError::AgentForbidden(
+                    "this is an agent's credential: it opens only the agent routes (/api/v1/agent/...)"
+                        .to_owned(),
+                ));
+            }
+            return Err(ServiceError::Unauthenticated);
+        };
         let now = Utc::now();
         if found.revoked || found.expires_at.is_some_and(|at| at <= now) {
             return Err(ServiceError::Unauthenticated);

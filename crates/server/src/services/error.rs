@@ -20,6 +20,15 @@ pub enum ServiceError {
         /// What was refused (`read or change variables: it needs the admin role`).
         action: &'static str,
     },
+    /// A credential that is not an API token was refused (an unknown,
+    /// used or expired enrollment token, an unknown agent credential):
+    /// the message says what to do.
+    #[error("{0}")]
+    CredentialRefused(String),
+    /// An agent's credential on a route for people, or an agent that may
+    /// not work now (pending approval, disabled).
+    #[error("{0}")]
+    AgentForbidden(String),
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),

@@ -12,6 +12,7 @@
 //! no module here names `axum` or imports the HTTP layer.
 
 mod access;
+pub(crate) mod agents;
 mod deliveries;
 mod deployments;
 mod error;
@@ -31,6 +32,7 @@ use tako_store::{PageCursor, PageRequest, Store};
 use tokio::sync::Notify;
 
 pub use access::{Principal, Role};
+pub use agents::{AgentAction, EnrollInput, EnrollmentInput};
 pub use error::ServiceError;
 pub use names::check_name;
 pub use releases::NewReleaseInput;

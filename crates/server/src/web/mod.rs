@@ -59,7 +59,10 @@ impl From<tako_store::StoreError> for WebError {
 /// The one mapping of the services' errors to the web UI's status codes.
 pub(crate) fn status_of(error: &ServiceError) -> StatusCode {
     match error {
-        ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ServiceError::Unauthenticated | ServiceError::CredentialRefused(_) => {
+            StatusCode::UNAUTHORIZED
+        }
+        ServiceError::AgentForbidden(_) => StatusCode::FORBIDDEN,
         ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::Conflict(_) => StatusCode::CONFLICT,

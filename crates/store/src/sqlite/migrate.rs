@@ -47,6 +47,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "totals",
         sql: include_str!("../../migrations/sqlite/0006_totals.sql"),
     },
+    Migration {
+        version: 7,
+        name: "agents",
+        sql: include_str!("../../migrations/sqlite/0007_agents.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -38,6 +38,7 @@
 //! `schema_migrations`. A database whose version is newer than the newest
 //! migration known is refused with [`StoreError::SchemaTooNew`].
 
+mod agents;
 mod migrate;
 mod ops;
 mod sealing;
@@ -52,6 +53,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
+use crate::agents::{Agent, AgentId, AgentState, EnrollmentToken, NewAgent, NewEnrollmentToken};
 use crate::error::{StoreError, StoreResult};
 use crate::model::WebhookSecret;
 use crate::model::{
@@ -797,6 +799,60 @@ impl Store for SqliteStore {
     async fn set_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.write(move |c| ops::set_setting(c, &key, &value, false))
+            .await
+    }
+    async fn create_enrollment_token(
+        &self,
+        token: NewEnrollmentToken,
+    ) -> StoreResult<EnrollmentToken> {
+        self.write(move |c| agents::create_enrollment_token(c, &token))
+            .await
+    }
+
+    async fn redeem_enrollment_token(
+        &self,
+        token: &TokenHash,
+        agent: NewAgent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Agent> {
+        let token = *token;
+        self.write(move |c| agents::redeem_enrollment_token(c, &token, &agent, now))
+            .await
+    }
+
+    async fn find_agent_by_credential(&self, credential: &TokenHash) -> StoreResult<Option<Agent>> {
+        let credential = *credential;
+        self.read(move |c| agents::find_agent_by_credential(c, &credential))
+            .await
+    }
+
+    async fn find_agent_by_name(&self, name: &str) -> StoreResult<Option<Agent>> {
+        let name = name.to_owned();
+        self.read(move |c| agents::find_agent_by_name(c, &name))
+            .await
+    }
+
+    async fn list_agents(&self) -> StoreResult<Vec<Agent>> {
+        self.read(agents::list_agents).await
+    }
+
+    async fn set_agent_state(&self, id: AgentId, state: AgentState) -> StoreResult<Agent> {
+        self.write(move |c| agents::set_agent_state(c, id, state))
+            .await
+    }
+
+    async fn set_agent_credential(&self, id: AgentId, credential: TokenHash) -> StoreResult<Agent> {
+        self.write(move |c| agents::set_agent_credential(c, id, &credential))
+            .await
+    }
+
+    async fn delete_agent(&self, id: AgentId) -> StoreResult<()> {
+        self.write(move |c| agents::delete_agent(c, id)).await
+    }
+
+    async fn touch_agent(&self, id: AgentId, version: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let version = version.to_owned();
+        self.write(move |c| agents::touch_agent(c, id, &version, at))
             .await
     }
 }

@@ -27,17 +27,17 @@ pub(super) fn db(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreErro
 }
 
 /// Whether `e` is a uniqueness violation.
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation
         && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
             || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY))
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
+pub(super) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
@@ -45,17 +45,17 @@ fn lease_until(now: i64, lease: Duration) -> i64 {
     now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn conversion(index: usize, message: String) -> rusqlite::Error {
+pub(super) fn conversion(index: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, message.into())
 }
 
-fn time(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
+pub(super) fn time(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
     let millis: i64 = row.get(index)?;
     DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| conversion(index, format!("timestamp {millis} out of range")))
 }
 
-fn opt_time(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub(super) fn opt_time(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
     match row.get::<_, Option<i64>>(index)? {
         None => Ok(None),
         Some(millis) => DateTime::from_timestamp_millis(millis)

@@ -2,6 +2,7 @@
 //! each implementation's test file through [`conformance_suite!`] with a
 //! [`StoreFactory`] (SQLite in `tests/sqlite.rs`; PostgreSQL next).
 
+pub(crate) mod agents;
 pub(crate) mod deliveries;
 pub(crate) mod deployments;
 pub(crate) mod log;
@@ -142,6 +143,8 @@ macro_rules! conformance_suite {
             policy::the_audit_log_is_appended_and_read_newest_first,
             secrets::secrets_read_back_as_written,
             secrets::rotation_reseals_every_secret,
+            agents::enrollment_tokens_are_used_once_and_give_their_scope,
+            agents::agents_are_found_approved_rotated_and_removed,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {

@@ -1,0 +1,189 @@
+//! Agents: what admins do (`/api/v1/agents…`: enrollment tokens, the list,
+//! approve, disable, enable, remove, rotate) and the agent-facing routes
+//! (`/api/v1/agent/…`: enrollment, `me`), which take an agent's credential
+//! and nothing else.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tako_protocol::agent::{AgentInfo, EnrollReply, EnrollRequest, Secret};
+use tako_protocol::api::{
+    AgentDto, CreateEnrollmentToken, CreatedEnrollmentToken, RotatedAgentCredential,
+};
+
+use crate::api::ErrorBody;
+use crate::api::auth::{Admin, AgentCaller, Principal};
+use crate::api::error::{ApiJson, ApiPath, ApiResult};
+use crate::http::limits::SMALL_BODY_BYTES;
+use crate::http::wire::{agent_info, time, to_wire};
+use crate::services::{AgentAction, EnrollInput, EnrollmentInput};
+use crate::state::AppState;
+
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/agents", get(list_agents))
+        .route(
+            "/agents/enrollment-tokens",
+            post(create_enrollment_token).layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)),
+        )
+        .route("/agents/{name}", axum::routing::delete(remove_agent))
+        .route("/agents/{name}/approve", post(approve_agent))
+        .route("/agents/{name}/disable", post(disable_agent))
+        .route("/agents/{name}/enable", post(enable_agent))
+        .route("/agents/{name}/rotate", post(rotate_agent))
+        .route(
+            "/agent/enroll",
+            post(enroll).layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)),
+        )
+        .route("/agent/me", get(me))
+}
+
+/// Every agent, by name.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents",
+    responses((status = 200, body = Vec<AgentDto>), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list_agents(
+    _who: Principal,
+    State(state): State<Arc<AppState>>,
+) -> ApiResult<Json<Vec<AgentDto>>> {
+    let agents = state.services.list_agents().await?;
+    Ok(Json(agents.iter().map(to_wire).collect()))
+}
+
+/// Creates a single-use enrollment token (shown once).
+#[utoipa::path(post, path = "/api/v1/agents/enrollment-tokens", tag = "agents",
+    request_body = CreateEnrollmentToken,
+    responses((status = 201, body = CreatedEnrollmentToken), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_enrollment_token(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiJson(body): ApiJson<CreateEnrollmentToken>,
+) -> ApiResult<(StatusCode, Json<CreatedEnrollmentToken>)> {
+    let input = EnrollmentInput {
+        name: body.name,
+        environments: body.environments,
+        roles: body.roles,
+        expires_in_minutes: body.expires_in_minutes,
+        auto_approve: body.auto_approve,
+    };
+    let (token, stored) = state.services.create_enrollment_token(&who, input).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedEnrollmentToken {
+            token,
+            name: stored.name,
+            environments: stored.environments,
+            roles: stored.roles,
+            expires_at: time(stored.expires_at),
+            auto_approve: stored.auto_approve,
+        }),
+    ))
+}
+
+async fn change(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    action: AgentAction,
+) -> ApiResult<Json<AgentDto>> {
+    let agent = state.services.change_agent(who, name, action).await?;
+    Ok(Json(to_wire(&agent)))
+}
+
+/// Approves a pending agent: it gets work from now on.
+#[utoipa::path(post, path = "/api/v1/agents/{name}/approve", tag = "agents",
+    params(("name" = String, Path, description = "The agent's name")),
+    responses((status = 200, body = AgentDto), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn approve_agent(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<AgentDto>> {
+    change(&state, &who, &name, AgentAction::Approve).await
+}
+
+/// Disables an agent: it is refused at its next call.
+#[utoipa::path(post, path = "/api/v1/agents/{name}/disable", tag = "agents",
+    params(("name" = String, Path, description = "The agent's name")),
+    responses((status = 200, body = AgentDto), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn disable_agent(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<AgentDto>> {
+    change(&state, &who, &name, AgentAction::Disable).await
+}
+
+/// Enables a disabled agent.
+#[utoipa::path(post, path = "/api/v1/agents/{name}/enable", tag = "agents",
+    params(("name" = String, Path, description = "The agent's name")),
+    responses((status = 200, body = AgentDto), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn enable_agent(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<AgentDto>> {
+    change(&state, &who, &name, AgentAction::Enable).await
+}
+
+/// Removes an agent: its credential stops working.
+#[utoipa::path(delete, path = "/api/v1/agents/{name}", tag = "agents",
+    params(("name" = String, Path, description = "The agent's name")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn remove_agent(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    state.services.remove_agent(&who, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives an agent a new credential (shown once); the old one stops working.
+#[utoipa::path(post, path = "/api/v1/agents/{name}/rotate", tag = "agents",
+    params(("name" = String, Path, description = "The agent's name")),
+    responses((status = 200, body = RotatedAgentCredential), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn rotate_agent(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<RotatedAgentCredential>> {
+    let (agent, credential) = state.services.rotate_agent_credential(&who, &name).await?;
+    Ok(Json(RotatedAgentCredential {
+        agent: to_wire(&agent),
+        credential,
+    }))
+}
+
+/// An agent exchanges its enrollment token for its own credential.
+pub(crate) async fn enroll(
+    State(state): State<Arc<AppState>>,
+    ApiJson(body): ApiJson<EnrollRequest>,
+) -> ApiResult<(StatusCode, Json<EnrollReply>)> {
+    let input = EnrollInput {
+        token: body.token.0,
+        name: body.name,
+        version: body.version,
+        protocol: body.protocol,
+    };
+    let (agent, credential) = state.services.enroll_agent(input).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrollReply {
+            agent: agent_info(&agent),
+            credential: Secret(credential),
+        }),
+    ))
+}
+
+/// The calling agent, as the server keeps it.
+pub(crate) async fn me(AgentCaller(agent): AgentCaller) -> Json<AgentInfo> {
+    Json(agent_info(&agent))
+}
