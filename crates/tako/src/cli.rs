@@ -65,6 +65,11 @@ pub(crate) enum Command {
     ///
     /// Example: tako token create --name ci
     Token(TokenArgs),
+    /// Manage agents: `tako agent` processes on other machines that run the
+    /// steps meant for them (enrollment tokens, approval, the list).
+    ///
+    /// Example: tako agent enroll-token --env Production --role ps --name win-01
+    Agent(AgentArgs),
     /// Server administration (an admin token).
     ///
     /// Example: tako admin rotate-key
@@ -321,6 +326,70 @@ pub(crate) enum TokenCommand {
     Revoke {
         /// The token's id.
         id: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: AgentCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgentCommand {
+    /// Create a single-use enrollment token and print it (shown only this
+    /// once): give it to `tako agent run --enroll` on the agent's machine.
+    EnrollToken {
+        /// An environment the agent will serve (repeat for several).
+        #[arg(long = "env", value_name = "ENVIRONMENT", required = true)]
+        environments: Vec<String>,
+        /// A role the agent will have (repeat for several).
+        #[arg(long = "role", value_name = "ROLE", required = true)]
+        roles: Vec<String>,
+        /// The agent's name [default: the agent proposes one].
+        #[arg(long)]
+        name: Option<String>,
+        /// How long the token works (`30m`, `1h`, `2d`; at most 30 days).
+        #[arg(long, value_name = "DURATION", default_value = "1h")]
+        expires: String,
+        /// The agent gets work at once, without an approval.
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// List the agents: state (online, offline, pending, disabled),
+    /// environments, roles, version, last seen.
+    List {
+        /// table (default) or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Approve a pending agent: it gets work from now on.
+    Approve {
+        /// The agent's name.
+        name: String,
+    },
+    /// Disable an agent: it is refused at its next call.
+    Disable {
+        /// The agent's name.
+        name: String,
+    },
+    /// Enable a disabled agent.
+    Enable {
+        /// The agent's name.
+        name: String,
+    },
+    /// Remove an agent: its credential stops working.
+    Remove {
+        /// The agent's name.
+        name: String,
+    },
+    /// Give an agent a new credential and print it (shown only this once);
+    /// the old one stops working now.
+    Rotate {
+        /// The agent's name.
+        name: String,
     },
 }
 

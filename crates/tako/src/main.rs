@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Cancel(args) => client::cancel(args),
         cli::Command::Token(args) => client::token(args),
         cli::Command::Admin(args) => client::admin(args),
+        cli::Command::Agent(args) => client::agents::agent(args),
         cli::Command::Env(args) => client::env(args),
     };
     match result {

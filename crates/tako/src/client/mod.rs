@@ -6,6 +6,7 @@
 //! never from the command line where other users of the machine could see
 //! them.
 
+pub(crate) mod agents;
 mod http;
 
 use std::io::{IsTerminal, Read};
@@ -27,7 +28,7 @@ use crate::cli::{
 };
 use http::{Client, segment};
 
-fn client(args: &ClientArgs) -> Client {
+pub(crate) fn client(args: &ClientArgs) -> Client {
     Client::new(&args.server, args.token.clone())
 }
 
@@ -540,7 +541,7 @@ fn read_stdin(what: &str) -> Result<String> {
 }
 
 /// Prints a listing as JSON or as aligned columns.
-fn print_listing<T: Serialize>(
+pub(crate) fn print_listing<T: Serialize>(
     output: Output,
     items: &[T],
     headers: &[&str],
