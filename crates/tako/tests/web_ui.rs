@@ -434,6 +434,63 @@ async fn cancel_a_long_deployment_from_its_page() {
     browser.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_page_lists_agents_and_an_admin_approves_one() {
+    let setup = setup();
+    let (status, body) = api(
+        &setup,
+        "POST",
+        "/api/v1/agents/enrollment-tokens",
+        r#"{"name": "win-01", "environments": ["Production"], "roles": ["ps"]}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let enroll =
+        serde_json::json!({"token": token, "name": "x", "version": "0.1.0", "protocol": 1});
+    let enrolled = request(
+        &setup.server.address,
+        "POST",
+        "/api/v1/agent/enroll",
+        &[("Content-Type", "application/json")],
+        enroll.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(enrolled.status, 201, "{}", enrolled.text());
+
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    sign_in(client, &setup, "/ui/agents").await;
+    let row = text_of(client, "#agent-list tr[data-agent=win-01]")
+        .await
+        .unwrap();
+    assert!(
+        row.contains("pending") && row.contains("Production") && row.contains("ps"),
+        "{row}"
+    );
+    screenshot(client, "agents-pending.png").await;
+    client
+        .find(Locator::Css(
+            "#agent-list tr[data-agent=win-01] button[aria-label^=Approve]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the agent is approved", Duration::from_secs(10), || async {
+        let row = text_of(client, "#agent-list tr[data-agent=win-01]").await?;
+        row.contains("online").then_some(())
+    })
+    .await;
+    screenshot(client, "agents.png").await;
+    let (_, listed) = api(&setup, "GET", "/api/v1/agents", "");
+    assert!(listed.contains(r#""state":"online""#), "{listed}");
+    browser.close().await;
+}
+
 // ----- the same UI over plain HTTP: the rules a browser cannot show -----
 
 fn header<'a>(answer: &'a tako_test_support::http::HttpResponse, name: &str) -> Option<&'a str> {

@@ -149,6 +149,8 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/ui/deployments/{id}/cancel", post(pages::cancel))
         .route("/ui/deliveries", get(pages::deliveries))
         .route("/ui/deliveries/{id}/replay", post(pages::replay))
+        .route("/ui/agents", get(pages::agents))
+        .route("/ui/agents/{name}/{action}", post(pages::agent_action))
         .route("/ui/assets/{file}", get(assets::asset))
         .route("/ui/{*rest}", get(not_found).post(not_found))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -15,7 +15,7 @@ use tako_store::{
     DeploymentId, LogCursor, PageRequest, ProjectId, ReleaseId, TokenHash, VariableId,
 };
 
-use crate::services::{ServiceError, VariableInput};
+use crate::services::{AgentAction, ServiceError, VariableInput};
 use crate::startup::token_hash;
 use crate::state::AppState;
 use crate::web::session::{self, Session};
@@ -422,6 +422,50 @@ pub(crate) async fn replay(
     session.check_csrf(&form.csrf)?;
     state.services.replay_delivery(&session.who, &id).await?;
     Ok(Redirect::to("/ui/deliveries"))
+}
+
+/// The agents page.
+pub(crate) async fn agents(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+) -> WebResult<Markup> {
+    let agents = state.services.list_agents().await?;
+    Ok(views::agents::render(
+        &viewer(&session),
+        &views::agents::AgentsPage {
+            agents,
+            now: Utc::now(),
+        },
+    ))
+}
+
+/// Approves, disables, enables or removes an agent (admin).
+pub(crate) async fn agent_action(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path((name, verb)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> WebResult<Redirect> {
+    session.check_csrf(&form.csrf)?;
+    let action = match verb.as_str() {
+        "approve" => AgentAction::Approve,
+        "disable" => AgentAction::Disable,
+        "enable" => AgentAction::Enable,
+        "remove" => {
+            state.services.remove_agent(&session.who, &name).await?;
+            return Ok(Redirect::to("/ui/agents"));
+        }
+        _ => {
+            return Err(WebError::Service(ServiceError::NotFound(
+                "no such page".to_owned(),
+            )));
+        }
+    };
+    state
+        .services
+        .change_agent(&session.who, &name, action)
+        .await?;
+    Ok(Redirect::to("/ui/agents"))
 }
 
 /// The variables page (admin).

@@ -2,6 +2,7 @@
 //! interpolated value is escaped). Each page module turns the data its
 //! handler loaded into markup; nothing here touches the store.
 
+pub(crate) mod agents;
 pub(crate) mod dashboard;
 pub(crate) mod deliveries;
 pub(crate) mod deployment;
@@ -61,6 +62,7 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer<'_>>, body: &Markup) -> M
                         nav aria-label="Main" {
                             a href="/ui/" { "Dashboard" }
                             a href="/ui/deliveries" { "Deliveries" }
+                            a href="/ui/agents" { "Agents" }
                         }
                         form.signout method="post" action="/ui/sign-out" {
                             (viewer.csrf_field())
