@@ -15,8 +15,8 @@
 //! task of its own and within a time budget, so a slow first clone goes on
 //! in the background and a retry finds it done), resolves the branch or
 //! commit, checks the environment policies of the environments to deploy to
-//! *before* anything is stored, stores the release and queues its
-//! deployments.
+//! *before* anything is stored, then stores the release and queues its
+//! deployments in one transaction (a failure keeps neither).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +25,7 @@ use tako_core::release::{VersionTemplateError, next_release_number, render_versi
 use tako_core::system::{DeploymentFacts, ManifestFacts, short_commit};
 use tako_git::{GitError, Mirror, Mirrors, TAKOFILE_NAMES};
 use tako_octostache::EvalContext;
-use tako_store::{
-    Deployment, Keyring, NewDeployment, NewRelease, Project, Release, SealError, Store, StoreError,
-};
+use tako_store::{Deployment, Keyring, NewRelease, Project, Release, SealError, Store, StoreError};
 use tako_takofile::Takofile;
 
 use crate::frozen::FrozenVariables;
@@ -556,25 +554,20 @@ impl Maker {
         )
         .await?;
         let number = new.number.clone();
-        let release = match self.store.create_release(new).await {
-            Ok(release) => release,
+        // The release and its deployments in one transaction: a failure
+        // keeps neither.
+        let (release, deployments) = match self
+            .store
+            .create_release_with_deployments(new, &deploy_to)
+            .await
+        {
+            Ok(created) => created,
             // Another release took the number meanwhile.
             Err(StoreError::Conflict { .. }) => {
                 return Err(ReleaseError::Exists { number }.into());
             }
             Err(other) => return Err(other.into()),
         };
-        let mut deployments = Vec::with_capacity(deploy_to.len());
-        for environment in deploy_to {
-            deployments.push(
-                self.store
-                    .create_deployment(NewDeployment {
-                        release: release.id,
-                        environment,
-                    })
-                    .await?,
-            );
-        }
         Ok(Created {
             release,
             deployments,

@@ -1767,3 +1767,52 @@ async fn bad_enrollment_requests_get_clear_answers() {
     let no_credential = api.call(Method::GET, "/api/v1/agent/me", None, None).await;
     no_credential.assert_error(StatusCode::UNAUTHORIZED);
 }
+
+/// A release made by hand and its deployments are one transaction: when
+/// queuing the deployments fails (a real driver failure: the table is gone
+/// under the running store), the release is not kept either, and the same
+/// request succeeds once the store is back.
+#[tokio::test]
+async fn a_release_by_hand_and_its_deployments_are_kept_together_or_not_at_all() {
+    let api = api_on_disk().await;
+    let (_origin, _work, url) = origin(PROCESS);
+    let project = api
+        .store
+        .create_project(NewProject {
+            name: "web".to_owned(),
+            repository_url: url,
+            webhook_secret: None,
+            repository_token: None,
+        })
+        .await
+        .unwrap();
+    let database = rusqlite::Connection::open(api.database.as_ref().unwrap()).unwrap();
+    database
+        .execute_batch("ALTER TABLE deployments RENAME TO deployments_away")
+        .unwrap();
+    let request = json!({"version": "1.0.0", "deploy_to": ["Staging", "Production"]});
+    let failed = api
+        .send(
+            Method::POST,
+            "/api/v1/projects/web/releases",
+            request.clone(),
+        )
+        .await;
+    failed.assert_error(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        api.store
+            .find_release_by_number(project.id, "1.0.0")
+            .await
+            .unwrap()
+            .is_none(),
+        "the release was not kept without its deployments"
+    );
+    database
+        .execute_batch("ALTER TABLE deployments_away RENAME TO deployments")
+        .unwrap();
+    let created = api
+        .send(Method::POST, "/api/v1/projects/web/releases", request)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.json()["deployments"].as_array().unwrap().len(), 2);
+}

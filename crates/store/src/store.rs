@@ -97,6 +97,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates a release. `Conflict` when its number is taken in its project.
     async fn create_release(&self, release: NewRelease) -> StoreResult<Release>;
+    /// Creates a release and queues a deployment of it to each of
+    /// `environments`, in order, in one transaction: when anything fails
+    /// nothing is kept. `Conflict` when its number is taken in its project.
+    async fn create_release_with_deployments(
+        &self,
+        release: NewRelease,
+        environments: &[String],
+    ) -> StoreResult<(Release, Vec<Deployment>)>;
     /// A release by id.
     async fn get_release(&self, id: ReleaseId) -> StoreResult<Release>;
     /// A release by project and number.

@@ -542,6 +542,34 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn create_release_with_deployments(
+        &self,
+        release: NewRelease,
+        environments: &[String],
+    ) -> StoreResult<(Release, Vec<Deployment>)> {
+        let environments = environments.to_vec();
+        self.write(move |c| {
+            let tx = c
+                .transaction()
+                .map_err(ops::db("create a release and its deployments"))?;
+            let release = ops::insert_release(&tx, &release)?;
+            let mut deployments = Vec::with_capacity(environments.len());
+            for environment in environments {
+                deployments.push(ops::insert_deployment(
+                    &tx,
+                    &NewDeployment {
+                        release: release.id,
+                        environment,
+                    },
+                )?);
+            }
+            tx.commit()
+                .map_err(ops::db("create a release and its deployments"))?;
+            Ok((release, deployments))
+        })
+        .await
+    }
+
     async fn get_release(&self, id: ReleaseId) -> StoreResult<Release> {
         self.read(move |c| ops::get_release(c, id)).await
     }

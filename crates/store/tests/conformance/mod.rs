@@ -119,6 +119,7 @@ macro_rules! conformance_suite {
             releases::release_numbers_are_unique_per_project,
             releases::releases_are_listed_newest_first,
             releases::build_counters_increment_per_project,
+            releases::a_release_and_its_deployments_are_created_together,
             deployments::one_at_a_time_per_project_and_environment_in_order,
             deployments::global_maximum_of_running_deployments,
             deployments::finish_allows_only_running_to_final,

@@ -119,3 +119,45 @@ pub(crate) async fn build_counters_increment_per_project(factory: &dyn StoreFact
     values.sort_unstable();
     assert_eq!(values, (4..=23).collect::<Vec<_>>());
 }
+
+pub(crate) async fn a_release_and_its_deployments_are_created_together(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let (release, deployments) = store
+        .create_release_with_deployments(
+            new_release(web.id, "2.0.0"),
+            &["Staging".to_owned(), "Production".to_owned()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(release.number, "2.0.0");
+    let environments: Vec<&str> = deployments.iter().map(|d| d.environment.as_str()).collect();
+    assert_eq!(environments, ["Staging", "Production"]);
+    assert!(
+        deployments
+            .iter()
+            .all(|d| d.release == release.id && d.state == tako_store::DeploymentState::Queued)
+    );
+
+    // A number taken: nothing at all is created.
+    let error = store
+        .create_release_with_deployments(new_release(web.id, "2.0.0"), &["DevTest".to_owned()])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
+    let all = store
+        .list_deployments(
+            &tako_store::DeploymentFilter::default(),
+            PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 2, "no deployment to DevTest was queued");
+    // Without environments it is just a release.
+    let (alone, none) = store
+        .create_release_with_deployments(new_release(web.id, "2.0.1"), &[])
+        .await
+        .unwrap();
+    assert_eq!(alone.number, "2.0.1");
+    assert!(none.is_empty());
+}
