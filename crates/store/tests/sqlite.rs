@@ -211,3 +211,41 @@ async fn the_wal_is_checkpointed_when_the_writer_is_idle() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The schema itself refuses a second running deployment of one project
+/// and environment, whatever query tries (here: raw SQL on the file).
+#[tokio::test]
+async fn the_schema_allows_one_running_deployment_per_project_and_environment() {
+    let factory = SqliteFactory::new();
+    let store = factory.open().await;
+    let project = conformance::project(store.as_ref(), "web").await;
+    let release = store
+        .create_release(conformance::new_release(project.id, "1.0.0"))
+        .await
+        .unwrap();
+    for environment in ["Production", "Production", "Staging"] {
+        store
+            .create_deployment(tako_store::NewDeployment {
+                release: release.id,
+                environment: environment.to_owned(),
+            })
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let sql = rusqlite::Connection::open(factory.dir.path().join("data/tako.db")).unwrap();
+    let run = |id: i64| {
+        sql.execute(
+            "UPDATE deployments SET state = 'running' WHERE id = ?1",
+            [id],
+        )
+    };
+    run(1).unwrap();
+    let second = run(2).unwrap_err().to_string();
+    assert!(second.contains("UNIQUE constraint failed"), "{second}");
+    // Another environment, or the first one once it has ended, is fine.
+    run(3).unwrap();
+    sql.execute("UPDATE deployments SET state = 'success' WHERE id = 1", [])
+        .unwrap();
+    run(2).unwrap();
+}

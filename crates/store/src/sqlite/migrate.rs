@@ -52,6 +52,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "agents",
         sql: include_str!("../../migrations/sqlite/0007_agents.sql"),
     },
+    Migration {
+        version: 8,
+        name: "one_running_deployment",
+        sql: include_str!("../../migrations/sqlite/0008_one_running_deployment.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
