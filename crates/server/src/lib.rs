@@ -10,7 +10,6 @@
 
 pub mod api;
 pub mod config;
-pub mod frozen;
 pub mod http;
 pub mod intake;
 pub mod keys;

@@ -28,7 +28,7 @@ use tako_octostache::EvalContext;
 use tako_store::{Deployment, Keyring, NewRelease, Project, Release, SealError, Store, StoreError};
 use tako_takofile::Takofile;
 
-use crate::frozen::FrozenVariables;
+use tako_store::FrozenVariables;
 
 /// Why a commit could not become a release (a push's or one made by hand).
 #[derive(Debug, thiserror::Error)]

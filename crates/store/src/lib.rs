@@ -14,14 +14,17 @@
 
 pub mod agents;
 mod error;
+pub mod frozen;
 mod log_codec;
 pub mod model;
 pub mod seal;
+mod sealing;
 mod sqlite;
 mod store;
 
 pub use agents::*;
 pub use error::{BoxError, StoreError, StoreResult};
+pub use frozen::FrozenVariables;
 pub use model::*;
 pub use seal::{Keyring, SealError};
 pub use sqlite::SqliteStore;

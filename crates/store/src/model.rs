@@ -3,8 +3,9 @@
 //! Ids are newtypes so a release id cannot be passed where a deployment id is
 //! expected. Times are `DateTime<Utc>`; the SQLite implementation keeps them
 //! as integer unix milliseconds, so values read back are truncated to the
-//! millisecond. Takofile sources, frozen variables and variable values are
-//! opaque strings here: the store never interprets them.
+//! millisecond. Takofile sources and variable values are opaque strings
+//! here; a release's frozen variables are JSON whose one owner is
+//! [`crate::frozen::FrozenVariables`].
 
 use std::fmt;
 use std::time::Duration;

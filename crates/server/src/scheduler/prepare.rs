@@ -14,8 +14,8 @@ use tako_exec::engine::{DeploymentPlan, RunSettings};
 use tako_git::Mirrors;
 use tako_store::{Deployment, Keyring, StepRecord, StepRunState, Store, StoreError};
 
-use crate::frozen::FrozenVariables;
 use crate::policy::PolicyError;
+use tako_store::FrozenVariables;
 
 /// A deployment ready to run.
 pub(super) struct Prepared {

@@ -42,6 +42,7 @@ mod agents;
 mod migrate;
 mod ops;
 mod sealing;
+use crate::sealing as layer;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -406,8 +407,8 @@ impl Store for SqliteStore {
     async fn create_project(&self, project: NewProject) -> StoreResult<Project> {
         let keys = self.keys();
         self.write(move |c| {
-            let sealed = sealing::seal_project(keys.as_deref(), &project)?;
-            sealing::open_project(keys.as_deref(), ops::create_project(c, &sealed)?)
+            let sealed = layer::seal_project(keys.as_deref(), &project)?;
+            layer::open_project(keys.as_deref(), ops::create_project(c, &sealed)?)
         })
         .await
     }
@@ -420,9 +421,9 @@ impl Store for SqliteStore {
         let keys = self.keys();
         self.write(move |c| {
             let sealed = secret
-                .map(|s| sealing::seal_secret(keys.as_deref(), &s.0))
+                .map(|s| layer::seal_secret(keys.as_deref(), &s.0))
                 .transpose()?;
-            sealing::open_project(
+            layer::open_project(
                 keys.as_deref(),
                 ops::set_webhook_secret(c, project, sealed.as_deref())?,
             )
@@ -432,7 +433,7 @@ impl Store for SqliteStore {
 
     async fn get_project(&self, id: ProjectId) -> StoreResult<Project> {
         let keys = self.keys();
-        self.read(move |c| sealing::open_project(keys.as_deref(), ops::get_project(c, id)?))
+        self.read(move |c| layer::open_project(keys.as_deref(), ops::get_project(c, id)?))
             .await
     }
 
@@ -441,7 +442,7 @@ impl Store for SqliteStore {
         let keys = self.keys();
         self.read(move |c| {
             ops::find_project_by(c, "name_key", &key)?
-                .map(|p| sealing::open_project(keys.as_deref(), p))
+                .map(|p| layer::open_project(keys.as_deref(), p))
                 .transpose()
         })
         .await
@@ -452,7 +453,7 @@ impl Store for SqliteStore {
         let keys = self.keys();
         self.read(move |c| {
             ops::find_project_by(c, "repository_key", &key)?
-                .map(|p| sealing::open_project(keys.as_deref(), p))
+                .map(|p| layer::open_project(keys.as_deref(), p))
                 .transpose()
         })
         .await
@@ -463,7 +464,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             ops::list_projects(c)?
                 .into_iter()
-                .map(|p| sealing::open_project(keys.as_deref(), p))
+                .map(|p| layer::open_project(keys.as_deref(), p))
                 .collect()
         })
         .await
@@ -711,8 +712,8 @@ impl Store for SqliteStore {
     async fn set_variable(&self, variable: NewVariable) -> StoreResult<Variable> {
         let keys = self.keys();
         self.write(move |c| {
-            let sealed = sealing::seal_variable(keys.as_deref(), &variable)?;
-            sealing::open_variable(keys.as_deref(), ops::set_variable(c, &sealed)?)
+            let sealed = layer::seal_variable(keys.as_deref(), &variable)?;
+            layer::open_variable(keys.as_deref(), ops::set_variable(c, &sealed)?)
         })
         .await
     }
@@ -722,7 +723,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             ops::list_variables(c, project)?
                 .into_iter()
-                .map(|v| sealing::open_variable(keys.as_deref(), v))
+                .map(|v| layer::open_variable(keys.as_deref(), v))
                 .collect()
         })
         .await

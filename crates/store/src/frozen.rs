@@ -1,14 +1,16 @@
 //! The variables frozen into a release (as Octopus snapshots a project's
-//! variables when a release is created), as JSON in the store.
+//! variables when a release is created), as JSON in the store. This module
+//! is the one owner of that format: the server freezes and opens them, the
+//! sealing layer re-seals them on a key rotation, both through these types.
 //!
 //! Sensitive values are frozen too, because a release must deploy the same
 //! way later, but sealed (the store's [`Keyring`]): the release's JSON never
 //! holds one in the clear, and a sensitive value is opened only for a
 //! deployment into an environment its scope allows.
 
+use crate::seal::{Keyring, SealError};
 use serde::{Deserialize, Serialize};
 use tako_core::variables::{VariableSource, VariableValue};
-use tako_store::{Keyring, SealError};
 
 /// A release's project variables.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +38,7 @@ impl FrozenVariables {
     /// Freezes the project's variables as the store returns them, sealing
     /// the sensitive ones.
     pub fn from_store(
-        variables: &[tako_store::Variable],
+        variables: &[crate::model::Variable],
         keyring: &Keyring,
     ) -> Result<FrozenVariables, SealError> {
         variables
@@ -68,6 +70,30 @@ impl FrozenVariables {
             return Ok(FrozenVariables::default());
         }
         serde_json::from_str(text)
+    }
+
+    /// Re-seals every sensitive value under `keyring`'s current key (one
+    /// stored in the clear before encryption at rest is sealed too);
+    /// `true` when anything changed.
+    pub fn reseal(&mut self, keyring: &Keyring) -> Result<bool, SealError> {
+        let mut changed = false;
+        for variable in &mut self.0 {
+            let sealed_already = crate::seal::sealed_key_id(&variable.value).is_some();
+            if !variable.sensitive && !sealed_already {
+                continue;
+            }
+            if keyring.is_current(&variable.value) {
+                continue;
+            }
+            let plain = if sealed_already {
+                keyring.open(&variable.value)?
+            } else {
+                variable.value.clone()
+            };
+            variable.value = keyring.seal(&plain)?;
+            changed = true;
+        }
+        Ok(changed)
     }
 
     /// The non-sensitive values only (a release number is never made from
@@ -122,7 +148,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use tako_store::{ProjectId, Variable, VariableId};
+    use crate::model::{ProjectId, Variable, VariableId};
 
     #[test]
     fn sensitive_values_are_sealed_and_opened_only_in_scope() {
@@ -159,5 +185,39 @@ mod tests {
             vec!["any-secret", "visible"]
         );
         assert_eq!(names(back.public_values()), vec!["visible"]);
+    }
+
+    #[test]
+    fn resealing_moves_sensitive_values_to_the_current_key_and_seals_clear_ones() {
+        let old = Keyring::new(&[3; 32]);
+        let variable = |name: &str, value: &str, sensitive| Variable {
+            id: VariableId(1),
+            project: ProjectId(1),
+            name: name.to_owned(),
+            value: value.to_owned(),
+            environments: Vec::new(),
+            sensitive,
+        };
+        let mut frozen =
+            FrozenVariables::from_store(&[variable("Key", "k-secret", true)], &old).unwrap();
+        // As an old Tako stored it: a sensitive value in the clear.
+        let mut clear = FrozenVariables::from_json(
+            r#"[{"name":"Legacy","value":"legacy-secret","sensitive":true},{"name":"Plain","value":"p"}]"#,
+        )
+        .unwrap();
+        let keyring = Keyring::new(&[3; 32]);
+        let new_id = keyring.add(&[4; 32]);
+        assert!(keyring.set_current(&new_id));
+        assert!(frozen.reseal(&keyring).unwrap());
+        assert!(!frozen.reseal(&keyring).unwrap(), "nothing left to do");
+        assert!(keyring.is_current(&frozen.0[0].value));
+        assert!(clear.reseal(&keyring).unwrap());
+        let json = clear.to_json();
+        assert!(
+            !json.contains("legacy-secret") && json.contains(r#""value":"p""#),
+            "{json}"
+        );
+        let opened = clear.values_for("Production", &keyring).unwrap();
+        assert_eq!(opened[0].value, "legacy-secret");
     }
 }
