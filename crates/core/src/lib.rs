@@ -7,6 +7,7 @@
 pub mod log;
 pub mod mask;
 pub mod release;
+pub mod state;
 pub mod step;
 pub mod system;
 pub mod variables;

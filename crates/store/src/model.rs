@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 pub use tako_core::log::{LogLevel, LogStream};
+pub use tako_core::state::{DeploymentEvent, DeploymentState, InvalidTransition, StepRunState};
 
 macro_rules! int_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -358,61 +359,6 @@ pub struct Release {
     pub created_at: DateTime<Utc>,
 }
 
-/// A deployment's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeploymentState {
-    /// Waiting for its turn.
-    Queued,
-    /// Claimed by a node and running.
-    Running,
-    /// Every step succeeded or was skipped.
-    Success,
-    /// A step failed.
-    Failed,
-    /// Cancelled by a user.
-    Cancelled,
-    /// Its node stopped while it ran.
-    Interrupted,
-}
-
-impl DeploymentState {
-    /// Lowercase name, as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeploymentState::Queued => "queued",
-            DeploymentState::Running => "running",
-            DeploymentState::Success => "success",
-            DeploymentState::Failed => "failed",
-            DeploymentState::Cancelled => "cancelled",
-            DeploymentState::Interrupted => "interrupted",
-        }
-    }
-
-    /// Parses [`DeploymentState::as_str`]'s output.
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "queued" => DeploymentState::Queued,
-            "running" => DeploymentState::Running,
-            "success" => DeploymentState::Success,
-            "failed" => DeploymentState::Failed,
-            "cancelled" => DeploymentState::Cancelled,
-            "interrupted" => DeploymentState::Interrupted,
-            _ => return None,
-        })
-    }
-
-    /// Whether the deployment has ended.
-    pub fn is_final(self) -> bool {
-        !matches!(self, DeploymentState::Queued | DeploymentState::Running)
-    }
-}
-
-impl fmt::Display for DeploymentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A deployment to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDeployment {
@@ -452,46 +398,6 @@ pub struct Deployment {
     pub lease_until: Option<DateTime<Utc>>,
     /// How many task log lines it has.
     pub log_lines: u64,
-}
-
-/// A step's state in a deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StepRunState {
-    /// Not reached yet.
-    Pending,
-    /// Running now.
-    Running,
-    /// Succeeded.
-    Success,
-    /// Failed.
-    Failed,
-    /// Skipped (the record's reason says why).
-    Skipped,
-}
-
-impl StepRunState {
-    /// Lowercase name, as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepRunState::Pending => "pending",
-            StepRunState::Running => "running",
-            StepRunState::Success => "success",
-            StepRunState::Failed => "failed",
-            StepRunState::Skipped => "skipped",
-        }
-    }
-
-    /// Parses [`StepRunState::as_str`]'s output.
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "pending" => StepRunState::Pending,
-            "running" => StepRunState::Running,
-            "success" => StepRunState::Success,
-            "failed" => StepRunState::Failed,
-            "skipped" => StepRunState::Skipped,
-            _ => return None,
-        })
-    }
 }
 
 /// One step of a deployment, as recorded (written whole by

@@ -11,12 +11,12 @@ use crate::error::{StoreError, StoreResult};
 use crate::log_codec;
 use crate::model::{
     ApiToken, AuditEntry, AuditId, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
-    DeliveryOutcome, DeliveryState, Deployment, DeploymentFilter, DeploymentId, DeploymentState,
-    EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogPage, NewApiToken,
-    NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease, NewVariable, NodeId, Page,
-    PageCursor, PageRequest, Project, ProjectId, Release, ReleaseId, RepositoryToken, StepRecord,
-    StepRunState, TokenHash, TokenId, Variable, VariableId, WebhookSecret,
-    normalize_repository_url,
+    DeliveryOutcome, DeliveryState, Deployment, DeploymentEvent, DeploymentFilter, DeploymentId,
+    DeploymentState, EnvironmentPolicy, InsertOutcome, InterruptScope, InvalidTransition,
+    LogCursor, LogPage, NewApiToken, NewAuditEntry, NewDelivery, NewDeployment, NewProject,
+    NewRelease, NewVariable, NodeId, Page, PageCursor, PageRequest, Project, ProjectId, Release,
+    ReleaseId, RepositoryToken, StepRecord, StepRunState, TokenHash, TokenId, Variable, VariableId,
+    WebhookSecret, normalize_repository_url,
 };
 
 // ----- helpers -----
@@ -61,6 +61,25 @@ pub(super) fn opt_time(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<D
         Some(millis) => DateTime::from_timestamp_millis(millis)
             .map(Some)
             .ok_or_else(|| conversion(index, format!("timestamp {millis} out of range"))),
+    }
+}
+
+/// `'a', 'b'`: the states of a compare-and-set's `IN (…)` (they are the
+/// core's constant names, never input).
+pub(super) fn state_list<T: Copy>(states: &[T], name: impl Fn(T) -> &'static str) -> String {
+    states
+        .iter()
+        .map(|state| format!("'{}'", name(*state)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The store's error for a transition the core refuses.
+fn refused(what: String, error: InvalidTransition) -> StoreError {
+    StoreError::InvalidTransition {
+        what,
+        from: error.from.to_owned(),
+        to: error.to.to_owned(),
     }
 }
 
@@ -849,11 +868,15 @@ pub(super) fn claim_next_deployment(
         return Ok(None);
     }
     let now = now_ms();
+    let queued = state_list(
+        &DeploymentEvent::Claim.applies_to(),
+        DeploymentState::as_str,
+    );
     let claimed = tx
         .prepare_cached(&format!(
             "UPDATE deployments SET state = 'running', claimed_by = ?1, lease_until = ?2, started_at = ?3
              WHERE id = (SELECT q.id FROM deployments q
-                         WHERE q.state = 'queued'
+                         WHERE q.state IN ({queued})
                            AND NOT EXISTS (SELECT 1 FROM deployments r
                                            WHERE r.state = 'running' AND r.project_id = q.project_id
                                              AND r.environment = q.environment)
@@ -905,53 +928,67 @@ pub(super) fn finish_deployment(
     state: DeploymentState,
     error: Option<String>,
 ) -> StoreResult<Deployment> {
+    let event = DeploymentEvent::Finish(state);
     let tx = conn.transaction().map_err(db("finish a deployment"))?;
     let current = select_deployment(&tx, id)?;
-    if current.state != DeploymentState::Running || !state.is_final() {
-        return Err(StoreError::InvalidTransition {
-            what: format!("deployment {id}"),
-            from: current.state.to_string(),
-            to: state.to_string(),
-        });
-    }
+    let next = current
+        .state
+        .after(event)
+        .map_err(|e| refused(format!("deployment {id}"), e))?;
+    let expected = state_list(&event.applies_to(), DeploymentState::as_str);
     let finished = tx
         .prepare_cached(&format!(
             "UPDATE deployments SET state = ?2, error = ?3, finished_at = ?4, lease_until = NULL
-             WHERE id = ?1 AND state = 'running' RETURNING {DEPLOYMENT_COLUMNS}"
+             WHERE id = ?1 AND state IN ({expected}) RETURNING {DEPLOYMENT_COLUMNS}"
         ))
         .and_then(|mut s| {
             s.query_row(
-                params![id.0, state.as_str(), error, now_ms()],
+                params![id.0, next.as_str(), error, now_ms()],
                 deployment_row,
             )
+            .optional()
         })
-        .map_err(db("finish a deployment"))?;
+        .map_err(db("finish a deployment"))?
+        .ok_or_else(|| StoreError::InvalidTransition {
+            what: format!("deployment {id}"),
+            from: current.state.to_string(),
+            to: next.to_string(),
+        })?;
     tx.commit().map_err(db("finish a deployment"))?;
     Ok(finished)
 }
 
 pub(super) fn request_cancel(conn: &mut Connection, id: DeploymentId) -> StoreResult<Deployment> {
+    let event = DeploymentEvent::Cancel;
     let tx = conn.transaction().map_err(db("cancel a deployment"))?;
     let current = select_deployment(&tx, id)?;
-    match current.state {
-        DeploymentState::Queued => tx
-            .prepare_cached(
-                "UPDATE deployments SET state = 'cancelled', cancel_requested = 1, finished_at = ?2
-                 WHERE id = ?1",
-            )
-            .and_then(|mut s| s.execute(params![id.0, now_ms()])),
-        DeploymentState::Running => tx
-            .prepare_cached("UPDATE deployments SET cancel_requested = 1 WHERE id = ?1")
-            .and_then(|mut s| s.execute([id.0])),
-        other => {
-            return Err(StoreError::InvalidTransition {
-                what: format!("deployment {id}"),
-                from: other.to_string(),
-                to: DeploymentState::Cancelled.to_string(),
-            });
-        }
+    let next = current
+        .state
+        .after(event)
+        .map_err(|e| refused(format!("deployment {id}"), e))?;
+    let finished_at = next.is_final().then(now_ms);
+    let changed = tx
+        .prepare_cached(
+            "UPDATE deployments SET state = ?2, cancel_requested = 1,
+                 finished_at = COALESCE(?3, finished_at)
+             WHERE id = ?1 AND state = ?4",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                id.0,
+                next.as_str(),
+                finished_at,
+                current.state.as_str()
+            ])
+        })
+        .map_err(db("cancel a deployment"))?;
+    if changed == 0 {
+        return Err(StoreError::InvalidTransition {
+            what: format!("deployment {id}"),
+            from: current.state.to_string(),
+            to: DeploymentState::Cancelled.to_string(),
+        });
     }
-    .map_err(db("cancel a deployment"))?;
     let updated = select_deployment(&tx, id)?;
     tx.commit().map_err(db("cancel a deployment"))?;
     Ok(updated)
@@ -966,13 +1003,17 @@ pub(super) fn interrupt_running(
 ) -> StoreResult<Vec<DeploymentId>> {
     let tx = conn.transaction().map_err(db("interrupt deployments"))?;
     let now = now_ms();
+    let expected = state_list(
+        &DeploymentEvent::Interrupt.applies_to(),
+        DeploymentState::as_str,
+    );
     let ids: Vec<DeploymentId> = match scope {
         InterruptScope::Node(node) => tx
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "UPDATE deployments SET state = 'interrupted', finished_at = ?2,
                      error = COALESCE(error, ?3), lease_until = NULL
-                 WHERE state = 'running' AND claimed_by = ?1 RETURNING id",
-            )
+                 WHERE state IN ({expected}) AND claimed_by = ?1 RETURNING id"
+            ))
             .and_then(|mut s| {
                 s.query_map(params![node.0, now, INTERRUPTED], |r| {
                     r.get(0).map(DeploymentId)
@@ -980,11 +1021,11 @@ pub(super) fn interrupt_running(
                 .collect()
             }),
         InterruptScope::ExpiredLeases => tx
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "UPDATE deployments SET state = 'interrupted', finished_at = ?1,
                      error = COALESCE(error, ?2), lease_until = NULL
-                 WHERE state = 'running' AND (lease_until IS NULL OR lease_until <= ?1) RETURNING id",
-            )
+                 WHERE state IN ({expected}) AND (lease_until IS NULL OR lease_until <= ?1) RETURNING id"
+            ))
             .and_then(|mut s| {
                 s.query_map(params![now, INTERRUPTED], |r| r.get(0).map(DeploymentId))?
                     .collect()
@@ -1031,26 +1072,54 @@ pub(super) fn update_step(
 ) -> StoreResult<()> {
     let tx = conn.transaction().map_err(db("record a step"))?;
     select_deployment(&tx, deployment)?;
-    tx.prepare_cached(
-        "INSERT INTO deployment_steps (deployment_id, step_index, name, state, reason, started_at, duration_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (deployment_id, step_index) DO UPDATE SET name = excluded.name,
-             state = excluded.state, reason = excluded.reason, started_at = excluded.started_at,
-             duration_ms = excluded.duration_ms",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            deployment.0,
-            step.index,
-            step.name,
-            step.state.as_str(),
-            step.reason,
-            step.started_at.map(ms),
-            step.duration
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-        ])
-    })
-    .map_err(db("record a step"))?;
+    let what = || format!("step {} of deployment {deployment}", step.index);
+    let current: Option<String> = tx
+        .prepare_cached(
+            "SELECT state FROM deployment_steps WHERE deployment_id = ?1 AND step_index = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![deployment.0, step.index], |r| r.get(0))
+                .optional()
+        })
+        .map_err(db("record a step"))?;
+    if let Some(current) = current.as_deref().and_then(StepRunState::parse) {
+        current
+            .may_become(step.state)
+            .map_err(|e| refused(what(), e))?;
+    }
+    let expected = state_list(
+        &StepRunState::may_come_from(step.state),
+        StepRunState::as_str,
+    );
+    let changed = tx
+        .prepare_cached(&format!(
+            "INSERT INTO deployment_steps (deployment_id, step_index, name, state, reason, started_at, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (deployment_id, step_index) DO UPDATE SET name = excluded.name,
+                 state = excluded.state, reason = excluded.reason, started_at = excluded.started_at,
+                 duration_ms = excluded.duration_ms
+             WHERE deployment_steps.state IN ({expected})"
+        ))
+        .and_then(|mut s| {
+            s.execute(params![
+                deployment.0,
+                step.index,
+                step.name,
+                step.state.as_str(),
+                step.reason,
+                step.started_at.map(ms),
+                step.duration
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            ])
+        })
+        .map_err(db("record a step"))?;
+    if changed == 0 {
+        return Err(StoreError::InvalidTransition {
+            what: what(),
+            from: current.unwrap_or_default(),
+            to: step.state.to_string(),
+        });
+    }
     tx.commit().map_err(db("record a step"))?;
     Ok(())
 }

@@ -570,3 +570,41 @@ pub(crate) async fn release_deployments_are_the_latest_per_environment(factory: 
     assert_ne!(first_prod.id, first_prod_again.id);
     assert!(store.release_deployments(&[]).await.unwrap().is_empty());
 }
+
+pub(crate) async fn an_ended_step_stays_ended(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d = queue(store.as_ref(), web.id, "Production").await;
+    let step = |state: StepRunState| StepRecord {
+        index: 0,
+        name: "Build".into(),
+        state,
+        reason: None,
+        started_at: None,
+        duration: None,
+    };
+    for state in [
+        StepRunState::Pending,
+        StepRunState::Running,
+        StepRunState::Running,
+        StepRunState::Success,
+        StepRunState::Success,
+    ] {
+        store.update_step(d.id, step(state)).await.unwrap();
+    }
+    for late in [
+        StepRunState::Running,
+        StepRunState::Pending,
+        StepRunState::Failed,
+    ] {
+        let error = store.update_step(d.id, step(late)).await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::InvalidTransition { .. }),
+            "{late}: {error:?}"
+        );
+    }
+    assert_eq!(
+        store.list_steps(d.id).await.unwrap()[0].state,
+        StepRunState::Success
+    );
+}

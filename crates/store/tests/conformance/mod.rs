@@ -127,6 +127,7 @@ macro_rules! conformance_suite {
             deployments::interrupt_running_by_node_and_by_expired_lease,
             deployments::leases_are_renewed_only_by_their_holder,
             deployments::steps_are_recorded_and_replaced,
+            deployments::an_ended_step_stays_ended,
             deployments::pagination_is_stable_under_inserts,
             deployments::deployments_are_filtered,
             deployments::latest_deployments_per_project_and_environment,

@@ -1,0 +1,284 @@
+//! The state machines of deployments and of their steps, as pure functions:
+//! which event takes a state where. Every store implementation applies them
+//! the same way, as a compare-and-set (`UPDATE … WHERE state IN
+//! (<the states the event applies to>)`), so the rules live here once and a
+//! concurrent change is refused rather than overwritten.
+
+use std::fmt;
+
+/// A deployment's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeploymentState {
+    /// Waiting for its turn.
+    Queued,
+    /// Claimed by a node and running.
+    Running,
+    /// Every step succeeded or was skipped.
+    Success,
+    /// A step failed.
+    Failed,
+    /// Cancelled by a user.
+    Cancelled,
+    /// Its node stopped while it ran.
+    Interrupted,
+}
+
+impl DeploymentState {
+    /// Every state.
+    pub const ALL: [DeploymentState; 6] = [
+        DeploymentState::Queued,
+        DeploymentState::Running,
+        DeploymentState::Success,
+        DeploymentState::Failed,
+        DeploymentState::Cancelled,
+        DeploymentState::Interrupted,
+    ];
+
+    /// Lowercase name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentState::Queued => "queued",
+            DeploymentState::Running => "running",
+            DeploymentState::Success => "success",
+            DeploymentState::Failed => "failed",
+            DeploymentState::Cancelled => "cancelled",
+            DeploymentState::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses [`DeploymentState::as_str`]'s output.
+    pub fn parse(text: &str) -> Option<Self> {
+        DeploymentState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+
+    /// Whether the deployment has ended.
+    pub fn is_final(self) -> bool {
+        !matches!(self, DeploymentState::Queued | DeploymentState::Running)
+    }
+
+    /// Where `event` takes a deployment in this state.
+    pub fn after(self, event: DeploymentEvent) -> Result<DeploymentState, InvalidTransition> {
+        let next = match (self, event) {
+            (DeploymentState::Queued, DeploymentEvent::Claim) => DeploymentState::Running,
+            (DeploymentState::Running, DeploymentEvent::Finish(end)) if end.is_final() => end,
+            // A queued deployment is cancelled at once; a running one is
+            // flagged and stays running until its runner stops it.
+            (DeploymentState::Queued, DeploymentEvent::Cancel) => DeploymentState::Cancelled,
+            (DeploymentState::Running, DeploymentEvent::Cancel) => DeploymentState::Running,
+            (DeploymentState::Running, DeploymentEvent::Interrupt) => DeploymentState::Interrupted,
+            (from, event) => return Err(InvalidTransition::new(from.as_str(), event.target())),
+        };
+        Ok(next)
+    }
+}
+
+impl fmt::Display for DeploymentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens to a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeploymentEvent {
+    /// A node claims it to run it.
+    Claim,
+    /// Its runner ends it in a final state.
+    Finish(DeploymentState),
+    /// Someone asks for it to stop.
+    Cancel,
+    /// Its node stopped (or its lease ran out) while it ran.
+    Interrupt,
+}
+
+impl DeploymentEvent {
+    /// The states this event applies to: the `WHERE state IN (…)` of a
+    /// store's compare-and-set.
+    pub fn applies_to(self) -> Vec<DeploymentState> {
+        DeploymentState::ALL
+            .into_iter()
+            .filter(|state| state.after(self).is_ok())
+            .collect()
+    }
+
+    /// The state it aims at, for messages.
+    fn target(self) -> &'static str {
+        match self {
+            DeploymentEvent::Claim => "running",
+            DeploymentEvent::Finish(end) => end.as_str(),
+            DeploymentEvent::Cancel => "cancelled",
+            DeploymentEvent::Interrupt => "interrupted",
+        }
+    }
+}
+
+/// A step's state in a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepRunState {
+    /// Not reached yet.
+    Pending,
+    /// Running now.
+    Running,
+    /// Succeeded.
+    Success,
+    /// Failed.
+    Failed,
+    /// Skipped (the record's reason says why).
+    Skipped,
+}
+
+impl StepRunState {
+    /// Every state.
+    pub const ALL: [StepRunState; 5] = [
+        StepRunState::Pending,
+        StepRunState::Running,
+        StepRunState::Success,
+        StepRunState::Failed,
+        StepRunState::Skipped,
+    ];
+
+    /// Lowercase name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepRunState::Pending => "pending",
+            StepRunState::Running => "running",
+            StepRunState::Success => "success",
+            StepRunState::Failed => "failed",
+            StepRunState::Skipped => "skipped",
+        }
+    }
+
+    /// Parses [`StepRunState::as_str`]'s output.
+    pub fn parse(text: &str) -> Option<Self> {
+        StepRunState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+
+    /// Whether the step has ended.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            StepRunState::Success | StepRunState::Failed | StepRunState::Skipped
+        )
+    }
+
+    /// Whether a step recorded in this state may be recorded as `next`: a
+    /// pending step may become anything, a running one may end, a record
+    /// may be written again unchanged (its details updated), and an ended
+    /// step stays ended.
+    pub fn may_become(self, next: StepRunState) -> Result<(), InvalidTransition> {
+        let allowed = self == next
+            || self == StepRunState::Pending
+            || (self == StepRunState::Running && next.is_final());
+        if allowed {
+            Ok(())
+        } else {
+            Err(InvalidTransition::new(self.as_str(), next.as_str()))
+        }
+    }
+
+    /// The states a step may be in to be recorded as `next`: the `WHERE
+    /// state IN (…)` of a store's compare-and-set.
+    pub fn may_come_from(next: StepRunState) -> Vec<StepRunState> {
+        StepRunState::ALL
+            .into_iter()
+            .filter(|state| state.may_become(next).is_ok())
+            .collect()
+    }
+}
+
+impl fmt::Display for StepRunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A change the state machine does not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidTransition {
+    /// The current state.
+    pub from: &'static str,
+    /// The state asked for.
+    pub to: &'static str,
+}
+
+impl InvalidTransition {
+    fn new(from: &'static str, to: &'static str) -> Self {
+        InvalidTransition { from, to }
+    }
+}
+
+impl fmt::Display for InvalidTransition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot go from {} to {}", self.from, self.to)
+    }
+}
+
+impl std::error::Error for InvalidTransition {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DeploymentState::*;
+
+    #[test]
+    fn deployments_move_only_forward() {
+        assert_eq!(Queued.after(DeploymentEvent::Claim), Ok(Running));
+        assert_eq!(Running.after(DeploymentEvent::Finish(Success)), Ok(Success));
+        assert_eq!(
+            Running.after(DeploymentEvent::Finish(Interrupted)),
+            Ok(Interrupted)
+        );
+        assert!(Running.after(DeploymentEvent::Finish(Queued)).is_err());
+        assert!(Running.after(DeploymentEvent::Finish(Running)).is_err());
+        assert_eq!(Queued.after(DeploymentEvent::Cancel), Ok(Cancelled));
+        assert_eq!(Running.after(DeploymentEvent::Cancel), Ok(Running));
+        assert_eq!(Running.after(DeploymentEvent::Interrupt), Ok(Interrupted));
+        for end in [Success, Failed, Cancelled, Interrupted] {
+            for event in [
+                DeploymentEvent::Claim,
+                DeploymentEvent::Cancel,
+                DeploymentEvent::Interrupt,
+                DeploymentEvent::Finish(Failed),
+            ] {
+                let refused = end.after(event).unwrap_err();
+                assert_eq!(refused.from, end.as_str());
+            }
+        }
+        assert!(Queued.after(DeploymentEvent::Interrupt).is_err());
+        assert!(Queued.after(DeploymentEvent::Finish(Success)).is_err());
+        assert_eq!(DeploymentEvent::Claim.applies_to(), [Queued]);
+        assert_eq!(DeploymentEvent::Cancel.applies_to(), [Queued, Running]);
+        assert_eq!(DeploymentEvent::Finish(Failed).applies_to(), [Running]);
+        assert_eq!(
+            Success
+                .after(DeploymentEvent::Cancel)
+                .unwrap_err()
+                .to_string(),
+            "cannot go from success to cancelled"
+        );
+        for state in DeploymentState::ALL {
+            assert_eq!(DeploymentState::parse(state.as_str()), Some(state));
+        }
+    }
+
+    #[test]
+    fn steps_end_once() {
+        use StepRunState as S;
+        assert!(S::Pending.may_become(S::Running).is_ok());
+        assert!(S::Pending.may_become(S::Skipped).is_ok());
+        assert!(S::Running.may_become(S::Success).is_ok());
+        assert!(S::Running.may_become(S::Running).is_ok());
+        assert!(S::Running.may_become(S::Pending).is_err());
+        assert!(S::Success.may_become(S::Running).is_err());
+        assert!(S::Failed.may_become(S::Success).is_err());
+        assert!(S::Skipped.may_become(S::Skipped).is_ok());
+        assert_eq!(S::may_come_from(S::Running), [S::Pending, S::Running]);
+        for state in S::ALL {
+            assert_eq!(S::parse(state.as_str()), Some(state));
+        }
+    }
+}
