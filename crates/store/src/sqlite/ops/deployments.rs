@@ -1,0 +1,458 @@
+//! Deployments and their steps: queuing, claiming, leases, finishing, cancelling, interrupting (each a compare-and-set with the core's state machine), listings and the dashboard's latest deployments.
+
+use super::*;
+
+pub(in crate::sqlite) const DEPLOYMENT_COLUMNS: &str = "id, release_id, project_id, environment, state, queued_at, \
+     started_at, finished_at, error, cancel_requested, claimed_by, lease_until, log_lines";
+
+pub(in crate::sqlite) fn deployment_state(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<DeploymentState> {
+    let text = row.get_ref(index)?.as_str()?;
+    DeploymentState::parse(text)
+        .ok_or_else(|| conversion(index, format!("unknown deployment state {text}")))
+}
+
+pub(in crate::sqlite) fn deployment_row(row: &Row<'_>) -> rusqlite::Result<Deployment> {
+    Ok(Deployment {
+        id: DeploymentId(row.get(0)?),
+        release: ReleaseId(row.get(1)?),
+        project: ProjectId(row.get(2)?),
+        environment: row.get(3)?,
+        state: deployment_state(row, 4)?,
+        queued_at: time(row, 5)?,
+        started_at: opt_time(row, 6)?,
+        finished_at: opt_time(row, 7)?,
+        error: row.get(8)?,
+        cancel_requested: row.get(9)?,
+        claimed_by: row.get::<_, Option<String>>(10)?.map(NodeId),
+        lease_until: opt_time(row, 11)?,
+        log_lines: u64::try_from(row.get::<_, i64>(12)?).unwrap_or(0),
+    })
+}
+
+pub(in crate::sqlite) fn insert_deployment(
+    tx: &Transaction<'_>,
+    deployment: &NewDeployment,
+) -> StoreResult<Deployment> {
+    let project: i64 = tx
+        .prepare_cached("SELECT project_id FROM releases WHERE id = ?1")
+        .and_then(|mut s| s.query_row([deployment.release.0], |r| r.get(0)).optional())
+        .map_err(db("create a deployment"))?
+        .ok_or_else(|| StoreError::not_found(format!("release {}", deployment.release)))?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO deployments (release_id, project_id, environment, state, queued_at)
+         VALUES (?1, ?2, ?3, 'queued', ?4) RETURNING {DEPLOYMENT_COLUMNS}"
+    ))
+    .and_then(|mut s| {
+        s.query_row(
+            params![
+                deployment.release.0,
+                project,
+                deployment.environment,
+                now_ms()
+            ],
+            deployment_row,
+        )
+    })
+    .map_err(db("create a deployment"))
+}
+
+pub(in crate::sqlite) fn latest_deployments(
+    conn: &mut Connection,
+    project: Option<ProjectId>,
+) -> StoreResult<Vec<Deployment>> {
+    let columns = prefixed("d.", DEPLOYMENT_COLUMNS);
+    conn.prepare_cached(&format!(
+        "SELECT {columns} FROM latest_deployments l JOIN deployments d ON d.id = l.deployment_id
+         WHERE ?1 IS NULL OR l.project_id = ?1
+         ORDER BY l.project_id, l.environment"
+    ))
+    .and_then(|mut s| {
+        s.query_map([project.map(|p| p.0)], deployment_row)?
+            .collect()
+    })
+    .map_err(db("read the latest deployments"))
+}
+
+pub(in crate::sqlite) fn release_deployments(
+    conn: &mut Connection,
+    releases: &[ReleaseId],
+) -> StoreResult<Vec<Deployment>> {
+    let ids = serde_json::to_string(&releases.iter().map(|r| r.0).collect::<Vec<_>>())
+        .map_err(|e| StoreError::unavailable("encode release ids", e))?;
+    conn.prepare_cached(&format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id IN (
+             SELECT max(id) FROM deployments
+             WHERE release_id IN (SELECT value FROM json_each(?1))
+             GROUP BY release_id, environment)
+         ORDER BY release_id, environment"
+    ))
+    .and_then(|mut s| s.query_map([ids], deployment_row)?.collect())
+    .map_err(db("read a release's deployments"))
+}
+
+/// `columns` (comma-separated) each with `prefix`.
+pub(in crate::sqlite) fn prefixed(prefix: &str, columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{prefix}{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(in crate::sqlite) fn select_deployment(
+    conn: &Connection,
+    id: DeploymentId,
+) -> StoreResult<Deployment> {
+    conn.prepare_cached(&format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id.0], deployment_row).optional())
+    .map_err(db("read a deployment"))?
+    .ok_or_else(|| StoreError::not_found(format!("deployment {id}")))
+}
+
+pub(in crate::sqlite) fn get_deployment(
+    conn: &mut Connection,
+    id: DeploymentId,
+) -> StoreResult<Deployment> {
+    select_deployment(conn, id)
+}
+
+pub(in crate::sqlite) fn list_deployments(
+    conn: &mut Connection,
+    filter: &DeploymentFilter,
+    page: PageRequest,
+) -> StoreResult<Page<Deployment>> {
+    // Only the filters given are in the statement, so SQLite can choose the
+    // index that serves them (`?1 IS NULL OR ...` would hide every index and
+    // scan the whole history for a filter that matches little).
+    let mut conditions = Vec::new();
+    if filter.project.is_some() {
+        conditions.push("project_id = ?1");
+    }
+    if filter.environment.is_some() {
+        conditions.push("environment = ?2");
+    }
+    if filter.state.is_some() {
+        conditions.push("state = ?3");
+    }
+    if page.after.is_some() {
+        conditions.push("id < ?4");
+    }
+    let mut sql = format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    // `?5` is always there, so all five parameters can be bound (SQLite
+    // counts up to the largest number; an unused one is simply ignored).
+    sql.push_str(" ORDER BY id DESC LIMIT ?5");
+    let rows: Vec<Deployment> = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    filter.project.map(|p| p.0),
+                    filter.environment,
+                    filter.state.map(DeploymentState::as_str),
+                    page.after.map(|c| c.0),
+                    limit_plus_one(page)
+                ],
+                deployment_row,
+            )?
+            .collect()
+        })
+        .map_err(db("list deployments"))?;
+    Ok(paginate(rows, page, |d| d.id.0))
+}
+
+pub(in crate::sqlite) fn claim_next_deployment(
+    conn: &mut Connection,
+    node: &NodeId,
+    lease: Duration,
+    max_running: u32,
+) -> StoreResult<Option<Deployment>> {
+    let tx = conn.transaction().map_err(db("claim a deployment"))?;
+    let running: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM deployments WHERE state = 'running'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db("claim a deployment"))?;
+    if running >= i64::from(max_running) {
+        return Ok(None);
+    }
+    let now = now_ms();
+    let queued = state_list(
+        &DeploymentEvent::Claim.applies_to(),
+        DeploymentState::as_str,
+    );
+    let claimed = tx
+        .prepare_cached(&format!(
+            "UPDATE deployments SET state = 'running', claimed_by = ?1, lease_until = ?2, started_at = ?3
+             WHERE id = (SELECT q.id FROM deployments q
+                         WHERE q.state IN ({queued})
+                           AND NOT EXISTS (SELECT 1 FROM deployments r
+                                           WHERE r.state = 'running' AND r.project_id = q.project_id
+                                             AND r.environment = q.environment)
+                         ORDER BY q.id LIMIT 1)
+             RETURNING {DEPLOYMENT_COLUMNS}"
+        ))
+        .and_then(|mut s| {
+            s.query_row(params![node.0, lease_until(now, lease), now], deployment_row)
+                .optional()
+        })
+        .map_err(db("claim a deployment"))?;
+    tx.commit().map_err(db("claim a deployment"))?;
+    Ok(claimed)
+}
+
+pub(in crate::sqlite) fn renew_deployment_lease(
+    conn: &mut Connection,
+    id: DeploymentId,
+    node: &NodeId,
+    lease: Duration,
+) -> StoreResult<DateTime<Utc>> {
+    let until = lease_until(now_ms(), lease);
+    let renewed = conn
+        .prepare_cached(
+            "UPDATE deployments SET lease_until = ?3
+             WHERE id = ?1 AND state = 'running' AND claimed_by = ?2 RETURNING lease_until",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![id.0, node.0, until], |r| r.get::<_, i64>(0))
+                .optional()
+        })
+        .map_err(db("renew a lease"))?;
+    match renewed {
+        Some(millis) => DateTime::from_timestamp_millis(millis)
+            .ok_or_else(|| StoreError::unavailable("renew a lease", "lease out of range")),
+        None => {
+            let deployment = select_deployment(conn, id)?;
+            Err(StoreError::conflict(format!(
+                "deployment {id} is {} and not held by node {node}",
+                deployment.state
+            )))
+        }
+    }
+}
+
+pub(in crate::sqlite) fn finish_deployment(
+    conn: &mut Connection,
+    id: DeploymentId,
+    state: DeploymentState,
+    error: Option<String>,
+) -> StoreResult<Deployment> {
+    let event = DeploymentEvent::Finish(state);
+    let tx = conn.transaction().map_err(db("finish a deployment"))?;
+    let current = select_deployment(&tx, id)?;
+    let next = current
+        .state
+        .after(event)
+        .map_err(|e| refused(format!("deployment {id}"), e))?;
+    let expected = state_list(&event.applies_to(), DeploymentState::as_str);
+    let finished = tx
+        .prepare_cached(&format!(
+            "UPDATE deployments SET state = ?2, error = ?3, finished_at = ?4, lease_until = NULL
+             WHERE id = ?1 AND state IN ({expected}) RETURNING {DEPLOYMENT_COLUMNS}"
+        ))
+        .and_then(|mut s| {
+            s.query_row(
+                params![id.0, next.as_str(), error, now_ms()],
+                deployment_row,
+            )
+            .optional()
+        })
+        .map_err(db("finish a deployment"))?
+        .ok_or_else(|| StoreError::InvalidTransition {
+            what: format!("deployment {id}"),
+            from: current.state.to_string(),
+            to: next.to_string(),
+        })?;
+    tx.commit().map_err(db("finish a deployment"))?;
+    Ok(finished)
+}
+
+pub(in crate::sqlite) fn request_cancel(
+    conn: &mut Connection,
+    id: DeploymentId,
+) -> StoreResult<Deployment> {
+    let event = DeploymentEvent::Cancel;
+    let tx = conn.transaction().map_err(db("cancel a deployment"))?;
+    let current = select_deployment(&tx, id)?;
+    let next = current
+        .state
+        .after(event)
+        .map_err(|e| refused(format!("deployment {id}"), e))?;
+    let finished_at = next.is_final().then(now_ms);
+    let changed = tx
+        .prepare_cached(
+            "UPDATE deployments SET state = ?2, cancel_requested = 1,
+                 finished_at = COALESCE(?3, finished_at)
+             WHERE id = ?1 AND state = ?4",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                id.0,
+                next.as_str(),
+                finished_at,
+                current.state.as_str()
+            ])
+        })
+        .map_err(db("cancel a deployment"))?;
+    if changed == 0 {
+        return Err(StoreError::InvalidTransition {
+            what: format!("deployment {id}"),
+            from: current.state.to_string(),
+            to: DeploymentState::Cancelled.to_string(),
+        });
+    }
+    let updated = select_deployment(&tx, id)?;
+    tx.commit().map_err(db("cancel a deployment"))?;
+    Ok(updated)
+}
+
+/// The error recorded on a deployment ended by [`interrupt_running`].
+pub(in crate::sqlite) const INTERRUPTED: &str = "interrupted: the server running it stopped";
+
+pub(in crate::sqlite) fn interrupt_running(
+    conn: &mut Connection,
+    scope: &InterruptScope,
+) -> StoreResult<Vec<DeploymentId>> {
+    let tx = conn.transaction().map_err(db("interrupt deployments"))?;
+    let now = now_ms();
+    let expected = state_list(
+        &DeploymentEvent::Interrupt.applies_to(),
+        DeploymentState::as_str,
+    );
+    let ids: Vec<DeploymentId> = match scope {
+        InterruptScope::Node(node) => tx
+            .prepare_cached(&format!(
+                "UPDATE deployments SET state = 'interrupted', finished_at = ?2,
+                     error = COALESCE(error, ?3), lease_until = NULL
+                 WHERE state IN ({expected}) AND claimed_by = ?1 RETURNING id"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![node.0, now, INTERRUPTED], |r| {
+                    r.get(0).map(DeploymentId)
+                })?
+                .collect()
+            }),
+        InterruptScope::ExpiredLeases => tx
+            .prepare_cached(&format!(
+                "UPDATE deployments SET state = 'interrupted', finished_at = ?1,
+                     error = COALESCE(error, ?2), lease_until = NULL
+                 WHERE state IN ({expected}) AND (lease_until IS NULL OR lease_until <= ?1) RETURNING id"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![now, INTERRUPTED], |r| r.get(0).map(DeploymentId))?
+                    .collect()
+            }),
+    }
+    .map_err(db("interrupt deployments"))?;
+    {
+        let mut steps = tx
+            .prepare_cached(
+                "UPDATE deployment_steps SET state = 'failed', reason = COALESCE(reason, 'interrupted')
+                 WHERE deployment_id = ?1 AND state = 'running'",
+            )
+            .map_err(db("interrupt deployments"))?;
+        for id in &ids {
+            steps.execute([id.0]).map_err(db("interrupt deployments"))?;
+        }
+    }
+    tx.commit().map_err(db("interrupt deployments"))?;
+    let mut ids = ids;
+    ids.sort();
+    Ok(ids)
+}
+
+pub(in crate::sqlite) fn step_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
+    let text = row.get_ref(2)?.as_str()?;
+    let state = StepRunState::parse(text)
+        .ok_or_else(|| conversion(2, format!("unknown step state {text}")))?;
+    Ok(StepRecord {
+        index: row.get(0)?,
+        name: row.get(1)?,
+        state,
+        reason: row.get(3)?,
+        started_at: opt_time(row, 4)?,
+        duration: row
+            .get::<_, Option<i64>>(5)?
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+    })
+}
+
+pub(in crate::sqlite) fn update_step(
+    conn: &mut Connection,
+    deployment: DeploymentId,
+    step: &StepRecord,
+) -> StoreResult<()> {
+    let tx = conn.transaction().map_err(db("record a step"))?;
+    select_deployment(&tx, deployment)?;
+    let what = || format!("step {} of deployment {deployment}", step.index);
+    let current: Option<String> = tx
+        .prepare_cached(
+            "SELECT state FROM deployment_steps WHERE deployment_id = ?1 AND step_index = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![deployment.0, step.index], |r| r.get(0))
+                .optional()
+        })
+        .map_err(db("record a step"))?;
+    if let Some(current) = current.as_deref().and_then(StepRunState::parse) {
+        current
+            .may_become(step.state)
+            .map_err(|e| refused(what(), e))?;
+    }
+    let expected = state_list(
+        &StepRunState::may_come_from(step.state),
+        StepRunState::as_str,
+    );
+    let changed = tx
+        .prepare_cached(&format!(
+            "INSERT INTO deployment_steps (deployment_id, step_index, name, state, reason, started_at, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (deployment_id, step_index) DO UPDATE SET name = excluded.name,
+                 state = excluded.state, reason = excluded.reason, started_at = excluded.started_at,
+                 duration_ms = excluded.duration_ms
+             WHERE deployment_steps.state IN ({expected})"
+        ))
+        .and_then(|mut s| {
+            s.execute(params![
+                deployment.0,
+                step.index,
+                step.name,
+                step.state.as_str(),
+                step.reason,
+                step.started_at.map(ms),
+                step.duration
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            ])
+        })
+        .map_err(db("record a step"))?;
+    if changed == 0 {
+        return Err(StoreError::InvalidTransition {
+            what: what(),
+            from: current.unwrap_or_default(),
+            to: step.state.to_string(),
+        });
+    }
+    tx.commit().map_err(db("record a step"))?;
+    Ok(())
+}
+
+pub(in crate::sqlite) fn list_steps(
+    conn: &mut Connection,
+    deployment: DeploymentId,
+) -> StoreResult<Vec<StepRecord>> {
+    let tx = conn.transaction().map_err(db("list steps"))?;
+    select_deployment(&tx, deployment)?;
+    tx.prepare_cached(
+        "SELECT step_index, name, state, reason, started_at, duration_ms FROM deployment_steps
+         WHERE deployment_id = ?1 ORDER BY step_index",
+    )
+    .and_then(|mut s| s.query_map([deployment.0], step_row)?.collect())
+    .map_err(db("list steps"))
+}
