@@ -26,7 +26,7 @@ use tako_octostache::{EvalContext, VariableDictionary};
 use tako_takofile::{Shell, Step, StepAction, UsesKind, WithValue};
 use tokio_util::sync::CancellationToken;
 
-use crate::process::{ScriptEnd, ScriptEvent, ScriptRequest, Stream, run_script};
+use crate::process::{ScriptEnd, ScriptEvent, ScriptRequest, run_script};
 use crate::service_message::{FailureKind, ServiceMessage};
 use crate::sink::{LogSink, TaskLog};
 use crate::steps;
@@ -689,20 +689,14 @@ struct EventHandler<'a, 'l, 's> {
 impl EventHandler<'_, '_, '_> {
     fn handle(&mut self, event: ScriptEvent) {
         match event {
-            ScriptEvent::Line {
-                stream: Stream::Stdout,
-                text,
-            } => {
-                if let Some(level) = self.stdout_level {
-                    self.log.write(LogStream::Stdout, level, &text);
-                }
-            }
-            ScriptEvent::Line {
-                stream: Stream::Stderr,
-                text,
-            } => {
-                if let Some(level) = self.stderr_level {
-                    self.log.write(LogStream::Stderr, level, &text);
+            ScriptEvent::Line { stream, text } => {
+                let level = match stream {
+                    LogStream::Stdout => self.stdout_level,
+                    LogStream::Stderr => self.stderr_level,
+                    LogStream::Tako => Some(LogLevel::Info),
+                };
+                if let Some(level) = level {
+                    self.log.write(stream, level, &text);
                 }
             }
             ScriptEvent::Message(message) => self.message(message),
@@ -773,8 +767,9 @@ impl EventHandler<'_, '_, '_> {
             ServiceMessage::LogLevel { stream, level } => {
                 let level = level_named(&level, stream);
                 match stream {
-                    Stream::Stdout => self.stdout_level = level,
-                    Stream::Stderr => self.stderr_level = level,
+                    LogStream::Stdout => self.stdout_level = level,
+                    LogStream::Stderr => self.stderr_level = level,
+                    LogStream::Tako => {}
                 }
             }
             ServiceMessage::Other { .. } => {}
@@ -783,14 +778,14 @@ impl EventHandler<'_, '_, '_> {
 }
 
 /// Octopus's `stdout-*` / `stderr-*` directives; `None` drops the lines.
-fn level_named(level: &str, stream: Stream) -> Option<LogLevel> {
+fn level_named(level: &str, stream: LogStream) -> Option<LogLevel> {
     match (level.to_ascii_lowercase().as_str(), stream) {
         ("ignore", _) => None,
-        ("verbose", _) | ("progress", Stream::Stderr) => Some(LogLevel::Verbose),
+        ("verbose", _) | ("progress", LogStream::Stderr) => Some(LogLevel::Verbose),
         ("highlight", _) => Some(LogLevel::Highlight),
         ("wait", _) => Some(LogLevel::Wait),
         ("warning", _) => Some(LogLevel::Warning),
-        ("error", _) | ("default", Stream::Stderr) => Some(LogLevel::Error),
+        ("error", _) | ("default", LogStream::Stderr) => Some(LogLevel::Error),
         _ => Some(LogLevel::Info),
     }
 }
