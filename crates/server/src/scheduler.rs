@@ -265,7 +265,7 @@ fn read_manifest(
     checkout: &std::path::Path,
     path: &str,
 ) -> Result<tako_core::system::ManifestFacts, String> {
-    let file = tako_exec::engine::confined(checkout, path)
+    let file = tako_exec::confine::confine(checkout, path)
         .map_err(|e| format!("Manifest {path:?} {e}"))?;
     let text = std::fs::read_to_string(&file)
         .map_err(|e| format!("cannot read the manifest {path}: {e}"))?;
