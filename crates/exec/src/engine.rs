@@ -11,7 +11,7 @@
 //! A failed step is data ([`StepState::Failed`]); the engine itself does not
 //! fail: whatever goes wrong with one step is reported as that step's failure.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{Offset, Utc};
@@ -26,7 +26,8 @@ use tako_octostache::{EvalContext, VariableDictionary};
 use tako_takofile::{Shell, Step, StepAction, UsesKind, WithValue};
 use tokio_util::sync::CancellationToken;
 
-use crate::process::{ScriptEnd, ScriptEvent, ScriptRequest, Stream, run_script};
+use crate::confine::confine;
+use crate::process::{ScriptEnd, ScriptEvent, ScriptRequest, run_script};
 use crate::service_message::{FailureKind, ServiceMessage};
 use crate::sink::{LogSink, TaskLog};
 use crate::steps;
@@ -367,7 +368,7 @@ impl Deployment<'_> {
         let working_dir = match &step.working_directory {
             Some(dir) => {
                 let dir = self.substitute(dir, log)?;
-                let path = confined(&self.settings.working_dir, &dir)
+                let path = confine(&self.settings.working_dir, &dir)
                     .map_err(|e| format!("WorkingDirectory {dir:?}: {e}"))?;
                 if !path.is_dir() {
                     return Err(format!(
@@ -386,7 +387,7 @@ impl Deployment<'_> {
             }
             StepAction::Script(path) => {
                 let path = self.substitute(path, log)?;
-                let file = confined(&self.settings.working_dir, &path)
+                let file = confine(&self.settings.working_dir, &path)
                     .map_err(|e| format!("Script {path:?}: {e}"))?;
                 let body = std::fs::read_to_string(&file)
                     .map_err(|e| format!("cannot read script file {path:?}: {e}"))?;
@@ -399,7 +400,7 @@ impl Deployment<'_> {
                 with,
             } => {
                 let path = self.substitute(path, log)?;
-                let file = confined(&self.settings.working_dir, &path)
+                let file = confine(&self.settings.working_dir, &path)
                     .map_err(|e| format!("Uses {path:?}: {e}"))?;
                 let json = std::fs::read_to_string(&file)
                     .map_err(|e| format!("cannot read step template {path:?}: {e}"))?;
@@ -689,20 +690,14 @@ struct EventHandler<'a, 'l, 's> {
 impl EventHandler<'_, '_, '_> {
     fn handle(&mut self, event: ScriptEvent) {
         match event {
-            ScriptEvent::Line {
-                stream: Stream::Stdout,
-                text,
-            } => {
-                if let Some(level) = self.stdout_level {
-                    self.log.write(LogStream::Stdout, level, &text);
-                }
-            }
-            ScriptEvent::Line {
-                stream: Stream::Stderr,
-                text,
-            } => {
-                if let Some(level) = self.stderr_level {
-                    self.log.write(LogStream::Stderr, level, &text);
+            ScriptEvent::Line { stream, text } => {
+                let level = match stream {
+                    LogStream::Stdout => self.stdout_level,
+                    LogStream::Stderr => self.stderr_level,
+                    LogStream::Tako => Some(LogLevel::Info),
+                };
+                if let Some(level) = level {
+                    self.log.write(stream, level, &text);
                 }
             }
             ScriptEvent::Message(message) => self.message(message),
@@ -773,8 +768,9 @@ impl EventHandler<'_, '_, '_> {
             ServiceMessage::LogLevel { stream, level } => {
                 let level = level_named(&level, stream);
                 match stream {
-                    Stream::Stdout => self.stdout_level = level,
-                    Stream::Stderr => self.stderr_level = level,
+                    LogStream::Stdout => self.stdout_level = level,
+                    LogStream::Stderr => self.stderr_level = level,
+                    LogStream::Tako => {}
                 }
             }
             ServiceMessage::Other { .. } => {}
@@ -783,28 +779,16 @@ impl EventHandler<'_, '_, '_> {
 }
 
 /// Octopus's `stdout-*` / `stderr-*` directives; `None` drops the lines.
-fn level_named(level: &str, stream: Stream) -> Option<LogLevel> {
+fn level_named(level: &str, stream: LogStream) -> Option<LogLevel> {
     match (level.to_ascii_lowercase().as_str(), stream) {
         ("ignore", _) => None,
-        ("verbose", _) | ("progress", Stream::Stderr) => Some(LogLevel::Verbose),
+        ("verbose", _) | ("progress", LogStream::Stderr) => Some(LogLevel::Verbose),
         ("highlight", _) => Some(LogLevel::Highlight),
         ("wait", _) => Some(LogLevel::Wait),
         ("warning", _) => Some(LogLevel::Warning),
-        ("error", _) | ("default", Stream::Stderr) => Some(LogLevel::Error),
+        ("error", _) | ("default", LogStream::Stderr) => Some(LogLevel::Error),
         _ => Some(LogLevel::Info),
     }
-}
-
-/// `relative` inside `root`: absolute paths and `..` are refused.
-pub fn confined(root: &Path, relative: &str) -> Result<PathBuf, String> {
-    let path = Path::new(relative);
-    if path.is_absolute() {
-        return Err("must be relative to the working directory, not absolute".to_owned());
-    }
-    if path.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err("must stay inside the working directory (no ..)".to_owned());
-    }
-    Ok(root.join(path))
 }
 
 /// A file-name-safe version of a step name.

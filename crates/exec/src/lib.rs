@@ -7,8 +7,10 @@
 //! defined before the user's script runs; [`service_message`] parses the
 //! `##octopus[...]` lines through which a script talks back. [`engine`] runs a
 //! whole process step by step on top of these; [`sink`] is the task log's one
-//! way out (masking first); [`steps`] holds the built-in step kinds.
+//! way out (masking first); [`steps`] holds the built-in step kinds;
+//! [`confine`] turns every path from the takofile into a file path.
 
+pub mod confine;
 pub mod engine;
 pub mod process;
 pub mod script_api;

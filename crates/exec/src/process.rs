@@ -65,6 +65,7 @@ use nix::fcntl::{FcntlArg, fcntl};
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use tako_core::log::LogStream;
 use tako_takofile::Shell;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -146,31 +147,13 @@ impl fmt::Debug for ScriptRequest {
     }
 }
 
-/// One of the script's two output streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stream {
-    /// Standard output.
-    Stdout,
-    /// Standard error.
-    Stderr,
-}
-
-impl fmt::Display for Stream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        })
-    }
-}
-
 /// Something the script produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScriptEvent {
     /// An ordinary line of output, without its line end.
     Line {
         /// Where it was written.
-        stream: Stream,
+        stream: LogStream,
         /// The text (invalid UTF-8 replaced).
         text: String,
     },
@@ -232,7 +215,7 @@ pub enum ExecError {
     #[error("cannot read the script's {stream}: {source}")]
     Read {
         /// Which pipe.
-        stream: Stream,
+        stream: LogStream,
         /// Why.
         #[source]
         source: io::Error,
@@ -326,14 +309,14 @@ pub async fn run_script(
     let stdout = child
         .stdout
         .take()
-        .map(|pipe| (Stream::Stdout, pipe.into_owned_fd()));
+        .map(|pipe| (LogStream::Stdout, pipe.into_owned_fd()));
     let stderr = child
         .stderr
         .take()
-        .map(|pipe| (Stream::Stderr, pipe.into_owned_fd()));
+        .map(|pipe| (LogStream::Stderr, pipe.into_owned_fd()));
     let mut watch = Watch {
-        stdout: Pipe::new(Stream::Stdout),
-        stderr: Pipe::new(Stream::Stderr),
+        stdout: Pipe::new(LogStream::Stdout),
+        stderr: Pipe::new(LogStream::Stderr),
         chunks: receiver,
         on_event,
     };
@@ -383,10 +366,10 @@ struct Watch<'a> {
 }
 
 impl Watch<'_> {
-    fn pipe(&mut self, stream: Stream) -> &mut Pipe {
+    fn pipe(&mut self, stream: LogStream) -> &mut Pipe {
         match stream {
-            Stream::Stdout => &mut self.stdout,
-            Stream::Stderr => &mut self.stderr,
+            LogStream::Stderr => &mut self.stderr,
+            LogStream::Stdout | LogStream::Tako => &mut self.stdout,
         }
     }
 
@@ -402,8 +385,8 @@ impl Watch<'_> {
         };
         let on_event = &mut *self.on_event;
         let pipe = match stream {
-            Stream::Stdout => &mut self.stdout,
-            Stream::Stderr => &mut self.stderr,
+            LogStream::Stderr => &mut self.stderr,
+            LogStream::Stdout | LogStream::Tako => &mut self.stdout,
         };
         match data {
             Ok(bytes) if bytes.is_empty() => pipe.close(on_event),
@@ -523,7 +506,7 @@ fn exit_end(status: ExitStatus) -> ScriptEnd {
 
 /// The line splitter of one output pipe.
 struct Pipe {
-    stream: Stream,
+    stream: LogStream,
     /// Whether the reader thread may still send data.
     open: bool,
     /// An unfinished line carried over from earlier chunks.
@@ -531,7 +514,7 @@ struct Pipe {
 }
 
 impl Pipe {
-    fn new(stream: Stream) -> Self {
+    fn new(stream: LogStream) -> Self {
         Pipe {
             stream,
             open: false,
@@ -598,7 +581,7 @@ impl Pipe {
 
 /// What a reader thread sends: data, end of file (empty data) or an error.
 struct Chunk {
-    stream: Stream,
+    stream: LogStream,
     data: io::Result<Vec<u8>>,
 }
 
@@ -613,7 +596,7 @@ impl Drop for StopOnDrop {
 
 /// Starts the thread that reads one pipe.
 fn spawn_reader(
-    stream: Stream,
+    stream: LogStream,
     fd: OwnedFd,
     sender: mpsc::Sender<Chunk>,
     stop: Arc<AtomicBool>,
@@ -632,7 +615,7 @@ fn spawn_reader(
 /// by a wake-up per line. After a small read it waits [`COALESCE`] so that
 /// output gathers in the pipe (1 MiB when the kernel allows) and is read in
 /// large chunks.
-fn read_pipe(stream: Stream, fd: OwnedFd, sender: &mpsc::Sender<Chunk>, stop: &AtomicBool) {
+fn read_pipe(stream: LogStream, fd: OwnedFd, sender: &mpsc::Sender<Chunk>, stop: &AtomicBool) {
     let mut file = std::fs::File::from(fd);
     // Room for a fast writer while this thread sleeps; a refusal (over the
     // user's pipe quota) only costs speed.
@@ -676,7 +659,11 @@ fn read_pipe(stream: Stream, fd: OwnedFd, sender: &mpsc::Sender<Chunk>, stop: &A
 }
 
 /// Reports a complete line, in pieces of at most [`MAX_LINE`] bytes.
-fn emit_bounded(stream: Stream, mut line: &[u8], on_event: &mut (dyn FnMut(ScriptEvent) + Send)) {
+fn emit_bounded(
+    stream: LogStream,
+    mut line: &[u8],
+    on_event: &mut (dyn FnMut(ScriptEvent) + Send),
+) {
     while line.len() > MAX_LINE {
         let cut = char_boundary(line, MAX_LINE);
         emit(stream, &line[..cut], on_event);
@@ -699,7 +686,7 @@ fn char_boundary(bytes: &[u8], limit: usize) -> usize {
 /// Reports one line already known to be UTF-8 (the fast path); `messages`
 /// says whether its chunk holds a `#` at all.
 fn emit_str(
-    stream: Stream,
+    stream: LogStream,
     line: &str,
     messages: bool,
     on_event: &mut (dyn FnMut(ScriptEvent) + Send),
@@ -716,7 +703,7 @@ fn emit_str(
 }
 
 /// Reports one line: a service message, or text.
-fn emit(stream: Stream, line: &[u8], on_event: &mut (dyn FnMut(ScriptEvent) + Send)) {
+fn emit(stream: LogStream, line: &[u8], on_event: &mut (dyn FnMut(ScriptEvent) + Send)) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let text = match std::str::from_utf8(line) {
         Ok(valid) => valid.to_owned(),
@@ -903,7 +890,7 @@ mod tests {
     use super::*;
 
     fn lines(chunks: &[&[u8]]) -> Vec<ScriptEvent> {
-        let mut pipe = Pipe::new(Stream::Stdout);
+        let mut pipe = Pipe::new(LogStream::Stdout);
         let mut events = Vec::new();
         let mut sink = |event| events.push(event);
         for chunk in chunks {

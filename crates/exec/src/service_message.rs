@@ -18,7 +18,7 @@
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
-use crate::process::Stream;
+use tako_core::log::LogStream;
 
 /// The marker that starts a service message.
 const MARKER: &str = "##octopus[";
@@ -85,7 +85,7 @@ pub enum ServiceMessage {
     /// are treated.
     LogLevel {
         /// The stream the directive applies to (not the one it arrived on).
-        stream: Stream,
+        stream: LogStream,
         /// The part after the dash, lowercase: `default`, `verbose`,
         /// `highlight`, `wait`, `warning`, `error`, `ignore`, `progress`.
         level: String,
@@ -195,9 +195,9 @@ fn build(name: &str, attributes: &[(&str, String)]) -> Option<ServiceMessage> {
         },
         _ => {
             if let Some(level) = lower.strip_prefix("stdout-") {
-                log_level(Stream::Stdout, level)?
+                log_level(LogStream::Stdout, level)?
             } else if let Some(level) = lower.strip_prefix("stderr-") {
-                log_level(Stream::Stderr, level)?
+                log_level(LogStream::Stderr, level)?
             } else {
                 ServiceMessage::Other {
                     name: name.to_owned(),
@@ -209,7 +209,7 @@ fn build(name: &str, attributes: &[(&str, String)]) -> Option<ServiceMessage> {
 }
 
 /// A `stdout-*` / `stderr-*` directive; `None` for an empty level.
-fn log_level(stream: Stream, level: &str) -> Option<ServiceMessage> {
+fn log_level(stream: LogStream, level: &str) -> Option<ServiceMessage> {
     if level.is_empty() {
         return None;
     }
@@ -342,14 +342,14 @@ mod tests {
         assert_eq!(
             parse_line("##octopus[stdout-verbose]"),
             Some(ServiceMessage::LogLevel {
-                stream: Stream::Stdout,
+                stream: LogStream::Stdout,
                 level: "verbose".into()
             })
         );
         assert_eq!(
             parse_line("##octopus[stderr-ignore]"),
             Some(ServiceMessage::LogLevel {
-                stream: Stream::Stderr,
+                stream: LogStream::Stderr,
                 level: "ignore".into()
             })
         );

@@ -320,3 +320,63 @@ Steps:
         "write-file content was logged:\n{log}"
     );
 }
+
+#[test]
+fn symbolic_links_out_of_the_checkout_are_refused_alike() {
+    let ws = workspace(&[]);
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("notify.json"), BASH_TEMPLATE).unwrap();
+    std::fs::write(outside.path().join("run.sh"), "echo outside-script-ran\n").unwrap();
+    std::os::unix::fs::symlink(outside.path(), ws.settings.working_dir.join("out")).unwrap();
+    let takofile = r##"
+Project: Demo
+Steps:
+  - Name: Template
+    Condition: Always
+    Uses: out/notify.json
+    With:
+      nw_HookUrl: http://127.0.0.1:9/
+  - Name: Directory
+    Condition: Always
+    WorkingDirectory: out
+    Run: echo "ran in $(pwd)"
+  - Name: Script file
+    Condition: Always
+    Script: out/run.sh
+  - Name: Write
+    Condition: Always
+    Uses: write-file
+    With:
+      Path: out/written
+      Content: x
+"##;
+    let (report, log) = run(
+        &plan(takofile, "Production", vec![]),
+        &ws,
+        &CancellationToken::new(),
+    );
+    let expected = [
+        r#"Uses "out/notify.json": leads outside the working directory through a symbolic link"#,
+        r#"WorkingDirectory "out": leads outside the working directory through a symbolic link"#,
+        r#"Script "out/run.sh": leads outside the working directory through a symbolic link"#,
+        r#"Path "out/written" leads outside the working directory through a symbolic link"#,
+    ];
+    for (step, expected) in report.steps.iter().zip(expected) {
+        match &step.state {
+            StepState::Failed { reason } => {
+                assert!(reason.starts_with(expected), "{}: {reason}", step.name);
+                assert!(reason.contains("inside the checkout"), "{reason}");
+            }
+            other => panic!("{} was not refused: {other:?}\n{log}", step.name),
+        }
+    }
+    assert!(!log.contains("ran in"), "{log}");
+    assert!(!log.contains("outside-script-ran"), "{log}");
+    assert!(!log.contains("posting to"), "{log}");
+    let mut left: Vec<_> = std::fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["notify.json", "run.sh"]);
+}

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use tako_core::log::LogStream;
 use tako_exec::process::{
-    ExecError, ScriptEnd, ScriptEvent, ScriptRequest, Stream, run_script, shell_available,
+    ExecError, ScriptEnd, ScriptEvent, ScriptRequest, run_script, shell_available,
 };
 use tako_exec::service_message::{FailureKind, ServiceMessage};
 use tako_takofile::Shell;
@@ -62,7 +63,7 @@ async fn run(request: ScriptRequest) -> (ScriptEnd, Vec<ScriptEvent>) {
     (end, events)
 }
 
-fn lines(events: &[ScriptEvent], wanted: Stream) -> Vec<String> {
+fn lines(events: &[ScriptEvent], wanted: LogStream) -> Vec<String> {
     events
         .iter()
         .filter_map(|event| match event {
@@ -73,7 +74,7 @@ fn lines(events: &[ScriptEvent], wanted: Stream) -> Vec<String> {
 }
 
 fn stdout(events: &[ScriptEvent]) -> Vec<String> {
-    lines(events, Stream::Stdout)
+    lines(events, LogStream::Stdout)
 }
 
 fn messages(events: &[ScriptEvent]) -> Vec<ServiceMessage> {
@@ -234,7 +235,7 @@ async fn exit_codes_pass_through_and_stderr_alone_does_not_fail() {
     let fixture = fixture();
     let (end, events) = run(request(&fixture, Shell::Bash, "echo oops >&2\n")).await;
     assert_eq!(end, ScriptEnd::Exited(0));
-    assert_eq!(lines(&events, Stream::Stderr), ["oops"]);
+    assert_eq!(lines(&events, LogStream::Stderr), ["oops"]);
 
     let (end, _) = run(request(&fixture, Shell::Bash, "exit 3\n")).await;
     assert_eq!(end, ScriptEnd::Exited(3));
@@ -299,21 +300,21 @@ async fn service_messages_are_consumed_not_shown() {
     };
     // A message on stderr is consumed too; its order relative to stdout is
     // only the order of arrival, so it is checked apart.
-    let ignore = level(Stream::Stderr, "ignore");
+    let ignore = level(LogStream::Stderr, "ignore");
     let mut messages = messages(&events);
     let position = messages.iter().position(|m| *m == ignore);
     assert!(position.is_some(), "{messages:?}");
     messages.retain(|m| *m != ignore);
-    assert!(lines(&events, Stream::Stderr).is_empty());
+    assert!(lines(&events, LogStream::Stderr).is_empty());
     assert_eq!(
         messages,
         [
-            level(Stream::Stdout, "verbose"),
+            level(LogStream::Stdout, "verbose"),
             ServiceMessage::Mask {
                 value: "s3cret".into()
             },
-            level(Stream::Stdout, "verbose"),
-            level(Stream::Stdout, "default"),
+            level(LogStream::Stdout, "verbose"),
+            level(LogStream::Stdout, "default"),
             ServiceMessage::Progress {
                 percentage: "50".into(),
                 message: "half".into()
@@ -329,7 +330,7 @@ async fn both_streams_partial_lines_and_invalid_utf8() {
     let (end, events) = run(request(&fixture, Shell::Bash, body)).await;
     assert_eq!(end, ScriptEnd::Exited(0));
     assert_eq!(stdout(&events), ["out", "bad\u{fffd}byte", "last"]);
-    assert_eq!(lines(&events, Stream::Stderr), ["err", "no newline"]);
+    assert_eq!(lines(&events, LogStream::Stderr), ["err", "no newline"]);
 }
 
 #[tokio::test]
@@ -344,7 +345,7 @@ async fn large_output_on_both_streams_and_long_lines() {
     let long: usize = out[200000..].iter().map(String::len).sum();
     assert_eq!(long, 200000);
     assert!(out[200000..].iter().all(|l| l.len() <= 64 * 1024));
-    assert_eq!(lines(&events, Stream::Stderr).len(), 100000);
+    assert_eq!(lines(&events, LogStream::Stderr).len(), 100000);
 }
 
 #[tokio::test]
@@ -472,11 +473,11 @@ print(decode(encode("héllo")))
         ]
     );
     let verbose = ServiceMessage::LogLevel {
-        stream: Stream::Stdout,
+        stream: LogStream::Stdout,
         level: "verbose".into(),
     };
     let default = ServiceMessage::LogLevel {
-        stream: Stream::Stdout,
+        stream: LogStream::Stdout,
         level: "default".into(),
     };
     assert_eq!(
@@ -517,7 +518,7 @@ async fn python_failstep_exits_255_and_exceptions_exit_1() {
     let (end, events) = run(request(&fixture, Shell::Python, "raise ValueError('x')\n")).await;
     assert_eq!(end, ScriptEnd::Exited(1));
     assert!(
-        lines(&events, Stream::Stderr)
+        lines(&events, LogStream::Stderr)
             .iter()
             .any(|l| l.contains("ValueError: x"))
     );

@@ -179,7 +179,7 @@ fn short(commit: &str) -> &str {
 }
 
 fn read_manifest(repo: &Path, relative: &str) -> Result<ManifestFacts> {
-    let path = tako_exec::engine::confined(repo, relative)
+    let path = tako_exec::confine::confine(repo, relative)
         .map_err(|e| anyhow::anyhow!("Manifest {relative:?} {e}"))?;
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read the manifest {relative}"))?;

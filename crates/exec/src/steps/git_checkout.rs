@@ -46,7 +46,7 @@ use tako_git::{Credentials, Git, GitError, RemoteUrl};
 use tokio_util::sync::CancellationToken;
 
 use super::{StepContext, StepResult};
-use crate::engine::confined;
+use crate::confine::confine_in;
 
 /// Runs the step.
 pub async fn step(context: &StepContext<'_, '_>) -> StepResult {
@@ -242,34 +242,7 @@ fn is_empty_or_missing(dir: &Path) -> Result<bool, String> {
 /// with the symbolic links of its existing part resolved: absolute paths,
 /// `..` and links leading outside `root` are refused.
 fn confined_dir(root: &Path, base: &Path, path_text: &str) -> Result<PathBuf, String> {
-    let relative_base = base.strip_prefix(root).unwrap_or(Path::new(""));
-    let relative = relative_base.join(path_text);
-    let target: PathBuf = confined(root, &relative.to_string_lossy())
-        .map_err(|e| format!("Path {path_text:?} {e}"))?
-        .components()
-        .collect();
-    let real_root = std::fs::canonicalize(root)
-        .map_err(|e| format!("cannot resolve the working directory: {e}"))?;
-    let mut existing = target.as_path();
-    let mut missing = Vec::new();
-    while std::fs::symlink_metadata(existing).is_err() {
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                missing.push(name.to_owned());
-                existing = parent;
-            }
-            _ => break,
-        }
-    }
-    let mut real = std::fs::canonicalize(existing)
-        .map_err(|e| format!("cannot resolve {path_text:?}: {e}"))?;
-    if !real.starts_with(&real_root) {
-        return Err(format!(
-            "Path {path_text:?} leads outside the working directory through a symbolic link"
-        ));
-    }
-    real.extend(missing.iter().rev());
-    Ok(real)
+    confine_in(root, base, path_text).map_err(|e| format!("Path {path_text:?} {e}"))
 }
 
 #[cfg(test)]

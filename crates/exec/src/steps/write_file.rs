@@ -15,7 +15,7 @@ use nix::libc;
 use tako_takofile::WithValue;
 
 use super::{required, text};
-use crate::engine::confined;
+use crate::confine;
 
 /// What was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,25 +55,21 @@ pub fn run(
             .filter(|mode| *mode <= 0o7777)
             .ok_or_else(|| format!("Mode {mode:?} is not an octal file mode like 0600"))?,
     };
-    let relative_base = base.strip_prefix(root).unwrap_or(Path::new(""));
-    let relative = relative_base.join(path_text);
-    let target = confined(root, &relative.to_string_lossy())
-        .map_err(|e| format!("Path {path_text:?} {e}"))?;
-    let parent = target.parent().unwrap_or(root);
-    fs::create_dir_all(parent)
-        .map_err(|e| format!("cannot create the directory for {path_text:?}: {e}"))?;
-    let real_root =
-        fs::canonicalize(root).map_err(|e| format!("cannot resolve the working directory: {e}"))?;
-    let real_parent =
-        fs::canonicalize(parent).map_err(|e| format!("cannot resolve {path_text:?}: {e}"))?;
-    if !real_parent.starts_with(&real_root) {
-        return Err(format!(
-            "Path {path_text:?} leads outside the working directory through a symbolic link"
-        ));
-    }
-    let file_name = target
+    let relative = Path::new(path_text);
+    confine::check_relative(relative).map_err(|e| format!("Path {path_text:?} {e}"))?;
+    let file_name = relative
         .file_name()
         .ok_or_else(|| format!("Path {path_text:?} does not name a file"))?;
+    let parent_text = relative
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The directory's real location is checked before anything is created,
+    // so no directory appears outside the checkout either.
+    let real_parent = confine::confine_in(root, base, &parent_text)
+        .map_err(|e| format!("Path {path_text:?} {e}"))?;
+    fs::create_dir_all(&real_parent)
+        .map_err(|e| format!("cannot create the directory for {path_text:?}: {e}"))?;
     let final_path = real_parent.join(file_name);
     if fs::symlink_metadata(&final_path)
         .map(|m| m.file_type().is_symlink())
@@ -138,7 +134,14 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
         std::os::unix::fs::symlink(outside.path().join("f"), dir.path().join("filelink")).unwrap();
-        for path in ["/etc/passwd", "../x", "a/../../x", "link/x", "filelink"] {
+        for path in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "link/x",
+            "link/new/x",
+            "filelink",
+        ] {
             let error = run(
                 dir.path(),
                 dir.path(),

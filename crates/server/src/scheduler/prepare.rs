@@ -193,7 +193,7 @@ impl Preparer<'_> {
 
 /// The manifest's facts, read from the release's checkout.
 fn read_manifest(checkout: &Path, path: &str) -> Result<ManifestFacts, PrepareError> {
-    let file = tako_exec::engine::confined(checkout, path)
+    let file = tako_exec::confine::confine(checkout, path)
         .map_err(|e| PrepareError::Manifest(format!("Manifest {path:?} {e}")))?;
     let text = std::fs::read_to_string(&file)
         .map_err(|e| PrepareError::Manifest(format!("cannot read the manifest {path}: {e}")))?;

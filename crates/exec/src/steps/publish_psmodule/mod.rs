@@ -36,7 +36,7 @@ use tako_takofile::WithValue;
 use self::feed::{Clients, Feed, FeedError};
 use self::nuspec::{PackageMetadata, display_version, metadata};
 use super::{StepContext, StepResult};
-use crate::engine::confined;
+use crate::confine::confine_in;
 
 /// The default feed: the PowerShell Gallery's v2 API.
 pub const DEFAULT_FEED: &str = "https://www.powershellgallery.com/api/v2";
@@ -118,22 +118,10 @@ fn request(context: &StepContext<'_, '_>, api_key: &str) -> Result<Request, Stri
             );
         }
     };
-    let relative_base = context
-        .working_dir
-        .strip_prefix(context.root)
-        .unwrap_or(Path::new(""));
-    let relative = relative_base.join(path);
-    let module_dir = confined(context.root, &relative.to_string_lossy())
+    let real_dir = confine_in(context.root, context.working_dir, path)
         .map_err(|e| format!("Path {path:?} {e}"))?;
-    let real_root = std::fs::canonicalize(context.root)
-        .map_err(|e| format!("cannot resolve the working directory: {e}"))?;
-    let real_dir = std::fs::canonicalize(&module_dir)
+    std::fs::metadata(&real_dir)
         .map_err(|e| format!("Path {path:?}: cannot open the module folder: {e}"))?;
-    if !real_dir.starts_with(&real_root) {
-        return Err(format!(
-            "Path {path:?} leads outside the working directory through a symbolic link"
-        ));
-    }
     if !real_dir.is_dir() {
         return Err(format!("Path {path:?} is not a folder"));
     }

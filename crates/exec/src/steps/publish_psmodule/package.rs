@@ -27,6 +27,8 @@ use sha2::{Digest, Sha512};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
+use crate::confine::{self, ConfineError};
+
 use super::nuspec::{Discovered, PackageMetadata, nuspec_xml};
 
 /// One module file: its path inside the package (`/`-separated, as on disk)
@@ -100,7 +102,7 @@ pub fn collect(
     root: &Path,
     excludes: &GlobSet,
 ) -> Result<Vec<PackageFile>, PackageError> {
-    let real_root = fs::canonicalize(root).map_err(|e| PackageError::Read {
+    let real_root = confine::real_root(root).map_err(|e| PackageError::Read {
         path: root.display().to_string(),
         message: e.to_string(),
     })?;
@@ -129,10 +131,7 @@ fn walk(
         path: shown(relative),
         message: e.to_string(),
     };
-    let real_dir = fs::canonicalize(dir).map_err(|e| read_error(prefix, e))?;
-    if !real_dir.starts_with(real_root) {
-        return Err(PackageError::Escapes(shown(prefix)));
-    }
+    let real_dir = inside(real_root, dir, prefix)?;
     if !visited.insert(real_dir) {
         return Ok(());
     }
@@ -157,10 +156,7 @@ fn walk(
         let path = entry.path();
         let mut file_type = entry.file_type().map_err(|e| read_error(&relative, e))?;
         if file_type.is_symlink() {
-            let target = fs::canonicalize(&path).map_err(|e| read_error(&relative, e))?;
-            if !target.starts_with(real_root) {
-                return Err(PackageError::Escapes(relative));
-            }
+            let target = inside(real_root, &path, &relative)?;
             file_type = fs::metadata(&target)
                 .map_err(|e| read_error(&relative, e))?
                 .file_type();
@@ -180,6 +176,24 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// The real location of `path` (shown as `relative`), which must stay
+/// inside the checkout.
+fn inside(real_root: &Path, path: &Path, relative: &str) -> Result<PathBuf, PackageError> {
+    let shown = if relative.is_empty() { "." } else { relative };
+    match confine::resolve_inside(real_root, path) {
+        Ok(real) => Ok(real),
+        Err(ConfineError::Escapes) => Err(PackageError::Escapes(shown.to_owned())),
+        Err(ConfineError::Resolve { message }) => Err(PackageError::Read {
+            path: shown.to_owned(),
+            message,
+        }),
+        Err(error) => Err(PackageError::Read {
+            path: shown.to_owned(),
+            message: error.to_string(),
+        }),
+    }
 }
 
 /// What the files say beyond the manifest: functions defined in the
