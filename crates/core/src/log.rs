@@ -1,12 +1,15 @@
 //! The task log model: timestamped lines, each with its step, stream and level.
 //!
 //! Every line a deployment produces (script output, Tako's own messages) is a
-//! [`LogLine`]. Lines are built only after masking (see `tako_exec::sink`), so
-//! a `LogLine` never holds a sensitive value.
+//! [`LogLine`]. A line can only be built through [`LogLine::masked`], which
+//! masks its text (`tako_exec::sink::TaskLog` is the one caller), so a
+//! `LogLine` never holds a sensitive value.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+
+use crate::Masker;
 
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,16 +71,81 @@ impl LogLevel {
 }
 
 /// One line of a deployment's task log.
+///
+/// Its fields are private and its only constructor, [`LogLine::masked`],
+/// takes the deployment's [`Masker`]: a line cannot be built unmasked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
+    timestamp: DateTime<Utc>,
+    step: Option<Arc<str>>,
+    stream: LogStream,
+    level: LogLevel,
+    text: String,
+}
+
+impl LogLine {
+    /// A line whose `text` is masked with `masker` first.
+    pub fn masked(
+        masker: &Masker,
+        timestamp: DateTime<Utc>,
+        step: Option<Arc<str>>,
+        stream: LogStream,
+        level: LogLevel,
+        text: &str,
+    ) -> LogLine {
+        LogLine {
+            timestamp,
+            step,
+            stream,
+            level,
+            text: masker.mask(text).into_owned(),
+        }
+    }
+
     /// When Tako read or wrote the line.
-    pub timestamp: DateTime<Utc>,
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        self.timestamp
+    }
+
     /// The step the line belongs to; `None` for deployment-level lines.
-    pub step: Option<Arc<str>>,
+    pub fn step(&self) -> Option<&str> {
+        self.step.as_deref()
+    }
+
     /// Where it came from.
-    pub stream: LogStream,
+    pub fn stream(&self) -> LogStream {
+        self.stream
+    }
+
     /// How important it is.
-    pub level: LogLevel,
+    pub fn level(&self) -> LogLevel {
+        self.level
+    }
+
     /// The masked text, without its line ending.
-    pub text: String,
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_masked_when_it_is_built() {
+        let masker = Masker::with_values(["hunter2-secret"]);
+        let line = LogLine::masked(
+            &masker,
+            Utc::now(),
+            Some(Arc::from("Deploy")),
+            LogStream::Stdout,
+            LogLevel::Info,
+            "password hunter2-secret",
+        );
+        assert_eq!(line.text(), "password ********");
+        assert_eq!(line.step(), Some("Deploy"));
+        assert_eq!(line.stream(), LogStream::Stdout);
+        assert_eq!(line.level(), LogLevel::Info);
+    }
 }

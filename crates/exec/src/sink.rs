@@ -60,7 +60,7 @@ impl MemorySink {
     pub fn text(&self) -> String {
         self.lines()
             .iter()
-            .map(|l| l.text.as_str())
+            .map(LogLine::text)
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -109,13 +109,14 @@ impl<'s> TaskLog<'s> {
 
     /// Writes one line (masked first).
     pub fn write(&self, stream: LogStream, level: LogLevel, text: &str) {
-        self.sink.append(LogLine {
-            timestamp: Utc::now(),
-            step: self.step.clone(),
+        self.sink.append(LogLine::masked(
+            &self.masker,
+            Utc::now(),
+            self.step.clone(),
             stream,
             level,
-            text: self.masker.mask(text).into_owned(),
-        });
+            text,
+        ));
     }
 
     /// Writes one of Tako's own lines.
@@ -152,8 +153,8 @@ mod tests {
         log.add_secret("later-secret");
         log.tako(LogLevel::Error, "failed with later-secret");
         let lines = sink.lines();
-        assert_eq!(lines[0].text, "token ******** here");
-        assert_eq!(lines[0].step.as_deref(), Some("Deploy"));
-        assert_eq!(lines[1].text, "failed with ********");
+        assert_eq!(lines[0].text(), "token ******** here");
+        assert_eq!(lines[0].step(), Some("Deploy"));
+        assert_eq!(lines[1].text(), "failed with ********");
     }
 }

@@ -436,11 +436,11 @@ pub struct LogLineRecord {
 impl From<&tako_core::log::LogLine> for LogLineRecord {
     fn from(line: &tako_core::log::LogLine) -> Self {
         LogLineRecord {
-            timestamp: line.timestamp,
-            step: line.step.as_deref().map(str::to_owned),
-            stream: line.stream,
-            level: line.level,
-            text: line.text.clone(),
+            timestamp: line.timestamp(),
+            step: line.step().map(str::to_owned),
+            stream: line.stream(),
+            level: line.level(),
+            text: line.text().to_owned(),
         }
     }
 }

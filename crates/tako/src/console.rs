@@ -40,17 +40,17 @@ impl ConsoleSink {
 
 impl LogSink for ConsoleSink {
     fn append(&self, line: LogLine) {
-        if line.level == LogLevel::Verbose && !self.verbose {
+        if line.level() == LogLevel::Verbose && !self.verbose {
             return;
         }
         let Ok(mut out) = self.out.lock() else { return };
-        let step = line.step.as_deref().unwrap_or("");
-        let time = line.timestamp.format("%H:%M:%S");
-        let _ = match (line.stream, step.is_empty()) {
-            (LogStream::Tako, true) => writeln!(out, "{time} ==> {}", line.text),
-            (LogStream::Tako, false) => writeln!(out, "{time} --> [{step}] {}", line.text),
-            (LogStream::Stderr, _) => writeln!(out, "{time}  !  [{step}] {}", line.text),
-            (LogStream::Stdout, _) => writeln!(out, "{time}     [{step}] {}", line.text),
+        let step = line.step().unwrap_or("");
+        let time = line.timestamp().format("%H:%M:%S");
+        let _ = match (line.stream(), step.is_empty()) {
+            (LogStream::Tako, true) => writeln!(out, "{time} ==> {}", line.text()),
+            (LogStream::Tako, false) => writeln!(out, "{time} --> [{step}] {}", line.text()),
+            (LogStream::Stderr, _) => writeln!(out, "{time}  !  [{step}] {}", line.text()),
+            (LogStream::Stdout, _) => writeln!(out, "{time}     [{step}] {}", line.text()),
         };
     }
 
