@@ -196,6 +196,119 @@ impl fmt::Display for StepRunState {
     }
 }
 
+/// One agent's run of one step (a job) and its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Waiting for its agent.
+    Pending,
+    /// Taken by its agent.
+    Running,
+    /// Ended well.
+    Success,
+    /// Ended badly (or its agent never took it).
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+    /// Its agent stopped answering while it ran; never run again.
+    Interrupted,
+}
+
+impl JobState {
+    /// Every state.
+    pub const ALL: [JobState; 6] = [
+        JobState::Pending,
+        JobState::Running,
+        JobState::Success,
+        JobState::Failed,
+        JobState::Cancelled,
+        JobState::Interrupted,
+    ];
+
+    /// Lowercase name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Success => "success",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses [`JobState::as_str`]'s output.
+    pub fn parse(text: &str) -> Option<Self> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+
+    /// Whether the job has ended.
+    pub fn is_final(self) -> bool {
+        !matches!(self, JobState::Pending | JobState::Running)
+    }
+
+    /// Where `event` takes a job in this state.
+    pub fn after(self, event: JobEvent) -> Result<JobState, InvalidTransition> {
+        let next = match (self, event) {
+            (JobState::Pending, JobEvent::Claim) => JobState::Running,
+            (
+                JobState::Running,
+                JobEvent::Finish(
+                    end @ (JobState::Success | JobState::Failed | JobState::Cancelled),
+                ),
+            ) => end,
+            (JobState::Pending, JobEvent::Cancel) => JobState::Cancelled,
+            (JobState::Running, JobEvent::Cancel) => JobState::Running,
+            (JobState::Running, JobEvent::Interrupt) => JobState::Interrupted,
+            (JobState::Pending, JobEvent::NotTaken) => JobState::Failed,
+            (from, event) => return Err(InvalidTransition::new(from.as_str(), event.target())),
+        };
+        Ok(next)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobEvent {
+    /// Its agent takes it.
+    Claim,
+    /// Its agent reports how it ended (success, failed or cancelled).
+    Finish(JobState),
+    /// Someone asks for it to stop.
+    Cancel,
+    /// Its lease ran out while it ran.
+    Interrupt,
+    /// Its agent did not take it in time.
+    NotTaken,
+}
+
+impl JobEvent {
+    /// The states this event applies to (a store's compare-and-set).
+    pub fn applies_to(self) -> Vec<JobState> {
+        JobState::ALL
+            .into_iter()
+            .filter(|state| state.after(self).is_ok())
+            .collect()
+    }
+
+    fn target(self) -> &'static str {
+        match self {
+            JobEvent::Claim => "running",
+            JobEvent::Finish(end) => end.as_str(),
+            JobEvent::Cancel => "cancelled",
+            JobEvent::Interrupt => "interrupted",
+            JobEvent::NotTaken => "failed",
+        }
+    }
+}
+
 /// A change the state machine does not allow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidTransition {
@@ -262,6 +375,23 @@ mod tests {
         );
         for state in DeploymentState::ALL {
             assert_eq!(DeploymentState::parse(state.as_str()), Some(state));
+        }
+    }
+
+    #[test]
+    fn a_job_runs_once_and_is_never_taken_again() {
+        use JobState as J;
+        assert_eq!(J::Pending.after(JobEvent::Claim), Ok(J::Running));
+        assert!(J::Running.after(JobEvent::Claim).is_err());
+        assert!(J::Interrupted.after(JobEvent::Claim).is_err());
+        assert_eq!(J::Running.after(JobEvent::Finish(J::Failed)), Ok(J::Failed));
+        assert!(J::Running.after(JobEvent::Finish(J::Interrupted)).is_err());
+        assert!(J::Interrupted.after(JobEvent::Finish(J::Success)).is_err());
+        assert_eq!(J::Running.after(JobEvent::Interrupt), Ok(J::Interrupted));
+        assert_eq!(J::Pending.after(JobEvent::NotTaken), Ok(J::Failed));
+        assert_eq!(JobEvent::Cancel.applies_to(), [J::Pending, J::Running]);
+        for state in J::ALL {
+            assert_eq!(J::parse(state.as_str()), Some(state));
         }
     }
 

@@ -15,6 +15,7 @@
 pub mod agents;
 mod error;
 pub mod frozen;
+pub mod jobs;
 mod log_codec;
 pub mod model;
 pub mod seal;
@@ -25,6 +26,7 @@ mod store;
 pub use agents::*;
 pub use error::{BoxError, StoreError, StoreResult};
 pub use frozen::FrozenVariables;
+pub use jobs::*;
 pub use model::*;
 pub use seal::{Keyring, SealError};
 pub use sqlite::SqliteStore;

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 pub use tako_core::log::{LogLevel, LogStream};
-pub use tako_core::state::{DeploymentEvent, DeploymentState, InvalidTransition, StepRunState};
+pub use tako_core::state::{
+    DeploymentEvent, DeploymentState, InvalidTransition, JobEvent, JobState, StepRunState,
+};
 
 macro_rules! int_id {
     ($(#[$doc:meta])* $name:ident) => {

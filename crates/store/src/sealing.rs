@@ -17,14 +17,14 @@ fn sealing_failed(error: SealError) -> StoreError {
     StoreError::unavailable("cannot seal or open a secret", error)
 }
 
-fn seal(keys: Option<&Keyring>, value: &str) -> StoreResult<String> {
+pub(crate) fn seal(keys: Option<&Keyring>, value: &str) -> StoreResult<String> {
     match keys {
         Some(keys) => keys.seal(value).map_err(sealing_failed),
         None => Ok(value.to_owned()),
     }
 }
 
-fn open(keys: Option<&Keyring>, value: &str) -> StoreResult<String> {
+pub(crate) fn open(keys: Option<&Keyring>, value: &str) -> StoreResult<String> {
     match keys {
         Some(keys) => keys.open(value).map_err(sealing_failed),
         None => Ok(value.to_owned()),

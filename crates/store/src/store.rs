@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::agents::{Agent, AgentId, AgentState, EnrollmentToken, NewAgent, NewEnrollmentToken};
 use crate::error::StoreResult;
+use crate::jobs::{ChunkOutcome, Job, JobEnd, JobId, JobLease, NewJob};
 use crate::model::WebhookSecret;
 use crate::model::{
     ApiToken, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
@@ -300,6 +301,63 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_agent(&self, id: AgentId) -> StoreResult<()>;
     /// Records an agent's call and the version it reported.
     async fn touch_agent(&self, id: AgentId, version: &str, at: DateTime<Utc>) -> StoreResult<()>;
+
+    // ----- jobs (a step run by an agent) -----
+
+    /// Creates a pending job (its specification sealed). `Conflict` when the
+    /// id exists.
+    async fn create_job(&self, job: NewJob) -> StoreResult<Job>;
+    /// A job by id.
+    async fn get_job(&self, id: &JobId) -> StoreResult<Job>;
+    /// A deployment's jobs, by step then agent.
+    async fn list_jobs(&self, deployment: DeploymentId) -> StoreResult<Vec<Job>>;
+    /// Hands `agent` its oldest pending job, running with `lease`, with the
+    /// job's specification opened.
+    async fn claim_job(
+        &self,
+        agent: AgentId,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Job, String)>>;
+    /// Extends a running job's lease and tells whether to stop. `NotFound`
+    /// when the job is not `agent`'s; `InvalidTransition` when it has ended.
+    async fn renew_job(
+        &self,
+        id: &JobId,
+        agent: AgentId,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<JobLease>;
+    /// Stores log chunk `seq` of a job into its deployment's task log: the
+    /// next chunk is stored (in the same transaction as the new contiguous
+    /// number), an earlier one is a duplicate, a later one a gap; nothing is
+    /// stored twice or out of order. `NotFound` when the job is not
+    /// `agent`'s.
+    async fn append_job_log(
+        &self,
+        id: &JobId,
+        agent: AgentId,
+        seq: u64,
+        lines: &[LogLineRecord],
+    ) -> StoreResult<ChunkOutcome>;
+    /// Ends a running job (outputs sealed); the same report again returns
+    /// the job unchanged. `InvalidTransition` when it ended otherwise (an
+    /// interrupted job stays interrupted); `NotFound` when not `agent`'s.
+    async fn finish_job(
+        &self,
+        id: &JobId,
+        agent: AgentId,
+        end: JobEnd,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Job>;
+    /// A finished job's output variables (opened), if it reported any.
+    async fn job_outputs(&self, id: &JobId) -> StoreResult<Option<String>>;
+    /// Asks for a job to stop: a pending one is cancelled at once, a running
+    /// one flagged (its agent learns at its next heartbeat).
+    async fn request_job_cancel(&self, id: &JobId, now: DateTime<Utc>) -> StoreResult<Job>;
+    /// Marks every running job whose lease has run out `Interrupted`,
+    /// returning them (they are never run again).
+    async fn interrupt_expired_jobs(&self, now: DateTime<Utc>) -> StoreResult<Vec<Job>>;
 
     // ----- settings -----
 

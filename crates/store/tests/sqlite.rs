@@ -147,6 +147,27 @@ async fn the_database_file_never_holds_a_secret() {
     drop(store);
 }
 
+/// A job's specification and outputs (which carry sensitive values to and
+/// from an agent) are sealed in the database file and its WAL.
+#[tokio::test]
+async fn a_jobs_secrets_are_sealed_in_the_database_file() {
+    let factory = SqliteFactory::new();
+    conformance::jobs::a_job_is_claimed_by_its_agent_and_its_log_stored_once_in_order(&factory)
+        .await;
+    let dir = factory.dir.path().join("data");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        for needle in ["canary-job-secret", "canary-output"] {
+            assert!(
+                !text.contains(needle),
+                "{needle} found in {}",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Nothing can change or remove an audit entry, not even SQL on the file.
 #[tokio::test]
 async fn the_audit_log_is_append_only_in_the_database() {

@@ -57,6 +57,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "one_running_deployment",
         sql: include_str!("../../migrations/sqlite/0008_one_running_deployment.sql"),
     },
+    Migration {
+        version: 9,
+        name: "jobs",
+        sql: include_str!("../../migrations/sqlite/0009_jobs.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -39,6 +39,7 @@
 //! migration known is refused with [`StoreError::SchemaTooNew`].
 
 mod agents;
+mod jobs;
 mod migrate;
 mod ops;
 mod sealing;
@@ -56,6 +57,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::agents::{Agent, AgentId, AgentState, EnrollmentToken, NewAgent, NewEnrollmentToken};
 use crate::error::{StoreError, StoreResult};
+use crate::jobs::{ChunkOutcome, Job, JobEnd, JobId, JobLease, NewJob};
 use crate::model::WebhookSecret;
 use crate::model::{
     ApiToken, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
@@ -78,13 +80,13 @@ const WAL_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
 /// What the WAL file is trimmed to after a checkpoint.
 const WAL_KEEP_BYTES: i64 = 64 * 1024 * 1024;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send + 'static>;
+type Task = Box<dyn FnOnce(&mut Connection) + Send + 'static>;
 
 /// Tako's store in one SQLite file (or in memory).
 pub struct SqliteStore {
-    writer: Option<mpsc::Sender<Job>>,
+    writer: Option<mpsc::Sender<Task>>,
     /// `None` for an in-memory database: reads then go to the writer.
-    readers: Option<mpsc::Sender<Job>>,
+    readers: Option<mpsc::Sender<Task>>,
     threads: Vec<JoinHandle<()>>,
     path: Option<PathBuf>,
     /// Seals secrets on their way in and opens them on their way out;
@@ -119,7 +121,7 @@ fn configure(conn: &Connection, path: Option<&Path>) -> StoreResult<()> {
 fn spawn_worker(
     name: String,
     mut conn: Connection,
-    jobs: Arc<Mutex<mpsc::Receiver<Job>>>,
+    jobs: Arc<Mutex<mpsc::Receiver<Task>>>,
 ) -> StoreResult<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(name)
@@ -142,7 +144,7 @@ fn spawn_worker(
 /// idle (or when it grows too large), never inside a job's commit.
 fn spawn_writer(
     mut conn: Connection,
-    jobs: mpsc::Receiver<Job>,
+    jobs: mpsc::Receiver<Task>,
     wal: Option<PathBuf>,
     checkpointer: Option<mpsc::SyncSender<()>>,
 ) -> StoreResult<JoinHandle<()>> {
@@ -309,7 +311,7 @@ impl SqliteStore {
             }
             None => None,
         };
-        let (write_tx, write_rx) = mpsc::channel::<Job>();
+        let (write_tx, write_rx) = mpsc::channel::<Task>();
         let wal = path.as_ref().map(|p| {
             let mut name = p.clone().into_os_string();
             name.push("-wal");
@@ -319,7 +321,7 @@ impl SqliteStore {
         let read_tx = if readers.is_empty() {
             None
         } else {
-            let (read_tx, read_rx) = mpsc::channel::<Job>();
+            let (read_tx, read_rx) = mpsc::channel::<Task>();
             let read_rx = Arc::new(Mutex::new(read_rx));
             for (index, conn) in readers.into_iter().enumerate() {
                 threads.push(spawn_worker(
@@ -355,7 +357,7 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
-    async fn run<T, F>(sender: Option<&mpsc::Sender<Job>>, f: F) -> StoreResult<T>
+    async fn run<T, F>(sender: Option<&mpsc::Sender<Task>>, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
@@ -363,7 +365,7 @@ impl SqliteStore {
         let closed = || StoreError::unavailable("store", "the store is closed");
         let sender = sender.ok_or_else(closed)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let job: Task = Box::new(move |conn| {
             let _ = reply.send(f(conn));
         });
         sender.send(job).map_err(|_| closed())?;
@@ -882,6 +884,105 @@ impl Store for SqliteStore {
     async fn touch_agent(&self, id: AgentId, version: &str, at: DateTime<Utc>) -> StoreResult<()> {
         let version = version.to_owned();
         self.write(move |c| agents::touch_agent(c, id, &version, at))
+            .await
+    }
+
+    async fn create_job(&self, mut job: NewJob) -> StoreResult<Job> {
+        let keys = self.keys();
+        self.write(move |c| {
+            job.spec = layer::seal(keys.as_deref(), &job.spec)?;
+            jobs::create_job(c, &job, Utc::now())
+        })
+        .await
+    }
+
+    async fn get_job(&self, id: &JobId) -> StoreResult<Job> {
+        let id = id.clone();
+        self.read(move |c| jobs::get_job(c, &id)).await
+    }
+
+    async fn list_jobs(&self, deployment: DeploymentId) -> StoreResult<Vec<Job>> {
+        self.read(move |c| jobs::list_jobs(c, deployment)).await
+    }
+
+    async fn claim_job(
+        &self,
+        agent: AgentId,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Job, String)>> {
+        let keys = self.keys();
+        self.write(move |c| {
+            jobs::claim_job(c, agent, lease, now)?
+                .map(|(job, spec)| Ok((job, layer::open(keys.as_deref(), &spec)?)))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn renew_job(
+        &self,
+        id: &JobId,
+        agent: AgentId,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<JobLease> {
+        let id = id.clone();
+        self.write(move |c| jobs::renew_job(c, &id, agent, lease, now))
+            .await
+    }
+
+    async fn append_job_log(
+        &self,
+        id: &JobId,
+        agent: AgentId,
+        seq: u64,
+        lines: &[LogLineRecord],
+    ) -> StoreResult<ChunkOutcome> {
+        let id = id.clone();
+        let chunks: Vec<(usize, Vec<u8>)> = lines
+            .chunks(crate::log_codec::CHUNK_MAX_LINES)
+            .map(|chunk| (chunk.len(), crate::log_codec::encode(chunk)))
+            .collect();
+        self.write(move |c| jobs::append_job_log(c, &id, agent, seq, &chunks))
+            .await
+    }
+
+    async fn finish_job(
+        &self,
+        id: &JobId,
+        agent: AgentId,
+        mut end: JobEnd,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Job> {
+        let id = id.clone();
+        let keys = self.keys();
+        self.write(move |c| {
+            end.outputs = layer::seal(keys.as_deref(), &end.outputs)?;
+            jobs::finish_job(c, &id, agent, &end, now)
+        })
+        .await
+    }
+
+    async fn job_outputs(&self, id: &JobId) -> StoreResult<Option<String>> {
+        let id = id.clone();
+        let keys = self.keys();
+        self.read(move |c| {
+            jobs::job_outputs(c, &id)?
+                .map(|sealed| layer::open(keys.as_deref(), &sealed))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn request_job_cancel(&self, id: &JobId, now: DateTime<Utc>) -> StoreResult<Job> {
+        let id = id.clone();
+        self.write(move |c| jobs::request_job_cancel(c, &id, now))
+            .await
+    }
+
+    async fn interrupt_expired_jobs(&self, now: DateTime<Utc>) -> StoreResult<Vec<Job>> {
+        self.write(move |c| jobs::interrupt_expired_jobs(c, now))
             .await
     }
 }

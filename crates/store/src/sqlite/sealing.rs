@@ -98,6 +98,38 @@ fn reseal_in_transaction(conn: &mut Connection, keys: &Keyring) -> StoreResult<u
             count += 1;
         }
     }
+    // Jobs: their specifications and outputs (both may hold sensitive
+    // values) are sealed whole.
+    let rows: Vec<(String, String, Option<String>)> = tx
+        .prepare("SELECT id, spec, outputs FROM jobs")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(db(CONTEXT))?;
+    for (id, spec, outputs) in rows {
+        if let Some(resealed) = reseal(keys, &spec)? {
+            tx.execute(
+                "UPDATE jobs SET spec = ?2 WHERE id = ?1",
+                params![id, resealed],
+            )
+            .map_err(db(CONTEXT))?;
+            count += 1;
+        }
+        if let Some(resealed) = outputs
+            .as_deref()
+            .map(|o| reseal(keys, o))
+            .transpose()?
+            .flatten()
+        {
+            tx.execute(
+                "UPDATE jobs SET outputs = ?2 WHERE id = ?1",
+                params![id, resealed],
+            )
+            .map_err(db(CONTEXT))?;
+            count += 1;
+        }
+    }
     tx.commit().map_err(db(CONTEXT))?;
     Ok(count)
 }

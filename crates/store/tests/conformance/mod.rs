@@ -5,6 +5,7 @@
 pub(crate) mod agents;
 pub(crate) mod deliveries;
 pub(crate) mod deployments;
+pub(crate) mod jobs;
 pub(crate) mod log;
 pub(crate) mod misc;
 pub(crate) mod policy;
@@ -147,6 +148,8 @@ macro_rules! conformance_suite {
             secrets::rotation_reseals_every_secret,
             agents::enrollment_tokens_are_used_once_and_give_their_scope,
             agents::agents_are_found_approved_rotated_and_removed,
+            jobs::a_job_is_claimed_by_its_agent_and_its_log_stored_once_in_order,
+            jobs::a_lost_agents_job_is_interrupted_and_never_run_again,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {

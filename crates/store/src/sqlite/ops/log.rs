@@ -7,8 +7,20 @@ pub(in crate::sqlite) fn append_log(
     deployment: DeploymentId,
     chunks: &[(usize, Vec<u8>)],
 ) -> StoreResult<()> {
-    let total: usize = chunks.iter().map(|(n, _)| n).sum();
     let tx = conn.transaction().map_err(db("append to the task log"))?;
+    append_log_in(&tx, deployment, chunks)?;
+    tx.commit().map_err(db("append to the task log"))?;
+    Ok(())
+}
+
+/// Appends encoded chunks of lines to a deployment's task log, inside the
+/// caller's transaction.
+pub(in crate::sqlite) fn append_log_in(
+    tx: &Transaction<'_>,
+    deployment: DeploymentId,
+    chunks: &[(usize, Vec<u8>)],
+) -> StoreResult<()> {
+    let total: usize = chunks.iter().map(|(n, _)| n).sum();
     let end: i64 = tx
         .prepare_cached(
             "UPDATE deployments SET log_lines = log_lines + ?2 WHERE id = ?1 RETURNING log_lines",
@@ -38,7 +50,6 @@ pub(in crate::sqlite) fn append_log(
             first += count;
         }
     }
-    tx.commit().map_err(db("append to the task log"))?;
     Ok(())
 }
 

@@ -1,0 +1,287 @@
+//! Jobs (a step run by an agent): claimed by their agent only, log chunks
+//! stored once and in order, one outcome, lost agents interrupted and never
+//! given the job again, secrets sealed at rest.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use tako_store::{
+    Agent, AgentState, ChunkOutcome, JobEnd, JobId, JobState, LogCursor, LogLevel, LogLineRecord,
+    LogStream, NewAgent, NewEnrollmentToken, NewJob, Store, StoreError, TokenHash,
+};
+
+use super::{StoreFactory, project, queue};
+
+async fn agent(store: &dyn Store, name: &str, byte: u8) -> Agent {
+    store
+        .create_enrollment_token(NewEnrollmentToken {
+            hash: TokenHash([byte; 32]),
+            name: Some(name.to_owned()),
+            environments: vec!["Production".to_owned()],
+            roles: vec!["ps".to_owned()],
+            expires_at: Utc::now() + TimeDelta::hours(1),
+            auto_approve: true,
+        })
+        .await
+        .unwrap();
+    let agent = store
+        .redeem_enrollment_token(
+            &TokenHash([byte; 32]),
+            NewAgent {
+                name: name.to_owned(),
+                credential: TokenHash([byte + 100; 32]),
+                version: "0.1.0".to_owned(),
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(agent.state, AgentState::Active);
+    agent
+}
+
+fn lines(texts: &[&str]) -> Vec<LogLineRecord> {
+    texts
+        .iter()
+        .map(|text| LogLineRecord {
+            timestamp: Utc::now(),
+            step: Some("Test@win-01".to_owned()),
+            stream: LogStream::Stdout,
+            level: LogLevel::Info,
+            text: (*text).to_owned(),
+        })
+        .collect()
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
+pub(crate) async fn a_job_is_claimed_by_its_agent_and_its_log_stored_once_in_order(
+    factory: &dyn StoreFactory,
+) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d = queue(store.as_ref(), web.id, "Production").await;
+    let win = agent(store.as_ref(), "win-01", 1).await;
+    let other = agent(store.as_ref(), "linux-01", 2).await;
+    let id = JobId("job-1".to_owned());
+    let job = store
+        .create_job(NewJob {
+            id: id.clone(),
+            deployment: d.id,
+            step_index: 1,
+            step_name: "Test".to_owned(),
+            agent: win.id,
+            agent_name: win.name.clone(),
+            spec: r#"{"variables":[{"name":"Key","value":"canary-job-secret"}]}"#.to_owned(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(job.state, JobState::Pending);
+    let now = Utc::now();
+
+    // Only its agent gets it.
+    assert!(
+        store
+            .claim_job(other.id, LEASE, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (claimed, spec) = store.claim_job(win.id, LEASE, now).await.unwrap().unwrap();
+    assert_eq!(claimed.id, id);
+    assert_eq!(claimed.state, JobState::Running);
+    assert!(spec.contains("canary-job-secret"), "opened for its agent");
+    assert!(
+        store.claim_job(win.id, LEASE, now).await.unwrap().is_none(),
+        "taken once"
+    );
+
+    // Another agent's calls about it: NotFound.
+    for error in [
+        store.renew_job(&id, other.id, LEASE, now).await.err(),
+        store
+            .append_job_log(&id, other.id, 1, &lines(&["x"]))
+            .await
+            .err(),
+    ] {
+        assert!(
+            matches!(error, Some(StoreError::NotFound { .. })),
+            "{error:?}"
+        );
+    }
+
+    // Chunks: in order, each once; a gap is refused until filled.
+    let append = |seq: u64, texts: &'static [&'static str]| {
+        let store = store.clone();
+        let id = id.clone();
+        let agent = win.id;
+        async move {
+            store
+                .append_job_log(&id, agent, seq, &lines(texts))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        append(1, &["one", "two"]).await,
+        ChunkOutcome::Stored { stored_through: 1 }
+    );
+    assert_eq!(
+        append(3, &["four"]).await,
+        ChunkOutcome::Gap { stored_through: 1 }
+    );
+    assert_eq!(
+        append(1, &["one", "two"]).await,
+        ChunkOutcome::Duplicate { stored_through: 1 }
+    );
+    assert_eq!(
+        append(2, &["three"]).await,
+        ChunkOutcome::Stored { stored_through: 2 }
+    );
+    assert_eq!(
+        append(3, &["four"]).await,
+        ChunkOutcome::Stored { stored_through: 3 }
+    );
+    let log = store.read_log(d.id, LogCursor::START, 100).await.unwrap();
+    let texts: Vec<&str> = log.lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, ["one", "two", "three", "four"]);
+    assert_eq!(log.lines[0].step.as_deref(), Some("Test@win-01"));
+
+    // Heartbeats carry a cancel request.
+    assert!(
+        !store
+            .renew_job(&id, win.id, LEASE, now)
+            .await
+            .unwrap()
+            .cancel_requested
+    );
+    store.request_job_cancel(&id, now).await.unwrap();
+    assert!(
+        store
+            .renew_job(&id, win.id, LEASE, now)
+            .await
+            .unwrap()
+            .cancel_requested
+    );
+
+    // One outcome; the same report again changes nothing; another is refused.
+    let end = JobEnd {
+        state: JobState::Success,
+        reason: None,
+        outputs: r#"[{"name":"Token","value":"canary-output","sensitive":true}]"#.to_owned(),
+        duration_ms: 1500,
+    };
+    let finished = store
+        .finish_job(&id, win.id, end.clone(), now)
+        .await
+        .unwrap();
+    assert_eq!(finished.state, JobState::Success);
+    assert_eq!(finished.duration_ms, Some(1500));
+    let again = store
+        .finish_job(&id, win.id, end.clone(), now)
+        .await
+        .unwrap();
+    assert_eq!(again, finished);
+    let other_end = JobEnd {
+        state: JobState::Failed,
+        ..end
+    };
+    let refused = store
+        .finish_job(&id, win.id, other_end, now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::InvalidTransition { .. }),
+        "{refused:?}"
+    );
+    assert!(
+        store
+            .job_outputs(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("canary-output")
+    );
+    // After the end, nothing more is appended.
+    let late = store
+        .append_job_log(&id, win.id, 4, &lines(&["late"]))
+        .await;
+    assert!(
+        matches!(late, Err(StoreError::InvalidTransition { .. })),
+        "{late:?}"
+    );
+    assert_eq!(store.list_jobs(d.id).await.unwrap().len(), 1);
+}
+
+pub(crate) async fn a_lost_agents_job_is_interrupted_and_never_run_again(
+    factory: &dyn StoreFactory,
+) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d = queue(store.as_ref(), web.id, "Production").await;
+    let win = agent(store.as_ref(), "win-01", 3).await;
+    let id = JobId("job-2".to_owned());
+    store
+        .create_job(NewJob {
+            id: id.clone(),
+            deployment: d.id,
+            step_index: 0,
+            step_name: "Test".to_owned(),
+            agent: win.id,
+            agent_name: win.name.clone(),
+            spec: "{}".to_owned(),
+        })
+        .await
+        .unwrap();
+    let start = Utc::now();
+    store
+        .claim_job(win.id, Duration::from_secs(10), start)
+        .await
+        .unwrap()
+        .unwrap();
+    // Within the lease: nothing happens.
+    assert!(
+        store
+            .interrupt_expired_jobs(start)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = start + TimeDelta::seconds(11);
+    let interrupted = store.interrupt_expired_jobs(later).await.unwrap();
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(interrupted[0].state, JobState::Interrupted);
+    assert_eq!(
+        interrupted[0].reason.as_deref(),
+        Some("agent win-01 stopped answering")
+    );
+    // Never handed out again, and a late report changes nothing.
+    assert!(
+        store
+            .claim_job(win.id, LEASE, later)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let late = store
+        .finish_job(
+            &id,
+            win.id,
+            JobEnd {
+                state: JobState::Success,
+                reason: None,
+                outputs: "[]".to_owned(),
+                duration_ms: 1,
+            },
+            later,
+        )
+        .await;
+    assert!(
+        matches!(late, Err(StoreError::InvalidTransition { .. })),
+        "{late:?}"
+    );
+    assert_eq!(
+        store.get_job(&id).await.unwrap().state,
+        JobState::Interrupted
+    );
+}
