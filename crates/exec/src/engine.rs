@@ -3,32 +3,37 @@
 //! Steps run in order. Before each step the engine decides whether it runs
 //! (`Environments`, `ExcludeEnvironments`, `Condition`); a skipped step is
 //! recorded with its reason. A running step's texts are substituted with the
-//! deployment's variables, then the step runs (a script through
-//! [`crate::process`], or a built-in kind). Its output goes through the
-//! [`TaskLog`], which masks every sensitive value; service messages set
-//! output variables, fail the step, register artifacts or add secrets.
+//! deployment's variables (`Script:` files and step templates are read from
+//! the checkout and substituted here too), giving a self-contained
+//! [`ResolvedStep`]; the [`StepExecutor`] chosen for the step
+//! ([`Executors`]) runs it and returns its state, outputs and artifacts
+//! ([`crate::executor`]). The engine makes outputs readable by later steps,
+//! applies the failure rules and sets `Tako.Deployment.Error`. Every line
+//! goes through the [`TaskLog`], which masks every sensitive value.
 //!
 //! A failed step is data ([`StepState::Failed`]); the engine itself does not
 //! fail: whatever goes wrong with one step is reported as that step's failure.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use chrono::{Offset, Utc};
-use tako_core::log::{LogLevel, LogStream};
+use tako_core::Masker;
+use tako_core::log::LogLevel;
 use tako_core::step::{RunDecision, SkipReason, StepReport, StepState, condition_is_true, decide};
 use tako_core::system::{
     DeploymentFacts, output_variable_names, push_aliased, step_variables, system_variables,
 };
 use tako_core::variables::{VariableSource, VariableValue, resolve};
-use tako_core::{MASK, Masker};
-use tako_octostache::{EvalContext, VariableDictionary};
-use tako_takofile::{Shell, Step, StepAction, UsesKind, WithValue};
+use tako_octostache::VariableDictionary;
+use tako_takofile::{Step, StepAction, UsesKind, WithValue};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::eval_context;
 use crate::confine::confine;
-use crate::process::{ScriptEnd, ScriptEvent, ScriptRequest, run_script};
-use crate::service_message::{FailureKind, ServiceMessage};
+use crate::executor::{
+    Executors, LocalExecutor, ResolvedAction, ResolvedStep, StepExecutor, StepJob, StepOutput,
+    StepRun, TemplateOrigin,
+};
 use crate::sink::{LogSink, TaskLog};
 use crate::steps;
 
@@ -115,13 +120,28 @@ impl DeploymentReport {
 
 /// Runs `plan` and reports what happened. Lines go to `sink`, masked.
 ///
-/// Cancelling `cancel` stops the running step (its process group is killed)
-/// and skips every later step except `Always` ones, which still run.
+/// Every step runs on this machine ([`LocalExecutor`]). Cancelling `cancel`
+/// stops the running step (its process group is killed) and skips every
+/// later step except `Always` ones, which still run.
 pub async fn run_deployment(
     plan: &DeploymentPlan,
     settings: &RunSettings,
     sink: &dyn LogSink,
     cancel: &CancellationToken,
+) -> DeploymentReport {
+    let local = LocalExecutor::new(settings.clone());
+    run_deployment_with(plan, settings, sink, cancel, &local).await
+}
+
+/// Runs `plan` like [`run_deployment`], handing each step to the executor
+/// `executors` chooses for it. `settings.working_dir` is the checkout the
+/// engine reads `Script:` files and step templates from.
+pub async fn run_deployment_with(
+    plan: &DeploymentPlan,
+    settings: &RunSettings,
+    sink: &dyn LogSink,
+    cancel: &CancellationToken,
+    executors: &dyn Executors,
 ) -> DeploymentReport {
     let environment = plan.facts.environment.clone();
     let mut candidates: Vec<VariableValue> = system_variables(&plan.facts)
@@ -158,7 +178,8 @@ pub async fn run_deployment(
         ),
     );
     for (index, step) in plan.steps.iter().enumerate() {
-        let report = run.step(index, step, &mut log, cancel).await;
+        let executor = executors.for_step(step);
+        let report = run.step(index, step, executor, &mut log, cancel).await;
         log.step_finished(index, &report);
         reports.push(report);
         log.flush();
@@ -202,14 +223,6 @@ struct Deployment<'p> {
 }
 
 impl Deployment<'_> {
-    fn eval_context() -> EvalContext {
-        let now = Utc::now();
-        EvalContext {
-            now_utc: now,
-            local_offset: chrono::Local::now().offset().fix(),
-        }
-    }
-
     /// Substitutes `template`, logging warnings; an error fails the step.
     fn substitute(&self, template: &str, log: &TaskLog<'_>) -> Result<String, String> {
         substitute_in(&self.variables, template, log)
@@ -222,7 +235,7 @@ fn substitute_in(
     template: &str,
     log: &TaskLog<'_>,
 ) -> Result<String, String> {
-    match variables.evaluate(template, &Deployment::eval_context()) {
+    match variables.evaluate(template, &eval_context()) {
         Ok(rendered) => {
             for warning in &rendered.warnings {
                 log.tako(LogLevel::Warning, &warning.to_string());
@@ -238,6 +251,7 @@ impl Deployment<'_> {
         &mut self,
         index: usize,
         step: &Step,
+        executor: &dyn StepExecutor,
         log: &mut TaskLog<'_>,
         cancel: &CancellationToken,
     ) -> StepReport {
@@ -290,11 +304,37 @@ impl Deployment<'_> {
         } else {
             cancel.clone()
         };
-        let state = match self.execute(step, log, &step_cancel).await {
-            Ok(state) => state,
+        let state = match self.resolve(index, step, log) {
+            Ok(resolved) => {
+                let first_error = self
+                    .first_error
+                    .as_deref()
+                    .map(|e| log.masker().mask(e).into_owned());
+                let job = StepJob {
+                    step: &resolved,
+                    facts: self.facts,
+                    first_error: first_error.as_deref(),
+                    steps_so_far: &self.statuses,
+                };
+                let run = executor.run(job, log, &step_cancel).await;
+                self.absorb(&step.name, run, log)
+            }
             Err(reason) => StepState::Failed { reason },
         };
         self.finish(step, log, state, started.elapsed())
+    }
+
+    /// Takes what an executor returned: outputs become readable by later
+    /// steps, artifacts are kept.
+    fn absorb(&mut self, step: &str, run: StepRun, log: &mut TaskLog<'_>) -> StepState {
+        for output in run.outputs {
+            if output.sensitive {
+                log.add_secret(&output.value);
+            }
+            self.record_output(step, output, log);
+        }
+        self.artifacts.extend(run.artifacts);
+        run.state
     }
 
     fn finish(
@@ -359,13 +399,16 @@ impl Deployment<'_> {
         }
     }
 
-    async fn execute(
+    /// Turns `step` into a self-contained description: every text
+    /// substituted, `Script:` files and step templates read from the
+    /// checkout, the working directory confined.
+    fn resolve(
         &mut self,
+        index: usize,
         step: &Step,
         log: &mut TaskLog<'_>,
-        cancel: &CancellationToken,
-    ) -> Result<StepState, String> {
-        let working_dir = match &step.working_directory {
+    ) -> Result<ResolvedStep, String> {
+        let working_directory = match &step.working_directory {
             Some(dir) => {
                 let dir = self.substitute(dir, log)?;
                 let path = confine(&self.settings.working_dir, &dir)
@@ -375,15 +418,19 @@ impl Deployment<'_> {
                         "WorkingDirectory {dir:?} does not exist in the checkout"
                     ));
                 }
-                path
+                Some(dir)
             }
-            None => self.settings.working_dir.clone(),
+            None => None,
         };
-        match &step.action {
+        let action = match &step.action {
             StepAction::Run(body) => {
                 let body = self.substitute(body, log)?;
-                self.script(step, &step.shell, body, working_dir, None, log, cancel)
-                    .await
+                ResolvedAction::Script {
+                    shell: step.shell.clone(),
+                    body,
+                    variables: script_variables(&self.variables),
+                    template: None,
+                }
             }
             StepAction::Script(path) => {
                 let path = self.substitute(path, log)?;
@@ -392,8 +439,12 @@ impl Deployment<'_> {
                 let body = std::fs::read_to_string(&file)
                     .map_err(|e| format!("cannot read script file {path:?}: {e}"))?;
                 let body = self.substitute(&body, log)?;
-                self.script(step, &step.shell, body, working_dir, None, log, cancel)
-                    .await
+                ResolvedAction::Script {
+                    shell: step.shell.clone(),
+                    body,
+                    variables: script_variables(&self.variables),
+                    template: None,
+                }
             }
             StepAction::Uses {
                 kind: UsesKind::Template(path),
@@ -406,26 +457,13 @@ impl Deployment<'_> {
                     .map_err(|e| format!("cannot read step template {path:?}: {e}"))?;
                 let template =
                     steps::step_template::load(&json, with).map_err(|e| format!("{path}: {e}"))?;
-                if template.shell == Shell::Pwsh && !crate::process::shell_available(&Shell::Pwsh) {
-                    return Err(format!(
-                        "{path}: step template {:?} is a PowerShell template: this template needs pwsh, which is not installed on this machine",
-                        template.name
-                    ));
-                }
-                log.tako(
-                    LogLevel::Info,
-                    &format!(
-                        "Running step template {:?} ({})",
-                        template.name, template.shell
-                    ),
-                );
                 let mut variables = self.variables.clone();
                 for parameter in &template.parameters {
                     variables.set(parameter.name.clone(), parameter.value.clone());
                 }
                 for parameter in template.parameters.iter().filter(|p| p.sensitive) {
                     let evaluated = variables
-                        .get(&parameter.name, &Self::eval_context())
+                        .get(&parameter.name, &eval_context())
                         .ok()
                         .flatten()
                         .unwrap_or_else(|| parameter.value.clone());
@@ -433,30 +471,46 @@ impl Deployment<'_> {
                     log.add_secret(&parameter.value);
                 }
                 let body = substitute_in(&variables, &template.body, log)?;
-                self.script(
-                    step,
-                    &template.shell,
+                let origin = TemplateOrigin {
+                    path,
+                    name: template.name,
+                };
+                ResolvedAction::Script {
+                    shell: template.shell,
                     body,
-                    working_dir,
-                    Some(variables),
-                    log,
-                    cancel,
-                )
-                .await
+                    variables: script_variables(&variables),
+                    template: Some(origin),
+                }
             }
             StepAction::Uses { kind, with } => {
                 let mut parameters = Vec::with_capacity(with.len());
                 for (name, value) in with {
                     parameters.push((name.clone(), self.substitute_value(value, log)?));
                 }
-                self.builtin(step, kind, &parameters, &working_dir, log, cancel)
-                    .await
+                ResolvedAction::Builtin {
+                    kind: kind.clone(),
+                    parameters,
+                }
             }
-        }
+        };
+        // Built-in steps take no environment (as before the seam).
+        let env = match action {
+            ResolvedAction::Script { .. } => self.script_environment(step, log)?,
+            ResolvedAction::Builtin { .. } => Vec::new(),
+        };
+        Ok(ResolvedStep {
+            index,
+            name: step.name.clone(),
+            action,
+            working_directory,
+            env,
+            timeout: step.timeout.duration,
+            timeout_text: step.timeout.text.clone(),
+        })
     }
 
     /// Makes an output readable by later steps and records it (masked).
-    fn record_output(&mut self, step: &str, output: RawOutput, log: &TaskLog<'_>) {
+    fn record_output(&mut self, step: &str, output: StepOutput, log: &TaskLog<'_>) {
         for name in output_variable_names(step, &output.name) {
             self.variables.set(name, output.value.clone());
         }
@@ -486,76 +540,8 @@ impl Deployment<'_> {
         })
     }
 
-    async fn builtin(
-        &mut self,
-        step: &Step,
-        kind: &UsesKind,
-        parameters: &[(String, WithValue)],
-        working_dir: &Path,
-        log: &TaskLog<'_>,
-        cancel: &CancellationToken,
-    ) -> Result<StepState, String> {
-        let scratch_dir = self
-            .settings
-            .scratch_dir
-            .join(format!("step-{}", sanitize(&step.name)));
-        std::fs::create_dir_all(&scratch_dir)
-            .map_err(|e| format!("cannot create a scratch directory for the step: {e}"))?;
-        let error = self
-            .first_error
-            .as_deref()
-            .map(|e| log.masker().mask(e).into_owned());
-        let context = steps::StepContext {
-            step: &step.name,
-            root: &self.settings.working_dir,
-            working_dir,
-            scratch_dir: &scratch_dir,
-            parameters,
-            facts: self.facts,
-            error: error.as_deref(),
-            steps_so_far: &self.statuses,
-            log,
-            cancel,
-        };
-        let result = match kind {
-            UsesKind::WriteFile => steps::write_file::step(&context),
-            UsesKind::GitCheckout => steps::git_checkout::step(&context).await,
-            UsesKind::GitTag => steps::git_tag::step(&context).await,
-            UsesKind::PublishPsModule => steps::publish_psmodule::step(&context).await,
-            UsesKind::Slack => steps::slack::step(&context).await,
-            UsesKind::Http => steps::http::step(&context).await,
-            UsesKind::Template(path) => {
-                Err(format!("step template {path} is run as a script, not here"))
-            }
-        };
-        let _ = std::fs::remove_dir_all(&scratch_dir);
-        // A step that gave up because the deployment was cancelled was
-        // cancelled, not failed.
-        let outputs = match result {
-            Err(_) if cancel.is_cancelled() => return Ok(StepState::Cancelled),
-            other => other?,
-        };
-        for (name, value) in outputs {
-            log.tako(
-                LogLevel::Verbose,
-                &format!(
-                    "Output variable Octopus.Action[{}].Output.{name} = {value}",
-                    step.name
-                ),
-            );
-            self.record_output(
-                &step.name,
-                RawOutput {
-                    name,
-                    value,
-                    sensitive: false,
-                },
-                log,
-            );
-        }
-        Ok(StepState::Success)
-    }
-
+    /// The script's extra environment: the `TAKO_*` facts and the step's
+    /// `Env` (substituted). `TAKO_WORKDIR` is the executor's to add.
     fn script_environment(
         &self,
         step: &Step,
@@ -569,10 +555,6 @@ impl Deployment<'_> {
             ("TAKO_DEPLOYMENT_ID".to_owned(), facts.deployment_id.clone()),
             ("TAKO_GIT_BRANCH".to_owned(), facts.git_branch.clone()),
             ("TAKO_GIT_COMMIT".to_owned(), facts.git_commit.clone()),
-            (
-                "TAKO_WORKDIR".to_owned(),
-                self.settings.working_dir.display().to_string(),
-            ),
         ];
         for (name, value) in &step.env {
             let value = self.substitute(value, log)?;
@@ -581,81 +563,11 @@ impl Deployment<'_> {
         }
         Ok(env)
     }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn script(
-        &mut self,
-        step: &Step,
-        shell: &Shell,
-        body: String,
-        working_dir: PathBuf,
-        step_variables: Option<VariableDictionary>,
-        log: &mut TaskLog<'_>,
-        cancel: &CancellationToken,
-    ) -> Result<StepState, String> {
-        let scratch_dir = self
-            .settings
-            .scratch_dir
-            .join(format!("step-{}", sanitize(&step.name)));
-        let request = ScriptRequest {
-            shell: shell.clone(),
-            body,
-            working_dir,
-            scratch_dir: scratch_dir.clone(),
-            env: self.script_environment(step, log)?,
-            variables: script_variables(step_variables.as_ref().unwrap_or(&self.variables)),
-            timeout: step.timeout.duration,
-            kill_grace: self.settings.kill_grace,
-        };
-        let mut events = EventHandler {
-            step: &step.name,
-            log,
-            stdout_level: Some(LogLevel::Info),
-            stderr_level: Some(LogLevel::Error),
-            failure_message: None,
-            failed_by_helper: false,
-            outputs: Vec::new(),
-            artifacts: Vec::new(),
-        };
-        let result = run_script(request, cancel, &mut |event| events.handle(event)).await;
-        let EventHandler {
-            failure_message,
-            failed_by_helper,
-            outputs,
-            artifacts,
-            ..
-        } = events;
-        // Bootstrap files may hold sensitive values: remove them now.
-        let _ = std::fs::remove_dir_all(&scratch_dir);
-        for output in outputs {
-            self.record_output(&step.name, output, log);
-        }
-        self.artifacts.extend(artifacts);
-        let end = result.map_err(|error| error.to_string())?;
-        Ok(match end {
-            ScriptEnd::Exited(0) if failed_by_helper => StepState::Failed {
-                reason: failure_message.unwrap_or_else(|| "the script called fail_step".to_owned()),
-            },
-            ScriptEnd::Exited(0) => StepState::Success,
-            ScriptEnd::Exited(code) => StepState::Failed {
-                reason: failure_message
-                    .unwrap_or_else(|| format!("the script exited with code {code}")),
-            },
-            ScriptEnd::Signalled(signal) => StepState::Failed {
-                reason: failure_message
-                    .unwrap_or_else(|| format!("the script was killed by signal {signal}")),
-            },
-            ScriptEnd::TimedOut => StepState::Failed {
-                reason: format!("timed out after {}", step.timeout.text),
-            },
-            ScriptEnd::Cancelled => StepState::Cancelled,
-        })
-    }
 }
 
 /// Every variable, evaluated, for the script API's `get_octopusvariable`.
 fn script_variables(variables: &VariableDictionary) -> Vec<(String, String)> {
-    let context = Deployment::eval_context();
+    let context = eval_context();
     variables
         .names()
         .map(|name| {
@@ -665,136 +577,6 @@ fn script_variables(variables: &VariableDictionary) -> Vec<(String, String)> {
             };
             (name.to_owned(), value)
         })
-        .collect()
-}
-
-/// An output variable as the script set it (unmasked, kept for substitution).
-struct RawOutput {
-    name: String,
-    value: String,
-    sensitive: bool,
-}
-
-/// Turns a running script's events into log lines and recorded effects.
-struct EventHandler<'a, 'l, 's> {
-    step: &'a str,
-    log: &'l mut TaskLog<'s>,
-    stdout_level: Option<LogLevel>,
-    stderr_level: Option<LogLevel>,
-    failure_message: Option<String>,
-    failed_by_helper: bool,
-    outputs: Vec<RawOutput>,
-    artifacts: Vec<Artifact>,
-}
-
-impl EventHandler<'_, '_, '_> {
-    fn handle(&mut self, event: ScriptEvent) {
-        match event {
-            ScriptEvent::Line { stream, text } => {
-                let level = match stream {
-                    LogStream::Stdout => self.stdout_level,
-                    LogStream::Stderr => self.stderr_level,
-                    LogStream::Tako => Some(LogLevel::Info),
-                };
-                if let Some(level) = level {
-                    self.log.write(stream, level, &text);
-                }
-            }
-            ScriptEvent::Message(message) => self.message(message),
-        }
-    }
-
-    fn message(&mut self, message: ServiceMessage) {
-        match message {
-            ServiceMessage::SetVariable {
-                name,
-                value,
-                sensitive,
-            } => {
-                if sensitive {
-                    self.log.add_secret(&value);
-                }
-                let shown = if sensitive {
-                    MASK.to_owned()
-                } else {
-                    value.clone()
-                };
-                self.log.tako(
-                    LogLevel::Verbose,
-                    &format!(
-                        "Output variable Octopus.Action[{}].Output.{name} = {shown}",
-                        self.step
-                    ),
-                );
-                self.outputs.retain(|o| o.name != name);
-                self.outputs.push(RawOutput {
-                    name,
-                    value,
-                    sensitive,
-                });
-            }
-            ServiceMessage::StepFailed { message, kind } => {
-                // Tako's `stepFailed` fails the step whatever the exit code;
-                // Octopus's `resultMessage` only words the failure that the
-                // exit code decides, as in Calamari.
-                self.failed_by_helper |= kind == FailureKind::StepFailed;
-                if !message.is_empty() {
-                    self.failure_message = Some(message);
-                } else if kind == FailureKind::StepFailed {
-                    self.failure_message = Some("the script called fail_step".to_owned());
-                }
-            }
-            ServiceMessage::Mask { value } => self.log.add_secret(&value),
-            ServiceMessage::CreateArtifact { path, name, .. } => {
-                self.log.tako(
-                    LogLevel::Info,
-                    &format!("Artifact {name} will be collected from {path}"),
-                );
-                self.artifacts.push(Artifact {
-                    step: self.step.to_owned(),
-                    path,
-                    name,
-                });
-            }
-            ServiceMessage::Progress {
-                percentage,
-                message,
-            } => {
-                self.log.tako(
-                    LogLevel::Verbose,
-                    &format!("Progress {percentage}%: {message}"),
-                );
-            }
-            ServiceMessage::LogLevel { stream, level } => {
-                let level = level_named(&level, stream);
-                match stream {
-                    LogStream::Stdout => self.stdout_level = level,
-                    LogStream::Stderr => self.stderr_level = level,
-                    LogStream::Tako => {}
-                }
-            }
-            ServiceMessage::Other { .. } => {}
-        }
-    }
-}
-
-/// Octopus's `stdout-*` / `stderr-*` directives; `None` drops the lines.
-fn level_named(level: &str, stream: LogStream) -> Option<LogLevel> {
-    match (level.to_ascii_lowercase().as_str(), stream) {
-        ("ignore", _) => None,
-        ("verbose", _) | ("progress", LogStream::Stderr) => Some(LogLevel::Verbose),
-        ("highlight", _) => Some(LogLevel::Highlight),
-        ("wait", _) => Some(LogLevel::Wait),
-        ("warning", _) => Some(LogLevel::Warning),
-        ("error", _) | ("default", LogStream::Stderr) => Some(LogLevel::Error),
-        _ => Some(LogLevel::Info),
-    }
-}
-
-/// A file-name-safe version of a step name.
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
 }
 

@@ -10,10 +10,13 @@
 //! way out (masking first); [`steps`] holds the built-in step kinds;
 //! [`confine`] turns every path from the takofile into a file path.
 
+pub mod clock;
 pub mod confine;
 pub mod engine;
+pub mod executor;
 pub mod process;
 pub mod script_api;
+mod script_events;
 pub mod service_message;
 pub mod sink;
 pub mod steps;

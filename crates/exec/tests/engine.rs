@@ -11,13 +11,19 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use tako_core::log::{LogLevel, LogStream};
 use tako_core::step::{SkipReason, StepState};
 use tako_core::system::DeploymentFacts;
 use tako_core::variables::{VariableSource, VariableValue};
 use tako_exec::engine::{
     DeploymentOutcome, DeploymentPlan, DeploymentReport, RunSettings, run_deployment,
+    run_deployment_with,
 };
-use tako_exec::sink::MemorySink;
+use tako_exec::executor::{
+    Executors, LocalExecutor, ResolvedAction, ResolvedStep, StepExecutor, StepJob, StepOutput,
+    StepRun,
+};
+use tako_exec::sink::{MemorySink, TaskLog};
 use tokio_util::sync::CancellationToken;
 
 struct Workspace {
@@ -379,4 +385,195 @@ Steps:
         .collect();
     left.sort();
     assert_eq!(left, ["notify.json", "run.sh"]);
+}
+
+/// A test-only executor: records the jobs it gets and answers with canned
+/// runs (as an agent would, without running anything here).
+#[derive(Default)]
+struct Recording {
+    jobs: std::sync::Mutex<Vec<(ResolvedStep, Option<String>)>>,
+}
+
+#[async_trait::async_trait]
+impl StepExecutor for Recording {
+    async fn run(
+        &self,
+        job: StepJob<'_>,
+        log: &mut TaskLog<'_>,
+        _cancel: &CancellationToken,
+    ) -> StepRun {
+        self.jobs
+            .lock()
+            .unwrap()
+            .push((job.step.clone(), job.first_error.map(str::to_owned)));
+        log.write(
+            LogStream::Stdout,
+            LogLevel::Info,
+            &format!("remote ran {}", job.step.name),
+        );
+        let mut run = StepRun {
+            state: StepState::Success,
+            outputs: Vec::new(),
+            artifacts: Vec::new(),
+        };
+        match job.step.name.as_str() {
+            "Remote build" => {
+                run.outputs = vec![
+                    StepOutput {
+                        name: "Version".into(),
+                        value: "2.0.7".into(),
+                        sensitive: false,
+                    },
+                    StepOutput {
+                        name: "Token".into(),
+                        value: "tok-from-the-agent-4711".into(),
+                        sensitive: true,
+                    },
+                ];
+            }
+            "Remote deploy" => {
+                run.state = StepState::Failed {
+                    reason: "the agent said no".into(),
+                };
+            }
+            _ => {}
+        }
+        run
+    }
+}
+
+/// Steps named `Remote ...` go to the recording executor, the rest run here.
+struct Split {
+    local: LocalExecutor,
+    remote: Recording,
+}
+
+impl Executors for Split {
+    fn for_step(&self, step: &tako_takofile::Step) -> &dyn StepExecutor {
+        if step.name.starts_with("Remote") {
+            &self.remote
+        } else {
+            &self.local
+        }
+    }
+}
+
+#[test]
+fn each_step_goes_to_the_executor_chosen_for_it() {
+    let ws = workspace(&[]);
+    let takofile = r##"
+Project: Demo
+Variables:
+  - Name: Greeting
+    Value: hello
+Steps:
+  - Name: Local first
+    Run: echo local-one
+  - Name: Remote build
+    Env:
+      WHO: "#{Greeting} agent"
+    Run: |
+      echo "#{Greeting} from #{Octopus.Environment.Name}"
+  - Name: Use outputs
+    Run: |
+      echo "version=#{Octopus.Action[Remote build].Output.Version}"
+      echo "token=#{Octopus.Action[Remote build].Output.Token}"
+  - Name: Remote deploy
+    Uses: write-file
+    With:
+      Path: "#{Greeting}.txt"
+      Content: x
+  - Name: Not after a failure
+    Run: echo never-runs
+  - Name: Report
+    Condition: Always
+    Run: echo "error=#{Octopus.Deployment.Error}"
+  - Name: Remote cleanup
+    Condition: Always
+    Run: echo cleanup
+"##;
+    let executors = Split {
+        local: LocalExecutor::new(ws.settings.clone()),
+        remote: Recording::default(),
+    };
+    let sink = MemorySink::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = runtime.block_on(run_deployment_with(
+        &plan(takofile, "Production", vec![]),
+        &ws.settings,
+        &sink,
+        &CancellationToken::new(),
+        &executors,
+    ));
+    let log = sink.text();
+
+    let jobs = executors.remote.jobs.lock().unwrap().clone();
+    let names: Vec<_> = jobs.iter().map(|(step, _)| step.name.as_str()).collect();
+    assert_eq!(names, ["Remote build", "Remote deploy", "Remote cleanup"]);
+    let (build, error_then) = &jobs[0];
+    assert_eq!(build.index, 1);
+    assert_eq!(error_then, &None);
+    match &build.action {
+        ResolvedAction::Script {
+            body, variables, ..
+        } => {
+            assert_eq!(body.trim_end(), "echo \"hello from Production\"");
+            assert!(variables.contains(&("Greeting".to_owned(), "hello".to_owned())));
+        }
+        other => panic!("not a script: {other:?}"),
+    }
+    assert!(
+        build
+            .env
+            .contains(&("WHO".to_owned(), "hello agent".to_owned()))
+    );
+    assert!(
+        build
+            .env
+            .contains(&("TAKO_PROJECT".to_owned(), "Demo".to_owned()))
+    );
+    match &jobs[1].0.action {
+        ResolvedAction::Builtin { parameters, .. } => assert_eq!(
+            parameters[0],
+            (
+                "Path".to_owned(),
+                tako_takofile::WithValue::Text("hello.txt".to_owned())
+            )
+        ),
+        other => panic!("not a built-in: {other:?}"),
+    }
+    assert!(!ws.settings.working_dir.join("hello.txt").exists());
+    assert_eq!(
+        jobs[2].1.as_deref(),
+        Some("Step 'Remote deploy' failed: the agent said no")
+    );
+
+    assert!(log.contains("local-one"), "{log}");
+    assert!(log.contains("remote ran Remote build"), "{log}");
+    assert!(log.contains("version=2.0.7"), "{log}");
+    assert!(log.contains("token=********"), "{log}");
+    assert!(!log.contains("tok-from-the-agent-4711"), "{log}");
+    assert!(
+        log.contains("error=Step 'Remote deploy' failed: the agent said no"),
+        "{log}"
+    );
+    assert!(!log.contains("never-runs"), "{log}");
+    let states: Vec<_> = report.steps.iter().map(|s| s.state.status_name()).collect();
+    assert_eq!(
+        states,
+        [
+            "Success", "Success", "Success", "Failed", "Skipped", "Success", "Success"
+        ]
+    );
+    assert_eq!(
+        report.outcome,
+        DeploymentOutcome::Failed {
+            error: "Step 'Remote deploy' failed: the agent said no".into()
+        }
+    );
+    let token = report.outputs.iter().find(|o| o.name == "Token").unwrap();
+    assert_eq!((token.value.as_str(), token.sensitive), ("********", true));
 }
