@@ -450,6 +450,23 @@ pub fn render_version_template(
     Ok(number.to_owned())
 }
 
+/// A new release's number, the one rule for every caller (a push, a release
+/// made by hand, `tako run`): the takofile's `Version` template rendered
+/// when it has one, else the number after `latest` (the first is
+/// [`FIRST_RELEASE_NUMBER`]).
+pub fn release_number(
+    version_template: Option<&str>,
+    latest: Option<&str>,
+    facts: &crate::system::DeploymentFacts,
+    candidates: Vec<crate::variables::VariableValue>,
+    context: &tako_octostache::EvalContext,
+) -> Result<String, VersionTemplateError> {
+    match version_template {
+        Some(template) => render_version_template(template, facts, candidates, context),
+        None => Ok(next_release_number(latest)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

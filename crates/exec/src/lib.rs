@@ -14,6 +14,7 @@ pub mod clock;
 pub mod confine;
 pub mod engine;
 pub mod executor;
+pub mod prepare;
 pub mod process;
 pub mod script_api;
 mod script_events;

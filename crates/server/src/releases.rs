@@ -21,10 +21,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tako_core::release::{VersionTemplateError, next_release_number, render_version_template};
+use tako_core::release::{VersionTemplateError, release_number};
 use tako_core::system::{DeploymentFacts, ManifestFacts, short_commit};
 use tako_git::{GitError, Mirror, Mirrors, TAKOFILE_NAMES};
-use tako_octostache::EvalContext;
 use tako_store::{Deployment, Keyring, NewRelease, Project, Release, SealError, Store, StoreError};
 use tako_takofile::Takofile;
 
@@ -230,11 +229,10 @@ async fn compute_number(
     build: i64,
     manifest: Option<ManifestFacts>,
 ) -> Result<String, ReleaseError> {
-    let Some(template) = &process.takofile.version else {
-        let latest = store.latest_release(project.id).await?;
-        return Ok(next_release_number(
-            latest.as_ref().map(|r| r.number.as_str()),
-        ));
+    // The previous number matters only without a template.
+    let latest = match process.takofile.version {
+        Some(_) => None,
+        None => store.latest_release(project.id).await?,
     };
     let facts = DeploymentFacts {
         project: project.name.clone(),
@@ -249,12 +247,12 @@ async fn compute_number(
     };
     let mut candidates = tako_core::variables::from_takofile(&process.takofile);
     candidates.extend(frozen.public_values());
-    let context = EvalContext {
-        now_utc: chrono::Utc::now(),
-        local_offset: chrono::Offset::fix(&chrono::Utc),
-    };
-    Ok(render_version_template(
-        template, &facts, candidates, &context,
+    Ok(release_number(
+        process.takofile.version.as_deref(),
+        latest.as_ref().map(|r| r.number.as_str()),
+        &facts,
+        candidates,
+        &tako_exec::clock::eval_context(),
     )?)
 }
 

@@ -1,16 +1,13 @@
 //! `tako run`: the takofile's process, run locally through the same engine a
 //! server deployment uses.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tako_core::release::{next_release_number, render_version_template};
-use tako_core::system::{DeploymentFacts, ManifestFacts};
+use tako_core::system::DeploymentFacts;
 use tako_core::variables::{VariableSource, VariableValue};
 use tako_exec::engine::{DeploymentOutcome, DeploymentPlan, RunSettings, run_deployment};
-use tako_octostache::EvalContext;
 use tako_takofile::Takofile;
 use tokio_util::sync::CancellationToken;
 
@@ -80,7 +77,7 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
     }
 
     let manifest = match &takofile.manifest {
-        Some(path) => Some(read_manifest(&repo, path)?),
+        Some(path) => Some(tako_exec::prepare::read_manifest(&repo, path)?),
         None => None,
     };
     let deployment_id = format!("local-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
@@ -178,33 +175,18 @@ fn short(commit: &str) -> &str {
     commit.get(..7).unwrap_or(commit)
 }
 
-fn read_manifest(repo: &Path, relative: &str) -> Result<ManifestFacts> {
-    let path = tako_exec::confine::confine(repo, relative)
-        .map_err(|e| anyhow::anyhow!("Manifest {relative:?} {e}"))?;
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read the manifest {relative}"))?;
-    ManifestFacts::from_manifest(relative, &text)
-        .with_context(|| format!("manifest {relative} is invalid"))
-}
-
 /// The takofile's `Version` template evaluated, or the next increment (the
-/// first local release is `0.0.1`).
+/// first local release is `0.0.1`), by the same rule as the server.
 fn release_number(
     takofile: &Takofile,
     facts: &DeploymentFacts,
     variables: &[VariableValue],
 ) -> Result<String> {
-    let Some(template) = &takofile.version else {
-        return Ok(next_release_number(None));
-    };
-    let context = EvalContext {
-        now_utc: chrono::Utc::now(),
-        local_offset: chrono::Offset::fix(chrono::Local::now().offset()),
-    };
-    Ok(render_version_template(
-        template,
+    Ok(tako_core::release::release_number(
+        takofile.version.as_deref(),
+        None,
         facts,
         variables.to_vec(),
-        &context,
+        &tako_exec::clock::eval_context(),
     )?)
 }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tako_core::system::{DeploymentFacts, ManifestFacts};
+use tako_core::system::DeploymentFacts;
 use tako_exec::engine::{DeploymentPlan, RunSettings};
 use tako_git::Mirrors;
 use tako_store::{Deployment, Keyring, StepRecord, StepRunState, Store, StoreError};
@@ -161,7 +161,10 @@ impl Preparer<'_> {
             git_pusher: release.pusher.clone().unwrap_or_default(),
             web_base_url: self.public_url.to_owned(),
             manifest: match &takofile.manifest {
-                Some(path) => Some(read_manifest(&working_dir, path)?),
+                Some(path) => Some(
+                    tako_exec::prepare::read_manifest(&working_dir, path)
+                        .map_err(|e| PrepareError::Manifest(e.to_string()))?,
+                ),
                 None => None,
             },
         };
@@ -189,14 +192,4 @@ impl Preparer<'_> {
             },
         })
     }
-}
-
-/// The manifest's facts, read from the release's checkout.
-fn read_manifest(checkout: &Path, path: &str) -> Result<ManifestFacts, PrepareError> {
-    let file = tako_exec::confine::confine(checkout, path)
-        .map_err(|e| PrepareError::Manifest(format!("Manifest {path:?} {e}")))?;
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| PrepareError::Manifest(format!("cannot read the manifest {path}: {e}")))?;
-    ManifestFacts::from_manifest(path, &text)
-        .map_err(|e| PrepareError::Manifest(format!("manifest {path} is invalid: {e}")))
 }
