@@ -1816,3 +1816,279 @@ async fn a_release_by_hand_and_its_deployments_are_kept_together_or_not_at_all()
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.json()["deployments"].as_array().unwrap().len(), 2);
 }
+
+/// An active agent `name` (enrolled and approved through the API); its
+/// credential.
+async fn active_agent(api: &Api, name: &str) -> String {
+    let created = api
+        .send(
+            Method::POST,
+            "/api/v1/agents/enrollment-tokens",
+            json!({"name": name, "environments": ["Production"], "roles": ["ps"], "auto_approve": true}),
+        )
+        .await;
+    let token = created.json()["token"].as_str().unwrap().to_owned();
+    let enrolled = enroll(api, &token, name, 1).await;
+    assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    enrolled.json()["credential"].as_str().unwrap().to_owned()
+}
+
+/// A job for agent `name` on a fresh deployment, its spec carrying a secret
+/// to mask.
+async fn job_for(api: &Api, name: &str, id: &str) -> tako_store::Deployment {
+    let project = match api.store.find_project_by_name("web").await.unwrap() {
+        Some(project) => project,
+        None => api.project("web").await,
+    };
+    let release = api.release(&project, &format!("1.0.{}", id.len())).await;
+    let deployment = api
+        .store
+        .create_deployment(NewDeployment {
+            release: release.id,
+            environment: "Production".to_owned(),
+        })
+        .await
+        .unwrap();
+    let agent = api.store.find_agent_by_name(name).await.unwrap().unwrap();
+    let spec = json!({
+        "id": id, "deployment": deployment.id.0,
+        "step": {"index": 0, "name": "Test", "action": {"kind": "script", "shell": "bash", "body": "echo hi"},
+                 "working_directory": null, "env": [], "timeout_seconds": 60, "timeout_text": "1m"},
+        "facts": {"project": "web", "environment": "Production", "release_number": "1", "release_notes": "",
+                  "release_id": "r", "deployment_id": "d", "build": 1, "git_repository": "", "git_branch": "",
+                  "git_commit": "", "git_pusher": "", "web_base_url": "", "manifest": null},
+        "variables": [{"name": "Key", "value": "canary-agent-secret", "sensitive": true}],
+        "mask": ["canary-agent-secret"],
+        "source": {"commit": "0123456789abcdef0123456789abcdef01234567", "path": "/x"},
+        "error": null, "steps_so_far": [], "lease_seconds": 60, "heartbeat_seconds": 10
+    });
+    // The spec is what the agent will parse: it must be a valid job.
+    serde_json::from_value::<tako_protocol::agent::Job>(spec.clone()).unwrap();
+    api.store
+        .create_job(tako_store::NewJob {
+            id: tako_store::JobId(id.to_owned()),
+            deployment: deployment.id,
+            step_index: 0,
+            step_name: "Test".to_owned(),
+            agent: agent.id,
+            agent_name: agent.name,
+            spec: spec.to_string(),
+        })
+        .await
+        .unwrap();
+    deployment
+}
+
+fn chunk(job: &str, seq: u64, texts: &[&str]) -> Value {
+    json!({"job": job, "seq": seq, "lines": texts.iter().map(|t| json!({
+        "timestamp": "2026-12-06T08:00:00.000Z", "stream": "stdout", "level": "info", "text": t
+    })).collect::<Vec<_>>()})
+}
+
+#[tokio::test]
+async fn an_agent_takes_its_job_sends_its_log_once_in_order_and_reports_once() {
+    let api = api().await;
+    let win = active_agent(&api, "win-01").await;
+    let other = active_agent(&api, "linux-01").await;
+    let deployment = job_for(&api, "win-01", "job-a").await;
+    let next = |credential: &str| {
+        let credential = credential.to_owned();
+        let api = &api;
+        async move {
+            api.call_as(
+                &credential,
+                Method::POST,
+                "/api/v1/agent/jobs/next?wait=0",
+                Some(json!({"version": "0.1.0", "protocol": 1})),
+            )
+            .await
+        }
+    };
+    // Another agent gets nothing; its agent gets the job, once.
+    assert_eq!(next(&other).await.status, StatusCode::NO_CONTENT);
+    let taken = next(&win).await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.body);
+    let job: tako_protocol::agent::Job = serde_json::from_str(&taken.body).unwrap();
+    assert_eq!(job.id, "job-a");
+    assert_eq!(next(&win).await.status, StatusCode::NO_CONTENT);
+    // An old protocol is refused naming both versions.
+    let old = api
+        .call_as(
+            &win,
+            Method::POST,
+            "/api/v1/agent/jobs/next?wait=0",
+            Some(json!({"version": "0.0.9", "protocol": 0})),
+        )
+        .await;
+    assert!(
+        old.assert_error(StatusCode::UNPROCESSABLE_ENTITY)["error"]
+            .as_str()
+            .unwrap()
+            .contains("tako 0.0.9, protocol 0")
+    );
+
+    let log = |credential: &str, body: Value| {
+        let credential = credential.to_owned();
+        let api = &api;
+        async move {
+            api.call_as(
+                &credential,
+                Method::POST,
+                "/api/v1/agent/jobs/job-a/log",
+                Some(body),
+            )
+            .await
+        }
+    };
+    // Another agent's call about it: 404, whatever it sends.
+    log(&other, chunk("job-a", 1, &["x"]))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    let ack = |answer: Answer| {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.json()["stored_through"].as_u64().unwrap()
+    };
+    assert_eq!(
+        ack(log(&win, chunk("job-a", 1, &["one", "key canary-agent-secret"])).await),
+        1
+    );
+    assert_eq!(
+        ack(log(&win, chunk("job-a", 3, &["three"])).await),
+        1,
+        "a gap is not stored"
+    );
+    assert_eq!(
+        ack(log(&win, chunk("job-a", 1, &["one"])).await),
+        1,
+        "a resend is not stored"
+    );
+    assert_eq!(ack(log(&win, chunk("job-a", 2, &["two"])).await), 2);
+    assert_eq!(ack(log(&win, chunk("job-a", 3, &["three"])).await), 3);
+    // Garbage gets a clear answer and stores nothing.
+    for (body, status) in [
+        (chunk("job-b", 4, &["x"]), StatusCode::BAD_REQUEST),
+        (chunk("job-a", 0, &["x"]), StatusCode::BAD_REQUEST),
+        (
+            json!({"job": "job-a", "seq": 4, "lines": [{"timestamp": "yesterday", "stream": "stdout", "level": "info", "text": "x"}]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"job": "job-a", "seq": 4, "lines": [{"timestamp": "2026-12-06T08:00:00Z", "stream": "stdin", "level": "info", "text": "x"}]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"job": "job-a", "seq": "four"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        log(&win, body.clone()).await.assert_error(status);
+    }
+    let too_many: Vec<String> = (0..5001).map(|n| n.to_string()).collect();
+    let refs: Vec<&str> = too_many.iter().map(String::as_str).collect();
+    log(&win, chunk("job-a", 4, &refs))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    let text = tako_server::services::logs_text(api.store.as_ref(), deployment.id).await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].contains("[Test@win-01] stdout: one"), "{text}");
+    assert!(
+        lines[1].ends_with("key ********"),
+        "masked again on the server: {text}"
+    );
+    assert!(lines[3].ends_with("three"), "{text}");
+
+    // Heartbeats carry a cancel request.
+    let beat = api
+        .call_as(
+            &win,
+            Method::POST,
+            "/api/v1/agent/jobs/job-a/heartbeat",
+            None,
+        )
+        .await;
+    assert_eq!(beat.json()["cancel_requested"], false, "{}", beat.body);
+    api.store
+        .request_job_cancel(&tako_store::JobId("job-a".to_owned()), Utc::now())
+        .await
+        .unwrap();
+    let beat = api
+        .call_as(
+            &win,
+            Method::POST,
+            "/api/v1/agent/jobs/job-a/heartbeat",
+            None,
+        )
+        .await;
+    assert_eq!(beat.json()["cancel_requested"], true, "{}", beat.body);
+
+    // One outcome; the same again is fine; a different one is refused.
+    let outcome = json!({"job": "job-a", "state": "cancelled", "reason": "stopped: canary-agent-secret",
+        "outputs": [], "duration_ms": 20, "last_seq": 3});
+    let report = |body: Value| {
+        let win = win.clone();
+        let api = &api;
+        async move {
+            api.call_as(
+                &win,
+                Method::POST,
+                "/api/v1/agent/jobs/job-a/outcome",
+                Some(body),
+            )
+            .await
+        }
+    };
+    assert_eq!(report(outcome.clone()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(report(outcome.clone()).await.status, StatusCode::NO_CONTENT);
+    let mut different = outcome;
+    different["state"] = json!("success");
+    report(different).await.assert_error(StatusCode::CONFLICT);
+    let job = api
+        .store
+        .get_job(&tako_store::JobId("job-a".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(job.reason.as_deref(), Some("stopped: ********"));
+    // After the end, no more log.
+    log(&win, chunk("job-a", 4, &["late"]))
+        .await
+        .assert_error(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn an_interrupted_jobs_late_report_changes_nothing_and_is_logged() {
+    let api = api().await;
+    let win = active_agent(&api, "win-01").await;
+    let deployment = job_for(&api, "win-01", "job-late").await;
+    api.call_as(
+        &win,
+        Method::POST,
+        "/api/v1/agent/jobs/next?wait=0",
+        Some(json!({"version": "0.1.0", "protocol": 1})),
+    )
+    .await;
+    let interrupted = api
+        .store
+        .interrupt_expired_jobs(Utc::now() + chrono::TimeDelta::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(interrupted.len(), 1);
+    let late = api
+        .call_as(
+            &win,
+            Method::POST,
+            "/api/v1/agent/jobs/job-late/outcome",
+            Some(
+                json!({"job": "job-late", "state": "success", "reason": null, "outputs": [],
+                "duration_ms": 5, "last_seq": 0}),
+            ),
+        )
+        .await;
+    let body = late.assert_error(StatusCode::CONFLICT);
+    assert!(
+        body["error"].as_str().unwrap().contains("late report"),
+        "{body}"
+    );
+    let text = tako_server::services::logs_text(api.store.as_ref(), deployment.id).await;
+    assert!(text.contains("Late report from agent win-01"), "{text}");
+}

@@ -350,6 +350,8 @@ pub trait Store: Send + Sync + 'static {
         end: JobEnd,
         now: DateTime<Utc>,
     ) -> StoreResult<Job>;
+    /// A job's specification (opened), for its agent's calls.
+    async fn job_spec(&self, id: &JobId) -> StoreResult<String>;
     /// A finished job's output variables (opened), if it reported any.
     async fn job_outputs(&self, id: &JobId) -> StoreResult<Option<String>>;
     /// Asks for a job to stop: a pending one is cancelled at once, a running

@@ -1,22 +1,30 @@
 //! Agents: what admins do (`/api/v1/agents…`: enrollment tokens, the list,
 //! approve, disable, enable, remove, rotate) and the agent-facing routes
-//! (`/api/v1/agent/…`: enrollment, `me`), which take an agent's credential
-//! and nothing else.
+//! (`/api/v1/agent/…`: enrollment, `me`, and the job protocol: the next job
+//! (a long poll), numbered log chunks, heartbeats, the outcome), which take
+//! an agent's credential and nothing else.
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use tako_protocol::agent::{AgentInfo, EnrollReply, EnrollRequest, Secret};
+use tako_protocol::agent::{
+    AgentInfo, EnrollReply, EnrollRequest, HeartbeatReply, JobOutcome, LogAck, LogChunk,
+    NextJobRequest, Secret,
+};
 use tako_protocol::api::{
     AgentDto, CreateEnrollmentToken, CreatedEnrollmentToken, RotatedAgentCredential,
 };
+use tako_store::JobId;
 
 use crate::api::ErrorBody;
 use crate::api::auth::{Admin, AgentCaller, Principal};
-use crate::api::error::{ApiJson, ApiPath, ApiResult};
+use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::http::limits::SMALL_BODY_BYTES;
 use crate::http::wire::{agent_info, time, to_wire};
 use crate::services::{AgentAction, EnrollInput, EnrollmentInput};
@@ -39,6 +47,97 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             post(enroll).layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)),
         )
         .route("/agent/me", get(me))
+        .route(
+            "/agent/jobs/next",
+            post(next_job).layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)),
+        )
+        .route("/agent/jobs/{id}/log", post(job_log))
+        .route("/agent/jobs/{id}/heartbeat", post(job_heartbeat))
+        .route(
+            "/agent/jobs/{id}/outcome",
+            post(job_outcome).layer(DefaultBodyLimit::max(SMALL_BODY_BYTES * 16)),
+        )
+}
+
+/// How long to hold a poll for work.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct NextJobQuery {
+    /// Seconds to wait for a job (0 to 30, default 25).
+    wait: Option<u64>,
+}
+
+/// The longest a poll for work is held.
+const MAX_WAIT_SECONDS: u64 = 30;
+
+/// The agent's next job: 200 with the job, or 204 after waiting for one.
+pub(crate) async fn next_job(
+    AgentCaller(agent): AgentCaller,
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<NextJobQuery>,
+    ApiJson(body): ApiJson<NextJobRequest>,
+) -> ApiResult<Response> {
+    state
+        .services
+        .check_agent_protocol(&body.version, body.protocol)?;
+    let wait = query.wait.unwrap_or(25).min(MAX_WAIT_SECONDS);
+    match state
+        .services
+        .next_job(&agent, std::time::Duration::from_secs(wait))
+        .await?
+    {
+        Some(spec) => Ok((
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            spec,
+        )
+            .into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// One numbered chunk of a job's log; the answer says what is stored.
+pub(crate) async fn job_log(
+    AgentCaller(agent): AgentCaller,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(chunk): ApiJson<LogChunk>,
+) -> ApiResult<Json<LogAck>> {
+    if chunk.job != id {
+        return Err(ApiError::bad_request(format!(
+            "the chunk names job {} but was sent for job {id}",
+            chunk.job
+        )));
+    }
+    let ack = state
+        .services
+        .store_job_log(&agent, &JobId(id), chunk.seq, &chunk.lines)
+        .await?;
+    Ok(Json(ack))
+}
+
+/// A heartbeat: the job's lease is extended; the answer carries a cancel
+/// request.
+pub(crate) async fn job_heartbeat(
+    AgentCaller(agent): AgentCaller,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<HeartbeatReply>> {
+    Ok(Json(
+        state.services.job_heartbeat(&agent, &JobId(id)).await?,
+    ))
+}
+
+/// How the job ended (idempotent).
+pub(crate) async fn job_outcome(
+    AgentCaller(agent): AgentCaller,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(outcome): ApiJson<JobOutcome>,
+) -> ApiResult<StatusCode> {
+    state
+        .services
+        .finish_agent_job(&agent, &JobId(id), outcome)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Every agent, by name.

@@ -12,6 +12,7 @@
 //! no module here names `axum` or imports the HTTP layer.
 
 mod access;
+pub(crate) mod agent_jobs;
 pub(crate) mod agents;
 mod deliveries;
 mod deployments;
@@ -90,4 +91,10 @@ pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> ServiceResult<P
         })?),
     };
     Ok(PageRequest { limit, after })
+}
+
+/// A deployment's whole task log as text (what `tako logs` prints), for
+/// tests and tools.
+pub async fn logs_text(store: &dyn Store, deployment: tako_store::DeploymentId) -> String {
+    logs::read_all(store, deployment).await.unwrap_or_default()
 }

@@ -238,6 +238,13 @@ pub(super) fn finish_job(
     Ok(finished)
 }
 
+pub(super) fn job_spec(conn: &mut Connection, id: &JobId) -> StoreResult<String> {
+    conn.prepare_cached("SELECT spec FROM jobs WHERE id = ?1")
+        .and_then(|mut s| s.query_row(params![id.0], |r| r.get(0)).optional())
+        .map_err(db("read a job's specification"))?
+        .ok_or_else(|| StoreError::not_found(format!("job {id}")))
+}
+
 pub(super) fn job_outputs(conn: &mut Connection, id: &JobId) -> StoreResult<Option<String>> {
     conn.prepare_cached("SELECT outputs FROM jobs WHERE id = ?1")
         .and_then(|mut s| s.query_row(params![id.0], |r| r.get(0)).optional())

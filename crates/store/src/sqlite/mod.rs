@@ -964,6 +964,13 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn job_spec(&self, id: &JobId) -> StoreResult<String> {
+        let id = id.clone();
+        let keys = self.keys();
+        self.read(move |c| layer::open(keys.as_deref(), &jobs::job_spec(c, &id)?))
+            .await
+    }
+
     async fn job_outputs(&self, id: &JobId) -> StoreResult<Option<String>> {
         let id = id.clone();
         let keys = self.keys();
