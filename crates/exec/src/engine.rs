@@ -35,7 +35,7 @@ use crate::executor::{
     StepRun, TemplateOrigin,
 };
 use crate::sink::{LogSink, TaskLog};
-use crate::steps;
+use crate::steps::{self, StepError};
 
 /// Everything a deployment needs to know about what to run.
 #[derive(Debug, Clone)]
@@ -224,7 +224,7 @@ struct Deployment<'p> {
 
 impl Deployment<'_> {
     /// Substitutes `template`, logging warnings; an error fails the step.
-    fn substitute(&self, template: &str, log: &TaskLog<'_>) -> Result<String, String> {
+    fn substitute(&self, template: &str, log: &TaskLog<'_>) -> Result<String, StepError> {
         substitute_in(&self.variables, template, log)
     }
 }
@@ -234,7 +234,7 @@ fn substitute_in(
     variables: &VariableDictionary,
     template: &str,
     log: &TaskLog<'_>,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     match variables.evaluate(template, &eval_context()) {
         Ok(rendered) => {
             for warning in &rendered.warnings {
@@ -242,7 +242,9 @@ fn substitute_in(
             }
             Ok(rendered.text)
         }
-        Err(error) => Err(format!("variable substitution failed: {error}")),
+        Err(error) => Err(StepError::Failed(format!(
+            "variable substitution failed: {error}"
+        ))),
     }
 }
 
@@ -319,7 +321,9 @@ impl Deployment<'_> {
                 let run = executor.run(job, log, &step_cancel).await;
                 self.absorb(&step.name, run, log)
             }
-            Err(reason) => StepState::Failed { reason },
+            Err(error) => StepState::Failed {
+                reason: error.to_string(),
+            },
         };
         self.finish(step, log, state, started.elapsed())
     }
@@ -407,16 +411,20 @@ impl Deployment<'_> {
         index: usize,
         step: &Step,
         log: &mut TaskLog<'_>,
-    ) -> Result<ResolvedStep, String> {
+    ) -> Result<ResolvedStep, StepError> {
         let working_directory = match &step.working_directory {
             Some(dir) => {
                 let dir = self.substitute(dir, log)?;
-                let path = confine(&self.settings.working_dir, &dir)
-                    .map_err(|e| format!("WorkingDirectory {dir:?}: {e}"))?;
+                let path = confine(&self.settings.working_dir, &dir).map_err(|source| {
+                    StepError::Confine {
+                        shown: format!("WorkingDirectory {dir:?}:"),
+                        source,
+                    }
+                })?;
                 if !path.is_dir() {
-                    return Err(format!(
+                    return Err(StepError::Failed(format!(
                         "WorkingDirectory {dir:?} does not exist in the checkout"
-                    ));
+                    )));
                 }
                 Some(dir)
             }
@@ -434,10 +442,15 @@ impl Deployment<'_> {
             }
             StepAction::Script(path) => {
                 let path = self.substitute(path, log)?;
-                let file = confine(&self.settings.working_dir, &path)
-                    .map_err(|e| format!("Script {path:?}: {e}"))?;
-                let body = std::fs::read_to_string(&file)
-                    .map_err(|e| format!("cannot read script file {path:?}: {e}"))?;
+                let file = confine(&self.settings.working_dir, &path).map_err(|source| {
+                    StepError::Confine {
+                        shown: format!("Script {path:?}:"),
+                        source,
+                    }
+                })?;
+                let body = std::fs::read_to_string(&file).map_err(|e| {
+                    StepError::Failed(format!("cannot read script file {path:?}: {e}"))
+                })?;
                 let body = self.substitute(&body, log)?;
                 ResolvedAction::Script {
                     shell: step.shell.clone(),
@@ -451,12 +464,17 @@ impl Deployment<'_> {
                 with,
             } => {
                 let path = self.substitute(path, log)?;
-                let file = confine(&self.settings.working_dir, &path)
-                    .map_err(|e| format!("Uses {path:?}: {e}"))?;
-                let json = std::fs::read_to_string(&file)
-                    .map_err(|e| format!("cannot read step template {path:?}: {e}"))?;
-                let template =
-                    steps::step_template::load(&json, with).map_err(|e| format!("{path}: {e}"))?;
+                let file = confine(&self.settings.working_dir, &path).map_err(|source| {
+                    StepError::Confine {
+                        shown: format!("Uses {path:?}:"),
+                        source,
+                    }
+                })?;
+                let json = std::fs::read_to_string(&file).map_err(|e| {
+                    StepError::Failed(format!("cannot read step template {path:?}: {e}"))
+                })?;
+                let template = steps::step_template::load(&json, with)
+                    .map_err(|e| StepError::Failed(format!("{path}: {e}")))?;
                 let mut variables = self.variables.clone();
                 for parameter in &template.parameters {
                     variables.set(parameter.name.clone(), parameter.value.clone());
@@ -522,7 +540,11 @@ impl Deployment<'_> {
         });
     }
 
-    fn substitute_value(&self, value: &WithValue, log: &TaskLog<'_>) -> Result<WithValue, String> {
+    fn substitute_value(
+        &self,
+        value: &WithValue,
+        log: &TaskLog<'_>,
+    ) -> Result<WithValue, StepError> {
         Ok(match value {
             WithValue::Text(text) => WithValue::Text(self.substitute(text, log)?),
             WithValue::List(items) => WithValue::List(
@@ -535,7 +557,7 @@ impl Deployment<'_> {
                 entries
                     .iter()
                     .map(|(k, v)| Ok((k.clone(), self.substitute_value(v, log)?)))
-                    .collect::<Result<_, String>>()?,
+                    .collect::<Result<_, StepError>>()?,
             ),
         })
     }
@@ -546,7 +568,7 @@ impl Deployment<'_> {
         &self,
         step: &Step,
         log: &TaskLog<'_>,
-    ) -> Result<Vec<(String, String)>, String> {
+    ) -> Result<Vec<(String, String)>, StepError> {
         let facts = self.facts;
         let mut env = vec![
             ("TAKO_PROJECT".to_owned(), facts.project.clone()),

@@ -30,7 +30,7 @@ use crate::engine::{Artifact, RunSettings};
 use crate::process::{ScriptEnd, ScriptRequest, run_script, shell_available};
 use crate::script_events::EventHandler;
 use crate::sink::TaskLog;
-use crate::steps;
+use crate::steps::{self, StepError};
 
 /// A step with everything substituted and nothing left to evaluate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,10 +173,14 @@ impl LocalExecutor {
             .join(format!("step-{}", sanitize(&step.name)))
     }
 
-    fn working_dir(&self, step: &ResolvedStep) -> Result<PathBuf, String> {
+    fn working_dir(&self, step: &ResolvedStep) -> Result<PathBuf, StepError> {
         match &step.working_directory {
-            Some(dir) => confine(&self.settings.working_dir, dir)
-                .map_err(|e| format!("WorkingDirectory {dir:?}: {e}")),
+            Some(dir) => {
+                confine(&self.settings.working_dir, dir).map_err(|source| StepError::Confine {
+                    shown: format!("WorkingDirectory {dir:?}:"),
+                    source,
+                })
+            }
             None => Ok(self.settings.working_dir.clone()),
         }
     }
@@ -203,7 +207,7 @@ impl LocalExecutor {
         }
         let working_dir = match self.working_dir(step) {
             Ok(dir) => dir,
-            Err(reason) => return StepRun::failed(reason),
+            Err(error) => return StepRun::failed(error.to_string()),
         };
         let scratch_dir = self.scratch_dir(step);
         let mut env = step.env.clone();
@@ -266,7 +270,7 @@ impl LocalExecutor {
         let step = job.step;
         let working_dir = match self.working_dir(step) {
             Ok(dir) => dir,
-            Err(reason) => return StepRun::failed(reason),
+            Err(error) => return StepRun::failed(error.to_string()),
         };
         let scratch_dir = self.scratch_dir(step);
         if let Err(e) = std::fs::create_dir_all(&scratch_dir) {
@@ -293,14 +297,21 @@ impl LocalExecutor {
             UsesKind::PublishPsModule => steps::publish_psmodule::step(&context).await,
             UsesKind::Slack => steps::slack::step(&context).await,
             UsesKind::Http => steps::http::step(&context).await,
-            UsesKind::Template(path) => {
-                Err(format!("step template {path} is run as a script, not here"))
-            }
+            UsesKind::Template(path) => Err(StepError::Failed(format!(
+                "step template {path} is run as a script, not here"
+            ))),
         };
         let _ = std::fs::remove_dir_all(&scratch_dir);
         let outputs = match result {
             // A step that gave up because the deployment was cancelled was
             // cancelled, not failed.
+            Err(StepError::Cancelled) => {
+                return StepRun {
+                    state: StepState::Cancelled,
+                    outputs: Vec::new(),
+                    artifacts: Vec::new(),
+                };
+            }
             Err(_) if cancel.is_cancelled() => {
                 return StepRun {
                     state: StepState::Cancelled,
@@ -308,7 +319,7 @@ impl LocalExecutor {
                     artifacts: Vec::new(),
                 };
             }
-            Err(reason) => return StepRun::failed(reason),
+            Err(error) => return StepRun::failed(error.to_string()),
             Ok(outputs) => outputs,
         };
         for (name, value) in &outputs {

@@ -6,9 +6,12 @@
 //! (Octopus's `get_octopusvariable`, `set_octopusvariable`, ...) that are
 //! defined before the user's script runs; [`service_message`] parses the
 //! `##octopus[...]` lines through which a script talks back. [`engine`] runs a
-//! whole process step by step on top of these; [`sink`] is the task log's one
-//! way out (masking first); [`steps`] holds the built-in step kinds;
-//! [`confine`] turns every path from the takofile into a file path.
+//! whole process step by step: it decides and substitutes, and hands each
+//! resolved step to an [`executor`] ([`executor::LocalExecutor`] runs it on
+//! this machine with the modules above); [`sink`] is the task log's one way
+//! out (masking first); [`steps`] holds the built-in step kinds; [`confine`]
+//! turns every path from the takofile into a file path; [`clock`] is the one
+//! evaluation context for templates.
 
 pub mod clock;
 pub mod confine;

@@ -138,7 +138,7 @@ async fn publish_with(
         log: &log,
         cancel,
     };
-    let result = run(&context, check).await;
+    let result = run(&context, check).await.map_err(|e| e.to_string());
     Outcome {
         result,
         log: sink.text(),

@@ -45,7 +45,7 @@ use tako_core::system::short_commit;
 use tako_git::{Credentials, Git, GitError, RemoteUrl};
 use tokio_util::sync::CancellationToken;
 
-use super::{StepContext, StepResult};
+use super::{StepContext, StepError, StepResult};
 use crate::confine::confine_in;
 
 /// Runs the step.
@@ -53,7 +53,7 @@ pub async fn step(context: &StepContext<'_, '_>) -> StepResult {
     let secrets = Secrets::new(context)?;
     run(context, &secrets)
         .await
-        .map_err(|message| secrets.mask(&message))
+        .map_err(|error| error.masked(|text| secrets.mask(text)))
 }
 
 async fn run(context: &StepContext<'_, '_>, secrets: &Secrets<'_>) -> StepResult {
@@ -62,7 +62,9 @@ async fn run(context: &StepContext<'_, '_>, secrets: &Secrets<'_>) -> StepResult
     let rev = match context.text("Ref")?.map(str::trim) {
         Some(rev) if !rev.is_empty() => rev.to_owned(),
         _ if context.facts.git_commit.is_empty() => {
-            return Err("parameter Ref is required: the release has no commit".to_owned());
+            return Err(StepError::Parameter(
+                "parameter Ref is required: the release has no commit".to_owned(),
+            ));
         }
         _ => context.facts.git_commit.clone(),
     };
@@ -149,7 +151,7 @@ pub(crate) struct Secrets<'m> {
 
 impl<'m> Secrets<'m> {
     /// Reads `Token` (empty means none).
-    pub(crate) fn new(context: &'m StepContext<'_, '_>) -> Result<Secrets<'m>, String> {
+    pub(crate) fn new(context: &'m StepContext<'_, '_>) -> Result<Secrets<'m>, StepError> {
         let credentials = context
             .text("Token")?
             .map(str::trim)
@@ -173,12 +175,12 @@ impl<'m> Secrets<'m> {
 }
 
 /// A repository parameter, defaulting to the project's.
-pub(crate) fn repository(context: &StepContext<'_, '_>, name: &str) -> Result<String, String> {
+pub(crate) fn repository(context: &StepContext<'_, '_>, name: &str) -> Result<String, StepError> {
     match context.text(name)?.map(str::trim) {
         Some(url) if !url.is_empty() => Ok(url.to_owned()),
-        _ if context.facts.git_repository.trim().is_empty() => Err(format!(
+        _ if context.facts.git_repository.trim().is_empty() => Err(StepError::Parameter(format!(
             "parameter {name} is required: the project has no repository url"
-        )),
+        ))),
         _ => Ok(context.facts.git_repository.trim().to_owned()),
     }
 }
@@ -188,11 +190,11 @@ pub(crate) fn repository(context: &StepContext<'_, '_>, name: &str) -> Result<St
 pub(crate) async fn cancellable<T>(
     cancel: &CancellationToken,
     work: impl Future<Output = Result<T, String>>,
-) -> Result<T, String> {
+) -> Result<T, StepError> {
     tokio::select! {
         biased;
-        () = cancel.cancelled() => Err("cancelled".to_owned()),
-        result = work => result,
+        () = cancel.cancelled() => Err(StepError::Cancelled),
+        result = work => result.map_err(StepError::Failed),
     }
 }
 
@@ -241,8 +243,8 @@ fn is_empty_or_missing(dir: &Path) -> Result<bool, String> {
 /// `path_text` (relative to the step's directory `base`) inside `root`,
 /// with the symbolic links of its existing part resolved: absolute paths,
 /// `..` and links leading outside `root` are refused.
-fn confined_dir(root: &Path, base: &Path, path_text: &str) -> Result<PathBuf, String> {
-    confine_in(root, base, path_text).map_err(|e| format!("Path {path_text:?} {e}"))
+fn confined_dir(root: &Path, base: &Path, path_text: &str) -> Result<PathBuf, StepError> {
+    confine_in(root, base, path_text).map_err(|e| StepError::path("Path", path_text, e))
 }
 
 #[cfg(test)]

@@ -28,21 +28,23 @@ use tako_core::system::short_commit;
 use tako_git::{Git, RemoteUrl};
 
 use super::git_checkout::{Secrets, cancellable, explain, repository};
-use super::{StepContext, StepResult};
+use super::{StepContext, StepError, StepResult};
 
 /// Runs the step.
 pub async fn step(context: &StepContext<'_, '_>) -> StepResult {
     let secrets = Secrets::new(context)?;
     run(context, &secrets)
         .await
-        .map_err(|message| secrets.mask(&message))
+        .map_err(|error| error.masked(|text| secrets.mask(text)))
 }
 
 async fn run(context: &StepContext<'_, '_>, secrets: &Secrets<'_>) -> StepResult {
     let tag = match context.text("Tag")?.map(str::trim) {
         Some(tag) if !tag.is_empty() => tag.to_owned(),
         _ if context.facts.release_number.is_empty() => {
-            return Err("parameter Tag is required: the release has no number".to_owned());
+            return Err(StepError::Parameter(
+                "parameter Tag is required: the release has no number".to_owned(),
+            ));
         }
         _ => format!("v{}", context.facts.release_number),
     };
@@ -52,7 +54,9 @@ async fn run(context: &StepContext<'_, '_>, secrets: &Secrets<'_>) -> StepResult
     let url = RemoteUrl::parse(&remote).map_err(|e| e.to_string())?;
     let commit = context.facts.git_commit.trim();
     if commit.is_empty() {
-        return Err("the release has no commit to tag".to_owned());
+        return Err(StepError::Failed(
+            "the release has no commit to tag".to_owned(),
+        ));
     }
     let credentials = secrets.credentials.as_ref();
     let git = Git::new();

@@ -20,7 +20,7 @@ use tako_core::Masker;
 use tako_core::log::LogLevel;
 use tokio_util::sync::CancellationToken;
 
-use super::{StepContext, StepResult};
+use super::{StepContext, StepError, StepResult};
 
 /// How much of a response body becomes the `Body` output.
 pub const BODY_OUTPUT_LIMIT: usize = 64 * 1024;
@@ -128,30 +128,37 @@ pub struct Request {
 
 /// Validates the step's parameters into a [`Request`]. Error messages name
 /// the parameter, never a header's value or the URL (either may be secret).
-pub fn request(context: &StepContext<'_, '_>) -> Result<Request, String> {
+pub fn request(context: &StepContext<'_, '_>) -> Result<Request, StepError> {
     let method_text = context.text("Method")?.unwrap_or("POST").trim();
-    let method = Method::from_bytes(method_text.to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("Method {method_text:?} is not an HTTP method"))?;
-    let url = parse_url(context.required("Url")?, "Url")?;
+    let method = Method::from_bytes(method_text.to_ascii_uppercase().as_bytes()).map_err(|_| {
+        StepError::Parameter(format!("Method {method_text:?} is not an HTTP method"))
+    })?;
+    let url = parse_url(context.required("Url")?, "Url").map_err(StepError::Parameter)?;
     let mut headers = HeaderMap::new();
     for (name, value) in context.map("Headers")? {
-        let header = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| format!("Headers: {name:?} is not a valid header name"))?;
-        let value = HeaderValue::from_str(&value)
-            .map_err(|_| format!("Headers: the value of {name} is not a valid header value"))?;
+        let header = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+            StepError::Parameter(format!("Headers: {name:?} is not a valid header name"))
+        })?;
+        let value = HeaderValue::from_str(&value).map_err(|_| {
+            StepError::Parameter(format!(
+                "Headers: the value of {name} is not a valid header value"
+            ))
+        })?;
         headers.append(header, value);
     }
     let body = context.text("Body")?.map(str::to_owned);
     let expect = match context.text("ExpectStatus")? {
         None => ExpectStatus::success(),
-        Some(text) => ExpectStatus::parse([text])?,
+        Some(text) => ExpectStatus::parse([text]).map_err(StepError::Parameter)?,
     };
     let timeout = match context.text("Timeout")? {
         None => DEFAULT_TIMEOUT,
         Some(text) => humantime::parse_duration(text.trim())
             .ok()
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("Timeout {text:?} is not a duration like 30s or 2m"))?,
+            .ok_or_else(|| {
+                StepError::Parameter(format!("Timeout {text:?} is not a duration like 30s or 2m"))
+            })?,
     };
     Ok(Request {
         method,
@@ -303,7 +310,7 @@ pub async fn step(context: &StepContext<'_, '_>) -> StepResult {
             "{method} {shown} answered {status}, expected {}; body: {quoted}",
             request.expect
         );
-        return Err(masker.mask(&message).into_owned());
+        return Err(StepError::Failed(masker.mask(&message).into_owned()));
     }
     Ok(vec![
         ("StatusCode".to_owned(), status.as_u16().to_string()),

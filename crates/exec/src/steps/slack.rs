@@ -20,7 +20,7 @@ use tako_core::log::LogLevel;
 use tako_core::system::{DeploymentFacts, web_links};
 
 use super::http::{self, BODY_MESSAGE_LIMIT};
-use super::{StepContext, StepResult};
+use super::{StepContext, StepError, StepResult};
 
 /// How long Slack has to answer.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -229,7 +229,11 @@ pub async fn step(context: &StepContext<'_, '_>) -> StepResult {
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|value| value.to_str().ok());
-    Err(hide(&failure(status.as_u16(), &quoted, retry_after)))
+    Err(StepError::Failed(hide(&failure(
+        status.as_u16(),
+        &quoted,
+        retry_after,
+    ))))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::path::Path;
 use nix::libc;
 use tako_takofile::WithValue;
 
-use super::{required, text};
+use super::{StepError, required, text};
 use crate::confine;
 
 /// What was written.
@@ -45,7 +45,7 @@ pub fn run(
     root: &Path,
     base: &Path,
     parameters: &[(String, WithValue)],
-) -> Result<Written, String> {
+) -> Result<Written, StepError> {
     let path_text = required(parameters, "Path")?;
     let content = text(parameters, "Content")?.unwrap_or_default();
     let mode = match text(parameters, "Mode")? {
@@ -53,13 +53,15 @@ pub fn run(
         Some(mode) => u32::from_str_radix(mode.trim().trim_start_matches("0o"), 8)
             .ok()
             .filter(|mode| *mode <= 0o7777)
-            .ok_or_else(|| format!("Mode {mode:?} is not an octal file mode like 0600"))?,
+            .ok_or_else(|| {
+                StepError::Parameter(format!("Mode {mode:?} is not an octal file mode like 0600"))
+            })?,
     };
     let relative = Path::new(path_text);
-    confine::check_relative(relative).map_err(|e| format!("Path {path_text:?} {e}"))?;
+    confine::check_relative(relative).map_err(|e| StepError::path("Path", path_text, e))?;
     let file_name = relative
         .file_name()
-        .ok_or_else(|| format!("Path {path_text:?} does not name a file"))?;
+        .ok_or_else(|| StepError::Parameter(format!("Path {path_text:?} does not name a file")))?;
     let parent_text = relative
         .parent()
         .map(|p| p.to_string_lossy().into_owned())
@@ -67,7 +69,7 @@ pub fn run(
     // The directory's real location is checked before anything is created,
     // so no directory appears outside the checkout either.
     let real_parent = confine::confine_in(root, base, &parent_text)
-        .map_err(|e| format!("Path {path_text:?} {e}"))?;
+        .map_err(|e| StepError::path("Path", path_text, e))?;
     fs::create_dir_all(&real_parent)
         .map_err(|e| format!("cannot create the directory for {path_text:?}: {e}"))?;
     let final_path = real_parent.join(file_name);
@@ -75,9 +77,9 @@ pub fn run(
         .map(|m| m.file_type().is_symlink())
         .unwrap_or(false)
     {
-        return Err(format!(
+        return Err(StepError::Failed(format!(
             "Path {path_text:?} is a symbolic link; refusing to write through it"
-        ));
+        )));
     }
     let mut file = OpenOptions::new()
         .write(true)
@@ -148,7 +150,13 @@ mod tests {
                 &params(&[("Path", path), ("Content", "x")]),
             )
             .unwrap_err();
-            assert!(error.contains("Path"), "{path}: {error}");
+            assert!(error.to_string().contains("Path"), "{path}: {error}");
+            if path != "filelink" {
+                assert!(
+                    matches!(error, StepError::Confine { .. }),
+                    "{path}: {error:?}"
+                );
+            }
         }
         assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
     }
@@ -164,13 +172,13 @@ mod tests {
         .unwrap();
         let meta = fs::metadata(dir.path().join("run.sh")).unwrap();
         assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
-        assert!(
+        assert!(matches!(
             run(
                 dir.path(),
                 dir.path(),
                 &params(&[("Path", "x"), ("Mode", "rw")])
-            )
-            .is_err()
-        );
+            ),
+            Err(StepError::Parameter(_))
+        ));
     }
 }

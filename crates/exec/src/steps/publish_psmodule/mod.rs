@@ -35,7 +35,7 @@ use tako_takofile::WithValue;
 
 use self::feed::{Clients, Feed, FeedError};
 use self::nuspec::{PackageMetadata, display_version, metadata};
-use super::{StepContext, StepResult};
+use super::{StepContext, StepError, StepResult};
 use crate::confine::confine_in;
 
 /// The default feed: the PowerShell Gallery's v2 API.
@@ -67,7 +67,7 @@ pub async fn run(context: &StepContext<'_, '_>, check: ExistenceCheck) -> StepRe
     masker.add(&api_key);
     let say = |level: LogLevel, text: &str| context.log.tako(level, &masker.mask(text));
     let result = publish(context, check, &api_key, &say).await;
-    result.map_err(|error| masker.mask(&error).into_owned())
+    result.map_err(|error| error.masked(|text| masker.mask(text).into_owned()))
 }
 
 /// The parameters, read and checked.
@@ -78,7 +78,7 @@ struct Request {
     excludes: Vec<String>,
 }
 
-fn request(context: &StepContext<'_, '_>, api_key: &str) -> Result<Request, String> {
+fn request(context: &StepContext<'_, '_>, api_key: &str) -> Result<Request, StepError> {
     let path = context.required("Path")?.trim();
     let feed = context
         .text("Feed")?
@@ -87,7 +87,9 @@ fn request(context: &StepContext<'_, '_>, api_key: &str) -> Result<Request, Stri
         .unwrap_or(DEFAULT_FEED)
         .to_owned();
     if api_key.is_empty() {
-        return Err("parameter ApiKey is required (the feed's API key)".to_owned());
+        return Err(StepError::Parameter(
+            "parameter ApiKey is required (the feed's API key)".to_owned(),
+        ));
     }
     let excludes = match context
         .parameters
@@ -104,26 +106,28 @@ fn request(context: &StepContext<'_, '_>, api_key: &str) -> Result<Request, Stri
         Some(WithValue::List(items)) => items
             .iter()
             .map(|item| {
-                item.as_text()
-                    .map(|t| t.trim().to_owned())
-                    .ok_or_else(|| "parameter ExcludePaths must be a list of globs".to_owned())
+                item.as_text().map(|t| t.trim().to_owned()).ok_or_else(|| {
+                    StepError::Parameter(
+                        "parameter ExcludePaths must be a list of globs".to_owned(),
+                    )
+                })
             })
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .filter(|p| !p.is_empty())
             .collect(),
         Some(WithValue::Map(_)) => {
-            return Err(
+            return Err(StepError::Parameter(
                 "parameter ExcludePaths must be a list of globs or comma-separated text".to_owned(),
-            );
+            ));
         }
     };
     let real_dir = confine_in(context.root, context.working_dir, path)
-        .map_err(|e| format!("Path {path:?} {e}"))?;
+        .map_err(|e| StepError::path("Path", path, e))?;
     std::fs::metadata(&real_dir)
         .map_err(|e| format!("Path {path:?}: cannot open the module folder: {e}"))?;
     if !real_dir.is_dir() {
-        return Err(format!("Path {path:?} is not a folder"));
+        return Err(StepError::Failed(format!("Path {path:?} is not a folder")));
     }
     Ok(Request {
         module_dir: real_dir,
@@ -151,10 +155,10 @@ fn module_name(dir: &Path) -> Option<String> {
 async fn cancellable<T>(
     context: &StepContext<'_, '_>,
     future: impl Future<Output = Result<T, FeedError>>,
-) -> Result<T, String> {
+) -> Result<T, StepError> {
     tokio::select! {
-        () = context.cancel.cancelled() => Err("cancelled".to_owned()),
-        result = future => result.map_err(|e| e.to_string()),
+        () = context.cancel.cancelled() => Err(StepError::Cancelled),
+        result = future => result.map_err(|e| StepError::Failed(e.to_string())),
     }
 }
 
@@ -220,17 +224,21 @@ async fn publish(
         ),
     );
     let pushed = tokio::select! {
-        () = context.cancel.cancelled() => return Err("cancelled".to_owned()),
+        () = context.cancel.cancelled() => return Err(StepError::Cancelled),
         result = feed.push(&clients, api_key, &nupkg) => result,
     };
     match pushed {
         Ok(_) => {}
         Err(error @ FeedError::Duplicate { .. }) => {
-            return Err(format!(
+            return Err(StepError::Failed(format!(
                 "{name} {version} was already published by someone else (it appeared on the feed after this step looked): {error}"
-            ));
+            )));
         }
-        Err(error) => return Err(format!("cannot publish {name} {version}: {error}")),
+        Err(error) => {
+            return Err(StepError::Failed(format!(
+                "cannot publish {name} {version}: {error}"
+            )));
+        }
     }
     say(
         LogLevel::Highlight,
