@@ -69,6 +69,12 @@ impl Masker {
         }
     }
 
+    /// Every registered form, for another masker that must hide the same
+    /// (an agent's: the list travels to it in its job, never to a log).
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(String::as_str)
+    }
+
     /// True when nothing is registered.
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()

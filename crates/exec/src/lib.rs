@@ -11,7 +11,8 @@
 //! this machine with the modules above); [`sink`] is the task log's one way
 //! out (masking first); [`steps`] holds the built-in step kinds; [`confine`]
 //! turns every path from the takofile into a file path; [`clock`] is the one
-//! evaluation context for templates.
+//! evaluation context for templates; [`wire`] is a resolved step as the agent
+//! protocol carries it, both ways.
 
 pub mod clock;
 pub mod confine;
@@ -24,3 +25,4 @@ mod script_events;
 pub mod service_message;
 pub mod sink;
 pub mod steps;
+pub mod wire;

@@ -76,6 +76,9 @@ pub struct Job {
     pub id: String,
     /// The deployment the step belongs to.
     pub deployment: i64,
+    /// The agent it is for, as the server keeps it (the step reads it as
+    /// `Tako.Agent.Name`/`Octopus.Machine.Name` and `…Roles`).
+    pub agent: JobAgent,
     /// What to run.
     pub step: JobStep,
     /// Facts of the deployment (project, environment, release, git).
@@ -97,6 +100,15 @@ pub struct Job {
     pub lease_seconds: u32,
     /// How often to send a heartbeat while it runs.
     pub heartbeat_seconds: u32,
+}
+
+/// The agent a job is for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobAgent {
+    /// Its name.
+    pub name: String,
+    /// Its roles, as set on the server.
+    pub roles: Vec<String>,
 }
 
 /// A step resolved by the server's engine: nothing left to evaluate.
@@ -128,6 +140,9 @@ pub enum JobAction {
         shell: String,
         /// The script's text.
         body: String,
+        /// The step template it comes from, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<JobTemplate>,
     },
     /// A built-in step (`Uses: write-file`, …) with its `With:` parameters,
     /// substituted.
@@ -137,6 +152,15 @@ pub enum JobAction {
         /// The parameters, in order.
         parameters: Vec<(String, Parameter)>,
     },
+}
+
+/// Where a template script came from (for its messages).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobTemplate {
+    /// The template's path in the checkout.
+    pub path: String,
+    /// The template's name.
+    pub name: String,
 }
 
 /// A `With:` parameter's value.
@@ -372,6 +396,10 @@ mod tests {
         Job {
             id: "job-1".to_owned(),
             deployment: 7,
+            agent: JobAgent {
+                name: "win-01".to_owned(),
+                roles: vec!["ps".to_owned()],
+            },
             step: JobStep {
                 index: 1,
                 name: "Test".to_owned(),

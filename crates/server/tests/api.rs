@@ -1851,7 +1851,7 @@ async fn job_for(api: &Api, name: &str, id: &str) -> tako_store::Deployment {
         .unwrap();
     let agent = api.store.find_agent_by_name(name).await.unwrap().unwrap();
     let spec = json!({
-        "id": id, "deployment": deployment.id.0,
+        "id": id, "deployment": deployment.id.0, "agent": {"name": name, "roles": ["ps"]},
         "step": {"index": 0, "name": "Test", "action": {"kind": "script", "shell": "bash", "body": "echo hi"},
                  "working_directory": null, "env": [], "timeout_seconds": 60, "timeout_text": "1m"},
         "facts": {"project": "web", "environment": "Production", "release_number": "1", "release_notes": "",
