@@ -34,6 +34,11 @@ pub enum SkipReason {
     },
     /// The deployment was cancelled before the step started.
     Cancelled,
+    /// `WhenNoAgents: skip` and no agent has any of the step's roles.
+    NoAgents {
+        /// `no agent in Production has any of the roles windows, ps`.
+        message: String,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -47,6 +52,7 @@ impl fmt::Display for SkipReason {
                 write!(f, "condition {expression} evaluated to {value:?}")
             }
             SkipReason::Cancelled => f.write_str("the deployment was cancelled"),
+            SkipReason::NoAgents { message } => f.write_str(message),
         }
     }
 }

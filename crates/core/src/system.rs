@@ -171,6 +171,27 @@ pub fn output_variable_names(step: &str, name: &str) -> [String; 2] {
     ]
 }
 
+/// The names of output variable `name` set by step `step` on one machine
+/// (an agent), as Octopus names them: `Octopus.Action[Step].Output[machine].Name`.
+pub fn machine_output_variable_names(step: &str, machine: &str, name: &str) -> [String; 2] {
+    [
+        format!("Tako.Action[{step}].Output[{machine}].{name}"),
+        format!("Octopus.Action[{step}].Output[{machine}].{name}"),
+    ]
+}
+
+/// The system variables of a step running on an agent (`Tako.Agent.*`
+/// with their Octopus aliases `Octopus.Machine.*`).
+pub fn agent_variables(name: &str, roles: &[String]) -> Vec<(String, String)> {
+    let roles = roles.join(",");
+    vec![
+        ("Tako.Agent.Name".to_owned(), name.to_owned()),
+        ("Tako.Agent.Roles".to_owned(), roles.clone()),
+        ("Octopus.Machine.Name".to_owned(), name.to_owned()),
+        ("Octopus.Machine.Roles".to_owned(), roles),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,8 @@ use tako_core::Masker;
 use tako_core::log::LogLevel;
 use tako_core::step::{RunDecision, SkipReason, StepReport, StepState, condition_is_true, decide};
 use tako_core::system::{
-    DeploymentFacts, output_variable_names, push_aliased, step_variables, system_variables,
+    DeploymentFacts, machine_output_variable_names, output_variable_names, push_aliased,
+    step_variables, system_variables,
 };
 use tako_core::variables::{VariableSource, VariableValue, resolve};
 use tako_octostache::VariableDictionary;
@@ -524,6 +525,7 @@ impl Deployment<'_> {
             env,
             timeout: step.timeout.duration,
             timeout_text: step.timeout.text.clone(),
+            targets: step.targets.clone(),
         })
     }
 
@@ -531,6 +533,11 @@ impl Deployment<'_> {
     fn record_output(&mut self, step: &str, output: StepOutput, log: &TaskLog<'_>) {
         for name in output_variable_names(step, &output.name) {
             self.variables.set(name, output.value.clone());
+        }
+        if let Some(machine) = &output.machine {
+            for name in machine_output_variable_names(step, machine, &output.name) {
+                self.variables.set(name, output.value.clone());
+            }
         }
         self.outputs.push(OutputVariable {
             step: step.to_owned(),

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tako_core::log::LogLevel;
 use tako_core::step::StepState;
 use tako_core::system::DeploymentFacts;
-use tako_takofile::{Shell, Step, UsesKind, WithValue};
+use tako_takofile::{Shell, Step, StepTargets, UsesKind, WithValue};
 use tokio_util::sync::CancellationToken;
 
 use crate::confine::confine;
@@ -51,6 +51,8 @@ pub struct ResolvedStep {
     pub timeout: Duration,
     /// The timeout as written (`10m`), for *timed out after 10m*.
     pub timeout_text: String,
+    /// The agents it runs on (`Roles:`); `None`: where the executor is.
+    pub targets: Option<StepTargets>,
 }
 
 /// What a resolved step does.
@@ -109,6 +111,9 @@ pub struct StepOutput {
     pub value: String,
     /// Whether it was set as sensitive.
     pub sensitive: bool,
+    /// The agent that set it, when the step ran on agents (it is then also
+    /// readable as `Octopus.Action[Step].Output[agent].Name`).
+    pub machine: Option<String>,
 }
 
 /// What running a step produced.
@@ -339,6 +344,7 @@ impl LocalExecutor {
                     name,
                     value,
                     sensitive: false,
+                    machine: None,
                 })
                 .collect(),
             artifacts: Vec::new(),
@@ -354,6 +360,16 @@ impl StepExecutor for LocalExecutor {
         log: &mut TaskLog<'_>,
         cancel: &CancellationToken,
     ) -> StepRun {
+        if let Some(targets) = &job.step.targets {
+            log.tako(
+                LogLevel::Info,
+                &format!(
+                    "Step '{}' runs on agents with the roles {} on a server; here it runs on this machine",
+                    job.step.name,
+                    targets.roles.join(", ")
+                ),
+            );
+        }
         match &job.step.action {
             ResolvedAction::Script {
                 shell,

@@ -96,6 +96,7 @@ impl<'a, 'l, 's> EventHandler<'a, 'l, 's> {
                 );
                 self.outputs.retain(|o| o.name != name);
                 self.outputs.push(StepOutput {
+                    machine: None,
                     name,
                     value,
                     sensitive,

@@ -124,6 +124,7 @@ pub fn resolved_step(step: &JobStep, variables: &[JobVariable]) -> Result<Resolv
         // A job without a limit still ends: a day is longer than any step.
         timeout: Duration::from_secs(step.timeout_seconds.unwrap_or(24 * 3600)),
         timeout_text: step.timeout_text.clone(),
+        targets: None,
     })
 }
 
@@ -214,6 +215,7 @@ mod tests {
             env: vec![("TAKO_PROJECT".to_owned(), "Demo".to_owned())],
             timeout: Duration::from_secs(600),
             timeout_text: "10m".to_owned(),
+            targets: None,
         }
     }
 

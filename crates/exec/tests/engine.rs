@@ -423,11 +423,13 @@ impl StepExecutor for Recording {
                         name: "Version".into(),
                         value: "2.0.7".into(),
                         sensitive: false,
+                        machine: Some("win-01".into()),
                     },
                     StepOutput {
                         name: "Token".into(),
                         value: "tok-from-the-agent-4711".into(),
                         sensitive: true,
+                        machine: None,
                     },
                 ];
             }
@@ -477,6 +479,7 @@ Steps:
   - Name: Use outputs
     Run: |
       echo "version=#{Octopus.Action[Remote build].Output.Version}"
+      echo "on-win-01=#{Octopus.Action[Remote build].Output[win-01].Version}"
       echo "token=#{Octopus.Action[Remote build].Output.Token}"
   - Name: Remote deploy
     Uses: write-file
@@ -554,6 +557,7 @@ Steps:
     assert!(log.contains("local-one"), "{log}");
     assert!(log.contains("remote ran Remote build"), "{log}");
     assert!(log.contains("version=2.0.7"), "{log}");
+    assert!(log.contains("on-win-01=2.0.7"), "{log}");
     assert!(log.contains("token=********"), "{log}");
     assert!(!log.contains("tok-from-the-agent-4711"), "{log}");
     assert!(

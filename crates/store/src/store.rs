@@ -357,6 +357,14 @@ pub trait Store: Send + Sync + 'static {
     /// Asks for a job to stop: a pending one is cancelled at once, a running
     /// one flagged (its agent learns at its next heartbeat).
     async fn request_job_cancel(&self, id: &JobId, now: DateTime<Utc>) -> StoreResult<Job>;
+    /// Fails a job its agent never took (`reason` says so); `InvalidTransition`
+    /// when the agent took it in the meantime.
+    async fn fail_unclaimed_job(
+        &self,
+        id: &JobId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Job>;
     /// Marks every running job whose lease has run out `Interrupted`,
     /// returning them (they are never run again).
     async fn interrupt_expired_jobs(&self, now: DateTime<Utc>) -> StoreResult<Vec<Job>>;

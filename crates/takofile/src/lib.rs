@@ -26,8 +26,8 @@ mod yaml;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use glob::{Glob, GlobError, RefPattern};
 pub use model::{
-    Condition, Mapping, SERVER_IGNORED, Step, StepAction, Takofile, Timeout, UsesKind,
-    VariableDecl, WithValue,
+    Condition, Mapping, SERVER_IGNORED, Step, StepAction, StepTargets, Takofile, Timeout, UsesKind,
+    VariableDecl, WhenNoAgents, WithValue,
 };
 pub use shell::Shell;
 

@@ -114,8 +114,37 @@ pub struct Step {
     pub working_directory: Option<String>,
     /// Extra environment variables, in file order, values unevaluated.
     pub env: Vec<(String, String)>,
+    /// The agents it runs on (`Roles:`); `None`: it runs on the server.
+    pub targets: Option<StepTargets>,
     /// The line where the step starts, for later messages.
     pub line: usize,
+}
+
+/// Where a step with `Roles` runs: on every approved, enabled agent of the
+/// deployment's environment with at least one of the roles
+/// (`../shared/spec/agents.md` §1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepTargets {
+    /// The roles (`Roles`, also `TargetRoles` or `Octopus.Action.TargetRoles`),
+    /// as written, without duplicates.
+    pub roles: Vec<String>,
+    /// The most agents running it at once (`MaxParallelism`); `None`: all.
+    pub max_parallelism: Option<u32>,
+    /// What happens when no agent has any of the roles (`WhenNoAgents`).
+    pub when_no_agents: WhenNoAgents,
+    /// Agents offline when the step starts are left out
+    /// (`SkipOfflineAgents`) instead of failing their part.
+    pub skip_offline_agents: bool,
+}
+
+/// What a step with `Roles` does when no agent has any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenNoAgents {
+    /// The step fails (the default).
+    #[default]
+    Fail,
+    /// The step is skipped, with the reason.
+    Skip,
 }
 
 /// What a step does: exactly one of `Run`, `Script`, `Uses`.

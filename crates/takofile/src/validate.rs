@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
 use crate::glob::{Glob, RefPattern};
 use crate::model::{
-    Condition, Mapping, ParamShape, SERVER_IGNORED, Step, StepAction, Takofile, Timeout, UsesKind,
-    VariableDecl, WithValue,
+    Condition, Mapping, ParamShape, SERVER_IGNORED, Step, StepAction, StepTargets, Takofile,
+    Timeout, UsesKind, VariableDecl, WhenNoAgents, WithValue,
 };
 use crate::shell::Shell;
 use crate::yaml::{self, Entry, Node, Pos, Value};
@@ -42,7 +42,17 @@ const STEP_KEYS: &[&str] = &[
     "Timeout",
     "WorkingDirectory",
     "Env",
+    "Roles",
+    "TargetRoles",
+    "Octopus.Action.TargetRoles",
+    "MaxParallelism",
+    "WhenNoAgents",
+    "SkipOfflineAgents",
 ];
+/// The keys naming a step's roles (one of them at most).
+const ROLE_KEYS: [&str; 3] = ["Roles", "TargetRoles", "Octopus.Action.TargetRoles"];
+/// The keys that only mean something with roles.
+const AGENT_KEYS: [&str; 3] = ["MaxParallelism", "WhenNoAgents", "SkipOfflineAgents"];
 const CONDITION_WORDS: &[&str] = &["Success", "Failure", "Always"];
 
 /// Parses and validates a takofile; see [`crate::parse`].
@@ -811,6 +821,8 @@ impl Ctx {
             None => Some(Vec::new()),
         };
 
+        let targets = self.targets(&fields, &label);
+
         if self.error_count() != before {
             return None;
         }
@@ -824,8 +836,160 @@ impl Ctx {
             timeout: timeout?,
             working_directory,
             env: env?,
+            targets: targets?,
             line: item.pos.line,
         })
+    }
+
+    /// `Roles` and the keys that go with it; `Some(None)`: a server step.
+    fn targets(&mut self, fields: &Fields<'_>, label: &str) -> Option<Option<StepTargets>> {
+        let given: Vec<(&str, &Entry)> = ROLE_KEYS
+            .into_iter()
+            .filter_map(|key| fields.get(key).map(|entry| (key, entry)))
+            .collect();
+        let roles_entry = match given.as_slice() {
+            [] => {
+                for key in AGENT_KEYS {
+                    if let Some(entry) = fields.get(key) {
+                        self.error(
+                            entry.key.pos,
+                            format!("{key} only applies to a step with Roles, and {label} has none"),
+                            Some("add `Roles: [<role>]` to run the step on agents, or remove the key".into()),
+                        );
+                    }
+                }
+                return if AGENT_KEYS.iter().any(|key| fields.get(key).is_some()) {
+                    None
+                } else {
+                    Some(None)
+                };
+            }
+            [(_, entry)] => entry,
+            [(first, _), (second, entry), ..] => {
+                self.error(
+                    entry.key.pos,
+                    format!("{label} has both {first} and {second}"),
+                    Some(
+                        "they mean the same (the roles of the agents the step runs on): keep one"
+                            .into(),
+                    ),
+                );
+                return None;
+            }
+        };
+        let roles = self.roles(&roles_entry.value);
+        let max_parallelism = match fields.get("MaxParallelism") {
+            Some(entry) => self.max_parallelism(&entry.value).map(Some),
+            None => Some(None),
+        };
+        let when_no_agents = match fields.get("WhenNoAgents") {
+            Some(entry) => {
+                let expected = "fail (the default) or skip";
+                self.text(&entry.value, "WhenNoAgents", expected)
+                    .and_then(|text| match text.trim().to_ascii_lowercase().as_str() {
+                        "fail" => Some(WhenNoAgents::Fail),
+                        "skip" => Some(WhenNoAgents::Skip),
+                        _ => {
+                            self.error(
+                                entry.value.pos,
+                                format!("unknown WhenNoAgents {}", display_text(&text)),
+                                Some(format!("expected {expected}")),
+                            );
+                            None
+                        }
+                    })
+            }
+            None => Some(WhenNoAgents::Fail),
+        };
+        let skip_offline_agents = match fields.get("SkipOfflineAgents") {
+            Some(entry) => self.boolean(&entry.value, "SkipOfflineAgents"),
+            None => Some(false),
+        };
+        Some(Some(StepTargets {
+            roles: roles?,
+            max_parallelism: max_parallelism?,
+            when_no_agents: when_no_agents?,
+            skip_offline_agents: skip_offline_agents?,
+        }))
+    }
+
+    /// A list of roles, or one text of roles separated by commas (as
+    /// Octopus's `Octopus.Action.TargetRoles` holds them).
+    fn roles(&mut self, node: &Node) -> Option<Vec<String>> {
+        let expected = "a role or a list of roles, such as [windows, ps]";
+        let texts: Vec<(String, Pos)> = match &node.value {
+            Value::Scalar(_) => vec![(self.text(node, "Roles", expected)?, node.pos)],
+            Value::Sequence(items) if items.is_empty() => {
+                self.error(
+                    node.pos,
+                    "Roles is an empty list".to_owned(),
+                    Some(format!(
+                        "expected {expected}; remove the key to run the step on the server"
+                    )),
+                );
+                return None;
+            }
+            Value::Sequence(items) => {
+                let before = self.error_count();
+                let texts: Vec<_> = items
+                    .iter()
+                    .filter_map(|item| {
+                        self.text(item, "an entry of Roles", expected)
+                            .map(|text| (text, item.pos))
+                    })
+                    .collect();
+                if self.error_count() != before {
+                    return None;
+                }
+                texts
+            }
+            Value::Mapping(_) => {
+                self.error(
+                    node.pos,
+                    "Roles must be a list, found a mapping".to_owned(),
+                    Some(format!("expected {expected}")),
+                );
+                return None;
+            }
+        };
+        let mut roles: Vec<String> = Vec::new();
+        for (text, pos) in texts {
+            for role in text.split(',').map(str::trim) {
+                if role.is_empty() {
+                    self.error(
+                        pos,
+                        format!("Roles has an empty role in {}", display_text(&text)),
+                        Some(format!("expected {expected}")),
+                    );
+                    return None;
+                }
+                if !roles.iter().any(|r| r.eq_ignore_ascii_case(role)) {
+                    roles.push(role.to_owned());
+                }
+            }
+        }
+        Some(roles)
+    }
+
+    fn max_parallelism(&mut self, node: &Node) -> Option<u32> {
+        let expected = "a whole number of agents from 1, such as 1 for one at a time";
+        let text = self.text(node, "MaxParallelism", expected)?;
+        match text.trim().parse::<u32>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => {
+                self.error(
+                    node.pos,
+                    format!(
+                        "MaxParallelism must be a whole number from 1, found {}",
+                        display_text(&text)
+                    ),
+                    Some(format!(
+                        "expected {expected}; remove the key to run on every agent at once"
+                    )),
+                );
+                None
+            }
+        }
     }
 
     fn action(&mut self, item: &Node, fields: &Fields<'_>, label: &str) -> Option<StepAction> {

@@ -283,6 +283,34 @@ pub(super) fn request_job_cancel(
     Ok(updated)
 }
 
+pub(super) fn fail_unclaimed_job(
+    conn: &mut Connection,
+    id: &JobId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Job> {
+    let tx = conn.transaction().map_err(db("fail a job"))?;
+    let job = get_job_in(&tx, id)?;
+    let next = job
+        .state
+        .after(JobEvent::NotTaken)
+        .map_err(|e| refused(id, job.state, e.to))?;
+    let expected = states(&JobEvent::NotTaken.applies_to());
+    let failed = tx
+        .prepare_cached(&format!(
+            "UPDATE jobs SET state = ?2, reason = ?3, finished_at = ?4
+             WHERE id = ?1 AND state IN ({expected}) RETURNING {JOB_COLUMNS}"
+        ))
+        .and_then(|mut s| {
+            s.query_row(params![id.0, next.as_str(), reason, ms(now)], job_row)
+                .optional()
+        })
+        .map_err(db("fail a job"))?
+        .ok_or_else(|| refused(id, job.state, next.as_str()))?;
+    tx.commit().map_err(db("fail a job"))?;
+    Ok(failed)
+}
+
 fn get_job_in(tx: &Transaction<'_>, id: &JobId) -> StoreResult<Job> {
     tx.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))
         .and_then(|mut s| s.query_row(params![id.0], job_row).optional())

@@ -988,6 +988,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn fail_unclaimed_job(
+        &self,
+        id: &JobId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Job> {
+        let id = id.clone();
+        let reason = reason.to_owned();
+        self.write(move |c| jobs::fail_unclaimed_job(c, &id, &reason, now))
+            .await
+    }
+
     async fn interrupt_expired_jobs(&self, now: DateTime<Utc>) -> StoreResult<Vec<Job>> {
         self.write(move |c| jobs::interrupt_expired_jobs(c, now))
             .await

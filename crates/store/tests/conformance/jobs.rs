@@ -285,3 +285,56 @@ pub(crate) async fn a_lost_agents_job_is_interrupted_and_never_run_again(
         JobState::Interrupted
     );
 }
+
+pub(crate) async fn a_job_never_taken_fails_and_a_taken_one_cannot(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d = queue(store.as_ref(), web.id, "Production").await;
+    let win = agent(store.as_ref(), "win-01", 7).await;
+    let new_job = |id: &str| NewJob {
+        id: JobId(id.to_owned()),
+        deployment: d.id,
+        step_index: 0,
+        step_name: "Test".to_owned(),
+        agent: win.id,
+        agent_name: win.name.clone(),
+        spec: "{}".to_owned(),
+    };
+    let waiting = store.create_job(new_job("job-w")).await.unwrap();
+    let failed = store
+        .fail_unclaimed_job(&waiting.id, "agent win-01 did not take the job", Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(
+        failed.reason.as_deref(),
+        Some("agent win-01 did not take the job")
+    );
+    assert!(failed.finished_at.is_some());
+    // Never handed out afterwards.
+    assert!(
+        store
+            .claim_job(win.id, LEASE, Utc::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A job its agent took is not failed behind its back.
+    let taken = store.create_job(new_job("job-t")).await.unwrap();
+    store
+        .claim_job(win.id, LEASE, Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = store
+        .fail_unclaimed_job(&taken.id, "agent win-01 did not take the job", Utc::now())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidTransition { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.get_job(&taken.id).await.unwrap().state,
+        JobState::Running
+    );
+}

@@ -9,6 +9,7 @@
 //! - `robustness`: garbage, truncation, NUL bytes, deep nesting and alias
 //!   fan-out never panic.
 
+mod agents;
 mod compat;
 mod diagnostics;
 mod plan;
