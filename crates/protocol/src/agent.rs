@@ -268,6 +268,12 @@ pub struct CheckoutSource {
     pub path: String,
 }
 
+/// The path an agent `GET`s a job's files from (a tar of the release
+/// commit).
+pub fn source_path(job: &str) -> String {
+    format!("/api/v1/agent/jobs/{job}/source")
+}
+
 /// A job's state, as the server keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub insecure_unsigned_webhooks: bool,
     /// The master key file (default: `<data_dir>/secret.key`).
     pub master_key_file: Option<PathBuf>,
+    /// How long a step's job waits for its agent to take it.
+    pub agent_connect_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +54,7 @@ impl Default for ServerConfig {
             auto_register_projects: false,
             insecure_unsigned_webhooks: false,
             master_key_file: None,
+            agent_connect_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -126,6 +129,8 @@ pub struct ConfigLayer {
     pub insecure_unsigned_webhooks: Option<String>,
     /// `master_key_file`.
     pub master_key_file: Option<String>,
+    /// `agent_connect_timeout` (`5m`).
+    pub agent_connect_timeout: Option<String>,
 }
 
 fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -155,7 +160,7 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 10] = [
+pub const SETTINGS: [&str; 11] = [
     "listen",
     "data_dir",
     "database_url",
@@ -166,6 +171,7 @@ pub const SETTINGS: [&str; 10] = [
     "auto_register_projects",
     "insecure_unsigned_webhooks",
     "master_key_file",
+    "agent_connect_timeout",
 ];
 
 impl ConfigLayer {
@@ -192,12 +198,13 @@ impl ConfigLayer {
             auto_register_projects: get("auto_register_projects"),
             insecure_unsigned_webhooks: get("insecure_unsigned_webhooks"),
             master_key_file: get("master_key_file"),
+            agent_connect_timeout: get("agent_connect_timeout"),
         }
     }
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 10] = [
+        let fields: [(&'static str, &Option<String>); 11] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
@@ -214,6 +221,7 @@ impl ConfigLayer {
                 &self.insecure_unsigned_webhooks,
             ),
             ("master_key_file", &self.master_key_file),
+            ("agent_connect_timeout", &self.agent_connect_timeout),
         ];
         for (name, value) in fields {
             if let Some(value) = value {
@@ -324,6 +332,12 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
         "workdir_retention" => {
             config.workdir_retention = humantime::parse_duration(value.trim())
                 .map_err(|e| format!("expected a duration like 24h or 30m ({e}), got {value:?}"))?;
+        }
+        "agent_connect_timeout" => {
+            config.agent_connect_timeout = humantime::parse_duration(value.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("expected a duration like 5m or 90s, got {value:?}"))?;
         }
         "auto_register_projects" => config.auto_register_projects = boolean(value)?,
         "insecure_unsigned_webhooks" => config.insecure_unsigned_webhooks = boolean(value)?,

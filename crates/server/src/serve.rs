@@ -195,6 +195,9 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         public_url: config.public_url.clone().unwrap_or_default(),
         wake: deployments_queued.clone(),
         keyring: Arc::clone(&keys.keyring),
+        agents: crate::scheduler::AgentSettings {
+            connect_timeout: config.agent_connect_timeout,
+        },
     };
     tokio::spawn(scheduler.run());
 

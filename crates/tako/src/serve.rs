@@ -47,6 +47,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             auto_register_projects: args.auto_register_projects.then(|| "true".to_owned()),
             insecure_unsigned_webhooks: args.insecure_unsigned_webhooks.then(|| "true".to_owned()),
             master_key_file: None,
+            agent_connect_timeout: None,
         },
     ));
     let config = merge(&layers)?;

@@ -11,9 +11,11 @@
 //!
 //! The parts: [`prepare`] (a claimed row → a plan and a working directory),
 //! the engine of `tako-exec` (decides, substitutes and hands each step to
-//! an executor), [`watch`] (the lease watcher, a value stopped when
-//! dropped) and [`sink`] (the buffered task log).
+//! an executor: steps with `Roles` to [`agents`], the others to the local
+//! executor), [`watch`] (the lease watcher, a value stopped when dropped)
+//! and [`sink`] (the buffered task log).
 
+mod agents;
 mod prepare;
 mod sink;
 mod watch;
@@ -22,13 +24,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tako_exec::engine::{DeploymentOutcome, run_deployment};
+use tako_exec::engine::{DeploymentOutcome, run_deployment_with};
+use tako_exec::executor::{Executors, LocalExecutor, StepExecutor};
 use tako_exec::sink::LogSink;
 use tako_git::Mirrors;
 use tako_store::{Deployment, DeploymentState, NodeId, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use agents::AgentExecutor;
+pub use agents::AgentSettings;
 use prepare::{PrepareError, Preparer};
 use sink::{StoreSink, store_progress};
 use watch::{DEPLOYMENT_LEASE, LeaseWatch};
@@ -54,6 +59,25 @@ pub struct Scheduler {
     pub wake: Arc<Notify>,
     /// Opens the release's sensitive values (only those in scope).
     pub keyring: Arc<tako_store::Keyring>,
+    /// How steps run on agents.
+    pub agents: AgentSettings,
+}
+
+/// Where the server runs a deployment's steps: those with `Roles` on
+/// agents, the rest here.
+struct ServerExecutors {
+    local: LocalExecutor,
+    agents: AgentExecutor,
+}
+
+impl Executors for ServerExecutors {
+    fn for_step(&self, step: &tako_takofile::Step) -> &dyn StepExecutor {
+        if step.targets.is_some() {
+            &self.agents
+        } else {
+            &self.local
+        }
+    }
 }
 
 impl Scheduler {
@@ -153,7 +177,23 @@ impl Scheduler {
             cancel.clone(),
         );
         let log_sink: Arc<dyn LogSink> = sink.clone();
-        let report = run_deployment(&prepared.plan, &prepared.settings, &*log_sink, &cancel).await;
+        let executors = ServerExecutors {
+            local: LocalExecutor::new(prepared.settings.clone()),
+            agents: AgentExecutor {
+                store: self.store.clone(),
+                deployment: deployment.id,
+                sink: sink.clone(),
+                settings: self.agents,
+            },
+        };
+        let report = run_deployment_with(
+            &prepared.plan,
+            &prepared.settings,
+            &*log_sink,
+            &cancel,
+            &executors,
+        )
+        .await;
         watch.stop().await;
 
         Ok(match report.outcome {

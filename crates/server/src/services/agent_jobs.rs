@@ -23,6 +23,8 @@ use super::{ServiceError, ServiceResult, Services};
 
 /// A job is its agent's for this long without a heartbeat.
 pub(crate) const JOB_LEASE: Duration = Duration::from_secs(60);
+/// How often an agent sends a heartbeat while a job runs.
+pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 /// The most lines one chunk may carry.
 pub(crate) const MAX_CHUNK_LINES: usize = 5_000;
 /// The longest line accepted (longer ones are cut, with a mark).
