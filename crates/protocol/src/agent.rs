@@ -268,6 +268,13 @@ pub struct CheckoutSource {
     pub path: String,
 }
 
+/// The path an agent fetches job `job`'s files from
+/// (`GET /api/v1/agent/jobs/{job}/source`: the release commit as a tar
+/// stream); what the server puts in [`CheckoutSource::path`].
+pub fn source_path(job: &str) -> String {
+    format!("/api/v1/agent/jobs/{job}/source")
+}
+
 /// A job's state, as the server keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
