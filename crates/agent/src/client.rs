@@ -49,6 +49,16 @@ pub enum CallError {
         /// The server's message.
         message: String,
     },
+    /// The server's certificate is not trusted (a wrong pinned
+    /// fingerprint, an unknown authority, an expired certificate): trying
+    /// again does not help.
+    #[error("the server at {url} is not trusted: {message}")]
+    Trust {
+        /// The server's base URL.
+        url: String,
+        /// Why, naming the fingerprints when one is pinned.
+        message: String,
+    },
     /// The server's answer is not what the protocol says.
     #[error("the server's answer to {what} is not understood: {message}")]
     Answer {
@@ -74,7 +84,7 @@ impl CallError {
         match self {
             CallError::Network { .. } => true,
             CallError::Status { status, .. } => *status == 408 || *status == 429 || *status >= 500,
-            CallError::Answer { .. } => false,
+            CallError::Answer { .. } | CallError::Trust { .. } => false,
         }
     }
 
@@ -187,6 +197,12 @@ impl Client {
     }
 
     fn network(&self, error: &reqwest::Error) -> CallError {
+        if let Some(message) = certificate_refusal(error) {
+            return CallError::Trust {
+                url: self.url.base().to_owned(),
+                message,
+            };
+        }
         CallError::Network {
             url: self.url.base().to_owned(),
             message: error_chain(error),
@@ -295,6 +311,44 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         current = error.source();
     }
     parts.join(": ")
+}
+
+/// The certificate check's refusal among `error`'s causes, if that is
+/// why the call failed (rustls's error travels inside `io::Error`s).
+fn certificate_refusal(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if let Some(found) = rustls_error(error, 0) {
+            return match found {
+                rustls::Error::General(message) => Some(message.clone()),
+                refusal @ rustls::Error::InvalidCertificate(_) => Some(format!(
+                    "{refusal}: pass --ca-file with the authority that issued the server's certificate, or pin it with --server-fingerprint"
+                )),
+                _ => None,
+            };
+        }
+        current = error.source();
+    }
+    None
+}
+
+/// `error` itself as a rustls error, or what it wraps.
+fn rustls_error<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+    depth: usize,
+) -> Option<&'e rustls::Error> {
+    if depth > 4 {
+        return None;
+    }
+    if let Some(found) = error.downcast_ref::<rustls::Error>() {
+        return Some(found);
+    }
+    if let Some(io) = error.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+    {
+        return rustls_error(inner, depth + 1);
+    }
+    None
 }
 
 /// The server's error message (`{"error": …}`), or the start of its text.

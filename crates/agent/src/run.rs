@@ -445,12 +445,14 @@ impl Agent<'_> {
                         self.reached();
                         return Ok(Delivery::Gone(error.to_string()));
                     }
-                    Err(error) => {
+                    Err(error) if error.is_retryable() => {
                         self.lost(&error);
                         if !self.pause(backoff.next_wait(), &deadline).await {
                             return Ok(Delivery::Stopped);
                         }
                     }
+                    // Refused for good (disabled, removed, untrusted).
+                    Err(error) => return Ok(Delivery::Gone(error.to_string())),
                 }
             }
         };
@@ -500,14 +502,13 @@ impl Agent<'_> {
                             break;
                         }
                     }
-                    Err(error) if error.job_is_gone() => {
-                        self.reached();
-                        return Ok(Delivery::Gone(error.to_string()));
-                    }
-                    Err(error) => {
+                    Err(error) if error.is_retryable() => {
                         failed = Some(error);
                         break;
                     }
+                    // 404/409: the server has finished with the job; any
+                    // other refusal would be the same again.
+                    Err(error) => return Ok(Delivery::Gone(error.to_string())),
                 }
             }
             if let Some(error) = failed {
