@@ -217,6 +217,69 @@ impl Git {
         }
     }
 
+    /// The hermetic command for `args` in `dir` (see the module's docs):
+    /// cleared environment, closed stdin, both outputs piped, its own
+    /// process group, killed when dropped.
+    pub(crate) fn command(
+        &self,
+        dir: &Path,
+        args: &[std::ffi::OsString],
+        env: &[(String, String)],
+    ) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&self.program);
+        command
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+            )
+            .env("LC_ALL", "C")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_ALLOW_PROTOCOL", "file:http:https")
+            .env("GIT_CONFIG_COUNT", "0")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(home) = std::env::var_os("HOME") {
+            command.env("HOME", home);
+        }
+        command
+    }
+
+    /// Starts `args` in `dir` and hands over the running child, with a
+    /// guard that kills its process group when dropped.
+    pub(crate) fn spawn(
+        &self,
+        dir: &Path,
+        args: &[std::ffi::OsString],
+    ) -> Result<(tokio::process::Child, GroupGuard), GitError> {
+        let command_name = subcommand(args);
+        let child = self.command(dir, args, &[]).spawn().map_err(|source| {
+            if source.kind() == io::ErrorKind::NotFound
+                || source.kind() == io::ErrorKind::PermissionDenied
+            {
+                GitError::NotInstalled {
+                    program: self.program.clone(),
+                    source,
+                }
+            } else {
+                GitError::Io {
+                    context: format!("starting git {command_name}"),
+                    source,
+                }
+            }
+        })?;
+        let group = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
+        Ok((child, group))
+    }
+
     /// Runs git and reports how it exited; only a failure to run it at all
     /// (not installed, timeout, I/O) is an error.
     pub(crate) async fn run_raw<I, S>(
@@ -239,30 +302,7 @@ impl Git {
             self.local_timeout
         };
         let masker = remote.and_then(|(_, masker)| masker);
-        let mut command = tokio::process::Command::new(&self.program);
-        command
-            .args(&args)
-            .current_dir(dir)
-            .env_clear()
-            .env(
-                "PATH",
-                std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
-            )
-            .env("LC_ALL", "C")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_ALLOW_PROTOCOL", "file:http:https")
-            .env("GIT_CONFIG_COUNT", "0")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        if let Some(home) = std::env::var_os("HOME") {
-            command.env("HOME", home);
-        }
+        let mut command = self.command(dir, &args, env);
         let mut child = command.spawn().map_err(|source| {
             if source.kind() == io::ErrorKind::NotFound
                 || source.kind() == io::ErrorKind::PermissionDenied
@@ -374,10 +414,10 @@ async fn read_all(
 /// Kills the process group of a git invocation that did not finish: on
 /// timeout, and when the future running it is dropped. Armed only while the
 /// group leader is not yet reaped, so the group id cannot have been reused.
-struct GroupGuard(Option<i32>);
+pub(crate) struct GroupGuard(Option<i32>);
 
 impl GroupGuard {
-    fn disarm(&mut self) {
+    pub(crate) fn disarm(&mut self) {
         self.0 = None;
     }
 

@@ -20,6 +20,7 @@
 //! Requires git 2.32 or newer (environment-based configuration, geometric
 //! repacking).
 
+mod archive;
 mod checkout;
 mod command;
 mod credentials;
@@ -30,6 +31,7 @@ mod objects;
 mod url;
 mod worktree;
 
+pub use archive::Archive;
 pub use command::{DEFAULT_LOCAL_TIMEOUT, DEFAULT_NETWORK_TIMEOUT, Git, GitOutput};
 pub use credentials::{Credentials, DEFAULT_USERNAME};
 pub use error::GitError;

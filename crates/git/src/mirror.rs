@@ -512,6 +512,19 @@ impl Mirror {
         Ok(commit)
     }
 
+    /// The files of `rev`'s commit as a tar stream (`git archive`), read
+    /// as git writes them. [`GitError::UnknownRevision`] when the mirror
+    /// lacks the commit.
+    pub async fn archive(&self, rev: &str) -> Result<crate::Archive, GitError> {
+        let commit = self.require(rev).await?;
+        let args: Vec<std::ffi::OsString> = ["archive", "--format=tar", commit.as_str()]
+            .iter()
+            .map(std::ffi::OsString::from)
+            .collect();
+        let (child, group) = self.git.spawn(&self.path, &args)?;
+        crate::Archive::new(child, group)
+    }
+
     /// Starts `git maintenance run --auto` in the background when the
     /// mirror has reached git's thresholds and none is running.
     fn maintain_if_needed(&self) {

@@ -897,3 +897,46 @@ async fn leftovers_of_a_killed_process_are_removed_and_mirrors_kept() {
         Some("1\n")
     );
 }
+
+#[tokio::test]
+async fn a_commits_files_stream_as_a_tar_archive() {
+    let fixture = Fixture::new();
+    let first = fixture.push(&[("a.txt", "one\n"), ("dir/b.txt", "two\n")], "first");
+    fixture.push(&[("a.txt", "changed\n")], "second");
+    let mirror = fixture.fetch(None).await.unwrap();
+    let mut archive = mirror.archive(&first).await.unwrap();
+    let mut tar = Vec::new();
+    let mut buffer = [0u8; 512];
+    loop {
+        let read = archive.read(&mut buffer).await.unwrap();
+        if read == 0 {
+            break;
+        }
+        tar.extend_from_slice(&buffer[..read]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.tar"), &tar).unwrap();
+    let status = std::process::Command::new("tar")
+        .args(["-xf", "x.tar"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("a.txt")).unwrap(),
+        "one\n",
+        "the first commit's files, not the branch's"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("dir/b.txt")).unwrap(),
+        "two\n"
+    );
+    let unknown = mirror
+        .archive("0123456789abcdef0123456789abcdef01234567")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, GitError::UnknownRevision { .. }),
+        "{unknown}"
+    );
+}

@@ -268,8 +268,9 @@ pub struct CheckoutSource {
     pub path: String,
 }
 
-/// The path an agent `GET`s a job's files from (a tar of the release
-/// commit).
+/// The path an agent fetches job `job`'s files from
+/// (`GET /api/v1/agent/jobs/{job}/source`: the release commit as a tar
+/// stream); what the server puts in [`CheckoutSource::path`].
 pub fn source_path(job: &str) -> String {
     format!("/api/v1/agent/jobs/{job}/source")
 }

@@ -65,10 +65,12 @@ pub(crate) enum Command {
     ///
     /// Example: tako token create --name ci
     Token(TokenArgs),
-    /// Manage agents: `tako agent` processes on other machines that run the
-    /// steps meant for them (enrollment tokens, approval, the list).
+    /// Agents: `tako agent run` on another machine runs the steps meant for
+    /// it; the other subcommands manage agents from the server's side
+    /// (enrollment tokens, approval, the list).
     ///
     /// Example: tako agent enroll-token --env Production --role ps --name win-01
+    /// Example: tako agent run --server https://tako.example.com --enroll takoenroll_…
     Agent(AgentArgs),
     /// Server administration (an admin token).
     ///
@@ -84,14 +86,10 @@ pub(crate) enum Command {
 /// Where the server is and the token to use (every client command).
 #[derive(Debug, Args)]
 pub(crate) struct ClientArgs {
-    /// The Tako server's URL.
-    #[arg(
-        long,
-        env = "TAKO_SERVER",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub(crate) server: String,
+    /// The Tako server's URL [default: http://127.0.0.1:8080; for
+    /// `tako agent run`, the one it enrolled with].
+    #[arg(long, env = "TAKO_SERVER", global = true)]
+    pub(crate) server: Option<String>,
     /// The API token (tako serve prints the first one on its first start).
     #[arg(long, env = "TAKO_TOKEN", hide_env_values = true, global = true)]
     pub(crate) token: Option<String>,
@@ -339,6 +337,15 @@ pub(crate) struct AgentArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AgentCommand {
+    /// Run this machine as an agent: connect out to the server (--server),
+    /// take the jobs meant for this agent, run them and send their log back.
+    ///
+    /// The first run exchanges --enroll TOKEN for the agent's own
+    /// credential, kept in the data directory; later runs need only
+    /// --server (or nothing: the enrolled server is remembered). Prints a
+    /// line per job; Ctrl-C or SIGTERM stops taking work and cancels the
+    /// running step cleanly.
+    Run(AgentRunArgs),
     /// Create a single-use enrollment token and print it (shown only this
     /// once): give it to `tako agent run --enroll` on the agent's machine.
     EnrollToken {
@@ -391,6 +398,44 @@ pub(crate) enum AgentCommand {
         /// The agent's name.
         name: String,
     },
+}
+
+/// `tako agent run`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentRunArgs {
+    /// A single-use enrollment token (`tako agent enroll-token` prints one);
+    /// needed only the first time.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TAKO_ENROLL_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) enroll: Option<String>,
+    /// The name to propose at enrollment [default: this machine's name]; a
+    /// name fixed by the token wins.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Where the agent keeps its credential, spool and cached files
+    /// [default: $XDG_STATE_HOME/tako-agent or ~/.local/state/tako-agent;
+    /// on Windows %ProgramData%\tako-agent].
+    #[arg(long, value_name = "DIR", env = "TAKO_AGENT_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint
+    /// (hex, colons allowed), instead of certificate authorities.
+    #[arg(long, value_name = "SHA256", conflicts_with = "ca_file")]
+    pub(crate) server_fingerprint: Option<String>,
+    /// Trust the certificate authorities in this PEM file instead of the
+    /// system's.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Allow plain http:// to a server on another machine (the credential
+    /// and the jobs' variables then cross the network in the clear).
+    #[arg(long)]
+    pub(crate) insecure_http: bool,
+    /// Take one job, run it, report it and exit.
+    #[arg(long)]
+    pub(crate) once: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 // Printing to the terminal is this crate's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod agent;
 mod cli;
 mod client;
 mod console;

@@ -1,7 +1,8 @@
 //! Agents: what admins do (`/api/v1/agents…`: enrollment tokens, the list,
 //! approve, disable, enable, remove, rotate) and the agent-facing routes
 //! (`/api/v1/agent/…`: enrollment, `me`, and the job protocol: the next job
-//! (a long poll), numbered log chunks, heartbeats, the outcome), which take
+//! (a long poll), the release commit's files as a tar stream, numbered log
+//! chunks, heartbeats, the outcome), which take
 //! an agent's credential and nothing else.
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         )
         .route("/agent/jobs/{id}/log", post(job_log))
         .route("/agent/jobs/{id}/heartbeat", post(job_heartbeat))
+        .route("/agent/jobs/{id}/source", get(job_source))
         .route(
             "/agent/jobs/{id}/outcome",
             post(job_outcome).layer(DefaultBodyLimit::max(SMALL_BODY_BYTES * 16)),
@@ -112,6 +114,40 @@ pub(crate) async fn job_log(
         .store_job_log(&agent, &JobId(id), chunk.seq, &chunk.lines)
         .await?;
     Ok(Json(ack))
+}
+
+/// The release commit's files as a tar stream (`git archive`), streamed
+/// as git writes them; a failure of git midway cuts the answer short, so
+/// the agent never takes a partial tree for a whole one.
+pub(crate) async fn job_source(
+    AgentCaller(agent): AgentCaller,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let job = JobId(id);
+    let archive = state.services.job_source(&agent, &job).await?;
+    let stream = futures_util::stream::unfold((archive, job), |(mut archive, job)| async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        match archive.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(read) => {
+                buffer.truncate(read);
+                Some((Ok(axum::body::Bytes::from(buffer)), (archive, job)))
+            }
+            Err(error) => {
+                tracing::warn!(job = %job, %error, "a job's source stream failed");
+                Some((
+                    Err(std::io::Error::other("the source archive failed")),
+                    (archive, job),
+                ))
+            }
+        }
+    });
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/x-tar"))],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 /// A heartbeat: the job's lease is extended; the answer carries a cancel

@@ -2,7 +2,8 @@
 //! server: take the next one (a long poll), send its log in numbered chunks
 //! (each stored once and in order, masked again here), send heartbeats (the
 //! answer carries a cancel request) and report how it ended (once; a late
-//! report about an interrupted job changes nothing and is logged as late).
+//! report about an interrupted job changes nothing and is logged as late),
+//! and fetch the release commit's files (a tar stream from the mirror).
 //! Every call names a job the store checks belongs to the calling agent: an
 //! agent never learns whether another agent's job exists.
 
@@ -187,6 +188,55 @@ impl Services {
             | ChunkOutcome::Gap { stored_through } => stored_through,
         };
         Ok(LogAck { stored_through })
+    }
+
+    /// The release commit's files for one of the agent's jobs, as a tar
+    /// stream from the project's mirror (`git archive`, read as git writes
+    /// it). Only the job's own agent gets it (404 for any other), and only
+    /// while the job runs (409 once it has ended).
+    pub async fn job_source(&self, agent: &Agent, id: &JobId) -> ServiceResult<tako_git::Archive> {
+        let job = self.store.get_job(id).await.map_err(|e| job_error(id, e))?;
+        if job.agent != agent.id {
+            return Err(not_found(id));
+        }
+        if job.state != JobState::Running {
+            return Err(ServiceError::Conflict(format!(
+                "job {id} is {}: its source is served only while it runs",
+                job.state.as_str()
+            )));
+        }
+        let deployment = self.store.get_deployment(job.deployment).await?;
+        let release = self.store.get_release(deployment.release).await?;
+        let project = self.store.get_project(release.project).await?;
+        let credentials = crate::repository::credentials_of(&project);
+        let mirror = self
+            .mirrors
+            .fetch(
+                &project.repository_url,
+                credentials.as_ref(),
+                Some(&release.commit),
+            )
+            .await
+            .map_err(|error| {
+                tracing::warn!(job = %id, %error, "cannot fetch a job's source");
+                ServiceError::Upstream {
+                    retry: true,
+                    message: format!(
+                        "the server cannot fetch commit {} of project {}: retry shortly",
+                        release.commit, project.name
+                    ),
+                }
+            })?;
+        mirror.archive(&release.commit).await.map_err(|error| {
+            tracing::warn!(job = %id, %error, "cannot archive a job's source");
+            ServiceError::Upstream {
+                retry: true,
+                message: format!(
+                    "the server cannot read commit {} of project {}: retry shortly",
+                    release.commit, project.name
+                ),
+            }
+        })
     }
 
     /// The values to mask in a job's lines: the job's own list.

@@ -30,6 +30,7 @@ fn expiry_minutes(text: &str) -> Result<u32> {
 pub(crate) fn agent(args: AgentArgs) -> Result<ExitCode> {
     let client = client(&args.client);
     match args.command {
+        AgentCommand::Run(run) => return crate::agent::run(args.client.server.clone(), run),
         AgentCommand::EnrollToken {
             environments,
             roles,
@@ -98,7 +99,7 @@ pub(crate) fn agent(args: AgentArgs) -> Result<ExitCode> {
             let rotated: RotatedAgentCredential =
                 client.post(&format!("/agents/{}/rotate", segment(&name)), None::<&()>)?;
             eprintln!(
-                "Agent {} has a new credential (shown only this once); put it in the agent's agent.json. The old one no longer works:",
+                "Agent {} has a new credential (shown only this once); write it to the file `credential` in the agent's data directory. The old one no longer works:",
                 rotated.agent.name
             );
             println!("{}", rotated.credential);

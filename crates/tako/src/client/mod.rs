@@ -28,8 +28,14 @@ use crate::cli::{
 };
 use http::{Client, segment};
 
+/// The server a client command talks to when none is given.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
 pub(crate) fn client(args: &ClientArgs) -> Client {
-    Client::new(&args.server, args.token.clone())
+    Client::new(
+        args.server.as_deref().unwrap_or(DEFAULT_SERVER),
+        args.token.clone(),
+    )
 }
 
 pub(crate) fn project(args: ProjectArgs) -> Result<ExitCode> {
