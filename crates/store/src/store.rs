@@ -357,6 +357,9 @@ pub trait Store: Send + Sync + 'static {
     /// Asks for a job to stop: a pending one is cancelled at once, a running
     /// one flagged (its agent learns at its next heartbeat).
     async fn request_job_cancel(&self, id: &JobId, now: DateTime<Utc>) -> StoreResult<Job>;
+    /// How many jobs are running on agents now (for `/metrics`; served by
+    /// the index of running jobs, so it costs the same at any history size).
+    async fn count_running_jobs(&self) -> StoreResult<u64>;
     /// Marks every running job whose lease has run out `Interrupted`,
     /// returning them (they are never run again).
     async fn interrupt_expired_jobs(&self, now: DateTime<Utc>) -> StoreResult<Vec<Job>>;
