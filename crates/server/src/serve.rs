@@ -323,3 +323,33 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         router: app(state),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_tls_the_public_url_defaults_to_https() {
+        let any: SocketAddr = "0.0.0.0:8443".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let v6: SocketAddr = "[::1]:8443".parse().unwrap();
+        assert_eq!(default_public_url(None, false, local), None);
+        assert_eq!(
+            default_public_url(None, true, any).as_deref(),
+            Some("https://localhost:8443")
+        );
+        assert_eq!(
+            default_public_url(None, true, local).as_deref(),
+            Some("https://127.0.0.1:9000")
+        );
+        assert_eq!(
+            default_public_url(None, true, v6).as_deref(),
+            Some("https://[::1]:8443")
+        );
+        // A URL that is set wins.
+        assert_eq!(
+            default_public_url(Some("https://tako.example.com"), true, any).as_deref(),
+            Some("https://tako.example.com")
+        );
+    }
+}
