@@ -454,7 +454,7 @@ impl std::fmt::Debug for SetWebhookSecret {
 pub struct AgentDto {
     /// Its name.
     pub name: String,
-    /// `online` (active, called in the last minute), `offline`, `pending`
+    /// `online` (active, called in the last 90 s), `offline`, `pending`
     /// (waits for approval) or `disabled`.
     pub state: String,
     /// The environments it serves.

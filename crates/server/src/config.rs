@@ -39,6 +39,17 @@ pub struct ServerConfig {
     pub master_key_file: Option<PathBuf>,
     /// How long a step's job waits for its agent to take it.
     pub agent_connect_timeout: Duration,
+    /// The certificate and key to terminate TLS with (both or neither).
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files `tako serve` terminates TLS with (`tls_cert`, `tls_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (`tls_cert`).
+    pub cert: PathBuf,
+    /// The certificate's private key (`tls_key`).
+    pub key: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +66,7 @@ impl Default for ServerConfig {
             insecure_unsigned_webhooks: false,
             master_key_file: None,
             agent_connect_timeout: Duration::from_secs(300),
+            tls: None,
         }
     }
 }
@@ -131,6 +143,10 @@ pub struct ConfigLayer {
     pub master_key_file: Option<String>,
     /// `agent_connect_timeout` (`5m`).
     pub agent_connect_timeout: Option<String>,
+    /// `tls_cert`: the certificate chain (PEM) to terminate TLS with.
+    pub tls_cert: Option<String>,
+    /// `tls_key`: its private key (PEM).
+    pub tls_key: Option<String>,
 }
 
 fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -160,7 +176,7 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 11] = [
+pub const SETTINGS: [&str; 13] = [
     "listen",
     "data_dir",
     "database_url",
@@ -172,6 +188,8 @@ pub const SETTINGS: [&str; 11] = [
     "insecure_unsigned_webhooks",
     "master_key_file",
     "agent_connect_timeout",
+    "tls_cert",
+    "tls_key",
 ];
 
 impl ConfigLayer {
@@ -199,12 +217,14 @@ impl ConfigLayer {
             insecure_unsigned_webhooks: get("insecure_unsigned_webhooks"),
             master_key_file: get("master_key_file"),
             agent_connect_timeout: get("agent_connect_timeout"),
+            tls_cert: get("tls_cert"),
+            tls_key: get("tls_key"),
         }
     }
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 11] = [
+        let fields: [(&'static str, &Option<String>); 13] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
@@ -222,6 +242,8 @@ impl ConfigLayer {
             ),
             ("master_key_file", &self.master_key_file),
             ("agent_connect_timeout", &self.agent_connect_timeout),
+            ("tls_cert", &self.tls_cert),
+            ("tls_key", &self.tls_key),
         ];
         for (name, value) in fields {
             if let Some(value) = value {
@@ -256,16 +278,52 @@ impl Origin {
 /// Applies layers in order (later ones win) over the defaults.
 pub fn merge(layers: &[(Origin, ConfigLayer)]) -> Result<ServerConfig, ConfigError> {
     let mut config = ServerConfig::default();
+    let mut tls_cert: Option<(PathBuf, Origin)> = None;
+    let mut tls_key: Option<(PathBuf, Origin)> = None;
     for (origin, layer) in layers {
         for (setting, value) in layer.entries() {
-            apply(&mut config, setting, value).map_err(|message| ConfigError::Invalid {
+            let invalid = |message| ConfigError::Invalid {
                 setting: setting.to_owned(),
                 origin: origin.describe(setting),
                 message,
-            })?;
+            };
+            match setting {
+                "tls_cert" => tls_cert = Some((path_setting(value).map_err(invalid)?, *origin)),
+                "tls_key" => tls_key = Some((path_setting(value).map_err(invalid)?, *origin)),
+                _ => apply(&mut config, setting, value).map_err(invalid)?,
+            }
         }
     }
+    config.tls = match (tls_cert, tls_key) {
+        (Some((cert, _)), Some((key, _))) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some((_, origin)), None) => {
+            return Err(ConfigError::Invalid {
+                setting: "tls_cert".to_owned(),
+                origin: origin.describe("tls_cert"),
+                message: "tls_key is not set: set both tls_cert (the certificate chain, PEM) \
+                          and tls_key (its private key, PEM) to serve HTTPS, or neither"
+                    .to_owned(),
+            });
+        }
+        (None, Some((_, origin))) => {
+            return Err(ConfigError::Invalid {
+                setting: "tls_key".to_owned(),
+                origin: origin.describe("tls_key"),
+                message: "tls_cert is not set: set both tls_cert (the certificate chain, PEM) \
+                          and tls_key (its private key, PEM) to serve HTTPS, or neither"
+                    .to_owned(),
+            });
+        }
+    };
     Ok(config)
+}
+
+fn path_setting(value: &str) -> Result<PathBuf, String> {
+    if value.trim().is_empty() {
+        return Err("must not be empty (leave it out instead)".to_owned());
+    }
+    Ok(PathBuf::from(value.trim()))
 }
 
 fn boolean(value: &str) -> Result<bool, String> {
@@ -429,6 +487,50 @@ mod tests {
             ConfigLayer::from_toml("tako.toml", "listen = \"127.0.0.1:1\"\nlisten_port = 3\n")
                 .unwrap_err();
         assert!(error.to_string().contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_or_neither() {
+        let config = merge(&[]).unwrap();
+        assert_eq!(config.tls, None);
+        let file = ConfigLayer::from_toml(
+            "tako.toml",
+            "tls_cert = \"/etc/tako/cert.pem\"\ntls_key = \"/etc/tako/key.pem\"\n",
+        )
+        .unwrap();
+        let config = merge(&[(Origin::File, file)]).unwrap();
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("/etc/tako/cert.pem"),
+                key: PathBuf::from("/etc/tako/key.pem"),
+            })
+        );
+        // The key in the environment completes the file's certificate.
+        let file = ConfigLayer::from_toml("tako.toml", "tls_cert = \"cert.pem\"").unwrap();
+        let env =
+            ConfigLayer::from_env(|name| (name == "TAKO_TLS_KEY").then(|| "key.pem".to_owned()));
+        let config = merge(&[(Origin::File, file.clone()), (Origin::Environment, env)]).unwrap();
+        assert_eq!(
+            config.tls.map(|tls| tls.key),
+            Some(PathBuf::from("key.pem"))
+        );
+        let error = merge(&[(Origin::File, file)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "tls_cert from the configuration file (key tls_cert): tls_key is not set: set both \
+             tls_cert (the certificate chain, PEM) and tls_key (its private key, PEM) to serve \
+             HTTPS, or neither"
+        );
+        let env =
+            ConfigLayer::from_env(|name| (name == "TAKO_TLS_KEY").then(|| "key.pem".to_owned()));
+        let error = merge(&[(Origin::Environment, env)]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("tls_key from TAKO_TLS_KEY: tls_cert is not set"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -22,4 +22,5 @@ pub mod serve;
 pub mod services;
 pub mod startup;
 pub mod state;
+pub mod tls;
 pub mod web;

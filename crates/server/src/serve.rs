@@ -20,6 +20,7 @@ use crate::scheduler::Scheduler;
 use crate::services::Services;
 use crate::startup::{self, StartupError};
 use crate::state::AppState;
+use crate::tls::{ServerTls, TlsError, TlsListener};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,9 @@ pub enum ServeError {
         "database_url {0}: only sqlite:// is supported in this version (PostgreSQL comes with multi-node support)"
     )]
     UnsupportedDatabase(String),
+    /// The certificate or key (`tls_cert`, `tls_key`).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The listen address.
     #[error("cannot listen on {address}: {source}{hint}")]
     Listen {
@@ -65,24 +69,75 @@ pub struct Started {
     pub first_admin_token: Option<String>,
     /// Deployments found running from before a restart, now `Interrupted`.
     pub interrupted: usize,
+    /// The SHA-256 fingerprint of the certificate when it serves HTTPS.
+    pub tls_fingerprint: Option<String>,
+    /// The public base URL (set, or the default with TLS), if any.
+    pub public_url: Option<String>,
     listener: TcpListener,
+    tls: Option<ServerTls>,
     router: axum::Router,
 }
 
 impl Started {
+    /// `https` when it terminates TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// Serves until the process ends.
     pub async fn serve(self) -> std::io::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
+        use axum::serve::ListenerExt as _;
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        match &self.tls {
+            None => axum::serve(self.listener, service).await,
+            // `tap_io` gives the connections the peer address (`ConnectInfo`).
+            Some(tls) => {
+                axum::serve(
+                    TlsListener::new(self.listener, tls)?.tap_io(|_| ()),
+                    service,
+                )
+                .await
+            }
+        }
     }
+}
+
+/// The public URL: the one set, or with TLS `https://` and the address
+/// listened on (a wildcard address becomes `localhost`).
+pub fn default_public_url(
+    configured: Option<&str>,
+    tls: bool,
+    address: SocketAddr,
+) -> Option<String> {
+    if let Some(url) = configured {
+        return Some(url.to_owned());
+    }
+    if !tls {
+        return None;
+    }
+    let host = if address.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else if address.is_ipv6() {
+        format!("[{}]", address.ip())
+    } else {
+        address.ip().to_string()
+    };
+    Some(format!("https://{host}:{}", address.port()))
 }
 
 /// Prepares everything and binds the listener; background work starts here.
 pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
+    // The certificate first: a mistake there is reported before anything
+    // else is touched.
+    let tls = config.tls.as_ref().map(ServerTls::load).transpose()?;
+    if let Some(tls) = &tls {
+        tracing::info!(
+            fingerprint = tls.fingerprint(),
+            "serving HTTPS; agents can pin this certificate with --server-fingerprint"
+        );
+    }
     startup::prepare_data_dir(&config.data_dir)?;
     let keys = Arc::new(crate::keys::MasterKeys::load(
         &config.data_dir,
@@ -164,6 +219,38 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
             .filter_map(|p| Some((p.repository_url, p.webhook_secret?.0))),
     );
 
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "; another program uses that port: choose another with --listen"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "; ports below 1024 need privileges: choose another with --listen"
+            }
+            _ => "",
+        };
+        ServeError::Listen {
+            address: config.listen,
+            source,
+            hint,
+        }
+    })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Listen {
+        address: config.listen,
+        source,
+        hint: "",
+    })?;
+    let public_url = default_public_url(config.public_url.as_deref(), tls.is_some(), address);
+    if tls.is_some()
+        && let Some(url) = &config.public_url
+        && !url.starts_with("https://")
+    {
+        tracing::warn!(
+            public_url = %url,
+            "the server terminates TLS but public_url is not https://: links will not work"
+        );
+    }
+
     let deliveries_stored = Arc::new(Notify::new());
     let deployments_queued = Arc::new(Notify::new());
     let mirrors = Mirrors::new(config.data_dir.join("mirrors"));
@@ -192,7 +279,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         work_root: config.data_dir.join("work"),
         max_running: u32::try_from(config.max_concurrent_deployments).unwrap_or(u32::MAX),
         retention: config.workdir_retention,
-        public_url: config.public_url.clone().unwrap_or_default(),
+        public_url: public_url.clone().unwrap_or_default(),
         wake: deployments_queued.clone(),
         keyring: Arc::clone(&keys.keyring),
         agents: crate::scheduler::AgentSettings {
@@ -223,37 +310,49 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         services,
         intake,
         limits,
-        https: config
-            .public_url
-            .as_deref()
-            .is_some_and(|url| url.starts_with("https://")),
+        https: tls.is_some()
+            || public_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https://")),
     });
-    let listener = TcpListener::bind(config.listen).await.map_err(|source| {
-        let hint = match source.kind() {
-            std::io::ErrorKind::AddrInUse => {
-                "; another program uses that port: choose another with --listen"
-            }
-            std::io::ErrorKind::PermissionDenied => {
-                "; ports below 1024 need privileges: choose another with --listen"
-            }
-            _ => "",
-        };
-        ServeError::Listen {
-            address: config.listen,
-            source,
-            hint,
-        }
-    })?;
-    let address = listener.local_addr().map_err(|source| ServeError::Listen {
-        address: config.listen,
-        source,
-        hint: "",
-    })?;
     Ok(Started {
         address,
         first_admin_token,
         interrupted: interrupted.len(),
+        tls_fingerprint: tls.as_ref().map(|tls| tls.fingerprint().to_owned()),
+        public_url,
         listener,
+        tls,
         router: app(state),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_tls_the_public_url_defaults_to_https() {
+        let any: SocketAddr = "0.0.0.0:8443".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let v6: SocketAddr = "[::1]:8443".parse().unwrap();
+        assert_eq!(default_public_url(None, false, local), None);
+        assert_eq!(
+            default_public_url(None, true, any).as_deref(),
+            Some("https://localhost:8443")
+        );
+        assert_eq!(
+            default_public_url(None, true, local).as_deref(),
+            Some("https://127.0.0.1:9000")
+        );
+        assert_eq!(
+            default_public_url(None, true, v6).as_deref(),
+            Some("https://[::1]:8443")
+        );
+        // A URL that is set wins.
+        assert_eq!(
+            default_public_url(Some("https://tako.example.com"), true, any).as_deref(),
+            Some("https://tako.example.com")
+        );
+    }
 }

@@ -2092,3 +2092,82 @@ async fn an_interrupted_jobs_late_report_changes_nothing_and_is_logged() {
     let text = tako_server::services::logs_text(api.store.as_ref(), deployment.id).await;
     assert!(text.contains("Late report from agent win-01"), "{text}");
 }
+
+#[tokio::test]
+async fn metrics_count_agents_online_and_jobs_running() {
+    let api = api().await;
+    let metrics = || async { api.call(Method::GET, "/metrics", None, None).await.body };
+    let text = metrics().await;
+    assert!(text.contains("# TYPE tako_agents_online gauge"), "{text}");
+    assert!(text.contains("tako_agents_online 0\n"), "{text}");
+    assert!(text.contains("tako_jobs_running 0\n"), "{text}");
+
+    let win = active_agent(&api, "win-01").await;
+    active_agent(&api, "linux-01").await;
+    // linux-01 last called ten minutes ago: offline.
+    let linux = api
+        .store
+        .find_agent_by_name("linux-01")
+        .await
+        .unwrap()
+        .unwrap();
+    api.store
+        .touch_agent(
+            linux.id,
+            "0.1.0",
+            chrono::Utc::now() - chrono::TimeDelta::minutes(10),
+        )
+        .await
+        .unwrap();
+    // A third waits for approval.
+    let created = api
+        .send(
+            Method::POST,
+            "/api/v1/agents/enrollment-tokens",
+            json!({"name": "mac-01", "environments": ["Production"], "roles": ["ps"]}),
+        )
+        .await;
+    let token = created.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        enroll(&api, &token, "mac-01", 1).await.status,
+        StatusCode::CREATED
+    );
+
+    // win-01 calls for work and takes its job.
+    job_for(&api, "win-01", "job-m").await;
+    let taken = api
+        .call_as(
+            &win,
+            Method::POST,
+            "/api/v1/agent/jobs/next?wait=0",
+            Some(json!({"version": "0.1.0", "protocol": 1})),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.body);
+
+    let text = metrics().await;
+    assert!(text.contains("tako_agents_online 1\n"), "{text}");
+    assert!(text.contains("tako_agents{state=\"online\"} 1\n"), "{text}");
+    assert!(
+        text.contains("tako_agents{state=\"offline\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tako_agents{state=\"pending\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tako_agents{state=\"disabled\"} 0\n"),
+        "{text}"
+    );
+    assert!(text.contains("tako_jobs_running 1\n"), "{text}");
+    // The gauge follows the agents list's rule.
+    let listed = api.get("/api/v1/agents").await.json();
+    let online = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|agent| agent["state"] == "online")
+        .count();
+    assert_eq!(online, 1, "{listed}");
+}

@@ -365,6 +365,9 @@ pub trait Store: Send + Sync + 'static {
         reason: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Job>;
+    /// How many jobs are running on agents now (for `/metrics`; served by
+    /// the index of running jobs, so it costs the same at any history size).
+    async fn count_running_jobs(&self) -> StoreResult<u64>;
     /// Marks every running job whose lease has run out `Interrupted`,
     /// returning them (they are never run again).
     async fn interrupt_expired_jobs(&self, now: DateTime<Utc>) -> StoreResult<Vec<Job>>;

@@ -533,6 +533,17 @@ pub(crate) struct ServeArgs {
     /// Accept unsigned webhooks when no secret is configured (local trials only).
     #[arg(long)]
     pub(crate) insecure_unsigned_webhooks: bool,
+    /// Serve HTTPS with this certificate chain (PEM, the server's
+    /// certificate first); needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Print the SHA-256 fingerprint of the TLS certificate (the value for
+    /// `tako agent run --server-fingerprint`) and exit.
+    #[arg(long)]
+    pub(crate) print_fingerprint: bool,
 }
 
 #[derive(Debug, Args)]

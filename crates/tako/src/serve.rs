@@ -48,9 +48,23 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             insecure_unsigned_webhooks: args.insecure_unsigned_webhooks.then(|| "true".to_owned()),
             master_key_file: None,
             agent_connect_timeout: None,
+            tls_cert: args.tls_cert.map(|p| p.display().to_string()),
+            tls_key: args.tls_key.map(|p| p.display().to_string()),
         },
     ));
     let config = merge(&layers)?;
+
+    if args.print_fingerprint {
+        let Some(files) = &config.tls else {
+            anyhow::bail!(
+                "no certificate to fingerprint: set tls_cert and tls_key (in tako.toml, \
+                 TAKO_TLS_CERT/TAKO_TLS_KEY or --tls-cert/--tls-key)"
+            );
+        };
+        let tls = tako_server::tls::ServerTls::load(files)?;
+        println!("{}", tls.fingerprint());
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,7 +86,10 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         if insecure {
             eprintln!("WARNING: accepting UNSIGNED webhooks (--insecure-unsigned-webhooks): anyone who can reach this port can trigger deployments. For local trials only.");
         }
-        println!("Tako listening on http://{} (data in {})", started.address, data_dir.display());
+        if let Some(fingerprint) = &started.tls_fingerprint {
+            println!("TLS certificate SHA-256 fingerprint (for tako agent run --server-fingerprint): {fingerprint}");
+        }
+        println!("Tako listening on {}://{} (data in {})", started.scheme(), started.address, data_dir.display());
         started.serve().await.context("the server stopped")?;
         Ok(ExitCode::SUCCESS)
     })

@@ -5,6 +5,7 @@
 //! the kernel's `/proc`), never to fakes.
 
 pub mod browser;
+pub mod fault_proxy;
 pub mod git_server;
 pub mod github;
 pub mod http;

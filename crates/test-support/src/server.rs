@@ -14,6 +14,8 @@ pub struct TakoServer {
     child: Child,
     /// `127.0.0.1:PORT`.
     pub address: String,
+    /// `http://127.0.0.1:PORT`, or `https://…` when it terminates TLS.
+    pub url: String,
     /// The admin token printed on the first start (`None` on a restart).
     pub token: Option<String>,
     /// Everything it printed on standard output so far (after start-up).
@@ -102,17 +104,22 @@ impl TakoServer {
             if trimmed.starts_with("tako_") {
                 token = Some(trimmed.to_owned());
             }
-            if let Some(rest) = line.strip_prefix("Tako listening on http://") {
-                let address = rest
+            if let Some(rest) = line.strip_prefix("Tako listening on ") {
+                let url = rest
                     .split_whitespace()
                     .next()
                     .unwrap_or_default()
                     .to_owned();
+                let address = url
+                    .split_once("://")
+                    .map(|(_, address)| address.to_owned())
+                    .unwrap_or_default();
                 // Keep draining its output so it never blocks on a full pipe.
                 std::thread::spawn(move || while received.recv().is_ok() {});
                 return TakoServer {
                     child,
                     address,
+                    url,
                     token,
                     startup_output: output,
                 };

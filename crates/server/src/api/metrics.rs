@@ -1,7 +1,9 @@
 //! `GET /metrics`: Prometheus text exposition (format 0.0.4), read from the
 //! store's totals on each scrape (kept as rows change: a scrape costs the
 //! same at any history size). Deliveries and deployments are gauges (totals
-//! as stored now); step durations a summary (sum and count) by final state.
+//! as stored now); step durations a summary (sum and count) by final state;
+//! agents online (the agents list's rule, `services::agents::is_online`)
+//! and jobs running on agents are gauges.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,9 +14,11 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use tako_store::{DeploymentState, Store};
+use chrono::{DateTime, Utc};
+use tako_store::{AgentState, DeploymentState, Store};
 
 use crate::api::error::ApiResult;
+use crate::services::agents::{ONLINE_WITHIN, is_online};
 use crate::state::AppState;
 
 const DELIVERY_OUTCOMES: [&str; 5] = ["pending", "queued", "ignored", "failed", "duplicate"];
@@ -32,7 +36,7 @@ const DEPLOYMENT_STATES: [DeploymentState; 6] = [
     responses((status = 200, description = "Prometheus text exposition format 0.0.4",
         content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
-    let text = render(state.services.store.as_ref()).await?;
+    let text = render(state.services.store.as_ref(), chrono::Utc::now()).await?;
     Ok((
         [(
             CONTENT_TYPE,
@@ -44,9 +48,15 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Res
 }
 
 /// The exposition text.
-pub(crate) async fn render(store: &dyn Store) -> Result<String, tako_store::StoreError> {
+pub(crate) async fn render(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+) -> Result<String, tako_store::StoreError> {
     let totals = store.totals().await?;
     let projects = store.list_projects().await?.len();
+    // Agents are machines, not history: a handful to a few hundred rows.
+    let agents = store.list_agents().await?;
+    let running_jobs = store.count_running_jobs().await?;
     let count = |map: &BTreeMap<String, u64>, key: &str| map.get(key).copied().unwrap_or(0);
 
     let mut text = String::new();
@@ -97,6 +107,47 @@ pub(crate) async fn render(store: &dyn Store) -> Result<String, tako_store::Stor
     }
     family(&mut text, "tako_projects", "Registered projects.", "gauge");
     let _ = writeln!(text, "tako_projects {projects}");
+    family(
+        &mut text,
+        "tako_agents",
+        &format!(
+            "Enrolled agents, by state (online: active and called within the last {} s).",
+            ONLINE_WITHIN.num_seconds()
+        ),
+        "gauge",
+    );
+    let online = agents.iter().filter(|a| is_online(a, now)).count();
+    let by_state = |state: AgentState| agents.iter().filter(|a| a.state == state).count();
+    let active = by_state(AgentState::Active);
+    let _ = writeln!(text, "tako_agents{{state=\"online\"}} {online}");
+    let _ = writeln!(text, "tako_agents{{state=\"offline\"}} {}", active - online);
+    let _ = writeln!(
+        text,
+        "tako_agents{{state=\"pending\"}} {}",
+        by_state(AgentState::Pending)
+    );
+    let _ = writeln!(
+        text,
+        "tako_agents{{state=\"disabled\"}} {}",
+        by_state(AgentState::Disabled)
+    );
+    family(
+        &mut text,
+        "tako_agents_online",
+        &format!(
+            "Agents online: active and called within the last {} s.",
+            ONLINE_WITHIN.num_seconds()
+        ),
+        "gauge",
+    );
+    let _ = writeln!(text, "tako_agents_online {online}");
+    family(
+        &mut text,
+        "tako_jobs_running",
+        "Jobs (a step on one agent) running on agents now.",
+        "gauge",
+    );
+    let _ = writeln!(text, "tako_jobs_running {running_jobs}");
     Ok(text)
 }
 

@@ -111,12 +111,19 @@ fn scope(what: &str, items: &[String]) -> ServiceResult<Vec<String>> {
     Ok(checked)
 }
 
-/// Whether an active agent counts as online: it called in the last minute.
+/// How recently an agent must have called to count as online: a healthy
+/// agent calls at least every 30 s (its long poll), so this allows for two
+/// missed calls and some clock skew between server nodes.
+pub(crate) const ONLINE_WITHIN: TimeDelta = TimeDelta::seconds(90);
+
+/// Whether an active agent counts as online: it called within
+/// [`ONLINE_WITHIN`]. The one rule for the agents list, the web UI and
+/// `/metrics`.
 pub(crate) fn is_online(agent: &Agent, now: DateTime<Utc>) -> bool {
     agent.state == AgentState::Active
         && agent
             .last_seen_at
-            .is_some_and(|seen| now - seen <= TimeDelta::seconds(60))
+            .is_some_and(|seen| now - seen <= ONLINE_WITHIN)
 }
 
 impl Services {

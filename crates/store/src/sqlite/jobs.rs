@@ -332,6 +332,14 @@ pub(super) fn interrupt_expired_jobs(
     .map_err(db("interrupt jobs"))
 }
 
+pub(super) fn count_running_jobs(conn: &mut Connection) -> StoreResult<u64> {
+    // The same condition as the partial index `jobs_running`, which serves it.
+    conn.prepare_cached("SELECT count(*) FROM jobs WHERE state = 'running'")
+        .and_then(|mut s| s.query_row([], |row| row.get::<_, i64>(0)))
+        .map(|n| u64::try_from(n).unwrap_or(0))
+        .map_err(db("count the running jobs"))
+}
+
 pub(super) fn list_jobs(conn: &mut Connection, deployment: DeploymentId) -> StoreResult<Vec<Job>> {
     conn.prepare_cached(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE deployment_id = ?1 ORDER BY step_index, agent_name"

@@ -905,6 +905,10 @@ impl Store for SqliteStore {
         self.read(move |c| jobs::list_jobs(c, deployment)).await
     }
 
+    async fn count_running_jobs(&self) -> StoreResult<u64> {
+        self.read(jobs::count_running_jobs).await
+    }
+
     async fn claim_job(
         &self,
         agent: AgentId,

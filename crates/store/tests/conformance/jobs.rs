@@ -338,3 +338,58 @@ pub(crate) async fn a_job_never_taken_fails_and_a_taken_one_cannot(factory: &dyn
         JobState::Running
     );
 }
+
+pub(crate) async fn running_jobs_are_counted(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d = queue(store.as_ref(), web.id, "Production").await;
+    let win = agent(store.as_ref(), "win-01", 5).await;
+    let linux = agent(store.as_ref(), "linux-01", 7).await;
+    assert_eq!(store.count_running_jobs().await.unwrap(), 0);
+    for (id, agent) in [("job-a", &win), ("job-b", &linux), ("job-c", &win)] {
+        store
+            .create_job(NewJob {
+                id: JobId(id.to_owned()),
+                deployment: d.id,
+                step_index: 0,
+                step_name: "Test".to_owned(),
+                agent: agent.id,
+                agent_name: agent.name.clone(),
+                spec: "{}".to_owned(),
+            })
+            .await
+            .unwrap();
+    }
+    // Pending jobs are not running.
+    assert_eq!(store.count_running_jobs().await.unwrap(), 0);
+    let now = Utc::now();
+    let (first, _) = store.claim_job(win.id, LEASE, now).await.unwrap().unwrap();
+    store
+        .claim_job(linux.id, LEASE, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.count_running_jobs().await.unwrap(), 2);
+    store
+        .finish_job(
+            &first.id,
+            win.id,
+            JobEnd {
+                state: JobState::Success,
+                reason: None,
+                outputs: "[]".to_owned(),
+                duration_ms: 5,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.count_running_jobs().await.unwrap(), 1);
+    // A lost agent's job is interrupted, and no longer running.
+    let interrupted = store
+        .interrupt_expired_jobs(now + TimeDelta::seconds(61))
+        .await
+        .unwrap();
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(store.count_running_jobs().await.unwrap(), 0);
+}

@@ -151,6 +151,7 @@ macro_rules! conformance_suite {
             jobs::a_job_is_claimed_by_its_agent_and_its_log_stored_once_in_order,
             jobs::a_lost_agents_job_is_interrupted_and_never_run_again,
             jobs::a_job_never_taken_fails_and_a_taken_one_cannot,
+            jobs::running_jobs_are_counted,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {
