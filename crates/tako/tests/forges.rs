@@ -377,7 +377,10 @@ fn gitlab_truncated_pushes_get_their_notes_from_the_mirror() {
             "{message} missing from the notes:\n{log}"
         );
     }
-    assert!(!log.contains("Start develop"), "only the pushed commits:\n{log}");
+    assert!(
+        !log.contains("Start develop"),
+        "only the pushed commits:\n{log}"
+    );
     let first = log.find("First of three").unwrap();
     let third = log.find("Third of three").unwrap();
     assert!(first < third, "oldest first:\n{log}");
