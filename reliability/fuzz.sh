@@ -14,7 +14,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(takofile octostache psd1 webhook_payload)
+  targets=(takofile octostache psd1 webhook_payload forge_payload)
 fi
 export RUSTC_BOOTSTRAP=1
 

@@ -4,6 +4,9 @@
 # generated (valid and invalid) input and the run fails on any 5xx
 # (not_a_server_error) or any response that violates its schema
 # (response_schema_conformance). DELETE /api/v1/tokens/{id} runs last, alone.
+# The webhook routes (/hooks/github, gitea, gitlab, bitbucket) are in the
+# document too: without the server's secret every generated delivery must be a
+# 4xx with an error body.
 #
 # Usage: reliability/schemathesis.sh [MAX_EXAMPLES]   (default 100 per operation)
 set -euo pipefail

@@ -35,6 +35,8 @@ pub use archive::Archive;
 pub use command::{DEFAULT_LOCAL_TIMEOUT, DEFAULT_NETWORK_TIMEOUT, Git, GitOutput};
 pub use credentials::{Credentials, DEFAULT_USERNAME};
 pub use error::GitError;
-pub use mirror::{DEFAULT_BRANCH, FetchOutcome, MAX_FILE_BYTES, Mirror, Mirrors, TAKOFILE_NAMES};
+pub use mirror::{
+    DEFAULT_BRANCH, FetchOutcome, LogEntry, MAX_FILE_BYTES, Mirror, Mirrors, TAKOFILE_NAMES,
+};
 pub use url::{RemoteUrl, Scheme};
 pub use worktree::{DEFAULT_TAGGER, RemoteRef, RemoteTag, WorkTree};

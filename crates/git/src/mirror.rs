@@ -350,6 +350,17 @@ impl Mirrors {
     }
 }
 
+/// One commit of [`Mirror::log`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// The full commit id.
+    pub id: String,
+    /// The author's name.
+    pub author: String,
+    /// The whole message.
+    pub message: String,
+}
+
 impl Mirror {
     /// The mirror's directory (a bare repository).
     pub fn path(&self) -> &Path {
@@ -433,6 +444,68 @@ impl Mirror {
                 message: raw.output.stderr.trim().to_owned(),
             }),
         }
+    }
+
+    /// The commits `to` brings that `from` does not have (`from..to`, or
+    /// `to` alone without `from`), oldest first: at most `max` of them (the
+    /// newest), with how many there are in all. For release notes when a
+    /// forge's push payload lists only some of the pushed commits.
+    ///
+    /// # Errors
+    ///
+    /// [`GitError::UnknownRevision`] when either names no commit in the
+    /// mirror; [`GitError::Failed`] when git fails.
+    pub async fn log(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        max: usize,
+    ) -> Result<(Vec<LogEntry>, usize), GitError> {
+        let to = self.require(to).await?;
+        let range = match from {
+            Some(from) => format!("{}..{to}", self.require(from).await?),
+            None => to,
+        };
+        let count = self
+            .git
+            .local(&self.path, ["rev-list", "--count", range.as_str()])
+            .await?
+            .text()
+            .parse::<usize>()
+            .map_err(|_| GitError::Failed {
+                command: "rev-list".to_owned(),
+                message: "git rev-list --count printed no number".to_owned(),
+            })?;
+        let max_count = format!("--max-count={max}");
+        let listed = self
+            .git
+            .local(
+                &self.path,
+                [
+                    "log",
+                    "-z",
+                    "--reverse",
+                    max_count.as_str(),
+                    "--format=%H%x1f%an%x1f%B",
+                    range.as_str(),
+                    "--",
+                ],
+            )
+            .await?;
+        let text = String::from_utf8_lossy(&listed.stdout);
+        let entries = text
+            .split('\0')
+            .filter(|record| !record.trim().is_empty())
+            .filter_map(|record| {
+                let mut fields = record.splitn(3, '\u{1f}');
+                Some(LogEntry {
+                    id: fields.next()?.trim().to_owned(),
+                    author: fields.next()?.to_owned(),
+                    message: fields.next().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect();
+        Ok((entries, count))
     }
 
     /// The text of `path` (relative to the repository's root) at `rev`;

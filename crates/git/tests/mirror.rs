@@ -940,3 +940,49 @@ async fn a_commits_files_stream_as_a_tar_archive() {
         "{unknown}"
     );
 }
+
+#[tokio::test]
+async fn log_lists_a_range_oldest_first_keeping_the_newest_and_counting_all() {
+    let fixture = Fixture::new();
+    let base = fixture.push(&[("takofile", "0\n")], "base");
+    let mut pushed = Vec::new();
+    for n in 1..=5 {
+        pushed.push(fixture.push(
+            &[("takofile", &format!("{n}\n"))],
+            &format!("Change {n}\n\nBody {n}\n"),
+        ));
+    }
+    let mirror = fixture.fetch(None).await.unwrap();
+    let head = pushed.last().unwrap().clone();
+
+    let (all, count) = mirror.log(Some(&base), &head, 100).await.unwrap();
+    assert_eq!(count, 5);
+    let ids: Vec<&str> = all.iter().map(|e| e.id.as_str()).collect();
+    let expected: Vec<&str> = pushed.iter().map(String::as_str).collect();
+    assert_eq!(ids, expected);
+    assert!(
+        all[0].message.starts_with("Change 1\n\nBody 1"),
+        "{:?}",
+        all[0]
+    );
+    assert!(!all[0].author.is_empty());
+
+    // At most `max`: the newest, still oldest first.
+    let (newest, count) = mirror.log(Some(&base), &head, 2).await.unwrap();
+    assert_eq!(count, 5);
+    assert_eq!(
+        newest.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        expected[3..].to_vec()
+    );
+
+    // Without a start: the commit and its history.
+    let (alone, count) = mirror.log(None, &base, 1).await.unwrap();
+    assert_eq!((alone.len(), count), (1, 1));
+    assert_eq!(alone[0].id, base);
+
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    assert!(matches!(
+        mirror.log(Some(missing), &head, 10).await,
+        Err(GitError::UnknownRevision { .. })
+    ));
+}

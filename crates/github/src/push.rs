@@ -51,6 +51,12 @@ pub struct Push {
     /// tag or branch that adds no commits.
     #[serde(default, deserialize_with = "null_as_default")]
     pub commits: Vec<Commit>,
+    /// Whether `commits` lists only some of the pushed commits (other
+    /// forges cap the list: GitLab at 20, Bitbucket at 5, Gitea at its
+    /// feed limit): the release notes are then read from the mirror. GitHub
+    /// never sends it; a forge's push is normalized into this type.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     /// The commit `after` points to (for an annotated tag, the commit the tag
     /// points to); `None` for a deletion.
     #[serde(default)]

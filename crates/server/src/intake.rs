@@ -64,6 +64,15 @@ pub enum IntakeError {
     /// The body is not a payload of its event: 400.
     #[error("{0}")]
     Payload(#[from] PayloadError),
+    /// Missing or malformed headers of another forge: 400.
+    #[error("{0}")]
+    ForgeHeaders(#[from] tako_forges::HeaderError),
+    /// Missing or wrong signature or token of another forge: 401.
+    #[error("signature check failed: {0}")]
+    ForgeSignature(#[from] tako_forges::SignatureError),
+    /// Another forge's body is not a payload of its event: 400.
+    #[error("{0}")]
+    ForgePayload(#[from] tako_forges::PayloadError),
     /// The store could not commit the delivery: 503.
     #[error("the delivery could not be stored: {0}")]
     Store(#[from] StoreError),
@@ -152,6 +161,64 @@ struct KeySelectorRepository {
     url: Option<String>,
 }
 
+/// The repository's URLs of another forge's unverified body, to choose the
+/// key: GitLab's `project`, Bitbucket's `repository.links.html` (and its
+/// `.git`), Gitea's GitHub-shaped `repository`.
+#[derive(Deserialize)]
+struct ForgeKeySelector {
+    repository: Option<ForgeKeyRepository>,
+    project: Option<GitLabKeyProject>,
+}
+
+#[derive(Deserialize)]
+struct ForgeKeyRepository {
+    clone_url: Option<String>,
+    html_url: Option<String>,
+    links: Option<BitbucketKeyLinks>,
+}
+
+#[derive(Deserialize)]
+struct BitbucketKeyLinks {
+    html: Option<BitbucketKeyHref>,
+}
+
+#[derive(Deserialize)]
+struct BitbucketKeyHref {
+    href: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GitLabKeyProject {
+    git_http_url: Option<String>,
+    web_url: Option<String>,
+}
+
+fn forge_repository_urls_of(body: &[u8]) -> Vec<String> {
+    let Ok(selector) = serde_json::from_slice::<ForgeKeySelector>(body) else {
+        return Vec::new();
+    };
+    let mut urls = Vec::new();
+    if let Some(project) = selector.project {
+        urls.extend(
+            [project.git_http_url, project.web_url]
+                .into_iter()
+                .flatten(),
+        );
+    }
+    if let Some(repository) = selector.repository {
+        urls.extend(
+            [repository.clone_url, repository.html_url]
+                .into_iter()
+                .flatten(),
+        );
+        if let Some(href) = repository.links.and_then(|l| l.html).and_then(|h| h.href) {
+            urls.push(format!("{}.git", href.trim_end_matches('/')));
+            urls.push(href);
+        }
+    }
+    urls
+}
+
 fn repository_urls_of(content_type: Option<&str>, body: &[u8]) -> Vec<String> {
     let Ok(json) = tako_github::payload_json(content_type, body) else {
         return Vec::new();
@@ -231,6 +298,88 @@ impl Intake {
             other => Ok(IntakeReply::Ignored {
                 reason: other.ignored_reason().unwrap_or_default(),
             }),
+        }
+    }
+
+    /// Verifies, parses and (for a push) durably stores one webhook of
+    /// Gitea/Forgejo, GitLab or Bitbucket. The push is stored normalized
+    /// (as the router reads every push, event `push`), under the forge's
+    /// delivery id with the forge as prefix; a Bitbucket push moving several
+    /// refs is one delivery per ref, stored together.
+    pub async fn receive_forge(
+        &self,
+        forge: tako_forges::Forge,
+        headers: &tako_forges::Headers<'_>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<IntakeReply, IntakeError> {
+        let delivery = tako_forges::Delivery::parse(forge, headers)?;
+        self.verify_forge(&delivery, content_type, body)?;
+        let event = tako_forges::parse_event(forge, &delivery.event, content_type, body)?;
+        let pushes = match event {
+            tako_forges::ForgeEvent::Ping => return Ok(IntakeReply::Pong),
+            tako_forges::ForgeEvent::Ignored { reason } => {
+                return Ok(IntakeReply::Ignored { reason });
+            }
+            tako_forges::ForgeEvent::Pushes(pushes) => pushes,
+        };
+        let received_at = Utc::now();
+        let mut deliveries = Vec::with_capacity(pushes.len());
+        for (index, push) in pushes.iter().enumerate() {
+            let body = serde_json::to_vec(push).map_err(|error| {
+                IntakeError::Store(StoreError::Unavailable {
+                    context: "encoding a push".to_owned(),
+                    source: error.to_string().into(),
+                })
+            })?;
+            deliveries.push(NewDelivery {
+                id: DeliveryId(delivery.stored_id(index)),
+                event: "push".to_owned(),
+                received_at,
+                body,
+                repository_url: Some(push.repository.clone_url.clone()),
+                git_ref: Some(push.git_ref.clone()),
+            });
+        }
+        let mut any_new = false;
+        for new in deliveries {
+            if self.writer.insert(new).await? == InsertOutcome::Inserted {
+                any_new = true;
+            }
+        }
+        let id = delivery.stored_id(0);
+        Ok(if any_new {
+            IntakeReply::Queued { delivery: id }
+        } else {
+            IntakeReply::Duplicate { delivery: id }
+        })
+    }
+
+    fn verify_forge(
+        &self,
+        delivery: &tako_forges::Delivery,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), IntakeError> {
+        let secrets = self
+            .secrets
+            .0
+            .read()
+            .map_err(|_| IntakeError::ShuttingDown)?;
+        let project_secret;
+        let secret = if secrets.is_empty() {
+            self.server_secret.as_deref()
+        } else {
+            let json = tako_github::payload_json(content_type, body).unwrap_or_default();
+            let urls = forge_repository_urls_of(&json);
+            let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+            project_secret = secrets.secret_for(&urls).map(str::to_owned);
+            project_secret.as_deref().or(self.server_secret.as_deref())
+        };
+        match secret {
+            Some(secret) => Ok(delivery.verify(secret, body, Utc::now().timestamp())?),
+            None if self.insecure_unsigned => Ok(()),
+            None => Err(IntakeError::NoSecret),
         }
     }
 

@@ -181,21 +181,11 @@ impl Router {
         let commit = push
             .commit_id()
             .ok_or_else(|| RouteError::failed("the push names no commit"))?;
-        let mirror = self
-            .mirrors
-            .fetch_push(
-                url,
-                None,
-                commit,
-                push.branch(),
-                &push.repository.default_branch,
-            )
-            .await
-            .map_err(|e| RouteError::failed(format!("cannot fetch {url}: {e}")))?;
-        let default_ref = format!("refs/heads/{}", push.repository.default_branch);
+        let (mirror, default_branch) = self.fetch(url, None, push, commit).await?;
+        let default_ref = format!("refs/heads/{default_branch}");
         let routing = match read_takofile(&mirror, &default_ref).await? {
             Some(found) => found,
-            None if push.branch() == Some(push.repository.default_branch.as_str()) => {
+            None if push.branch() == Some(default_branch.as_str()) => {
                 read_takofile(&mirror, commit).await?.ok_or_else(|| {
                     RouteError::failed(format!(
                         "project not registered, and commit {} has no takofile",
@@ -205,8 +195,7 @@ impl Router {
             }
             None => {
                 return Err(RouteError::failed(format!(
-                    "project not registered, and {} has no takofile",
-                    push.repository.default_branch
+                    "project not registered, and {default_branch} has no takofile"
                 )));
             }
         };
@@ -242,20 +231,9 @@ impl Router {
             ));
         };
         let credentials = crate::repository::credentials_of(project);
-        let default_branch = push.repository.default_branch.clone();
-        let mirror = self
-            .mirrors
-            .fetch_push(
-                &project.repository_url,
-                credentials.as_ref(),
-                commit,
-                push.branch(),
-                &default_branch,
-            )
-            .await
-            .map_err(|e| {
-                RouteError::failed(format!("cannot fetch {}: {e}", project.repository_url))
-            })?;
+        let (mirror, default_branch) = self
+            .fetch(&project.repository_url, credentials.as_ref(), push, commit)
+            .await?;
 
         // Routing from the default branch; a brand-new repository's pushed
         // takofile routes only a push to the default branch itself.
@@ -340,7 +318,7 @@ impl Router {
                     .map(|p| p.name.clone())
                     .unwrap_or_default(),
             ),
-            notes: push.notes(),
+            notes: notes_of(&mirror, push, commit).await,
             environment: environment.clone(),
             version: None,
         };
@@ -358,6 +336,87 @@ impl Router {
             environment,
         })
     }
+}
+
+impl Router {
+    /// Fetches the pushed commit into the mirror; returns the mirror and
+    /// the default branch: the push's, or, when the forge's payload does not
+    /// name it (Bitbucket), the repository's own `HEAD`.
+    async fn fetch(
+        &self,
+        url: &str,
+        credentials: Option<&tako_git::Credentials>,
+        push: &Push,
+        commit: &str,
+    ) -> Result<(Mirror, String), RouteError> {
+        let named = push.repository.default_branch.as_str();
+        let fetched = if named.is_empty() {
+            self.mirrors.fetch(url, credentials, Some(commit)).await
+        } else {
+            self.mirrors
+                .fetch_push(url, credentials, commit, push.branch(), named)
+                .await
+        };
+        let mirror = fetched.map_err(|e| RouteError::failed(format!("cannot fetch {url}: {e}")))?;
+        let default_branch = if named.is_empty() {
+            mirror
+                .default_branch()
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "master".to_owned())
+        } else {
+            named.to_owned()
+        };
+        Ok((mirror, default_branch))
+    }
+}
+
+/// The most commits the release notes of a truncated push list.
+const MAX_NOTES_COMMITS: usize = 200;
+
+/// The release notes of a push: its own list, or, when the forge listed
+/// only some of the commits (GitLab's 20, Bitbucket's 5, Gitea's feed
+/// limit, or none for a tag), the commits between `before` and the pushed
+/// commit read from the mirror (for a new ref, the pushed commit alone).
+/// When the mirror cannot say (the old commit is gone after a force push),
+/// the payload's list is kept.
+async fn notes_of(mirror: &Mirror, push: &Push, commit: &str) -> String {
+    if !push.truncated {
+        return push.notes();
+    }
+    let from = Some(push.before.as_str()).filter(|b| !b.bytes().all(|c| c == b'0'));
+    let max = if from.is_some() { MAX_NOTES_COMMITS } else { 1 };
+    let (entries, count) = match mirror.log(from, commit, max).await {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::info!(%error, "release notes from the push's own commit list");
+            return push.notes();
+        }
+    };
+    let mut lines = Vec::with_capacity(entries.len() + 1);
+    if from.is_some() && count > entries.len() {
+        lines.push(format!("- … and {} earlier commits", count - entries.len()));
+    }
+    lines.extend(entries.into_iter().map(|entry| {
+        tako_github::Commit {
+            id: entry.id,
+            message: entry.message,
+            timestamp: None,
+            url: None,
+            author: tako_github::CommitAuthor {
+                name: entry.author,
+                email: None,
+                username: None,
+            },
+            committer: None,
+            added: Vec::new(),
+            removed: Vec::new(),
+            modified: Vec::new(),
+        }
+        .note_line()
+    }));
+    lines.join("\n")
 }
 
 fn ignored(project: Option<tako_store::ProjectId>, reason: String) -> DeliveryCompletion {

@@ -620,6 +620,10 @@ async fn openapi_document_lists_the_paths() {
         "/api/v1/deliveries",
         "/api/v1/tokens",
         "/metrics",
+        "/hooks/github",
+        "/hooks/gitea",
+        "/hooks/gitlab",
+        "/hooks/bitbucket",
     ] {
         assert!(paths.contains_key(path), "{path} missing");
     }

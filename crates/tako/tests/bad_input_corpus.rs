@@ -413,6 +413,184 @@ fn webhook_cases() -> Vec<HttpCase> {
     cases
 }
 
+/// Bad deliveries to `/hooks/gitea`, `/hooks/gitlab` and `/hooks/bitbucket`:
+/// for each forge, missing and wrong signatures or tokens, missing headers,
+/// and signed bodies that are not its push.
+fn forge_cases() -> Vec<HttpCase> {
+    let gitea_sign = |body: &[u8]| tako_forges::signature::hmac_hex(SECRET.as_bytes(), body);
+    let bitbucket_sign = |body: &[u8]| {
+        format!(
+            "sha256={}",
+            tako_forges::signature::hmac_hex(SECRET.as_bytes(), body)
+        )
+    };
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("empty body", Vec::new()),
+        ("truncated JSON", b"{\"ref\": ".to_vec()),
+        ("a JSON array", b"[1, 2, 3]".to_vec()),
+        ("null", b"null".to_vec()),
+        ("an empty object", b"{}".to_vec()),
+        ("ref is a number", br#"{"ref": 7}"#.to_vec()),
+        ("invalid UTF-8", b"{\"ref\": \"\xff\xfe\"}".to_vec()),
+        ("NUL bytes", vec![0; 100]),
+        ("deep nesting", nested(100_000, "[", "]")),
+        (
+            "ref not under refs/",
+            br#"{"ref":"main","before":"a","after":"b","repository":{"id":1,"name":"r","full_name":"o/r","clone_url":"u","html_url":"h"},"project":{"id":1,"name":"r","path_with_namespace":"o/r","git_http_url":"u","web_url":"h"}}"#.to_vec(),
+        ),
+        (
+            "changes is not a list",
+            br#"{"push":{"changes":{}},"repository":{"full_name":"a/b","links":{"html":{"href":"h"}}}}"#.to_vec(),
+        ),
+        (
+            "a change with neither side",
+            br#"{"push":{"changes":[{}]},"repository":{"full_name":"a/b","links":{"html":{"href":"h"}}}}"#.to_vec(),
+        ),
+    ];
+    let mut cases = Vec::new();
+    for (forge, event_header, event, delivery_header) in [
+        (
+            "gitea",
+            b"X-Gitea-Event".as_slice(),
+            b"push".as_slice(),
+            b"X-Gitea-Delivery".as_slice(),
+        ),
+        (
+            "gitlab",
+            b"X-Gitlab-Event",
+            b"Push Hook",
+            b"Idempotency-Key",
+        ),
+        ("bitbucket", b"X-Event-Key", b"repo:push", b"X-Request-UUID"),
+    ] {
+        let target = format!("/hooks/{forge}");
+        let case = |name: &str, headers: &[(&[u8], &[u8])], body: &[u8]| HttpCase {
+            name: format!("{forge} webhook: {name}"),
+            raw: build("POST", target.as_bytes(), headers, body),
+            protocol: false,
+        };
+        let proof = |body: &[u8]| -> (Vec<u8>, Vec<u8>) {
+            match forge {
+                "gitea" => (b"X-Gitea-Signature".to_vec(), gitea_sign(body).into_bytes()),
+                "gitlab" => (b"X-Gitlab-Token".to_vec(), SECRET.as_bytes().to_vec()),
+                _ => (
+                    b"X-Hub-Signature".to_vec(),
+                    bitbucket_sign(body).into_bytes(),
+                ),
+            }
+        };
+        let json: (&[u8], &[u8]) = (b"Content-Type", b"application/json");
+        for (name, body) in &bodies {
+            let (header, value) = proof(body);
+            cases.push(case(
+                name,
+                &[
+                    json,
+                    (event_header, event),
+                    (delivery_header, b"corpus-forge"),
+                    (&header, &value),
+                ],
+                body,
+            ));
+        }
+        let body = b"{}";
+        let (header, value) = proof(body);
+        cases.push(case(
+            "no signature or token",
+            &[
+                json,
+                (event_header, event),
+                (delivery_header, b"corpus-forge"),
+            ],
+            body,
+        ));
+        cases.push(case(
+            "wrong signature or token",
+            &[
+                json,
+                (event_header, event),
+                (delivery_header, b"corpus-forge"),
+                (&header, b"sha256=00"),
+            ],
+            body,
+        ));
+        cases.push(case(
+            "no event header",
+            &[json, (delivery_header, b"corpus-forge"), (&header, &value)],
+            body,
+        ));
+        cases.push(case(
+            "no delivery header",
+            &[json, (event_header, event), (&header, &value)],
+            body,
+        ));
+        cases.push(case(
+            "delivery id with a space",
+            &[
+                json,
+                (event_header, event),
+                (delivery_header, b"a b"),
+                (&header, &value),
+            ],
+            body,
+        ));
+        cases.push(case(
+            "delivery id too long",
+            &[
+                json,
+                (event_header, event),
+                (delivery_header, "d".repeat(200).as_bytes()),
+                (&header, &value),
+            ],
+            body,
+        ));
+        cases.push(case(
+            "unsupported content type",
+            &[
+                (b"Content-Type", b"text/plain"),
+                (event_header, event),
+                (delivery_header, b"corpus-forge"),
+                (&header, &value),
+            ],
+            body,
+        ));
+        cases.push(case(
+            "Content-Length of 1 TB",
+            &[
+                (event_header, event),
+                (delivery_header, b"corpus-forge"),
+                (b"Content-Length", b"1000000000000"),
+            ],
+            b"",
+        ));
+        cases.push(HttpCase {
+            name: format!("{forge} webhook: GET"),
+            raw: build("GET", target.as_bytes(), &[], b""),
+            protocol: false,
+        });
+    }
+    // GitLab's signing token: signed deliveries the server's plain secret
+    // cannot check are refused, as are malformed ones.
+    cases.push(HttpCase {
+        name: "gitlab webhook: signature without a token".to_owned(),
+        raw: build(
+            "POST",
+            b"/hooks/gitlab",
+            &[
+                (b"Content-Type", b"application/json"),
+                (b"X-Gitlab-Event", b"Push Hook"),
+                (b"Idempotency-Key", b"corpus-signed"),
+                (b"webhook-id", b"corpus-signed"),
+                (b"webhook-timestamp", b"not a time"),
+                (b"webhook-signature", b"v1,AAAA"),
+            ],
+            b"{}",
+        ),
+        protocol: false,
+    });
+    cases
+}
+
 fn api_cases(token: &str) -> Vec<HttpCase> {
     let bearer = format!("Bearer {token}");
     let auth: (&[u8], &[u8]) = (b"Authorization", bearer.as_bytes());
@@ -862,7 +1040,8 @@ fn api_cases(token: &str) -> Vec<HttpCase> {
 #[test]
 fn every_bad_webhook_is_refused_with_a_specific_message_and_the_server_stays_up() {
     let (_data, server) = start();
-    let cases = webhook_cases();
+    let mut cases = webhook_cases();
+    cases.extend(forge_cases());
     let failures = run_http_cases(&server, &cases);
     eprintln!(
         "corpus: {} webhook cases, {} failures",

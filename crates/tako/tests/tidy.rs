@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("tako-takofile", 0),
     ("tako-core", 0),
     ("tako-github", 0),
+    ("tako-forges", 0),
     ("tako-protocol", 0),
     ("tako-store", 1),
     ("tako-git", 1),

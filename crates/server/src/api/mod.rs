@@ -15,6 +15,7 @@ mod agents;
 pub(crate) mod auth;
 mod deployments;
 pub mod error;
+mod hooks;
 pub(crate) mod logs;
 mod metrics;
 pub(crate) mod projects;
@@ -80,6 +81,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         agents::list_agents, agents::create_enrollment_token, agents::approve_agent,
         agents::disable_agent, agents::enable_agent, agents::remove_agent, agents::rotate_agent,
         openapi_json, metrics::metrics,
+        hooks::github_hook, hooks::gitea_hook, hooks::gitlab_hook, hooks::bitbucket_hook,
     ),
     components(schemas(
         ErrorBody, dto::ProjectDto, dto::CreateProject, dto::VariableDto, dto::SetVariable,
@@ -89,7 +91,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         dto::DeliveryPage, dto::TokenDto, dto::CreateToken, dto::CreatedToken, dto::KeyRotation,
         dto::EnvironmentPolicyDto, dto::SetEnvironmentPolicy, dto::SetWebhookSecret, dto::AuditEntryDto, dto::AuditPage,
         dto::LogLineDto, dto::LogEnd, dto::AgentDto, dto::CreateEnrollmentToken,
-        dto::CreatedEnrollmentToken, dto::RotatedAgentCredential,
+        dto::CreatedEnrollmentToken, dto::RotatedAgentCredential, hooks::HookAnswer,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -35,6 +35,18 @@ pub fn app(state: Arc<AppState>) -> Router {
                     limits::webhook_slots,
                 )),
         )
+        .route(
+            "/hooks/gitea",
+            forge_route(&state, tako_forges::Forge::Gitea),
+        )
+        .route(
+            "/hooks/gitlab",
+            forge_route(&state, tako_forges::Forge::GitLab),
+        )
+        .route(
+            "/hooks/bitbucket",
+            forge_route(&state, tako_forges::Forge::Bitbucket),
+        )
         .merge(crate::api::router(&state))
         .merge(crate::web::router(&state))
         .fallback(no_route)
@@ -46,12 +58,48 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// `POST /hooks/<forge>` for Gitea/Forgejo, GitLab and Bitbucket, with the
+/// GitHub hook's body limit and webhook slots.
+fn forge_route(
+    state: &Arc<AppState>,
+    forge: tako_forges::Forge,
+) -> axum::routing::MethodRouter<Arc<AppState>> {
+    post(
+        move |State(state): State<Arc<AppState>>, request: Request| {
+            forge_hook(state, forge, request)
+        },
+    )
+    .layer(DefaultBodyLimit::max(tako_forges::MAX_PAYLOAD_BYTES))
+    .layer(axum::middleware::from_fn_with_state(
+        Arc::clone(state),
+        limits::webhook_slots,
+    ))
+}
+
+async fn forge_hook(state: Arc<AppState>, forge: tako_forges::Forge, request: Request) -> Response {
+    let (headers, body) = match webhook_parts(request).await {
+        Ok(parts) => parts,
+        Err(answer) => return answer,
+    };
+    let found: tako_forges::Headers<'_> = forge
+        .header_names()
+        .iter()
+        .filter_map(|name| header_text(&headers, name).map(|value| (*name, value)))
+        .collect();
+    let content_type = header_text(&headers, header::CONTENT_TYPE.as_str());
+    let reply = state
+        .intake
+        .receive_forge(forge, &found, content_type, &body)
+        .await;
+    intake_reply(reply)
+}
+
 /// Outside `/api/v1` (which has its own): a JSON 404 naming what exists.
 async fn no_route() -> Response {
     (
         StatusCode::NOT_FOUND,
         Json(json!({
-            "error": "no such route: Tako serves /ui/ (the web UI), /hooks/github, /api/v1/..., /metrics and /healthz"
+            "error": "no such route: Tako serves /ui/ (the web UI), /hooks/github, /hooks/gitea, /hooks/gitlab, /hooks/bitbucket, /api/v1/..., /metrics and /healthz"
         })),
     )
         .into_response()
@@ -62,7 +110,7 @@ async fn method_not_allowed() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
         Json(json!({
-            "error": "method not allowed: webhooks are POSTed to /hooks/github, /healthz and /metrics are read with GET"
+            "error": "method not allowed: webhooks are POSTed to /hooks/github (or gitea, gitlab, bitbucket), /healthz and /metrics are read with GET"
         })),
     )
         .into_response()
@@ -120,7 +168,11 @@ async fn github_hook(State(state): State<Arc<AppState>>, request: Request) -> Re
         content_type: header_text(&headers, header::CONTENT_TYPE.as_str()),
         body: &body,
     };
-    match state.intake.receive(request).await {
+    intake_reply(state.intake.receive(request).await)
+}
+
+fn intake_reply(reply: Result<IntakeReply, IntakeError>) -> Response {
+    match reply {
         Ok(IntakeReply::Pong) => {
             (StatusCode::OK, Json(json!({ "status": "pong" }))).into_response()
         }
@@ -145,14 +197,19 @@ async fn github_hook(State(state): State<Arc<AppState>>, request: Request) -> Re
 
 fn intake_error(error: IntakeError) -> Response {
     let status = match &error {
-        IntakeError::NoSecret | IntakeError::Signature(_) => StatusCode::UNAUTHORIZED,
-        IntakeError::Headers(_) | IntakeError::Payload(_) => StatusCode::BAD_REQUEST,
+        IntakeError::NoSecret | IntakeError::Signature(_) | IntakeError::ForgeSignature(_) => {
+            StatusCode::UNAUTHORIZED
+        }
+        IntakeError::Headers(_)
+        | IntakeError::Payload(_)
+        | IntakeError::ForgeHeaders(_)
+        | IntakeError::ForgePayload(_) => StatusCode::BAD_REQUEST,
         IntakeError::Store(_) | IntakeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
     };
     let message = match &error {
         // A 5xx body never carries internals.
         IntakeError::Store(_) => {
-            "the delivery could not be stored; GitHub will redeliver".to_owned()
+            "the delivery could not be stored; send it again (the forge's redelivery)".to_owned()
         }
         other => other.to_string(),
     };
