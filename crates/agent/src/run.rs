@@ -107,6 +107,11 @@ pub enum Event<'a> {
     },
     /// The server can be reached again.
     Reconnected,
+    /// Steps a previous run left running when it died were stopped.
+    LeftoverSteps {
+        /// How many process groups were killed.
+        killed: usize,
+    },
     /// A job started.
     JobStarted {
         /// The job.
@@ -225,7 +230,13 @@ pub async fn run(
     };
     let client = client.with_credential(enrollment.credential.clone());
     let spool = Spool::open(&data.spool_dir())?;
-    // A job directory left by a crash may hold a step's scratch files.
+    // A crash (kill -9, power loss) leaves the step's processes running
+    // and its job directory, maybe with scratch files, behind: the server
+    // has interrupted that job, so both go.
+    let killed = tako_exec::process::kill_leftover_groups(&data.work_dir());
+    if killed > 0 {
+        reporter.report(Event::LeftoverSteps { killed });
+    }
     let _ = std::fs::remove_dir_all(data.work_dir());
     source::remove_leftovers(&data.sources_dir());
     let agent = Agent {

@@ -41,6 +41,9 @@ impl Reporter for Console {
                 eprintln!("{message}; retrying quietly");
             }
             Event::Reconnected => eprintln!("Connected to the server again"),
+            Event::LeftoverSteps { killed } => eprintln!(
+                "Stopped {killed} step(s) the previous run left running when it died (their jobs were interrupted on the server)"
+            ),
             Event::JobStarted { job } => println!(
                 "Job {} started: step {:?} of {} {} to {} (deployment {})",
                 job.id,

@@ -15,16 +15,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tako_protocol::agent::{
     CheckoutSource, Job, JobAction, JobAgent, JobFacts, JobStep, JobVariable, Secret, source_path,
 };
 use tako_store::{DeploymentId, DeploymentState, JobId, JobState, NewJob, SqliteStore, Store};
+use tako_test_support::agent::AgentProcess;
 use tako_test_support::git_server::BareRepo;
 use tako_test_support::http::request;
 use tako_test_support::server::{DataDir, TakoServer};
@@ -200,19 +200,22 @@ impl World {
     }
 
     /// Starts `tako agent run` (enrolling the first time).
-    fn agent(&self) -> Agent {
-        Agent::start(&[
-            "agent",
-            "run",
-            "--server",
-            &format!("http://{}", self.address()),
-            "--enroll",
-            &self.enroll_token,
-            "--name",
-            "proposed",
-            "--data-dir",
-            self.agent_data().to_str().unwrap(),
-        ])
+    fn agent(&self) -> AgentProcess {
+        AgentProcess::start(
+            tako_bin(),
+            &[
+                "agent",
+                "run",
+                "--server",
+                &format!("http://{}", self.address()),
+                "--enroll",
+                &self.enroll_token,
+                "--name",
+                "proposed",
+                "--data-dir",
+                self.agent_data().to_str().unwrap(),
+            ],
+        )
     }
 
     /// Puts a job running `script` (bash) for win-01 in the store.
@@ -302,65 +305,6 @@ impl World {
         )
         .unwrap()
         .status
-    }
-}
-
-/// A running `tako agent run`, its output collected line by line.
-struct Agent {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Agent {
-    fn start(args: &[&str]) -> Agent {
-        let mut child = Command::new(tako_bin())
-            .args(args)
-            .env_remove("TAKO_SERVER")
-            .env_remove("TAKO_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let lines = Arc::clone(&lines);
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        Agent { child, lines }
-    }
-
-    fn output(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    fn wait_for_line(&self, needle: &str) {
-        let seen = wait_until(Duration::from_secs(60), || {
-            self.output().iter().any(|l| l.contains(needle))
-        });
-        assert!(
-            seen,
-            "the agent never printed {needle:?}: {:?}",
-            self.output()
-        );
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -561,14 +505,17 @@ fn an_agent_killed_with_a_spooled_outcome_delivers_it_before_taking_work() {
     let server = TakoServer::start(tako_bin(), &world.data.path, &[], &[]);
     world.server = Some(server);
     world.job("job-next", "echo next", 10);
-    let agent = Agent::start(&[
-        "agent",
-        "run",
-        "--server",
-        &format!("http://{}", world.address()),
-        "--data-dir",
-        world.agent_data().to_str().unwrap(),
-    ]);
+    let agent = AgentProcess::start(
+        tako_bin(),
+        &[
+            "agent",
+            "run",
+            "--server",
+            &format!("http://{}", world.address()),
+            "--data-dir",
+            world.agent_data().to_str().unwrap(),
+        ],
+    );
     world.wait_for_state("job-spooled", JobState::Success);
     world.wait_for_state("job-next", JobState::Success);
     agent.wait_for_line("Job job-next ended");

@@ -4,6 +4,7 @@
 //! Only ever a dev-dependency. Everything here talks to real programs (git,
 //! the kernel's `/proc`), never to fakes.
 
+pub mod agent;
 pub mod browser;
 pub mod fault_proxy;
 pub mod git_server;

@@ -1,0 +1,598 @@
+//! Steps with `Roles` deployed by a push to real `tako agent run`
+//! processes: a real `tako serve` with a signed GitHub push, a real git
+//! origin, agents enrolled with the real CLI, and where the network matters
+//! a [`FaultProxy`] between agent and server.
+//!
+//! What is shown (issue 13's behaviours): a `Roles` step runs on the agents
+//! of the deployment's environment having one of its roles, and nowhere
+//! else; its outputs are named per agent and read by the next step on the
+//! server; two agents run in parallel or one at a time; one failing fails
+//! the step while `Always` steps still run; no matching agent fails the
+//! step with the spec's message (or skips it); a 20 s network cut loses no
+//! line and stores one outcome; an agent killed mid-step is interrupted
+//! within its lease and not retried, and a restarted agent takes new work
+//! (stopping what its previous life left running); a cancel reaches the
+//! agent's step; a sensitive value scoped to Production never crosses the
+//! wire to a DevTest agent, and what an agent sends is masked.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tako_store::{
+    Deployment, DeploymentFilter, DeploymentState, LogCursor, LogLineRecord, PageRequest,
+    SqliteStore, Store,
+};
+use tako_test_support::agent::AgentProcess;
+use tako_test_support::fault_proxy::FaultProxy;
+use tako_test_support::origin::{Origin, post_push};
+use tako_test_support::server::{DataDir, TakoServer};
+use tako_test_support::{processes_with, unique_marker, wait_until};
+
+const SECRET: &str = "agents-webhook-secret";
+/// A sensitive variable scoped to Production.
+const CANARY: &str = "prod-only-canary-Kq27w";
+
+fn tako_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_tako"))
+}
+
+/// A takofile mapping `main` to Production and `develop` to DevTest.
+fn takofile(steps: &str) -> String {
+    format!(
+        "Project: Demo\nMappings:\n  - Branch: main\n    Environment: Production\n  - Branch: develop\n    Environment: DevTest\nSteps:\n{steps}"
+    )
+}
+
+/// A server, the origin pushed from, and the agents started so far.
+struct World {
+    origin: Origin,
+    data: DataDir,
+    server: TakoServer,
+    token: String,
+    store: Arc<dyn Store>,
+    runtime: tokio::runtime::Runtime,
+    agents_dir: tempfile::TempDir,
+    pushes: usize,
+}
+
+impl World {
+    fn new(steps: &str) -> World {
+        let origin = Origin::new(&takofile(steps));
+        let data = DataDir::new();
+        let server = TakoServer::start(
+            tako_bin(),
+            &data.path,
+            &["--auto-register-projects"],
+            &[("TAKO_WEBHOOK_SECRET", SECRET)],
+        );
+        let token = server.token.clone().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data.path.join("tako.db")).unwrap());
+        World {
+            origin,
+            data,
+            server,
+            token,
+            store,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            agents_dir: tempfile::tempdir().unwrap(),
+            pushes: 0,
+        }
+    }
+
+    /// Runs the CLI as the admin; its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = Command::new(tako_bin())
+            .args(args)
+            .env("TAKO_SERVER", &self.server.url)
+            .env("TAKO_TOKEN", &self.token)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "tako {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn agent_dir(&self, name: &str) -> PathBuf {
+        self.agents_dir.path().join(name)
+    }
+
+    /// Enrolls and starts agent `name` serving `env` with `role`, talking
+    /// to `server_url` (the server, or a proxy in front of it); returns
+    /// once it asks for work.
+    fn agent_via(&self, name: &str, env: &str, role: &str, server_url: &str) -> AgentProcess {
+        let enroll = self.ok(&[
+            "agent",
+            "enroll-token",
+            "--env",
+            env,
+            "--role",
+            role,
+            "--name",
+            name,
+            "--auto-approve",
+        ]);
+        let agent = AgentProcess::start(
+            tako_bin(),
+            &[
+                "agent",
+                "run",
+                "--server",
+                server_url,
+                "--enroll",
+                enroll.trim(),
+                "--data-dir",
+                self.agent_dir(name).to_str().unwrap(),
+            ],
+        );
+        agent.wait_for_line("waiting for work");
+        agent
+    }
+
+    fn agent(&self, name: &str, env: &str, role: &str) -> AgentProcess {
+        let url = self.server.url.clone();
+        self.agent_via(name, env, role, &url)
+    }
+
+    /// Starts an enrolled agent again (same data directory).
+    fn restart_agent(&self, name: &str) -> AgentProcess {
+        let agent = AgentProcess::start(
+            tako_bin(),
+            &[
+                "agent",
+                "run",
+                "--server",
+                &self.server.url,
+                "--data-dir",
+                self.agent_dir(name).to_str().unwrap(),
+            ],
+        );
+        agent.wait_for_line("waiting for work");
+        agent
+    }
+
+    /// Commits `file` with `content` on `branch` and pushes it as a signed
+    /// GitHub webhook; returns the deployment it queued.
+    fn push(&mut self, branch: &str, file: &str, content: &str) -> Deployment {
+        self.pushes += 1;
+        let body = self.origin.push_commit(
+            branch,
+            file,
+            content,
+            &format!("Push {} to {branch}", self.pushes),
+        );
+        let answer = post_push(
+            &self.server.address,
+            &format!("delivery-{}", self.pushes),
+            &body,
+            SECRET,
+        );
+        assert_eq!(answer.status, 202, "{}", answer.text());
+        let count = self.pushes;
+        let delivery = tako_store::DeliveryId(format!("delivery-{count}"));
+        assert!(
+            wait_until(Duration::from_secs(60), || self.deployments().len()
+                >= count),
+            "push {count} queued no deployment: {:?}",
+            self.runtime.block_on(self.store.get_delivery(&delivery))
+        );
+        self.deployments().pop().unwrap()
+    }
+
+    /// Every deployment, oldest first.
+    fn deployments(&self) -> Vec<Deployment> {
+        let mut all = self
+            .runtime
+            .block_on(
+                self.store
+                    .list_deployments(&DeploymentFilter::default(), PageRequest::first(100)),
+            )
+            .unwrap()
+            .items;
+        all.reverse();
+        all
+    }
+
+    fn deployment(&self, id: tako_store::DeploymentId) -> Deployment {
+        self.runtime
+            .block_on(self.store.get_deployment(id))
+            .unwrap()
+    }
+
+    fn finished(&self, deployment: &Deployment) -> Deployment {
+        let done = wait_until(Duration::from_secs(120), || {
+            !matches!(
+                self.deployment(deployment.id).state,
+                DeploymentState::Queued | DeploymentState::Running
+            )
+        });
+        assert!(done, "deployment {} did not finish", deployment.id);
+        self.deployment(deployment.id)
+    }
+
+    fn lines(&self, deployment: &Deployment) -> Vec<LogLineRecord> {
+        self.runtime
+            .block_on(
+                self.store
+                    .read_log(deployment.id, LogCursor::START, 100_000),
+            )
+            .unwrap()
+            .lines
+    }
+
+    /// The texts of the lines labelled `label` (`Test@win-01`, `Report`).
+    fn texts(&self, deployment: &Deployment, label: &str) -> Vec<String> {
+        self.lines(deployment)
+            .into_iter()
+            .filter(|l| l.step.as_deref() == Some(label))
+            .map(|l| l.text)
+            .collect()
+    }
+
+    fn all_text(&self, deployment: &Deployment) -> String {
+        self.lines(deployment)
+            .iter()
+            .map(|l| format!("[{}] {}", l.step.as_deref().unwrap_or("-"), l.text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[test]
+fn a_roles_step_runs_only_on_its_agents_and_the_next_step_reads_their_outputs() {
+    let mut world = World::new(
+        r#"  - Name: Optional
+    Roles: [gpu]
+    WhenNoAgents: skip
+    Run: echo never
+  - Name: Test
+    Roles: [ps]
+    Run: |
+      echo "on $TAKO_AGENT_NAME in #{Octopus.Environment.Name}: $(cat app.txt)"
+      echo "key #{ApiKey}"
+      if [ -e .git ]; then echo "a git directory"; else echo "files only"; fi
+      set_octopusvariable Answer "42 from #{Octopus.Machine.Name}"
+  - Name: Report
+    Run: |
+      echo "answer #{Octopus.Action[Test].Output[win-01].Answer}"
+"#,
+    );
+    // The Production agent with the role is watched on the wire too.
+    let win_wire = FaultProxy::start_recording(&world.server.address);
+    let dev_wire = FaultProxy::start_recording(&world.server.address);
+    let _win = world.agent_via("win-01", "Production", "ps", &win_wire.url());
+    let _linux = world.agent("linux-01", "Production", "linux");
+    let _dev = world.agent_via("dev-01", "DevTest", "ps", &dev_wire.url());
+    let first = world.push("main", "app.txt", "v1");
+    // The project exists now (auto-registered): a secret for Production.
+    let set = Command::new(tako_bin())
+        .args([
+            "var",
+            "set",
+            "ApiKey",
+            "--project",
+            "Demo",
+            "--env",
+            "Production",
+            "--sensitive",
+        ])
+        .env("TAKO_SERVER", &world.server.url)
+        .env("TAKO_TOKEN", &world.token)
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(CANARY.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(set.status.success(), "{set:?}");
+    world.finished(&first);
+
+    let deployment = world.push("main", "app.txt", "v2");
+    let deployment = world.finished(&deployment);
+    let log = world.all_text(&deployment);
+    assert_eq!(deployment.state, DeploymentState::Success, "{log}");
+    assert_eq!(
+        world.texts(&deployment, "Test@win-01"),
+        [
+            "on win-01 in Production: v2",
+            "key ********",
+            "files only",
+            "Output variable Octopus.Action[Test].Output.Answer = 42 from win-01"
+        ],
+        "{log}"
+    );
+    assert!(
+        world.texts(&deployment, "Test@linux-01").is_empty()
+            && world.texts(&deployment, "Test@dev-01").is_empty()
+            && world
+                .texts(&deployment, "Test")
+                .iter()
+                .all(|l| !l.starts_with("on ")),
+        "only win-01 ran the step: {log}"
+    );
+    assert!(
+        world
+            .texts(&deployment, "Report")
+            .iter()
+            .any(|t| t == "answer 42 from win-01"),
+        "{log}"
+    );
+    assert!(
+        log.contains("no agent in Production has any of the roles gpu"),
+        "the optional step says why it was skipped: {log}"
+    );
+    assert!(!log.contains("never"), "{log}");
+    assert!(!log.contains(CANARY), "{log}");
+    // win-01 needed the secret and got it; what it sent back was masked.
+    assert!(win_wire.saw(CANARY.as_bytes()));
+    assert!(
+        !String::from_utf8_lossy(&win_wire.sent()).contains(CANARY),
+        "the agent sent the secret back unmasked"
+    );
+
+    // DevTest: dev-01 runs the step; the Production secret never reaches it.
+    let dev = world.push("develop", "app.txt", "v3");
+    let dev = world.finished(&dev);
+    assert_eq!(
+        dev.state,
+        DeploymentState::Success,
+        "{}",
+        world.all_text(&dev)
+    );
+    assert_eq!(
+        world.texts(&dev, "Test@dev-01")[0],
+        "on dev-01 in DevTest: v3"
+    );
+    assert!(
+        dev_wire.connections() > 0 && !dev_wire.saw(CANARY.as_bytes()),
+        "the Production secret crossed the wire to the DevTest agent"
+    );
+
+    // A step whose role no agent has fails with the spec's message.
+    let steps = "  - Name: Nobody\n    Roles: [nobody]\n    Run: echo never\n";
+    let failing = world.push("main", "takofile.yml", &takofile(steps));
+    let failing = world.finished(&failing);
+    assert_eq!(failing.state, DeploymentState::Failed);
+    let error = failing.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("no agent in Production has any of the roles nobody"),
+        "{error}"
+    );
+}
+
+/// `start win-01 <ns>` … `end win-01 <ns>` of each agent, from the log.
+fn spans_of(world: &World, deployment: &Deployment, agents: &[&str]) -> Vec<(u128, u128)> {
+    agents
+        .iter()
+        .map(|agent| {
+            let texts = world.texts(deployment, &format!("Test@{agent}"));
+            let at = |word: &str| -> u128 {
+                texts
+                    .iter()
+                    .find_map(|t| t.strip_prefix(&format!("{word} {agent} ")))
+                    .unwrap_or_else(|| panic!("no {word} line of {agent}: {texts:?}"))
+                    .parse()
+                    .unwrap()
+            };
+            (at("start"), at("end"))
+        })
+        .collect()
+}
+
+#[test]
+fn two_agents_run_a_step_in_parallel_or_one_at_a_time_and_one_failing_fails_it() {
+    let timed = r#"      echo "start $TAKO_AGENT_NAME $(date +%s%N)"
+      sleep 1.5
+      echo "end $TAKO_AGENT_NAME $(date +%s%N)"
+"#;
+    let mut world = World::new(&format!(
+        "  - Name: Test\n    Roles: [ps]\n    Run: |\n{timed}      if [ \"$TAKO_AGENT_NAME\" = win-02 ]; then echo broken; exit 3; fi\n  - Name: Announce\n    Condition: Always\n    Run: |\n      echo \"announced: #{{Tako.Deployment.Error}}\"\n"
+    ));
+    let _one = world.agent("win-01", "Production", "ps");
+    let _two = world.agent("win-02", "Production", "ps");
+
+    let parallel = world.push("main", "app.txt", "v1");
+    let parallel = world.finished(&parallel);
+    let log = world.all_text(&parallel);
+    assert_eq!(parallel.state, DeploymentState::Failed, "{log}");
+    let error = parallel.error.clone().unwrap_or_default();
+    assert!(error.contains("on agent win-02"), "{error}");
+    assert!(!error.contains("on agent win-01"), "{error}");
+    let spans = spans_of(&world, &parallel, &["win-01", "win-02"]);
+    assert!(
+        spans[0].0 < spans[1].1 && spans[1].0 < spans[0].1,
+        "both ran at once: {spans:?}"
+    );
+    let announced: Vec<String> = world
+        .texts(&parallel, "Announce")
+        .into_iter()
+        .filter(|t| t.starts_with("announced:"))
+        .collect();
+    assert_eq!(announced.len(), 1, "{log}");
+    assert!(announced[0].contains("win-02"), "{announced:?}");
+
+    // MaxParallelism: 1, both succeeding: one after the other.
+    let steps =
+        format!("  - Name: Test\n    Roles: [ps]\n    MaxParallelism: 1\n    Run: |\n{timed}");
+    let serial = world.push("main", "takofile.yml", &takofile(&steps));
+    let serial = world.finished(&serial);
+    let log = world.all_text(&serial);
+    assert_eq!(serial.state, DeploymentState::Success, "{log}");
+    let mut spans = spans_of(&world, &serial, &["win-01", "win-02"]);
+    spans.sort_unstable();
+    assert!(spans[0].1 <= spans[1].0, "one at a time: {spans:?}");
+    assert!(log.contains("1 at a time"), "{log}");
+}
+
+/// A step printing `line N` every 50 ms, `count` lines.
+fn numbered_step(count: u32, marker: &str) -> String {
+    format!(
+        "  - Name: Test\n    Roles: [ps]\n    Run: |\n      for i in $(seq 1 {count}); do echo \"line $i\"; sleep 0.05; done # {marker}\n"
+    )
+}
+
+fn numbered(texts: &[String]) -> Vec<String> {
+    texts
+        .iter()
+        .filter(|t| t.starts_with("line "))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_network_cut_of_twenty_seconds_loses_no_line_and_stores_one_outcome() {
+    let marker = unique_marker("agent-cut");
+    let mut world = World::new(&numbered_step(600, &marker));
+    let wire = FaultProxy::start(&world.server.address);
+    let agent = world.agent_via("win-01", "Production", "ps", &wire.url());
+    let deployment = world.push("main", "app.txt", "v1");
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            numbered(&world.texts(&deployment, "Test@win-01")).len() >= 20
+        }),
+        "the step's lines arrive: {}",
+        world.all_text(&deployment)
+    );
+    wire.cut();
+    std::thread::sleep(Duration::from_secs(20));
+    wire.heal();
+    let deployment = world.finished(&deployment);
+    let log = world.all_text(&deployment);
+    assert_eq!(deployment.state, DeploymentState::Success, "{log}");
+    let expected: Vec<String> = (1..=600).map(|i| format!("line {i}")).collect();
+    assert_eq!(
+        numbered(&world.texts(&deployment, "Test@win-01")),
+        expected,
+        "every line exactly once, in order"
+    );
+    assert_eq!(
+        log.matches("Agent win-01 succeeded").count(),
+        1,
+        "one outcome: {log}"
+    );
+    assert!(
+        agent
+            .output()
+            .iter()
+            .any(|l| l.contains("Connected to the server again")),
+        "{:?}",
+        agent.output()
+    );
+}
+
+#[test]
+fn an_agent_killed_mid_step_is_interrupted_within_its_lease_and_a_restarted_one_takes_new_work() {
+    let marker = unique_marker("agent-killed");
+    let steps = format!(
+        "  - Name: Test\n    Roles: [ps]\n    Run: |\n      echo begin\n      python3 -c 'import time; time.sleep(300)' {marker}\n"
+    );
+    let mut world = World::new(&steps);
+    let mut agent = world.agent("win-01", "Production", "ps");
+    let deployment = world.push("main", "app.txt", "v1");
+    assert!(wait_until(Duration::from_secs(60), || {
+        world.texts(&deployment, "Test@win-01") == ["begin"]
+    }));
+    agent.kill();
+    let killed_at = Instant::now();
+    let deployment = world.finished(&deployment);
+    let took = killed_at.elapsed();
+    let log = world.all_text(&deployment);
+    assert_eq!(deployment.state, DeploymentState::Failed, "{log}");
+    let error = deployment.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("agent win-01 stopped answering") && error.contains("not run again"),
+        "{error}"
+    );
+    assert!(
+        took <= Duration::from_secs(75),
+        "interrupted within the 60 s lease (and a poll): {took:?}"
+    );
+    eprintln!("agent killed → job Interrupted and deployment failed in {took:?}");
+    assert_eq!(
+        log.matches("Running on 1 agent").count(),
+        1,
+        "the step is not run again: {log}"
+    );
+
+    // The orphaned step still runs; a restarted agent stops it, then works.
+    assert!(
+        !processes_with(&marker).is_empty(),
+        "the step outlived its agent"
+    );
+    let agent = world.restart_agent("win-01");
+    assert!(
+        wait_until(Duration::from_secs(10), || processes_with(&marker)
+            .is_empty()),
+        "the previous life's step is stopped: {:?}",
+        agent.output()
+    );
+    assert!(
+        agent
+            .output()
+            .iter()
+            .any(|l| l.contains("the previous run left running")),
+        "{:?}",
+        agent.output()
+    );
+    let steps = "  - Name: Test\n    Roles: [ps]\n    Run: echo again on $TAKO_AGENT_NAME\n";
+    let next = world.push("main", "takofile.yml", &takofile(steps));
+    let next = world.finished(&next);
+    assert_eq!(
+        next.state,
+        DeploymentState::Success,
+        "{}",
+        world.all_text(&next)
+    );
+    assert_eq!(world.texts(&next, "Test@win-01"), ["again on win-01"]);
+}
+
+#[test]
+fn a_cancel_reaches_the_agents_step_within_a_heartbeat_and_leaves_no_process() {
+    let marker = unique_marker("agent-cancelled");
+    let steps = format!(
+        "  - Name: Test\n    Roles: [ps]\n    Run: |\n      echo started\n      python3 -c 'import time; time.sleep(300)' {marker}\n      echo not reached\n  - Name: After\n    Condition: Always\n    Run: echo after the cancel\n"
+    );
+    let mut world = World::new(&steps);
+    let _agent = world.agent("win-01", "Production", "ps");
+    let deployment = world.push("main", "app.txt", "v1");
+    assert!(wait_until(Duration::from_secs(60), || {
+        world.texts(&deployment, "Test@win-01") == ["started"]
+    }));
+    assert!(!processes_with(&marker).is_empty(), "the step runs");
+    let asked = Instant::now();
+    world.ok(&["cancel", &deployment.id.to_string()]);
+    assert!(
+        wait_until(Duration::from_secs(15), || processes_with(&marker)
+            .is_empty()),
+        "the agent's step stops within a heartbeat (10 s)"
+    );
+    eprintln!("cancel → the agent's step stopped in {:?}", asked.elapsed());
+    let deployment = world.finished(&deployment);
+    let log = world.all_text(&deployment);
+    assert_eq!(deployment.state, DeploymentState::Cancelled, "{log}");
+    assert!(!log.contains("not reached"), "{log}");
+    assert!(log.contains("Agent win-01 cancelled"), "{log}");
+    assert_eq!(
+        world
+            .texts(&deployment, "After")
+            .iter()
+            .filter(|t| *t == "after the cancel")
+            .count(),
+        1,
+        "{log}"
+    );
+    let _ = &world.data;
+}
