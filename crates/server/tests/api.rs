@@ -2001,6 +2001,33 @@ async fn an_agent_takes_its_job_sends_its_log_once_in_order_and_reports_once() {
         "masked again on the server: {text}"
     );
     assert!(lines[3].ends_with("three"), "{text}");
+    // A skewed agent clock: its times are kept within the job's run, and
+    // the lines stay in the order sent.
+    let before = Utc::now();
+    let skewed = json!({"job": "job-a", "seq": 4, "lines": [
+        {"timestamp": "2099-01-01T00:00:00Z", "stream": "stdout", "level": "info", "text": "from the future"},
+        {"timestamp": "1999-01-01T00:00:00Z", "stream": "stdout", "level": "info", "text": "from the past"},
+    ]});
+    assert_eq!(ack(log(&win, skewed).await), 4);
+    let page = api
+        .store
+        .read_log(deployment.id, tako_store::LogCursor::START, 100)
+        .await
+        .unwrap();
+    let job = api
+        .store
+        .get_job(&tako_store::JobId("job-a".to_owned()))
+        .await
+        .unwrap();
+    let started = job.started_at.unwrap();
+    let tail: Vec<_> = page.lines.iter().rev().take(2).rev().collect();
+    assert_eq!(tail[0].text, "from the future");
+    assert_eq!(tail[1].text, "from the past");
+    assert!(
+        tail[0].timestamp >= before && tail[0].timestamp <= Utc::now(),
+        "{tail:?}"
+    );
+    assert_eq!(tail[1].timestamp, started, "{tail:?}");
 
     // Heartbeats carry a cancel request.
     let beat = api
@@ -2028,7 +2055,7 @@ async fn an_agent_takes_its_job_sends_its_log_once_in_order_and_reports_once() {
 
     // One outcome; the same again is fine; a different one is refused.
     let outcome = json!({"job": "job-a", "state": "cancelled", "reason": "stopped: canary-agent-secret",
-        "outputs": [], "duration_ms": 20, "last_seq": 3});
+        "outputs": [], "duration_ms": 20, "last_seq": 4});
     let report = |body: Value| {
         let win = win.clone();
         let api = &api;
@@ -2054,7 +2081,7 @@ async fn an_agent_takes_its_job_sends_its_log_once_in_order_and_reports_once() {
         .unwrap();
     assert_eq!(job.reason.as_deref(), Some("stopped: ********"));
     // After the end, no more log.
-    log(&win, chunk("job-a", 4, &["late"]))
+    log(&win, chunk("job-a", 5, &["late"]))
         .await
         .assert_error(StatusCode::CONFLICT);
 }
