@@ -39,6 +39,12 @@ pub enum SkipReason {
         /// `no agent in Production has any of the roles windows, ps`.
         message: String,
     },
+    /// Skipped before the deployment was interrupted and resumed: the
+    /// reason as it was recorded.
+    Recorded {
+        /// The recorded reason.
+        reason: String,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -53,6 +59,7 @@ impl fmt::Display for SkipReason {
             }
             SkipReason::Cancelled => f.write_str("the deployment was cancelled"),
             SkipReason::NoAgents { message } => f.write_str(message),
+            SkipReason::Recorded { reason } => f.write_str(reason),
         }
     }
 }

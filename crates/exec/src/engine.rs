@@ -144,6 +144,33 @@ pub async fn run_deployment_with(
     cancel: &CancellationToken,
     executors: &dyn Executors,
 ) -> DeploymentReport {
+    resume_deployment_with(plan, settings, sink, cancel, executors, Vec::new()).await
+}
+
+/// A step that ended before the deployment was interrupted, as recorded:
+/// how it ended and the output variables it set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedStep {
+    /// How it ended (its reasons already masked).
+    pub report: StepReport,
+    /// The output variables it set (values in the clear).
+    pub outputs: Vec<StepOutput>,
+}
+
+/// Runs `plan` like [`run_deployment_with`], taking the first steps as
+/// already done (`done`, in order: their states and outputs count as if
+/// they had just run, without running or logging them again). The server
+/// resumes a deployment this way after a restart; the step after `done`
+/// is then the one that was running (an agent's step, whose executor
+/// finds the jobs it had started).
+pub async fn resume_deployment_with(
+    plan: &DeploymentPlan,
+    settings: &RunSettings,
+    sink: &dyn LogSink,
+    cancel: &CancellationToken,
+    executors: &dyn Executors,
+    done: Vec<RecordedStep>,
+) -> DeploymentReport {
     let environment = plan.facts.environment.clone();
     let mut candidates: Vec<VariableValue> = system_variables(&plan.facts)
         .into_iter()
@@ -171,14 +198,30 @@ pub async fn run_deployment_with(
         statuses: Vec::new(),
     };
     let mut reports = Vec::with_capacity(plan.steps.len());
-    log.tako(
-        LogLevel::Info,
-        &format!(
-            "Deploying {} release {} to {}",
-            plan.facts.project, plan.facts.release_number, run.environment
-        ),
-    );
+    if done.is_empty() {
+        log.tako(
+            LogLevel::Info,
+            &format!(
+                "Deploying {} release {} to {}",
+                plan.facts.project, plan.facts.release_number, run.environment
+            ),
+        );
+    } else {
+        log.tako(
+            LogLevel::Warning,
+            &format!(
+                "Resuming after a server restart: {} step(s) had ended",
+                done.len()
+            ),
+        );
+    }
+    let mut done = done.into_iter();
     for (index, step) in plan.steps.iter().enumerate() {
+        if let Some(recorded) = done.next() {
+            let report = run.restore(step, recorded, &mut log);
+            reports.push(report);
+            continue;
+        }
         let executor = executors.for_step(step);
         let report = run.step(index, step, executor, &mut log, cancel).await;
         log.step_finished(index, &report);
@@ -320,6 +363,7 @@ impl Deployment<'_> {
                     steps_so_far: &self.statuses,
                 };
                 let run = executor.run(job, log, &step_cancel).await;
+                log.step_outputs(index, &run.outputs);
                 self.absorb(&step.name, run, log)
             }
             Err(error) => StepState::Failed {
@@ -360,11 +404,50 @@ impl Deployment<'_> {
                 LogLevel::Info,
                 &format!("Step '{}' succeeded in {}", step.name, human(duration)),
             ),
+            StepState::Failed { reason } => log.tako(
+                LogLevel::Error,
+                &format!("Step '{}' failed: {reason}", step.name),
+            ),
+            StepState::Cancelled => log.tako(
+                LogLevel::Warning,
+                &format!("Step '{}' cancelled", step.name),
+            ),
+            StepState::Skipped(_) => {}
+        }
+        self.settle(step, &state);
+        StepReport {
+            name: step.name.clone(),
+            state,
+            duration,
+        }
+    }
+
+    /// Takes a step that ended before a restart as done: its outputs and
+    /// state count for the later steps; nothing runs and nothing is logged.
+    fn restore(
+        &mut self,
+        step: &Step,
+        recorded: RecordedStep,
+        log: &mut TaskLog<'_>,
+    ) -> StepReport {
+        for (name, value) in step_variables(&step.name) {
+            self.variables.set(name, value);
+        }
+        for output in recorded.outputs {
+            if output.sensitive {
+                log.add_secret(&output.value);
+            }
+            self.record_output(&step.name, output, log);
+        }
+        self.settle(step, &recorded.report.state);
+        recorded.report
+    }
+
+    /// What a step's end means for the steps after it: the first failure
+    /// (`Tako.Deployment.Error`) and the step's status variables.
+    fn settle(&mut self, step: &Step, state: &StepState) {
+        match state {
             StepState::Failed { reason } => {
-                log.tako(
-                    LogLevel::Error,
-                    &format!("Step '{}' failed: {reason}", step.name),
-                );
                 if self.first_error.is_none() {
                     let error = format!("Step '{}' failed: {reason}", step.name);
                     let detail = format!(
@@ -380,11 +463,7 @@ impl Deployment<'_> {
                     self.first_error = Some(error);
                 }
             }
-            StepState::Cancelled => log.tako(
-                LogLevel::Warning,
-                &format!("Step '{}' cancelled", step.name),
-            ),
-            StepState::Skipped(_) => {}
+            StepState::Success | StepState::Cancelled | StepState::Skipped(_) => {}
         }
         self.statuses
             .push((step.name.clone(), state.status_name().to_owned()));
@@ -396,11 +475,6 @@ impl Deployment<'_> {
         );
         for (name, value) in status {
             self.variables.set(name, value);
-        }
-        StepReport {
-            name: step.name.clone(),
-            state,
-            duration,
         }
     }
 

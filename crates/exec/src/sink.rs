@@ -31,6 +31,13 @@ pub trait LogSink: Send + Sync {
         let _ = (index, report);
     }
 
+    /// Step `index` set these output variables (values in the clear, as
+    /// the engine keeps them: a sink that stores them must seal them). The
+    /// server keeps them so a deployment resumed after a restart has them.
+    fn step_outputs(&self, index: usize, outputs: &[crate::executor::StepOutput]) {
+        let _ = (index, outputs);
+    }
+
     /// Called at the end of each step and of the deployment: make everything
     /// appended so far visible (flush buffers).
     fn flush(&self) {}
@@ -137,6 +144,13 @@ impl<'s> TaskLog<'s> {
     /// Reports a step's end (its report is already masked).
     pub fn step_finished(&self, index: usize, report: &tako_core::step::StepReport) {
         self.sink.step_finished(index, report);
+    }
+
+    /// Reports the output variables step `index` set.
+    pub fn step_outputs(&self, index: usize, outputs: &[crate::executor::StepOutput]) {
+        if !outputs.is_empty() {
+            self.sink.step_outputs(index, outputs);
+        }
     }
 }
 

@@ -581,3 +581,85 @@ Steps:
     let token = report.outputs.iter().find(|o| o.name == "Token").unwrap();
     assert_eq!((token.value.as_str(), token.sensitive), ("********", true));
 }
+
+#[test]
+fn a_resumed_deployment_takes_its_recorded_steps_as_done_with_their_outputs() {
+    use tako_core::step::StepReport;
+    use tako_exec::engine::{RecordedStep, resume_deployment_with};
+
+    let takofile = r#"Project: Demo
+Steps:
+  - Name: Build
+    Run: echo build ran again
+  - Name: Check
+    Run: echo check ran again
+  - Name: Test
+    Condition: Always
+    Run: |
+      echo "token #{Octopus.Action[Build].Output.Token}"
+      echo "error #{if Tako.Deployment.Error}#{Tako.Deployment.Error}#{/if}"
+  - Name: After failure
+    Condition: Failure
+    Run: echo failure seen
+"#;
+    let ws = workspace(&[]);
+    let done = vec![
+        RecordedStep {
+            report: StepReport {
+                name: "Build".into(),
+                state: StepState::Success,
+                duration: Duration::from_secs(1),
+            },
+            outputs: vec![StepOutput {
+                name: "Token".into(),
+                value: "resume-canary".into(),
+                sensitive: true,
+                machine: None,
+            }],
+        },
+        RecordedStep {
+            report: StepReport {
+                name: "Check".into(),
+                state: StepState::Failed {
+                    reason: "exit code 2".into(),
+                },
+                duration: Duration::from_secs(1),
+            },
+            outputs: Vec::new(),
+        },
+    ];
+    let sink = MemorySink::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = LocalExecutor::new(ws.settings.clone());
+    let report = runtime.block_on(resume_deployment_with(
+        &plan(takofile, "Production", vec![]),
+        &ws.settings,
+        &sink,
+        &CancellationToken::new(),
+        &local,
+        done,
+    ));
+    let text = sink.text();
+    assert!(!text.contains("ran again"), "{text}");
+    assert!(text.contains("Resuming after a server restart"), "{text}");
+    // A sensitive recorded output is readable and masked.
+    assert!(text.contains("token ********"), "{text}");
+    assert!(!text.contains("resume-canary"), "{text}");
+    // The recorded failure counts: the deployment fails with its error,
+    // and the `Failure` step runs.
+    assert!(
+        text.contains("error Step 'Check' failed: exit code 2"),
+        "{text}"
+    );
+    assert!(text.contains("failure seen"), "{text}");
+    assert_eq!(report.steps.len(), 4);
+    assert_eq!(
+        report.outcome,
+        DeploymentOutcome::Failed {
+            error: "Step 'Check' failed: exit code 2".into()
+        }
+    );
+}

@@ -69,6 +69,8 @@ pub struct Started {
     pub first_admin_token: Option<String>,
     /// Deployments found running from before a restart, now `Interrupted`.
     pub interrupted: usize,
+    /// Deployments waiting on agents when it stopped, resumed now.
+    pub resumed: usize,
     /// The SHA-256 fingerprint of the certificate when it serves HTTPS.
     pub tls_fingerprint: Option<String>,
     /// The public base URL (set, or the default with TLS), if any.
@@ -189,12 +191,30 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         None
     };
 
-    // Recovery: deliveries this node held are taken again now; what it was
-    // running when it stopped is interrupted.
+    // Recovery: deliveries this node held are taken again now; deployments
+    // waiting on an agent's job (which went on without the server) are
+    // resumed where they were; the rest of what it was running when it
+    // stopped is interrupted.
     store
         .release_delivery_claims(&node)
         .await
         .map_err(store_error)?;
+    let resumed = store
+        .requeue_waiting_on_agents(&node)
+        .await
+        .map_err(store_error)?;
+    for id in &resumed {
+        let line = LogLineRecord {
+            timestamp: chrono::Utc::now(),
+            step: None,
+            stream: tako_store::LogStream::Tako,
+            level: tako_store::LogLevel::Warning,
+            text:
+                "The server stopped while an agent ran a step of this deployment: it resumes there"
+                    .to_owned(),
+        };
+        store.append_log(*id, &[line]).await.map_err(store_error)?;
+    }
     let interrupted = store
         .interrupt_running(InterruptScope::Node(node.clone()))
         .await
@@ -319,6 +339,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         address,
         first_admin_token,
         interrupted: interrupted.len(),
+        resumed: resumed.len(),
         tls_fingerprint: tls.as_ref().map(|tls| tls.fingerprint().to_owned()),
         public_url,
         listener,

@@ -178,6 +178,22 @@ pub trait Store: Send + Sync + 'static {
     async fn update_step(&self, deployment: DeploymentId, step: StepRecord) -> StoreResult<()>;
     /// A deployment's steps, by index.
     async fn list_steps(&self, deployment: DeploymentId) -> StoreResult<Vec<StepRecord>>;
+    /// Keeps step `index`'s output variables (`outputs`, JSON; sealed at
+    /// rest), so a deployment resumed after a restart can read them;
+    /// `NotFound` when the step has no row yet.
+    async fn set_step_outputs(
+        &self,
+        deployment: DeploymentId,
+        index: u32,
+        outputs: String,
+    ) -> StoreResult<()>;
+    /// The output variables kept for a deployment's steps, by step index.
+    async fn step_outputs(&self, deployment: DeploymentId) -> StoreResult<Vec<(u32, String)>>;
+    /// Puts `node`'s running deployments that wait on an agent's live job
+    /// (pending or running) back in the queue, to be resumed where they
+    /// were rather than interrupted; returns them. Call it at start-up,
+    /// before [`Store::interrupt_running`].
+    async fn requeue_waiting_on_agents(&self, node: &NodeId) -> StoreResult<Vec<DeploymentId>>;
 
     // ----- task log -----
 

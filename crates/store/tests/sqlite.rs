@@ -168,6 +168,26 @@ async fn a_jobs_secrets_are_sealed_in_the_database_file() {
     }
 }
 
+/// A step's kept outputs (read by a resumed deployment) are sealed too.
+#[tokio::test]
+async fn a_steps_kept_outputs_are_sealed_in_the_database_file() {
+    let factory = SqliteFactory::new();
+    conformance::jobs::a_deployment_waiting_on_an_agent_is_requeued_with_its_steps_outputs(
+        &factory,
+    )
+    .await;
+    let dir = factory.dir.path().join("data");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert!(
+            !text.contains("output-canary-77"),
+            "found in {}",
+            path.display()
+        );
+    }
+}
+
 /// Nothing can change or remove an audit entry, not even SQL on the file.
 #[tokio::test]
 async fn the_audit_log_is_append_only_in_the_database() {

@@ -80,6 +80,9 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             println!("    {token}");
             println!();
         }
+        if started.resumed > 0 {
+            println!("{} deployment(s) were waiting on agents when the server stopped; they resume", started.resumed);
+        }
         if started.interrupted > 0 {
             println!("{} deployment(s) were running when the server stopped; they are now Interrupted", started.interrupted);
         }

@@ -51,7 +51,7 @@ fn takofile(steps: &str) -> String {
 struct World {
     origin: Origin,
     data: DataDir,
-    server: TakoServer,
+    server: Option<TakoServer>,
     token: String,
     store: Arc<dyn Store>,
     runtime: tokio::runtime::Runtime,
@@ -70,6 +70,7 @@ impl World {
             &[("TAKO_WEBHOOK_SECRET", SECRET)],
         );
         let token = server.token.clone().unwrap();
+        let server = Some(server);
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data.path.join("tako.db")).unwrap());
         World {
             origin,
@@ -86,11 +87,31 @@ impl World {
         }
     }
 
+    fn server(&self) -> &TakoServer {
+        self.server.as_ref().unwrap()
+    }
+
+    /// Kills the server with SIGKILL (its data directory kept).
+    fn kill_server(&mut self) {
+        self.server.take().unwrap().kill();
+    }
+
+    /// Starts the server again on its data directory (on another port).
+    fn restart_server(&mut self) -> &TakoServer {
+        self.server = Some(TakoServer::start(
+            tako_bin(),
+            &self.data.path,
+            &["--auto-register-projects"],
+            &[("TAKO_WEBHOOK_SECRET", SECRET)],
+        ));
+        self.server()
+    }
+
     /// Runs the CLI as the admin; its standard output.
     fn ok(&self, args: &[&str]) -> String {
         let output = Command::new(tako_bin())
             .args(args)
-            .env("TAKO_SERVER", &self.server.url)
+            .env("TAKO_SERVER", &self.server().url)
             .env("TAKO_TOKEN", &self.token)
             .stdin(Stdio::null())
             .output()
@@ -141,7 +162,7 @@ impl World {
     }
 
     fn agent(&self, name: &str, env: &str, role: &str) -> AgentProcess {
-        let url = self.server.url.clone();
+        let url = self.server().url.clone();
         self.agent_via(name, env, role, &url)
     }
 
@@ -153,7 +174,7 @@ impl World {
                 "agent",
                 "run",
                 "--server",
-                &self.server.url,
+                &self.server().url,
                 "--data-dir",
                 self.agent_dir(name).to_str().unwrap(),
             ],
@@ -173,7 +194,7 @@ impl World {
             &format!("Push {} to {branch}", self.pushes),
         );
         let answer = post_push(
-            &self.server.address,
+            &self.server().address,
             &format!("delivery-{}", self.pushes),
             &body,
             SECRET,
@@ -269,8 +290,8 @@ fn a_roles_step_runs_only_on_its_agents_and_the_next_step_reads_their_outputs() 
 "#,
     );
     // The Production agent with the role is watched on the wire too.
-    let win_wire = FaultProxy::start_recording(&world.server.address);
-    let dev_wire = FaultProxy::start_recording(&world.server.address);
+    let win_wire = FaultProxy::start_recording(&world.server().address);
+    let dev_wire = FaultProxy::start_recording(&world.server().address);
     let _win = world.agent_via("win-01", "Production", "ps", &win_wire.url());
     let _linux = world.agent("linux-01", "Production", "linux");
     let _dev = world.agent_via("dev-01", "DevTest", "ps", &dev_wire.url());
@@ -287,7 +308,7 @@ fn a_roles_step_runs_only_on_its_agents_and_the_next_step_reads_their_outputs() 
             "Production",
             "--sensitive",
         ])
-        .env("TAKO_SERVER", &world.server.url)
+        .env("TAKO_SERVER", &world.server().url)
         .env("TAKO_TOKEN", &world.token)
         .stdin(Stdio::piped())
         .spawn()
@@ -456,7 +477,7 @@ fn numbered(texts: &[String]) -> Vec<String> {
 fn a_network_cut_of_twenty_seconds_loses_no_line_and_stores_one_outcome() {
     let marker = unique_marker("agent-cut");
     let mut world = World::new(&numbered_step(600, &marker));
-    let wire = FaultProxy::start(&world.server.address);
+    let wire = FaultProxy::start(&world.server().address);
     let agent = world.agent_via("win-01", "Production", "ps", &wire.url());
     let deployment = world.push("main", "app.txt", "v1");
     assert!(
@@ -594,5 +615,103 @@ fn a_cancel_reaches_the_agents_step_within_a_heartbeat_and_leaves_no_process() {
         1,
         "{log}"
     );
-    let _ = &world.data;
+}
+
+#[test]
+fn a_server_killed_mid_step_resumes_the_deployment_when_it_is_back() {
+    let steps = r#"  - Name: Build
+    Run: |
+      echo built
+      set_octopusvariable Artifact "app-#{Octopus.Release.Number}.zip"
+      set_octopusvariable Token "build-secret-Rr81" -sensitive
+  - Name: Test
+    Roles: [ps]
+    Run: |
+      echo begin
+      sleep 4
+      for i in $(seq 1 300); do echo "line $i"; done
+      set_octopusvariable Result passed
+  - Name: Report
+    Run: |
+      echo "report #{Octopus.Action[Build].Output.Artifact} #{Octopus.Action[Test].Output[win-01].Result} #{Octopus.Action[Build].Output.Token}"
+"#;
+    let mut world = World::new(steps);
+    // The agent knows the proxy's address; the restarted server listens on
+    // another port, and the proxy follows it.
+    let wire = FaultProxy::start(&world.server().address);
+    let agent = world.agent_via("win-01", "Production", "ps", &wire.url());
+    let deployment = world.push("main", "app.txt", "v1");
+    let test_running = || {
+        let steps = world
+            .runtime
+            .block_on(world.store.list_steps(deployment.id))
+            .unwrap();
+        let kept = world
+            .runtime
+            .block_on(world.store.step_outputs(deployment.id))
+            .unwrap();
+        steps
+            .get(1)
+            .is_some_and(|s| s.state == tako_store::StepRunState::Running)
+            && kept.len() == 1
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || test_running()
+            && world.texts(&deployment, "Test@win-01") == ["begin"]),
+        "steps {:?}, outputs kept {:?}",
+        world
+            .runtime
+            .block_on(world.store.list_steps(deployment.id)),
+        world
+            .runtime
+            .block_on(world.store.step_outputs(deployment.id))
+            .map(|k| k.len()),
+    );
+    world.kill_server();
+    // The agent finishes the step without the server and keeps its outcome.
+    let spool = world.agent_dir("win-01").join("spool");
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            std::fs::read_dir(&spool)
+                .unwrap()
+                .flatten()
+                .any(|f| std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains("\"outcome\"")))
+        }),
+        "the outcome is spooled: {:?}",
+        agent.output()
+    );
+    let address = world.restart_server().address.clone();
+    wire.retarget(&address);
+    assert!(
+        world
+            .server()
+            .startup_output
+            .contains("1 deployment(s) were waiting on agents"),
+        "{}",
+        world.server().startup_output
+    );
+
+    let deployment = world.finished(&deployment);
+    let log = world.all_text(&deployment);
+    assert_eq!(deployment.state, DeploymentState::Success, "{log}");
+    assert_eq!(log.matches("built").count(), 1, "Build ran once: {log}");
+    let test = world.texts(&deployment, "Test@win-01");
+    assert_eq!(test.iter().filter(|t| *t == "begin").count(), 1, "{log}");
+    let expected: Vec<String> = (1..=300).map(|i| format!("line {i}")).collect();
+    assert_eq!(numbered(&test), expected, "every line once, in order");
+    assert!(
+        world
+            .texts(&deployment, "Report")
+            .iter()
+            .any(|t| t == "report app-1.0.0.1.zip passed ********"
+                || (t.starts_with("report app-") && t.ends_with(".zip passed ********"))),
+        "the resumed deployment read the outputs of before and after the restart: {log}"
+    );
+    assert!(log.contains("it resumes there"), "{log}");
+    assert!(!log.contains("build-secret-Rr81"), "{log}");
+    assert_eq!(
+        log.matches("Agent win-01 succeeded").count(),
+        1,
+        "one outcome: {log}"
+    );
 }

@@ -10,7 +10,9 @@
 //!   forwards nothing (as when packets are lost; TCP keeps waiting): what
 //!   was sent arrives after [`FaultProxy::heal`];
 //! - [`FaultProxy::heal`] goes back to forwarding (reopening the same port
-//!   after a cut).
+//!   after a cut);
+//! - [`FaultProxy::retarget`] sends new connections elsewhere (a server
+//!   restarted on another port keeps the address its clients know).
 //!
 //! [`FaultProxy::start_recording`] also keeps every byte that passed in each
 //! direction ([`FaultProxy::sent`], [`FaultProxy::received`],
@@ -45,7 +47,7 @@ struct Traffic {
 }
 
 struct Shared {
-    target: SocketAddr,
+    target: Mutex<SocketAddr>,
     mode: watch::Sender<Mode>,
     listening: watch::Sender<bool>,
     open: AtomicUsize,
@@ -91,7 +93,7 @@ impl FaultProxy {
             .set_nonblocking(true)
             .expect("a non-blocking listener");
         let shared = Arc::new(Shared {
-            target,
+            target: Mutex::new(target),
             mode: watch::Sender::new(Mode::Forwarding),
             listening: watch::Sender::new(true),
             open: AtomicUsize::new(0),
@@ -147,6 +149,15 @@ impl FaultProxy {
     pub fn heal(&self) {
         self.shared.mode.send_replace(Mode::Forwarding);
         self.settle("heal", || *self.shared.listening.borrow());
+    }
+
+    /// Forwards new connections to `target` from now on (a server that
+    /// came back on another port); open ones keep theirs.
+    pub fn retarget(&self, target: &str) {
+        let target: SocketAddr = target
+            .parse()
+            .unwrap_or_else(|_| panic!("the proxy's target is an address and port: {target:?}"));
+        *self.shared.target.lock().expect("the target lock") = target;
     }
 
     /// Connections accepted so far.
@@ -267,7 +278,8 @@ async fn forward(shared: &Shared, client: TcpStream) {
         Ok(mode) if *mode == Mode::Forwarding => {}
         _ => return,
     }
-    let Ok(server) = TcpStream::connect(shared.target).await else {
+    let target = *shared.target.lock().expect("the target lock");
+    let Ok(server) = TcpStream::connect(target).await else {
         return;
     };
     let _ = client.set_nodelay(true);

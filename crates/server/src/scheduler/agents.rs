@@ -125,6 +125,55 @@ impl AgentExecutor {
         Ok(chosen)
     }
 
+    /// After a server restart: the jobs this step had given its agents
+    /// before (never given again: a step runs at most once per agent),
+    /// as parts to wait for. Empty for a step starting afresh.
+    async fn jobs_already_given(
+        &self,
+        step_index: usize,
+        log: &TaskLog<'_>,
+    ) -> Result<Vec<Part>, String> {
+        let unavailable = |error: tako_store::StoreError| {
+            tracing::error!(deployment = %self.deployment, %error, "cannot read the jobs");
+            "the server's database was unavailable while looking for the step's jobs".to_owned()
+        };
+        let jobs: Vec<Job> = self
+            .store
+            .list_jobs(self.deployment)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .filter(|j| usize::try_from(j.step_index).ok() == Some(step_index))
+            .collect();
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let agents = self.store.list_agents().await.map_err(unavailable)?;
+        let mut parts = Vec::new();
+        for job in jobs {
+            let Some(agent) = agents.iter().find(|a| a.id == job.agent) else {
+                return Err(format!(
+                    "agent {} (of job {}) was removed while the server was down",
+                    job.agent_name, job.id
+                ));
+            };
+            parts.push(Part {
+                agent: agent.clone(),
+                job: Some(job.id.clone()),
+                ended: None,
+            });
+        }
+        let names: Vec<&str> = parts.iter().map(|p| p.agent.name.as_str()).collect();
+        log.tako(
+            LogLevel::Info,
+            &format!(
+                "Waiting for the job(s) given before the restart to {} (never given again)",
+                names.join(", ")
+            ),
+        );
+        Ok(parts)
+    }
+
     /// The job `agent` gets for `job`.
     fn spec(&self, id: &JobId, agent: &Agent, job: &StepJob<'_>, log: &TaskLog<'_>) -> JobSpec {
         let step = job.step;
@@ -294,7 +343,16 @@ impl StepExecutor for AgentExecutor {
         let Some(targets) = job.step.targets.clone() else {
             return StepRun::failed("the step has no Roles: it runs on the server");
         };
-        let agents = match self.agents_for(&targets, &job.facts.environment, log).await {
+        let adopted = match self.jobs_already_given(job.step.index, log).await {
+            Ok(parts) => parts,
+            Err(reason) => return StepRun::failed(reason),
+        };
+        let agents = if !adopted.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.agents_for(&targets, &job.facts.environment, log).await
+        };
+        let agents = match agents {
             Ok(agents) => agents,
             Err(state) => {
                 if let StepState::Skipped(reason) = &state {
@@ -315,20 +373,22 @@ impl StepExecutor for AgentExecutor {
             .max_parallelism
             .map_or(agents.len(), |n| n as usize)
             .max(1);
-        log.tako(
-            LogLevel::Info,
-            &format!(
-                "Running on {} agent{} ({}){}",
-                agents.len(),
-                if agents.len() == 1 { "" } else { "s" },
-                names.join(", "),
-                if at_once < agents.len() {
-                    format!(", {at_once} at a time")
-                } else {
-                    String::new()
-                }
-            ),
-        );
+        if adopted.is_empty() {
+            log.tako(
+                LogLevel::Info,
+                &format!(
+                    "Running on {} agent{} ({}){}",
+                    agents.len(),
+                    if agents.len() == 1 { "" } else { "s" },
+                    names.join(", "),
+                    if at_once < agents.len() {
+                        format!(", {at_once} at a time")
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
         let mut parts: Vec<Part> = agents
             .into_iter()
             .map(|agent| Part {
@@ -337,6 +397,7 @@ impl StepExecutor for AgentExecutor {
                 ended: None,
             })
             .collect();
+        parts.extend(adopted);
         let mut order = Vec::new();
         let mut cancelled = false;
         loop {

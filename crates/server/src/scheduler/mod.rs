@@ -24,18 +24,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tako_exec::engine::{DeploymentOutcome, run_deployment_with};
+use tako_core::step::{SkipReason, StepReport, StepState};
+use tako_exec::engine::{DeploymentOutcome, RecordedStep, resume_deployment_with};
 use tako_exec::executor::{Executors, LocalExecutor, StepExecutor};
 use tako_exec::sink::LogSink;
 use tako_git::Mirrors;
-use tako_store::{Deployment, DeploymentState, NodeId, Store};
+use tako_store::{Deployment, DeploymentState, NodeId, StepRunState, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use agents::AgentExecutor;
 pub use agents::AgentSettings;
 use prepare::{PrepareError, Preparer};
-use sink::{StoreSink, store_progress};
+use sink::{StoreSink, outputs_from_json, store_progress};
 use watch::{DEPLOYMENT_LEASE, LeaseWatch};
 
 /// What the scheduler needs.
@@ -168,6 +169,7 @@ impl Scheduler {
         .prepare(deployment)
         .await?;
 
+        let done = recorded_steps(self.store.as_ref(), deployment).await?;
         let cancel = CancellationToken::new();
         let watch = LeaseWatch::start(
             self.store.clone(),
@@ -186,12 +188,13 @@ impl Scheduler {
                 settings: self.agents,
             },
         };
-        let report = run_deployment_with(
+        let report = resume_deployment_with(
             &prepared.plan,
             &prepared.settings,
             &*log_sink,
             &cancel,
             &executors,
+            done,
         )
         .await;
         watch.stop().await;
@@ -204,6 +207,56 @@ impl Scheduler {
             }
         })
     }
+}
+
+/// The steps of `deployment` that ended before it was resumed after a
+/// restart (empty for a deployment starting afresh): the ended steps from
+/// the first, with their kept outputs, up to the one that was running.
+async fn recorded_steps(
+    store: &dyn Store,
+    deployment: &Deployment,
+) -> Result<Vec<RecordedStep>, PrepareError> {
+    let steps = store.list_steps(deployment.id).await?;
+    if steps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut outputs: std::collections::HashMap<u32, String> = store
+        .step_outputs(deployment.id)
+        .await?
+        .into_iter()
+        .collect();
+    let mut done = Vec::new();
+    for (expected, step) in steps.into_iter().enumerate() {
+        let state = match step.state {
+            _ if usize::try_from(step.index).ok() != Some(expected) => break,
+            StepRunState::Success => StepState::Success,
+            StepRunState::Failed => StepState::Failed {
+                reason: step.reason.unwrap_or_default(),
+            },
+            StepRunState::Skipped => StepState::Skipped(SkipReason::Recorded {
+                reason: step.reason.unwrap_or_default(),
+            }),
+            StepRunState::Pending | StepRunState::Running => break,
+        };
+        let kept = match outputs.remove(&step.index) {
+            Some(json) => outputs_from_json(&json).ok_or_else(|| {
+                PrepareError::Release(format!(
+                    "cannot resume: the outputs kept for step '{}' cannot be read",
+                    step.name
+                ))
+            })?,
+            None => Vec::new(),
+        };
+        done.push(RecordedStep {
+            report: StepReport {
+                name: step.name,
+                state,
+                duration: step.duration.unwrap_or_default(),
+            },
+            outputs: kept,
+        });
+    }
+    Ok(done)
 }
 
 /// Kills scripts left running under `root` by a previous process and

@@ -168,7 +168,9 @@ impl Preparer<'_> {
                 None => None,
             },
         };
-        for (index, step) in steps.iter().enumerate() {
+        // A deployment resumed after a restart keeps the steps it recorded.
+        let resumed = !store.list_steps(deployment.id).await?.is_empty();
+        for (index, step) in steps.iter().enumerate().filter(|_| !resumed) {
             let record = StepRecord {
                 index: u32::try_from(index).unwrap_or(u32::MAX),
                 name: step.name.clone(),

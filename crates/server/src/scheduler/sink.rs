@@ -1,12 +1,16 @@
-//! [`StoreSink`]: where a deployment's masked lines and step progress wait
-//! (at most one flush interval) until the lease watcher stores them, and
-//! [`store_progress`], which stores them in batches.
+//! [`StoreSink`]: where a deployment's masked lines, step progress and
+//! steps' output variables wait (at most one flush interval) until the
+//! lease watcher stores them, and [`store_progress`], which stores them in
+//! batches. Outputs are kept (sealed by the store) so a deployment resumed
+//! after a restart has them: [`outputs_to_json`] and [`outputs_from_json`]
+//! are their stored form.
 
 use std::sync::Mutex;
 
 use chrono::Utc;
 use tako_core::log::LogLine;
 use tako_core::step::{StepReport, StepState};
+use tako_exec::executor::StepOutput;
 use tako_exec::sink::LogSink;
 use tako_store::{DeploymentId, LogLineRecord, StepRecord, StepRunState, Store};
 
@@ -18,6 +22,40 @@ const LOG_BATCH: usize = 2_000;
 pub(super) struct StoreSink {
     buffer: Mutex<Vec<LogLineRecord>>,
     steps: Mutex<Vec<StepRecord>>,
+    outputs: Mutex<Vec<(u32, String)>>,
+}
+
+/// A step's output variables as stored.
+pub(super) fn outputs_to_json(outputs: &[StepOutput]) -> String {
+    serde_json::Value::Array(
+        outputs
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "name": o.name, "value": o.value, "sensitive": o.sensitive, "machine": o.machine,
+                })
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+/// A step's output variables read back (`None` for a value this build
+/// cannot read).
+pub(super) fn outputs_from_json(json: &str) -> Option<Vec<StepOutput>> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    value
+        .as_array()?
+        .iter()
+        .map(|o| {
+            Some(StepOutput {
+                name: o["name"].as_str()?.to_owned(),
+                value: o["value"].as_str()?.to_owned(),
+                sensitive: o["sensitive"].as_bool()?,
+                machine: o["machine"].as_str().map(str::to_owned),
+            })
+        })
+        .collect()
 }
 
 impl StoreSink {
@@ -75,6 +113,15 @@ impl LogSink for StoreSink {
         });
     }
 
+    fn step_outputs(&self, index: usize, outputs: &[StepOutput]) {
+        if let Ok(mut kept) = self.outputs.lock() {
+            kept.push((
+                u32::try_from(index).unwrap_or(u32::MAX),
+                outputs_to_json(outputs),
+            ));
+        }
+    }
+
     fn step_finished(&self, index: usize, report: &StepReport) {
         let (state, reason) = match &report.state {
             StepState::Success => (StepRunState::Success, None),
@@ -116,6 +163,16 @@ pub(super) async fn store_progress(store: &dyn Store, id: DeploymentId, sink: &S
     for record in sink.take_steps() {
         if let Err(error) = store.update_step(id, record).await {
             tracing::error!(deployment = %id, %error, "cannot record a step");
+        }
+    }
+    let outputs = sink
+        .outputs
+        .lock()
+        .map(|mut kept| std::mem::take(&mut *kept))
+        .unwrap_or_default();
+    for (index, json) in outputs {
+        if let Err(error) = store.set_step_outputs(id, index, json).await {
+            tracing::error!(deployment = %id, step = index, %error, "cannot keep a step's outputs");
         }
     }
 }

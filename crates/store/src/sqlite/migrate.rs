@@ -62,6 +62,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "jobs",
         sql: include_str!("../../migrations/sqlite/0009_jobs.sql"),
     },
+    Migration {
+        version: 10,
+        name: "resume",
+        sql: include_str!("../../migrations/sqlite/0010_resume.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -684,6 +684,37 @@ impl Store for SqliteStore {
         self.read(move |c| ops::list_steps(c, deployment)).await
     }
 
+    async fn set_step_outputs(
+        &self,
+        deployment: DeploymentId,
+        index: u32,
+        outputs: String,
+    ) -> StoreResult<()> {
+        let keys = self.keys();
+        self.write(move |c| {
+            let sealed = layer::seal(keys.as_deref(), &outputs)?;
+            ops::set_step_outputs(c, deployment, index, &sealed)
+        })
+        .await
+    }
+
+    async fn step_outputs(&self, deployment: DeploymentId) -> StoreResult<Vec<(u32, String)>> {
+        let keys = self.keys();
+        self.read(move |c| {
+            ops::step_outputs(c, deployment)?
+                .into_iter()
+                .map(|(index, sealed)| Ok((index, layer::open(keys.as_deref(), &sealed)?)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn requeue_waiting_on_agents(&self, node: &NodeId) -> StoreResult<Vec<DeploymentId>> {
+        let node = node.clone();
+        self.write(move |c| ops::requeue_waiting_on_agents(c, &node))
+            .await
+    }
+
     async fn append_log(
         &self,
         deployment: DeploymentId,

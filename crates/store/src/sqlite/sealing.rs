@@ -130,6 +130,27 @@ fn reseal_in_transaction(conn: &mut Connection, keys: &Keyring) -> StoreResult<u
             count += 1;
         }
     }
+    // Steps' kept output variables (read by a resumed deployment).
+    let rows: Vec<(i64, i64, String)> = tx
+        .prepare(
+            "SELECT deployment_id, step_index, outputs FROM deployment_steps
+             WHERE outputs IS NOT NULL",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(db(CONTEXT))?;
+    for (deployment, index, outputs) in rows {
+        if let Some(resealed) = reseal(keys, &outputs)? {
+            tx.execute(
+                "UPDATE deployment_steps SET outputs = ?3 WHERE deployment_id = ?1 AND step_index = ?2",
+                params![deployment, index, resealed],
+            )
+            .map_err(db(CONTEXT))?;
+            count += 1;
+        }
+    }
     tx.commit().map_err(db(CONTEXT))?;
     Ok(count)
 }

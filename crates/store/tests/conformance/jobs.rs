@@ -393,3 +393,105 @@ pub(crate) async fn running_jobs_are_counted(factory: &dyn StoreFactory) {
     assert_eq!(interrupted.len(), 1);
     assert_eq!(store.count_running_jobs().await.unwrap(), 0);
 }
+
+pub(crate) async fn a_deployment_waiting_on_an_agent_is_requeued_with_its_steps_outputs(
+    factory: &dyn StoreFactory,
+) {
+    use tako_store::{DeploymentState, StepRecord, StepRunState};
+
+    use super::{LONG, node};
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let waiting = queue(store.as_ref(), web.id, "Production").await;
+    let local = queue(store.as_ref(), web.id, "Staging").await;
+    let win = agent(store.as_ref(), "win-01", 9).await;
+    let a = node("a");
+    let claimed = store
+        .claim_next_deployment(&a, LONG, 4)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, waiting.id);
+    let started = claimed.started_at;
+    store
+        .claim_next_deployment(&a, LONG, 4)
+        .await
+        .unwrap()
+        .unwrap();
+    // Step 0 ran on the server and set outputs; step 1 waits on the agent.
+    let step = |index: u32, state: StepRunState| StepRecord {
+        index,
+        name: format!("step {index}"),
+        state,
+        reason: None,
+        started_at: Some(Utc::now()),
+        duration: None,
+    };
+    assert!(matches!(
+        store.set_step_outputs(waiting.id, 0, "[]".to_owned()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .update_step(waiting.id, step(0, StepRunState::Running))
+        .await
+        .unwrap();
+    store
+        .update_step(waiting.id, step(0, StepRunState::Success))
+        .await
+        .unwrap();
+    let outputs = r#"[{"name":"Token","value":"output-canary-77","sensitive":true}]"#;
+    store
+        .set_step_outputs(waiting.id, 0, outputs.to_owned())
+        .await
+        .unwrap();
+    store
+        .update_step(waiting.id, step(1, StepRunState::Running))
+        .await
+        .unwrap();
+    store
+        .create_job(NewJob {
+            id: JobId("job-r".to_owned()),
+            deployment: waiting.id,
+            step_index: 1,
+            step_name: "step 1".to_owned(),
+            agent: win.id,
+            agent_name: win.name.clone(),
+            spec: "{}".to_owned(),
+        })
+        .await
+        .unwrap();
+    // Another node's restart requeues nothing of node a's.
+    assert!(
+        store
+            .requeue_waiting_on_agents(&node("b"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let requeued = store.requeue_waiting_on_agents(&a).await.unwrap();
+    assert_eq!(requeued, [waiting.id], "only the one waiting on an agent");
+    let interrupted = store
+        .interrupt_running(tako_store::InterruptScope::Node(a.clone()))
+        .await
+        .unwrap();
+    assert_eq!(interrupted, [local.id]);
+    assert_eq!(
+        store.get_deployment(waiting.id).await.unwrap().state,
+        DeploymentState::Queued
+    );
+    // Claimed again (by any node), it keeps its start and its steps.
+    let again = store
+        .claim_next_deployment(&node("b"), LONG, 4)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, waiting.id);
+    assert_eq!(again.started_at, started);
+    assert_eq!(
+        store.step_outputs(waiting.id).await.unwrap(),
+        [(0, outputs.to_owned())]
+    );
+    let steps = store.list_steps(waiting.id).await.unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[1].state, StepRunState::Running);
+}

@@ -152,6 +152,7 @@ macro_rules! conformance_suite {
             jobs::a_lost_agents_job_is_interrupted_and_never_run_again,
             jobs::a_job_never_taken_fails_and_a_taken_one_cannot,
             jobs::running_jobs_are_counted,
+            jobs::a_deployment_waiting_on_an_agent_is_requeued_with_its_steps_outputs,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {

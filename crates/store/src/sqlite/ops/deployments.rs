@@ -190,7 +190,8 @@ pub(in crate::sqlite) fn claim_next_deployment(
     );
     let claimed = tx
         .prepare_cached(&format!(
-            "UPDATE deployments SET state = 'running', claimed_by = ?1, lease_until = ?2, started_at = ?3
+            "UPDATE deployments SET state = 'running', claimed_by = ?1, lease_until = ?2,
+                 started_at = COALESCE(started_at, ?3)
              WHERE id = (SELECT q.id FROM deployments q
                          WHERE q.state IN ({queued})
                            AND NOT EXISTS (SELECT 1 FROM deployments r
@@ -200,8 +201,11 @@ pub(in crate::sqlite) fn claim_next_deployment(
              RETURNING {DEPLOYMENT_COLUMNS}"
         ))
         .and_then(|mut s| {
-            s.query_row(params![node.0, lease_until(now, lease), now], deployment_row)
-                .optional()
+            s.query_row(
+                params![node.0, lease_until(now, lease), now],
+                deployment_row,
+            )
+            .optional()
         })
         .map_err(db("claim a deployment"))?;
     tx.commit().map_err(db("claim a deployment"))?;
@@ -455,4 +459,61 @@ pub(in crate::sqlite) fn list_steps(
     )
     .and_then(|mut s| s.query_map([deployment.0], step_row)?.collect())
     .map_err(db("list steps"))
+}
+
+/// Keeps step `index`'s output variables (already sealed) on its row.
+pub(in crate::sqlite) fn set_step_outputs(
+    conn: &mut Connection,
+    deployment: DeploymentId,
+    index: u32,
+    sealed: &str,
+) -> StoreResult<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE deployment_steps SET outputs = ?3 WHERE deployment_id = ?1 AND step_index = ?2",
+        )
+        .and_then(|mut s| s.execute(params![deployment.0, index, sealed]))
+        .map_err(db("record a step's outputs"))?;
+    if changed == 0 {
+        return Err(StoreError::NotFound {
+            what: format!("step {index} of deployment {deployment}"),
+        });
+    }
+    Ok(())
+}
+
+/// The sealed output variables kept for a deployment's steps.
+pub(in crate::sqlite) fn step_outputs(
+    conn: &mut Connection,
+    deployment: DeploymentId,
+) -> StoreResult<Vec<(u32, String)>> {
+    conn.prepare_cached(
+        "SELECT step_index, outputs FROM deployment_steps
+         WHERE deployment_id = ?1 AND outputs IS NOT NULL ORDER BY step_index",
+    )
+    .and_then(|mut s| {
+        s.query_map([deployment.0], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+    })
+    .map_err(db("read the steps' outputs"))
+}
+
+/// Puts `node`'s running deployments that wait on an agent's live job back
+/// in the queue (their place kept: the oldest first), to be resumed.
+pub(in crate::sqlite) fn requeue_waiting_on_agents(
+    conn: &mut Connection,
+    node: &NodeId,
+) -> StoreResult<Vec<DeploymentId>> {
+    conn.prepare_cached(
+        "UPDATE deployments SET state = 'queued', claimed_by = NULL, lease_until = NULL
+         WHERE state = 'running' AND claimed_by = ?1 AND cancel_requested = 0
+           AND EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = deployments.id
+                                              AND j.state IN ('pending', 'running'))
+         RETURNING id",
+    )
+    .and_then(|mut s| {
+        s.query_map([&node.0], |r| r.get(0).map(DeploymentId))?
+            .collect()
+    })
+    .map_err(db("requeue deployments waiting on agents"))
 }
