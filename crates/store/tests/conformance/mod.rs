@@ -152,6 +152,7 @@ macro_rules! conformance_suite {
             jobs::a_lost_agents_job_is_interrupted_and_never_run_again,
             jobs::a_job_never_taken_fails_and_a_taken_one_cannot,
             jobs::running_jobs_are_counted,
+            jobs::a_deployments_jobs_are_listed_by_step_then_agent_with_their_ends,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {
