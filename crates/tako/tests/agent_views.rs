@@ -6,7 +6,8 @@
 //! `Test@win-01` lines arrive live, the step and the agent shown apart);
 //! the release page shows each step's targets; the JSON API lists the
 //! deployment's jobs; `tako logs` prints the agent's lines as
-//! `[Test@win-01]` and Tako's per-agent outcome lines.
+//! `[Test@win-01]` and Tako's per-agent outcome lines, and a later step
+//! reads the agent's output as `Octopus.Action[Test].Output[win-01].Answer`.
 //!
 //! Without Chromium these tests fail; `scripts/test` installs it.
 
@@ -43,6 +44,9 @@ Steps:
     WhenNoAgents: skip
     SkipOfflineAgents: true
     Run: echo never
+  - Name: Report
+    Run: |
+      echo "answer from win-01 #{Octopus.Action[Test].Output[win-01].Answer}"
 "#;
 
 fn tako_bin() -> &'static Path {
@@ -447,6 +451,8 @@ async fn the_pages_the_api_and_tako_logs_show_which_agent_ran_what() {
     assert!(has("[Test] tako: Agent win-01 succeeded in"), "{log}");
     assert!(has("[Migrate] tako: Step 'Migrate' skipped"), "{log}");
     assert!(has("[Build] stdout: built on the server"), "{log}");
+    // A later step reads the agent's output by Octopus's name for it.
+    assert!(has("[Report] stdout: answer from win-01 42"), "{log}");
     let followed = world.tako(&["logs", &deployment.to_string(), "--follow"]);
     assert!(
         followed
