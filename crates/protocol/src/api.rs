@@ -231,6 +231,39 @@ pub struct DeploymentDto {
     pub steps: Option<Vec<StepDto>>,
 }
 
+/// One agent's run of a step of a deployment (a job): which agent ran
+/// what, how it ended and how long it took. Its specification and output
+/// values never leave the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobDto {
+    /// Its id.
+    pub id: String,
+    /// The step's position, from 0.
+    pub step_index: u32,
+    /// The step's name.
+    pub step: String,
+    /// The agent's name.
+    pub agent: String,
+    /// The label of its lines in the task log: `Step@agent`.
+    pub log_label: String,
+    /// `pending`, `running`, `success`, `failed`, `cancelled` or
+    /// `interrupted`.
+    pub state: String,
+    /// Why it failed or was interrupted (masked).
+    pub reason: Option<String>,
+    /// When it was created (queued for its agent).
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When its agent took it.
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    /// When it ended.
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+    /// How long the step ran on the agent, in milliseconds.
+    pub duration_ms: Option<u64>,
+}
+
 /// A page of deployments, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DeploymentPage {
@@ -359,8 +392,13 @@ pub struct LogLineDto {
     /// When it was written.
     #[schema(format = DateTime)]
     pub timestamp: String,
-    /// Its step; `null` for deployment-level lines.
+    /// Its step; `null` for deployment-level lines. An agent's lines are
+    /// labelled `Step@agent` (`Test@win-01`).
     pub step: Option<String>,
+    /// The agent that wrote it, when `step` is an agent's label
+    /// (`win-01`: the step is `step` without the `@win-01`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     /// `stdout`, `stderr` or `tako`.
     pub stream: String,
     /// `verbose`, `info`, `highlight`, `wait`, `warning` or `error`.

@@ -33,7 +33,8 @@ function liveDashboard() {
   source.addEventListener("reload", () => { source.close(); location.reload(); });
 }
 
-// The deployment page: the log follows live, the steps refresh.
+// The deployment page: the log follows live, the steps and the agents'
+// jobs refresh.
 function liveDeployment() {
   const log = document.getElementById("log");
   if (!log) return;
@@ -71,7 +72,21 @@ function liveDeployment() {
     ts.textContent = data.timestamp.slice(11, 23);
     const step = document.createElement("span");
     step.className = "step";
-    step.textContent = data.step || "-";
+    const label = data.step || "-";
+    const suffix = data.agent ? "@" + data.agent : "";
+    if (suffix && label.endsWith(suffix)) {
+      // An agent's line (`Test@win-01`): its step, and its agent apart.
+      const name = label.slice(0, label.length - suffix.length);
+      step.dataset.step = name;
+      step.dataset.agent = data.agent;
+      const agent = document.createElement("span");
+      agent.className = "agent";
+      agent.textContent = suffix;
+      step.append(name, agent);
+    } else {
+      if (data.step) step.dataset.step = data.step;
+      step.textContent = label;
+    }
     const text = document.createElement("span");
     text.className = "text";
     text.textContent = data.text;

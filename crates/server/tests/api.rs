@@ -617,6 +617,7 @@ async fn openapi_document_lists_the_paths() {
         "/api/v1/deployments/{id}",
         "/api/v1/deployments/{id}/cancel",
         "/api/v1/deployments/{id}/log",
+        "/api/v1/deployments/{id}/jobs",
         "/api/v1/deliveries",
         "/api/v1/tokens",
         "/metrics",
@@ -2201,4 +2202,160 @@ async fn metrics_count_agents_online_and_jobs_running() {
         .filter(|agent| agent["state"] == "online")
         .count();
     assert_eq!(online, 1, "{listed}");
+}
+
+#[tokio::test]
+async fn a_deployments_jobs_show_which_agent_ran_what_and_its_log_names_the_agent() {
+    let api = api().await;
+    let win = active_agent(&api, "win-01").await;
+    active_agent(&api, "linux-01").await;
+    let deployment = job_for(&api, "win-01", "job-win").await;
+    let linux = api
+        .store
+        .find_agent_by_name("linux-01")
+        .await
+        .unwrap()
+        .unwrap();
+    api.store
+        .create_job(tako_store::NewJob {
+            id: tako_store::JobId("job-linux".to_owned()),
+            deployment: deployment.id,
+            step_index: 0,
+            step_name: "Test".to_owned(),
+            agent: linux.id,
+            agent_name: linux.name.clone(),
+            spec: "{}".to_owned(),
+        })
+        .await
+        .unwrap();
+    let path = format!("/api/v1/deployments/{}/jobs", deployment.id);
+
+    let pending = api.get(&path).await;
+    assert_eq!(pending.status, StatusCode::OK, "{}", pending.body);
+    let jobs = pending.json();
+    let seen: Vec<(&str, &str, &str)> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["agent"].as_str().unwrap(),
+                j["step"].as_str().unwrap(),
+                j["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("linux-01", "Test", "pending"),
+            ("win-01", "Test", "pending")
+        ]
+    );
+
+    // win-01 takes its job (over its own route) and reports a failure.
+    let taken = api
+        .call_as(
+            &win,
+            Method::POST,
+            "/api/v1/agent/jobs/next?wait=0",
+            Some(json!({"version": "0.1.0", "protocol": 1})),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.body);
+    let outcome = api
+        .call_as(
+            &win,
+            Method::POST,
+            "/api/v1/agent/jobs/job-win/outcome",
+            Some(
+                json!({"job": "job-win", "state": "failed", "reason": "exit code 3",
+                "outputs": [{"name": "Answer", "value": "canary-output-value", "sensitive": true}],
+                "duration_ms": 1500, "last_seq": 0}),
+            ),
+        )
+        .await;
+    assert_eq!(outcome.status, StatusCode::NO_CONTENT, "{}", outcome.body);
+
+    let ended = api.get(&path).await;
+    assert_eq!(ended.status, StatusCode::OK);
+    let win_job = &ended.json()[1];
+    assert_eq!(win_job["id"], "job-win");
+    assert_eq!(win_job["agent"], "win-01");
+    assert_eq!(win_job["step_index"], 0);
+    assert_eq!(win_job["log_label"], "Test@win-01");
+    assert_eq!(win_job["state"], "failed");
+    assert_eq!(win_job["reason"], "exit code 3");
+    assert_eq!(win_job["duration_ms"], 1500);
+    assert!(win_job["started_at"].is_string(), "{win_job}");
+    assert!(win_job["finished_at"].is_string(), "{win_job}");
+    assert_eq!(ended.json()[0]["state"], "pending");
+    assert!(ended.json()[0]["started_at"].is_null());
+    // Neither the specification's secret nor an output's value leaves.
+    assert!(
+        !ended.body.contains("canary-agent-secret"),
+        "{}",
+        ended.body
+    );
+    assert!(
+        !ended.body.contains("canary-output-value"),
+        "{}",
+        ended.body
+    );
+
+    // Unknown deployments and callers without a token.
+    api.get("/api/v1/deployments/999/jobs")
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    let anonymous = api.call(Method::GET, &path, None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert!(!anonymous.body.contains("win-01"));
+
+    // The followed log names the agent of an agent's line, and only there.
+    let node = NodeId("test".to_owned());
+    api.store
+        .claim_next_deployment(&node, Duration::from_secs(60), 4)
+        .await
+        .unwrap()
+        .unwrap();
+    api.store
+        .append_log(
+            deployment.id,
+            &[
+                line(Some("Test@win-01"), "from the agent"),
+                line(Some("Mail ops@corp"), "a server step with an @"),
+            ],
+        )
+        .await
+        .unwrap();
+    api.store
+        .finish_deployment(deployment.id, DeploymentState::Failed, None)
+        .await
+        .unwrap();
+    let events = api
+        .get(&format!(
+            "/api/v1/deployments/{}/log?follow=true",
+            deployment.id
+        ))
+        .await;
+    let lines: Vec<Value> = events
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|v| v.get("text").is_some())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", events.body);
+    assert_eq!(lines[0]["step"], "Test@win-01");
+    assert_eq!(lines[0]["agent"], "win-01");
+    assert_eq!(lines[1]["step"], "Mail ops@corp");
+    assert!(lines[1].get("agent").is_none(), "{}", lines[1]);
+    let text = api
+        .get(&format!("/api/v1/deployments/{}/log", deployment.id))
+        .await;
+    assert!(
+        text.body.contains(" [Test@win-01] stdout: from the agent"),
+        "{}",
+        text.body
+    );
 }

@@ -92,6 +92,14 @@ pub struct Job {
     pub lease_until: Option<DateTime<Utc>>,
 }
 
+impl Job {
+    /// The step label of its lines in the deployment's task log:
+    /// `Step@agent` (`Test@win-01`).
+    pub fn log_label(&self) -> String {
+        format!("{}@{}", self.step_name, self.agent_name)
+    }
+}
+
 /// How an agent says a job ended.
 #[derive(Clone, PartialEq, Eq)]
 pub struct JobEnd {

@@ -186,7 +186,9 @@ impl Receiver {
                     Err(_) => continue,
                 });
                 let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
+                // A connection closed before it sent anything (a proxy's
+                // cut, a probe) is not a request.
+                if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
                     continue;
                 }
                 let mut parts = request_line.split_whitespace();

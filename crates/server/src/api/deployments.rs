@@ -1,4 +1,5 @@
-//! Releases by id, queuing deployments, listing, reading and cancelling them.
+//! Releases by id, queuing deployments, listing, reading and cancelling
+//! them, and which agents ran their steps (their jobs).
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::api::{ErrorBody, logs, page_request};
 use crate::http::wire::to_wire;
 use crate::state::AppState;
-use tako_protocol::api::{CreateDeployment, DeploymentDto, DeploymentPage, ReleaseDto};
+use tako_protocol::api::{CreateDeployment, DeploymentDto, DeploymentPage, JobDto, ReleaseDto};
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -25,6 +26,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/deployments/{id}", get(get_deployment))
         .route("/deployments/{id}/cancel", post(cancel_deployment))
         .route("/deployments/{id}/log", get(logs::deployment_log))
+        .route("/deployments/{id}/jobs", get(deployment_jobs))
 }
 
 /// A release by id.
@@ -138,6 +140,23 @@ pub(crate) async fn get_deployment(
     let mut dto = to_wire(&deployment);
     dto.steps = Some(steps.iter().map(to_wire).collect());
     Ok(Json(dto))
+}
+
+/// A deployment's jobs: one per agent that ran, runs or was to run one of
+/// its `Roles` steps, by step then agent, with its state, times and
+/// duration (empty when every step ran on the server). An agent's task log
+/// lines are labelled with the job's `log_label` (`Test@win-01`).
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/jobs", tag = "deployments",
+    params(("id" = i64, Path, description = "The deployment's id")),
+    responses((status = 200, body = [JobDto]), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn deployment_jobs(
+    _who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<JobDto>>> {
+    let jobs = state.services.deployment_jobs(DeploymentId(id)).await?;
+    Ok(Json(jobs.iter().map(to_wire).collect()))
 }
 
 /// Cancels a deployment: a queued one at once, a running one at its next

@@ -2,7 +2,9 @@
 //! `?follow=true` and the web UI's live log: `line` events (data: the
 //! line's JSON, id: its cursor, so a reconnect with `Last-Event-ID` resumes)
 //! then one `end` event with the deployment's final state. The store is
-//! polled, so it follows a deployment running on any node.
+//! polled, so it follows a deployment running on any node. An agent's line
+//! (labelled `Step@agent`) names its agent in `agent`, read from the
+//! deployment's jobs.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -15,7 +17,7 @@ use tako_protocol::api::{LogEnd, LogLineDto};
 use tako_store::{DeploymentId, LogCursor, Store, StoreError};
 
 use crate::http::wire::time;
-use crate::services::logs::READ_BATCH;
+use crate::services::logs::{AgentLabels, READ_BATCH};
 
 /// How often a followed log is polled.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -27,6 +29,7 @@ struct Follow {
     pending: VecDeque<Event>,
     read_now: bool,
     done: bool,
+    agents: AgentLabels,
 }
 
 /// The events of a followed log; see the module docs.
@@ -42,6 +45,7 @@ pub(crate) fn follow(
         pending: VecDeque::new(),
         read_now: true,
         done: false,
+        agents: AgentLabels::default(),
     };
     stream::unfold(start, |mut follow| async move {
         loop {
@@ -85,12 +89,30 @@ impl Follow {
             }
             return;
         }
+        let new_label = page
+            .lines
+            .iter()
+            .filter_map(|l| l.step.as_deref())
+            .any(|label| self.agents.may_be_new(label));
+        if new_label {
+            // Jobs are created before their agents write: read them again.
+            match self.store.list_jobs(self.id).await {
+                Ok(jobs) => self.agents = AgentLabels::of(&jobs),
+                Err(error) => return self.fail(&error),
+            }
+        }
         let mut cursor = self.cursor.0;
         for line in &page.lines {
             cursor += 1;
+            let agent = line
+                .step
+                .as_deref()
+                .and_then(|label| self.agents.split(label))
+                .map(|(_, agent)| agent.to_owned());
             let dto = LogLineDto {
                 timestamp: time(line.timestamp),
                 step: line.step.clone(),
+                agent,
                 stream: line.stream.as_str().to_owned(),
                 level: line.level.as_str().to_owned(),
                 text: line.text.clone(),

@@ -248,6 +248,27 @@ impl ToWire for tako_store::Agent {
     }
 }
 
+impl ToWire for tako_store::Job {
+    type Wire = tako_protocol::api::JobDto;
+
+    fn to_wire(&self) -> tako_protocol::api::JobDto {
+        let job = self;
+        tako_protocol::api::JobDto {
+            id: job.id.0.clone(),
+            step_index: job.step_index,
+            step: job.step_name.clone(),
+            agent: job.agent_name.clone(),
+            log_label: job.log_label(),
+            state: job.state.as_str().to_owned(),
+            reason: job.reason.clone(),
+            created_at: time(job.created_at),
+            started_at: opt_time(job.started_at),
+            finished_at: opt_time(job.finished_at),
+            duration_ms: job.duration_ms,
+        }
+    }
+}
+
 /// What an agent is told about itself.
 pub(crate) fn agent_info(agent: &tako_store::Agent) -> tako_protocol::agent::AgentInfo {
     tako_protocol::agent::AgentInfo {

@@ -140,7 +140,7 @@ impl Services {
             return Err(not_found(id));
         }
         let masker = self.job_masker(id).await?;
-        let label = format!("{}@{}", job.step_name, job.agent_name);
+        let label = job.log_label();
         let now = Utc::now();
         let floor = job.started_at.unwrap_or(job.created_at).min(now);
         let mut records = Vec::with_capacity(lines.len());
@@ -308,7 +308,7 @@ impl Services {
                 let job = self.store.get_job(id).await.map_err(|e| job_error(id, e))?;
                 let late = LogLineRecord {
                     timestamp: Utc::now(),
-                    step: Some(format!("{}@{}", job.step_name, job.agent_name)),
+                    step: Some(job.log_label()),
                     stream: LogStream::Tako,
                     level: LogLevel::Warning,
                     text: format!(

@@ -1,7 +1,8 @@
 //! Deployments: queue one (deploy a release to an environment, checked
-//! against the environment's policy) and cancel one.
+//! against the environment's policy), cancel one, and read which agents ran
+//! its steps (its jobs).
 
-use tako_store::{Deployment, DeploymentId, NewDeployment, ReleaseId};
+use tako_store::{Deployment, DeploymentId, Job, NewDeployment, ReleaseId};
 
 use super::{Principal, ServiceResult, Services, check_name};
 
@@ -56,5 +57,15 @@ impl Services {
         tracing::info!(deployment = %id, by = %who.name, role = %who.role, token = %who.token,
             "cancel requested");
         Ok(deployment)
+    }
+
+    /// The jobs of deployment `id` (one per agent that ran, runs or was to
+    /// run one of its `Roles` steps), by step then agent; empty when every
+    /// step ran on the server. Any role may read them.
+    /// [`ServiceError::NotFound`](super::ServiceError::NotFound) when there
+    /// is no such deployment.
+    pub async fn deployment_jobs(&self, id: DeploymentId) -> ServiceResult<Vec<Job>> {
+        let deployment = self.store.get_deployment(id).await?;
+        Ok(self.store.list_jobs(deployment.id).await?)
     }
 }

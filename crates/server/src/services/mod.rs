@@ -36,7 +36,7 @@ pub use access::{Principal, Role};
 pub use agents::{AgentAction, EnrollInput, EnrollmentInput};
 pub use error::ServiceError;
 pub use names::check_name;
-pub use releases::NewReleaseInput;
+pub use releases::{NewReleaseInput, frozen_steps};
 pub use tokens::NewTokenInput;
 pub use variables::VariableInput;
 

@@ -1,9 +1,11 @@
 //! Releases made by hand (Octopus's "Create release"): the request checked,
 //! then [`crate::releases::Maker`] makes it on the path a push takes, and
 //! each reason it was not made becomes a [`ServiceError`] that says what to
-//! do.
+//! do. [`frozen_steps`] reads a release's frozen process back for showing.
 
 use tako_git::GitError;
+use tako_store::Release;
+use tako_takofile::Step;
 
 use super::{Principal, ServiceError, ServiceResult, Services, check_name};
 use crate::releases::{CreateError, Created, Maker, ReleaseError, ReleaseRequest};
@@ -26,6 +28,16 @@ pub struct NewReleaseInput {
     pub notes: Option<String>,
     /// Environments to queue deployments to, each checked first.
     pub deploy_to: Vec<String>,
+}
+
+/// The steps of a release's frozen process (its takofile snapshot), each
+/// with where it runs (`Roles`, `MaxParallelism`, `WhenNoAgents`,
+/// `SkipOfflineAgents`); `None` when the snapshot has no steps or no
+/// longer reads (a release frozen by another version of Tako).
+pub fn frozen_steps(release: &Release) -> Option<Vec<Step>> {
+    crate::releases::parse_takofile("takofile.yml", &release.takofile)
+        .ok()?
+        .steps
 }
 
 impl Services {

@@ -230,6 +230,7 @@ async fn load_release(
     }
     Ok(views::release::ReleasePage {
         project,
+        steps: crate::services::frozen_steps(&release),
         release,
         deployments,
         environments: environments.into_iter().collect(),
@@ -285,6 +286,7 @@ pub(crate) async fn deployment(
     let release = state.services.store.get_release(deployment.release).await?;
     let project = state.services.store.get_project(deployment.project).await?;
     let steps = state.services.store.list_steps(deployment.id).await?;
+    let jobs = state.services.deployment_jobs(deployment.id).await?;
     let log = state
         .services
         .store
@@ -297,6 +299,7 @@ pub(crate) async fn deployment(
             release,
             deployment,
             steps,
+            jobs,
             log: log.lines,
             cursor: log.next,
             now: Utc::now(),
@@ -304,7 +307,8 @@ pub(crate) async fn deployment(
     ))
 }
 
-/// A deployment's steps table alone (the page's script refreshes it).
+/// A deployment's steps table and jobs alone (the page's script refreshes
+/// them).
 pub(crate) async fn steps(
     _session: Session,
     State(state): State<Arc<AppState>>,
@@ -316,7 +320,13 @@ pub(crate) async fn steps(
         .get_deployment(DeploymentId(id))
         .await?;
     let steps = state.services.store.list_steps(deployment.id).await?;
-    Ok(views::deployment::steps(&deployment, &steps))
+    let jobs = state.services.deployment_jobs(deployment.id).await?;
+    Ok(views::deployment::steps(
+        &deployment,
+        &steps,
+        &jobs,
+        Utc::now(),
+    ))
 }
 
 /// A deployment's log as a text download.

@@ -342,7 +342,8 @@ pub(super) fn count_running_jobs(conn: &mut Connection) -> StoreResult<u64> {
 
 pub(super) fn list_jobs(conn: &mut Connection, deployment: DeploymentId) -> StoreResult<Vec<Job>> {
     conn.prepare_cached(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE deployment_id = ?1 ORDER BY step_index, agent_name"
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE deployment_id = ?1 \
+         ORDER BY step_index, agent_name, created_at, id"
     ))
     .and_then(|mut s| s.query_map(params![deployment.0], job_row)?.collect())
     .map_err(db("list jobs"))

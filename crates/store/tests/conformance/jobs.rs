@@ -495,3 +495,93 @@ pub(crate) async fn a_deployment_waiting_on_an_agent_is_requeued_with_its_steps_
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[1].state, StepRunState::Running);
 }
+
+pub(crate) async fn a_deployments_jobs_are_listed_by_step_then_agent_with_their_ends(
+    factory: &dyn StoreFactory,
+) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d = queue(store.as_ref(), web.id, "Production").await;
+    let other = queue(store.as_ref(), web.id, "Staging").await;
+    let win = agent(store.as_ref(), "win-01", 5).await;
+    let linux = agent(store.as_ref(), "linux-01", 7).await;
+    assert!(store.list_jobs(d.id).await.unwrap().is_empty());
+    // Created out of order, and one on another deployment.
+    for (id, deployment, step_index, step_name, agent) in [
+        ("job-c", d.id, 2, "Smoke", &win),
+        ("job-b", d.id, 1, "Test", &win),
+        ("job-a", d.id, 1, "Test", &linux),
+        ("job-x", other.id, 1, "Test", &win),
+    ] {
+        store
+            .create_job(NewJob {
+                id: JobId(id.to_owned()),
+                deployment,
+                step_index,
+                step_name: step_name.to_owned(),
+                agent: agent.id,
+                agent_name: agent.name.clone(),
+                spec: "{\"secret\":\"canary-spec\"}".to_owned(),
+            })
+            .await
+            .unwrap();
+    }
+    let now = Utc::now();
+    let (taken, _) = store
+        .claim_job(linux.id, LEASE, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.id, JobId("job-a".to_owned()));
+    store
+        .finish_job(
+            &taken.id,
+            linux.id,
+            JobEnd {
+                state: JobState::Failed,
+                reason: Some("exit code 3".to_owned()),
+                outputs: "[]".to_owned(),
+                duration_ms: 1_250,
+            },
+            now + TimeDelta::seconds(2),
+        )
+        .await
+        .unwrap();
+
+    let jobs = store.list_jobs(d.id).await.unwrap();
+    let seen: Vec<(&str, u32, &str, &str, JobState)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j.id.0.as_str(),
+                j.step_index,
+                j.step_name.as_str(),
+                j.agent_name.as_str(),
+                j.state,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("job-a", 1, "Test", "linux-01", JobState::Failed),
+            ("job-b", 1, "Test", "win-01", JobState::Pending),
+            ("job-c", 2, "Smoke", "win-01", JobState::Pending),
+        ]
+    );
+    let failed = &jobs[0];
+    assert_eq!(failed.reason.as_deref(), Some("exit code 3"));
+    assert_eq!(failed.duration_ms, Some(1_250));
+    assert!(failed.started_at.is_some() && failed.finished_at.is_some());
+    assert!(jobs[1].started_at.is_none() && jobs[1].duration_ms.is_none());
+    assert_eq!(
+        store
+            .list_jobs(other.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|j| j.id.0.as_str())
+            .collect::<Vec<_>>(),
+        ["job-x"]
+    );
+}

@@ -1,11 +1,15 @@
-//! A deployment: its steps (state, skip reasons, durations), its task log
-//! (live through server-sent events, searchable, downloadable) and Cancel.
+//! A deployment: its steps (state, skip reasons, durations), which agent
+//! ran what (its jobs: step, agent, state, start, duration, reason), its
+//! task log (live through server-sent events, searchable, downloadable; an
+//! agent's lines, labelled `Step@agent`, show their step and their agent
+//! apart) and Cancel.
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
-use tako_store::{Deployment, LogCursor, LogLineRecord, Project, Release, StepRecord};
+use tako_store::{Deployment, Job, LogCursor, LogLineRecord, Project, Release, StepRecord};
 
 use super::{Viewer, age, duration, page, segment, state_badge, step_badge};
+use crate::services::logs::AgentLabels;
 
 /// What the deployment page shows.
 pub(crate) struct DeploymentPage {
@@ -17,6 +21,8 @@ pub(crate) struct DeploymentPage {
     pub(crate) deployment: Deployment,
     /// Its steps.
     pub(crate) steps: Vec<StepRecord>,
+    /// Its jobs (its steps' runs on agents), by step then agent.
+    pub(crate) jobs: Vec<Job>,
     /// The start of its log.
     pub(crate) log: Vec<LogLineRecord>,
     /// Where the page's script resumes the log.
@@ -25,8 +31,14 @@ pub(crate) struct DeploymentPage {
     pub(crate) now: DateTime<Utc>,
 }
 
-/// The steps table (also served alone, for live updates).
-pub(crate) fn steps(deployment: &Deployment, steps: &[StepRecord]) -> Markup {
+/// The steps table and the agents' jobs (also served alone, for live
+/// updates).
+pub(crate) fn steps(
+    deployment: &Deployment,
+    steps: &[StepRecord],
+    jobs: &[Job],
+    now: DateTime<Utc>,
+) -> Markup {
     html! {
         div #steps data-state=(deployment.state.as_str()) {
             p.state { "State: " (state_badge(deployment.state))
@@ -57,16 +69,52 @@ pub(crate) fn steps(deployment: &Deployment, steps: &[StepRecord]) -> Markup {
                     }
                 }
             }
+            @if !jobs.is_empty() {
+                h3 #jobs-title { "Agents" }
+                table.list #jobs aria-labelledby="jobs-title" {
+                    thead { tr {
+                        th scope="col" { "Step" }
+                        th scope="col" { "Agent" }
+                        th scope="col" { "State" }
+                        th scope="col" { "Started" }
+                        th scope="col" { "Duration" }
+                        th scope="col" { "Reason" }
+                    } }
+                    tbody {
+                        @for job in jobs {
+                            tr data-job=(job.id.0) data-step=(job.step_name) data-agent=(job.agent_name) {
+                                td { (job.step_name) }
+                                td.agent { (job.agent_name) }
+                                td { span class={ "badge " (job.state.as_str()) } { (job.state.as_str()) } }
+                                td { @if let Some(started) = job.started_at { (age(started, now)) } @else { "—" } }
+                                td { (job.duration_ms.map(|ms| duration(std::time::Duration::from_millis(ms))).unwrap_or_default()) }
+                                td { (job.reason.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
 
-/// One log line.
-pub(crate) fn log_line(line: &LogLineRecord) -> Markup {
+/// One log line; an agent's label is shown as its step and its agent.
+pub(crate) fn log_line(line: &LogLineRecord, agents: &AgentLabels) -> Markup {
     html! {
         div class={ "line " (line.stream.as_str()) " level-" (line.level.as_str()) } {
             span.ts { (line.timestamp.format("%H:%M:%S%.3f")) }
-            span.step { (line.step.as_deref().unwrap_or("-")) }
+            @match line.step.as_deref() {
+                Some(label) => {
+                    @if let Some((step, agent)) = agents.split(label) {
+                        span.step data-step=(step) data-agent=(agent) {
+                            (step) span.agent { "@" (agent) }
+                        }
+                    } @else {
+                        span.step data-step=(label) { (label) }
+                    }
+                }
+                None => { span.step { "-" } }
+            }
             span.text { (line.text) }
         }
     }
@@ -76,6 +124,7 @@ pub(crate) fn log_line(line: &LogLineRecord) -> Markup {
 pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
     let d = &p.deployment;
     let title = format!("Deployment #{} of {}", d.id.0, p.project.name);
+    let agents = AgentLabels::of(&p.jobs);
     let body = html! {
         nav.crumbs aria-label="Breadcrumb" {
             a href="/ui/" { "Dashboard" } " / "
@@ -97,7 +146,7 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
         }
         section aria-labelledby="steps-title" {
             h2 #steps-title { "Steps" }
-            div data-steps={ "/ui/deployments/" (d.id.0) "/steps" } { (steps(d, &p.steps)) }
+            div data-steps={ "/ui/deployments/" (d.id.0) "/steps" } { (steps(d, &p.steps, &p.jobs, p.now)) }
         }
         section aria-labelledby="log-title" {
             h2 #log-title { "Task log" }
@@ -110,7 +159,7 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
             div #log.log role="log" aria-live="off" tabindex="0"
                 data-events={ "/ui/deployments/" (d.id.0) "/log/events" }
                 data-cursor=(p.cursor.0) data-final=(d.state.is_final()) {
-                @for line in &p.log { (log_line(line)) }
+                @for line in &p.log { (log_line(line, &agents)) }
             }
             p.legend { span.line.stdout { "output" } " " span.line.stderr { "stderr" } " " span.line.tako { "Tako" } }
         }

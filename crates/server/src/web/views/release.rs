@@ -1,9 +1,12 @@
-//! A release: its notes, commit, frozen process, deployments per
-//! environment, and the *Deploy to…* form.
+//! A release: its notes, commit, frozen process (its steps, where each
+//! runs: the server, or agents by `Roles` with `MaxParallelism`,
+//! `WhenNoAgents` and `SkipOfflineAgents`; then the takofile as frozen),
+//! deployments per environment, and the *Deploy to…* form.
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use tako_store::{Deployment, Project, Release};
+use tako_takofile::{Step, WhenNoAgents};
 
 use super::{Viewer, age, markdown, page, segment, state_badge};
 
@@ -13,6 +16,8 @@ pub(crate) struct ReleasePage {
     pub(crate) project: Project,
     /// The release.
     pub(crate) release: Release,
+    /// The steps of its frozen process, when its takofile reads.
+    pub(crate) steps: Option<Vec<Step>>,
     /// Its latest deployment per environment.
     pub(crate) deployments: Vec<Deployment>,
     /// Environments to offer in the deploy form.
@@ -86,8 +91,61 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &ReleasePage) -> Markup {
         }
         section aria-labelledby="process" {
             h2 #process { "Process (frozen takofile)" }
+            @if let Some(steps) = &p.steps { (process_steps(steps)) }
             pre.code { (release.takofile) }
         }
     };
     page(&title, Some(viewer), &body)
+}
+
+/// The frozen process's steps and where each runs.
+fn process_steps(steps: &[Step]) -> Markup {
+    html! {
+        table.list #process-steps {
+            thead { tr {
+                th scope="col" { "#" }
+                th scope="col" { "Step" }
+                th scope="col" { "Runs on" }
+                th scope="col" { "MaxParallelism" }
+                th scope="col" { "WhenNoAgents" }
+                th scope="col" { "SkipOfflineAgents" }
+            } }
+            tbody {
+                @for (index, step) in steps.iter().enumerate() {
+                    tr data-step=(step.name) {
+                        td { (index + 1) }
+                        td { (step.name) }
+                        @match &step.targets {
+                            None => {
+                                td.runs-on { "the server" }
+                                td { "—" } td { "—" } td { "—" }
+                            }
+                            Some(targets) => {
+                                td.runs-on {
+                                    "agents with role" @if targets.roles.len() > 1 { "s" } " "
+                                    @for (i, role) in targets.roles.iter().enumerate() {
+                                        @if i > 0 { ", " }
+                                        code.role { (role) }
+                                    }
+                                }
+                                td.max-parallelism { @match targets.max_parallelism {
+                                    Some(n) => { (n) " at a time" }
+                                    None => { "all at once" }
+                                } }
+                                td.when-no-agents { @match targets.when_no_agents {
+                                    WhenNoAgents::Fail => { "fail" }
+                                    WhenNoAgents::Skip => { "skip" }
+                                } }
+                                td.skip-offline { @if targets.skip_offline_agents {
+                                    "yes: offline agents are left out"
+                                } @else {
+                                    "no: offline agents are waited for"
+                                } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
