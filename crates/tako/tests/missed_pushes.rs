@@ -263,6 +263,40 @@ fn a_push_whose_webhook_never_came_is_recovered_by_the_next_sweep() {
     assert_eq!(find(&swept)["outcome"]["kind"], "queued");
     assert_eq!(find("develop-1")["recovered"], false);
 
+    // The web UI's deliveries list marks it.
+    let signed_in = request(
+        &server.address,
+        "POST",
+        "/ui/sign-in",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!("token={token}&next=%2Fui%2F").as_bytes(),
+    )
+    .unwrap();
+    let cookie = signed_in
+        .headers
+        .iter()
+        .find(|(name, _)| name == "set-cookie")
+        .map(|(_, value)| value.split(';').next().unwrap().to_owned())
+        .unwrap();
+    let page = request(
+        &server.address,
+        "GET",
+        "/ui/deliveries",
+        &[("Cookie", &cookie)],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    let row = |id: &str| {
+        let at = html
+            .find(&format!("data-delivery=\"{id}\""))
+            .unwrap_or_else(|| panic!("{id} not on the page: {html}"));
+        html[at..].split("</tr>").next().unwrap().to_owned()
+    };
+    assert!(row(&swept).contains("(recovered by sweep)"), "{html}");
+    assert!(!row("develop-1").contains("recovered"), "{html}");
+
     // A few more sweeps: the same head is never recovered twice.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(db.recovered().len(), 1, "{:?}", db.recovered());
