@@ -44,7 +44,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::command::is_object_id;
-use crate::{Credentials, Git, GitError, RemoteUrl, Scheme, checkout, local_fetch, objects};
+use crate::{
+    Credentials, Git, GitError, RemoteRef, RemoteUrl, Scheme, checkout, local_fetch, objects,
+};
 
 /// Files larger than this are not read into memory by [`Mirror::read_file`].
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -282,6 +284,26 @@ impl Mirrors {
             }
         }
         Ok(mirror)
+    }
+
+    /// What the remote of `url` has now (`HEAD`, branches, tags: git's
+    /// `ls-remote`), asked of the remote with `credentials` as a fetch is,
+    /// without fetching anything; the missed-push sweep compares its
+    /// branch heads with the pushes Tako saw.
+    pub async fn ls_remote(
+        &self,
+        url: &str,
+        credentials: Option<&Credentials>,
+    ) -> Result<Vec<RemoteRef>, GitError> {
+        let url = RemoteUrl::parse(url)?;
+        let root = &self.inner.root;
+        tokio::fs::create_dir_all(root)
+            .await
+            .map_err(|source| GitError::Io {
+                context: format!("creating the mirrors directory {}", root.display()),
+                source,
+            })?;
+        self.inner.git.ls_remote(root, &url, credentials, &[]).await
     }
 
     fn shared(&self, name: &str) -> Arc<Shared> {

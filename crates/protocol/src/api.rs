@@ -300,6 +300,13 @@ pub struct DeliveryDto {
     pub repository: Option<String>,
     /// The pushed ref.
     pub git_ref: Option<String>,
+    /// The commit the push moved the ref to (`after`).
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Made by the missed-push sweep (a push Tako never received, found
+    /// on the remote), not received from a forge.
+    #[serde(default)]
+    pub recovered: bool,
     /// The project it was matched to.
     pub project: Option<i64>,
     /// `pending` or `done`.

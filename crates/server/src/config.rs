@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub master_key_file: Option<PathBuf>,
     /// How long a step's job waits for its agent to take it.
     pub agent_connect_timeout: Duration,
+    /// How often the remotes' branch heads are compared with the pushes
+    /// Tako saw, to recover missed ones (also at start-up); zero: never.
+    pub missed_push_sweep: Duration,
     /// The certificate and key to terminate TLS with (both or neither).
     pub tls: Option<TlsFiles>,
 }
@@ -66,6 +69,7 @@ impl Default for ServerConfig {
             insecure_unsigned_webhooks: false,
             master_key_file: None,
             agent_connect_timeout: Duration::from_secs(300),
+            missed_push_sweep: Duration::from_secs(300),
             tls: None,
         }
     }
@@ -143,6 +147,8 @@ pub struct ConfigLayer {
     pub master_key_file: Option<String>,
     /// `agent_connect_timeout` (`5m`).
     pub agent_connect_timeout: Option<String>,
+    /// `missed_push_sweep` (`5m`; `off` or `0`: never).
+    pub missed_push_sweep: Option<String>,
     /// `tls_cert`: the certificate chain (PEM) to terminate TLS with.
     pub tls_cert: Option<String>,
     /// `tls_key`: its private key (PEM).
@@ -176,7 +182,7 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 13] = [
+pub const SETTINGS: [&str; 14] = [
     "listen",
     "data_dir",
     "database_url",
@@ -188,6 +194,7 @@ pub const SETTINGS: [&str; 13] = [
     "insecure_unsigned_webhooks",
     "master_key_file",
     "agent_connect_timeout",
+    "missed_push_sweep",
     "tls_cert",
     "tls_key",
 ];
@@ -217,6 +224,7 @@ impl ConfigLayer {
             insecure_unsigned_webhooks: get("insecure_unsigned_webhooks"),
             master_key_file: get("master_key_file"),
             agent_connect_timeout: get("agent_connect_timeout"),
+            missed_push_sweep: get("missed_push_sweep"),
             tls_cert: get("tls_cert"),
             tls_key: get("tls_key"),
         }
@@ -224,7 +232,7 @@ impl ConfigLayer {
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 13] = [
+        let fields: [(&'static str, &Option<String>); 14] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
@@ -242,6 +250,7 @@ impl ConfigLayer {
             ),
             ("master_key_file", &self.master_key_file),
             ("agent_connect_timeout", &self.agent_connect_timeout),
+            ("missed_push_sweep", &self.missed_push_sweep),
             ("tls_cert", &self.tls_cert),
             ("tls_key", &self.tls_key),
         ];
@@ -397,6 +406,14 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| format!("expected a duration like 5m or 90s, got {value:?}"))?;
         }
+        "missed_push_sweep" => {
+            config.missed_push_sweep = match value.trim() {
+                "off" => Duration::ZERO,
+                other => humantime::parse_duration(other).map_err(|e| {
+                    format!("expected a duration like 5m or 30s, or off ({e}), got {value:?}")
+                })?,
+            };
+        }
         "auto_register_projects" => config.auto_register_projects = boolean(value)?,
         "insecure_unsigned_webhooks" => config.insecure_unsigned_webhooks = boolean(value)?,
         other => return Err(format!("unknown setting {other}")),
@@ -478,6 +495,36 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .starts_with("workdir_retention from --workdir-retention")
+        );
+    }
+
+    #[test]
+    fn the_missed_push_sweep_is_a_duration_or_off() {
+        assert_eq!(
+            merge(&[]).unwrap().missed_push_sweep,
+            Duration::from_secs(300)
+        );
+        let sweep = |value: &str| {
+            let flags = ConfigLayer {
+                missed_push_sweep: Some(value.to_owned()),
+                ..Default::default()
+            };
+            merge(&[(Origin::Flags, flags)]).map(|config| config.missed_push_sweep)
+        };
+        assert_eq!(sweep("1s").unwrap(), Duration::from_secs(1));
+        assert_eq!(sweep("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(sweep("off").unwrap(), Duration::ZERO);
+        assert_eq!(sweep("0").unwrap(), Duration::ZERO);
+        let file = ConfigLayer::from_toml("tako.toml", "missed_push_sweep = \"10m\"").unwrap();
+        assert_eq!(
+            merge(&[(Origin::File, file)]).unwrap().missed_push_sweep,
+            Duration::from_secs(600)
+        );
+        assert!(
+            sweep("often")
+                .unwrap_err()
+                .to_string()
+                .starts_with("missed_push_sweep from --missed-push-sweep: expected a duration")
         );
     }
 

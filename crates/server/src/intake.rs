@@ -285,6 +285,8 @@ impl Intake {
                     body: json.into_owned(),
                     repository_url: Some(push.repository.clone_url.clone()),
                     git_ref: Some(push.git_ref.clone()),
+                    after: Some(push.after.clone()),
+                    recovered: false,
                 };
                 match self.writer.insert(delivery).await? {
                     InsertOutcome::Inserted => Ok(IntakeReply::Queued {
@@ -326,20 +328,12 @@ impl Intake {
         let received_at = Utc::now();
         let mut deliveries = Vec::with_capacity(pushes.len());
         for (index, push) in pushes.iter().enumerate() {
-            let body = serde_json::to_vec(push).map_err(|error| {
-                IntakeError::Store(StoreError::Unavailable {
-                    context: "encoding a push".to_owned(),
-                    source: error.to_string().into(),
-                })
-            })?;
-            deliveries.push(NewDelivery {
-                id: DeliveryId(delivery.stored_id(index)),
-                event: "push".to_owned(),
+            deliveries.push(normalized(
+                delivery.stored_id(index),
+                push,
                 received_at,
-                body,
-                repository_url: Some(push.repository.clone_url.clone()),
-                git_ref: Some(push.git_ref.clone()),
-            });
+                false,
+            )?);
         }
         let mut any_new = false;
         for new in deliveries {
@@ -352,6 +346,23 @@ impl Intake {
             IntakeReply::Queued { delivery: id }
         } else {
             IntakeReply::Duplicate { delivery: id }
+        })
+    }
+
+    /// Stores a push the missed-push sweep recovered (`crate::sweep`): a
+    /// head of a mapped branch Tako never received a push for. It takes the
+    /// normalized path of another forge's push (event `push`, the [`Push`]
+    /// as JSON), marked recovered, under `id` (deterministic, so a second
+    /// sweep stores nothing more).
+    pub async fn receive_recovered(
+        &self,
+        id: String,
+        push: &tako_github::Push,
+    ) -> Result<IntakeReply, IntakeError> {
+        let new = normalized(id.clone(), push, Utc::now(), true)?;
+        Ok(match self.writer.insert(new).await? {
+            InsertOutcome::Inserted => IntakeReply::Queued { delivery: id },
+            InsertOutcome::Duplicate => IntakeReply::Duplicate { delivery: id },
         })
     }
 
@@ -408,6 +419,31 @@ impl Intake {
             None => Err(IntakeError::NoSecret),
         }
     }
+}
+
+/// A normalized push as the delivery that stores it (event `push`).
+fn normalized(
+    id: String,
+    push: &tako_github::Push,
+    received_at: chrono::DateTime<Utc>,
+    recovered: bool,
+) -> Result<NewDelivery, IntakeError> {
+    let body = serde_json::to_vec(push).map_err(|error| {
+        IntakeError::Store(StoreError::Unavailable {
+            context: "encoding a push".to_owned(),
+            source: error.to_string().into(),
+        })
+    })?;
+    Ok(NewDelivery {
+        id: DeliveryId(id),
+        event: "push".to_owned(),
+        received_at,
+        body,
+        repository_url: Some(push.repository.clone_url.clone()),
+        git_ref: Some(push.git_ref.clone()),
+        after: Some(push.after.clone()),
+        recovered,
+    })
 }
 
 type Pending = (

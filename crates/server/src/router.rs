@@ -12,6 +12,11 @@
 //! branch cannot route itself into Production by editing its own takofile.
 //! The release itself is made by [`crate::releases`], the path releases made
 //! by hand through the API take too.
+//!
+//! A push whose ref the last processed push (a delivery that queued
+//! something) already moved to the same commit is a `Duplicate`: the same
+//! push arriving twice under different delivery ids, as the missed-push
+//! sweep's recovered delivery (`crate::sweep`) and the forge's late one do.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,6 +235,20 @@ impl Router {
                 "the push names no commit".to_owned(),
             ));
         };
+        // The same push through another delivery (the sweep's recovered one
+        // and the forge's late one, in either order): the ref's last
+        // processed push already moved it here, so nothing more is made.
+        if self
+            .store
+            .last_processed_head(project.id, &push.git_ref)
+            .await?
+            .as_deref()
+            == Some(push.after.as_str())
+        {
+            return Ok(DeliveryCompletion::Duplicate {
+                project: Some(project.id),
+            });
+        }
         let credentials = crate::repository::credentials_of(project);
         let (mirror, default_branch) = self
             .fetch(&project.repository_url, credentials.as_ref(), push, commit)

@@ -315,6 +315,17 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         secrets: secrets.clone(),
         writer,
     };
+    // Pushes missed while the server was down or unreachable: now, then
+    // every `missed_push_sweep`.
+    if !config.missed_push_sweep.is_zero() {
+        let sweep = crate::sweep::Sweep {
+            store: store.clone(),
+            mirrors: mirrors.clone(),
+            intake: intake.clone(),
+            period: config.missed_push_sweep,
+        };
+        tokio::spawn(sweep.run());
+    }
     let services = Services {
         store: store.clone(),
         mirrors: mirrors.clone(),

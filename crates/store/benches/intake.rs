@@ -25,6 +25,8 @@ fn batch(counter: &AtomicU64, size: usize) -> Vec<NewDelivery> {
                 body: vec![b'x'; BODY_BYTES],
                 repository_url: Some("https://github.com/acme/web".to_owned()),
                 git_ref: Some("refs/heads/main".to_owned()),
+                after: None,
+                recovered: false,
             }
         })
         .collect()

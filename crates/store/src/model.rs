@@ -186,6 +186,11 @@ pub struct NewDelivery {
     pub repository_url: Option<String>,
     /// The pushed ref (`refs/heads/main`), when there is one.
     pub git_ref: Option<String>,
+    /// The commit the push moved the ref to (`after`), when there is one.
+    pub after: Option<String>,
+    /// Made by the missed-push sweep from the remote's heads (a push Tako
+    /// never received), not received from a forge.
+    pub recovered: bool,
 }
 
 /// What became of one delivery of an insert batch.
@@ -288,6 +293,10 @@ pub struct Delivery {
     pub repository_url: Option<String>,
     /// The pushed ref, if any.
     pub git_ref: Option<String>,
+    /// The commit the push moved the ref to (`after`), if any.
+    pub after: Option<String>,
+    /// Recovered by the missed-push sweep (not received from a forge).
+    pub recovered: bool,
     /// The project it was matched to, once processed.
     pub project: Option<ProjectId>,
     /// Pending or done.

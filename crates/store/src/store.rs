@@ -93,6 +93,24 @@ pub trait Store: Send + Sync + 'static {
     /// deployments it created stay. `InvalidTransition` when it is still
     /// pending.
     async fn replay_delivery(&self, id: &DeliveryId) -> StoreResult<Delivery>;
+    /// The commit (`after`) of the newest push delivery of `project`'s
+    /// repository to `git_ref` that queued a release or deployment: the
+    /// last push Tako processed for that ref. `None` when there is none.
+    /// `NotFound` when the project does not exist.
+    async fn last_processed_head(
+        &self,
+        project: ProjectId,
+        git_ref: &str,
+    ) -> StoreResult<Option<String>>;
+    /// The newest delivery (any state or outcome) of `project`'s repository
+    /// that moved `git_ref` to `after`: whether Tako has seen that push.
+    /// `NotFound` when the project does not exist.
+    async fn find_push_delivery(
+        &self,
+        project: ProjectId,
+        git_ref: &str,
+        after: &str,
+    ) -> StoreResult<Option<Delivery>>;
 
     // ----- releases -----
 

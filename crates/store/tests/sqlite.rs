@@ -233,6 +233,8 @@ async fn the_wal_is_checkpointed_when_the_writer_is_idle() {
             body: body.clone(),
             repository_url: None,
             git_ref: None,
+            after: None,
+            recovered: false,
         })
         .collect();
     for batch in deliveries.chunks(50) {

@@ -527,6 +527,10 @@ pub(crate) struct ServeArgs {
     /// How long finished working directories are kept [default: 24h].
     #[arg(long, value_name = "DURATION")]
     pub(crate) workdir_retention: Option<String>,
+    /// How often the remotes' branch heads are checked for pushes Tako
+    /// missed (also at start-up); off or 0: never [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) missed_push_sweep: Option<String>,
     /// Register a project from the takofile's Project on its first verified push.
     #[arg(long)]
     pub(crate) auto_register_projects: bool,

@@ -48,6 +48,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             insecure_unsigned_webhooks: args.insecure_unsigned_webhooks.then(|| "true".to_owned()),
             master_key_file: None,
             agent_connect_timeout: None,
+            missed_push_sweep: args.missed_push_sweep,
             tls_cert: args.tls_cert.map(|p| p.display().to_string()),
             tls_key: args.tls_key.map(|p| p.display().to_string()),
         },

@@ -163,6 +163,8 @@ impl ToWire for Delivery {
             received_at: time(delivery.received_at),
             repository: delivery.repository_url.clone(),
             git_ref: delivery.git_ref.clone(),
+            after: delivery.after.clone(),
+            recovered: delivery.recovered,
             project: delivery.project.map(|p| p.0),
             state: match delivery.state {
                 DeliveryState::Pending => "pending",

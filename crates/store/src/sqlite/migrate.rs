@@ -67,6 +67,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "resume",
         sql: include_str!("../../migrations/sqlite/0010_resume.sql"),
     },
+    Migration {
+        version: 11,
+        name: "push_heads",
+        sql: include_str!("../../migrations/sqlite/0011_push_heads.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
@@ -161,5 +166,37 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
             .unwrap();
         assert_eq!(count, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn deliveries_stored_before_push_heads_get_their_after_from_the_body() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        for migration in MIGRATIONS.iter().filter(|m| m.version <= 10) {
+            tx.execute_batch(migration.sql).unwrap();
+        }
+        tx.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                                             applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES (10, 'resume', 0);
+             INSERT INTO deliveries (id, event, received_at, body) VALUES
+                 ('push', 'push', 0, CAST('{\"ref\":\"refs/heads/main\",\"after\":\"abc123\"}' AS BLOB)),
+                 ('form', 'push', 0, CAST('not json' AS BLOB)),
+                 ('ping', 'ping', 0, CAST('{\"after\":\"nope\"}' AS BLOB));",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        migrate(&mut conn).unwrap();
+        let after = |id: &str| -> Option<String> {
+            conn.query_row(
+                "SELECT after_sha FROM deliveries WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(after("push").as_deref(), Some("abc123"));
+        assert_eq!(after("form"), None);
+        assert_eq!(after("ping"), None);
     }
 }

@@ -535,6 +535,28 @@ impl Store for SqliteStore {
         self.write(move |c| ops::replay_delivery(c, &id)).await
     }
 
+    async fn last_processed_head(
+        &self,
+        project: ProjectId,
+        git_ref: &str,
+    ) -> StoreResult<Option<String>> {
+        let git_ref = git_ref.to_owned();
+        self.read(move |c| ops::last_processed_head(c, project, &git_ref))
+            .await
+    }
+
+    async fn find_push_delivery(
+        &self,
+        project: ProjectId,
+        git_ref: &str,
+        after: &str,
+    ) -> StoreResult<Option<Delivery>> {
+        let git_ref = git_ref.to_owned();
+        let after = after.to_owned();
+        self.read(move |c| ops::find_push_delivery(c, project, &git_ref, &after))
+            .await
+    }
+
     async fn create_release(&self, release: NewRelease) -> StoreResult<Release> {
         self.write(move |c| {
             let tx = c.transaction().map_err(ops::db("create release"))?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tako_store::{
     DeliveryCompletion, DeliveryId, DeliveryOutcome, DeliveryState, DeploymentFilter,
-    InsertOutcome, PageRequest, StoreError,
+    InsertOutcome, NewDelivery, PageRequest, StoreError,
 };
 
 use super::{LONG, StoreFactory, delivery, new_release, node, project};
@@ -477,4 +477,133 @@ pub(crate) async fn a_processed_delivery_can_be_replayed(factory: &dyn StoreFact
         matches!(missing, StoreError::NotFound { .. }),
         "{missing:?}"
     );
+}
+
+/// A push to `git_ref` of `github.com/acme/<repo>` moving it to `after`.
+fn push_to(id: &str, repo: &str, git_ref: &str, after: &str, recovered: bool) -> NewDelivery {
+    let mut new = delivery(id, repo);
+    new.git_ref = Some(git_ref.to_owned());
+    new.after = Some(after.to_owned());
+    new.recovered = recovered;
+    new
+}
+
+pub(crate) async fn a_refs_pushes_are_found_by_head_and_its_last_processed_one(
+    factory: &dyn StoreFactory,
+) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let api = project(store.as_ref(), "api").await;
+    let main = "refs/heads/main";
+    store
+        .insert_deliveries(&[
+            push_to("d-a", "web", main, "aaaa", false),
+            push_to("d-b", "web", main, "bbbb", true),
+            push_to("d-c", "web", "refs/heads/develop", "cccc", false),
+            push_to("d-other", "api", main, "dddd", false),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.last_processed_head(web.id, main).await.unwrap(), None);
+
+    // Seen: any state, newest first, of this repository and ref only.
+    let seen = store
+        .find_push_delivery(web.id, main, "bbbb")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.id, DeliveryId("d-b".into()));
+    assert_eq!(seen.after.as_deref(), Some("bbbb"));
+    assert!(seen.recovered);
+    assert_eq!(seen.state, DeliveryState::Pending);
+    let real = store.get_delivery(&DeliveryId("d-a".into())).await.unwrap();
+    assert!(!real.recovered);
+    for (git_ref, after) in [(main, "cccc"), (main, "dddd"), ("refs/heads/x", "aaaa")] {
+        assert_eq!(
+            store
+                .find_push_delivery(web.id, git_ref, after)
+                .await
+                .unwrap(),
+            None,
+            "{git_ref} {after}"
+        );
+    }
+    assert!(
+        store
+            .find_push_delivery(api.id, main, "dddd")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Processed: only a push that queued something counts.
+    store
+        .complete_delivery(
+            &DeliveryId("d-a".into()),
+            DeliveryCompletion::Queue {
+                release: new_release(web.id, "1.0.0"),
+                environment: "Production".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .complete_delivery(
+            &DeliveryId("d-b".into()),
+            DeliveryCompletion::Failed {
+                project: Some(web.id),
+                reason: "fetch failed".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .last_processed_head(web.id, main)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("aaaa")
+    );
+    assert_eq!(
+        store
+            .last_processed_head(web.id, "refs/heads/develop")
+            .await
+            .unwrap(),
+        None
+    );
+    // A newer processed push of the ref wins.
+    store
+        .insert_deliveries(&[push_to("d-e", "web", main, "eeee", true)])
+        .await
+        .unwrap();
+    store
+        .complete_delivery(
+            &DeliveryId("d-e".into()),
+            DeliveryCompletion::Queue {
+                release: new_release(web.id, "1.0.1"),
+                environment: "Production".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .last_processed_head(web.id, main)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("eeee")
+    );
+    assert_eq!(store.last_processed_head(api.id, main).await.unwrap(), None);
+
+    let unknown = tako_store::ProjectId(9_999);
+    assert!(matches!(
+        store.last_processed_head(unknown, main).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.find_push_delivery(unknown, main, "aaaa").await,
+        Err(StoreError::NotFound { .. })
+    ));
 }

@@ -79,6 +79,8 @@ pub(crate) fn delivery(id: &str, repo: &str) -> NewDelivery {
         body: format!("{{\"delivery\":\"{id}\"}}").into_bytes(),
         repository_url: Some(format!("https://github.com/acme/{repo}.git")),
         git_ref: Some("refs/heads/main".to_owned()),
+        after: None,
+        recovered: false,
     }
 }
 
@@ -117,6 +119,7 @@ macro_rules! conformance_suite {
             deliveries::completing_an_unknown_delivery_is_not_found,
             deliveries::deliveries_are_listed_by_project_newest_first,
             deliveries::a_processed_delivery_can_be_replayed,
+            deliveries::a_refs_pushes_are_found_by_head_and_its_last_processed_one,
             releases::release_numbers_are_unique_per_project,
             releases::releases_are_listed_newest_first,
             releases::build_counters_increment_per_project,

@@ -74,7 +74,12 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &DeliveriesPage) -> Markup {
                         tr data-delivery=(delivery.id.0) {
                             td { (age(delivery.received_at, p.now)) }
                             td { code { (delivery.id.0) } }
-                            td { (delivery.event) }
+                            td {
+                                (delivery.event)
+                                @if delivery.recovered {
+                                    " " span.recovered title="Tako missed this push (it was down or unreachable) and found it on the remote" { "(recovered by sweep)" }
+                                }
+                            }
                             td { (delivery.repository_url.as_deref().unwrap_or("—")) }
                             td { (delivery.git_ref.as_deref().unwrap_or("—")) }
                             td { (outcome(delivery)) }

@@ -134,7 +134,10 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &ProjectPage) -> Markup {
                         @for delivery in &p.deliveries {
                             tr {
                                 td { (age(delivery.received_at, p.now)) }
-                                td { (delivery.event) }
+                                td {
+                                    (delivery.event)
+                                    @if delivery.recovered { " (recovered by sweep)" }
+                                }
                                 td { (delivery.git_ref.as_deref().unwrap_or("—")) }
                                 td { (outcome(delivery)) }
                             }

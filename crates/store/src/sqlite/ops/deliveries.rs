@@ -3,7 +3,8 @@
 use super::*;
 
 pub(in crate::sqlite) const DELIVERY_COLUMNS: &str = "id, event, received_at, repository_url, git_ref, project_id, state, \
-     outcome, outcome_reason, release_id, deployment_id, claimed_by, lease_until, completed_at, seq";
+     outcome, outcome_reason, release_id, deployment_id, claimed_by, lease_until, completed_at, seq, \
+     after_sha, recovered";
 
 pub(in crate::sqlite) fn outcome_of(
     outcome: Option<String>,
@@ -50,6 +51,8 @@ pub(in crate::sqlite) fn delivery_row(row: &Row<'_>) -> rusqlite::Result<(Delive
         claimed_by: row.get::<_, Option<String>>(11)?.map(NodeId),
         lease_until: opt_time(row, 12)?,
         completed_at: opt_time(row, 13)?,
+        after: row.get(15)?,
+        recovered: row.get(16)?,
     };
     Ok((delivery, row.get(14)?))
 }
@@ -63,8 +66,9 @@ pub(in crate::sqlite) fn insert_deliveries(
     {
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO deliveries (id, event, received_at, body, repository_url, repository_key, git_ref)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO deliveries (id, event, received_at, body, repository_url, repository_key, git_ref,
+                                         after_sha, recovered)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
             )
             .map_err(db("store deliveries"))?;
         for delivery in deliveries {
@@ -81,6 +85,8 @@ pub(in crate::sqlite) fn insert_deliveries(
                     delivery.repository_url,
                     key,
                     delivery.git_ref,
+                    delivery.after,
+                    delivery.recovered,
                 ])
                 .map_err(db("store deliveries"))?;
             outcomes.push(if changed == 1 {
@@ -129,7 +135,7 @@ pub(in crate::sqlite) fn claim_pending_delivery(
             let (delivery, _) = delivery_row(row)?;
             Ok(ClaimedDelivery {
                 delivery,
-                body: row.get(15)?,
+                body: row.get(17)?,
             })
         })
         .optional()
@@ -348,4 +354,51 @@ pub(in crate::sqlite) fn list_deliveries(
         items: page.items.into_iter().map(|(d, _)| d).collect(),
         next: page.next,
     })
+}
+
+pub(in crate::sqlite) fn last_processed_head(
+    conn: &mut Connection,
+    project: ProjectId,
+    git_ref: &str,
+) -> StoreResult<Option<String>> {
+    let tx = conn
+        .transaction()
+        .map_err(db("read a ref's last processed push"))?;
+    require_project(&tx, project)?;
+    let head = tx
+        .prepare_cached(
+            "SELECT after_sha FROM deliveries
+             WHERE repository_key = (SELECT repository_key FROM projects WHERE id = ?1)
+               AND git_ref = ?2 AND outcome = 'queued' AND after_sha IS NOT NULL
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![project.0, git_ref], |row| row.get(0))
+                .optional()
+        })
+        .map_err(db("read a ref's last processed push"))?;
+    Ok(head)
+}
+
+pub(in crate::sqlite) fn find_push_delivery(
+    conn: &mut Connection,
+    project: ProjectId,
+    git_ref: &str,
+    after: &str,
+) -> StoreResult<Option<Delivery>> {
+    let tx = conn.transaction().map_err(db("find a push's delivery"))?;
+    require_project(&tx, project)?;
+    let found = tx
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries
+             WHERE repository_key = (SELECT repository_key FROM projects WHERE id = ?1)
+               AND git_ref = ?2 AND after_sha = ?3
+             ORDER BY seq DESC LIMIT 1"
+        ))
+        .and_then(|mut s| {
+            s.query_row(params![project.0, git_ref, after], delivery_row)
+                .optional()
+        })
+        .map_err(db("find a push's delivery"))?;
+    Ok(found.map(|(delivery, _)| delivery))
 }
