@@ -514,6 +514,23 @@ pub struct AgentDto {
     /// When it last called the server.
     #[schema(format = DateTime)]
     pub last_seen_at: Option<String>,
+    /// The job it runs now (in the agents list; absent when idle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_job: Option<AgentCurrentJob>,
+}
+
+/// The job an agent runs now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AgentCurrentJob {
+    /// The job's id.
+    pub id: String,
+    /// Its deployment.
+    pub deployment: i64,
+    /// The step it runs.
+    pub step: String,
+    /// When the agent took it.
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
 }
 
 /// An enrollment token to create (admin).

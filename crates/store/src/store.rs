@@ -402,6 +402,9 @@ pub trait Store: Send + Sync + 'static {
     /// How many jobs are running on agents now (for `/metrics`; served by
     /// the index of running jobs, so it costs the same at any history size).
     async fn count_running_jobs(&self) -> StoreResult<u64>;
+    /// The jobs running on agents now, oldest first (each agent's current
+    /// job, for the agents list).
+    async fn running_jobs(&self) -> StoreResult<Vec<Job>>;
     /// Marks every running job whose lease has run out `Interrupted`,
     /// returning them (they are never run again).
     async fn interrupt_expired_jobs(&self, now: DateTime<Utc>) -> StoreResult<Vec<Job>>;

@@ -593,6 +593,17 @@ fn a_cancel_reaches_the_agents_step_within_a_heartbeat_and_leaves_no_process() {
         world.texts(&deployment, "Test@win-01") == ["started"]
     }));
     assert!(!processes_with(&marker).is_empty(), "the step runs");
+    // The agents list shows what the agent runs now.
+    let listed: serde_json::Value =
+        serde_json::from_str(&world.ok(&["agent", "list", "--output", "json"])).unwrap();
+    let job = &listed[0]["current_job"];
+    assert_eq!(job["deployment"], deployment.id.0, "{listed}");
+    assert_eq!(job["step"], "Test", "{listed}");
+    let table = world.ok(&["agent", "list"]);
+    assert!(
+        table.contains(&format!("deployment {}: Test", deployment.id.0)),
+        "{table}"
+    );
     let asked = Instant::now();
     world.ok(&["cancel", &deployment.id.to_string()]);
     assert!(
@@ -604,6 +615,9 @@ fn a_cancel_reaches_the_agents_step_within_a_heartbeat_and_leaves_no_process() {
     let deployment = world.finished(&deployment);
     let log = world.all_text(&deployment);
     assert_eq!(deployment.state, DeploymentState::Cancelled, "{log}");
+    let listed: serde_json::Value =
+        serde_json::from_str(&world.ok(&["agent", "list", "--output", "json"])).unwrap();
+    assert!(listed[0].get("current_job").is_none(), "idle: {listed}");
     assert!(!log.contains("not reached"), "{log}");
     assert!(log.contains("Agent win-01 cancelled"), "{log}");
     assert_eq!(

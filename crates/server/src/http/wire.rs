@@ -246,7 +246,26 @@ impl ToWire for tako_store::Agent {
             version: self.version.clone(),
             created_at: time(self.created_at),
             last_seen_at: opt_time(self.last_seen_at),
+            current_job: None,
         }
+    }
+}
+
+impl ToWire for crate::services::AgentStatus {
+    type Wire = tako_protocol::api::AgentDto;
+
+    fn to_wire(&self) -> tako_protocol::api::AgentDto {
+        let mut dto = self.agent.to_wire();
+        dto.current_job =
+            self.current_job
+                .as_ref()
+                .map(|job| tako_protocol::api::AgentCurrentJob {
+                    id: job.id.0.clone(),
+                    deployment: job.deployment.0,
+                    step: job.step_name.clone(),
+                    started_at: opt_time(job.started_at),
+                });
+        dto
     }
 }
 

@@ -91,6 +91,15 @@ fn hash_of(secret: &str) -> TokenHash {
     TokenHash(startup::token_hash(secret.trim()))
 }
 
+/// An agent and the job it runs now, for the agents list.
+#[derive(Debug, Clone)]
+pub struct AgentStatus {
+    /// The agent.
+    pub agent: Agent,
+    /// The job it runs now, if any.
+    pub current_job: Option<tako_store::Job>,
+}
+
 /// Checks and normalises a list of environments or roles.
 fn scope(what: &str, items: &[String]) -> ServiceResult<Vec<String>> {
     if items.is_empty() {
@@ -217,8 +226,19 @@ impl Services {
     }
 
     /// Every agent, by name (any role may read).
-    pub async fn list_agents(&self) -> ServiceResult<Vec<Agent>> {
-        Ok(self.store.list_agents().await?)
+    pub async fn list_agents(&self) -> ServiceResult<Vec<AgentStatus>> {
+        let agents = self.store.list_agents().await?;
+        let mut running = self.store.running_jobs().await?;
+        Ok(agents
+            .into_iter()
+            .map(|agent| {
+                let current_job = running
+                    .iter()
+                    .position(|job| job.agent == agent.id)
+                    .map(|at| running.swap_remove(at));
+                AgentStatus { agent, current_job }
+            })
+            .collect())
     }
 
     async fn agent_named(&self, name: &str) -> ServiceResult<Agent> {

@@ -33,7 +33,7 @@ use tako_store::{PageCursor, PageRequest, Store};
 use tokio::sync::Notify;
 
 pub use access::{Principal, Role};
-pub use agents::{AgentAction, EnrollInput, EnrollmentInput};
+pub use agents::{AgentAction, AgentStatus, EnrollInput, EnrollmentInput};
 pub use error::ServiceError;
 pub use names::check_name;
 pub use releases::{NewReleaseInput, frozen_steps};

@@ -340,6 +340,15 @@ pub(super) fn count_running_jobs(conn: &mut Connection) -> StoreResult<u64> {
         .map_err(db("count the running jobs"))
 }
 
+pub(super) fn running_jobs(conn: &mut Connection) -> StoreResult<Vec<Job>> {
+    // Served by the partial index `jobs_running`.
+    conn.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'running' ORDER BY started_at, id"
+    ))
+    .and_then(|mut s| s.query_map([], job_row)?.collect())
+    .map_err(db("list the running jobs"))
+}
+
 pub(super) fn list_jobs(conn: &mut Connection, deployment: DeploymentId) -> StoreResult<Vec<Job>> {
     conn.prepare_cached(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE deployment_id = ?1 \

@@ -962,6 +962,10 @@ impl Store for SqliteStore {
         self.read(jobs::count_running_jobs).await
     }
 
+    async fn running_jobs(&self) -> StoreResult<Vec<Job>> {
+        self.read(jobs::running_jobs).await
+    }
+
     async fn claim_job(
         &self,
         agent: AgentId,

@@ -370,6 +370,19 @@ pub(crate) async fn running_jobs_are_counted(factory: &dyn StoreFactory) {
         .unwrap()
         .unwrap();
     assert_eq!(store.count_running_jobs().await.unwrap(), 2);
+    let running: Vec<String> = store
+        .running_jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| format!("{}@{}", j.id.0, j.agent_name))
+        .collect();
+    assert_eq!(running.len(), 2);
+    assert!(running.contains(&"job-a@win-01".to_owned()), "{running:?}");
+    assert!(
+        running.contains(&"job-b@linux-01".to_owned()),
+        "{running:?}"
+    );
     store
         .finish_job(
             &first.id,

@@ -75,6 +75,7 @@ pub(crate) fn agent(args: AgentArgs) -> Result<ExitCode> {
                     "ROLES",
                     "VERSION",
                     "LAST SEEN",
+                    "CURRENT JOB",
                 ],
                 |a| {
                     vec![
@@ -84,6 +85,10 @@ pub(crate) fn agent(args: AgentArgs) -> Result<ExitCode> {
                         a.roles.join(","),
                         a.version.clone().unwrap_or_else(|| "-".to_owned()),
                         a.last_seen_at.clone().unwrap_or_else(|| "-".to_owned()),
+                        a.current_job.as_ref().map_or_else(
+                            || "-".to_owned(),
+                            |job| format!("deployment {}: {}", job.deployment, job.step),
+                        ),
                     ]
                 },
             )?;

@@ -1,17 +1,19 @@
 //! The agents page: every agent with its state (online, offline, pending,
-//! disabled), environments, roles, version and last call; admins approve,
-//! disable, enable and remove agents here.
+//! disabled), environments, roles, version, last call and the job it runs
+//! now; admins approve, disable, enable and remove agents here.
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use tako_store::{Agent, AgentState};
 
+use crate::services::AgentStatus;
+
 use super::{Viewer, age, page, segment};
 
 /// What the agents page shows.
 pub(crate) struct AgentsPage {
-    /// Every agent, by name.
-    pub(crate) agents: Vec<Agent>,
+    /// Every agent, by name, with its current job.
+    pub(crate) agents: Vec<AgentStatus>,
     /// Now, for ages and whether an agent is online.
     pub(crate) now: DateTime<Utc>,
 }
@@ -52,10 +54,12 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &AgentsPage) -> Markup {
                     th scope="col" { "Roles" }
                     th scope="col" { "Version" }
                     th scope="col" { "Last seen" }
+                    th scope="col" { "Current job" }
                     @if viewer.is_admin() { th scope="col" { span.visually-hidden { "Actions" } } }
                 } }
                 tbody {
-                    @for agent in &p.agents {
+                    @for status in &p.agents {
+                        @let agent = &status.agent;
                         @let state = state_of(agent, p.now);
                         tr data-agent=(agent.name) {
                             td { (agent.name) }
@@ -66,6 +70,12 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &AgentsPage) -> Markup {
                             td { @match agent.last_seen_at {
                                 Some(at) => (age(at, p.now)),
                                 None => "never",
+                            } }
+                            td.current-job { @match &status.current_job {
+                                Some(job) => a href={ "/ui/deployments/" (job.deployment.0) } {
+                                    "deployment #" (job.deployment.0) ": " (job.step_name)
+                                },
+                                None => "—",
                             } }
                             @if viewer.is_admin() {
                                 td {
