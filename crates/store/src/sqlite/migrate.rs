@@ -72,6 +72,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "push_heads",
         sql: include_str!("../../migrations/sqlite/0011_push_heads.sql"),
     },
+    Migration {
+        version: 12,
+        name: "forge_status",
+        sql: include_str!("../../migrations/sqlite/0012_forge_status.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
