@@ -1,0 +1,225 @@
+//! Commit statuses back to the forge: a small reporter task per deployment
+//! that sends `pending` when the scheduler starts it and the outcome when it
+//! ends, one after the other, through the requests of
+//! [`tako_forges::status`].
+//!
+//! A status that fails is retried with backoff (honouring `Retry-After` and
+//! `X-RateLimit-Reset` on 403/429); each failure becomes one line of the
+//! deployment's task log (never the token), and a status still retrying
+//! when a newer one is due is given up for it. Nothing here changes a
+//! deployment's outcome. A project without a status token reports nothing;
+//! one whose repository URL names no known forge says so once in the log.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tako_forges::status::{
+    NextStep, Phase, RetryHeaders, StatusContent, StatusForge, StatusTarget, next_step,
+};
+use tako_store::{Deployment, DeploymentId, LogLevel, LogLineRecord, LogStream, Store};
+use tokio::sync::mpsc;
+
+/// What every deployment's reporter shares.
+#[derive(Clone)]
+pub struct StatusReporter {
+    store: Arc<dyn Store>,
+    client: reqwest::Client,
+    public_url: String,
+    github_api_url: Option<String>,
+}
+
+/// One deployment's reporter: send it phases in order; dropping it lets the
+/// task finish what is queued.
+pub struct DeploymentStatuses {
+    phases: mpsc::UnboundedSender<Phase>,
+}
+
+impl DeploymentStatuses {
+    /// Queues `phase` (never waits).
+    pub fn report(&self, phase: Phase) {
+        let _ = self.phases.send(phase);
+    }
+}
+
+impl StatusReporter {
+    /// A reporter linking to `public_url`'s deployment pages, with GitHub's
+    /// API at `github_api_url` for projects that do not set their own.
+    pub fn new(
+        store: Arc<dyn Store>,
+        public_url: String,
+        github_api_url: Option<String>,
+    ) -> StatusReporter {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        StatusReporter {
+            store,
+            client,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            github_api_url,
+        }
+    }
+
+    /// Starts the reporter task of `deployment`.
+    pub fn start(&self, deployment: &Deployment) -> DeploymentStatuses {
+        let (phases, receiver) = mpsc::unbounded_channel();
+        let this = self.clone();
+        let deployment = deployment.clone();
+        tokio::spawn(async move { this.run(deployment, receiver).await });
+        DeploymentStatuses { phases }
+    }
+
+    async fn run(self, deployment: Deployment, mut phases: mpsc::UnboundedReceiver<Phase>) {
+        let Ok(project) = self.store.get_project(deployment.project).await else {
+            return;
+        };
+        let Some(setting) = project.forge_status else {
+            return;
+        };
+        let Ok(release) = self.store.get_release(deployment.release).await else {
+            return;
+        };
+        let target = match StatusTarget::resolve(
+            &project.repository_url,
+            setting.forge.as_deref().and_then(StatusForge::parse),
+            setting.api_url.as_deref(),
+            self.github_api_url.as_deref(),
+        ) {
+            Ok(target) => target,
+            Err(error) => {
+                self.log(
+                    deployment.id,
+                    &format!("Commit status not reported: {error}"),
+                )
+                .await;
+                return;
+            }
+        };
+        let target_url = format!("{}/ui/deployments/{}", self.public_url, deployment.id.0);
+        let content = StatusContent {
+            environment: &deployment.environment,
+            release: &release.number,
+            target_url: (!self.public_url.is_empty()).then_some(target_url.as_str()),
+        };
+        let mut next = phases.recv().await;
+        while let Some(phase) = next.take() {
+            let request = target.request(&setting.token.0, &release.commit, phase, &content);
+            let mut attempt = 1;
+            loop {
+                let (status, wait) = self.send(&request, attempt).await;
+                let what = format!("{} status {:?}", target.forge.name(), state_of(&request));
+                match wait {
+                    NextStep::Done => break,
+                    NextStep::GiveUp => {
+                        self.log(
+                            deployment.id,
+                            &format!(
+                                "Commit status: the {what} was not recorded ({status}); giving up"
+                            ),
+                        )
+                        .await;
+                        break;
+                    }
+                    NextStep::RetryAfter(delay) => {
+                        self.log(
+                            deployment.id,
+                            &format!(
+                                "Commit status: the {what} was not recorded ({status}); retrying in {}s",
+                                delay.as_secs().max(1)
+                            ),
+                        )
+                        .await;
+                        tokio::time::sleep(delay).await;
+                        // A newer status replaces this one.
+                        if let Ok(newer) = phases.try_recv() {
+                            next = Some(newer);
+                            break;
+                        }
+                        attempt += 1;
+                    }
+                }
+            }
+            if next.is_none() {
+                next = phases.recv().await;
+            }
+        }
+    }
+
+    /// Sends one attempt: what happened (for the log) and what to do next.
+    async fn send(
+        &self,
+        request: &tako_forges::status::StatusRequest,
+        attempt: u32,
+    ) -> (String, NextStep) {
+        let mut builder = self.client.post(&request.url).json(&request.body);
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        let now = Utc::now().timestamp();
+        match builder.send().await {
+            Ok(answer) => {
+                let header = |name: &str| {
+                    answer
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let (after, remaining, reset) = (
+                    header("retry-after"),
+                    header("x-ratelimit-remaining"),
+                    header("x-ratelimit-reset"),
+                );
+                let status = answer.status();
+                let step = next_step(
+                    Some(status.as_u16()),
+                    RetryHeaders {
+                        retry_after: after.as_deref(),
+                        ratelimit_remaining: remaining.as_deref(),
+                        ratelimit_reset: reset.as_deref(),
+                    },
+                    attempt,
+                    now,
+                );
+                (format!("HTTP {status}"), step)
+            }
+            Err(error) => {
+                // reqwest's message names the URL, never the headers.
+                let reason = if error.is_timeout() {
+                    "timed out".to_owned()
+                } else if error.is_connect() {
+                    "cannot connect".to_owned()
+                } else {
+                    "request failed".to_owned()
+                };
+                (
+                    reason,
+                    next_step(None, RetryHeaders::default(), attempt, now),
+                )
+            }
+        }
+    }
+
+    async fn log(&self, deployment: DeploymentId, text: &str) {
+        tracing::warn!(%deployment, "{text}");
+        let line = LogLineRecord {
+            timestamp: Utc::now(),
+            step: None,
+            stream: LogStream::Tako,
+            level: LogLevel::Warning,
+            text: text.to_owned(),
+        };
+        if let Err(error) = self.store.append_log(deployment, &[line]).await {
+            tracing::error!(%deployment, %error, "cannot log a commit status failure");
+        }
+    }
+}
+
+fn state_of(request: &tako_forges::status::StatusRequest) -> String {
+    request.body["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

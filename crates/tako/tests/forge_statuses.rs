@@ -1,0 +1,329 @@
+//! Deployments reported back to GitHub as commit statuses, through a real
+//! `tako serve`: a real repository served over smart HTTP on 127.0.0.1 at
+//! `/acme/demo.git`, signed pushes, and a stand-in for GitHub's status API
+//! (`tako_test_support::forge_api`, GitHub cannot run here) that checks
+//! every request as GitHub documents it and answers as GitHub does,
+//! including its errors (401, a 403 rate limit with `Retry-After`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tako_store::{
+    Deployment, DeploymentFilter, DeploymentState, LogCursor, PageRequest, SqliteStore, Store,
+};
+use tako_test_support::forge_api::{Answer, GitHubStatusApi};
+use tako_test_support::git_server::{BareRepo, GitHttpServer};
+use tako_test_support::http::request;
+use tako_test_support::origin::{Origin, post_push};
+use tako_test_support::server::{DataDir, TakoServer};
+use tako_test_support::{TempGitRepo, wait_until};
+
+const SECRET: &str = "statuses webhook secret";
+const STATUS_TOKEN: &str = "ghp_statusTokenCanary0123456789abcdef";
+const PUBLIC_URL: &str = "https://tako.example.com";
+
+const TAKOFILE: &str = r#"Project: Demo
+Mappings:
+  - Branch: main
+    Environment: Production
+Steps:
+  - Name: Deploy
+    Run: |
+      if [ -f broken.txt ]; then echo "broken"; exit 1; fi
+      echo "deployed #{Octopus.Release.Number}"
+"#;
+
+/// A server, the repository it deploys (`http://127.0.0.1:P/acme/demo.git`,
+/// registered as project Demo) and GitHub's stand-in.
+struct Setup {
+    data: DataDir,
+    server: TakoServer,
+    origin: Origin,
+    url: String,
+    github: GitHubStatusApi,
+    server_log: tempfile::NamedTempFile,
+    _git: GitHttpServer,
+}
+
+impl Setup {
+    /// Everything started; the project's status token is `token` (the
+    /// stand-in accepts only [`STATUS_TOKEN`]).
+    fn start(token: &str) -> Setup {
+        let work = TempGitRepo::new();
+        work.write("takofile.yml", TAKOFILE);
+        work.commit("Add the takofile");
+        let bare = BareRepo::new("acme/demo.git");
+        bare.push_from(&work, &["main"]);
+        let git = GitHttpServer::start(bare.root());
+        let url = git.url("acme/demo.git");
+        let origin = Origin { work, bare };
+        let github = GitHubStatusApi::start(STATUS_TOKEN, "acme", "demo");
+        let data = DataDir::new();
+        let server_log = tempfile::NamedTempFile::new().unwrap();
+        let server = TakoServer::start_logging_to(
+            Path::new(env!("CARGO_BIN_EXE_tako")),
+            &data.path,
+            &["--public-url", PUBLIC_URL],
+            &[("TAKO_WEBHOOK_SECRET", SECRET), ("TAKO_LOG", "info")],
+            server_log.path(),
+        );
+        let setup = Setup {
+            data,
+            server,
+            origin,
+            url,
+            github,
+            server_log,
+            _git: git,
+        };
+        let created = setup.api(
+            "POST",
+            "/api/v1/projects",
+            &json!({"name": "Demo", "repository": setup.url}),
+        );
+        assert_eq!(created.0, 201, "{}", created.1);
+        let set = setup.api(
+            "PUT",
+            "/api/v1/projects/Demo/forge-status",
+            &json!({"token": token, "forge": "github", "api_url": setup.github.url()}),
+        );
+        assert_eq!(set.0, 200, "{}", set.1);
+        assert_eq!(set.1["has_status_token"], true, "{}", set.1);
+        setup
+    }
+
+    fn api(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let token = format!("Bearer {}", self.server.token.as_deref().unwrap());
+        let body = body.to_string();
+        let answer = request(
+            &self.server.address,
+            method,
+            path,
+            &[
+                ("Authorization", &token),
+                ("Content-Type", "application/json"),
+            ],
+            if method == "GET" {
+                b""
+            } else {
+                body.as_bytes()
+            },
+        )
+        .unwrap();
+        assert!(
+            !answer.text().contains(STATUS_TOKEN),
+            "the token leaked into {method} {path}: {}",
+            answer.text()
+        );
+        let value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        (answer.status, value)
+    }
+
+    /// Pushes a commit on main changing `file`; returns its sha.
+    fn push(&self, delivery: &str, file: &str) -> String {
+        let body = self
+            .origin
+            .push_commit_as(&self.url, "main", file, delivery, delivery);
+        assert_eq!(
+            post_push(&self.server.address, delivery, &body, SECRET).status,
+            202
+        );
+        self.origin.work.git(&["rev-parse", "HEAD"])
+    }
+
+    fn store(&self) -> (Arc<dyn Store>, tokio::runtime::Runtime) {
+        (
+            Arc::new(SqliteStore::open(self.data.path.join("tako.db")).unwrap()),
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        )
+    }
+
+    fn finished(&self, count: usize) -> Vec<Deployment> {
+        let (store, runtime) = self.store();
+        let list = || {
+            runtime
+                .block_on(
+                    store.list_deployments(&DeploymentFilter::default(), PageRequest::first(50)),
+                )
+                .unwrap()
+                .items
+        };
+        let done = wait_until(Duration::from_secs(120), || {
+            let all = list();
+            all.len() >= count
+                && all
+                    .iter()
+                    .all(|d| !matches!(d.state, DeploymentState::Queued | DeploymentState::Running))
+        });
+        assert!(done, "deployments did not finish: {:?}", list());
+        let mut all = list();
+        all.reverse();
+        all
+    }
+
+    fn log(&self, deployment: &Deployment) -> String {
+        let (store, runtime) = self.store();
+        runtime
+            .block_on(store.read_log(deployment.id, LogCursor::START, 100_000))
+            .unwrap()
+            .lines
+            .iter()
+            .map(|l| l.text.clone())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Waits until the stand-in recorded `count` statuses.
+    fn wait_for_statuses(&self, count: usize) -> Vec<(String, String)> {
+        assert!(
+            wait_until(Duration::from_secs(60), || self.github.recorded().len()
+                >= count),
+            "statuses recorded: {:?}, exchanges: {:?}",
+            self.github.recorded(),
+            self.github.exchanges()
+        );
+        self.github.recorded()
+    }
+
+    /// The token is nowhere: not in the project's answer, the task logs or
+    /// the server's log; and every request was as GitHub documents it.
+    fn assert_clean(&self, deployments: &[Deployment]) {
+        let project = self.api("GET", "/api/v1/projects/Demo", &Value::Null);
+        assert_eq!(project.1["has_status_token"], true);
+        for deployment in deployments {
+            assert!(!self.log(deployment).contains(STATUS_TOKEN));
+        }
+        let server_log = std::fs::read_to_string(self.server_log.path()).unwrap();
+        assert!(!server_log.contains(STATUS_TOKEN), "{server_log}");
+        assert!(!server_log.contains("statusTokenCanary"), "{server_log}");
+        assert_eq!(self.github.violations(), Vec::<String>::new());
+    }
+}
+
+fn production() -> String {
+    "tako/Production".to_owned()
+}
+
+#[test]
+fn a_successful_deployment_reports_pending_then_success_as_github_documents() {
+    let setup = Setup::start(STATUS_TOKEN);
+    let sha = setup.push("ok-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    let statuses = setup.wait_for_statuses(2);
+    assert_eq!(
+        statuses,
+        vec![
+            ("pending".to_owned(), production()),
+            ("success".to_owned(), production())
+        ]
+    );
+    for exchange in setup.github.exchanges() {
+        let request = &exchange.request;
+        assert_eq!(request.method, "POST");
+        assert_eq!(
+            request.target,
+            format!("/api/v3/repos/acme/demo/statuses/{sha}")
+        );
+        assert_eq!(
+            request.header("authorization"),
+            Some(format!("Bearer {STATUS_TOKEN}").as_str())
+        );
+        assert_eq!(
+            request.header("accept"),
+            Some("application/vnd.github+json")
+        );
+        assert_eq!(request.header("x-github-api-version"), Some("2022-11-28"));
+        assert!(request.header("user-agent").unwrap().starts_with("Tako/"));
+        let body = request.json();
+        let mut fields: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            vec!["context", "description", "state", "target_url"]
+        );
+        assert_eq!(
+            body["target_url"],
+            format!("{PUBLIC_URL}/ui/deployments/{}", deployments[0].id.0)
+        );
+        assert!(body["description"].as_str().unwrap().contains("Production"));
+    }
+    setup.assert_clean(&deployments);
+}
+
+#[test]
+fn a_failing_deployment_reports_failure() {
+    let setup = Setup::start(STATUS_TOKEN);
+    setup.push("broken-1", "broken.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Failed);
+    assert_eq!(
+        setup.wait_for_statuses(2),
+        vec![
+            ("pending".to_owned(), production()),
+            ("failure".to_owned(), production())
+        ]
+    );
+    setup.assert_clean(&deployments);
+}
+
+#[test]
+fn a_rate_limited_status_is_retried_after_retry_after() {
+    let setup = Setup::start(STATUS_TOKEN);
+    setup.github.answer_next(Answer::rate_limited(1));
+    setup.push("limited-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    // The pending status is retried after a second, or given up for the
+    // success when the deployment ended first.
+    assert!(
+        wait_until(Duration::from_secs(60), || setup.github.recorded().last()
+            == Some(&("success".to_owned(), production()))),
+        "{:?}",
+        setup.github.exchanges()
+    );
+    let exchanges = setup.github.exchanges();
+    assert_eq!(exchanges[0].status, 403, "{exchanges:?}");
+    assert_eq!(exchanges[0].request.json()["state"], "pending");
+    let log = setup.log(&deployments[0]);
+    assert!(log.contains("HTTP 403 Forbidden"), "{log}");
+    assert!(log.contains("retrying in 1s"), "{log}");
+    setup.assert_clean(&deployments);
+}
+
+#[test]
+fn a_rejected_token_is_logged_on_the_deployment_which_still_succeeds() {
+    let wrong = "ghp_wrongStatusTokenCanary";
+    let setup = Setup::start(wrong);
+    setup.push("unauthorized-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    let logged = wait_until(Duration::from_secs(30), || {
+        setup
+            .log(&deployments[0])
+            .matches("401 Unauthorized")
+            .count()
+            >= 2
+    });
+    let log = setup.log(&deployments[0]);
+    assert!(logged, "{log}");
+    assert!(log.contains("giving up"), "{log}");
+    assert!(!log.contains(wrong), "{log}");
+    // Not retried: 401 does not get better.
+    assert_eq!(setup.github.exchanges().len(), 2);
+    let server_log = std::fs::read_to_string(setup.server_log.path()).unwrap();
+    assert!(!server_log.contains(wrong), "{server_log}");
+    assert_eq!(setup.github.recorded(), Vec::<(String, String)>::new());
+}
