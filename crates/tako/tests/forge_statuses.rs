@@ -1,9 +1,10 @@
-//! Deployments reported back to GitHub as commit statuses, through a real
-//! `tako serve`: a real repository served over smart HTTP on 127.0.0.1 at
-//! `/acme/demo.git`, signed pushes, and a stand-in for GitHub's status API
-//! (`tako_test_support::forge_api`, GitHub cannot run here) that checks
-//! every request as GitHub documents it and answers as GitHub does,
-//! including its errors (401, a 403 rate limit with `Retry-After`).
+//! Deployments reported back to GitHub, Gitea and GitLab as commit
+//! statuses, through a real `tako serve`: a real repository served over
+//! smart HTTP on 127.0.0.1 at `/acme/demo.git`, signed pushes, and a
+//! stand-in for the forge's status API (`tako_test_support::forge_api`: the
+//! forges cannot run here) that checks every request as the forge documents
+//! it and answers as it does, including its errors (401, a 403 rate limit
+//! with `Retry-After`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use tako_store::{
     Deployment, DeploymentFilter, DeploymentState, LogCursor, PageRequest, SqliteStore, Store,
 };
-use tako_test_support::forge_api::{Answer, GitHubStatusApi};
+use tako_test_support::forge_api::{Answer, ForgeStatusApi};
 use tako_test_support::git_server::{BareRepo, GitHttpServer};
 use tako_test_support::http::request;
 use tako_test_support::origin::{Origin, post_push};
@@ -44,7 +45,7 @@ struct Setup {
     server: TakoServer,
     origin: Origin,
     url: String,
-    github: GitHubStatusApi,
+    github: ForgeStatusApi,
     server_log: tempfile::NamedTempFile,
     _git: GitHttpServer,
 }
@@ -53,6 +54,16 @@ impl Setup {
     /// Everything started; the project's status token is `token` (the
     /// stand-in accepts only [`STATUS_TOKEN`]).
     fn start(token: &str) -> Setup {
+        Setup::on(
+            ForgeStatusApi::start(STATUS_TOKEN, "acme", "demo"),
+            Some("github"),
+            token,
+        )
+    }
+
+    /// Like [`Setup::start`] with another forge's stand-in, `forge` set as
+    /// the project's (or not).
+    fn on(github: ForgeStatusApi, forge: Option<&str>, token: &str) -> Setup {
         let work = TempGitRepo::new();
         work.write("takofile.yml", TAKOFILE);
         work.commit("Add the takofile");
@@ -61,7 +72,6 @@ impl Setup {
         let git = GitHttpServer::start(bare.root());
         let url = git.url("acme/demo.git");
         let origin = Origin { work, bare };
-        let github = GitHubStatusApi::start(STATUS_TOKEN, "acme", "demo");
         let data = DataDir::new();
         let server_log = tempfile::NamedTempFile::new().unwrap();
         let server = TakoServer::start_logging_to(
@@ -89,7 +99,7 @@ impl Setup {
         let set = setup.api(
             "PUT",
             "/api/v1/projects/Demo/forge-status",
-            &json!({"token": token, "forge": "github", "api_url": setup.github.url()}),
+            &json!({"token": token, "forge": forge, "api_url": setup.github.url()}),
         );
         assert_eq!(set.0, 200, "{}", set.1);
         assert_eq!(set.1["has_status_token"], true, "{}", set.1);
@@ -326,4 +336,93 @@ fn a_rejected_token_is_logged_on_the_deployment_which_still_succeeds() {
     let server_log = std::fs::read_to_string(setup.server_log.path()).unwrap();
     assert!(!server_log.contains(wrong), "{server_log}");
     assert_eq!(setup.github.recorded(), Vec::<(String, String)>::new());
+}
+
+#[test]
+fn gitea_gets_pending_then_success_as_it_documents() {
+    let setup = Setup::on(
+        ForgeStatusApi::gitea(STATUS_TOKEN, "acme", "demo"),
+        Some("gitea"),
+        STATUS_TOKEN,
+    );
+    let sha = setup.push("gitea-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    assert_eq!(
+        setup.wait_for_statuses(2),
+        vec![
+            ("pending".to_owned(), production()),
+            ("success".to_owned(), production())
+        ]
+    );
+    for exchange in setup.github.exchanges() {
+        let request = &exchange.request;
+        assert_eq!(request.method, "POST");
+        assert_eq!(
+            request.target,
+            format!("/api/v1/repos/acme/demo/statuses/{sha}")
+        );
+        assert_eq!(
+            request.header("authorization"),
+            Some(format!("token {STATUS_TOKEN}").as_str())
+        );
+    }
+    setup.assert_clean(&deployments);
+}
+
+#[test]
+fn gitlab_gets_running_then_failed_as_it_documents() {
+    let setup = Setup::on(
+        ForgeStatusApi::gitlab(STATUS_TOKEN, "acme", "demo"),
+        Some("gitlab"),
+        STATUS_TOKEN,
+    );
+    let sha = setup.push("gitlab-1", "broken.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Failed);
+    assert_eq!(
+        setup.wait_for_statuses(2),
+        vec![
+            ("running".to_owned(), production()),
+            ("failed".to_owned(), production())
+        ]
+    );
+    for exchange in setup.github.exchanges() {
+        let request = &exchange.request;
+        assert_eq!(request.method, "POST");
+        assert_eq!(
+            request.target,
+            format!("/api/v4/projects/acme%2Fdemo/statuses/{sha}")
+        );
+        assert_eq!(request.header("private-token"), Some(STATUS_TOKEN));
+        assert_eq!(request.header("authorization"), None);
+        assert_eq!(
+            request.json()["target_url"],
+            format!("{PUBLIC_URL}/ui/deployments/{}", deployments[0].id.0)
+        );
+    }
+    setup.assert_clean(&deployments);
+}
+
+#[test]
+fn a_repository_on_no_known_forge_reports_nothing_and_says_so_once() {
+    let setup = Setup::on(
+        ForgeStatusApi::start(STATUS_TOKEN, "acme", "demo"),
+        None,
+        STATUS_TOKEN,
+    );
+    setup.push("unknown-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    let said = wait_until(Duration::from_secs(30), || {
+        setup.log(&deployments[0]).contains("is not a known forge")
+    });
+    let log = setup.log(&deployments[0]);
+    assert!(said, "{log}");
+    assert_eq!(
+        log.matches("Commit status not reported").count(),
+        1,
+        "{log}"
+    );
+    assert!(setup.github.exchanges().is_empty());
 }

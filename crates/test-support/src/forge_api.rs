@@ -1,4 +1,4 @@
-//! A stand-in for GitHub's commit status API (`POST
+//! A stand-in for the forges' commit status APIs, GitHub's first (`POST
 //! /repos/{owner}/{repo}/statuses/{sha}`, GitHub Enterprise's
 //! `https://HOST/api/v3` base) on 127.0.0.1, for end-to-end tests: GitHub
 //! cannot run here. It checks every request as GitHub documents it and
@@ -14,12 +14,21 @@
 //!   `target_url`, `description` (at most 140 characters) and `context`
 //!   (strings): `422 Validation Failed`;
 //! - otherwise `201 Created` with the status, unless an answer was scripted
-//!   with [`GitHubStatusApi::answer_next`] (a 403 rate limit with
+//!   with [`ForgeStatusApi::answer_next`] (a 403 rate limit with
 //!   `Retry-After`, a 500, ...).
 //!
 //! Every request is recorded with what was wrong with it
-//! ([`GitHubStatusApi::violations`]: also an `Accept` other than
+//! ([`ForgeStatusApi::violations`]: also an `Accept` other than
 //! `application/vnd.github+json` or a `Content-Type` other than JSON).
+//!
+//! [`ForgeStatusApi::gitea`] and [`ForgeStatusApi::gitlab`] stand in for
+//! the same endpoint of Gitea/Forgejo (`POST
+//! /api/v1/repos/{owner}/{repo}/statuses/{sha}`, `Authorization: token`,
+//! states `pending`, `success`, `error`, `failure`, `warning`) and GitLab
+//! (`POST /api/v4/projects/{id or URL-encoded path}/statuses/{sha}`,
+//! `PRIVATE-TOKEN`, `state` one of `pending`, `running`, `success`,
+//! `failed`, `canceled`, `skipped`, and `name`, `target_url`,
+//! `description`; GitLab answers an invalid state with `400`).
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -71,15 +80,38 @@ struct Shared {
 }
 
 /// The stand-in; stops when dropped.
-pub struct GitHubStatusApi {
+pub struct ForgeStatusApi {
     address: String,
+    kind: Kind,
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
 }
 
-impl GitHubStatusApi {
-    /// Listens on a free port, accepting `token` for `owner/repo`.
-    pub fn start(token: &str, owner: &str, repo: &str) -> GitHubStatusApi {
+/// Which forge a stand-in is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    GitHub,
+    Gitea,
+    GitLab,
+}
+
+impl ForgeStatusApi {
+    /// GitHub's API, accepting `token` for `owner/repo`.
+    pub fn start(token: &str, owner: &str, repo: &str) -> ForgeStatusApi {
+        Self::spawn(Kind::GitHub, token, owner, repo)
+    }
+
+    /// Gitea's (and Forgejo's) API, accepting `token` for `owner/repo`.
+    pub fn gitea(token: &str, owner: &str, repo: &str) -> ForgeStatusApi {
+        Self::spawn(Kind::Gitea, token, owner, repo)
+    }
+
+    /// GitLab's API, accepting `token` for the project `namespace/project`.
+    pub fn gitlab(token: &str, namespace: &str, project: &str) -> ForgeStatusApi {
+        Self::spawn(Kind::GitLab, token, namespace, project)
+    }
+
+    fn spawn(kind: Kind, token: &str, owner: &str, repo: &str) -> ForgeStatusApi {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         listener.set_nonblocking(true).expect("non-blocking");
         let address = listener.local_addr().expect("an address").to_string();
@@ -87,8 +119,13 @@ impl GitHubStatusApi {
         let stop = Arc::new(AtomicBool::new(false));
         let (state, stopping) = (shared.clone(), stop.clone());
         let expected = Expected {
+            kind,
             token: token.to_owned(),
-            prefix: format!("/api/v3/repos/{owner}/{repo}/statuses/"),
+            prefix: match kind {
+                Kind::GitHub => format!("/api/v3/repos/{owner}/{repo}/statuses/"),
+                Kind::Gitea => format!("/api/v1/repos/{owner}/{repo}/statuses/"),
+                Kind::GitLab => format!("/api/v4/projects/{owner}%2F{repo}/statuses/"),
+            },
         };
         std::thread::spawn(move || {
             while !stopping.load(Ordering::Relaxed) {
@@ -129,16 +166,23 @@ impl GitHubStatusApi {
                 let _ = stream.write_all(answer.body.as_bytes());
             }
         });
-        GitHubStatusApi {
+        ForgeStatusApi {
             address,
+            kind,
             shared,
             stop,
         }
     }
 
-    /// The API base URL, GitHub Enterprise's form: `http://127.0.0.1:PORT/api/v3`.
+    /// The API base URL: `http://127.0.0.1:PORT/api/v3` (GitHub
+    /// Enterprise's form), `/api/v1` (Gitea), `/api/v4` (GitLab).
     pub fn url(&self) -> String {
-        format!("http://{}/api/v3", self.address)
+        let version = match self.kind {
+            Kind::GitHub => "v3",
+            Kind::Gitea => "v1",
+            Kind::GitLab => "v4",
+        };
+        format!("http://{}/api/{version}", self.address)
     }
 
     /// Answers the next valid request with `answer` instead of `201`.
@@ -166,7 +210,14 @@ impl GitHubStatusApi {
                 let body = e.request.json();
                 (
                     body["state"].as_str().unwrap_or_default().to_owned(),
-                    body["context"].as_str().unwrap_or_default().to_owned(),
+                    body[if self.kind == Kind::GitLab {
+                        "name"
+                    } else {
+                        "context"
+                    }]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 )
             })
             .collect()
@@ -177,13 +228,14 @@ impl GitHubStatusApi {
     }
 }
 
-impl Drop for GitHubStatusApi {
+impl Drop for ForgeStatusApi {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
 
 struct Expected {
+    kind: Kind,
     token: String,
     prefix: String,
 }
@@ -213,11 +265,23 @@ impl Expected {
             ));
             return (error(404, "Not Found"), wrong);
         }
-        let authorized = request.header("authorization").is_some_and(|value| {
-            value == format!("Bearer {}", self.token) || value == format!("token {}", self.token)
-        });
+        let authorized = match self.kind {
+            Kind::GitLab => request.header("private-token") == Some(self.token.as_str()),
+            _ => request.header("authorization").is_some_and(|value| {
+                value == format!("Bearer {}", self.token)
+                    || value == format!("token {}", self.token)
+            }),
+        };
         if !authorized {
-            return (error(401, "Bad credentials"), wrong);
+            let message = match self.kind {
+                Kind::GitHub => "Bad credentials",
+                Kind::Gitea => "token is required",
+                Kind::GitLab => "401 Unauthorized",
+            };
+            return (error(401, message), wrong);
+        }
+        if self.kind != Kind::GitHub {
+            return self.check_other(request, sha.unwrap_or_default(), wrong);
         }
         if request.header("user-agent").is_none_or(str::is_empty) {
             wrong.push("no User-Agent".to_owned());
@@ -295,6 +359,89 @@ impl Expected {
                 "description": body["description"],
                 "target_url": body["target_url"],
                 "context": body.get("context").cloned().unwrap_or("default".into()),
+            })
+            .to_string(),
+        };
+        (answer, wrong)
+    }
+}
+
+impl Expected {
+    /// Gitea's and GitLab's checks of the fields, after the token.
+    fn check_other(
+        &self,
+        request: &ReceivedRequest,
+        sha: &str,
+        mut wrong: Vec<String>,
+    ) -> (Answer, Vec<String>) {
+        if !request
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/json"))
+        {
+            wrong.push(format!("Content-Type {:?}", request.header("content-type")));
+        }
+        let (states, name_field): (&[&str], &str) = match self.kind {
+            Kind::Gitea => (
+                &["pending", "success", "error", "failure", "warning"],
+                "context",
+            ),
+            _ => (
+                &[
+                    "pending", "running", "success", "failed", "canceled", "skipped",
+                ],
+                "name",
+            ),
+        };
+        let mut invalid = Vec::new();
+        if sha.len() != 40 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            invalid.push(format!("sha {sha:?}"));
+        }
+        match serde_json::from_slice::<serde_json::Value>(&request.body) {
+            Ok(serde_json::Value::Object(fields)) => {
+                for (name, value) in &fields {
+                    if name == "state" {
+                        if !value.as_str().is_some_and(|s| states.contains(&s)) {
+                            invalid.push(format!("state {value}"));
+                        }
+                    } else if name == name_field || name == "target_url" || name == "description" {
+                        if !value.is_string() {
+                            invalid.push(format!("{name} {value}"));
+                        }
+                    } else {
+                        invalid.push(format!("unknown field {name}"));
+                    }
+                }
+                if !fields.contains_key("state") {
+                    invalid.push("no state".to_owned());
+                }
+            }
+            _ => invalid.push("the body is not a JSON object".to_owned()),
+        }
+        if !invalid.is_empty() {
+            wrong.extend(invalid);
+            return match self.kind {
+                Kind::GitLab => (
+                    Answer {
+                        status: 400,
+                        headers: Vec::new(),
+                        body: r#"{"error":"state does not have a valid value"}"#.to_owned(),
+                    },
+                    wrong,
+                ),
+                _ => (error(422, "Unprocessable Entity"), wrong),
+            };
+        }
+        let body = request.json();
+        let answer = Answer {
+            status: 201,
+            headers: Vec::new(),
+            body: serde_json::json!({
+                "id": 1,
+                "status": body["state"],
+                "state": body["state"],
+                "description": body["description"],
+                "target_url": body["target_url"],
+                name_field: body[name_field],
             })
             .to_string(),
         };
