@@ -7,14 +7,16 @@
 //! `X-RateLimit-Reset` on 403/429); each failure becomes one line of the
 //! deployment's task log (never the token), and a status still retrying
 //! when a newer one is due is given up for it. Nothing here changes a
-//! deployment's outcome. A project without a status token reports nothing;
-//! one whose repository URL names no known forge says so once in the log.
+//! deployment's outcome. A project without a status token reports nothing.
+//! The forge is the project's setting, else its repository host's, else
+//! the one whose hook route brought its newest push; a project on no known
+//! forge says so once in the log.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use tako_forges::status::{
-    NextStep, Phase, RetryHeaders, StatusContent, StatusForge, StatusTarget, next_step,
+    NextStep, Phase, RetryHeaders, StatusContent, StatusForge, StatusTarget, TargetError, next_step,
 };
 use tako_store::{Deployment, DeploymentId, LogLevel, LogLineRecord, LogStream, Store};
 use tokio::sync::mpsc;
@@ -81,12 +83,21 @@ impl StatusReporter {
         let Ok(release) = self.store.get_release(deployment.release).await else {
             return;
         };
-        let target = match StatusTarget::resolve(
-            &project.repository_url,
-            setting.forge.as_deref().and_then(StatusForge::parse),
-            setting.api_url.as_deref(),
-            self.github_api_url.as_deref(),
-        ) {
+        let resolve = |forge: Option<StatusForge>| {
+            StatusTarget::resolve(
+                &project.repository_url,
+                forge,
+                setting.api_url.as_deref(),
+                self.github_api_url.as_deref(),
+            )
+        };
+        let mut resolved = resolve(setting.forge.as_deref().and_then(StatusForge::parse));
+        if let Err(TargetError::UnknownForge(_)) = &resolved
+            && let Some(forge) = self.forge_of_pushes(project.id).await
+        {
+            resolved = resolve(Some(forge));
+        }
+        let target = match resolved {
             Ok(target) => target,
             Err(error) => {
                 self.log(
@@ -145,6 +156,33 @@ impl StatusReporter {
                 next = phases.recv().await;
             }
         }
+    }
+
+    /// The forge whose hook route brought the project's newest push (the
+    /// stored delivery id's prefix: `gitea-`, `gitlab-`; none for Bitbucket
+    /// or a push recovered by the sweep; GitHub's ids have none).
+    async fn forge_of_pushes(&self, project: tako_store::ProjectId) -> Option<StatusForge> {
+        let page = self
+            .store
+            .list_deliveries(Some(project), tako_store::PageRequest::first(20))
+            .await
+            .ok()?;
+        page.items
+            .iter()
+            .filter(|d| d.event == "push" && !d.recovered)
+            .find_map(|d| {
+                let id = d.id.0.as_str();
+                if id.starts_with("bitbucket-") || id.starts_with("sweep-") {
+                    None
+                } else if id.starts_with("gitea-") {
+                    Some(Some(StatusForge::Gitea))
+                } else if id.starts_with("gitlab-") {
+                    Some(Some(StatusForge::GitLab))
+                } else {
+                    Some(Some(StatusForge::GitHub))
+                }
+            })
+            .flatten()
     }
 
     /// Sends one attempt: what happened (for the log) and what to do next.

@@ -64,13 +64,23 @@ impl Setup {
     /// Like [`Setup::start`] with another forge's stand-in, `forge` set as
     /// the project's (or not).
     fn on(github: ForgeStatusApi, forge: Option<&str>, token: &str) -> Setup {
+        Setup::with_url(github, forge, token, false)
+    }
+
+    /// Like [`Setup::on`]; with `file_url`, the project's repository is the
+    /// origin's `file://` URL (on no forge).
+    fn with_url(github: ForgeStatusApi, forge: Option<&str>, token: &str, file_url: bool) -> Setup {
         let work = TempGitRepo::new();
         work.write("takofile.yml", TAKOFILE);
         work.commit("Add the takofile");
         let bare = BareRepo::new("acme/demo.git");
         bare.push_from(&work, &["main"]);
         let git = GitHttpServer::start(bare.root());
-        let url = git.url("acme/demo.git");
+        let url = if file_url {
+            bare.file_url()
+        } else {
+            git.url("acme/demo.git")
+        };
         let origin = Origin { work, bare };
         let data = DataDir::new();
         let server_log = tempfile::NamedTempFile::new().unwrap();
@@ -405,17 +415,41 @@ fn gitlab_gets_running_then_failed_as_it_documents() {
 }
 
 #[test]
-fn a_repository_on_no_known_forge_reports_nothing_and_says_so_once() {
+fn without_a_forge_set_the_hook_route_of_the_pushes_names_it() {
+    // 127.0.0.1 is no known forge; the pushes come through /hooks/github.
     let setup = Setup::on(
         ForgeStatusApi::start(STATUS_TOKEN, "acme", "demo"),
         None,
         STATUS_TOKEN,
     );
+    setup.push("route-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    assert_eq!(
+        setup.wait_for_statuses(2),
+        vec![
+            ("pending".to_owned(), production()),
+            ("success".to_owned(), production())
+        ]
+    );
+    setup.assert_clean(&deployments);
+}
+
+#[test]
+fn a_repository_on_no_forge_reports_nothing_and_says_so_once() {
+    let setup = Setup::with_url(
+        ForgeStatusApi::start(STATUS_TOKEN, "acme", "demo"),
+        Some("github"),
+        STATUS_TOKEN,
+        true,
+    );
     setup.push("unknown-1", "app.txt");
     let deployments = setup.finished(1);
     assert_eq!(deployments[0].state, DeploymentState::Success);
     let said = wait_until(Duration::from_secs(30), || {
-        setup.log(&deployments[0]).contains("is not a known forge")
+        setup
+            .log(&deployments[0])
+            .contains("does not name a repository on a forge")
     });
     let log = setup.log(&deployments[0]);
     assert!(said, "{log}");
