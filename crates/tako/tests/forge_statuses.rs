@@ -460,3 +460,24 @@ fn a_repository_on_no_forge_reports_nothing_and_says_so_once() {
     );
     assert!(setup.github.exchanges().is_empty());
 }
+
+#[test]
+fn an_exhausted_rate_limit_is_waited_out_until_its_reset() {
+    let setup = Setup::start(STATUS_TOKEN);
+    setup.github.answer_next(Answer::rate_limit_exhausted(2));
+    setup.push("reset-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    assert!(
+        wait_until(Duration::from_secs(60), || setup.github.recorded().last()
+            == Some(&("success".to_owned(), production()))),
+        "{:?}",
+        setup.github.exchanges()
+    );
+    let exchanges = setup.github.exchanges();
+    assert_eq!(exchanges[0].status, 403, "{exchanges:?}");
+    let log = setup.log(&deployments[0]);
+    assert!(log.contains("HTTP 403 Forbidden"), "{log}");
+    assert!(log.contains("retrying in"), "{log}");
+    setup.assert_clean(&deployments);
+}

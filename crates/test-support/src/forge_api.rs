@@ -63,6 +63,29 @@ impl Answer {
     }
 }
 
+impl Answer {
+    /// GitHub's primary rate limit answer: `403` with
+    /// `X-RateLimit-Remaining: 0` and `X-RateLimit-Reset` (Unix seconds)
+    /// `seconds` from now, no `Retry-After`.
+    pub fn rate_limit_exhausted(seconds: u64) -> Answer {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        Answer {
+            status: 403,
+            headers: vec![
+                ("X-RateLimit-Limit".to_owned(), "5000".to_owned()),
+                ("X-RateLimit-Remaining".to_owned(), "0".to_owned()),
+                ("X-RateLimit-Used".to_owned(), "5000".to_owned()),
+                ("X-RateLimit-Reset".to_owned(), (now + seconds).to_string()),
+                ("X-RateLimit-Resource".to_owned(), "core".to_owned()),
+            ],
+            body: r#"{"message":"API rate limit exceeded for user ID 1.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}"#.to_owned(),
+        }
+    }
+}
+
 /// A recorded request and the status it was answered with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {
