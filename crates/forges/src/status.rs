@@ -314,6 +314,84 @@ impl StatusTarget {
     }
 }
 
+impl StatusTarget {
+    fn github_headers(token: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("Authorization", format!("Bearer {token}")),
+            ("Content-Type", "application/json".to_owned()),
+            ("User-Agent", USER_AGENT.to_owned()),
+            ("Accept", "application/vnd.github+json".to_owned()),
+            ("X-GitHub-Api-Version", "2022-11-28".to_owned()),
+        ]
+    }
+
+    /// A GitHub Deployment of `sha` to the environment (`POST
+    /// {api}/repos/{owner}/{repo}/deployments`): `ref`, `environment`,
+    /// `auto_merge: false`, `required_contexts: []` (Tako deploys what was
+    /// pushed; GitHub must neither merge nor wait for checks),
+    /// `description`. Its answer's `id` is the deployment's.
+    pub fn deployment_request(
+        &self,
+        token: &str,
+        sha: &str,
+        content: &StatusContent<'_>,
+    ) -> StatusRequest {
+        StatusRequest {
+            method: "POST",
+            url: format!("{}/repos/{}/deployments", self.api_url, self.repository),
+            headers: Self::github_headers(token),
+            body: serde_json::json!({
+                "ref": sha,
+                "environment": content.environment,
+                "auto_merge": false,
+                "required_contexts": [],
+                "description": truncate(
+                    &format!("Tako: release {}", content.release),
+                    MAX_DESCRIPTION_CHARS,
+                ),
+            }),
+        }
+    }
+
+    /// A status of GitHub Deployment `id` (`POST
+    /// {api}/repos/{owner}/{repo}/deployments/{id}/statuses`): `state`
+    /// `in_progress`, `success`, `failure` or `error` (cancelled),
+    /// `log_url` the deployment page, `description`.
+    pub fn deployment_status_request(
+        &self,
+        token: &str,
+        id: u64,
+        phase: Phase,
+        content: &StatusContent<'_>,
+    ) -> StatusRequest {
+        let state = match phase {
+            Phase::Started => "in_progress",
+            Phase::Succeeded => "success",
+            Phase::Failed => "failure",
+            Phase::Cancelled => "error",
+        };
+        let mut body = serde_json::json!({
+            "state": state,
+            "description": truncate(
+                &format!("Tako: release {} to {}", content.release, content.environment),
+                MAX_DESCRIPTION_CHARS,
+            ),
+        });
+        if let Some(url) = content.target_url {
+            body["log_url"] = url.into();
+        }
+        StatusRequest {
+            method: "POST",
+            url: format!(
+                "{}/repos/{}/deployments/{id}/statuses",
+                self.api_url, self.repository
+            ),
+            headers: Self::github_headers(token),
+            body,
+        }
+    }
+}
+
 /// GitLab's URL-encoded project path (`group/sub/project` →
 /// `group%2Fsub%2Fproject`).
 pub fn encode_path(path: &str) -> String {

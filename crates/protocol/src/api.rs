@@ -30,6 +30,8 @@ pub struct ProjectDto {
     pub status_forge: Option<String>,
     /// The forge's API base URL when set.
     pub status_api_url: Option<String>,
+    /// Whether a GitHub Deployment is reported too.
+    pub status_deployments: bool,
     /// When it was registered.
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -495,6 +497,9 @@ pub struct SetForgeStatus {
     /// The forge's API base URL (GitHub Enterprise `https://HOST/api/v3`,
     /// Gitea `https://HOST/api/v1`, GitLab `https://HOST/api/v4`).
     pub api_url: Option<String>,
+    /// On GitHub, also report a Deployment and its statuses (the
+    /// repository's *Environments* panel); default false.
+    pub deployments: Option<bool>,
 }
 
 impl std::fmt::Debug for SetForgeStatus {
@@ -503,6 +508,7 @@ impl std::fmt::Debug for SetForgeStatus {
             .field("token", &"***")
             .field("forge", &self.forge)
             .field("api_url", &self.api_url)
+            .field("deployments", &self.deployments)
             .finish()
     }
 }

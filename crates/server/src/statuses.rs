@@ -30,6 +30,16 @@ pub struct StatusReporter {
     github_api_url: Option<String>,
 }
 
+/// How sending one request ended.
+enum Delivered {
+    /// Recorded; the answer's JSON body.
+    Done(serde_json::Value),
+    /// Not recorded, not retried.
+    GaveUp,
+    /// A newer phase came while waiting to retry.
+    Superseded(Phase),
+}
+
 /// One deployment's reporter: send it phases in order; dropping it lets the
 /// task finish what is queued.
 pub struct DeploymentStatuses {
@@ -114,46 +124,99 @@ impl StatusReporter {
             release: &release.number,
             target_url: (!self.public_url.is_empty()).then_some(target_url.as_str()),
         };
+        let token = &setting.token.0;
+        let deployments = setting.deployments && target.forge == StatusForge::GitHub;
+        let mut github_deployment: Option<u64> = None;
         let mut next = phases.recv().await;
         while let Some(phase) = next.take() {
-            let request = target.request(&setting.token.0, &release.commit, phase, &content);
-            let mut attempt = 1;
-            loop {
-                let (status, wait) = self.send(&request, attempt).await;
-                let what = format!("{} status {:?}", target.forge.name(), state_of(&request));
-                match wait {
-                    NextStep::Done => break,
-                    NextStep::GiveUp => {
-                        self.log(
-                            deployment.id,
-                            &format!(
-                                "Commit status: the {what} was not recorded ({status}); giving up"
-                            ),
-                        )
-                        .await;
-                        break;
+            let request = target.request(token, &release.commit, phase, &content);
+            let what = format!("{} commit status", target.forge.name());
+            if let Delivered::Superseded(newer) = self
+                .deliver(deployment.id, &what, &request, &mut phases)
+                .await
+            {
+                next = Some(newer);
+                continue;
+            }
+            if deployments && github_deployment.is_none() {
+                let request = target.deployment_request(token, &release.commit, &content);
+                match self
+                    .deliver(deployment.id, "GitHub Deployment", &request, &mut phases)
+                    .await
+                {
+                    Delivered::Done(body) => github_deployment = body["id"].as_u64(),
+                    Delivered::Superseded(newer) => {
+                        next = Some(newer);
+                        continue;
                     }
-                    NextStep::RetryAfter(delay) => {
-                        self.log(
-                            deployment.id,
-                            &format!(
-                                "Commit status: the {what} was not recorded ({status}); retrying in {}s",
-                                delay.as_secs().max(1)
-                            ),
-                        )
-                        .await;
-                        tokio::time::sleep(delay).await;
-                        // A newer status replaces this one.
-                        if let Ok(newer) = phases.try_recv() {
-                            next = Some(newer);
-                            break;
-                        }
-                        attempt += 1;
-                    }
+                    Delivered::GaveUp => {}
                 }
             }
-            if next.is_none() {
-                next = phases.recv().await;
+            if let Some(id) = github_deployment {
+                let request = target.deployment_status_request(token, id, phase, &content);
+                if let Delivered::Superseded(newer) = self
+                    .deliver(
+                        deployment.id,
+                        "GitHub Deployment status",
+                        &request,
+                        &mut phases,
+                    )
+                    .await
+                {
+                    next = Some(newer);
+                    continue;
+                }
+            }
+            next = phases.recv().await;
+        }
+    }
+
+    /// Sends `request` until it is recorded, retrying as its answers allow;
+    /// each failure is a line on the deployment's log. A newer phase queued
+    /// while waiting to retry supersedes it.
+    async fn deliver(
+        &self,
+        deployment: DeploymentId,
+        what: &str,
+        request: &tako_forges::status::StatusRequest,
+        phases: &mut mpsc::UnboundedReceiver<Phase>,
+    ) -> Delivered {
+        let state = state_of(request);
+        let what = if state.is_empty() {
+            what.to_owned()
+        } else {
+            format!("{what} {state:?}")
+        };
+        let mut attempt = 1;
+        loop {
+            let (status, step, body) = self.send(request, attempt).await;
+            match step {
+                NextStep::Done => return Delivered::Done(body),
+                NextStep::GiveUp => {
+                    self.log(
+                        deployment,
+                        &format!(
+                            "Commit status: the {what} was not recorded ({status}); giving up"
+                        ),
+                    )
+                    .await;
+                    return Delivered::GaveUp;
+                }
+                NextStep::RetryAfter(delay) => {
+                    self.log(
+                        deployment,
+                        &format!(
+                            "Commit status: the {what} was not recorded ({status}); retrying in {}s",
+                            delay.as_secs().max(1)
+                        ),
+                    )
+                    .await;
+                    tokio::time::sleep(delay).await;
+                    if let Ok(newer) = phases.try_recv() {
+                        return Delivered::Superseded(newer);
+                    }
+                    attempt += 1;
+                }
             }
         }
     }
@@ -190,7 +253,7 @@ impl StatusReporter {
         &self,
         request: &tako_forges::status::StatusRequest,
         attempt: u32,
-    ) -> (String, NextStep) {
+    ) -> (String, NextStep, serde_json::Value) {
         let mut builder = self.client.post(&request.url).json(&request.body);
         for (name, value) in &request.headers {
             builder = builder.header(*name, value);
@@ -221,7 +284,12 @@ impl StatusReporter {
                     attempt,
                     now,
                 );
-                (format!("HTTP {status}"), step)
+                let body = if step == NextStep::Done {
+                    answer.json().await.unwrap_or_default()
+                } else {
+                    serde_json::Value::Null
+                };
+                (format!("HTTP {status}"), step, body)
             }
             Err(error) => {
                 // reqwest's message names the URL, never the headers.
@@ -235,6 +303,7 @@ impl StatusReporter {
                 (
                     reason,
                     next_step(None, RetryHeaders::default(), attempt, now),
+                    serde_json::Value::Null,
                 )
             }
         }

@@ -123,6 +123,8 @@ pub struct ForgeStatus {
     /// The forge's API base URL when not the public one's (GitHub
     /// Enterprise `https://HOST/api/v3`).
     pub api_url: Option<String>,
+    /// On GitHub, also a Deployment and its statuses per deployment.
+    pub deployments: bool,
 }
 
 /// A project to register.

@@ -169,8 +169,12 @@ pub(crate) enum ProjectCommand {
         /// The forge's API base URL (GitHub Enterprise: https://HOST/api/v3).
         #[arg(long, value_name = "URL")]
         api_url: Option<String>,
+        /// On GitHub, also report a Deployment per deployment (the
+        /// repository's Environments panel).
+        #[arg(long)]
+        github_deployments: bool,
         /// Stop reporting and delete the token instead.
-        #[arg(long, conflicts_with_all = ["token_file", "forge", "api_url"])]
+        #[arg(long, conflicts_with_all = ["token_file", "forge", "api_url", "github_deployments"])]
         clear: bool,
     },
 }

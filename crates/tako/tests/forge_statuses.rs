@@ -481,3 +481,51 @@ fn an_exhausted_rate_limit_is_waited_out_until_its_reset() {
     assert!(log.contains("retrying in"), "{log}");
     setup.assert_clean(&deployments);
 }
+
+#[test]
+fn github_deployments_show_each_deployment_in_the_environments_panel() {
+    let setup = Setup::start(STATUS_TOKEN);
+    let set = setup.api(
+        "PUT",
+        "/api/v1/projects/Demo/forge-status",
+        &json!({"token": STATUS_TOKEN, "forge": "github", "api_url": setup.github.url(),
+            "deployments": true}),
+    );
+    assert_eq!(set.1["status_deployments"], true, "{}", set.1);
+    let sha = setup.push("deploy-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    assert!(
+        wait_until(Duration::from_secs(60), || setup.github.deployments().len()
+            >= 3),
+        "{:?}",
+        setup.github.exchanges()
+    );
+    let requests = setup.github.deployments();
+    assert_eq!(requests[0].target, "/api/v3/repos/acme/demo/deployments");
+    let created = requests[0].json();
+    assert_eq!(created["ref"], sha.as_str());
+    assert_eq!(created["environment"], "Production");
+    assert_eq!(created["auto_merge"], false);
+    assert_eq!(created["required_contexts"], json!([]));
+    let states: Vec<Value> = requests[1..]
+        .iter()
+        .map(|r| {
+            assert_eq!(r.target, "/api/v3/repos/acme/demo/deployments/42/statuses");
+            assert_eq!(
+                r.json()["log_url"],
+                format!("{PUBLIC_URL}/ui/deployments/{}", deployments[0].id.0)
+            );
+            r.json()["state"].clone()
+        })
+        .collect();
+    assert_eq!(states, vec![json!("in_progress"), json!("success")]);
+    assert_eq!(
+        setup.wait_for_statuses(2),
+        vec![
+            ("pending".to_owned(), production()),
+            ("success".to_owned(), production())
+        ]
+    );
+    setup.assert_clean(&deployments);
+}

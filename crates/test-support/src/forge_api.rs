@@ -143,6 +143,7 @@ impl ForgeStatusApi {
         let (state, stopping) = (shared.clone(), stop.clone());
         let expected = Expected {
             kind,
+            repo_prefix: format!("/api/v3/repos/{owner}/{repo}/"),
             token: token.to_owned(),
             prefix: match kind {
                 Kind::GitHub => format!("/api/v3/repos/{owner}/{repo}/statuses/"),
@@ -228,7 +229,7 @@ impl ForgeStatusApi {
     pub fn recorded(&self) -> Vec<(String, String)> {
         self.exchanges()
             .iter()
-            .filter(|e| e.status == 201)
+            .filter(|e| e.status == 201 && !e.request.target.contains("/deployments"))
             .map(|e| {
                 let body = e.request.json();
                 (
@@ -246,6 +247,16 @@ impl ForgeStatusApi {
             .collect()
     }
 
+    /// The GitHub Deployment requests recorded (`201`), in order: the
+    /// creation's `environment`, then each status's `state`.
+    pub fn deployments(&self) -> Vec<ReceivedRequest> {
+        self.exchanges()
+            .into_iter()
+            .filter(|e| e.status == 201 && e.request.target.contains("/deployments"))
+            .map(|e| e.request)
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -259,6 +270,7 @@ impl Drop for ForgeStatusApi {
 
 struct Expected {
     kind: Kind,
+    repo_prefix: String,
     token: String,
     prefix: String,
 }
@@ -281,7 +293,12 @@ impl Expected {
     fn check(&self, request: &ReceivedRequest) -> (Answer, Vec<String>) {
         let mut wrong = Vec::new();
         let sha = request.target.strip_prefix(&self.prefix);
-        if request.method != "POST" || sha.is_none() {
+        let deployments = self.kind == Kind::GitHub
+            && request
+                .target
+                .strip_prefix(&self.repo_prefix)
+                .is_some_and(|rest| rest.starts_with("deployments"));
+        if request.method != "POST" || (sha.is_none() && !deployments) {
             wrong.push(format!(
                 "{} {}: not the status endpoint",
                 request.method, request.target
@@ -322,6 +339,9 @@ impl Expected {
                 request.header("x-github-api-version")
             ));
             return (error(400, "Invalid API version"), wrong);
+        }
+        if deployments {
+            return self.check_deployment(request, wrong);
         }
         if request.header("accept") != Some("application/vnd.github+json") {
             wrong.push(format!("Accept {:?}", request.header("accept")));
@@ -390,6 +410,107 @@ impl Expected {
 }
 
 impl Expected {
+    /// GitHub Deployments: `POST .../deployments` (`ref` required,
+    /// `environment`, `auto_merge`, `required_contexts`, `description`, ...;
+    /// answered with `id` 42) and `POST .../deployments/42/statuses`
+    /// (`state` one of `error`, `failure`, `inactive`, `in_progress`,
+    /// `queued`, `pending`, `success`; `log_url`, `environment_url`, ...).
+    fn check_deployment(
+        &self,
+        request: &ReceivedRequest,
+        mut wrong: Vec<String>,
+    ) -> (Answer, Vec<String>) {
+        if request.header("accept") != Some("application/vnd.github+json") {
+            wrong.push(format!("Accept {:?}", request.header("accept")));
+        }
+        let rest = request
+            .target
+            .strip_prefix(&self.repo_prefix)
+            .unwrap_or_default();
+        let fields = match serde_json::from_slice::<serde_json::Value>(&request.body) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            _ => {
+                wrong.push("the body is not a JSON object".to_owned());
+                return (error(422, "Validation Failed"), wrong);
+            }
+        };
+        let mut invalid = Vec::new();
+        let body = serde_json::Value::Object(fields.clone());
+        let answer = if rest == "deployments" {
+            for (name, value) in &fields {
+                let ok = match name.as_str() {
+                    "ref" | "environment" | "description" | "task" => value.is_string(),
+                    "auto_merge" | "transient_environment" | "production_environment" => {
+                        value.is_boolean()
+                    }
+                    "required_contexts" => value
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(serde_json::Value::is_string)),
+                    "payload" => true,
+                    _ => false,
+                };
+                if !ok {
+                    invalid.push(format!("{name} {value}"));
+                }
+            }
+            if !fields.contains_key("ref") {
+                invalid.push("no ref".to_owned());
+            }
+            serde_json::json!({
+                "id": 42,
+                "sha": body["ref"],
+                "ref": body["ref"],
+                "environment": body.get("environment").cloned().unwrap_or("production".into()),
+                "description": body["description"],
+            })
+        } else if rest == "deployments/42/statuses" {
+            for (name, value) in &fields {
+                let ok = match name.as_str() {
+                    "state" => matches!(
+                        value.as_str(),
+                        Some(
+                            "error"
+                                | "failure"
+                                | "inactive"
+                                | "in_progress"
+                                | "queued"
+                                | "pending"
+                                | "success"
+                        )
+                    ),
+                    "description" => value.as_str().is_some_and(|d| d.chars().count() <= 140),
+                    "target_url" | "log_url" | "environment" | "environment_url" => {
+                        value.is_string()
+                    }
+                    "auto_inactive" => value.is_boolean(),
+                    _ => false,
+                };
+                if !ok {
+                    invalid.push(format!("{name} {value}"));
+                }
+            }
+            if !fields.contains_key("state") {
+                invalid.push("no state".to_owned());
+            }
+            serde_json::json!({"id": 1, "state": body["state"], "log_url": body["log_url"]})
+        } else {
+            wrong.push(format!("POST {}: no such deployment", request.target));
+            return (error(404, "Not Found"), wrong);
+        };
+        if !invalid.is_empty() {
+            wrong.extend(invalid);
+            return (error(422, "Validation Failed"), wrong);
+        }
+        (
+            Answer {
+                status: 201,
+                headers: Vec::new(),
+                body: answer.to_string(),
+            },
+            wrong,
+        )
+    }
+
     /// Gitea's and GitLab's checks of the fields, after the token.
     fn check_other(
         &self,

@@ -249,6 +249,7 @@ pub(crate) async fn set_forge_status(
         token: body.token,
         forge: body.forge,
         api_url: body.api_url,
+        deployments: body.deployments.unwrap_or(false),
     };
     let updated = state
         .services

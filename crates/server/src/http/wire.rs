@@ -52,6 +52,7 @@ impl ToWire for Project {
                 .forge_status
                 .as_ref()
                 .and_then(|s| s.api_url.clone()),
+            status_deployments: project.forge_status.as_ref().is_some_and(|s| s.deployments),
             created_at: time(project.created_at),
         }
     }

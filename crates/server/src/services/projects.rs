@@ -163,6 +163,7 @@ impl Services {
                     token: StatusToken(token.to_owned()),
                     forge,
                     api_url,
+                    deployments: input.deployments,
                 })
             }
         };
@@ -183,6 +184,8 @@ pub struct ForgeStatusInput {
     pub forge: Option<String>,
     /// The forge's API base URL.
     pub api_url: Option<String>,
+    /// On GitHub, also a Deployment and its statuses.
+    pub deployments: bool,
 }
 
 impl std::fmt::Debug for ForgeStatusInput {
@@ -190,6 +193,7 @@ impl std::fmt::Debug for ForgeStatusInput {
         f.debug_struct("ForgeStatusInput")
             .field("forge", &self.forge)
             .field("api_url", &self.api_url)
+            .field("deployments", &self.deployments)
             .finish_non_exhaustive()
     }
 }

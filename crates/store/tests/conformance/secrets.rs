@@ -30,6 +30,7 @@ async fn seed(store: &dyn Store) -> tako_store::Project {
                 token: StatusToken(format!("status-{CANARY}")),
                 forge: Some("github".to_owned()),
                 api_url: Some("https://ghe.example.com/api/v3".to_owned()),
+                deployments: true,
             }),
         )
         .await
@@ -77,6 +78,7 @@ async fn check(store: &dyn Store) {
             token: StatusToken(format!("status-{CANARY}")),
             forge: Some("github".to_owned()),
             api_url: Some("https://ghe.example.com/api/v3".to_owned()),
+            deployments: true,
         })
     );
     let variables = store.list_variables(project.id).await.unwrap();

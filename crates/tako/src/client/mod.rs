@@ -108,6 +108,7 @@ pub(crate) fn project(args: ProjectArgs) -> Result<ExitCode> {
             token_file,
             forge,
             api_url,
+            github_deployments,
             clear,
         } => {
             let path = format!("/projects/{}/forge-status", segment(&name));
@@ -129,6 +130,7 @@ pub(crate) fn project(args: ProjectArgs) -> Result<ExitCode> {
                             token,
                             forge,
                             api_url,
+                            deployments: Some(github_deployments),
                         },
                     )?;
                     println!(

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(in crate::sqlite) const PROJECT_COLUMNS: &str = "id, name, repository_url, webhook_secret, created_at, repository_token, status_token, status_forge, status_api_url";
+pub(in crate::sqlite) const PROJECT_COLUMNS: &str = "id, name, repository_url, webhook_secret, created_at, repository_token, status_token, status_forge, status_api_url, status_deployments";
 
 pub(in crate::sqlite) fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
     Ok(Project {
@@ -18,6 +18,7 @@ pub(in crate::sqlite) fn project_row(row: &Row<'_>) -> rusqlite::Result<Project>
                     token: StatusToken(token),
                     forge: row.get(7)?,
                     api_url: row.get(8)?,
+                    deployments: row.get(9)?,
                 })
             })
             .transpose()?,
@@ -107,8 +108,8 @@ pub(in crate::sqlite) fn set_forge_status(
     status: Option<&ForgeStatus>,
 ) -> StoreResult<Project> {
     conn.prepare_cached(&format!(
-        "UPDATE projects SET status_token = ?2, status_forge = ?3, status_api_url = ?4
-         WHERE id = ?1 RETURNING {PROJECT_COLUMNS}"
+        "UPDATE projects SET status_token = ?2, status_forge = ?3, status_api_url = ?4,
+         status_deployments = ?5 WHERE id = ?1 RETURNING {PROJECT_COLUMNS}"
     ))
     .and_then(|mut s| {
         s.query_row(
@@ -116,7 +117,8 @@ pub(in crate::sqlite) fn set_forge_status(
                 id.0,
                 status.map(|s| s.token.0.as_str()),
                 status.and_then(|s| s.forge.as_deref()),
-                status.and_then(|s| s.api_url.as_deref())
+                status.and_then(|s| s.api_url.as_deref()),
+                status.is_some_and(|s| s.deployments)
             ],
             project_row,
         )
