@@ -529,3 +529,46 @@ fn github_deployments_show_each_deployment_in_the_environments_panel() {
     );
     setup.assert_clean(&deployments);
 }
+
+#[test]
+fn a_repository_github_does_not_know_is_logged_and_not_retried() {
+    // GitHub answers 404 for a repository the token cannot see.
+    let setup = Setup::on(
+        ForgeStatusApi::start(STATUS_TOKEN, "acme", "other"),
+        Some("github"),
+        STATUS_TOKEN,
+    );
+    setup.push("missing-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    assert!(wait_until(Duration::from_secs(30), || {
+        setup.log(&deployments[0]).matches("404 Not Found").count() >= 2
+    }));
+    assert_eq!(setup.github.exchanges().len(), 2);
+    assert!(setup.log(&deployments[0]).contains("giving up"));
+    assert!(!setup.log(&deployments[0]).contains(STATUS_TOKEN));
+}
+
+#[test]
+fn a_commit_github_refuses_with_422_is_logged_and_the_next_status_still_goes() {
+    let setup = Setup::start(STATUS_TOKEN);
+    setup.github.answer_next(Answer {
+        status: 422,
+        headers: Vec::new(),
+        body: r#"{"message":"No commit found for SHA: 0000","documentation_url":"https://docs.github.com/rest/commits/statuses#create-a-commit-status"}"#.to_owned(),
+    });
+    setup.push("unprocessable-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    assert!(
+        wait_until(Duration::from_secs(30), || setup.github.recorded()
+            == vec![("success".to_owned(), production())]),
+        "{:?}",
+        setup.github.exchanges()
+    );
+    assert_eq!(setup.github.exchanges()[0].status, 422);
+    assert_eq!(setup.github.exchanges().len(), 2);
+    let log = setup.log(&deployments[0]);
+    assert!(log.contains("422 Unprocessable Entity"), "{log}");
+    setup.assert_clean(&deployments);
+}
