@@ -293,6 +293,14 @@ impl StatusReporter {
             }
             Err(error) => {
                 // reqwest's message names the URL, never the headers.
+                if error.is_builder() {
+                    // The URL or a header cannot be sent: retrying won't help.
+                    return (
+                        "the request cannot be built".to_owned(),
+                        NextStep::GiveUp,
+                        serde_json::Value::Null,
+                    );
+                }
                 let reason = if error.is_timeout() {
                     "timed out".to_owned()
                 } else if error.is_connect() {

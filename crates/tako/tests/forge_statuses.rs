@@ -572,3 +572,49 @@ fn a_commit_github_refuses_with_422_is_logged_and_the_next_status_still_goes() {
     assert!(log.contains("422 Unprocessable Entity"), "{log}");
     setup.assert_clean(&deployments);
 }
+
+#[test]
+fn the_status_token_is_write_only_refused_when_unsendable_and_removable() {
+    let setup = Setup::start(STATUS_TOKEN);
+    let refused = setup.api(
+        "PUT",
+        "/api/v1/projects/Demo/forge-status",
+        &json!({"token": "ghp_with space", "forge": "github"}),
+    );
+    assert_eq!(refused.0, 422, "{}", refused.1);
+    assert!(
+        !refused.1.to_string().contains("with space"),
+        "{}",
+        refused.1
+    );
+    let refused = setup.api(
+        "PUT",
+        "/api/v1/projects/Demo/forge-status",
+        &json!({"token": STATUS_TOKEN, "forge": "sourcehut"}),
+    );
+    assert_eq!(refused.0, 422, "{}", refused.1);
+    let listed = setup.api("GET", "/api/v1/projects", &Value::Null);
+    assert_eq!(listed.1[0]["has_status_token"], true, "{}", listed.1);
+
+    // The CLI removes it; then nothing is reported.
+    let cleared = std::process::Command::new(env!("CARGO_BIN_EXE_tako"))
+        .args(["project", "set-forge-status", "Demo", "--clear"])
+        .args(["--server", &setup.server.url])
+        .args(["--token", setup.server.token.as_deref().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        cleared.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cleared.stderr)
+    );
+    let project = setup.api("GET", "/api/v1/projects/Demo", &Value::Null);
+    assert_eq!(project.1["has_status_token"], false, "{}", project.1);
+    setup.push("cleared-1", "app.txt");
+    let deployments = setup.finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Success);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(setup.github.exchanges().is_empty());
+    assert!(!setup.log(&deployments[0]).contains("Commit status"));
+}

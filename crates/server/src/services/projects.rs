@@ -123,12 +123,13 @@ impl Services {
             None => None,
             Some(input) => {
                 let token = input.token.trim();
+                // It goes into a header: printable ASCII only.
                 if token.is_empty()
                     || token.len() > 1024
-                    || token.chars().any(|c| c.is_control() || c.is_whitespace())
+                    || !token.chars().all(|c| c.is_ascii_graphic())
                 {
                     return Err(ServiceError::invalid(
-                        "token must be 1 to 1024 characters without spaces or control characters",
+                        "token must be 1 to 1024 printable ASCII characters without spaces",
                     ));
                 }
                 let forge = match input.forge.as_deref().map(str::trim) {
@@ -150,7 +151,7 @@ impl Services {
                         let url = url.trim_end_matches('/');
                         if !(url.starts_with("https://") || url.starts_with("http://"))
                             || url.len() > MAX_URL_CHARS
-                            || url.chars().any(|c| c.is_control() || c.is_whitespace())
+                            || !url.chars().all(|c| c.is_ascii_graphic())
                         {
                             return Err(ServiceError::invalid(
                                 "api_url must be an http:// or https:// URL",
