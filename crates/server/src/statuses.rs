@@ -84,14 +84,22 @@ impl StatusReporter {
     }
 
     async fn run(self, deployment: Deployment, mut phases: mpsc::UnboundedReceiver<Phase>) {
-        let Ok(project) = self.store.get_project(deployment.project).await else {
-            return;
+        let project = match self.store.get_project(deployment.project).await {
+            Ok(project) => project,
+            Err(error) => {
+                tracing::warn!(deployment = %deployment.id, %error, "no commit status: cannot read the project");
+                return;
+            }
         };
         let Some(setting) = project.forge_status else {
             return;
         };
-        let Ok(release) = self.store.get_release(deployment.release).await else {
-            return;
+        let release = match self.store.get_release(deployment.release).await {
+            Ok(release) => release,
+            Err(error) => {
+                tracing::warn!(deployment = %deployment.id, %error, "no commit status: cannot read the release");
+                return;
+            }
         };
         let resolve = |forge: Option<StatusForge>| {
             StatusTarget::resolve(
