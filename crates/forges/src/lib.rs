@@ -12,6 +12,9 @@
 //!    parsing (401 on error);
 //! 4. [`parse_event`] (400 on error, with the error's message).
 //!
+//! [`status`] is the other direction: the commit statuses Tako reports back
+//! to GitHub, Gitea/Forgejo and GitLab (requests and retry rules).
+//!
 //! Nothing here reads the network, files, the environment or the clock;
 //! callers pass the bytes, the header values and the time in.
 
@@ -21,6 +24,7 @@ pub mod gitlab;
 mod headers;
 mod payload;
 pub mod signature;
+pub mod status;
 
 pub use headers::{Delivery, HeaderError, Headers, MAX_DELIVERY_ID_LEN};
 pub use payload::{ForgeEvent, PayloadError, parse_event};

@@ -23,6 +23,15 @@ pub struct ProjectDto {
     pub has_webhook_secret: bool,
     /// Whether it has a token for its private repository (never shown).
     pub has_repository_token: bool,
+    /// Whether its deployments are reported to its forge as commit statuses
+    /// (the token is never shown).
+    pub has_status_token: bool,
+    /// The forge its statuses go to when set (`github`, `gitea`, `gitlab`).
+    pub status_forge: Option<String>,
+    /// The forge's API base URL when set.
+    pub status_api_url: Option<String>,
+    /// Whether a GitHub Deployment is reported too.
+    pub status_deployments: bool,
     /// When it was registered.
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -472,6 +481,36 @@ pub struct AuditPage {
     pub items: Vec<AuditEntryDto>,
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
+}
+
+/// How a project's deployments are reported to its forge as commit
+/// statuses. The token is write-only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetForgeStatus {
+    /// A token allowed to write commit statuses (GitHub: *Commit statuses:
+    /// write*; Gitea: `write:repository`; GitLab: `api`).
+    pub token: String,
+    /// `github`, `gitea` (Forgejo too) or `gitlab`; needed when the
+    /// repository URL's host is not github.com, gitlab.com or codeberg.org.
+    pub forge: Option<String>,
+    /// The forge's API base URL (GitHub Enterprise `https://HOST/api/v3`,
+    /// Gitea `https://HOST/api/v1`, GitLab `https://HOST/api/v4`).
+    pub api_url: Option<String>,
+    /// On GitHub, also report a Deployment and its statuses (the
+    /// repository's *Environments* panel); default false.
+    pub deployments: Option<bool>,
+}
+
+impl std::fmt::Debug for SetForgeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetForgeStatus")
+            .field("token", &"***")
+            .field("forge", &self.forge)
+            .field("api_url", &self.api_url)
+            .field("deployments", &self.deployments)
+            .finish()
+    }
 }
 
 /// A project's new webhook secret (write-only); `null` removes it, so the

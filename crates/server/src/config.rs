@@ -42,6 +42,10 @@ pub struct ServerConfig {
     /// How often the remotes' branch heads are compared with the pushes
     /// Tako saw, to recover missed ones (also at start-up); zero: never.
     pub missed_push_sweep: Duration,
+    /// GitHub's API base URL for commit statuses of projects that do not set
+    /// their own (`https://HOST/api/v3` for GitHub Enterprise; default
+    /// `https://api.github.com`).
+    pub github_api_url: Option<String>,
     /// The certificate and key to terminate TLS with (both or neither).
     pub tls: Option<TlsFiles>,
 }
@@ -70,6 +74,7 @@ impl Default for ServerConfig {
             master_key_file: None,
             agent_connect_timeout: Duration::from_secs(300),
             missed_push_sweep: Duration::from_secs(300),
+            github_api_url: None,
             tls: None,
         }
     }
@@ -149,6 +154,8 @@ pub struct ConfigLayer {
     pub agent_connect_timeout: Option<String>,
     /// `missed_push_sweep` (`5m`; `off` or `0`: never).
     pub missed_push_sweep: Option<String>,
+    /// `github_api_url`.
+    pub github_api_url: Option<String>,
     /// `tls_cert`: the certificate chain (PEM) to terminate TLS with.
     pub tls_cert: Option<String>,
     /// `tls_key`: its private key (PEM).
@@ -182,7 +189,7 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 14] = [
+pub const SETTINGS: [&str; 15] = [
     "listen",
     "data_dir",
     "database_url",
@@ -195,6 +202,7 @@ pub const SETTINGS: [&str; 14] = [
     "master_key_file",
     "agent_connect_timeout",
     "missed_push_sweep",
+    "github_api_url",
     "tls_cert",
     "tls_key",
 ];
@@ -225,6 +233,7 @@ impl ConfigLayer {
             master_key_file: get("master_key_file"),
             agent_connect_timeout: get("agent_connect_timeout"),
             missed_push_sweep: get("missed_push_sweep"),
+            github_api_url: get("github_api_url"),
             tls_cert: get("tls_cert"),
             tls_key: get("tls_key"),
         }
@@ -232,7 +241,7 @@ impl ConfigLayer {
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 14] = [
+        let fields: [(&'static str, &Option<String>); 15] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
@@ -251,6 +260,7 @@ impl ConfigLayer {
             ("master_key_file", &self.master_key_file),
             ("agent_connect_timeout", &self.agent_connect_timeout),
             ("missed_push_sweep", &self.missed_push_sweep),
+            ("github_api_url", &self.github_api_url),
             ("tls_cert", &self.tls_cert),
             ("tls_key", &self.tls_key),
         ];
@@ -380,6 +390,15 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
                 ));
             }
             config.public_url = Some(value.to_owned());
+        }
+        "github_api_url" => {
+            let value = value.trim().trim_end_matches('/');
+            if !(value.starts_with("http://") || value.starts_with("https://")) {
+                return Err(format!(
+                    "expected an http:// or https:// URL, got {value:?}"
+                ));
+            }
+            config.github_api_url = Some(value.to_owned());
         }
         "webhook_secret" => {
             // Never echo the value back.

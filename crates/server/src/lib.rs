@@ -4,7 +4,7 @@
 //!
 //! Layers inside the crate: the HTTP front ends (`http` composing `api` and
 //! `web`) call the `services`, which know nothing of HTTP; the services and
-//! the background workers (`router`, `scheduler`, `sweep`) share `releases`,
+//! the background workers (`router`, `scheduler`, `sweep`, `statuses`) share `releases`,
 //! `policy` and `repository`. Handlers extract, call one service function
 //! and answer; rules live in the services and below.
 
@@ -22,6 +22,7 @@ pub mod serve;
 pub mod services;
 pub mod startup;
 pub mod state;
+pub mod statuses;
 pub mod sweep;
 pub mod tls;
 pub mod web;

@@ -305,6 +305,11 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         agents: crate::scheduler::AgentSettings {
             connect_timeout: config.agent_connect_timeout,
         },
+        statuses: crate::statuses::StatusReporter::new(
+            store.clone(),
+            public_url.clone().unwrap_or_default(),
+            config.github_api_url.clone(),
+        ),
     };
     tokio::spawn(scheduler.run());
 

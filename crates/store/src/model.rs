@@ -101,6 +101,32 @@ impl fmt::Debug for RepositoryToken {
     }
 }
 
+/// The token Tako reports deployments to the forge with (commit statuses),
+/// as the store keeps it (sealed like [`RepositoryToken`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StatusToken(pub String);
+
+impl fmt::Debug for StatusToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StatusToken(***)")
+    }
+}
+
+/// How a project's deployments are reported back to its forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgeStatus {
+    /// The token (write-only through the API).
+    pub token: StatusToken,
+    /// The forge (`github`, `gitea`, `gitlab`) when the repository URL's
+    /// host does not say.
+    pub forge: Option<String>,
+    /// The forge's API base URL when not the public one's (GitHub
+    /// Enterprise `https://HOST/api/v3`).
+    pub api_url: Option<String>,
+    /// On GitHub, also a Deployment and its statuses per deployment.
+    pub deployments: bool,
+}
+
 /// A project to register.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewProject {
@@ -127,6 +153,8 @@ pub struct Project {
     pub webhook_secret: Option<WebhookSecret>,
     /// The HTTPS token for fetching a private repository, if it needs one.
     pub repository_token: Option<RepositoryToken>,
+    /// Reporting its deployments to the forge, if set up.
+    pub forge_status: Option<ForgeStatus>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
 }

@@ -1,5 +1,6 @@
 //! The sealing layer, the same for every store implementation: what is
-//! sealed and how. Sealed: a project's webhook secret and repository token,
+//! sealed and how. Sealed: a project's webhook secret, repository token and
+//! forge status token,
 //! a sensitive variable's value, and every sensitive entry of a release's
 //! frozen variables (sealed by the server, re-sealed here on rotation).
 //!
@@ -10,7 +11,9 @@
 
 use crate::error::{StoreError, StoreResult};
 use crate::frozen::FrozenVariables;
-use crate::model::{NewProject, NewVariable, Project, RepositoryToken, Variable, WebhookSecret};
+use crate::model::{
+    ForgeStatus, NewProject, NewVariable, Project, RepositoryToken, Variable, WebhookSecret,
+};
 use crate::seal::{Keyring, SealError};
 
 fn sealing_failed(error: SealError) -> StoreError {
@@ -55,6 +58,15 @@ pub(crate) fn seal_secret(keys: Option<&Keyring>, secret: &str) -> StoreResult<S
     seal(keys, secret)
 }
 
+/// A forge status setting with its token sealed.
+pub(crate) fn seal_forge_status(
+    keys: Option<&Keyring>,
+    mut status: ForgeStatus,
+) -> StoreResult<ForgeStatus> {
+    status.token.0 = seal(keys, &status.token.0)?;
+    Ok(status)
+}
+
 /// A project as read, its secrets opened.
 pub(crate) fn open_project(keys: Option<&Keyring>, mut project: Project) -> StoreResult<Project> {
     if let Some(secret) = &mut project.webhook_secret {
@@ -62,6 +74,9 @@ pub(crate) fn open_project(keys: Option<&Keyring>, mut project: Project) -> Stor
     }
     if let Some(token) = &mut project.repository_token {
         token.0 = open(keys, &token.0)?;
+    }
+    if let Some(status) = &mut project.forge_status {
+        status.token.0 = open(keys, &status.token.0)?;
     }
     Ok(project)
 }

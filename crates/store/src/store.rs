@@ -45,6 +45,13 @@ pub trait Store: Send + Sync + 'static {
         project: ProjectId,
         secret: Option<WebhookSecret>,
     ) -> StoreResult<Project>;
+    /// Replaces (or, with `None`, removes) how the project's deployments are
+    /// reported back to its forge (the token is sealed).
+    async fn set_forge_status(
+        &self,
+        project: ProjectId,
+        status: Option<crate::model::ForgeStatus>,
+    ) -> StoreResult<Project>;
     /// Takes the project's next build counter value (1, 2, ...) atomically.
     async fn next_build_number(&self, project: ProjectId) -> StoreResult<i64>;
 

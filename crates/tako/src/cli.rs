@@ -150,6 +150,33 @@ pub(crate) enum ProjectCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Report the project's deployments to its forge as commit statuses
+    /// (context tako/<Environment>), with a token read from a file (`-` for
+    /// standard input); with --clear, stop and delete the token.
+    ///
+    /// Example: tako project set-forge-status web --token-file - < github-status-token
+    SetForgeStatus {
+        /// The project.
+        name: String,
+        /// Read the token from this file (`-` for standard input); never
+        /// given on the command line.
+        #[arg(long, value_name = "FILE", required_unless_present = "clear")]
+        token_file: Option<std::path::PathBuf>,
+        /// github, gitea (Forgejo too) or gitlab, when the repository URL's
+        /// host is not github.com, gitlab.com or codeberg.org.
+        #[arg(long, value_name = "FORGE")]
+        forge: Option<String>,
+        /// The forge's API base URL (GitHub Enterprise: https://HOST/api/v3).
+        #[arg(long, value_name = "URL")]
+        api_url: Option<String>,
+        /// On GitHub, also report a Deployment per deployment (the
+        /// repository's Environments panel).
+        #[arg(long)]
+        github_deployments: bool,
+        /// Stop reporting and delete the token instead.
+        #[arg(long, conflicts_with_all = ["token_file", "forge", "api_url", "github_deployments"])]
+        clear: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -49,6 +49,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             master_key_file: None,
             agent_connect_timeout: None,
             missed_push_sweep: args.missed_push_sweep,
+            github_api_url: None,
             tls_cert: args.tls_cert.map(|p| p.display().to_string()),
             tls_key: args.tls_key.map(|p| p.display().to_string()),
         },

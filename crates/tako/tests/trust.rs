@@ -321,6 +321,23 @@ fn a_canary_secret_never_leaks_and_a_feature_branch_cannot_reach_production() {
         &["project", "create", "Demo", "--repo", &bare.file_url()],
         None,
     );
+    // A forge status token (sealed, re-sealed on rotation; a file:// URL is
+    // on no forge, so nothing is sent with it).
+    let shown = cli.ok(
+        &[
+            "project",
+            "set-forge-status",
+            "Demo",
+            "--token-file",
+            "-",
+            "--forge",
+            "github",
+            "--api-url",
+            "http://127.0.0.1:9/api/v3",
+        ],
+        Some(HTTP_TOKEN),
+    );
+    assert_clean("tako project set-forge-status", &shown);
     for (name, value, extra) in [
         ("Canary", CANARY.to_owned(), None),
         ("HttpToken", HTTP_TOKEN.to_owned(), None),

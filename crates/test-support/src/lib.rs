@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod browser;
 pub mod fault_proxy;
+pub mod forge_api;
 pub mod git_server;
 pub mod github;
 pub mod http;

@@ -17,10 +17,11 @@ use crate::api::{ErrorBody, page_request};
 use crate::http::limits::SMALL_BODY_BYTES;
 use crate::http::wire::to_wire;
 use crate::services::VariableInput;
-use crate::services::projects::NewProjectInput;
+use crate::services::projects::{ForgeStatusInput, NewProjectInput};
 use crate::state::AppState;
 use tako_protocol::api::{
-    CreateProject, ProjectDto, ReleaseDto, ReleasePage, SetVariable, SetWebhookSecret, VariableDto,
+    CreateProject, ProjectDto, ReleaseDto, ReleasePage, SetForgeStatus, SetVariable,
+    SetWebhookSecret, VariableDto,
 };
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -32,6 +33,12 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             "/projects/{name}/variables/{var}",
             put(set_variable)
                 .delete(delete_variable)
+                .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)),
+        )
+        .route(
+            "/projects/{name}/forge-status",
+            put(set_forge_status)
+                .delete(delete_forge_status)
                 .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)),
         )
         .route(
@@ -221,5 +228,47 @@ pub(crate) async fn set_webhook_secret(
         .services
         .set_webhook_secret(&who, &name, body.webhook_secret)
         .await?;
+    Ok(Json(to_wire(&updated)))
+}
+
+/// Sets how the project's deployments are reported to its forge as commit
+/// statuses; the token is write-only (the answer says only that one is set).
+#[utoipa::path(put, path = "/api/v1/projects/{name}/forge-status", tag = "projects",
+    request_body = SetForgeStatus,
+    params(("name" = String, Path, description = "The project's name")),
+    responses((status = 200, body = ProjectDto), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn set_forge_status(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<SetForgeStatus>,
+) -> ApiResult<Json<ProjectDto>> {
+    let input = ForgeStatusInput {
+        token: body.token,
+        forge: body.forge,
+        api_url: body.api_url,
+        deployments: body.deployments.unwrap_or(false),
+    };
+    let updated = state
+        .services
+        .set_forge_status(&who, &name, Some(input))
+        .await?;
+    Ok(Json(to_wire(&updated)))
+}
+
+/// Stops reporting the project's deployments to its forge (the token is
+/// deleted).
+#[utoipa::path(delete, path = "/api/v1/projects/{name}/forge-status", tag = "projects",
+    params(("name" = String, Path, description = "The project's name")),
+    responses((status = 200, body = ProjectDto), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete_forge_status(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<ProjectDto>> {
+    let updated = state.services.set_forge_status(&who, &name, None).await?;
     Ok(Json(to_wire(&updated)))
 }

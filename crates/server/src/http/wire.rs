@@ -46,6 +46,13 @@ impl ToWire for Project {
             repository: project.repository_url.clone(),
             has_webhook_secret: project.webhook_secret.is_some(),
             has_repository_token: project.repository_token.is_some(),
+            has_status_token: project.forge_status.is_some(),
+            status_forge: project.forge_status.as_ref().and_then(|s| s.forge.clone()),
+            status_api_url: project
+                .forge_status
+                .as_ref()
+                .and_then(|s| s.api_url.clone()),
+            status_deployments: project.forge_status.as_ref().is_some_and(|s| s.deployments),
             created_at: time(project.created_at),
         }
     }

@@ -13,7 +13,8 @@
 //! the engine of `tako-exec` (decides, substitutes and hands each step to
 //! an executor: steps with `Roles` to [`agents`], the others to the local
 //! executor), [`watch`] (the lease watcher, a value stopped when dropped)
-//! and [`sink`] (the buffered task log).
+//! and [`sink`] (the buffered task log). Each deployment's start and end go
+//! to its forge as commit statuses through [`crate::statuses`].
 
 mod agents;
 mod prepare;
@@ -28,6 +29,7 @@ use tako_core::step::{SkipReason, StepReport, StepState};
 use tako_exec::engine::{DeploymentOutcome, RecordedStep, resume_deployment_with};
 use tako_exec::executor::{Executors, LocalExecutor, StepExecutor};
 use tako_exec::sink::LogSink;
+use tako_forges::status::Phase;
 use tako_git::Mirrors;
 use tako_store::{Deployment, DeploymentState, NodeId, StepRunState, Store};
 use tokio::sync::Notify;
@@ -62,6 +64,8 @@ pub struct Scheduler {
     pub keyring: Arc<tako_store::Keyring>,
     /// How steps run on agents.
     pub agents: AgentSettings,
+    /// Reports each deployment's start and end to its forge.
+    pub statuses: crate::statuses::StatusReporter,
 }
 
 /// Where the server runs a deployment's steps: those with `Roles` on
@@ -124,6 +128,8 @@ impl Scheduler {
     }
 
     async fn run_one(&self, deployment: Deployment) {
+        let statuses = self.statuses.start(&deployment);
+        statuses.report(Phase::Started);
         let sink = Arc::new(StoreSink::default());
         let (state, error) = match self.execute(&deployment, &sink).await {
             Ok(ended) => ended,
@@ -145,6 +151,11 @@ impl Scheduler {
         {
             tracing::error!(deployment = %deployment.id, %error, "cannot record the end of a deployment");
         }
+        statuses.report(match state {
+            DeploymentState::Success => Phase::Succeeded,
+            DeploymentState::Cancelled => Phase::Cancelled,
+            _ => Phase::Failed,
+        });
         let dir = self.work_root.join(deployment.id.to_string());
         let retention = self.retention;
         tokio::spawn(async move {

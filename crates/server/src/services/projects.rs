@@ -1,7 +1,8 @@
-//! Projects: finding one by name, registering one, and replacing its own
-//! webhook secret (kept in step with the intake's copy).
+//! Projects: finding one by name, registering one, replacing its own
+//! webhook secret (kept in step with the intake's copy), and setting how its
+//! deployments are reported to its forge.
 
-use tako_store::{NewProject, Project, RepositoryToken, WebhookSecret};
+use tako_store::{ForgeStatus, NewProject, Project, RepositoryToken, StatusToken, WebhookSecret};
 
 use super::{Principal, ServiceError, ServiceResult, Services, check_name};
 
@@ -106,5 +107,94 @@ impl Services {
         self.secrets.set(&updated.repository_url, secret);
         tracing::info!(project = %updated.name, by = %who.name, "project webhook secret replaced");
         Ok(updated)
+    }
+
+    /// Sets (or, with `None`, removes) how the project's deployments are
+    /// reported to its forge as commit statuses (admin only). The token is
+    /// kept sealed and never shown again.
+    pub async fn set_forge_status(
+        &self,
+        who: &Principal,
+        project: &str,
+        setting: Option<ForgeStatusInput>,
+    ) -> ServiceResult<Project> {
+        who.require_admin("change forge status tokens: it needs the admin role")?;
+        let status = match setting {
+            None => None,
+            Some(input) => {
+                let token = input.token.trim();
+                // It goes into a header: printable ASCII only.
+                if token.is_empty()
+                    || token.len() > 1024
+                    || !token.chars().all(|c| c.is_ascii_graphic())
+                {
+                    return Err(ServiceError::invalid(
+                        "token must be 1 to 1024 printable ASCII characters without spaces",
+                    ));
+                }
+                let forge = match input.forge.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(name) => Some(
+                        tako_forges::status::StatusForge::parse(name)
+                            .ok_or_else(|| {
+                                ServiceError::invalid(
+                                    "forge must be github, gitea, forgejo or gitlab",
+                                )
+                            })?
+                            .name()
+                            .to_owned(),
+                    ),
+                };
+                let api_url = match input.api_url.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(url) => {
+                        let url = url.trim_end_matches('/');
+                        if !(url.starts_with("https://") || url.starts_with("http://"))
+                            || url.len() > MAX_URL_CHARS
+                            || !url.chars().all(|c| c.is_ascii_graphic())
+                        {
+                            return Err(ServiceError::invalid(
+                                "api_url must be an http:// or https:// URL",
+                            ));
+                        }
+                        Some(url.to_owned())
+                    }
+                };
+                Some(ForgeStatus {
+                    token: StatusToken(token.to_owned()),
+                    forge,
+                    api_url,
+                    deployments: input.deployments,
+                })
+            }
+        };
+        let project = self.project_named(project).await?;
+        let removed = status.is_none();
+        let updated = self.store.set_forge_status(project.id, status).await?;
+        tracing::info!(project = %updated.name, by = %who.name, removed, "forge status setting replaced");
+        Ok(updated)
+    }
+}
+
+/// How a project's deployments are reported to its forge.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ForgeStatusInput {
+    /// The token (write-only).
+    pub token: String,
+    /// `github`, `gitea`, `gitlab`.
+    pub forge: Option<String>,
+    /// The forge's API base URL.
+    pub api_url: Option<String>,
+    /// On GitHub, also a Deployment and its statuses.
+    pub deployments: bool,
+}
+
+impl std::fmt::Debug for ForgeStatusInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForgeStatusInput")
+            .field("forge", &self.forge)
+            .field("api_url", &self.api_url)
+            .field("deployments", &self.deployments)
+            .finish_non_exhaustive()
     }
 }

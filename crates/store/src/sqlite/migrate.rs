@@ -72,6 +72,16 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "push_heads",
         sql: include_str!("../../migrations/sqlite/0011_push_heads.sql"),
     },
+    Migration {
+        version: 12,
+        name: "forge_status",
+        sql: include_str!("../../migrations/sqlite/0012_forge_status.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "forge_deployments",
+        sql: include_str!("../../migrations/sqlite/0013_forge_deployments.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -433,6 +433,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_forge_status(
+        &self,
+        project: ProjectId,
+        status: Option<crate::model::ForgeStatus>,
+    ) -> StoreResult<Project> {
+        let keys = self.keys();
+        self.write(move |c| {
+            let sealed = status
+                .map(|s| layer::seal_forge_status(keys.as_deref(), s))
+                .transpose()?;
+            layer::open_project(
+                keys.as_deref(),
+                ops::set_forge_status(c, project, sealed.as_ref())?,
+            )
+        })
+        .await
+    }
+
     async fn get_project(&self, id: ProjectId) -> StoreResult<Project> {
         let keys = self.keys();
         self.read(move |c| layer::open_project(keys.as_deref(), ops::get_project(c, id)?))

@@ -71,6 +71,20 @@ fn reseal_in_transaction(conn: &mut Connection, keys: &Keyring) -> StoreResult<u
         }
     }
     let rows: Vec<(i64, String)> = tx
+        .prepare("SELECT id, status_token FROM projects WHERE status_token IS NOT NULL")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(db(CONTEXT))?;
+    for (id, token) in rows {
+        if let Some(resealed) = reseal(keys, &token)? {
+            tx.execute(
+                "UPDATE projects SET status_token = ?2 WHERE id = ?1",
+                params![id, resealed],
+            )
+            .map_err(db(CONTEXT))?;
+            count += 1;
+        }
+    }
+    let rows: Vec<(i64, String)> = tx
         .prepare("SELECT id, value FROM variables WHERE sensitive <> 0")
         .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
         .map_err(db(CONTEXT))?;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use tako_store::{
-    Keyring, NewProject, NewVariable, RepositoryToken, Store, StoreError, WebhookSecret,
+    ForgeStatus, Keyring, NewProject, NewVariable, RepositoryToken, StatusToken, Store, StoreError,
+    WebhookSecret,
 };
 
 use super::{StoreFactory, new_release};
@@ -22,6 +23,22 @@ async fn seed(store: &dyn Store) -> tako_store::Project {
         })
         .await
         .unwrap();
+    let project = store
+        .set_forge_status(
+            project.id,
+            Some(ForgeStatus {
+                token: StatusToken(format!("status-{CANARY}")),
+                forge: Some("github".to_owned()),
+                api_url: Some("https://ghe.example.com/api/v3".to_owned()),
+                deployments: true,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        project.forge_status.as_ref().map(|s| s.token.0.clone()),
+        Some(format!("status-{CANARY}"))
+    );
     store
         .set_variable(NewVariable {
             project: project.id,
@@ -54,6 +71,15 @@ async fn check(store: &dyn Store) {
     assert_eq!(
         project.repository_token,
         Some(RepositoryToken(format!("token-{CANARY}")))
+    );
+    assert_eq!(
+        project.forge_status,
+        Some(ForgeStatus {
+            token: StatusToken(format!("status-{CANARY}")),
+            forge: Some("github".to_owned()),
+            api_url: Some("https://ghe.example.com/api/v3".to_owned()),
+            deployments: true,
+        })
     );
     let variables = store.list_variables(project.id).await.unwrap();
     let values: Vec<&str> = variables.iter().map(|v| v.value.as_str()).collect();

@@ -17,8 +17,8 @@ use serde::Serialize;
 use tako_protocol::api::{
     AuditPage, CreateDeployment, CreateProject, CreateRelease, CreateToken, CreatedRelease,
     CreatedToken, DeploymentDto, EnvironmentPolicyDto, KeyRotation, LogEnd, LogLineDto, ProjectDto,
-    ReleaseDto, ReleasePage, SetEnvironmentPolicy, SetVariable, SetWebhookSecret, TokenDto,
-    VariableDto,
+    ReleaseDto, ReleasePage, SetEnvironmentPolicy, SetForgeStatus, SetVariable, SetWebhookSecret,
+    TokenDto, VariableDto,
 };
 
 use crate::cli::{
@@ -101,6 +101,47 @@ pub(crate) fn project(args: ProjectArgs) -> Result<ExitCode> {
                 );
             } else {
                 println!("Project {} uses the server's webhook secret", project.name);
+            }
+        }
+        ProjectCommand::SetForgeStatus {
+            name,
+            token_file,
+            forge,
+            api_url,
+            github_deployments,
+            clear,
+        } => {
+            let path = format!("/projects/{}/forge-status", segment(&name));
+            match token_file {
+                Some(file) if !clear => {
+                    let token = if file == std::path::Path::new("-") {
+                        read_stdin("the status token")?
+                    } else {
+                        std::fs::read_to_string(&file)
+                            .with_context(|| {
+                                format!("cannot read the status token from {}", file.display())
+                            })?
+                            .trim()
+                            .to_owned()
+                    };
+                    let project: ProjectDto = client.put(
+                        &path,
+                        &SetForgeStatus {
+                            token,
+                            forge,
+                            api_url,
+                            deployments: Some(github_deployments),
+                        },
+                    )?;
+                    println!(
+                        "Project {} reports its deployments to its forge as commit statuses",
+                        project.name
+                    );
+                }
+                _ => {
+                    client.delete(&path)?;
+                    println!("Project {name} no longer reports commit statuses");
+                }
             }
         }
         ProjectCommand::List { output } => {

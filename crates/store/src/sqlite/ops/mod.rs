@@ -13,11 +13,11 @@ use crate::log_codec;
 use crate::model::{
     ApiToken, AuditEntry, AuditId, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
     DeliveryOutcome, DeliveryState, Deployment, DeploymentEvent, DeploymentFilter, DeploymentId,
-    DeploymentState, EnvironmentPolicy, InsertOutcome, InterruptScope, InvalidTransition,
-    LogCursor, LogPage, NewApiToken, NewAuditEntry, NewDelivery, NewDeployment, NewProject,
-    NewRelease, NewVariable, NodeId, Page, PageCursor, PageRequest, Project, ProjectId, Release,
-    ReleaseId, RepositoryToken, StepRecord, StepRunState, TokenHash, TokenId, Variable, VariableId,
-    WebhookSecret, normalize_repository_url,
+    DeploymentState, EnvironmentPolicy, ForgeStatus, InsertOutcome, InterruptScope,
+    InvalidTransition, LogCursor, LogPage, NewApiToken, NewAuditEntry, NewDelivery, NewDeployment,
+    NewProject, NewRelease, NewVariable, NodeId, Page, PageCursor, PageRequest, Project, ProjectId,
+    Release, ReleaseId, RepositoryToken, StatusToken, StepRecord, StepRunState, TokenHash, TokenId,
+    Variable, VariableId, WebhookSecret, normalize_repository_url,
 };
 
 mod audit;

@@ -2,8 +2,7 @@
 
 use super::*;
 
-pub(in crate::sqlite) const PROJECT_COLUMNS: &str =
-    "id, name, repository_url, webhook_secret, created_at, repository_token";
+pub(in crate::sqlite) const PROJECT_COLUMNS: &str = "id, name, repository_url, webhook_secret, created_at, repository_token, status_token, status_forge, status_api_url, status_deployments";
 
 pub(in crate::sqlite) fn project_row(row: &Row<'_>) -> rusqlite::Result<Project> {
     Ok(Project {
@@ -12,6 +11,17 @@ pub(in crate::sqlite) fn project_row(row: &Row<'_>) -> rusqlite::Result<Project>
         repository_url: row.get(2)?,
         webhook_secret: row.get::<_, Option<String>>(3)?.map(WebhookSecret),
         repository_token: row.get::<_, Option<String>>(5)?.map(RepositoryToken),
+        forge_status: row
+            .get::<_, Option<String>>(6)?
+            .map(|token| -> rusqlite::Result<ForgeStatus> {
+                Ok(ForgeStatus {
+                    token: StatusToken(token),
+                    forge: row.get(7)?,
+                    api_url: row.get(8)?,
+                    deployments: row.get(9)?,
+                })
+            })
+            .transpose()?,
         created_at: time(row, 4)?,
     })
 }
@@ -88,6 +98,33 @@ pub(in crate::sqlite) fn set_webhook_secret(
     ))
     .and_then(|mut s| s.query_row(params![id.0, secret], project_row).optional())
     .map_err(db("set a webhook secret"))?
+    .ok_or_else(|| StoreError::not_found(format!("project {id}")))
+}
+
+/// `status` with its token sealed already.
+pub(in crate::sqlite) fn set_forge_status(
+    conn: &mut Connection,
+    id: ProjectId,
+    status: Option<&ForgeStatus>,
+) -> StoreResult<Project> {
+    conn.prepare_cached(&format!(
+        "UPDATE projects SET status_token = ?2, status_forge = ?3, status_api_url = ?4,
+         status_deployments = ?5 WHERE id = ?1 RETURNING {PROJECT_COLUMNS}"
+    ))
+    .and_then(|mut s| {
+        s.query_row(
+            params![
+                id.0,
+                status.map(|s| s.token.0.as_str()),
+                status.and_then(|s| s.forge.as_deref()),
+                status.and_then(|s| s.api_url.as_deref()),
+                status.is_some_and(|s| s.deployments)
+            ],
+            project_row,
+        )
+        .optional()
+    })
+    .map_err(db("set the forge status setting"))?
     .ok_or_else(|| StoreError::not_found(format!("project {id}")))
 }
 
