@@ -440,11 +440,12 @@ def tako_log(tako, directory, lines, runs=3):
                 sys.exit(f"agent log run {run}: {detail['state']} {detail['log_lines']} "
                          f"{detail.get('error')}")
             agent_s = e2e.parse_time(detail["finished_at"]) - e2e.parse_time(detail["started_at"])
-            job_s = t.db.rows("SELECT (finished_at - started_at) / 1000.0 FROM jobs "
-                              "WHERE deployment_id = ?", detail["id"])[0][0]
+            job_s, step_s = t.db.rows("SELECT (finished_at - started_at) / 1000.0, "
+                                      "duration_ms / 1000.0 FROM jobs WHERE deployment_id = ?",
+                                      detail["id"])[0]
             samples = [x for x in samples if x == x]
             rows.append({"run": run, "server_s": server_s, "agent_s": agent_s, "job_s": job_s,
-                         "lines": detail["log_lines"], "rss_min": min(samples),
+                         "step_s": step_s, "lines": detail["log_lines"], "rss_min": min(samples),
                          "rss_max": max(samples), "load": load})
             log(f"log run {run}: server {server_s:.3f} s, agent {agent_s:.3f} s (job {job_s:.3f}"
                 f" s), agent RSS {min(samples):.1f}–{max(samples):.1f} MiB, load {load:.2f}")
@@ -831,13 +832,15 @@ def summary(path):
 
     if any("log" in r for r in runs):
         print("\nThe 1,000,000-line step, every run:\n")
-        print("| run | on the server (s) | on the agent (s) | agent job (s) | lines | agent RSS "
-              "min–max during the step (MiB) | load |")
-        print("|---|---|---|---|---|---|---|")
+        print("| run | on the server (s) | on the agent (s) | agent job taken → ended (s) | "
+              "the step on the agent (s) | lines | agent RSS min–max during the step (MiB) "
+              "| load |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in runs:
             for row in r.get("log", {}).get("runs", []):
+                step = f"{row['step_s']:.3f}" if row.get("step_s") is not None else "–"
                 print(f"| {row['run']} | {row['server_s']:.3f} | {row['agent_s']:.3f} | "
-                      f"{row['job_s']:.3f} | {row['lines']} | {row['rss_min']:.1f}–"
+                      f"{row['job_s']:.3f} | {step} | {row['lines']} | {row['rss_min']:.1f}–"
                       f"{row['rss_max']:.1f} | {row['load']:.2f} |")
     if any("throughput" in r for r in runs):
         print("\nThroughput, every run:\n")
