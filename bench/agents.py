@@ -830,16 +830,35 @@ def summary(path):
                 ("sent_step", "total: push sent → step running")):
             print(f"| {text} | {mmm('latency', key)} |")
 
+    print("\nEvery run (load: the 1-minute load average at the start of the part):\n")
+    print("| run | Tako p50 (load) | Buildbot p50 | Tako jobs/s (load) | Buildbot builds/s "
+          "(load) | agent idle RSS | log agent/server (load) | interrupted after |")
+    print("|---|---|---|---|---|---|---|---|")
+
+    def cell(r, part, key, fmt, with_load=False):
+        if part not in r or r[part].get(key) is None:
+            return "–"
+        text = fmt.format(r[part][key])
+        return f"{text} ({r[part]['load']:.2f})" if with_load else text
+    for n, r in enumerate(runs, 1):
+        print(f"| {n}: {r['date']} | {cell(r, 'latency', 'sent_step', '{:.0f} ms', True)} | "
+              f"{cell(r, 'buildbot', 'p50', '{:.0f} ms')} | "
+              f"{cell(r, 'throughput', 'jobs_per_s', '{:.1f}', True)} | "
+              f"{cell(r, 'buildbot', 'builds_per_s', '{:.2f}', True)} | "
+              f"{cell(r, 'latency', 'agent_idle_rss_mib', '{:.1f} MiB')} | "
+              f"{cell(r, 'log', 'ratio', '{:.2f}×', True)} | "
+              f"{cell(r, 'interrupt', 'kill_to_interrupted_s', '{:.1f} s')} |")
+
     if any("log" in r for r in runs):
         print("\nThe 1,000,000-line step, every run:\n")
-        print("| run | on the server (s) | on the agent (s) | agent job taken → ended (s) | "
+        print("| run.push | on the server (s) | on the agent (s) | agent job taken → ended (s) | "
               "the step on the agent (s) | lines | agent RSS min–max during the step (MiB) "
               "| load |")
         print("|---|---|---|---|---|---|---|---|")
-        for r in runs:
+        for n, r in enumerate(runs, 1):
             for row in r.get("log", {}).get("runs", []):
                 step = f"{row['step_s']:.3f}" if row.get("step_s") is not None else "–"
-                print(f"| {row['run']} | {row['server_s']:.3f} | {row['agent_s']:.3f} | "
+                print(f"| {n}.{row['run']} | {row['server_s']:.3f} | {row['agent_s']:.3f} | "
                       f"{row['job_s']:.3f} | {step} | {row['lines']} | {row['rss_min']:.1f}–"
                       f"{row['rss_max']:.1f} | {row['load']:.2f} |")
     if any("throughput" in r for r in runs):
