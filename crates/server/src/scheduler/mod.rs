@@ -61,6 +61,8 @@ pub struct Scheduler {
     pub keyring: Arc<tako_store::Keyring>,
     /// How steps run on agents.
     pub agents: AgentSettings,
+    /// Notified when a job is created for an agent (wakes their long polls).
+    pub jobs_created: Arc<Notify>,
 }
 
 /// Where the server runs a deployment's steps: those with `Roles` on
@@ -184,6 +186,7 @@ impl Scheduler {
                 deployment: deployment.id,
                 sink: sink.clone(),
                 settings: self.agents,
+                jobs_created: self.jobs_created.clone(),
             },
         };
         let report = run_deployment_with(
