@@ -7,16 +7,19 @@
 #
 #   bench/all.sh [RUNS]                      (default 3 runs of each)
 #   BENCHES="end-to-end history" bench/all.sh 1   (only some; the names:
-#       intake end-to-end log log-server history criterion)
+#       intake end-to-end log log-server history agents criterion)
 #   bench/all.sh 3 > results.md
 #
-# Takes about 25 minutes with 3 runs on the 2-core machine (intake ~6 min,
-# end to end ~6 min, criterion ~5 min). Needs wrk and webhook (installed
-# with apt-get when missing, as bench/intake.sh does) and python3.
+# Takes about 60 minutes with 3 runs on the 2-core machine (intake ~6 min,
+# end to end ~6 min, criterion ~5 min; agents ~12 min a run, Buildbot's
+# 1,000 builds most of it). Needs wrk and webhook (installed with apt-get
+# when missing, as bench/intake.sh does) and python3; `agents` needs the
+# Buildbot recipe (../shared/peers/buildbot, or BB_RECIPE) and makes its
+# venv outside the repository when BB_VENV has none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
-benches=${BENCHES:-intake end-to-end log log-server history criterion}
+benches=${BENCHES:-intake end-to-end log log-server history agents criterion}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 
 if [ -z "${TAKO_BIN:-}" ]; then
@@ -52,6 +55,10 @@ for bench in $benches; do
       section "History scale (bench/history-scale.sh $runs 100000)"
       bench/history-scale.sh "$runs" 100000
       ;;
+    agents)
+      section "Agents, side by side with Buildbot (bench/agents.sh $runs 1000)"
+      bench/agents.sh "$runs" 1000
+      ;;
     criterion)
       section "Micro-benchmarks (criterion)"
       for target_bench in tako-github:intake tako-takofile:parse tako-octostache:substitute \
@@ -70,7 +77,7 @@ for bench in $benches; do
       done
       ;;
     *)
-      echo "unknown benchmark $bench (known: intake end-to-end log log-server history criterion)" >&2
+      echo "unknown benchmark $bench (known: intake end-to-end log log-server history agents criterion)" >&2
       exit 2
       ;;
   esac

@@ -273,6 +273,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
 
     let deliveries_stored = Arc::new(Notify::new());
     let deployments_queued = Arc::new(Notify::new());
+    let jobs_created = Arc::new(Notify::new());
     let mirrors = Mirrors::new(config.data_dir.join("mirrors"));
     let leftovers = mirrors.remove_leftovers();
     if leftovers > 0 {
@@ -310,6 +311,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
             public_url.clone().unwrap_or_default(),
             config.github_api_url.clone(),
         ),
+        jobs_created: jobs_created.clone(),
     };
     tokio::spawn(scheduler.run());
 
@@ -338,6 +340,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         secrets,
         deployments_queued: deployments_queued.clone(),
         deliveries_stored,
+        jobs_created,
         // A release made by hand answers before the request's own time
         // limit runs out.
         fetch_budget: limits.request_timeout * 3 / 4,

@@ -109,6 +109,7 @@ async fn build_api(limits: tako_server::http::limits::Limits, on_disk: bool) -> 
         secrets,
         deployments_queued: queued.clone(),
         deliveries_stored: Arc::new(Notify::new()),
+        jobs_created: Arc::new(Notify::new()),
         fetch_budget: limits.request_timeout * 3 / 4,
     };
     let state = Arc::new(AppState {

@@ -60,6 +60,8 @@ pub(super) struct AgentExecutor {
     pub(super) deployment: DeploymentId,
     pub(super) sink: Arc<StoreSink>,
     pub(super) settings: AgentSettings,
+    /// Notified when a job is created: wakes the agents' long polls.
+    pub(super) jobs_created: Arc<tokio::sync::Notify>,
 }
 
 /// One agent's part of the step, as far as the executor has got.
@@ -255,6 +257,7 @@ impl AgentExecutor {
                 tracing::error!(deployment = %self.deployment, %error, "cannot create a job");
                 "the server's database was unavailable while creating the job".to_owned()
             })?;
+        self.jobs_created.notify_waiters();
         log.tako(
             LogLevel::Info,
             &format!("Waiting for agent {} (job {id})", part.agent.name),

@@ -66,6 +66,8 @@ pub struct Scheduler {
     pub agents: AgentSettings,
     /// Reports each deployment's start and end to its forge.
     pub statuses: crate::statuses::StatusReporter,
+    /// Notified when a job is created for an agent (wakes their long polls).
+    pub jobs_created: Arc<Notify>,
 }
 
 /// Where the server runs a deployment's steps: those with `Roles` on
@@ -197,6 +199,7 @@ impl Scheduler {
                 deployment: deployment.id,
                 sink: sink.clone(),
                 settings: self.agents,
+                jobs_created: self.jobs_created.clone(),
             },
         };
         let report = resume_deployment_with(

@@ -30,7 +30,8 @@ pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 pub(crate) const MAX_CHUNK_LINES: usize = 5_000;
 /// The longest line accepted (longer ones are cut, with a mark).
 const MAX_LINE_BYTES: usize = 64 * 1024;
-/// How often a long poll looks for work.
+/// How often a long poll looks for work when it is not woken (a job
+/// created by another server process, or a wake-up it missed).
 const POLL_EVERY: Duration = Duration::from_millis(250);
 
 fn not_found(id: &JobId) -> ServiceError {
@@ -94,10 +95,16 @@ impl Services {
     }
 
     /// The agent's next job (its specification as JSON), waiting up to
-    /// `wait` for one.
+    /// `wait` for one: woken when a job is created, else looking every
+    /// [`POLL_EVERY`].
     pub async fn next_job(&self, agent: &Agent, wait: Duration) -> ServiceResult<Option<String>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
+            // Registered before the store is read, so a job created
+            // between the read and the wait still wakes this poll.
+            let created = self.jobs_created.notified();
+            tokio::pin!(created);
+            created.as_mut().enable();
             if let Some((job, spec)) = self
                 .store
                 .claim_job(agent.id, JOB_LEASE, Utc::now())
@@ -110,7 +117,11 @@ impl Services {
             if tokio::time::Instant::now() >= deadline {
                 return Ok(None);
             }
-            tokio::time::sleep(POLL_EVERY.min(deadline - tokio::time::Instant::now())).await;
+            let pause = POLL_EVERY.min(deadline - tokio::time::Instant::now());
+            tokio::select! {
+                () = &mut created => {}
+                () = tokio::time::sleep(pause) => {}
+            }
         }
     }
 

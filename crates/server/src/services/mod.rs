@@ -63,6 +63,9 @@ pub struct Services {
     /// Notified when a delivery becomes pending (a replay), to wake the
     /// router.
     pub deliveries_stored: Arc<Notify>,
+    /// Notified (all waiters) when a job is created for an agent, to wake
+    /// the agents' long polls at once.
+    pub jobs_created: Arc<Notify>,
     /// How long a release made by hand may wait for its repository's fetch
     /// before answering "still fetching, retry".
     pub fetch_budget: Duration,
