@@ -33,17 +33,22 @@ fn leftover_groups_under_a_deployment_are_killed_and_others_are_not() {
     let theirs = unique_marker("unrelated");
     let mut orphan = spawn_group(&checkout, &ours);
     let mut unrelated = spawn_group(elsewhere.path(), &theirs);
-    assert!(wait_until(Duration::from_secs(5), || !processes_with(
-        &ours
-    )
-    .is_empty()));
+    // Both running (their command lines read while `exec` replaces bash
+    // may be momentarily empty, so each is waited for).
+    for marker in [&ours, &theirs] {
+        assert!(wait_until(Duration::from_secs(5), || !processes_with(
+            marker
+        )
+        .is_empty()));
+    }
 
     // The group file names the unrelated group: its members work elsewhere,
     // so it survives; then ours.
     std::fs::write(scratch.join(PROCESS_GROUP_FILE), unrelated.id().to_string()).unwrap();
     assert_eq!(kill_leftover_groups(deployment.path()), 0);
+    std::thread::sleep(Duration::from_millis(200));
     assert!(
-        !processes_with(&theirs).is_empty(),
+        unrelated.try_wait().unwrap().is_none(),
         "an unrelated group was killed"
     );
     assert!(
