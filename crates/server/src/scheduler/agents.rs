@@ -38,6 +38,9 @@ use crate::services::agents::is_online;
 
 /// How often the executor looks at its jobs.
 const POLL_EVERY: Duration = Duration::from_millis(100);
+/// How often it asks the store to interrupt jobs whose lease ran out (a
+/// write: not at every look; leases last a minute).
+const EXPIRY_EVERY: Duration = Duration::from_secs(1);
 
 /// What running steps on agents needs of the server.
 #[derive(Debug, Clone, Copy)]
@@ -267,10 +270,18 @@ impl AgentExecutor {
     }
 
     /// Looks at the started jobs once; returns those that ended now.
-    async fn poll(&self, parts: &mut [Part], order: &mut Vec<usize>) {
+    async fn poll(
+        &self,
+        parts: &mut [Part],
+        order: &mut Vec<usize>,
+        expired_checked: &mut Option<std::time::Instant>,
+    ) {
         let now = Utc::now();
-        if let Err(error) = self.store.interrupt_expired_jobs(now).await {
-            tracing::warn!(%error, "cannot interrupt lost jobs");
+        if expired_checked.is_none_or(|at| at.elapsed() >= EXPIRY_EVERY) {
+            *expired_checked = Some(std::time::Instant::now());
+            if let Err(error) = self.store.interrupt_expired_jobs(now).await {
+                tracing::warn!(%error, "cannot interrupt lost jobs");
+            }
         }
         let jobs = match self.store.list_jobs(self.deployment).await {
             Ok(jobs) => jobs,
@@ -403,6 +414,7 @@ impl StepExecutor for AgentExecutor {
         parts.extend(adopted);
         let mut order = Vec::new();
         let mut cancelled = false;
+        let mut expired_checked = None;
         loop {
             let running = parts
                 .iter()
@@ -434,7 +446,8 @@ impl StepExecutor for AgentExecutor {
                 () = tokio::time::sleep(POLL_EVERY) => {}
                 () = cancel.cancelled(), if !cancelled => {}
             }
-            self.poll(&mut parts, &mut order).await;
+            self.poll(&mut parts, &mut order, &mut expired_checked)
+                .await;
         }
 
         let mut outputs = Vec::new();
