@@ -518,6 +518,36 @@ mod tests {
     }
 
     #[test]
+    fn the_agent_connect_timeout_is_a_positive_duration() {
+        assert_eq!(
+            merge(&[]).unwrap().agent_connect_timeout,
+            Duration::from_secs(300)
+        );
+        let env = ConfigLayer::from_env(|name| {
+            (name == "TAKO_AGENT_CONNECT_TIMEOUT").then(|| "90s".to_owned())
+        });
+        assert_eq!(
+            merge(&[(Origin::Environment, env)])
+                .unwrap()
+                .agent_connect_timeout,
+            Duration::from_secs(90)
+        );
+        for bad in ["0s", "soon"] {
+            let env = ConfigLayer::from_env(|name| {
+                (name == "TAKO_AGENT_CONNECT_TIMEOUT").then(|| bad.to_owned())
+            });
+            let error = merge(&[(Origin::Environment, env)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with("agent_connect_timeout from TAKO_AGENT_CONNECT_TIMEOUT")
+                    && error.contains("like 5m or 90s"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn the_missed_push_sweep_is_a_duration_or_off() {
         assert_eq!(
             merge(&[]).unwrap().missed_push_sweep,

@@ -729,3 +729,67 @@ fn a_server_killed_mid_step_resumes_the_deployment_when_it_is_back() {
         "one outcome: {log}"
     );
 }
+
+#[test]
+fn a_job_its_agent_never_takes_fails_after_the_connect_timeout() {
+    let origin = Origin::new(&takofile(
+        "  - Name: Test\n    Roles: [ps]\n    Run: echo never\n",
+    ));
+    let data = DataDir::new();
+    let server = TakoServer::start(
+        tako_bin(),
+        &data.path,
+        &["--auto-register-projects"],
+        &[
+            ("TAKO_WEBHOOK_SECRET", SECRET),
+            ("TAKO_AGENT_CONNECT_TIMEOUT", "2s"),
+        ],
+    );
+    let mut world = World {
+        origin,
+        token: server.token.clone().unwrap(),
+        server: Some(server),
+        store: Arc::new(SqliteStore::open(data.path.join("tako.db")).unwrap()),
+        data,
+        runtime: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        agents_dir: tempfile::tempdir().unwrap(),
+        pushes: 0,
+    };
+    // Enrolled (so chosen), but no `tako agent run` ever asks for work.
+    let token = world.ok(&[
+        "agent",
+        "enroll-token",
+        "--env",
+        "Production",
+        "--role",
+        "ps",
+        "--name",
+        "win-01",
+        "--auto-approve",
+    ]);
+    let enrolled = tako_test_support::http::request(
+        &world.server().address,
+        "POST",
+        "/api/v1/agent/enroll",
+        &[("Content-Type", "application/json")],
+        serde_json::json!({"token": token.trim(), "name": "x", "version": env!("CARGO_PKG_VERSION"), "protocol": 1})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(enrolled.status, 201, "{}", enrolled.text());
+    let deployment = world.push("main", "app.txt", "v1");
+    let deployment = world.finished(&deployment);
+    let log = world.all_text(&deployment);
+    assert_eq!(deployment.state, DeploymentState::Failed, "{log}");
+    assert!(
+        deployment
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("agent win-01 did not take the job")),
+        "{log}"
+    );
+}
