@@ -6,6 +6,7 @@
 
 pub mod log;
 pub mod mask;
+pub mod octopus;
 pub mod release;
 pub mod state;
 pub mod step;

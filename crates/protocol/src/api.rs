@@ -238,6 +238,20 @@ pub struct DeploymentDto {
     /// Its steps (only when one deployment is asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<StepDto>>,
+    /// `tako` (Tako runs the process) or `octopus` (forwarded to an
+    /// Octopus Deploy server, whose task Tako follows).
+    #[serde(default = "tako_kind")]
+    pub kind: String,
+    /// A forwarded deployment's record (octopus-forward.md §6): the server,
+    /// the Octopus project, environment, release, deployment and task, web
+    /// links, and the error with Octopus's own sentences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub forward: Option<serde_json::Value>,
+}
+
+fn tako_kind() -> String {
+    "tako".to_owned()
 }
 
 /// One agent's run of a step of a deployment (a job): which agent ran
@@ -325,6 +339,10 @@ pub struct DeliveryDto {
     /// When it was processed.
     #[schema(format = DateTime)]
     pub completed_at: Option<String>,
+    /// Warnings recorded while routing it (a takofile `Server` that is not
+    /// allow-listed, takofile keys ignored when forwarding).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// A page of deliveries, newest first.

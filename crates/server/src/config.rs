@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod octopus;
+
 /// Every setting of a running server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -48,6 +50,9 @@ pub struct ServerConfig {
     pub github_api_url: Option<String>,
     /// The certificate and key to terminate TLS with (both or neither).
     pub tls: Option<TlsFiles>,
+    /// The Octopus Deploy servers pushes may be forwarded to
+    /// (`[[octopus]]`, from the file only).
+    pub octopus: Vec<octopus::OctopusServer>,
 }
 
 /// The PEM files `tako serve` terminates TLS with (`tls_cert`, `tls_key`).
@@ -76,6 +81,7 @@ impl Default for ServerConfig {
             missed_push_sweep: Duration::from_secs(300),
             github_api_url: None,
             tls: None,
+            octopus: Vec::new(),
         }
     }
 }
@@ -160,6 +166,9 @@ pub struct ConfigLayer {
     pub tls_cert: Option<String>,
     /// `tls_key`: its private key (PEM).
     pub tls_key: Option<String>,
+    /// `[[octopus]]`: the Octopus servers pushes may be forwarded to (a
+    /// list of tables: from the file only).
+    pub octopus: Option<Vec<octopus::OctopusEntry>>,
 }
 
 fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -236,6 +245,7 @@ impl ConfigLayer {
             github_api_url: get("github_api_url"),
             tls_cert: get("tls_cert"),
             tls_key: get("tls_key"),
+            octopus: None,
         }
     }
 
@@ -300,6 +310,9 @@ pub fn merge(layers: &[(Origin, ConfigLayer)]) -> Result<ServerConfig, ConfigErr
     let mut tls_cert: Option<(PathBuf, Origin)> = None;
     let mut tls_key: Option<(PathBuf, Origin)> = None;
     for (origin, layer) in layers {
+        if let Some(entries) = &layer.octopus {
+            config.octopus = octopus::validate(entries, &origin.describe("octopus"))?;
+        }
         for (setting, value) in layer.entries() {
             let invalid = |message| ConfigError::Invalid {
                 setting: setting.to_owned(),

@@ -13,6 +13,7 @@ pub mod config;
 pub mod http;
 pub mod intake;
 pub mod keys;
+pub mod octopus;
 pub mod policy;
 pub mod releases;
 pub mod repository;

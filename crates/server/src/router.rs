@@ -30,6 +30,7 @@ use tako_store::{
 use tako_takofile::Takofile;
 use tokio::sync::Notify;
 
+use crate::octopus::Decision;
 use crate::releases::{self, Origin, Process, ReleaseError};
 
 /// How long a claimed delivery is ours before another node may take it.
@@ -52,6 +53,8 @@ pub struct Router {
     pub auto_register_projects: bool,
     /// Seals the sensitive values frozen into a release.
     pub keyring: Arc<tako_store::Keyring>,
+    /// The Octopus servers pushes may be forwarded to.
+    pub forwarders: crate::octopus::Forwarders,
 }
 
 impl Router {
@@ -125,6 +128,7 @@ impl Router {
     }
 
     async fn decide(&self, claimed: ClaimedDelivery) -> Result<DeliveryCompletion, RouteError> {
+        let delivery = claimed.delivery.id.clone();
         let push = match tako_github::parse_event(
             &claimed.delivery.event,
             Some("application/json"),
@@ -162,7 +166,7 @@ impl Router {
             }
         };
         let project_id = Some(project.id);
-        self.release_for(&project, &push)
+        self.release_for(&project, &push, &delivery)
             .await
             .map_err(|error| error.of(project_id))
     }
@@ -228,6 +232,7 @@ impl Router {
         &self,
         project: &Project,
         push: &Push,
+        delivery: &tako_store::DeliveryId,
     ) -> Result<DeliveryCompletion, RouteError> {
         let Some(commit) = push.commit_id() else {
             return Ok(ignored(
@@ -310,6 +315,31 @@ impl Router {
         let pushed_name = push.branch().or(push.tag());
         crate::policy::check(self.store.as_ref(), project.id, &environment, pushed_name).await?;
 
+        // Takofukku's own mode: the default branch's `Server`, when
+        // allow-listed, sends the push to Octopus (octopus-forward.md §1).
+        match self.forwarders.decide(routing.server.as_deref()) {
+            Decision::Forward(server) => {
+                let forward = Forwarded {
+                    project,
+                    push,
+                    delivery,
+                    commit,
+                    environment,
+                    create_release: routing.create_release,
+                    octopus_project: routing.project.clone(),
+                    server,
+                };
+                return self.forward(forward, &mirror, pushed).await;
+            }
+            Decision::Ignored(warning) => {
+                tracing::warn!(delivery = %delivery.0, %warning, "takofile Server ignored");
+                self.store
+                    .add_delivery_warnings(delivery, &[warning])
+                    .await?;
+            }
+            Decision::Tako => {}
+        }
+
         let process = Process::from_takofile(pushed, commit)?;
         if !routing.create_release {
             // Takofukku's CreateRelease: false: deploy the newest existing
@@ -357,7 +387,96 @@ impl Router {
     }
 }
 
+/// A push going to an Octopus server.
+struct Forwarded<'a> {
+    project: &'a Project,
+    push: &'a Push,
+    delivery: &'a tako_store::DeliveryId,
+    commit: &'a str,
+    environment: String,
+    create_release: bool,
+    octopus_project: String,
+    server: &'a crate::config::octopus::OctopusServer,
+}
+
 impl Router {
+    /// The completion of a forwarded push: a Tako release recording the
+    /// commit (numbered `octopus-<build>`: Octopus picks its own version)
+    /// and a deployment of kind `octopus` whose record starts with what the
+    /// push asks. The pushed takofile's keys that only Tako's own process
+    /// uses are ignored, each with a warning on the delivery.
+    async fn forward(
+        &self,
+        forward: Forwarded<'_>,
+        mirror: &Mirror,
+        pushed: Option<(String, String)>,
+    ) -> Result<DeliveryCompletion, RouteError> {
+        let Forwarded {
+            project,
+            push,
+            delivery,
+            commit,
+            environment,
+            create_release,
+            octopus_project,
+            server,
+        } = forward;
+        let mut warnings = Vec::new();
+        let mut source = String::new();
+        if let Some((file_name, text)) = &pushed {
+            source.clone_from(text);
+            if let Ok(takofile) = releases::parse_takofile(file_name, text) {
+                for (present, key) in [
+                    (takofile.steps.is_some(), "Steps"),
+                    (!takofile.variables.is_empty(), "Variables"),
+                    (takofile.version.is_some(), "Version"),
+                    (takofile.manifest.is_some(), "Manifest"),
+                ] {
+                    if present {
+                        warnings.push(format!(
+                            "{key} is ignored: this push is forwarded to Octopus, which runs its own process"
+                        ));
+                    }
+                }
+            }
+        }
+        if !warnings.is_empty() {
+            self.store
+                .add_delivery_warnings(delivery, &warnings)
+                .await?;
+        }
+        let build = self.store.next_build_number(project.id).await?;
+        let notes = notes_of(mirror, push, commit).await;
+        let request = crate::octopus::ForwardRequest {
+            delivery: delivery.0.clone(),
+            project: octopus_project,
+            environment: environment.clone(),
+            create_release,
+            notes: tako_core::octopus::release_notes(&notes, &delivery.0),
+            release_posted: None,
+            release_posted_packages: None,
+            release_attempted: false,
+            deployment_posted: false,
+            following_since: None,
+        };
+        let record = crate::octopus::ForwardRecord::new(server, request);
+        Ok(DeliveryCompletion::Forward {
+            release: tako_store::NewRelease {
+                project: project.id,
+                number: format!("octopus-{build}"),
+                notes,
+                commit: commit.to_owned(),
+                branch: push.branch().or(push.tag()).map(str::to_owned),
+                pusher: push.pusher.as_ref().map(|p| p.name.clone()),
+                takofile: source,
+                variables: String::new(),
+                build_number: Some(build),
+            },
+            environment,
+            forward: record.to_json(),
+        })
+    }
+
     /// Fetches the pushed commit into the mirror; returns the mirror and
     /// the default branch: the push's, or, when the forge's payload does not
     /// name it (Bitbucket), the repository's own `HEAD`.

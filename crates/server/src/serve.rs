@@ -48,6 +48,9 @@ pub enum ServeError {
     /// The certificate or key (`tls_cert`, `tls_key`).
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// An `[[octopus]]` entry that cannot be used (its CA file).
+    #[error("[[octopus]]: {0}")]
+    Octopus(String),
     /// The listen address.
     #[error("cannot listen on {address}: {source}{hint}")]
     Listen {
@@ -204,14 +207,21 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         .await
         .map_err(store_error)?;
     for id in &resumed {
+        let forwarded = store
+            .get_deployment(*id)
+            .await
+            .is_ok_and(|d| d.kind == tako_store::DeploymentKind::Octopus);
         let line = LogLineRecord {
             timestamp: chrono::Utc::now(),
             step: None,
             stream: tako_store::LogStream::Tako,
             level: tako_store::LogLevel::Warning,
-            text:
+            text: if forwarded {
+                "The server stopped while forwarding this deployment to Octopus: it resumes from the last step Octopus acknowledged"
+            } else {
                 "The server stopped while an agent ran a step of this deployment: it resumes there"
-                    .to_owned(),
+            }
+            .to_owned(),
         };
         store.append_log(*id, &[line]).await.map_err(store_error)?;
     }
@@ -283,6 +293,8 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         );
     }
     let writer = IntakeWriter::spawn(store.clone(), deliveries_stored.clone());
+    let forwarders =
+        crate::octopus::Forwarders::new(&config.octopus).map_err(ServeError::Octopus)?;
     let router = Router {
         store: store.clone(),
         mirrors: mirrors.clone(),
@@ -291,6 +303,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         deployments_queued: deployments_queued.clone(),
         auto_register_projects: config.auto_register_projects,
         keyring: Arc::clone(&keys.keyring),
+        forwarders: forwarders.clone(),
     };
     tokio::spawn(router.run());
     let scheduler = Scheduler {
@@ -312,6 +325,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
             config.github_api_url.clone(),
         ),
         jobs_created: jobs_created.clone(),
+        forwarders,
     };
     tokio::spawn(scheduler.run());
 

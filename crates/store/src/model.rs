@@ -301,6 +301,18 @@ pub enum DeliveryCompletion {
         /// Why.
         reason: String,
     },
+    /// Create this release and queue a deployment of it to `environment`
+    /// that an Octopus Deploy server runs (kind [`DeploymentKind::Octopus`],
+    /// its progress starting as `forward`), atomically with marking the
+    /// delivery done.
+    Forward {
+        /// The release to create (its project is the delivery's project).
+        release: NewRelease,
+        /// The environment to deploy to.
+        environment: String,
+        /// The forward's first record (JSON, opaque to the store).
+        forward: String,
+    },
     /// Record that this push was already processed.
     Duplicate {
         /// The project the delivery belongs to, when known.
@@ -325,6 +337,9 @@ pub struct Delivery {
     pub after: Option<String>,
     /// Recovered by the missed-push sweep (not received from a forge).
     pub recovered: bool,
+    /// Warnings recorded while routing it (a takofile `Server` that is not
+    /// allow-listed, takofile keys ignored when forwarding).
+    pub warnings: Vec<String>,
     /// The project it was matched to, once processed.
     pub project: Option<ProjectId>,
     /// Pending or done.
@@ -437,6 +452,40 @@ pub struct Deployment {
     pub lease_until: Option<DateTime<Utc>>,
     /// How many task log lines it has.
     pub log_lines: u64,
+    /// Who runs it: Tako, or an Octopus Deploy server Tako follows.
+    pub kind: DeploymentKind,
+    /// A forwarded deployment's progress and outcome (JSON, opaque to the
+    /// store); `None` for Tako's own.
+    pub forward: Option<String>,
+}
+
+/// Who runs a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeploymentKind {
+    /// Tako runs the release's process.
+    #[default]
+    Tako,
+    /// An Octopus Deploy server runs it; Tako follows its task.
+    Octopus,
+}
+
+impl DeploymentKind {
+    /// Its stored and wire name (`tako`, `octopus`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentKind::Tako => "tako",
+            DeploymentKind::Octopus => "octopus",
+        }
+    }
+
+    /// The kind named `text`.
+    pub fn parse(text: &str) -> Option<DeploymentKind> {
+        match text {
+            "tako" => Some(DeploymentKind::Tako),
+            "octopus" => Some(DeploymentKind::Octopus),
+            _ => None,
+        }
+    }
 }
 
 /// One step of a deployment, as recorded (written whole by

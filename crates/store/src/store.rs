@@ -119,6 +119,10 @@ pub trait Store: Send + Sync + 'static {
         after: &str,
     ) -> StoreResult<Option<Delivery>>;
 
+    /// Adds `warnings` to a delivery's (each once, in order). `NotFound`
+    /// when there is no such delivery.
+    async fn add_delivery_warnings(&self, id: &DeliveryId, warnings: &[String]) -> StoreResult<()>;
+
     // ----- releases -----
 
     /// Creates a release. `Conflict` when its number is taken in its project.
@@ -212,12 +216,17 @@ pub trait Store: Send + Sync + 'static {
         index: u32,
         outputs: String,
     ) -> StoreResult<()>;
+    /// Replaces a forwarded deployment's progress record (JSON); durable
+    /// when this returns. `NotFound` when there is no such deployment of
+    /// kind `octopus`.
+    async fn set_deployment_forward(&self, id: DeploymentId, forward: &str) -> StoreResult<()>;
     /// The output variables kept for a deployment's steps, by step index.
     async fn step_outputs(&self, deployment: DeploymentId) -> StoreResult<Vec<(u32, String)>>;
     /// Puts `node`'s running deployments that wait on an agent's live job
-    /// (pending or running) back in the queue, to be resumed where they
-    /// were rather than interrupted; returns them. Call it at start-up,
-    /// before [`Store::interrupt_running`].
+    /// (pending or running), and its running forwarded ones (kind
+    /// `octopus`: the work runs in Octopus), back in the queue, to be
+    /// resumed where they were rather than interrupted; returns them. Call
+    /// it at start-up, before [`Store::interrupt_running`].
     async fn requeue_waiting_on_agents(&self, node: &NodeId) -> StoreResult<Vec<DeploymentId>>;
 
     // ----- task log -----

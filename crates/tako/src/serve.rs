@@ -52,9 +52,15 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             github_api_url: None,
             tls_cert: args.tls_cert.map(|p| p.display().to_string()),
             tls_key: args.tls_key.map(|p| p.display().to_string()),
+            octopus: None,
         },
     ));
-    let config = merge(&layers)?;
+    let mut config = merge(&layers)?;
+    tako_server::config::octopus::resolve_api_keys(
+        &mut config.octopus,
+        |path| std::fs::read_to_string(path),
+        |name| std::env::var(name).ok(),
+    )?;
 
     if args.print_fingerprint {
         let Some(files) = &config.tls else {

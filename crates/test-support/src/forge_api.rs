@@ -606,7 +606,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn read_request(stream: &std::net::TcpStream) -> Option<ReceivedRequest> {
+pub(crate) fn read_request(stream: &std::net::TcpStream) -> Option<ReceivedRequest> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).unwrap_or(0) == 0 {

@@ -12,6 +12,7 @@ pub mod git_server;
 pub mod github;
 pub mod http;
 pub mod nuget;
+pub mod octopus;
 pub mod origin;
 pub mod postgres;
 pub mod server;

@@ -132,6 +132,12 @@ impl ToWire for Deployment {
             cancel_requested: deployment.cancel_requested,
             log_lines: deployment.log_lines,
             steps: None,
+            kind: deployment.kind.as_str().to_owned(),
+            forward: deployment
+                .forward
+                .as_deref()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                .map(public_forward),
         }
     }
 }
@@ -180,6 +186,7 @@ impl ToWire for Delivery {
             .to_owned(),
             outcome: delivery.outcome.as_ref().map(to_wire),
             completed_at: opt_time(delivery.completed_at),
+            warnings: delivery.warnings.clone(),
         }
     }
 }
@@ -305,4 +312,17 @@ pub(crate) fn agent_info(agent: &tako_store::Agent) -> tako_protocol::agent::Age
         environments: agent.environments.clone(),
         roles: agent.roles.clone(),
     }
+}
+
+/// A forward record as the API shows it: the §6 object, without what only
+/// resuming needs (`request`).
+fn public_forward(mut record: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = record.as_object_mut() {
+        let delivery = map.get("request").and_then(|r| r.get("delivery")).cloned();
+        map.remove("request");
+        if let Some(delivery) = delivery {
+            map.insert("delivery".to_owned(), delivery);
+        }
+    }
+    record
 }

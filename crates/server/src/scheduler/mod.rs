@@ -68,6 +68,8 @@ pub struct Scheduler {
     pub statuses: crate::statuses::StatusReporter,
     /// Notified when a job is created for an agent (wakes their long polls).
     pub jobs_created: Arc<Notify>,
+    /// The Octopus servers forwarded deployments (kind `octopus`) go to.
+    pub forwarders: crate::octopus::Forwarders,
 }
 
 /// Where the server runs a deployment's steps: those with `Roles` on
@@ -133,7 +135,12 @@ impl Scheduler {
         let statuses = self.statuses.start(&deployment);
         statuses.report(Phase::Started);
         let sink = Arc::new(StoreSink::default());
-        let (state, error) = match self.execute(&deployment, &sink).await {
+        let ran = if deployment.kind == tako_store::DeploymentKind::Octopus {
+            Ok(self.forward(&deployment, &sink).await)
+        } else {
+            self.execute(&deployment, &sink).await
+        };
+        let (state, error) = match ran {
             Ok(ended) => ended,
             Err(error) => {
                 if let PrepareError::Store(source) = &error {
@@ -164,6 +171,33 @@ impl Scheduler {
             tokio::time::sleep(retention).await;
             let _ = tokio::fs::remove_dir_all(&dir).await;
         });
+    }
+
+    /// Runs (or resumes) a forwarded deployment: Octopus runs the process,
+    /// Tako follows its task ([`crate::octopus::forward`]) while the lease
+    /// is renewed and the cancel flag watched.
+    async fn forward(
+        &self,
+        deployment: &Deployment,
+        sink: &Arc<StoreSink>,
+    ) -> (DeploymentState, Option<String>) {
+        let cancel = CancellationToken::new();
+        let watch = LeaseWatch::start(
+            self.store.clone(),
+            self.node.clone(),
+            deployment.id,
+            sink.clone(),
+            cancel.clone(),
+        );
+        let ended = crate::octopus::forward::run(
+            self.store.as_ref(),
+            &self.forwarders,
+            deployment,
+            &cancel,
+        )
+        .await;
+        watch.stop().await;
+        ended
     }
 
     /// Prepares and runs one deployment; `Err` means it could not start.

@@ -82,6 +82,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "forge_deployments",
         sql: include_str!("../../migrations/sqlite/0013_forge_deployments.sql"),
     },
+    Migration {
+        version: 14,
+        name: "octopus_forward",
+        sql: include_str!("../../migrations/sqlite/0014_octopus_forward.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

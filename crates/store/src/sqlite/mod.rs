@@ -575,6 +575,19 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn add_delivery_warnings(&self, id: &DeliveryId, warnings: &[String]) -> StoreResult<()> {
+        let id = id.clone();
+        let warnings = warnings.to_vec();
+        self.write(move |c| ops::add_delivery_warnings(c, &id, &warnings))
+            .await
+    }
+
+    async fn set_deployment_forward(&self, id: DeploymentId, forward: &str) -> StoreResult<()> {
+        let forward = forward.to_owned();
+        self.write(move |c| ops::set_deployment_forward(c, id, &forward))
+            .await
+    }
+
     async fn create_release(&self, release: NewRelease) -> StoreResult<Release> {
         self.write(move |c| {
             let tx = c.transaction().map_err(ops::db("create release"))?;

@@ -4,7 +4,7 @@ use super::*;
 
 pub(in crate::sqlite) const DELIVERY_COLUMNS: &str = "id, event, received_at, repository_url, git_ref, project_id, state, \
      outcome, outcome_reason, release_id, deployment_id, claimed_by, lease_until, completed_at, seq, \
-     after_sha, recovered";
+     after_sha, recovered, warnings";
 
 pub(in crate::sqlite) fn outcome_of(
     outcome: Option<String>,
@@ -53,6 +53,11 @@ pub(in crate::sqlite) fn delivery_row(row: &Row<'_>) -> rusqlite::Result<(Delive
         completed_at: opt_time(row, 13)?,
         after: row.get(15)?,
         recovered: row.get(16)?,
+        warnings: match row.get::<_, Option<String>>(17)? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| conversion(17, format!("delivery warnings: {e}")))?,
+            None => Vec::new(),
+        },
     };
     Ok((delivery, row.get(14)?))
 }
@@ -135,7 +140,7 @@ pub(in crate::sqlite) fn claim_pending_delivery(
             let (delivery, _) = delivery_row(row)?;
             Ok(ClaimedDelivery {
                 delivery,
-                body: row.get(17)?,
+                body: row.get(18)?,
             })
         })
         .optional()
@@ -171,6 +176,31 @@ pub(in crate::sqlite) fn complete_delivery(
                     release: release.id,
                     environment,
                 },
+            )?;
+            (
+                Some(project),
+                DeliveryOutcome::Queued {
+                    release: release.id,
+                    deployment: deployment.id,
+                },
+                None,
+            )
+        }
+        DeliveryCompletion::Forward {
+            release,
+            environment,
+            forward,
+        } => {
+            let project = release.project;
+            let release = insert_release(&tx, &release)?;
+            let deployment = insert_deployment_of(
+                &tx,
+                &NewDeployment {
+                    release: release.id,
+                    environment,
+                },
+                DeploymentKind::Octopus,
+                Some(&forward),
             )?;
             (
                 Some(project),
@@ -401,4 +431,35 @@ pub(in crate::sqlite) fn find_push_delivery(
         })
         .map_err(db("find a push's delivery"))?;
     Ok(found.map(|(delivery, _)| delivery))
+}
+
+pub(in crate::sqlite) fn add_delivery_warnings(
+    conn: &mut Connection,
+    id: &DeliveryId,
+    warnings: &[String],
+) -> StoreResult<()> {
+    let tx = conn
+        .transaction()
+        .map_err(db("record a delivery's warnings"))?;
+    let stored: Option<Option<String>> = tx
+        .prepare_cached("SELECT warnings FROM deliveries WHERE id = ?1")
+        .and_then(|mut s| s.query_row([&id.0], |r| r.get(0)).optional())
+        .map_err(db("record a delivery's warnings"))?;
+    let Some(stored) = stored else {
+        return Err(StoreError::not_found(format!("delivery {id}")));
+    };
+    let mut all: Vec<String> = stored
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    for warning in warnings {
+        if !all.contains(warning) {
+            all.push(warning.clone());
+        }
+    }
+    let text = serde_json::to_string(&all)
+        .map_err(|e| StoreError::unavailable("record a delivery's warnings", e))?;
+    tx.prepare_cached("UPDATE deliveries SET warnings = ?2 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![id.0, text]))
+        .map_err(db("record a delivery's warnings"))?;
+    tx.commit().map_err(db("record a delivery's warnings"))
 }

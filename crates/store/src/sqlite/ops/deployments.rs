@@ -3,7 +3,7 @@
 use super::*;
 
 pub(in crate::sqlite) const DEPLOYMENT_COLUMNS: &str = "id, release_id, project_id, environment, state, queued_at, \
-     started_at, finished_at, error, cancel_requested, claimed_by, lease_until, log_lines";
+     started_at, finished_at, error, cancel_requested, claimed_by, lease_until, log_lines, kind, forward";
 
 pub(in crate::sqlite) fn deployment_state(
     row: &Row<'_>,
@@ -29,6 +29,12 @@ pub(in crate::sqlite) fn deployment_row(row: &Row<'_>) -> rusqlite::Result<Deplo
         claimed_by: row.get::<_, Option<String>>(10)?.map(NodeId),
         lease_until: opt_time(row, 11)?,
         log_lines: u64::try_from(row.get::<_, i64>(12)?).unwrap_or(0),
+        kind: {
+            let text = row.get_ref(13)?.as_str()?;
+            DeploymentKind::parse(text)
+                .ok_or_else(|| conversion(13, format!("unknown deployment kind {text}")))?
+        },
+        forward: row.get(14)?,
     })
 }
 
@@ -36,14 +42,25 @@ pub(in crate::sqlite) fn insert_deployment(
     tx: &Transaction<'_>,
     deployment: &NewDeployment,
 ) -> StoreResult<Deployment> {
+    insert_deployment_of(tx, deployment, DeploymentKind::Tako, None)
+}
+
+/// Queues a deployment of `kind` (a forwarded one with its first `forward`
+/// record).
+pub(in crate::sqlite) fn insert_deployment_of(
+    tx: &Transaction<'_>,
+    deployment: &NewDeployment,
+    kind: DeploymentKind,
+    forward: Option<&str>,
+) -> StoreResult<Deployment> {
     let project: i64 = tx
         .prepare_cached("SELECT project_id FROM releases WHERE id = ?1")
         .and_then(|mut s| s.query_row([deployment.release.0], |r| r.get(0)).optional())
         .map_err(db("create a deployment"))?
         .ok_or_else(|| StoreError::not_found(format!("release {}", deployment.release)))?;
     tx.prepare_cached(&format!(
-        "INSERT INTO deployments (release_id, project_id, environment, state, queued_at)
-         VALUES (?1, ?2, ?3, 'queued', ?4) RETURNING {DEPLOYMENT_COLUMNS}"
+        "INSERT INTO deployments (release_id, project_id, environment, state, queued_at, kind, forward)
+         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6) RETURNING {DEPLOYMENT_COLUMNS}"
     ))
     .and_then(|mut s| {
         s.query_row(
@@ -51,7 +68,9 @@ pub(in crate::sqlite) fn insert_deployment(
                 deployment.release.0,
                 project,
                 deployment.environment,
-                now_ms()
+                now_ms(),
+                kind.as_str(),
+                forward
             ],
             deployment_row,
         )
@@ -507,8 +526,9 @@ pub(in crate::sqlite) fn requeue_waiting_on_agents(
     conn.prepare_cached(
         "UPDATE deployments SET state = 'queued', claimed_by = NULL, lease_until = NULL
          WHERE state = 'running' AND claimed_by = ?1 AND cancel_requested = 0
-           AND EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = deployments.id
-                                              AND j.state IN ('pending', 'running'))
+           AND (kind = 'octopus'
+                OR EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = deployments.id
+                                                 AND j.state IN ('pending', 'running')))
          RETURNING id",
     )
     .and_then(|mut s| {
@@ -516,4 +536,19 @@ pub(in crate::sqlite) fn requeue_waiting_on_agents(
             .collect()
     })
     .map_err(db("requeue deployments waiting on agents"))
+}
+
+pub(in crate::sqlite) fn set_deployment_forward(
+    conn: &mut Connection,
+    id: DeploymentId,
+    forward: &str,
+) -> StoreResult<()> {
+    let changed = conn
+        .prepare_cached("UPDATE deployments SET forward = ?2 WHERE id = ?1 AND kind = 'octopus'")
+        .and_then(|mut s| s.execute(params![id.0, forward]))
+        .map_err(db("record a forward's progress"))?;
+    if changed == 0 {
+        return Err(StoreError::not_found(format!("forwarded deployment {id}")));
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ use crate::log_codec;
 use crate::model::{
     ApiToken, AuditEntry, AuditId, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
     DeliveryOutcome, DeliveryState, Deployment, DeploymentEvent, DeploymentFilter, DeploymentId,
-    DeploymentState, EnvironmentPolicy, ForgeStatus, InsertOutcome, InterruptScope,
+    DeploymentKind, DeploymentState, EnvironmentPolicy, ForgeStatus, InsertOutcome, InterruptScope,
     InvalidTransition, LogCursor, LogPage, NewApiToken, NewAuditEntry, NewDelivery, NewDeployment,
     NewProject, NewRelease, NewVariable, NodeId, Page, PageCursor, PageRequest, Project, ProjectId,
     Release, ReleaseId, RepositoryToken, StatusToken, StepRecord, StepRunState, TokenHash, TokenId,
