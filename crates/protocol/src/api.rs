@@ -343,6 +343,12 @@ pub struct DeliveryDto {
     /// allow-listed, takofile keys ignored when forwarding).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// When it was forwarded to Octopus, the forward record of its
+    /// deployment (octopus-forward.md §6, the same object as the
+    /// deployment's `forward`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub forward: Option<serde_json::Value>,
 }
 
 /// A page of deliveries, newest first.

@@ -175,6 +175,33 @@ impl Setup {
         answer.json()
     }
 
+    /// A web UI page, signed in with the test's token (the form posts the
+    /// token, the cookie it sets reads the page).
+    fn ui_page(&self, path: &str) -> String {
+        let address = &self.server().address;
+        let body = format!("token={}", self.token);
+        let signed_in = request(
+            address,
+            "POST",
+            "/ui/sign-in",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(signed_in.status, 303, "{}", signed_in.text());
+        let cookie = signed_in
+            .headers
+            .iter()
+            .find(|(name, _)| name == "set-cookie")
+            .and_then(|(_, value)| value.split(';').next())
+            .expect("a session cookie")
+            .to_owned();
+        let page = request(address, "GET", path, &[("Cookie", &cookie)], b"").unwrap();
+        assert_eq!(page.status, 200, "{path}: {}", page.text());
+        assert!(!page.text().contains(KEY), "the key leaked into {path}");
+        page.text()
+    }
+
     /// The deployment's `forward` object through the API.
     fn forward(&self, deployment: &Deployment) -> Value {
         let answer = self.api(&format!("/api/v1/deployments/{}", deployment.id.0));
@@ -292,6 +319,36 @@ fn resources_mode_makes_the_spec_calls_in_order_and_mirrors_the_task() {
         "octopus: ServerTasks-9 Success",
     ] {
         assert!(log.contains(line), "{log}");
+    }
+    let deliveries = setup.api("/api/v1/deliveries");
+    let listed = deliveries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == delivery.as_str())
+        .expect("the delivery is listed");
+    assert_eq!(
+        listed["forward"], forward,
+        "the delivery carries the forward record"
+    );
+    let page = setup.ui_page(&format!("/ui/deployments/{}", deployment.id.0));
+    assert!(page.contains("Forwarded to Octopus"), "{page}");
+    for shown in [
+        format!(
+            "href=\"{}/app#/Spaces-1/releases/Releases-7\"",
+            setup.octopus.url()
+        ),
+        format!(
+            "href=\"{}/app#/Spaces-1/tasks/ServerTasks-9\"",
+            setup.octopus.url()
+        ),
+        "StatuscakeDSC (Projects-5)".to_owned(),
+        "Deployments-8".to_owned(),
+    ] {
+        assert!(
+            page.contains(&shown),
+            "{shown} missing from the page: {page}"
+        );
     }
     setup.assert_clean();
 }

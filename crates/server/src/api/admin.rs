@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 use crate::api::auth::{Admin, Principal};
 use crate::api::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::api::{ErrorBody, page_request};
-use crate::http::wire::to_wire;
+use crate::http::wire::{delivery_with_forward, to_wire};
 use crate::services::NewTokenInput;
 use crate::state::AppState;
 use tako_protocol::api::{
@@ -105,9 +105,13 @@ pub(crate) async fn list_deliveries(
         None | Some("") => None,
         Some(name) => Some(state.services.project_named(name).await?.id),
     };
-    let deliveries = state.services.store.list_deliveries(project, page).await?;
+    let deliveries = state.services.list_deliveries(project, page).await?;
     Ok(Json(DeliveryPage {
-        items: deliveries.items.iter().map(to_wire).collect(),
+        items: deliveries
+            .items
+            .iter()
+            .map(|(delivery, forward)| delivery_with_forward(delivery, forward.as_deref()))
+            .collect(),
         next_cursor: deliveries.next.map(|c| c.to_token()),
     }))
 }

@@ -133,11 +133,7 @@ impl ToWire for Deployment {
             log_lines: deployment.log_lines,
             steps: None,
             kind: deployment.kind.as_str().to_owned(),
-            forward: deployment
-                .forward
-                .as_deref()
-                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-                .map(public_forward),
+            forward: deployment.forward.as_deref().and_then(public_forward),
         }
     }
 }
@@ -187,6 +183,7 @@ impl ToWire for Delivery {
             outcome: delivery.outcome.as_ref().map(to_wire),
             completed_at: opt_time(delivery.completed_at),
             warnings: delivery.warnings.clone(),
+            forward: None,
         }
     }
 }
@@ -314,9 +311,19 @@ pub(crate) fn agent_info(agent: &tako_store::Agent) -> tako_protocol::agent::Age
     }
 }
 
-/// A forward record as the API shows it: the §6 object, without what only
-/// resuming needs (`request`).
-fn public_forward(mut record: serde_json::Value) -> serde_json::Value {
+/// A delivery as the API shows it, with the forward record (stored JSON) of
+/// the deployment it queued when that was forwarded to Octopus.
+pub(crate) fn delivery_with_forward(delivery: &Delivery, forward: Option<&str>) -> DeliveryDto {
+    DeliveryDto {
+        forward: forward.and_then(public_forward),
+        ..delivery.to_wire()
+    }
+}
+
+/// A stored forward record (JSON) as the API shows it: the §6 object,
+/// without what only resuming needs (`request`).
+fn public_forward(stored: &str) -> Option<serde_json::Value> {
+    let mut record = serde_json::from_str::<serde_json::Value>(stored).ok()?;
     if let Some(map) = record.as_object_mut() {
         let delivery = map.get("request").and_then(|r| r.get("delivery")).cloned();
         map.remove("request");
@@ -324,5 +331,5 @@ fn public_forward(mut record: serde_json::Value) -> serde_json::Value {
             map.insert("delivery".to_owned(), delivery);
         }
     }
-    record
+    Some(record)
 }

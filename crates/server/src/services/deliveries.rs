@@ -1,6 +1,10 @@
-//! Deliveries: replaying a processed one (its stored body is routed again).
+//! Deliveries: listing them with what became of them (a forwarded one with
+//! its Octopus record), and replaying a processed one (its stored body is
+//! routed again).
 
-use tako_store::{Delivery, DeliveryId, StoreError};
+use tako_store::{
+    Delivery, DeliveryId, DeliveryOutcome, DeploymentKind, Page, PageRequest, ProjectId, StoreError,
+};
 
 use super::{Principal, ServiceError, ServiceResult, Services};
 
@@ -21,5 +25,35 @@ impl Services {
         self.deliveries_stored.notify_one();
         tracing::info!(delivery = %id, by = %who.name, token = %who.token, "delivery replayed");
         Ok(delivery)
+    }
+
+    /// A page of deliveries, newest first, each with the forward record of
+    /// the deployment it queued when that deployment was forwarded to
+    /// Octopus (octopus-forward.md §6: "every forwarded delivery carries a
+    /// `forward` object").
+    pub async fn list_deliveries(
+        &self,
+        project: Option<ProjectId>,
+        page: PageRequest,
+    ) -> ServiceResult<Page<(Delivery, Option<String>)>> {
+        let deliveries = self.store.list_deliveries(project, page).await?;
+        let mut items = Vec::with_capacity(deliveries.items.len());
+        for delivery in deliveries.items {
+            let forward = match &delivery.outcome {
+                Some(DeliveryOutcome::Queued { deployment, .. }) => {
+                    match self.store.get_deployment(*deployment).await {
+                        Ok(d) if d.kind == DeploymentKind::Octopus => d.forward,
+                        Ok(_) | Err(StoreError::NotFound { .. }) => None,
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+                _ => None,
+            };
+            items.push((delivery, forward));
+        }
+        Ok(Page {
+            items,
+            next: deliveries.next,
+        })
     }
 }

@@ -2,13 +2,15 @@
 //! ran what (its jobs: step, agent, state, start, duration, reason), its
 //! task log (live through server-sent events, searchable, downloadable; an
 //! agent's lines, labelled `Step@agent`, show their step and their agent
-//! apart) and Cancel.
+//! apart), Cancel, and for a deployment forwarded to Octopus its Octopus
+//! side (server, release, task, links, the error in Octopus's words).
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use tako_store::{Deployment, Job, LogCursor, LogLineRecord, Project, Release, StepRecord};
 
 use super::{Viewer, age, duration, page, segment, state_badge, step_badge};
+use crate::octopus::ForwardRecord;
 use crate::services::logs::AgentLabels;
 
 /// What the deployment page shows.
@@ -120,6 +122,54 @@ pub(crate) fn log_line(line: &LogLineRecord, agents: &AgentLabels) -> Markup {
     }
 }
 
+/// A forwarded deployment's Octopus side: the server, the release and the
+/// task Tako follows, with links into Octopus, and why it failed.
+fn octopus(forward: &ForwardRecord) -> Markup {
+    html! {
+        section #octopus aria-labelledby="octopus-title" {
+            h2 #octopus-title { "Forwarded to Octopus" }
+            dl.facts {
+                dt { "Server" } dd { (forward.server) " (" (forward.mode) " mode)" }
+                @if let Some(space) = &forward.space_id { dt { "Space" } dd { (space) } }
+                @if let Some(project) = &forward.project { dt { "Project" } dd { (project.name) " (" (project.id) ")" } }
+                @if let Some(environment) = &forward.environment { dt { "Environment" } dd { (environment.name) " (" (environment.id) ")" } }
+                @if let Some(release) = &forward.release {
+                    dt { "Release" }
+                    dd {
+                        @match &forward.links.release {
+                            Some(link) => { a.octopus-release href=(link) rel="noopener" { (release.version) } }
+                            None => { (release.version) }
+                        }
+                        " (" (release.id) @if !release.created { ", existing" } ")"
+                    }
+                }
+                @if let Some(deployment) = &forward.deployment_id { dt { "Deployment" } dd { (deployment) } }
+                @if let Some(task) = &forward.task {
+                    dt { "Task" }
+                    dd {
+                        @match &forward.links.task {
+                            Some(link) => { a.octopus-task href=(link) rel="noopener" { (task.id) } }
+                            None => { (task.id) }
+                        }
+                        @if let Some(state) = &task.state { " " span.badge { (state) } }
+                    }
+                }
+            }
+            @if let Some(error) = &forward.error {
+                p.error role="alert" {
+                    (error.kind) " at " (error.step) " (" (error.method) " " (error.path)
+                    @if let Some(status) = error.status { ", HTTP " (status) }
+                    ")"
+                    @if let Some(message) = &error.octopus_message { ": " (message) }
+                }
+                @if !error.octopus_errors.is_empty() {
+                    ul.errors { @for e in &error.octopus_errors { li { (e) } } }
+                }
+            }
+        }
+    }
+}
+
 /// The deployment page.
 pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
     let d = &p.deployment;
@@ -143,6 +193,9 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
                 (viewer.csrf_field())
                 button.danger type="submit" { "Cancel deployment" }
             }
+        }
+        @if let Some(forward) = d.forward.as_deref().and_then(ForwardRecord::from_json) {
+            (octopus(&forward))
         }
         section aria-labelledby="steps-title" {
             h2 #steps-title { "Steps" }
