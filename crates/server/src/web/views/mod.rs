@@ -93,6 +93,7 @@ pub(crate) fn error_page(status: u16, message: &str, viewer: Option<&Viewer<'_>>
 /// A deployment state as a badge: colour and text.
 pub(crate) fn state_badge(state: DeploymentState) -> Markup {
     let (class, text) = match state {
+        DeploymentState::AwaitingApproval => ("awaiting_approval", "Awaiting approval"),
         DeploymentState::Queued => ("queued", "Queued"),
         DeploymentState::Running => ("running", "Running"),
         DeploymentState::Success => ("success", "Success"),
