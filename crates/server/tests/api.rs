@@ -34,6 +34,8 @@ struct Api {
     queued: Arc<Notify>,
     keys: Arc<MasterKeys>,
     _data: tempfile::TempDir,
+    /// The repositories of projects made by [`Api::project`].
+    origins: std::sync::Mutex<Vec<tempfile::TempDir>>,
 }
 
 struct Answer {
@@ -125,6 +127,7 @@ async fn build_api(limits: tako_server::http::limits::Limits, on_disk: bool) -> 
         queued,
         keys,
         _data: data,
+        origins: std::sync::Mutex::default(),
     }
 }
 
@@ -181,11 +184,15 @@ impl Api {
             .await
     }
 
+    /// A project whose repository is a real local one (without a
+    /// lifecycle), so deployments can read its default branch.
     async fn project(&self, name: &str) -> Project {
+        let (root, _work, url) = origin(&format!("Project: {name}\n"));
+        self.origins.lock().unwrap().push(root);
         self.store
             .create_project(NewProject {
                 name: name.to_owned(),
-                repository_url: format!("https://github.com/example/{name}"),
+                repository_url: url,
                 webhook_secret: None,
                 repository_token: None,
             })
@@ -527,6 +534,8 @@ async fn the_log_reads_as_text_and_follows_as_events_until_the_end() {
         .create_deployment(NewDeployment {
             release: release.id,
             environment: "Staging".to_owned(),
+            approval: None,
+            created_by: None,
         })
         .await
         .unwrap();
@@ -649,6 +658,8 @@ async fn metrics_are_prometheus_text() {
             .create_deployment(NewDeployment {
                 release: release.id,
                 environment: "Staging".to_owned(),
+                approval: None,
+                created_by: None,
             })
             .await
             .unwrap();
@@ -1852,6 +1863,8 @@ async fn job_for(api: &Api, name: &str, id: &str) -> tako_store::Deployment {
         .create_deployment(NewDeployment {
             release: release.id,
             environment: "Production".to_owned(),
+            approval: None,
+            created_by: None,
         })
         .await
         .unwrap();

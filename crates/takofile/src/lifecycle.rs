@@ -199,6 +199,38 @@ impl Lifecycle {
     }
 }
 
+/// `Production (requires Staging; 1 approval by admin, not by the pusher,
+/// within 7d)`: a phase as `tako validate` and the UI show it.
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.environment)?;
+        let mut rules = Vec::new();
+        if self.auto_deploy {
+            rules.push("AutoDeploy".to_owned());
+        }
+        if !self.requires.is_empty() {
+            rules.push(format!("requires {}", self.requires.join(", ")));
+        }
+        if let Some(approval) = &self.approval {
+            let not_by = approval
+                .not_by
+                .map(|n| format!(", not by the {}", n.as_str()))
+                .unwrap_or_default();
+            rules.push(format!(
+                "{} approval{} by {}{not_by}, within {}",
+                approval.count,
+                if approval.count == 1 { "" } else { "s" },
+                approval.roles.join(" or "),
+                approval.timeout_text
+            ));
+        }
+        if !rules.is_empty() {
+            write!(f, " ({})", rules.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +320,25 @@ mod tests {
         assert_eq!(NotBy::parse(" Pusher "), Some(NotBy::Pusher));
         assert_eq!(NotBy::parse("creator"), Some(NotBy::Creator));
         assert_eq!(NotBy::parse("owner"), None);
+    }
+
+    #[test]
+    fn a_phase_shows_its_rules() {
+        let mut production = phase("Production", false, &["Staging"]);
+        production.approval = Some(Approval {
+            roles: vec!["admin".into()],
+            count: 1,
+            not_by: Some(NotBy::Pusher),
+            timeout: DEFAULT_APPROVAL_TIMEOUT,
+            timeout_text: "7d".into(),
+        });
+        assert_eq!(
+            production.to_string(),
+            "Production (requires Staging; 1 approval by admin, not by the pusher, within 7d)"
+        );
+        assert_eq!(
+            phase("DevTest", true, &[]).to_string(),
+            "DevTest (AutoDeploy)"
+        );
     }
 }

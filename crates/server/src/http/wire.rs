@@ -132,6 +132,29 @@ impl ToWire for Deployment {
             cancel_requested: deployment.cancel_requested,
             log_lines: deployment.log_lines,
             steps: None,
+            created_by: deployment.created_by.clone(),
+            approval: deployment.approval.as_ref().map(|rule| {
+                tako_protocol::api::ApprovalRuleDto {
+                    roles: rule.roles.clone(),
+                    count: rule.count,
+                    not_by: rule.not_by.clone(),
+                    deadline: time(rule.deadline),
+                }
+            }),
+        }
+    }
+}
+
+impl ToWire for tako_store::Approval {
+    type Wire = tako_protocol::api::ApprovalDto;
+
+    fn to_wire(&self) -> tako_protocol::api::ApprovalDto {
+        tako_protocol::api::ApprovalDto {
+            by: self.by.clone(),
+            role: self.role.clone(),
+            decision: if self.approve { "approved" } else { "rejected" }.to_owned(),
+            note: self.note.clone(),
+            at: time(self.at),
         }
     }
 }

@@ -62,7 +62,7 @@ pub(crate) fn status_of(error: &ServiceError) -> StatusCode {
         ServiceError::Unauthenticated | ServiceError::CredentialRefused(_) => {
             StatusCode::UNAUTHORIZED
         }
-        ServiceError::AgentForbidden(_) => StatusCode::FORBIDDEN,
+        ServiceError::AgentForbidden(_) | ServiceError::NotAllowed(_) => StatusCode::FORBIDDEN,
         ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::Conflict(_) => StatusCode::CONFLICT,

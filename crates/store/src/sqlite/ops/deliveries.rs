@@ -162,6 +162,7 @@ pub(in crate::sqlite) fn complete_delivery(
         DeliveryCompletion::Queue {
             release,
             environment,
+            approval,
         } => {
             let project = release.project;
             let release = insert_release(&tx, &release)?;
@@ -170,6 +171,8 @@ pub(in crate::sqlite) fn complete_delivery(
                 &NewDeployment {
                     release: release.id,
                     environment,
+                    approval,
+                    created_by: release.pusher.clone(),
                 },
             )?;
             (
@@ -185,12 +188,16 @@ pub(in crate::sqlite) fn complete_delivery(
             project,
             release,
             environment,
+            approval,
+            created_by,
         } => {
             let deployment = insert_deployment(
                 &tx,
                 &NewDeployment {
                     release,
                     environment,
+                    approval,
+                    created_by,
                 },
             )?;
             if deployment.project != project {
