@@ -92,6 +92,41 @@ pub async fn of_project(
     from_mirror(&mirror).await
 }
 
+/// The lifecycle of `project` for display (the web UI's column order and
+/// *Deploy to…* choices): from its mirror as last fetched, never fetching;
+/// `None` when there is no mirror yet or it cannot be read (logged). The
+/// server still enforces the lifecycle on every deployment.
+pub async fn for_display(mirrors: &Mirrors, project: &Project) -> Option<Lifecycle> {
+    let mirror = match mirrors.open(&project.repository_url) {
+        Ok(Some(mirror)) => mirror,
+        Ok(None) => return None,
+        Err(error) => {
+            tracing::warn!(project = %project.name, %error, "cannot open the mirror to show the lifecycle");
+            return None;
+        }
+    };
+    match from_mirror(&mirror).await {
+        Ok(lifecycle) => lifecycle,
+        Err(error) => {
+            tracing::warn!(project = %project.name, %error, "cannot read the lifecycle to show it");
+            None
+        }
+    }
+}
+
+/// Orders `environments` by the lifecycles given: each by its earliest
+/// position in any of them, then the others by name.
+pub fn order_environments(environments: &mut [String], lifecycles: &[&Lifecycle]) {
+    let rank = |environment: &String| {
+        lifecycles
+            .iter()
+            .filter_map(|lifecycle| lifecycle.position(environment))
+            .min()
+            .unwrap_or(usize::MAX)
+    };
+    environments.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b)));
+}
+
 /// The environments `release` has succeeded in: those whose latest
 /// deployment of it succeeded.
 pub async fn succeeded_in(store: &dyn Store, release: &Release) -> Result<Vec<String>, StoreError> {
@@ -145,6 +180,23 @@ pub fn gate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environments_follow_the_lifecycle_then_their_names() {
+        let text = "Project: P\nMappings:\n  - Branch: main\n    Environment: DevTest\nLifecycle:\n  - Environment: DevTest\n  - Environment: Staging\n  - Environment: Production\n";
+        let lifecycle = tako_takofile::parse("takofile", text)
+            .unwrap()
+            .lifecycle
+            .unwrap();
+        let mut environments: Vec<String> = ["Production", "Alpha", "DevTest", "Staging", "QA"]
+            .map(str::to_owned)
+            .to_vec();
+        order_environments(&mut environments, &[&lifecycle]);
+        assert_eq!(
+            environments,
+            ["DevTest", "Staging", "Production", "Alpha", "QA"]
+        );
+    }
 
     #[test]
     fn without_a_lifecycle_everything_is_admitted_at_once() {

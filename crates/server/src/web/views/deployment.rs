@@ -2,7 +2,7 @@
 //! ran what (its jobs: step, agent, state, start, duration, reason), its
 //! task log (live through server-sent events, searchable, downloadable; an
 //! agent's lines, labelled `Step@agent`, show their step and their agent
-//! apart) and Cancel.
+//! apart), its approval (see `approvals`) and Cancel.
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
@@ -27,6 +27,8 @@ pub(crate) struct DeploymentPage {
     pub(crate) log: Vec<LogLineRecord>,
     /// Where the page's script resumes the log.
     pub(crate) cursor: LogCursor,
+    /// Its approvals and rejections.
+    pub(crate) approvals: Vec<tako_store::Approval>,
     /// Now, for ages.
     pub(crate) now: DateTime<Utc>,
 }
@@ -144,6 +146,7 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
                 button.danger type="submit" { "Cancel deployment" }
             }
         }
+        (super::approvals::panel(viewer, d, &p.approvals, p.now))
         section aria-labelledby="steps-title" {
             h2 #steps-title { "Steps" }
             div data-steps={ "/ui/deployments/" (d.id.0) "/steps" } { (steps(d, &p.steps, &p.jobs, p.now)) }
