@@ -63,17 +63,20 @@ pub(crate) async fn dashboard(
     let size = PAGE_SIZE as usize;
     let next = (all.len() > offset + size).then(|| format!("/ui/?cursor={}", offset + size));
     let projects: Vec<_> = all.into_iter().skip(offset).take(size).collect();
-    let board = load_dashboard(&state, projects).await?;
+    let board = load_dashboard(&state, projects, true).await?;
     Ok(views::dashboard::render(
         &viewer(&session),
         &views::dashboard::Dashboard { next, ..board },
     ))
 }
 
-/// The dashboard's data for these projects.
+/// The dashboard's data for these projects; with `ordered`, its
+/// environments follow the projects' lifecycles (read from their mirrors),
+/// else their names.
 pub(crate) async fn load_dashboard(
     state: &AppState,
     projects: Vec<tako_store::Project>,
+    ordered: bool,
 ) -> WebResult<views::dashboard::Dashboard> {
     let latest = state.services.store.latest_deployments(None).await?;
     let shown: BTreeSet<ProjectId> = projects.iter().map(|p| p.id).collect();
@@ -107,7 +110,7 @@ pub(crate) async fn load_dashboard(
         );
     }
     let mut lifecycles = Vec::new();
-    for project in &projects {
+    for project in projects.iter().filter(|_| ordered) {
         if let Some(lifecycle) =
             crate::lifecycle::for_display(&state.services.mirrors, project).await
         {
