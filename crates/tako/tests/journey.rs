@@ -182,14 +182,16 @@ impl Journey {
         assert!(
             wait_until(Duration::from_secs(60), || {
                 let page = self.get("/deliveries?limit=50");
-                release = page["items"]
+                let outcome = page["items"]
                     .as_array()
                     .unwrap()
                     .iter()
                     .find(|d| d["id"] == delivery.as_str())
-                    .and_then(|d| d["outcome"]["release"].as_i64());
-                release.is_some()
-            }),
+                    .map(|d| d["outcome"].clone())
+                    .unwrap_or_default();
+                release = outcome["release"].as_i64();
+                !outcome.is_null()
+            }) && release.is_some(),
             "the push made no release: {}",
             self.get("/deliveries?limit=50")
         );
@@ -488,4 +490,120 @@ fn an_approval_nobody_gives_times_out_and_roles_are_enforced() {
     );
     let audit = journey.get("/audit?limit=200").to_string();
     assert!(audit.contains("deployment.approval_timeout"), "{audit}");
+}
+
+#[test]
+fn pushes_and_releases_made_by_hand_go_through_the_lifecycle_too() {
+    let gate = tempfile::tempdir().unwrap();
+    let takofile = format!(
+        r#"Project: Demo
+Mappings:
+  - Branch: develop
+    Environment: DevTest
+  - Branch: main
+    Environment: Production
+Lifecycle:
+  - Environment: DevTest
+    Approval: {{ NotBy: pusher, Timeout: 1h }}
+  - Environment: Production
+    Requires: DevTest
+Steps:
+  - Name: Deploy
+    Run: |
+      echo "deploying to #{{Octopus.Environment.Name}} ({})"
+"#,
+        gate.path().display()
+    );
+    let origin = Origin::new(&takofile);
+    let data = DataDir::new();
+    let server = TakoServer::start(
+        tako_bin(),
+        &data.path,
+        &[],
+        &[("TAKO_WEBHOOK_SECRET", SECRET)],
+    );
+    let admin = server.token.clone().unwrap();
+    let journey = Journey {
+        origin,
+        server,
+        admin: admin.clone(),
+        pusher: String::new(),
+        reviewer: String::new(),
+        gate,
+        pushes: std::cell::Cell::new(0),
+        _data: data,
+    };
+    let url = journey.origin.bare.file_url();
+    journey.ok(&admin, &["project", "create", "Demo", "--repo", &url]);
+
+    // A push mapped to a phase with an approval waits for it.
+    let number = journey.push_develop();
+    let waiting = journey.wait_for(&number, "DevTest", "awaiting_approval");
+    assert_eq!(waiting["created_by"], "tester");
+    assert_eq!(waiting["approval"]["roles"], json!(["admin"]));
+
+    // A push mapped to a phase with Requires makes no release.
+    let body = journey
+        .origin
+        .push_commit("main", "change.txt", "main\n", "On main");
+    assert_eq!(
+        post_push(&journey.server.address, "journey-main", &body, SECRET).status,
+        202
+    );
+    let mut reason = String::new();
+    assert!(wait_until(Duration::from_secs(60), || {
+        let page = journey.get("/deliveries?limit=50");
+        let found = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == "journey-main")
+            .and_then(|d| d["outcome"]["reason"].as_str().map(str::to_owned));
+        reason = found.unwrap_or_default();
+        !reason.is_empty()
+    }));
+    assert!(
+        reason.contains(
+            "no release made: Production requires a successful deployment to DevTest first"
+        ),
+        "{reason}"
+    );
+
+    // A release made by hand: --deploy-to a phase it may not enter is a
+    // 409 and creates nothing; one with an approval waits.
+    let refused = journey.fails(
+        &admin,
+        &[
+            "release",
+            "create",
+            "--project",
+            "Demo",
+            "--branch",
+            "develop",
+            "--deploy-to",
+            "Production",
+        ],
+    );
+    assert!(
+        refused.contains("Production requires a successful deployment to DevTest first"),
+        "{refused}"
+    );
+    let created = journey.ok(
+        &admin,
+        &[
+            "release",
+            "create",
+            "--project",
+            "Demo",
+            "--branch",
+            "develop",
+            "--deploy-to",
+            "devtest",
+        ],
+    );
+    assert!(
+        created.contains("awaits 1 approval by admin (not its pusher)"),
+        "{created}"
+    );
+    assert!(created.contains("to DevTest"), "{created}");
 }
