@@ -674,7 +674,8 @@ async fn metrics_are_prometheus_text() {
         "{text}"
     );
     assert!(
-        text.contains("tako_deployments{state=\"success\"} 0"),
+        text.contains("tako_deployments{state=\"success\"} 0")
+            && text.contains("tako_deployments{state=\"awaiting_approval\"} 0"),
         "{text}"
     );
     assert!(text.contains("tako_deployment_queue_depth 2"), "{text}");
