@@ -9,6 +9,9 @@ use std::fmt;
 /// A deployment's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeploymentState {
+    /// Waiting for approvals before it may be queued (its environment's
+    /// `Approval` in the lifecycle).
+    AwaitingApproval,
     /// Waiting for its turn.
     Queued,
     /// Claimed by a node and running.
@@ -25,7 +28,8 @@ pub enum DeploymentState {
 
 impl DeploymentState {
     /// Every state.
-    pub const ALL: [DeploymentState; 6] = [
+    pub const ALL: [DeploymentState; 7] = [
+        DeploymentState::AwaitingApproval,
         DeploymentState::Queued,
         DeploymentState::Running,
         DeploymentState::Success,
@@ -37,6 +41,7 @@ impl DeploymentState {
     /// Lowercase name, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
+            DeploymentState::AwaitingApproval => "awaiting_approval",
             DeploymentState::Queued => "queued",
             DeploymentState::Running => "running",
             DeploymentState::Success => "success",
@@ -55,13 +60,24 @@ impl DeploymentState {
 
     /// Whether the deployment has ended.
     pub fn is_final(self) -> bool {
-        !matches!(self, DeploymentState::Queued | DeploymentState::Running)
+        !matches!(
+            self,
+            DeploymentState::AwaitingApproval | DeploymentState::Queued | DeploymentState::Running
+        )
     }
 
     /// Where `event` takes a deployment in this state.
     pub fn after(self, event: DeploymentEvent) -> Result<DeploymentState, InvalidTransition> {
         let next = match (self, event) {
             (DeploymentState::Queued, DeploymentEvent::Claim) => DeploymentState::Running,
+            // The last approval it waited for queues it; a rejection or its
+            // timeout cancels it (`Cancel`).
+            (DeploymentState::AwaitingApproval, DeploymentEvent::Approve) => {
+                DeploymentState::Queued
+            }
+            (DeploymentState::AwaitingApproval, DeploymentEvent::Cancel) => {
+                DeploymentState::Cancelled
+            }
             (DeploymentState::Running, DeploymentEvent::Finish(end)) if end.is_final() => end,
             // A queued deployment is cancelled at once; a running one is
             // flagged and stays running until its runner stops it.
@@ -91,6 +107,8 @@ pub enum DeploymentEvent {
     Cancel,
     /// Its node stopped (or its lease ran out) while it ran.
     Interrupt,
+    /// It got the last approval it waited for.
+    Approve,
 }
 
 impl DeploymentEvent {
@@ -110,6 +128,7 @@ impl DeploymentEvent {
             DeploymentEvent::Finish(end) => end.as_str(),
             DeploymentEvent::Cancel => "cancelled",
             DeploymentEvent::Interrupt => "interrupted",
+            DeploymentEvent::Approve => "queued",
         }
     }
 }
@@ -364,7 +383,19 @@ mod tests {
         assert!(Queued.after(DeploymentEvent::Interrupt).is_err());
         assert!(Queued.after(DeploymentEvent::Finish(Success)).is_err());
         assert_eq!(DeploymentEvent::Claim.applies_to(), [Queued]);
-        assert_eq!(DeploymentEvent::Cancel.applies_to(), [Queued, Running]);
+        assert_eq!(
+            DeploymentEvent::Cancel.applies_to(),
+            [AwaitingApproval, Queued, Running]
+        );
+        assert_eq!(AwaitingApproval.after(DeploymentEvent::Approve), Ok(Queued));
+        assert_eq!(
+            AwaitingApproval.after(DeploymentEvent::Cancel),
+            Ok(Cancelled)
+        );
+        assert!(AwaitingApproval.after(DeploymentEvent::Claim).is_err());
+        assert!(Queued.after(DeploymentEvent::Approve).is_err());
+        assert!(!AwaitingApproval.is_final());
+        assert_eq!(DeploymentEvent::Approve.applies_to(), [AwaitingApproval]);
         assert_eq!(DeploymentEvent::Finish(Failed).applies_to(), [Running]);
         assert_eq!(
             Success

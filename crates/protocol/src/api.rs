@@ -218,7 +218,8 @@ pub struct DeploymentDto {
     pub project: i64,
     /// The environment.
     pub environment: String,
-    /// `queued`, `running`, `success`, `failed`, `cancelled` or `interrupted`.
+    /// `awaiting_approval`, `queued`, `running`, `success`, `failed`,
+    /// `cancelled` or `interrupted`.
     pub state: String,
     /// When it was queued.
     #[schema(format = DateTime)]
@@ -238,6 +239,13 @@ pub struct DeploymentDto {
     /// Its steps (only when one deployment is asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<StepDto>>,
+    /// Who created it: a token's name, or the pusher for a push and the
+    /// promotions that follow it.
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// The approvals it waits (or waited) for, from its lifecycle phase.
+    #[serde(default)]
+    pub approval: Option<ApprovalRuleDto>,
     /// `tako` (Tako runs the process) or `octopus` (forwarded to an
     /// Octopus Deploy server, whose task Tako follows).
     #[serde(default = "tako_kind")]
@@ -252,6 +260,47 @@ pub struct DeploymentDto {
 
 fn tako_kind() -> String {
     "tako".to_owned()
+}
+
+/// The approvals a deployment waits for (its lifecycle phase's `Approval`,
+/// frozen when it was created).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalRuleDto {
+    /// The roles that may approve.
+    pub roles: Vec<String>,
+    /// How many different people must approve.
+    pub count: u32,
+    /// `pusher` or `creator`: who may not approve it, if anyone.
+    pub not_by: Option<String>,
+    /// When it is cancelled if not approved by then.
+    #[schema(format = DateTime)]
+    pub deadline: String,
+}
+
+/// An approval or rejection given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalDto {
+    /// Who (their token's name).
+    pub by: String,
+    /// Their role.
+    pub role: String,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    /// Their note.
+    pub note: String,
+    /// When.
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+/// Approve or reject a deployment awaiting approval.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideApproval {
+    /// A note kept with the decision (at most 2000 characters); a
+    /// rejection's note becomes the deployment's error.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// One agent's run of a step of a deployment (a job): which agent ran

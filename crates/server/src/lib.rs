@@ -5,7 +5,7 @@
 //! Layers inside the crate: the HTTP front ends (`http` composing `api` and
 //! `web`) call the `services`, which know nothing of HTTP; the services and
 //! the background workers (`router`, `scheduler`, `sweep`, `statuses`) share `releases`,
-//! `policy` and `repository`. Handlers extract, call one service function
+//! `lifecycle`, `policy` and `repository`. Handlers extract, call one service function
 //! and answer; rules live in the services and below.
 
 pub mod api;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod http;
 pub mod intake;
 pub mod keys;
+pub mod lifecycle;
 pub mod octopus;
 pub mod policy;
 pub mod releases;

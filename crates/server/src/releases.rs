@@ -292,6 +292,8 @@ pub struct ReleaseRequest {
     pub deploy_to: Vec<String>,
     /// Who asks, for the default notes (`ci via the API`).
     pub created_by: String,
+    /// Who asks (their token's name): the creator of its deployments.
+    pub by: String,
 }
 
 /// What [`create`] made.
@@ -379,6 +381,10 @@ pub enum CreateError {
         #[source]
         source: GitError,
     },
+    /// The project's lifecycle refuses an environment to deploy to, or
+    /// cannot be read.
+    #[error("{0}")]
+    Lifecycle(String),
     /// The commit cannot become a release.
     #[error(transparent)]
     Release(#[from] ReleaseError),
@@ -525,6 +531,26 @@ impl Maker {
             )
             .await?;
         }
+        // The lifecycle of the default branch: a new release has succeeded
+        // nowhere, so only phases without Requires take it at once.
+        let lifecycle = if deploy_to.is_empty() {
+            None
+        } else {
+            crate::lifecycle::from_mirror(&mirror)
+                .await
+                .map_err(|e| CreateError::Lifecycle(e.to_string()))?
+        };
+        let now = chrono::Utc::now();
+        let mut targets = Vec::with_capacity(deploy_to.len());
+        for environment in &deploy_to {
+            let admitted = crate::lifecycle::gate(lifecycle.as_ref(), environment, &[], now)
+                .map_err(|refusal| CreateError::Lifecycle(refusal.to_string()))?;
+            targets.push(tako_store::DeploymentTarget {
+                environment: admitted.environment,
+                approval: admitted.approval,
+                created_by: Some(request.by.clone()),
+            });
+        }
 
         let from = match &branch {
             Some(branch) => format!("branch {branch} at {}", short_commit(&commit)),
@@ -556,7 +582,7 @@ impl Maker {
         // keeps neither.
         let (release, deployments) = match self
             .store
-            .create_release_with_deployments(new, &deploy_to)
+            .create_release_with_deployments(new, &targets)
             .await
         {
             Ok(created) => created,

@@ -21,6 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use tako_core::system::short_commit as short;
 use tako_git::{Mirror, Mirrors};
 use tako_github::{Event, Push};
@@ -341,16 +342,26 @@ impl Router {
         }
 
         let process = Process::from_takofile(pushed, commit)?;
+        let lifecycle = routing.lifecycle.as_ref();
         if !routing.create_release {
             // Takofukku's CreateRelease: false: deploy the newest existing
             // release to the mapped environment instead of creating one.
             let latest = self.store.latest_release(project.id).await?;
             return match latest {
-                Some(release) => Ok(DeliveryCompletion::Deploy {
-                    project: project.id,
-                    release: release.id,
-                    environment,
-                }),
+                Some(release) => {
+                    let succeeded =
+                        crate::lifecycle::succeeded_in(self.store.as_ref(), &release).await?;
+                    let admitted =
+                        crate::lifecycle::gate(lifecycle, &environment, &succeeded, Utc::now())
+                            .map_err(|refusal| RouteError::failed(refusal.to_string()))?;
+                    Ok(DeliveryCompletion::Deploy {
+                        project: project.id,
+                        release: release.id,
+                        environment: admitted.environment,
+                        approval: admitted.approval,
+                        created_by: push.pusher.as_ref().map(|p| p.name.clone()),
+                    })
+                }
                 None => Err(RouteError::failed(format!(
                     "CreateRelease is false, and project {} has no release to deploy yet",
                     project.name
@@ -358,6 +369,14 @@ impl Router {
             };
         }
 
+        // A new release has succeeded nowhere yet.
+        let admitted = crate::lifecycle::gate(lifecycle, &environment, &[], Utc::now())
+            .map_err(|refusal| {
+                RouteError::failed(format!(
+                    "no release made: {refusal}; map the branch to the lifecycle's first phase and promote"
+                ))
+            })?;
+        let environment = admitted.environment;
         let origin = Origin {
             commit: commit.to_owned(),
             branch: Some(push.branch().or(push.tag()).unwrap_or_default().to_owned()),
@@ -383,6 +402,7 @@ impl Router {
         Ok(DeliveryCompletion::Queue {
             release,
             environment,
+            approval: admitted.approval,
         })
     }
 }

@@ -359,6 +359,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         // limit runs out.
         fetch_budget: limits.request_timeout * 3 / 4,
     };
+    tokio::spawn(expire_approvals(services.clone()));
     let state = Arc::new(AppState {
         services,
         intake,
@@ -379,6 +380,20 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         tls,
         router: app(state),
     })
+}
+
+/// How often deployments awaiting approval are checked for their timeout.
+const APPROVAL_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Cancels the deployments nobody approved within their phase's `Timeout`,
+/// every [`APPROVAL_SWEEP`] (one indexed query of the waiting ones).
+async fn expire_approvals(services: Services) {
+    loop {
+        tokio::time::sleep(APPROVAL_SWEEP).await;
+        if let Err(error) = services.expire_approvals().await {
+            tracing::warn!(%error, "cannot cancel the deployments whose approval timed out; trying again");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ struct Api {
     queued: Arc<Notify>,
     keys: Arc<MasterKeys>,
     _data: tempfile::TempDir,
+    /// The repositories of projects made by [`Api::project`].
+    origins: std::sync::Mutex<Vec<tempfile::TempDir>>,
 }
 
 struct Answer {
@@ -125,6 +127,7 @@ async fn build_api(limits: tako_server::http::limits::Limits, on_disk: bool) -> 
         queued,
         keys,
         _data: data,
+        origins: std::sync::Mutex::default(),
     }
 }
 
@@ -181,11 +184,15 @@ impl Api {
             .await
     }
 
+    /// A project whose repository is a real local one (without a
+    /// lifecycle), so deployments can read its default branch.
     async fn project(&self, name: &str) -> Project {
+        let (root, _work, url) = origin(&format!("Project: {name}\n"));
+        self.origins.lock().unwrap().push(root);
         self.store
             .create_project(NewProject {
                 name: name.to_owned(),
-                repository_url: format!("https://github.com/example/{name}"),
+                repository_url: url,
                 webhook_secret: None,
                 repository_token: None,
             })
@@ -527,6 +534,8 @@ async fn the_log_reads_as_text_and_follows_as_events_until_the_end() {
         .create_deployment(NewDeployment {
             release: release.id,
             environment: "Staging".to_owned(),
+            approval: None,
+            created_by: None,
         })
         .await
         .unwrap();
@@ -649,6 +658,8 @@ async fn metrics_are_prometheus_text() {
             .create_deployment(NewDeployment {
                 release: release.id,
                 environment: "Staging".to_owned(),
+                approval: None,
+                created_by: None,
             })
             .await
             .unwrap();
@@ -663,7 +674,8 @@ async fn metrics_are_prometheus_text() {
         "{text}"
     );
     assert!(
-        text.contains("tako_deployments{state=\"success\"} 0"),
+        text.contains("tako_deployments{state=\"success\"} 0")
+            && text.contains("tako_deployments{state=\"awaiting_approval\"} 0"),
         "{text}"
     );
     assert!(text.contains("tako_deployment_queue_depth 2"), "{text}");
@@ -1852,6 +1864,8 @@ async fn job_for(api: &Api, name: &str, id: &str) -> tako_store::Deployment {
         .create_deployment(NewDeployment {
             release: release.id,
             environment: "Production".to_owned(),
+            approval: None,
+            created_by: None,
         })
         .await
         .unwrap();
@@ -2359,4 +2373,122 @@ async fn a_deployments_jobs_show_which_agent_ran_what_and_its_log_names_the_agen
         "{}",
         text.body
     );
+}
+
+#[tokio::test]
+async fn approvals_need_the_count_of_different_people_and_never_the_creator() {
+    let api = api().await;
+    let takofile = "Project: web\nMappings:\n  - Branch: main\n    Environment: Staging\nLifecycle:\n  - Environment: Staging\n  - Environment: Production\n    Approval: { Roles: [admin, deployer], Count: 2, NotBy: creator }\n";
+    let (root, _work, url) = origin(takofile);
+    api.origins.lock().unwrap().push(root);
+    let project = api
+        .store
+        .create_project(NewProject {
+            name: "web".to_owned(),
+            repository_url: url,
+            webhook_secret: None,
+            repository_token: None,
+        })
+        .await
+        .unwrap();
+    let release = api.release(&project, "1.0.0").await;
+    let (_, ci) = api.new_token("ci", "deployer").await;
+    let (_, other) = api.new_token("other", "admin").await;
+    let (_, viewer) = api.new_token("eyes", "viewer").await;
+
+    let created = api
+        .call_as(
+            &ci,
+            Method::POST,
+            &format!("/api/v1/releases/{}/deployments", release.id),
+            Some(json!({"environment": "production"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let deployment = created.json();
+    assert_eq!(deployment["state"], "awaiting_approval");
+    assert_eq!(deployment["environment"], "Production");
+    assert_eq!(deployment["created_by"], "ci");
+    assert_eq!(deployment["approval"]["count"], 2);
+    let id = deployment["id"].as_i64().unwrap();
+    let approve = |token: String, note: Value| {
+        let api = &api;
+        async move {
+            api.call_as(
+                &token,
+                Method::POST,
+                &format!("/api/v1/deployments/{id}/approve"),
+                Some(json!({ "note": note })),
+            )
+            .await
+        }
+    };
+    let waiting_for = |token: String| {
+        let api = &api;
+        async move {
+            let answer = api
+                .call_as(&token, Method::GET, "/api/v1/approvals", None)
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            answer.json().as_array().unwrap().len()
+        }
+    };
+    assert_eq!(
+        waiting_for(ci.clone()).await,
+        0,
+        "not the creator's to approve"
+    );
+    assert_eq!(waiting_for(other.clone()).await, 1);
+    assert_eq!(waiting_for(viewer.clone()).await, 0);
+
+    let own = approve(ci.clone(), json!("mine")).await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN, "{}", own.body);
+    assert!(own.body.contains("ci created deployment"), "{}", own.body);
+    assert!(own.body.contains("NotBy: creator"), "{}", own.body);
+    let eyes = approve(viewer, Value::Null).await;
+    assert_eq!(eyes.status, StatusCode::FORBIDDEN, "{}", eyes.body);
+    assert!(
+        eyes.body
+            .contains("needs an approval by the role admin or deployer"),
+        "{}",
+        eyes.body
+    );
+    let long = approve(TOKEN.to_owned(), json!("x".repeat(2001))).await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST, "{}", long.body);
+
+    let first = approve(TOKEN.to_owned(), json!("one")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.json()["state"], "awaiting_approval", "1 of 2");
+    assert_eq!(waiting_for(TOKEN.to_owned()).await, 0, "already decided");
+    let second = approve(other, json!("two")).await;
+    assert_eq!(second.json()["state"], "queued");
+    let decisions = api
+        .get(&format!("/api/v1/deployments/{id}/approvals"))
+        .await
+        .json();
+    assert_eq!(decisions[0]["by"], "test admin");
+    assert_eq!(decisions[1]["by"], "other");
+    let late = api
+        .call_as(
+            TOKEN,
+            Method::POST,
+            &format!("/api/v1/deployments/{id}/reject"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    assert!(late.body.contains("awaits no approval"), "{}", late.body);
+
+    // Staging has no approval: queued at once, and the filter knows the
+    // new state.
+    let staging = api
+        .send(
+            Method::POST,
+            &format!("/api/v1/releases/{}/deployments", release.id),
+            json!({"environment": "Staging"}),
+        )
+        .await;
+    assert_eq!(staging.json()["state"], "queued", "{}", staging.body);
+    let listed = api.get("/api/v1/deployments?state=awaiting_approval").await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
 }

@@ -172,6 +172,8 @@ async fn seed(args: &Args) -> Result<(), StoreError> {
             .create_deployment(NewDeployment {
                 release: release.id,
                 environment: environment.to_owned(),
+                approval: None,
+                created_by: None,
             })
             .await?;
         let Some(running) = store

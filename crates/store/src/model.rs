@@ -275,6 +275,8 @@ pub enum DeliveryCompletion {
         release: NewRelease,
         /// The environment to deploy to.
         environment: String,
+        /// The approvals the deployment waits for (its pusher creates it).
+        approval: Option<ApprovalRule>,
     },
     /// Queue a deployment of an existing release (`CreateRelease: false`:
     /// the project's newest release goes to the mapped environment),
@@ -286,6 +288,10 @@ pub enum DeliveryCompletion {
         release: ReleaseId,
         /// The environment to deploy to.
         environment: String,
+        /// The approvals the deployment waits for.
+        approval: Option<ApprovalRule>,
+        /// Who the push was from.
+        created_by: Option<String>,
     },
     /// Record that there was nothing to do.
     Ignored {
@@ -421,6 +427,67 @@ pub struct NewDeployment {
     /// The environment to deploy to (compared exactly: callers pass the
     /// takofile's spelling).
     pub environment: String,
+    /// The approvals it waits for: with one, it is created
+    /// `AwaitingApproval` instead of `Queued`.
+    pub approval: Option<ApprovalRule>,
+    /// Who made it: the token's name (by hand) or the pusher (a push, an
+    /// automatic promotion).
+    pub created_by: Option<String>,
+}
+
+/// Where a release made by hand is deployed at once, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentTarget {
+    /// The environment.
+    pub environment: String,
+    /// The approvals the deployment waits for, if any.
+    pub approval: Option<ApprovalRule>,
+    /// Who made it.
+    pub created_by: Option<String>,
+}
+
+/// The approvals a deployment waits for (its environment's `Approval` in
+/// the lifecycle, frozen when the deployment is created).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRule {
+    /// The roles that may approve (`admin`, `deployer`, `viewer`).
+    pub roles: Vec<String>,
+    /// How many different people must approve.
+    pub count: u32,
+    /// `pusher` or `creator`: who may not approve their own deployment.
+    pub not_by: Option<String>,
+    /// When it is cancelled if not approved by then.
+    pub deadline: DateTime<Utc>,
+}
+
+/// An approval or a rejection to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApproval {
+    /// Who decides (their token's name).
+    pub by: String,
+    /// Their role, as stored.
+    pub role: String,
+    /// Approve (`true`) or reject.
+    pub approve: bool,
+    /// Their note (may be empty).
+    pub note: String,
+}
+
+/// A recorded approval or rejection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// Who decided.
+    pub by: String,
+    /// Their role then.
+    pub role: String,
+    /// Approved (`true`) or rejected.
+    pub approve: bool,
+    /// Their note.
+    pub note: String,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// A stored deployment.
@@ -452,6 +519,10 @@ pub struct Deployment {
     pub lease_until: Option<DateTime<Utc>>,
     /// How many task log lines it has.
     pub log_lines: u64,
+    /// Who made it (see [`NewDeployment::created_by`]).
+    pub created_by: Option<String>,
+    /// The approvals it waits or waited for.
+    pub approval: Option<ApprovalRule>,
     /// Who runs it: Tako, or an Octopus Deploy server Tako follows.
     pub kind: DeploymentKind,
     /// A forwarded deployment's progress and outcome (JSON, opaque to the

@@ -11,12 +11,12 @@ use crate::error::StoreResult;
 use crate::jobs::{ChunkOutcome, Job, JobEnd, JobId, JobLease, NewJob};
 use crate::model::WebhookSecret;
 use crate::model::{
-    ApiToken, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
-    DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState,
+    ApiToken, Approval, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
+    DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState, DeploymentTarget,
     EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogLineRecord, LogPage,
-    NewApiToken, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease, NewVariable,
-    NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord, TokenHash,
-    TokenId, Variable, VariableId,
+    NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease,
+    NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord,
+    TokenHash, TokenId, Variable, VariableId,
 };
 
 /// Everything Tako keeps. Usable as `Arc<dyn Store>`.
@@ -128,12 +128,12 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a release. `Conflict` when its number is taken in its project.
     async fn create_release(&self, release: NewRelease) -> StoreResult<Release>;
     /// Creates a release and queues a deployment of it to each of
-    /// `environments`, in order, in one transaction: when anything fails
+    /// `targets` (awaiting approval when the target has a rule), in order, in one transaction: when anything fails
     /// nothing is kept. `Conflict` when its number is taken in its project.
     async fn create_release_with_deployments(
         &self,
         release: NewRelease,
-        environments: &[String],
+        targets: &[DeploymentTarget],
     ) -> StoreResult<(Release, Vec<Deployment>)>;
     /// A release by id.
     async fn get_release(&self, id: ReleaseId) -> StoreResult<Release>;
@@ -154,7 +154,8 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- deployments -----
 
-    /// Queues a deployment of a release (deploy again, promote).
+    /// Queues a deployment of a release (deploy again, promote); with an
+    /// approval rule it is created `AwaitingApproval` instead.
     async fn create_deployment(&self, deployment: NewDeployment) -> StoreResult<Deployment>;
     /// A deployment by id.
     async fn get_deployment(&self, id: DeploymentId) -> StoreResult<Deployment>;
@@ -200,6 +201,23 @@ pub trait Store: Send + Sync + 'static {
     /// running one gets its `cancel_requested` flag. `InvalidTransition` when
     /// it has already ended.
     async fn request_cancel(&self, id: DeploymentId) -> StoreResult<Deployment>;
+    /// Records `decision` on a deployment awaiting approval, in one
+    /// transaction: a rejection cancels it (its error: *rejected by X:
+    /// note*), the approval that makes the rule's count (approvals by
+    /// different people) queues it. `InvalidTransition` when it awaits no
+    /// approval; `Conflict` when this person (name without regard to case)
+    /// has already decided on it. Who may decide is the caller's rule.
+    async fn record_approval(
+        &self,
+        id: DeploymentId,
+        decision: NewApproval,
+    ) -> StoreResult<Deployment>;
+    /// A deployment's approvals and rejections, oldest first.
+    async fn list_approvals(&self, id: DeploymentId) -> StoreResult<Vec<Approval>>;
+    /// Cancels every deployment awaiting approval whose deadline is at or
+    /// before `now` (its error: *approval timed out: not approved by
+    /// <deadline>*), returning them.
+    async fn expire_approvals(&self, now: DateTime<Utc>) -> StoreResult<Vec<Deployment>>;
     /// Ends the running deployments in `scope` as `Interrupted`, returning
     /// their ids (start-up recovery, dead nodes).
     async fn interrupt_running(&self, scope: InterruptScope) -> StoreResult<Vec<DeploymentId>>;

@@ -61,6 +61,19 @@ pub(crate) enum Command {
     ///
     /// Example: tako cancel 42
     Cancel(CancelArgs),
+    /// Approve a deployment awaiting approval (its lifecycle phase's
+    /// Approval); the approval that completes the count queues it.
+    ///
+    /// Example: tako approve 42 --note "change ticket CHG-1234"
+    Approve(DecideArgs),
+    /// Reject a deployment awaiting approval: it is cancelled with the note.
+    ///
+    /// Example: tako reject 42 --note "not during the sale"
+    Reject(DecideArgs),
+    /// List the deployments awaiting an approval you may give.
+    ///
+    /// Example: tako approvals
+    Approvals(ApprovalsArgs),
     /// Create API tokens.
     ///
     /// Example: tako token create --name ci
@@ -279,6 +292,23 @@ pub(crate) enum ReleaseCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Deploy a release to the next phase of its project's lifecycle (the
+    /// one after the furthest phase it succeeded in). Refused when that
+    /// phase requires a success the release lacks; it may await approval.
+    ///
+    /// Example: tako release promote --project web --release 1.4.0
+    Promote {
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// The release number.
+        #[arg(long)]
+        release: String,
+        /// Stream the task log until the deployment ends (after any
+        /// approval); exits 0 only if it succeeded.
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -308,6 +338,27 @@ pub(crate) struct LogsArgs {
     /// Stream the log until the deployment ends.
     #[arg(long, short)]
     pub(crate) follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DecideArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The deployment's id.
+    pub(crate) deployment: i64,
+    /// A note kept with the decision (a rejection's becomes the
+    /// deployment's error); steps read an approval's as Tako.Approval.Note.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApprovalsArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// table or json.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: Output,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,10 @@ pub(crate) fn validate(args: &ValidateArgs) -> Result<ExitCode> {
                 println!("{warning}");
             }
             println!("{file_name}: valid (project {})", takofile.project);
+            if let Some(lifecycle) = &takofile.lifecycle {
+                let phases: Vec<String> = lifecycle.phases.iter().map(|p| p.to_string()).collect();
+                println!("lifecycle: {}", phases.join(" → "));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(diagnostics) => {

@@ -244,6 +244,36 @@ fn validate_reports_every_diagnostic_with_its_position() {
 }
 
 #[test]
+fn validate_knows_the_lifecycle() {
+    let repo = TempGitRepo::new();
+    let head = "Project: Demo\nMappings:\n  - Branch: develop\n    Environment: DevTest\nLifecycle:\n  - Environment: DevTest\n    AutoDeploy: true\n";
+    repo.write(
+        "takofile.yml",
+        &format!("{head}  - Environment: Production\n    Requires: [Staging]\n    Approval: {{ Roles: [admin], NotBy: pusher }}\n  - Environment: Staging\n"),
+    );
+    let path = repo.path().to_str().expect("utf-8").to_owned();
+    let output = tako(&["validate", &path]);
+    let (stdout, stderr) = text_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("takofile.yml:9:16: error: Production requires Staging, a later phase (line 11): no release could reach Production"),
+        "{stdout}"
+    );
+
+    repo.write(
+        "takofile.yml",
+        &format!("{head}  - Environment: Staging\n    AutoDeploy: true\n  - Environment: Production\n    Requires: [Staging]\n    Approval: {{ Roles: [admin], NotBy: pusher }}\n"),
+    );
+    let output = tako(&["validate", &path]);
+    let (stdout, stderr) = text_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("lifecycle: DevTest (AutoDeploy) → Staging (AutoDeploy) → Production (requires Staging; 1 approval by admin, not by the pusher, within 7d)"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn the_seed_example_runs_in_both_environments() {
     let example = tako_test_support::workspace_root().join("examples/seed");
     let example = example.to_str().expect("utf-8 path");

@@ -18,6 +18,7 @@
 
 mod diagnostic;
 mod glob;
+mod lifecycle;
 mod model;
 mod shell;
 mod validate;
@@ -25,6 +26,9 @@ mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use glob::{Glob, GlobError, RefPattern};
+pub use lifecycle::{
+    APPROVAL_ROLES, Approval, DEFAULT_APPROVAL_TIMEOUT, Lifecycle, NotBy, Phase, Refusal,
+};
 pub use model::{
     Condition, Mapping, SERVER_IGNORED, Step, StepAction, StepTargets, Takofile, Timeout, UsesKind,
     VariableDecl, WhenNoAgents, WithValue,

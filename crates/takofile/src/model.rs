@@ -24,6 +24,9 @@ pub struct Takofile {
     /// Whether `mappings` is the default (`master` and `main` to `Production`)
     /// because the file has no `Mappings` key.
     pub mappings_defaulted: bool,
+    /// The order of environments and the rules of each (`Lifecycle`);
+    /// `None`: every environment is independent.
+    pub lifecycle: Option<crate::lifecycle::Lifecycle>,
     /// Whether a mapped push creates a release (default) or redeploys the newest.
     pub create_release: bool,
     /// The release number template, unevaluated.

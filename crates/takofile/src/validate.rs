@@ -17,6 +17,8 @@ use crate::model::{
 use crate::shell::Shell;
 use crate::yaml::{self, Entry, Node, Pos, Value};
 
+mod lifecycle;
+
 const TOP_KEYS: &[&str] = &[
     "Project",
     "Server",
@@ -26,6 +28,7 @@ const TOP_KEYS: &[&str] = &[
     "Manifest",
     "Variables",
     "Steps",
+    "Lifecycle",
 ];
 const MAPPING_KEYS: &[&str] = &["Branch", "Tag", "Environment"];
 const VARIABLE_KEYS: &[&str] = &["Name", "Value", "Environments"];
@@ -350,8 +353,30 @@ impl Ctx {
 
         let (mappings, mappings_defaulted) = match fields.get("Mappings") {
             Some(entry) => (self.mappings(entry), false),
-            None => (Some(default_mappings()), true),
+            None => (
+                Some(
+                    default_mappings()
+                        .into_iter()
+                        .map(|mapping| {
+                            let pos = fields.get("Lifecycle").map_or(root.pos, |e| e.key.pos);
+                            (mapping, pos)
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                true,
+            ),
         };
+        let lifecycle = match (fields.get("Lifecycle"), &mappings) {
+            (Some(entry), Some(mappings)) => self.lifecycle(entry, mappings).map(Some),
+            (Some(_), None) => None,
+            (None, _) => Some(None),
+        };
+        let mappings = mappings.map(|found| {
+            found
+                .into_iter()
+                .map(|(mapping, _)| mapping)
+                .collect::<Vec<_>>()
+        });
 
         let create_release = match fields.get("CreateRelease") {
             Some(entry) => self.boolean(&entry.value, "CreateRelease"),
@@ -404,6 +429,7 @@ impl Ctx {
             server,
             mappings: mappings?,
             mappings_defaulted,
+            lifecycle: lifecycle?,
             create_release: create_release?,
             version,
             manifest,
@@ -455,7 +481,8 @@ impl Ctx {
 
     // ----- Mappings -------------------------------------------------------
 
-    fn mappings(&mut self, entry: &Entry) -> Option<Vec<Mapping>> {
+    /// The mappings, each with the position of its `Environment`.
+    fn mappings(&mut self, entry: &Entry) -> Option<Vec<(Mapping, Pos)>> {
         let node = &entry.value;
         let expected =
             "a list of entries such as `- Branch: master` with `Environment: Production`";
@@ -479,7 +506,7 @@ impl Ctx {
         let mut mappings = Vec::new();
         let mut seen: HashMap<(bool, String), usize> = HashMap::new();
         for item in items {
-            let Some((mapping, pos)) = self.mapping_entry(item) else {
+            let Some((mapping, pos, environment_pos)) = self.mapping_entry(item) else {
                 continue;
             };
             let is_tag = matches!(mapping.target, RefPattern::Tag(_));
@@ -497,12 +524,12 @@ impl Ctx {
             } else {
                 seen.insert(key, pos.line);
             }
-            mappings.push(mapping);
+            mappings.push((mapping, environment_pos));
         }
         (self.error_count() == before).then_some(mappings)
     }
 
-    fn mapping_entry(&mut self, item: &Node) -> Option<(Mapping, Pos)> {
+    fn mapping_entry(&mut self, item: &Node) -> Option<(Mapping, Pos, Pos)> {
         let entries = self.mapping(
             item,
             "a Mappings entry",
@@ -551,12 +578,14 @@ impl Ctx {
         if self.error_count() != before {
             return None;
         }
+        let environment_pos = fields.get("Environment").map_or(item.pos, |e| e.value.pos);
         Some((
             Mapping {
                 target: target?,
                 environment: environment?,
             },
             item.pos,
+            environment_pos,
         ))
     }
 
@@ -1388,6 +1417,7 @@ pub(crate) fn closest<'a>(
 
 fn misplaced_at_top(key: &str) -> Option<&'static str> {
     match key {
+        "lifecycles" | "phases" | "promotion" => Some("did you mean Lifecycle? a list of phases"),
         "branch" | "tag" | "environment" => {
             Some("Branch, Tag and Environment belong in an entry under Mappings")
         }

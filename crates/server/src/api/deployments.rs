@@ -16,7 +16,10 @@ use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::api::{ErrorBody, logs, page_request};
 use crate::http::wire::to_wire;
 use crate::state::AppState;
-use tako_protocol::api::{CreateDeployment, DeploymentDto, DeploymentPage, JobDto, ReleaseDto};
+use tako_protocol::api::{
+    ApprovalDto, CreateDeployment, DecideApproval, DeploymentDto, DeploymentPage, JobDto,
+    ReleaseDto,
+};
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -27,6 +30,109 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/deployments/{id}/cancel", post(cancel_deployment))
         .route("/deployments/{id}/log", get(logs::deployment_log))
         .route("/deployments/{id}/jobs", get(deployment_jobs))
+        .route("/deployments/{id}/approve", post(approve_deployment))
+        .route("/deployments/{id}/reject", post(reject_deployment))
+        .route("/deployments/{id}/approvals", get(deployment_approvals))
+        .route("/approvals", get(awaiting_my_approval))
+        .route(
+            "/projects/{name}/releases/{number}/promote",
+            post(promote_release),
+        )
+}
+
+/// Approves a deployment awaiting approval: the approval that completes its
+/// phase's `Count` queues it. Only a role the phase's `Approval` names, and
+/// not its pusher or creator when it says `NotBy`.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/approve", tag = "approvals",
+    request_body = DecideApproval,
+    params(("id" = i64, Path, description = "The deployment's id")),
+    responses((status = 200, body = DeploymentDto), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn approve_deployment(
+    who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<DecideApproval>,
+) -> ApiResult<Json<DeploymentDto>> {
+    let note = body.note;
+    let deployment = state
+        .services
+        .decide_approval(&who, DeploymentId(id), true, note.as_deref())
+        .await?;
+    Ok(Json(to_wire(&deployment)))
+}
+
+/// Rejects a deployment awaiting approval: it is cancelled, its error
+/// *rejected by <name>: <note>*.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/reject", tag = "approvals",
+    request_body = DecideApproval,
+    params(("id" = i64, Path, description = "The deployment's id")),
+    responses((status = 200, body = DeploymentDto), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn reject_deployment(
+    who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<DecideApproval>,
+) -> ApiResult<Json<DeploymentDto>> {
+    let note = body.note;
+    let deployment = state
+        .services
+        .decide_approval(&who, DeploymentId(id), false, note.as_deref())
+        .await?;
+    Ok(Json(to_wire(&deployment)))
+}
+
+/// A deployment's approvals and rejections, oldest first.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/approvals", tag = "approvals",
+    params(("id" = i64, Path, description = "The deployment's id")),
+    responses((status = 200, body = Vec<ApprovalDto>), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn deployment_approvals(
+    _who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<ApprovalDto>>> {
+    let approvals = state
+        .services
+        .deployment_approvals(DeploymentId(id))
+        .await?;
+    Ok(Json(approvals.iter().map(to_wire).collect()))
+}
+
+/// The deployments awaiting an approval the caller may give (their role is
+/// named, they are not its pusher or creator under `NotBy`, they have not
+/// decided yet), oldest first.
+#[utoipa::path(get, path = "/api/v1/approvals", tag = "approvals",
+    responses((status = 200, body = Vec<DeploymentDto>), (status = 401, body = ErrorBody)))]
+pub(crate) async fn awaiting_my_approval(
+    who: Principal,
+    State(state): State<Arc<AppState>>,
+) -> ApiResult<Json<Vec<DeploymentDto>>> {
+    let waiting = state.services.awaiting_approval_by(&who).await?;
+    Ok(Json(waiting.iter().map(to_wire).collect()))
+}
+
+/// Deploys a release to the next phase of its project's lifecycle: the one
+/// after the furthest phase it succeeded in (or the first). 409 without a
+/// lifecycle, after the last phase, or when that phase's `Requires` are not
+/// met (naming them).
+#[utoipa::path(post, path = "/api/v1/projects/{name}/releases/{number}/promote",
+    tag = "deployments",
+    params(("name" = String, Path, description = "The project's name"),
+        ("number" = String, Path, description = "The release's number")),
+    responses((status = 201, body = DeploymentDto), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn promote_release(
+    Deployer(who): Deployer,
+    State(state): State<Arc<AppState>>,
+    ApiPath((name, number)): ApiPath<(String, String)>,
+) -> ApiResult<(StatusCode, Json<DeploymentDto>)> {
+    let deployment = state.services.promote_release(&who, &name, &number).await?;
+    Ok((StatusCode::CREATED, Json(to_wire(&deployment))))
 }
 
 /// A release by id.
@@ -48,7 +154,9 @@ pub(crate) async fn get_release(
     request_body = CreateDeployment,
     params(("id" = i64, Path, description = "The release's id")),
     responses((status = 201, body = DeploymentDto), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The project's lifecycle refuses it: the release has not succeeded in an environment this one requires (named)"),
+        (status = 422, body = ErrorBody)))]
 pub(crate) async fn deploy_release(
     Deployer(who): Deployer,
     State(state): State<Arc<AppState>>,
@@ -70,8 +178,8 @@ pub(crate) struct DeploymentQuery {
     pub(crate) project: Option<String>,
     /// Only to this environment.
     pub(crate) environment: Option<String>,
-    /// Only in this state (`queued`, `running`, `success`, `failed`,
-    /// `cancelled`, `interrupted`).
+    /// Only in this state (`awaiting_approval`, `queued`, `running`,
+    /// `success`, `failed`, `cancelled`, `interrupted`).
     pub(crate) state: Option<String>,
     /// At most this many (1 to 200, default 50).
     pub(crate) limit: Option<u32>,
@@ -106,7 +214,7 @@ async fn deployment_filter(
         None | Some("") => None,
         Some(text) => Some(DeploymentState::parse(text).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "unknown state {text:?}: expected queued, running, success, failed, cancelled or interrupted"
+                "unknown state {text:?}: expected awaiting_approval, queued, running, success, failed, cancelled or interrupted"
             ))
         })?),
     };

@@ -138,6 +138,10 @@ impl From<ServiceError> for ApiError {
                 message,
             },
             ServiceError::Forbidden { role, action } => ApiError::Forbidden { role, action },
+            ServiceError::NotAllowed(message) => ApiError::Refused {
+                status: StatusCode::FORBIDDEN,
+                message,
+            },
             ServiceError::NotFound(message) => ApiError::NotFound(message),
             ServiceError::Conflict(message) => ApiError::Conflict(message),
             ServiceError::Invalid { message, detail } => ApiError::BadRequest {

@@ -22,14 +22,8 @@ use crate::services::agents::{ONLINE_WITHIN, is_online};
 use crate::state::AppState;
 
 const DELIVERY_OUTCOMES: [&str; 5] = ["pending", "queued", "ignored", "failed", "duplicate"];
-const DEPLOYMENT_STATES: [DeploymentState; 6] = [
-    DeploymentState::Queued,
-    DeploymentState::Running,
-    DeploymentState::Success,
-    DeploymentState::Failed,
-    DeploymentState::Cancelled,
-    DeploymentState::Interrupted,
-];
+/// Every state, those awaiting approval included.
+const DEPLOYMENT_STATES: [DeploymentState; 7] = DeploymentState::ALL;
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "metrics",

@@ -134,6 +134,29 @@ impl ToWire for Deployment {
             steps: None,
             kind: deployment.kind.as_str().to_owned(),
             forward: deployment.forward.as_deref().and_then(public_forward),
+            created_by: deployment.created_by.clone(),
+            approval: deployment.approval.as_ref().map(|rule| {
+                tako_protocol::api::ApprovalRuleDto {
+                    roles: rule.roles.clone(),
+                    count: rule.count,
+                    not_by: rule.not_by.clone(),
+                    deadline: time(rule.deadline),
+                }
+            }),
+        }
+    }
+}
+
+impl ToWire for tako_store::Approval {
+    type Wire = tako_protocol::api::ApprovalDto;
+
+    fn to_wire(&self) -> tako_protocol::api::ApprovalDto {
+        tako_protocol::api::ApprovalDto {
+            by: self.by.clone(),
+            role: self.role.clone(),
+            decision: if self.approve { "approved" } else { "rejected" }.to_owned(),
+            note: self.note.clone(),
+            at: time(self.at),
         }
     }
 }

@@ -160,6 +160,9 @@ impl Scheduler {
         {
             tracing::error!(deployment = %deployment.id, %error, "cannot record the end of a deployment");
         }
+        if state == DeploymentState::Success {
+            self.promote(&deployment).await;
+        }
         statuses.report(match state {
             DeploymentState::Success => Phase::Succeeded,
             DeploymentState::Cancelled => Phase::Cancelled,
@@ -198,6 +201,66 @@ impl Scheduler {
         .await;
         watch.stop().await;
         ended
+    }
+
+    /// After a success: deploys the release to the next phase of its
+    /// project's lifecycle (read from the default branch) when that phase
+    /// has `AutoDeploy` and its `Requires` are met, awaiting approval when
+    /// it asks for one. The new deployment's creator is this one's. What
+    /// cannot be done is logged; it never changes this deployment.
+    async fn promote(&self, deployment: &Deployment) {
+        let id = deployment.id;
+        let promoted = async {
+            let release = self.store.get_release(deployment.release).await?;
+            let project = self.store.get_project(deployment.project).await?;
+            let Some(lifecycle) = crate::lifecycle::of_project(&self.mirrors, &project).await?
+            else {
+                return Ok(None);
+            };
+            let succeeded = crate::lifecycle::succeeded_in(self.store.as_ref(), &release).await?;
+            let Some(next) = lifecycle.promotes_to(&deployment.environment, &succeeded) else {
+                return Ok(None);
+            };
+            if let Err(refused) = crate::policy::check(
+                self.store.as_ref(),
+                project.id,
+                &next.environment,
+                release.branch.as_deref(),
+            )
+            .await
+            {
+                return Err(PromoteError::Policy(refused.to_string()));
+            }
+            let admitted = crate::lifecycle::gate(
+                Some(&lifecycle),
+                &next.environment,
+                &succeeded,
+                chrono::Utc::now(),
+            )
+            .map_err(|refusal| PromoteError::Policy(refusal.to_string()))?;
+            let created = self
+                .store
+                .create_deployment(tako_store::NewDeployment {
+                    release: release.id,
+                    environment: admitted.environment,
+                    approval: admitted.approval,
+                    created_by: deployment.created_by.clone(),
+                })
+                .await?;
+            Ok::<_, PromoteError>(Some(created))
+        };
+        match promoted.await {
+            Ok(Some(created)) => {
+                tracing::info!(deployment = %id, promoted = %created.id,
+                    environment = %created.environment, state = %created.state,
+                    "release promoted to the next phase (AutoDeploy)");
+                self.wake.notify_one();
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(deployment = %id, %error, "the release was not promoted to the next phase");
+            }
+        }
     }
 
     /// Prepares and runs one deployment; `Err` means it could not start.
@@ -255,6 +318,17 @@ impl Scheduler {
             }
         })
     }
+}
+
+/// Why a release was not promoted after a success.
+#[derive(Debug, thiserror::Error)]
+enum PromoteError {
+    #[error("{0}")]
+    Policy(String),
+    #[error(transparent)]
+    Lifecycle(#[from] crate::lifecycle::LifecycleError),
+    #[error("store: {0}")]
+    Store(#[from] tako_store::StoreError),
 }
 
 /// The steps of `deployment` that ended before it was resumed after a

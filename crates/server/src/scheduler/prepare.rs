@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tako_core::system::DeploymentFacts;
+use tako_core::variables::{VariableSource, VariableValue};
 use tako_exec::engine::{DeploymentPlan, RunSettings};
 use tako_git::Mirrors;
 use tako_store::{Deployment, Keyring, StepRecord, StepRunState, Store, StoreError};
@@ -144,6 +145,9 @@ impl Preparer<'_> {
                     ))
                 })?,
         );
+        variables.extend(approval_variables(
+            &store.list_approvals(deployment.id).await?,
+        ));
         let facts = DeploymentFacts {
             project: project.name.clone(),
             environment: deployment.environment.clone(),
@@ -194,4 +198,30 @@ impl Preparer<'_> {
             },
         })
     }
+}
+
+/// `Tako.Approval.By` (who approved, comma-separated in order),
+/// `Tako.Approval.Note` (their notes, one a line) and `Tako.Approval.At`
+/// (when the last approval came, RFC 3339); empty without an approval.
+/// Notes are people's text, so `#{` in them is escaped, never evaluated.
+fn approval_variables(approvals: &[tako_store::Approval]) -> Vec<VariableValue> {
+    let given: Vec<&tako_store::Approval> = approvals.iter().filter(|a| a.approve).collect();
+    let by: Vec<&str> = given.iter().map(|a| a.by.as_str()).collect();
+    let notes: Vec<String> = given
+        .iter()
+        .filter(|a| !a.note.is_empty())
+        .map(|a| a.note.replace("#{", "##{"))
+        .collect();
+    let at = given
+        .last()
+        .map(|a| a.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    [
+        ("Tako.Approval.By", by.join(", ")),
+        ("Tako.Approval.Note", notes.join("\n")),
+        ("Tako.Approval.At", at),
+    ]
+    .into_iter()
+    .map(|(name, value)| VariableValue::new(VariableSource::System, name, value))
+    .collect()
 }

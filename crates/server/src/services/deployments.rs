@@ -1,10 +1,12 @@
 //! Deployments: queue one (deploy a release to an environment, checked
-//! against the environment's policy), cancel one, and read which agents ran
-//! its steps (its jobs).
+//! against the environment's policy and the project's lifecycle, awaiting
+//! approval when its phase asks for one), promote a release to its next
+//! phase, cancel one, and read which agents ran its steps (its jobs).
 
-use tako_store::{Deployment, DeploymentId, Job, NewDeployment, ReleaseId};
+use tako_store::{Deployment, DeploymentId, Job, NewDeployment, Release, ReleaseId};
 
-use super::{Principal, ServiceResult, Services, check_name};
+use super::{Principal, ServiceError, ServiceResult, Services, check_name};
+use crate::lifecycle::LifecycleError;
 
 impl Services {
     /// Queues a deployment of `release` to `environment`, if the caller may
@@ -29,16 +31,93 @@ impl Services {
             release.branch.as_deref(),
         )
         .await?;
+        let project = self.store.get_project(release.project).await?;
+        let lifecycle = crate::lifecycle::of_project(&self.mirrors, &project)
+            .await
+            .map_err(lifecycle_error)?;
+        self.deploy_admitted(who, &release, lifecycle.as_ref(), environment)
+            .await
+    }
+
+    /// Deploys `release` to the next phase of its project's lifecycle
+    /// (`tako release promote`): the one after the furthest phase it
+    /// succeeded in, or the first. [`ServiceError::Conflict`] without a
+    /// lifecycle, after the last phase, or when the next phase's `Requires`
+    /// are not met (naming them).
+    pub async fn promote_release(
+        &self,
+        who: &Principal,
+        project: &str,
+        number: &str,
+    ) -> ServiceResult<Deployment> {
+        who.require_deployer("promote: it needs the admin or deployer role")?;
+        check_name("project", project)?;
+        let project = self.project_named(project.trim()).await?;
+        let release = self
+            .store
+            .find_release_by_number(project.id, number)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "release {number} not found in project {}",
+                    project.name
+                ))
+            })?;
+        let lifecycle = crate::lifecycle::of_project(&self.mirrors, &project)
+            .await
+            .map_err(lifecycle_error)?
+            .ok_or_else(|| {
+                ServiceError::Conflict(format!(
+                    "project {} has no Lifecycle on its default branch, so there is no next phase: deploy to an environment by name",
+                    project.name
+                ))
+            })?;
+        let succeeded = crate::lifecycle::succeeded_in(self.store.as_ref(), &release).await?;
+        let next = lifecycle.next_phase(&succeeded).ok_or_else(|| {
+            ServiceError::Conflict(format!(
+                "release {} has succeeded in the last phase ({}): there is nothing to promote it to",
+                release.number,
+                lifecycle.environments().last().copied().unwrap_or_default()
+            ))
+        })?;
+        let environment = next.environment.clone();
+        crate::policy::check(
+            self.store.as_ref(),
+            release.project,
+            &environment,
+            release.branch.as_deref(),
+        )
+        .await?;
+        self.deploy_admitted(who, &release, Some(&lifecycle), &environment)
+            .await
+    }
+
+    /// Creates the deployment once through the lifecycle's gate: refused
+    /// (409 naming what is missing), queued, or awaiting approval.
+    async fn deploy_admitted(
+        &self,
+        who: &Principal,
+        release: &Release,
+        lifecycle: Option<&tako_takofile::Lifecycle>,
+        environment: &str,
+    ) -> ServiceResult<Deployment> {
+        let succeeded = crate::lifecycle::succeeded_in(self.store.as_ref(), release).await?;
+        let admitted =
+            crate::lifecycle::gate(lifecycle, environment, &succeeded, chrono::Utc::now())
+                .map_err(|refusal| ServiceError::Conflict(refusal.to_string()))?;
         let deployment = self
             .store
             .create_deployment(NewDeployment {
                 release: release.id,
-                environment: environment.to_owned(),
+                environment: admitted.environment,
+                approval: admitted.approval,
+                created_by: Some(who.name.clone()),
             })
             .await?;
         self.deployments_queued.notify_one();
         tracing::info!(deployment = %deployment.id, release = %release.number,
-            environment = %deployment.environment, by = %who.name, "deployment queued");
+            environment = %deployment.environment, state = %deployment.state, by = %who.name,
+            "deployment created");
         Ok(deployment)
     }
 
@@ -67,5 +146,22 @@ impl Services {
     pub async fn deployment_jobs(&self, id: DeploymentId) -> ServiceResult<Vec<Job>> {
         let deployment = self.store.get_deployment(id).await?;
         Ok(self.store.list_jobs(deployment.id).await?)
+    }
+}
+
+/// What to tell the caller when the lifecycle cannot be read.
+pub(super) fn lifecycle_error(error: LifecycleError) -> ServiceError {
+    match error {
+        LifecycleError::Store(error) => ServiceError::from(error),
+        error @ LifecycleError::Invalid(_) => ServiceError::invalid(error.to_string()),
+        error @ LifecycleError::Unreadable { .. } => {
+            tracing::warn!(%error, "the lifecycle cannot be read");
+            ServiceError::Upstream {
+                retry: true,
+                message:
+                    "the project's lifecycle cannot be read from its repository now; retry shortly"
+                        .to_owned(),
+            }
+        }
     }
 }

@@ -29,6 +29,10 @@ pub enum ServiceError {
     /// not work now (pending approval, disabled).
     #[error("{0}")]
     AgentForbidden(String),
+    /// A person who may not do this to this thing (an approval by someone
+    /// without the approval's role, or by its pusher or creator).
+    #[error("{0}")]
+    NotAllowed(String),
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),

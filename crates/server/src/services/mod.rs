@@ -14,6 +14,7 @@
 mod access;
 pub(crate) mod agent_jobs;
 pub(crate) mod agents;
+mod approvals;
 mod deliveries;
 mod deployments;
 mod error;

@@ -110,6 +110,7 @@ fn request(input: NewReleaseInput, created_by: &str) -> ServiceResult<ReleaseReq
         notes: input.notes,
         deploy_to,
         created_by: format!("{created_by} via the API"),
+        by: created_by.to_owned(),
     })
 }
 
@@ -122,6 +123,7 @@ fn create_error(error: CreateError, repository: &str) -> ServiceError {
         | CreateError::NoDefaultBranch { .. }
         | CreateError::NotOnBranch { .. }) => ServiceError::invalid(error.to_string()),
         CreateError::Policy(error) => ServiceError::from(error),
+        CreateError::Lifecycle(message) => ServiceError::Conflict(message),
         CreateError::InvalidTakofile {
             commit,
             diagnostics,

@@ -49,7 +49,9 @@ pub(crate) async fn dashboard_events(
                 tokio::time::sleep(DASHBOARD_POLL).await;
             }
             let board = match state.services.store.list_projects().await {
-                Ok(projects) => pages::load_dashboard(&state, projects).await,
+                // Cells are found by key: the column order (the projects'
+                // lifecycles, read from git) is the page's business.
+                Ok(projects) => pages::load_dashboard(&state, projects, false).await,
                 Err(error) => Err(error.into()),
             };
             let board = match board {

@@ -62,7 +62,7 @@ pub(crate) fn status_of(error: &ServiceError) -> StatusCode {
         ServiceError::Unauthenticated | ServiceError::CredentialRefused(_) => {
             StatusCode::UNAUTHORIZED
         }
-        ServiceError::AgentForbidden(_) => StatusCode::FORBIDDEN,
+        ServiceError::AgentForbidden(_) | ServiceError::NotAllowed(_) => StatusCode::FORBIDDEN,
         ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::Conflict(_) => StatusCode::CONFLICT,
@@ -147,6 +147,8 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/ui/deployments/{id}/log.txt", get(pages::log_text))
         .route("/ui/deployments/{id}/log/events", get(live::log_events))
         .route("/ui/deployments/{id}/cancel", post(pages::cancel))
+        .route("/ui/deployments/{id}/decide", post(pages::decide))
+        .route("/ui/approvals", get(pages::approvals))
         .route("/ui/deliveries", get(pages::deliveries))
         .route("/ui/deliveries/{id}/replay", post(pages::replay))
         .route("/ui/agents", get(pages::agents))

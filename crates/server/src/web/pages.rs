@@ -63,17 +63,20 @@ pub(crate) async fn dashboard(
     let size = PAGE_SIZE as usize;
     let next = (all.len() > offset + size).then(|| format!("/ui/?cursor={}", offset + size));
     let projects: Vec<_> = all.into_iter().skip(offset).take(size).collect();
-    let board = load_dashboard(&state, projects).await?;
+    let board = load_dashboard(&state, projects, true).await?;
     Ok(views::dashboard::render(
         &viewer(&session),
         &views::dashboard::Dashboard { next, ..board },
     ))
 }
 
-/// The dashboard's data for these projects.
+/// The dashboard's data for these projects; with `ordered`, its
+/// environments follow the projects' lifecycles (read from their mirrors),
+/// else their names.
 pub(crate) async fn load_dashboard(
     state: &AppState,
     projects: Vec<tako_store::Project>,
+    ordered: bool,
 ) -> WebResult<views::dashboard::Dashboard> {
     let latest = state.services.store.latest_deployments(None).await?;
     let shown: BTreeSet<ProjectId> = projects.iter().map(|p| p.id).collect();
@@ -106,9 +109,19 @@ pub(crate) async fn load_dashboard(
             },
         );
     }
+    let mut lifecycles = Vec::new();
+    for project in projects.iter().filter(|_| ordered) {
+        if let Some(lifecycle) =
+            crate::lifecycle::for_display(&state.services.mirrors, project).await
+        {
+            lifecycles.push(lifecycle);
+        }
+    }
+    let mut environments: Vec<String> = environments.into_iter().collect();
+    crate::lifecycle::order_environments(&mut environments, &lifecycles.iter().collect::<Vec<_>>());
     Ok(views::dashboard::Dashboard {
         projects,
-        environments: environments.into_iter().collect(),
+        environments,
         cells,
         next: None,
         now: Utc::now(),
@@ -151,14 +164,21 @@ pub(crate) async fn project(
         .list_environment_policies(project.id)
         .await?;
     let mut environments: BTreeSet<String> = latest.keys().cloned().collect();
-    for policy in &policies {
+    let lifecycle = crate::lifecycle::for_display(&state.services.mirrors, &project).await;
+    let phases = lifecycle
+        .iter()
+        .flat_map(|l| l.phases.iter())
+        .map(|p| &p.environment);
+    for environment in policies.iter().map(|p| &p.environment).chain(phases) {
         if !environments
             .iter()
-            .any(|e| e.eq_ignore_ascii_case(&policy.environment))
+            .any(|e| e.eq_ignore_ascii_case(environment))
         {
-            environments.insert(policy.environment.clone());
+            environments.insert(environment.clone());
         }
     }
+    let mut environments: Vec<String> = environments.into_iter().collect();
+    crate::lifecycle::order_environments(&mut environments, &lifecycle.iter().collect::<Vec<_>>());
     let deliveries = state
         .services
         .store
@@ -178,7 +198,7 @@ pub(crate) async fn project(
             project,
             releases: page.items,
             deployments,
-            environments: environments.into_iter().collect(),
+            environments,
             latest,
             policies,
             deliveries,
@@ -228,12 +248,45 @@ async fn load_release(
     {
         environments.insert(policy.environment);
     }
+    let mut environments: Vec<String> = environments.into_iter().collect();
+    // With a lifecycle, *Deploy to…* offers only the phases the release
+    // may enter now; the others say why not.
+    let lifecycle = crate::lifecycle::for_display(&state.services.mirrors, &project).await;
+    let phases = match &lifecycle {
+        Some(lifecycle) => {
+            let succeeded =
+                crate::lifecycle::succeeded_in(state.services.store.as_ref(), &release).await?;
+            let phases: Vec<(String, Option<String>)> = lifecycle
+                .phases
+                .iter()
+                .map(|phase| {
+                    let note = match lifecycle.admits(&phase.environment, &succeeded) {
+                        Err(refusal) => Some(refusal.to_string()),
+                        Ok(_) if phase.approval.is_some() => {
+                            Some(format!("may enter, after approval: {phase}"))
+                        }
+                        Ok(_) => None,
+                    };
+                    (phase.environment.clone(), note)
+                })
+                .collect();
+            environments = lifecycle
+                .phases
+                .iter()
+                .filter(|phase| lifecycle.admits(&phase.environment, &succeeded).is_ok())
+                .map(|phase| phase.environment.clone())
+                .collect();
+            Some(phases)
+        }
+        None => None,
+    };
     Ok(views::release::ReleasePage {
         project,
         steps: crate::services::frozen_steps(&release),
         release,
         deployments,
-        environments: environments.into_iter().collect(),
+        environments,
+        phases,
         error,
         now: Utc::now(),
     })
@@ -302,6 +355,10 @@ pub(crate) async fn deployment(
             jobs,
             log: log.lines,
             cursor: log.next,
+            approvals: state
+                .services
+                .deployment_approvals(DeploymentId(id))
+                .await?,
             now: Utc::now(),
         },
     ))
@@ -383,6 +440,63 @@ pub(crate) async fn cancel(
         .cancel_deployment(&session.who, DeploymentId(id))
         .await?;
     Ok(Redirect::to(&format!("/ui/deployments/{id}")))
+}
+
+/// The approve/reject form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    decision: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// *Approve* or *Reject*, from the deployment page or the approvals list.
+pub(crate) async fn decide(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+    Form(form): Form<DecideForm>,
+) -> WebResult<Redirect> {
+    session.check_csrf(&form.csrf)?;
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => {
+            return Err(ServiceError::BadInput(format!(
+                "unknown decision {other:?}: expected approve or reject"
+            ))
+            .into());
+        }
+    };
+    state
+        .services
+        .decide_approval(&session.who, DeploymentId(id), approve, Some(&form.note))
+        .await?;
+    Ok(Redirect::to(&format!("/ui/deployments/{id}")))
+}
+
+/// What waits for the signed-in person's approval.
+pub(crate) async fn approvals(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+) -> WebResult<Markup> {
+    let mut waiting = Vec::new();
+    for deployment in state.services.awaiting_approval_by(&session.who).await? {
+        let release = state.services.store.get_release(deployment.release).await?;
+        let project = state.services.store.get_project(deployment.project).await?;
+        waiting.push(views::approvals::Waiting {
+            deployment,
+            project: project.name,
+            release: release.number,
+        });
+    }
+    Ok(views::approvals::render(
+        &viewer(&session),
+        &waiting,
+        Utc::now(),
+    ))
 }
 
 /// The deliveries page (all, or one project's).

@@ -60,12 +60,12 @@ use crate::error::{StoreError, StoreResult};
 use crate::jobs::{ChunkOutcome, Job, JobEnd, JobId, JobLease, NewJob};
 use crate::model::WebhookSecret;
 use crate::model::{
-    ApiToken, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
-    DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState,
+    ApiToken, Approval, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
+    DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState, DeploymentTarget,
     EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogLineRecord, LogPage,
-    NewApiToken, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease, NewVariable,
-    NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord, TokenHash,
-    TokenId, Variable, VariableId,
+    NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease,
+    NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord,
+    TokenHash, TokenId, Variable, VariableId,
 };
 use crate::seal::Keyring;
 use crate::store::Store;
@@ -601,21 +601,23 @@ impl Store for SqliteStore {
     async fn create_release_with_deployments(
         &self,
         release: NewRelease,
-        environments: &[String],
+        targets: &[DeploymentTarget],
     ) -> StoreResult<(Release, Vec<Deployment>)> {
-        let environments = environments.to_vec();
+        let environments = targets.to_vec();
         self.write(move |c| {
             let tx = c
                 .transaction()
                 .map_err(ops::db("create a release and its deployments"))?;
             let release = ops::insert_release(&tx, &release)?;
             let mut deployments = Vec::with_capacity(environments.len());
-            for environment in environments {
+            for target in environments {
                 deployments.push(ops::insert_deployment(
                     &tx,
                     &NewDeployment {
                         release: release.id,
-                        environment,
+                        environment: target.environment,
+                        approval: target.approval,
+                        created_by: target.created_by,
                     },
                 )?);
             }
@@ -722,6 +724,23 @@ impl Store for SqliteStore {
 
     async fn request_cancel(&self, id: DeploymentId) -> StoreResult<Deployment> {
         self.write(move |c| ops::request_cancel(c, id)).await
+    }
+
+    async fn record_approval(
+        &self,
+        id: DeploymentId,
+        decision: NewApproval,
+    ) -> StoreResult<Deployment> {
+        self.write(move |c| ops::record_approval(c, id, &decision))
+            .await
+    }
+
+    async fn list_approvals(&self, id: DeploymentId) -> StoreResult<Vec<Approval>> {
+        self.read(move |c| ops::list_approvals(c, id)).await
+    }
+
+    async fn expire_approvals(&self, now: DateTime<Utc>) -> StoreResult<Vec<Deployment>> {
+        self.write(move |c| ops::expire_approvals(c, now)).await
     }
 
     async fn interrupt_running(&self, scope: InterruptScope) -> StoreResult<Vec<DeploymentId>> {

@@ -181,6 +181,8 @@ pub(crate) async fn a_delivery_can_deploy_an_existing_release(factory: &dyn Stor
                 project: web.id,
                 release: release.id,
                 environment: "Production".to_owned(),
+                approval: None,
+                created_by: None,
             },
         )
         .await
@@ -205,6 +207,8 @@ pub(crate) async fn a_delivery_can_deploy_an_existing_release(factory: &dyn Stor
                 project: api.id,
                 release: release.id,
                 environment: "Production".to_owned(),
+                approval: None,
+                created_by: None,
             },
         )
         .await
@@ -235,6 +239,7 @@ pub(crate) async fn complete_delivery_is_atomic_and_idempotent(factory: &dyn Sto
     let completion = DeliveryCompletion::Queue {
         release: new_release(web.id, "1.0.0"),
         environment: "Production".to_owned(),
+        approval: None,
     };
     let outcome = store
         .complete_delivery(&claimed.delivery.id, completion.clone())
@@ -314,6 +319,7 @@ pub(crate) async fn failed_completion_changes_nothing(factory: &dyn StoreFactory
             DeliveryCompletion::Queue {
                 release: new_release(web.id, "1.0.0"),
                 environment: "Production".into(),
+                approval: None,
             },
         )
         .await
@@ -543,6 +549,7 @@ pub(crate) async fn a_refs_pushes_are_found_by_head_and_its_last_processed_one(
             DeliveryCompletion::Queue {
                 release: new_release(web.id, "1.0.0"),
                 environment: "Production".to_owned(),
+                approval: None,
             },
         )
         .await
@@ -583,6 +590,7 @@ pub(crate) async fn a_refs_pushes_are_found_by_head_and_its_last_processed_one(
             DeliveryCompletion::Queue {
                 release: new_release(web.id, "1.0.1"),
                 environment: "Production".to_owned(),
+                approval: None,
             },
         )
         .await

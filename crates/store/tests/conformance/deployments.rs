@@ -535,6 +535,8 @@ pub(crate) async fn latest_deployments_per_project_and_environment(factory: &dyn
         .create_deployment(tako_store::NewDeployment {
             release: web_test.release,
             environment: "Production".to_owned(),
+            approval: None,
+            created_by: None,
         })
         .await
         .unwrap();
@@ -557,6 +559,8 @@ pub(crate) async fn release_deployments_are_the_latest_per_environment(factory: 
         store.create_deployment(tako_store::NewDeployment {
             release,
             environment: environment.to_owned(),
+            approval: None,
+            created_by: None,
         })
     };
     let first_prod = promote(first.release, "Production").await.unwrap();

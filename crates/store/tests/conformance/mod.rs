@@ -3,6 +3,7 @@
 //! [`StoreFactory`] (SQLite in `tests/sqlite.rs`; PostgreSQL next).
 
 pub(crate) mod agents;
+pub(crate) mod approvals;
 pub(crate) mod deliveries;
 pub(crate) mod deployments;
 pub(crate) mod jobs;
@@ -98,6 +99,8 @@ pub(crate) async fn queue(store: &dyn Store, project: ProjectId, environment: &s
         .create_deployment(NewDeployment {
             release: release.id,
             environment: environment.to_owned(),
+            approval: None,
+            created_by: None,
         })
         .await
         .expect("deployment queued")
@@ -124,6 +127,8 @@ macro_rules! conformance_suite {
             releases::releases_are_listed_newest_first,
             releases::build_counters_increment_per_project,
             releases::a_release_and_its_deployments_are_created_together,
+            approvals::approvals_queue_a_waiting_deployment_once_counted,
+            approvals::a_rejection_or_the_deadline_cancels_with_the_reason,
             deployments::one_at_a_time_per_project_and_environment_in_order,
             deployments::global_maximum_of_running_deployments,
             deployments::finish_allows_only_running_to_final,

@@ -126,7 +126,7 @@ pub(crate) async fn a_release_and_its_deployments_are_created_together(factory: 
     let (release, deployments) = store
         .create_release_with_deployments(
             new_release(web.id, "2.0.0"),
-            &["Staging".to_owned(), "Production".to_owned()],
+            &[target("Staging"), target("Production")],
         )
         .await
         .unwrap();
@@ -141,7 +141,7 @@ pub(crate) async fn a_release_and_its_deployments_are_created_together(factory: 
 
     // A number taken: nothing at all is created.
     let error = store
-        .create_release_with_deployments(new_release(web.id, "2.0.0"), &["DevTest".to_owned()])
+        .create_release_with_deployments(new_release(web.id, "2.0.0"), &[target("DevTest")])
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
@@ -160,4 +160,12 @@ pub(crate) async fn a_release_and_its_deployments_are_created_together(factory: 
         .unwrap();
     assert_eq!(alone.number, "2.0.1");
     assert!(none.is_empty());
+}
+
+fn target(environment: &str) -> tako_store::DeploymentTarget {
+    tako_store::DeploymentTarget {
+        environment: environment.to_owned(),
+        approval: None,
+        created_by: None,
+    }
 }

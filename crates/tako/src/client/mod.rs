@@ -16,15 +16,15 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use tako_protocol::api::{
     AuditPage, CreateDeployment, CreateProject, CreateRelease, CreateToken, CreatedRelease,
-    CreatedToken, DeploymentDto, EnvironmentPolicyDto, KeyRotation, LogEnd, LogLineDto, ProjectDto,
-    ReleaseDto, ReleasePage, SetEnvironmentPolicy, SetForgeStatus, SetVariable, SetWebhookSecret,
-    TokenDto, VariableDto,
+    CreatedToken, DecideApproval, DeploymentDto, EnvironmentPolicyDto, KeyRotation, LogEnd,
+    LogLineDto, ProjectDto, ReleaseDto, ReleasePage, SetEnvironmentPolicy, SetForgeStatus,
+    SetVariable, SetWebhookSecret, TokenDto, VariableDto,
 };
 
 use crate::cli::{
-    AdminArgs, AdminCommand, CancelArgs, ClientArgs, DeployArgs, EnvArgs, EnvCommand, LogsArgs,
-    Output, ProjectArgs, ProjectCommand, ReleaseArgs, ReleaseCommand, TokenArgs, TokenCommand,
-    VarArgs, VarCommand,
+    AdminArgs, AdminCommand, ApprovalsArgs, CancelArgs, ClientArgs, DecideArgs, DeployArgs,
+    EnvArgs, EnvCommand, LogsArgs, Output, ProjectArgs, ProjectCommand, ReleaseArgs,
+    ReleaseCommand, TokenArgs, TokenCommand, VarArgs, VarCommand,
 };
 use http::{Client, segment};
 
@@ -259,8 +259,11 @@ pub(crate) fn release(args: ReleaseArgs) -> Result<ExitCode> {
                 }
                 for deployment in &created.deployments {
                     println!(
-                        "Deployment {} queued: {project} {} to {}",
-                        deployment.id, release.number, deployment.environment
+                        "Deployment {} {}: {project} {} to {}",
+                        deployment.id,
+                        created_state(deployment),
+                        release.number,
+                        deployment.environment
                     );
                 }
             }
@@ -274,6 +277,29 @@ pub(crate) fn release(args: ReleaseArgs) -> Result<ExitCode> {
                 if !all_succeeded {
                     return Ok(ExitCode::from(1));
                 }
+            }
+        }
+        ReleaseCommand::Promote {
+            project,
+            release,
+            follow,
+        } => {
+            let deployment: DeploymentDto = client.post::<(), _>(
+                &format!(
+                    "/projects/{}/releases/{}/promote",
+                    segment(&project),
+                    segment(&release)
+                ),
+                None,
+            )?;
+            println!(
+                "Deployment {} {}: {project} {release} to {}",
+                deployment.id,
+                created_state(&deployment),
+                deployment.environment
+            );
+            if follow {
+                return self::follow(&client, deployment.id);
             }
         }
         ReleaseCommand::List {
@@ -318,8 +344,12 @@ pub(crate) fn deploy(args: DeployArgs) -> Result<ExitCode> {
         }),
     )?;
     println!(
-        "Deployment {} queued: {} {} to {}",
-        deployment.id, args.project, release.number, deployment.environment
+        "Deployment {} {}: {} {} to {}",
+        deployment.id,
+        created_state(&deployment),
+        args.project,
+        release.number,
+        deployment.environment
     );
     if args.follow {
         follow(&client, deployment.id)
@@ -397,6 +427,80 @@ fn format_line(line: &LogLineDto) -> String {
         line.stream,
         line.text
     )
+}
+
+/// How a new deployment starts: `queued`, or awaiting approval (by whom).
+fn created_state(deployment: &DeploymentDto) -> String {
+    match (&deployment.approval, deployment.state.as_str()) {
+        (Some(rule), "awaiting_approval") => format!(
+            "awaits {} approval{} by {}{} until {}",
+            rule.count,
+            if rule.count == 1 { "" } else { "s" },
+            rule.roles.join(" or "),
+            rule.not_by
+                .as_deref()
+                .map(|n| format!(" (not its {n})"))
+                .unwrap_or_default(),
+            rule.deadline
+        ),
+        (_, state) => state.replace('_', " "),
+    }
+}
+
+/// `tako approve` and `tako reject`.
+pub(crate) fn decide(args: DecideArgs, approve: bool) -> Result<ExitCode> {
+    let client = client(&args.client);
+    let verb = if approve { "approve" } else { "reject" };
+    let deployment: DeploymentDto = client.post(
+        &format!("/deployments/{}/{verb}", args.deployment),
+        Some(&DecideApproval { note: args.note }),
+    )?;
+    match deployment.state.as_str() {
+        "queued" => println!("Deployment {} approved: queued", deployment.id),
+        "awaiting_approval" => println!(
+            "Deployment {} approved; it still awaits {} approval(s) in all",
+            deployment.id,
+            deployment.approval.as_ref().map_or(1, |rule| rule.count)
+        ),
+        _ => println!(
+            "Deployment {} rejected: {}",
+            deployment.id,
+            deployment.error.as_deref().unwrap_or("cancelled")
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tako approvals`: what awaits an approval the caller may give.
+pub(crate) fn approvals(args: ApprovalsArgs) -> Result<ExitCode> {
+    let client = client(&args.client);
+    let waiting: Vec<DeploymentDto> = client.get("/approvals")?;
+    print_listing(
+        args.output,
+        &waiting,
+        &[
+            "ID",
+            "PROJECT",
+            "RELEASE",
+            "ENVIRONMENT",
+            "CREATED BY",
+            "UNTIL",
+        ],
+        |d| {
+            vec![
+                d.id.to_string(),
+                d.project.to_string(),
+                d.release.to_string(),
+                d.environment.clone(),
+                d.created_by.clone().unwrap_or_default(),
+                d.approval
+                    .as_ref()
+                    .map(|rule| rule.deadline.clone())
+                    .unwrap_or_default(),
+            ]
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn cancel(args: CancelArgs) -> Result<ExitCode> {

@@ -12,6 +12,7 @@
 mod agents;
 mod compat;
 mod diagnostics;
+mod lifecycle;
 mod plan;
 mod robustness;
 mod routing;

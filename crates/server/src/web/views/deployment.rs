@@ -2,8 +2,9 @@
 //! ran what (its jobs: step, agent, state, start, duration, reason), its
 //! task log (live through server-sent events, searchable, downloadable; an
 //! agent's lines, labelled `Step@agent`, show their step and their agent
-//! apart), Cancel, and for a deployment forwarded to Octopus its Octopus
-//! side (server, release, task, links, the error in Octopus's words).
+//! apart), its approval (see `approvals`), Cancel, and for a deployment
+//! forwarded to Octopus its Octopus side (server, release, task, links, the
+//! error in Octopus's words).
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
@@ -29,6 +30,8 @@ pub(crate) struct DeploymentPage {
     pub(crate) log: Vec<LogLineRecord>,
     /// Where the page's script resumes the log.
     pub(crate) cursor: LogCursor,
+    /// Its approvals and rejections.
+    pub(crate) approvals: Vec<tako_store::Approval>,
     /// Now, for ages.
     pub(crate) now: DateTime<Utc>,
 }
@@ -194,6 +197,7 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
                 button.danger type="submit" { "Cancel deployment" }
             }
         }
+        (super::approvals::panel(viewer, d, &p.approvals, p.now))
         @if let Some(forward) = d.forward.as_deref().and_then(ForwardRecord::from_json) {
             (octopus(&forward))
         }

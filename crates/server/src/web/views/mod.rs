@@ -3,6 +3,7 @@
 //! handler loaded into markup; nothing here touches the store.
 
 pub(crate) mod agents;
+pub(crate) mod approvals;
 pub(crate) mod dashboard;
 pub(crate) mod deliveries;
 pub(crate) mod deployment;
@@ -63,6 +64,7 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer<'_>>, body: &Markup) -> M
                             a href="/ui/" { "Dashboard" }
                             a href="/ui/deliveries" { "Deliveries" }
                             a href="/ui/agents" { "Agents" }
+                            a href="/ui/approvals" { "Approvals" }
                         }
                         form.signout method="post" action="/ui/sign-out" {
                             (viewer.csrf_field())
@@ -93,6 +95,7 @@ pub(crate) fn error_page(status: u16, message: &str, viewer: Option<&Viewer<'_>>
 /// A deployment state as a badge: colour and text.
 pub(crate) fn state_badge(state: DeploymentState) -> Markup {
     let (class, text) = match state {
+        DeploymentState::AwaitingApproval => ("awaiting_approval", "Awaiting approval"),
         DeploymentState::Queued => ("queued", "Queued"),
         DeploymentState::Running => ("running", "Running"),
         DeploymentState::Success => ("success", "Success"),

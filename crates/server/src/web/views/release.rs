@@ -20,8 +20,13 @@ pub(crate) struct ReleasePage {
     pub(crate) steps: Option<Vec<Step>>,
     /// Its latest deployment per environment.
     pub(crate) deployments: Vec<Deployment>,
-    /// Environments to offer in the deploy form.
+    /// Environments to offer in the deploy form (with a lifecycle: only
+    /// those the release may enter, in its order).
     pub(crate) environments: Vec<String>,
+    /// With a lifecycle: its phases in order, each with why the release
+    /// may not enter it now, or what it waits for there (`None`: it may,
+    /// at once).
+    pub(crate) phases: Option<Vec<(String, Option<String>)>>,
     /// Why the last deploy was refused, if it was.
     pub(crate) error: Option<String>,
     /// Now, for ages.
@@ -76,7 +81,31 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &ReleasePage) -> Markup {
             @if let Some(error) = &p.error {
                 p.error role="alert" { (error) }
             }
-            @if viewer.can_deploy() {
+            @if let Some(phases) = &p.phases {
+                h3 { "Lifecycle" }
+                ol.lifecycle #lifecycle {
+                    @for (environment, note) in phases {
+                        li data-environment=(environment) {
+                            strong { (environment) }
+                            @if let Some(note) = note { " — " span.muted { (note) } }
+                        }
+                    }
+                }
+            }
+            @if viewer.can_deploy() && p.phases.is_some() {
+                @if p.environments.is_empty() {
+                    p.muted #no-deploy { "This release may enter no environment of its lifecycle now." }
+                } @else {
+                    form.deploy method="post" action={ "/ui/releases/" (release.id.0) "/deploy" } {
+                        (viewer.csrf_field())
+                        label for="environment" { "Deploy to…" }
+                        select #environment name="environment" required {
+                            @for environment in &p.environments { option value=(environment) { (environment) } }
+                        }
+                        button type="submit" { "Deploy" }
+                    }
+                }
+            } @else if viewer.can_deploy() {
                 form.deploy method="post" action={ "/ui/releases/" (release.id.0) "/deploy" } {
                     (viewer.csrf_field())
                     label for="environment" { "Deploy to…" }

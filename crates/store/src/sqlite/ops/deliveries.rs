@@ -167,6 +167,7 @@ pub(in crate::sqlite) fn complete_delivery(
         DeliveryCompletion::Queue {
             release,
             environment,
+            approval,
         } => {
             let project = release.project;
             let release = insert_release(&tx, &release)?;
@@ -175,6 +176,8 @@ pub(in crate::sqlite) fn complete_delivery(
                 &NewDeployment {
                     release: release.id,
                     environment,
+                    approval,
+                    created_by: release.pusher.clone(),
                 },
             )?;
             (
@@ -198,6 +201,9 @@ pub(in crate::sqlite) fn complete_delivery(
                 &NewDeployment {
                     release: release.id,
                     environment,
+                    // Octopus's own lifecycle governs a forwarded deployment.
+                    approval: None,
+                    created_by: release.pusher.clone(),
                 },
                 DeploymentKind::Octopus,
                 Some(&forward),
@@ -215,12 +221,16 @@ pub(in crate::sqlite) fn complete_delivery(
             project,
             release,
             environment,
+            approval,
+            created_by,
         } => {
             let deployment = insert_deployment(
                 &tx,
                 &NewDeployment {
                     release,
                     environment,
+                    approval,
+                    created_by,
                 },
             )?;
             if deployment.project != project {

@@ -3,7 +3,8 @@
 use super::*;
 
 pub(in crate::sqlite) const DEPLOYMENT_COLUMNS: &str = "id, release_id, project_id, environment, state, queued_at, \
-     started_at, finished_at, error, cancel_requested, claimed_by, lease_until, log_lines, kind, forward";
+     started_at, finished_at, error, cancel_requested, claimed_by, lease_until, log_lines, kind, forward, \
+     created_by, approval_roles, approvals_required, approval_not_by, approval_deadline";
 
 pub(in crate::sqlite) fn deployment_state(
     row: &Row<'_>,
@@ -35,6 +36,20 @@ pub(in crate::sqlite) fn deployment_row(row: &Row<'_>) -> rusqlite::Result<Deplo
                 .ok_or_else(|| conversion(13, format!("unknown deployment kind {text}")))?
         },
         forward: row.get(14)?,
+        created_by: row.get(15)?,
+        approval: match row.get::<_, Option<String>>(16)? {
+            Some(roles) => Some(ApprovalRule {
+                roles: roles
+                    .split(',')
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                count: u32::try_from(row.get::<_, i64>(17)?).unwrap_or(1),
+                not_by: row.get(18)?,
+                deadline: time(row, 19)?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -58,9 +73,16 @@ pub(in crate::sqlite) fn insert_deployment_of(
         .and_then(|mut s| s.query_row([deployment.release.0], |r| r.get(0)).optional())
         .map_err(db("create a deployment"))?
         .ok_or_else(|| StoreError::not_found(format!("release {}", deployment.release)))?;
+    let approval = deployment.approval.as_ref();
+    let state = if approval.is_some() {
+        DeploymentState::AwaitingApproval
+    } else {
+        DeploymentState::Queued
+    };
     tx.prepare_cached(&format!(
-        "INSERT INTO deployments (release_id, project_id, environment, state, queued_at, kind, forward)
-         VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6) RETURNING {DEPLOYMENT_COLUMNS}"
+        "INSERT INTO deployments (release_id, project_id, environment, state, queued_at, kind, forward,
+             created_by, approval_roles, approvals_required, approval_not_by, approval_deadline)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING {DEPLOYMENT_COLUMNS}"
     ))
     .and_then(|mut s| {
         s.query_row(
@@ -68,9 +90,15 @@ pub(in crate::sqlite) fn insert_deployment_of(
                 deployment.release.0,
                 project,
                 deployment.environment,
+                state.as_str(),
                 now_ms(),
                 kind.as_str(),
-                forward
+                forward,
+                deployment.created_by,
+                approval.map(|a| a.roles.join(",")),
+                approval.map(|a| i64::from(a.count.max(1))),
+                approval.and_then(|a| a.not_by.clone()),
+                approval.map(|a| ms(a.deadline)),
             ],
             deployment_row,
         )
@@ -551,4 +579,137 @@ pub(in crate::sqlite) fn set_deployment_forward(
         return Err(StoreError::not_found(format!("forwarded deployment {id}")));
     }
     Ok(())
+}
+
+fn approval_row(row: &Row<'_>) -> rusqlite::Result<Approval> {
+    Ok(Approval {
+        deployment: DeploymentId(row.get(0)?),
+        by: row.get(1)?,
+        role: row.get(2)?,
+        approve: row.get(3)?,
+        note: row.get(4)?,
+        at: time(row, 5)?,
+    })
+}
+
+pub(in crate::sqlite) fn list_approvals(
+    conn: &mut Connection,
+    id: DeploymentId,
+) -> StoreResult<Vec<Approval>> {
+    conn.prepare_cached(
+        "SELECT deployment_id, by_name, by_role, approve, note, at FROM deployment_approvals
+         WHERE deployment_id = ?1 ORDER BY id",
+    )
+    .and_then(|mut s| s.query_map([id.0], approval_row)?.collect())
+    .map_err(db("read a deployment's approvals"))
+}
+
+/// Records an approval or a rejection of a deployment awaiting approval:
+/// a rejection cancels it, the approval that completes the count queues it.
+pub(in crate::sqlite) fn record_approval(
+    conn: &mut Connection,
+    id: DeploymentId,
+    decision: &NewApproval,
+) -> StoreResult<Deployment> {
+    let tx = conn.transaction().map_err(db("record an approval"))?;
+    let current = select_deployment(&tx, id)?;
+    let event = if decision.approve {
+        DeploymentEvent::Approve
+    } else {
+        DeploymentEvent::Cancel
+    };
+    if current.state != DeploymentState::AwaitingApproval {
+        return Err(StoreError::InvalidTransition {
+            what: format!("deployment {id}"),
+            from: current.state.to_string(),
+            to: if decision.approve {
+                "approved"
+            } else {
+                "rejected"
+            }
+            .to_owned(),
+        });
+    }
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO deployment_approvals (deployment_id, by_name, by_role, approve, note, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                id.0,
+                decision.by,
+                decision.role,
+                decision.approve,
+                decision.note,
+                now_ms()
+            ])
+        });
+    match inserted {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+            return Err(StoreError::Conflict {
+                what: format!("{} has already decided on deployment {id}", decision.by),
+            });
+        }
+        other => {
+            other.map_err(db("record an approval"))?;
+        }
+    }
+    let approvals: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM deployment_approvals WHERE deployment_id = ?1 AND approve = 1",
+        )
+        .and_then(|mut s| s.query_row([id.0], |r| r.get(0)))
+        .map_err(db("record an approval"))?;
+    let required = current.approval.as_ref().map_or(1, |a| a.count.max(1));
+    let expected = state_list(&event.applies_to(), DeploymentState::as_str);
+    let updated = if !decision.approve {
+        let note = decision.note.trim();
+        let reason = if note.is_empty() {
+            format!("rejected by {}", decision.by)
+        } else {
+            format!("rejected by {}: {note}", decision.by)
+        };
+        tx.prepare_cached(&format!(
+            "UPDATE deployments SET state = 'cancelled', error = ?2, finished_at = ?3
+             WHERE id = ?1 AND state IN ({expected}) RETURNING {DEPLOYMENT_COLUMNS}"
+        ))
+        .and_then(|mut s| s.query_row(params![id.0, reason, now_ms()], deployment_row))
+        .map_err(db("record a rejection"))?
+    } else if approvals >= i64::from(required) {
+        tx.prepare_cached(&format!(
+            "UPDATE deployments SET state = 'queued'
+             WHERE id = ?1 AND state IN ({expected}) RETURNING {DEPLOYMENT_COLUMNS}"
+        ))
+        .and_then(|mut s| s.query_row([id.0], deployment_row))
+        .map_err(db("record an approval"))?
+    } else {
+        current
+    };
+    tx.commit().map_err(db("record an approval"))?;
+    Ok(updated)
+}
+
+/// Cancels every deployment still awaiting approval at its deadline.
+pub(in crate::sqlite) fn expire_approvals(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Deployment>> {
+    let tx = conn.transaction().map_err(db("expire approvals"))?;
+    let expected = state_list(
+        &DeploymentEvent::Cancel.applies_to(),
+        DeploymentState::as_str,
+    );
+    let expired: Vec<Deployment> = tx
+        .prepare_cached(&format!(
+            "UPDATE deployments SET state = 'cancelled', finished_at = ?1,
+                 error = 'approval timed out: not approved by ' ||
+                         strftime('%Y-%m-%dT%H:%M:%SZ', approval_deadline / 1000, 'unixepoch')
+             WHERE state = 'awaiting_approval' AND state IN ({expected})
+               AND approval_deadline <= ?1 RETURNING {DEPLOYMENT_COLUMNS}"
+        ))
+        .and_then(|mut s| s.query_map([ms(now)], deployment_row)?.collect())
+        .map_err(db("expire approvals"))?;
+    tx.commit().map_err(db("expire approvals"))?;
+    Ok(expired)
 }
