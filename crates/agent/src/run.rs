@@ -849,6 +849,22 @@ impl Agent<'_> {
 struct Buffer {
     lines: Vec<JobLogLine>,
     bytes: usize,
+    /// The last timestamp written, by its milliseconds: lines printed
+    /// within the same millisecond (most of a fast step's) share it
+    /// instead of formatting it again.
+    stamp: (i64, String),
+}
+
+impl Buffer {
+    /// `line`'s timestamp as RFC 3339 with milliseconds, UTC.
+    fn stamp(&mut self, line: &LogLine) -> String {
+        let at = line.timestamp();
+        let millis = at.timestamp_millis();
+        if millis != self.stamp.0 || self.stamp.1.is_empty() {
+            self.stamp = (millis, at.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+        self.stamp.1.clone()
+    }
 }
 
 /// The step's log sink: masked lines gathered into chunks, each spooled
@@ -885,16 +901,14 @@ impl LogSink for SpoolSink<'_, '_> {
     fn append(&self, line: LogLine) {
         let text = cut_line(line.text());
         let size = json_size(&text) + 96;
-        let line = JobLogLine {
-            timestamp: line
-                .timestamp()
-                .to_rfc3339_opts(SecondsFormat::Millis, true),
-            stream: line.stream().as_str().to_owned(),
-            level: line.level().as_str().to_owned(),
-            text,
-        };
         let full = {
             let mut buffer = lock(&self.buffer);
+            let line = JobLogLine {
+                timestamp: buffer.stamp(&line),
+                stream: line.stream().as_str().to_owned(),
+                level: line.level().as_str().to_owned(),
+                text,
+            };
             buffer.lines.push(line);
             buffer.bytes += size;
             buffer.lines.len() >= CHUNK_LINES || buffer.bytes >= CHUNK_BYTES

@@ -67,6 +67,9 @@ fn chunk_records(
     now: DateTime<Utc>,
 ) -> ServiceResult<Vec<LogLineRecord>> {
     let mut records = Vec::with_capacity(lines.len());
+    // Lines of the same millisecond carry the same timestamp text: parse
+    // it once.
+    let mut last: Option<(&str, DateTime<Utc>)> = None;
     for (index, line) in lines.iter().enumerate() {
         let stream = stream_of(&line.stream).ok_or_else(|| {
             ServiceError::BadInput(format!(
@@ -82,16 +85,23 @@ fn chunk_records(
                 line.level
             ))
         })?;
-        let timestamp = DateTime::parse_from_rfc3339(&line.timestamp)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| {
-                ServiceError::BadInput(format!(
-                    "line {} of chunk {seq}: timestamp {:?} is not RFC 3339",
-                    index + 1,
-                    line.timestamp
-                ))
-            })?
-            .clamp(floor, now);
+        let timestamp = match last {
+            Some((text, at)) if text == line.timestamp => at,
+            _ => {
+                let at = DateTime::parse_from_rfc3339(&line.timestamp)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        ServiceError::BadInput(format!(
+                            "line {} of chunk {seq}: timestamp {:?} is not RFC 3339",
+                            index + 1,
+                            line.timestamp
+                        ))
+                    })?
+                    .clamp(floor, now);
+                last = Some((&line.timestamp, at));
+                at
+            }
+        };
         records.push(LogLineRecord {
             timestamp,
             step: Some(label.to_owned()),
