@@ -507,8 +507,12 @@ pub(in crate::sqlite) fn requeue_waiting_on_agents(
     conn.prepare_cached(
         "UPDATE deployments SET state = 'queued', claimed_by = NULL, lease_until = NULL
          WHERE state = 'running' AND claimed_by = ?1 AND cancel_requested = 0
-           AND EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = deployments.id
-                                              AND j.state IN ('pending', 'running'))
+           AND (EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = deployments.id
+                                               AND j.state IN ('pending', 'running'))
+                OR EXISTS (SELECT 1 FROM jobs j JOIN deployment_steps s
+                                    ON s.deployment_id = j.deployment_id
+                                   AND s.step_index = j.step_index
+                            WHERE j.deployment_id = deployments.id AND s.state = 'running'))
          RETURNING id",
     )
     .and_then(|mut s| {
