@@ -10,10 +10,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use tako_protocol::agent::{
-    AgentInfo, EnrollReply, EnrollRequest, HeartbeatReply, JobOutcome, LogAck, LogChunk,
-    NextJobRequest, PROTOCOL_VERSION, Secret,
+    AgentInfo, EnrollReply, EnrollRequest, HeartbeatReply, JobOutcome, LogAck, NextJobRequest,
+    PROTOCOL_VERSION, Secret,
 };
 
+use crate::spool::SpooledChunk;
 use crate::tls::{self, TlsError, Trust};
 use crate::transport::ServerUrl;
 
@@ -244,15 +245,35 @@ impl Client {
         Ok(Some(text))
     }
 
-    /// Sends one chunk of a job's log; the answer says what is stored.
-    pub async fn send_chunk(&self, chunk: &LogChunk) -> Result<LogAck, CallError> {
+    /// Sends consecutive chunks of job `job`'s log (as the spool keeps
+    /// them: each chunk's JSON) in one request; the answer says what is
+    /// stored.
+    pub async fn send_chunks(
+        &self,
+        job: &str,
+        chunks: &[SpooledChunk],
+    ) -> Result<LogAck, CallError> {
+        let job_json = serde_json::Value::String(job.to_owned()).to_string();
+        let size = chunks.iter().map(|c| c.json().len() + 1).sum::<usize>() + job_json.len() + 24;
+        let mut body = String::with_capacity(size);
+        body.push_str("{\"job\":");
+        body.push_str(&job_json);
+        body.push_str(",\"chunks\":[");
+        for (index, chunk) in chunks.iter().enumerate() {
+            if index > 0 {
+                body.push(',');
+            }
+            body.push_str(chunk.json());
+        }
+        body.push_str("]}");
         let call = self
             .request(
                 reqwest::Method::POST,
-                &format!("/api/v1/agent/jobs/{}/log", chunk.job),
+                &format!("/api/v1/agent/jobs/{job}/logs"),
             )
-            .json(chunk);
-        self.json("a log chunk", call).await
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.json("a batch of log chunks", call).await
     }
 
     /// Renews a job's lease; the answer says whether to stop.

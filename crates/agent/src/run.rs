@@ -40,10 +40,13 @@ use crate::state::{DataDir, Enrollment, StateError};
 use crate::tls::Trust;
 use crate::transport::{ServerUrl, UrlError};
 
-/// A chunk is cut when it holds this many lines…
-const CHUNK_LINES: usize = 1000;
+/// A chunk is cut when it holds this many lines (the server's limit)…
+const CHUNK_LINES: usize = 5000;
 /// …or this many bytes of JSON (the server takes up to 1 MiB a request).
 const CHUNK_BYTES: usize = 512 * 1024;
+/// What the spool owes is sent in batches of at most this many bytes of
+/// chunks (the server takes up to 1 MiB a request).
+const BATCH_BYTES: usize = 960 * 1024;
 /// A line longer than this is cut (the server cuts at the same length).
 const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Lines waiting longer than this are sent as a chunk.
@@ -484,8 +487,10 @@ impl Agent<'_> {
     ) -> Result<Delivery, AgentError> {
         let mut backoff = Backoff::default();
         loop {
-            let owed: Vec<_> = lock(job).unacked().into_iter().cloned().collect();
-            if owed.is_empty() {
+            // One request's worth, read back from the spool file: the
+            // backlog stays on disk, however large it grows.
+            let batch = lock(job).owed(BATCH_BYTES)?;
+            if batch.is_empty() {
                 match running {
                     Some((wake, ended)) if !ended.is_cancelled() => {
                         tokio::select! {
@@ -497,36 +502,29 @@ impl Agent<'_> {
                     _ => return Ok(Delivery::Done),
                 }
             }
-            let mut failed = None;
-            for chunk in &owed {
-                let sent = tokio::select! {
-                    () = stop.cancelled() => return Ok(Delivery::Stopped),
-                    sent = self.client.send_chunk(chunk) => sent,
-                };
-                match sent {
-                    Ok(ack) => {
-                        self.reached();
-                        backoff.reset();
-                        lock(job).stored(ack.stored_through)?;
-                        if ack.stored_through < chunk.seq {
-                            // A gap on the server: send again from there.
-                            break;
-                        }
-                    }
-                    Err(error) if error.is_retryable() => {
-                        failed = Some(error);
-                        break;
-                    }
-                    // 404/409: the server has finished with the job; any
-                    // other refusal would be the same again.
-                    Err(error) => return Ok(Delivery::Gone(error.to_string())),
+            let id = lock(job).job().to_owned();
+            let sent = tokio::select! {
+                () = stop.cancelled() => return Ok(Delivery::Stopped),
+                sent = self.client.send_chunks(&id, &batch) => sent,
+            };
+            drop(batch);
+            match sent {
+                Ok(ack) => {
+                    self.reached();
+                    backoff.reset();
+                    // Short of the batch's last chunk: a gap on the server,
+                    // the next batch starts from there.
+                    lock(job).stored(ack.stored_through)?;
                 }
-            }
-            if let Some(error) = failed {
-                self.lost(&error);
-                if !self.pause(backoff.next_wait(), stop).await {
-                    return Ok(Delivery::Stopped);
+                Err(error) if error.is_retryable() => {
+                    self.lost(&error);
+                    if !self.pause(backoff.next_wait(), stop).await {
+                        return Ok(Delivery::Stopped);
+                    }
                 }
+                // 404/409: the server has finished with the job; any
+                // other refusal would be the same again.
+                Err(error) => return Ok(Delivery::Gone(error.to_string())),
             }
         }
     }
@@ -851,6 +849,22 @@ impl Agent<'_> {
 struct Buffer {
     lines: Vec<JobLogLine>,
     bytes: usize,
+    /// The last timestamp written, by its milliseconds: lines printed
+    /// within the same millisecond (most of a fast step's) share it
+    /// instead of formatting it again.
+    stamp: (i64, String),
+}
+
+impl Buffer {
+    /// `line`'s timestamp as RFC 3339 with milliseconds, UTC.
+    fn stamp(&mut self, line: &LogLine) -> String {
+        let at = line.timestamp();
+        let millis = at.timestamp_millis();
+        if millis != self.stamp.0 || self.stamp.1.is_empty() {
+            self.stamp = (millis, at.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+        self.stamp.1.clone()
+    }
 }
 
 /// The step's log sink: masked lines gathered into chunks, each spooled
@@ -887,16 +901,14 @@ impl LogSink for SpoolSink<'_, '_> {
     fn append(&self, line: LogLine) {
         let text = cut_line(line.text());
         let size = json_size(&text) + 96;
-        let line = JobLogLine {
-            timestamp: line
-                .timestamp()
-                .to_rfc3339_opts(SecondsFormat::Millis, true),
-            stream: line.stream().as_str().to_owned(),
-            level: line.level().as_str().to_owned(),
-            text,
-        };
         let full = {
             let mut buffer = lock(&self.buffer);
+            let line = JobLogLine {
+                timestamp: buffer.stamp(&line),
+                stream: line.stream().as_str().to_owned(),
+                level: line.level().as_str().to_owned(),
+                text,
+            };
             buffer.lines.push(line);
             buffer.bytes += size;
             buffer.lines.len() >= CHUNK_LINES || buffer.bytes >= CHUNK_BYTES

@@ -4,9 +4,9 @@
 //! copied afresh for each job (a step may change its checkout; the next
 //! job must not see that).
 //!
-//! The download goes to a file first, then is extracted into a temporary
-//! directory renamed into place only when whole, so the cache never holds
-//! a partial tree. Entries that would land outside the directory (absolute
+//! The download is extracted as it arrives (no file in between) into a
+//! temporary directory renamed into place only when whole, so the cache
+//! never holds a partial tree (a download cut short fails the extraction). Entries that would land outside the directory (absolute
 //! paths, `..`) and kinds a commit cannot hold (hard links, devices) are
 //! refused; the `tar` crate also refuses to write through a symbolic link
 //! that leads out.
@@ -77,28 +77,32 @@ impl Sources {
         }
         let into = into.to_owned();
         let from = cached.clone();
+        let dir = self.dir.clone();
+        // One trip to the blocking pool: copy, then prune.
         tokio::task::spawn_blocking(move || {
             // Marks the commit as recently used, for pruning.
             let _ = fs::File::open(&from)
                 .and_then(|dir| dir.set_modified(std::time::SystemTime::now()));
-            copy_tree(&from, &into)
+            copy_tree(&from, &into)?;
+            prune(&dir, KEEP_COMMITS);
+            Ok(())
         })
         .await
-        .map_err(|e| io("copying the release's files")(std::io::Error::other(e)))??;
-        let dir = self.dir.clone();
-        let _ = tokio::task::spawn_blocking(move || prune(&dir, KEEP_COMMITS)).await;
-        Ok(())
+        .map_err(|e| io("copying the release's files")(std::io::Error::other(e)))?
     }
 
+    /// Downloads the tar stream and extracts it as it arrives (no file in
+    /// between: the extraction runs on a blocking thread fed through a
+    /// bounded channel), into a staging directory renamed into the cache
+    /// only when whole. A download cut short is an error for the
+    /// extraction too, so a partial tree is never cached.
     async fn download(
         &self,
         client: &Client,
         path: &str,
         cached: &Path,
     ) -> Result<(), SourceError> {
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(io(format!("creating {}", self.dir.display())))?;
+        fs::create_dir_all(&self.dir).map_err(io(format!("creating {}", self.dir.display())))?;
         let staging = tempfile::Builder::new()
             .prefix(".download-")
             .tempdir_in(&self.dir)
@@ -106,38 +110,88 @@ impl Sources {
                 "creating a directory in {}",
                 self.dir.display()
             )))?;
-        let tar_path = staging.path().join("source.tar");
         let mut response = client.source(path).await?;
-        {
-            let mut file = tokio::fs::File::create(&tar_path)
-                .await
-                .map_err(io(format!("creating {}", tar_path.display())))?;
-            while let Some(bytes) = response
-                .chunk()
-                .await
-                .map_err(|e| client.download_error(&e))?
-            {
-                tokio::io::AsyncWriteExt::write_all(&mut file, &bytes)
-                    .await
-                    .map_err(io(format!("writing {}", tar_path.display())))?;
-            }
-            tokio::io::AsyncWriteExt::flush(&mut file)
-                .await
-                .map_err(io(format!("writing {}", tar_path.display())))?;
-        }
+        let (sender, receiver) = tokio::sync::mpsc::channel(DOWNLOAD_CHUNKS);
         let tree = staging.path().join("tree");
-        let cached = cached.to_owned();
-        tokio::task::spawn_blocking(move || {
-            extract(&tar_path, &tree)?;
-            match fs::rename(&tree, &cached) {
+        let into = cached.to_owned();
+        let extraction = tokio::task::spawn_blocking(move || {
+            extract_from(ChannelReader::new(receiver), &tree)?;
+            match fs::rename(&tree, &into) {
                 Ok(()) => Ok(()),
                 // Another job cached the same commit meanwhile.
-                Err(_) if cached.is_dir() => Ok(()),
-                Err(e) => Err(io(format!("moving the files into {}", cached.display()))(e)),
+                Err(_) if into.is_dir() => Ok(()),
+                Err(e) => Err(io(format!("moving the files into {}", into.display()))(e)),
             }
-        })
-        .await
-        .map_err(|e| io("extracting the release's files")(std::io::Error::other(e)))?
+        });
+        let mut failed = None;
+        loop {
+            match response.chunk().await {
+                Ok(Some(bytes)) => {
+                    // The extraction stopped (a bad archive): its error says why.
+                    if sender.send(Ok(bytes.to_vec())).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    let _ = sender.send(Err(())).await;
+                    failed = Some(client.download_error(&error));
+                    break;
+                }
+            }
+        }
+        drop(sender);
+        let extracted = extraction
+            .await
+            .map_err(|e| io("extracting the release's files")(std::io::Error::other(e)))?;
+        drop(staging);
+        match failed {
+            Some(error) => Err(error.into()),
+            None => extracted,
+        }
+    }
+}
+
+/// Chunks of the download in flight to the extraction.
+const DOWNLOAD_CHUNKS: usize = 16;
+
+/// The download as a [`std::io::Read`] for the extraction's thread: the
+/// chunks the async side receives, end of file when it is done, an error
+/// when the download failed midway.
+struct ChannelReader {
+    receiver: tokio::sync::mpsc::Receiver<Result<Vec<u8>, ()>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl ChannelReader {
+    fn new(receiver: tokio::sync::mpsc::Receiver<Result<Vec<u8>, ()>>) -> ChannelReader {
+        ChannelReader {
+            receiver,
+            chunk: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.receiver.blocking_recv() {
+                Some(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Some(Err(())) => {
+                    return Err(std::io::Error::other("the download was cut short"));
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buffer.len().min(self.chunk.len() - self.at);
+        buffer[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -149,9 +203,14 @@ fn is_commit_id(text: &str) -> bool {
 /// Extracts the tar file `tar` into `dir` (created), refusing entries that
 /// would land outside it and kinds a commit cannot hold.
 pub fn extract(tar: &Path, dir: &Path) -> Result<(), SourceError> {
-    fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     let file = fs::File::open(tar).map_err(io(format!("opening {}", tar.display())))?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
+    extract_from(std::io::BufReader::new(file), dir)
+}
+
+/// Extracts the tar stream `reader` into `dir` (created), as [`extract`].
+pub fn extract_from(reader: impl std::io::Read, dir: &Path) -> Result<(), SourceError> {
+    fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let mut archive = tar::Archive::new(reader);
     archive.set_preserve_mtime(false);
     let bad = |message: String| SourceError::Archive(message);
     let entries = archive.entries().map_err(|e| bad(e.to_string()))?;
@@ -306,6 +365,36 @@ mod tests {
         let mut file = fs::File::create(&path).unwrap();
         file.write_all(bytes).unwrap();
         path
+    }
+
+    /// What the extraction reads when the download sends `chunks`, then
+    /// (with `cut`) fails midway.
+    fn streamed(chunks: &[&[u8]], cut: bool) -> ChannelReader {
+        let (sender, receiver) = tokio::sync::mpsc::channel(chunks.len() + 1);
+        for chunk in chunks {
+            sender.try_send(Ok(chunk.to_vec())).unwrap();
+        }
+        if cut {
+            sender.try_send(Err(())).unwrap();
+        }
+        ChannelReader::new(receiver)
+    }
+
+    #[test]
+    fn a_streamed_archive_is_extracted_and_one_cut_short_is_refused() {
+        let whole = tar_with(&[("one.txt", b"1"), ("two.txt", b"2")]);
+        let dir = tempfile::tempdir().unwrap();
+        // Whole, in uneven pieces.
+        let (a, b) = whole.split_at(700);
+        extract_from(streamed(&[a, b], false), &dir.path().join("whole")).unwrap();
+        assert_eq!(fs::read(dir.path().join("whole/two.txt")).unwrap(), b"2");
+        // Cut right after the first entry (a boundary a tar reader would
+        // take for the end): the failure still reaches the extraction.
+        let first_entry = &whole[..1024];
+        let error = extract_from(streamed(&[first_entry], true), &dir.path().join("cut"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cut short"), "{error}");
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub fn confine_in(root: &Path, base: &Path, relative: &str) -> Result<PathBuf, C
     resolve_inside(&real_root, &real_base.join(relative))
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::symlink;
 

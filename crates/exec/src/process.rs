@@ -51,20 +51,12 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::io;
-use std::io::Read as _;
-use std::os::fd::{AsFd as _, OwnedFd};
-use std::os::unix::process::ExitStatusExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, fcntl};
-use nix::poll::{PollFd, PollFlags, poll};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use tako_core::log::LogStream;
 use tako_takofile::Shell;
 use tokio::sync::mpsc;
@@ -73,6 +65,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::script_api;
 use crate::service_message::{self, ServiceMessage};
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as platform;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as platform;
 
 /// The longest line reported as one; longer ones are cut into pieces.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -92,14 +93,27 @@ const READ_CHUNK: usize = 256 * 1024;
 const COALESCE_BELOW: usize = 16 * 1024;
 /// How long a reader waits after a small read, letting output gather.
 const COALESCE: Duration = Duration::from_millis(1);
-/// How often (ms) a reader waiting for output checks its stop flag.
-const STOP_CHECK_MS: u16 = 100;
 /// Chunks in flight from the reader threads (backpressure beyond that).
 const CHANNEL_CHUNKS: usize = 16;
-/// The pipe buffer size asked for (Linux's default is 64 KiB).
-const PIPE_SIZE: i32 = 1024 * 1024;
 /// Variables copied from our own environment unless the request sets them.
-const INHERITED: [&str; 3] = ["PATH", "HOME", "LANG"];
+#[cfg(not(windows))]
+const INHERITED: &[&str] = &["PATH", "HOME", "LANG"];
+/// Variables copied from our own environment unless the request sets them
+/// (on Windows, what programs need to start at all).
+#[cfg(windows)]
+const INHERITED: &[&str] = &[
+    "PATH",
+    "PATHEXT",
+    "SystemRoot",
+    "SystemDrive",
+    "WINDIR",
+    "COMSPEC",
+    "TEMP",
+    "TMP",
+    "USERPROFILE",
+    "HOME",
+    "LANG",
+];
 
 /// One script to run. Its `Debug` output names variables and environment
 /// entries without their values, which may be sensitive.
@@ -250,7 +264,7 @@ pub async fn run_script(
     cancel: &CancellationToken,
     on_event: &mut (dyn FnMut(ScriptEvent) + Send),
 ) -> Result<ScriptEnd, ExecError> {
-    create_scratch_dir(&request.scratch_dir)?;
+    platform::create_scratch_dir(&request.scratch_dir)?;
     if !request.working_dir.is_dir() {
         return Err(ExecError::WorkingDir {
             path: request.working_dir.clone(),
@@ -285,8 +299,8 @@ pub async fn run_script(
         .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
+    platform::own_group(&mut command);
     let mut child = command.spawn().map_err(|source| ExecError::Spawn {
         program: invocation.program.clone(),
         source,
@@ -295,7 +309,7 @@ pub async fn run_script(
         source: io::Error::other("the process exited before it was watched"),
     })?;
     let group = GroupGuard {
-        pgid: Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX)),
+        group: platform::Group::new(pid),
         armed: true,
     };
     // Left behind only if this process dies with the script running (a
@@ -309,11 +323,11 @@ pub async fn run_script(
     let stdout = child
         .stdout
         .take()
-        .map(|pipe| (LogStream::Stdout, pipe.into_owned_fd()));
+        .map(|pipe| (LogStream::Stdout, platform::stdout_file(pipe)));
     let stderr = child
         .stderr
         .take()
-        .map(|pipe| (LogStream::Stderr, pipe.into_owned_fd()));
+        .map(|pipe| (LogStream::Stderr, platform::stderr_file(pipe)));
     let mut watch = Watch {
         stdout: Pipe::new(LogStream::Stdout),
         stderr: Pipe::new(LogStream::Stderr),
@@ -423,7 +437,7 @@ async fn watch_child(
         phase = match phase {
             Phase::Draining(until) if watch.pipes_closed() || now >= until => {
                 if group.has_live_members() {
-                    group.signal(Signal::SIGTERM);
+                    group.terminate();
                     Phase::Terminating(after(now, kill_grace))
                 } else {
                     Phase::Closing(now + CLOSE_WAIT)
@@ -433,7 +447,7 @@ async fn watch_child(
                 Phase::Closing(now + CLOSE_WAIT)
             }
             Phase::Terminating(until) if now >= until => {
-                group.signal(Signal::SIGKILL);
+                group.kill();
                 Phase::Killed(now + KILL_WAIT)
             }
             Phase::Killed(until) if now >= until => Phase::Closing(now + CLOSE_WAIT),
@@ -463,7 +477,7 @@ async fn watch_child(
                 let status = status.map_err(|source| ExecError::Wait { source })?;
                 exited = true;
                 if end.is_none() {
-                    end = Some(exit_end(status));
+                    end = Some(platform::exit_end(status));
                 }
                 if matches!(phase, Phase::Running) {
                     phase = Phase::Draining(Instant::now() + DRAIN);
@@ -471,13 +485,13 @@ async fn watch_child(
             }
             () = cancel.cancelled(), if matches!(phase, Phase::Running) => {
                 end = Some(ScriptEnd::Cancelled);
-                group.signal(Signal::SIGTERM);
+                group.terminate();
                 phase = Phase::Terminating(after(Instant::now(), kill_grace));
             }
             () = sleep_until(wake) => {
                 if matches!(phase, Phase::Running) && Instant::now() >= deadline {
                     end = Some(ScriptEnd::TimedOut);
-                    group.signal(Signal::SIGTERM);
+                    group.terminate();
                     phase = Phase::Terminating(after(Instant::now(), kill_grace));
                 }
             }
@@ -493,15 +507,6 @@ fn after(start: Instant, duration: Duration) -> Instant {
     start
         .checked_add(duration)
         .unwrap_or_else(|| start + Duration::from_secs(100 * 365 * 24 * 3600))
-}
-
-/// How the main process's exit status reads.
-fn exit_end(status: ExitStatus) -> ScriptEnd {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => ScriptEnd::Exited(code),
-        (None, Some(signal)) => ScriptEnd::Signalled(signal),
-        (None, None) => ScriptEnd::Exited(-1),
-    }
 }
 
 /// The line splitter of one output pipe.
@@ -597,65 +602,14 @@ impl Drop for StopOnDrop {
 /// Starts the thread that reads one pipe.
 fn spawn_reader(
     stream: LogStream,
-    fd: OwnedFd,
+    file: std::fs::File,
     sender: mpsc::Sender<Chunk>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<()> {
     std::thread::Builder::new()
         .name(format!("tako-script-{stream}"))
-        .spawn(move || read_pipe(stream, fd, &sender, &stop))
+        .spawn(move || platform::read_pipe(stream, file, &sender, &stop))
         .map(drop)
-}
-
-/// Reads a pipe (blocking) until end of file, an error, the stop flag or
-/// the receiver's end, sending what it reads.
-///
-/// A plain thread rather than the async reactor: while it sleeps, a writer
-/// wakes nobody, so a script printing many small lines is not slowed down
-/// by a wake-up per line. After a small read it waits [`COALESCE`] so that
-/// output gathers in the pipe (1 MiB when the kernel allows) and is read in
-/// large chunks.
-fn read_pipe(stream: LogStream, fd: OwnedFd, sender: &mpsc::Sender<Chunk>, stop: &AtomicBool) {
-    let mut file = std::fs::File::from(fd);
-    // Room for a fast writer while this thread sleeps; a refusal (over the
-    // user's pipe quota) only costs speed.
-    let _ = fcntl(&file, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
-    let mut buffer = vec![0; READ_CHUNK];
-    let send = |data| sender.blocking_send(Chunk { stream, data }).is_ok();
-    while !stop.load(Ordering::Relaxed) {
-        let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, STOP_CHECK_MS) {
-            Ok(0) | Err(Errno::EINTR) => continue,
-            Ok(_) => {}
-            Err(errno) => {
-                send(Err(io::Error::from(errno)));
-                return;
-            }
-        }
-        match file.read(&mut buffer) {
-            Ok(0) => {
-                send(Ok(Vec::new()));
-                return;
-            }
-            Ok(n) => {
-                if !send(Ok(buffer[..n].to_vec())) {
-                    return;
-                }
-                if n < COALESCE_BELOW {
-                    std::thread::sleep(COALESCE);
-                }
-            }
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) => {}
-            Err(error) => {
-                send(Err(error));
-                return;
-            }
-        }
-    }
 }
 
 /// Reports a complete line, in pieces of at most [`MAX_LINE`] bytes.
@@ -719,145 +673,49 @@ fn emit(stream: LogStream, line: &[u8], on_event: &mut (dyn FnMut(ScriptEvent) +
     on_event(ScriptEvent::Line { stream, text });
 }
 
-/// The script's process group; SIGKILLed on drop while armed.
+/// The script's process group; killed on drop while armed.
 struct GroupGuard {
-    pgid: Pid,
+    group: platform::Group,
     armed: bool,
 }
 
 impl GroupGuard {
-    fn signal(&self, signal: Signal) {
-        // ESRCH (nobody left) is the expected way for this to fail.
-        let _ = killpg(self.pgid, signal);
+    /// Asks every process of the group to stop (SIGTERM; on Windows the
+    /// tree is killed at once).
+    fn terminate(&self) {
+        self.group.terminate();
+    }
+
+    /// Kills every process of the group.
+    fn kill(&self) {
+        self.group.kill();
     }
 
     /// Whether a process of the group is alive (zombies do not count).
     fn has_live_members(&self) -> bool {
-        match killpg(self.pgid, None) {
-            Err(Errno::ESRCH) => false,
-            _ => live_members(self.pgid.as_raw()).unwrap_or(true),
-        }
+        self.group.has_live_members()
     }
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if self.armed {
-            self.signal(Signal::SIGKILL);
+            self.group.kill();
         }
     }
-}
-
-/// Whether `/proc` lists a process of group `pgid` that is not a zombie;
-/// `None` when `/proc` cannot be read.
-fn live_members(pgid: i32) -> Option<bool> {
-    let entries = std::fs::read_dir("/proc").ok()?;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid pgrp ...": comm may hold anything, so parse
-        // after its last ')'.
-        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let mut fields = after.split_whitespace();
-        let state = fields.next();
-        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
-        if group == Some(pgid) && state != Some("Z") && state != Some("X") {
-            return Some(true);
-        }
-    }
-    Some(false)
 }
 
 /// The file in a step's scratch directory naming its process group while
 /// the script runs.
 pub const PROCESS_GROUP_FILE: &str = "process-group";
 
-/// Kills the process groups of scripts that were running under `root` (a
-/// deployment's directory) when the process running them died, as found by
-/// their [`PROCESS_GROUP_FILE`]s. A group is killed only when one of its
-/// live members still works inside `root` (its current directory), so a
-/// recycled process group id never hits an unrelated program. Returns how
-/// many groups were killed.
-pub fn kill_leftover_groups(root: &Path) -> usize {
-    let mut killed = 0;
-    let mut pending = vec![(root.to_path_buf(), 0)];
-    while let Some((dir, depth)) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() && depth < 4 {
-                pending.push((path, depth + 1));
-            } else if kind.is_file() && entry.file_name() == PROCESS_GROUP_FILE {
-                let pgid = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| t.trim().parse::<i32>().ok());
-                if let Some(pgid) = pgid.filter(|p| *p > 1)
-                    && group_works_under(pgid, root)
-                {
-                    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-                    killed += 1;
-                }
-                let _ = std::fs::remove_file(&path);
-            }
-        }
-    }
-    killed
-}
-
-/// Whether a live process of group `pgid` has its current directory under
-/// `root`.
-fn group_works_under(pgid: i32, root: &Path) -> bool {
-    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    entries.flatten().any(|entry| {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            return false;
-        };
-        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            return false;
-        };
-        let mut fields = after.split_whitespace();
-        let state = fields.next();
-        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
-        group == Some(pgid)
-            && state != Some("Z")
-            && std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&root))
-    })
-}
-
-/// Creates the scratch directory with mode 0700 when it is missing.
-fn create_scratch_dir(path: &Path) -> Result<(), ExecError> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| ExecError::ScratchDir {
-            path: path.to_path_buf(),
-            source,
-        })
-}
+pub use platform::kill_leftover_groups;
 
 /// The child's environment: the request's, plus `PATH`, `HOME` and `LANG`
 /// from ours when the request does not set them.
 fn child_env(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
     let given: HashSet<String> = env.iter().map(|(name, _)| name.clone()).collect();
-    for name in INHERITED {
+    for name in INHERITED.iter().copied() {
         if !given.contains(name)
             && let Ok(value) = std::env::var(name)
         {
@@ -867,22 +725,16 @@ fn child_env(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
     env
 }
 
-/// Finds `program` on `path` (a `PATH` value); a name with a `/` is taken
-/// as a path.
+/// Finds `program` on `path` (a `PATH` value); a name with a path
+/// separator is taken as a path.
 fn find_program(program: &str, path: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let executable = |candidate: &Path| {
-        std::fs::metadata(candidate)
-            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
+    if program.contains('/') || program.contains(std::path::MAIN_SEPARATOR) {
         let candidate = PathBuf::from(program);
-        return executable(&candidate).then_some(candidate);
+        return platform::executable(&candidate);
     }
-    path.split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).join(program))
-        .find(|candidate| executable(candidate))
+    std::env::split_paths(path)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .find_map(|dir| platform::executable(&dir.join(program)))
 }
 
 #[cfg(test)]

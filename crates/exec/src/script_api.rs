@@ -32,7 +32,6 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -270,12 +269,18 @@ fn write_private(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteErr
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(error(e)),
     }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(error)?;
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(mode);
+    }
+    // Windows: no mode bits; the scratch directory's ACL (the user's
+    // profile) keeps the file private.
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path).map_err(error)?;
     file.write_all(contents).map_err(error)?;
     Ok(())
 }
@@ -346,6 +351,7 @@ mod tests {
         assert_eq!(template_program("FOO=1 node {0}"), None);
     }
 
+    #[cfg(unix)]
     #[test]
     fn prepare_writes_private_files() {
         use std::os::unix::fs::PermissionsExt as _;

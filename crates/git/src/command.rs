@@ -26,8 +26,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use tako_core::mask::Masker;
 use tokio::io::AsyncReadExt as _;
 
@@ -245,8 +243,11 @@ impl Git {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
             .kill_on_drop(true);
+        // Its own process group, so that what git starts (ssh, remote
+        // helpers) is killed with it.
+        #[cfg(unix)]
+        command.process_group(0);
         if let Some(home) = std::env::var_os("HOME") {
             command.env("HOME", home);
         }
@@ -423,10 +424,34 @@ impl GroupGuard {
 
     fn kill(&mut self) {
         if let Some(pid) = self.0.take() {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            kill_tree(pid);
         }
     }
 }
+
+/// Kills the process group led by `pid`.
+#[cfg(unix)]
+fn kill_tree(pid: i32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+}
+
+/// Kills `pid` and the processes it started (`taskkill /T /F`: Windows has
+/// no process groups to signal; Job Objects would need `unsafe`, which the
+/// workspace forbids). Untested here: no Windows machine.
+#[cfg(windows)]
+fn kill_tree(pid: i32) {
+    let _ = std::process::Command::new("taskkill")
+        .args(["/T", "/F", "/PID", &pid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+#[cfg(not(any(unix, windows)))]
+fn kill_tree(_pid: i32) {}
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {

@@ -317,7 +317,13 @@ fn scratch_repository(
         .map_err(io(format!("creating {}", dir.display())))?;
     let objects = std::fs::canonicalize(mirror.join("objects"))
         .map_err(io(format!("finding {}", mirror.join("objects").display())))?;
-    std::os::unix::fs::symlink(&objects, dir.join("objects")).map_err(io(format!(
+    #[cfg(unix)]
+    let linked = std::os::unix::fs::symlink(&objects, dir.join("objects"));
+    // Needs the right to create symbolic links (Developer Mode or an
+    // administrator); untested here.
+    #[cfg(windows)]
+    let linked = std::os::windows::fs::symlink_dir(&objects, dir.join("objects"));
+    linked.map_err(io(format!(
         "linking {} to the mirror's objects",
         dir.display()
     )))?;

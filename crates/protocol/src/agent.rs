@@ -305,6 +305,23 @@ pub struct LogChunk {
     pub lines: Vec<JobLogLine>,
 }
 
+/// Several consecutive chunks of a job's log in one request (`POST
+/// /api/v1/agent/jobs/{job}/logs`), stored in order as if sent one by one;
+/// the answer is one [`LogAck`] for all of them. The agent sends what its
+/// spool owes this way, so a backlog costs one request per batch, not one
+/// per chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogBatch {
+    /// The job.
+    pub job: String,
+    /// Its chunks, numbered consecutively.
+    pub chunks: Vec<LogChunk>,
+}
+
+/// The most chunks one [`LogBatch`] may carry.
+pub const MAX_BATCH_CHUNKS: usize = 64;
+
 /// One line of a job's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1906,6 +1906,128 @@ fn chunk(job: &str, seq: u64, texts: &[&str]) -> Value {
 }
 
 #[tokio::test]
+async fn an_agent_sends_consecutive_chunks_in_one_batch_stored_once_in_order() {
+    let api = api().await;
+    let win = active_agent(&api, "win-01").await;
+    let other = active_agent(&api, "linux-01").await;
+    let deployment = job_for(&api, "win-01", "job-a").await;
+    let taken = api
+        .call_as(
+            &win,
+            Method::POST,
+            "/api/v1/agent/jobs/next?wait=0",
+            Some(json!({"version": "0.1.0", "protocol": 1})),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.body);
+    let logs = |credential: &str, body: Value| {
+        let credential = credential.to_owned();
+        let api = &api;
+        async move {
+            api.call_as(
+                &credential,
+                Method::POST,
+                "/api/v1/agent/jobs/job-a/logs",
+                Some(body),
+            )
+            .await
+        }
+    };
+    let batch = |chunks: Vec<Value>| json!({"job": "job-a", "chunks": chunks});
+    let ack = |answer: Answer| {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.json()["stored_through"].as_u64().unwrap()
+    };
+    logs(&other, batch(vec![chunk("job-a", 1, &["x"])]))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    assert_eq!(
+        ack(logs(
+            &win,
+            batch(vec![
+                chunk("job-a", 1, &["one"]),
+                chunk("job-a", 2, &["two", "key canary-agent-secret"])
+            ])
+        )
+        .await),
+        2
+    );
+    // A resend overlapping what is stored: only the new chunk is stored.
+    assert_eq!(
+        ack(logs(
+            &win,
+            batch(vec![
+                chunk("job-a", 2, &["two"]),
+                chunk("job-a", 3, &["three"])
+            ])
+        )
+        .await),
+        3
+    );
+    // A batch after a gap stores nothing and says where to start again.
+    assert_eq!(
+        ack(logs(
+            &win,
+            batch(vec![
+                chunk("job-a", 5, &["five"]),
+                chunk("job-a", 6, &["six"])
+            ])
+        )
+        .await),
+        3
+    );
+    // Bad batches are refused whole, with what is wrong.
+    let too_many: Vec<Value> = (4..4 + 65).map(|n| chunk("job-a", n, &["x"])).collect();
+    for (body, status, says) in [
+        (batch(vec![]), StatusCode::BAD_REQUEST, "at least one chunk"),
+        (
+            batch(vec![chunk("job-a", 4, &["x"]), chunk("job-a", 6, &["x"])]),
+            StatusCode::BAD_REQUEST,
+            "numbered consecutively",
+        ),
+        (
+            batch(vec![chunk("job-a", 4, &["x"]), chunk("job-b", 5, &["x"])]),
+            StatusCode::BAD_REQUEST,
+            "names job job-b",
+        ),
+        (
+            json!({"job": "job-b", "chunks": [chunk("job-a", 4, &["x"])]}),
+            StatusCode::BAD_REQUEST,
+            "names job job-b",
+        ),
+        (
+            batch(vec![
+                chunk("job-a", 4, &["x"]),
+                json!({"job": "job-a", "seq": 5, "lines": [{"timestamp": "yesterday", "stream": "stdout", "level": "info", "text": "x"}]}),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "line 1 of chunk 5",
+        ),
+        (
+            batch(too_many),
+            StatusCode::BAD_REQUEST,
+            "at most 64 chunks",
+        ),
+        (
+            json!({"job": "job-a", "chunks": "four"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+        ),
+    ] {
+        let answer = logs(&win, body).await;
+        let error = answer.assert_error(status);
+        assert!(error["error"].as_str().unwrap().contains(says), "{error}");
+    }
+    let text = tako_server::services::logs_text(api.store.as_ref(), deployment.id).await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].ends_with("[Test@win-01] stdout: one"), "{text}");
+    assert!(lines[1].ends_with("two"), "{text}");
+    assert!(lines[2].ends_with("key ********"), "masked again: {text}");
+    assert!(lines[3].ends_with("three"), "{text}");
+}
+
+#[tokio::test]
 async fn an_agent_takes_its_job_sends_its_log_once_in_order_and_reports_once() {
     let api = api().await;
     let win = active_agent(&api, "win-01").await;

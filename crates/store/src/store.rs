@@ -240,11 +240,13 @@ pub trait Store: Send + Sync + 'static {
     async fn set_deployment_forward(&self, id: DeploymentId, forward: &str) -> StoreResult<()>;
     /// The output variables kept for a deployment's steps, by step index.
     async fn step_outputs(&self, deployment: DeploymentId) -> StoreResult<Vec<(u32, String)>>;
-    /// Puts `node`'s running deployments that wait on an agent's live job
-    /// (pending or running), and its running forwarded ones (kind
-    /// `octopus`: the work runs in Octopus), back in the queue, to be
-    /// resumed where they were rather than interrupted; returns them. Call
-    /// it at start-up, before [`Store::interrupt_running`].
+    /// Puts `node`'s running deployments that wait on agents, and its
+    /// running forwarded ones (kind `octopus`: the work runs in Octopus),
+    /// back in the queue, to be resumed where they were rather than
+    /// interrupted; returns them. Waiting on agents: a live job (pending or
+    /// running), or a running step that has jobs (all ended: a
+    /// `MaxParallelism` step between one job's end and the next one's
+    /// creation). Call it at start-up, before [`Store::interrupt_running`].
     async fn requeue_waiting_on_agents(&self, node: &NodeId) -> StoreResult<Vec<DeploymentId>>;
 
     // ----- task log -----

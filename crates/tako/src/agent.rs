@@ -117,9 +117,13 @@ pub(crate) fn run(server: Option<String>, args: AgentRunArgs) -> Result<ExitCode
         insecure_http: args.insecure_http,
         once: args.once,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the agent's work is one job at a time on one task (its
+    // step's pipes have reader threads of their own, file work goes to
+    // the blocking pool), and an idle agent should cost little memory.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(4)
+        .thread_keep_alive(std::time::Duration::from_secs(2))
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {

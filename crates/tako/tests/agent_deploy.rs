@@ -12,7 +12,9 @@
 //! line and stores one outcome; an agent killed mid-step is interrupted
 //! within its lease and not retried, and a restarted agent takes new work
 //! (stopping what its previous life left running); a cancel reaches the
-//! agent's step; a sensitive value scoped to Production never crosses the
+//! agent's step; a server killed mid-step resumes it (also a
+//! `MaxParallelism: 1` step, whose next agent gets its job after the
+//! restart); a sensitive value scoped to Production never crosses the
 //! wire to a DevTest agent, and what an agent sends is masked.
 
 #![allow(clippy::unwrap_used)]
@@ -728,6 +730,86 @@ fn a_server_killed_mid_step_resumes_the_deployment_when_it_is_back() {
         1,
         "one outcome: {log}"
     );
+}
+
+#[test]
+fn a_server_killed_during_a_one_at_a_time_step_gives_the_next_agent_its_job_after_the_restart() {
+    let steps = r#"  - Name: Test
+    Roles: [ps]
+    MaxParallelism: 1
+    Run: |
+      echo "start $TAKO_AGENT_NAME"
+      sleep 3
+      echo "end $TAKO_AGENT_NAME"
+"#;
+    let mut world = World::new(steps);
+    let wire = FaultProxy::start(&world.server().address);
+    let _one = world.agent_via("win-01", "Production", "ps", &wire.url());
+    let _two = world.agent_via("win-02", "Production", "ps", &wire.url());
+    let deployment = world.push("main", "app.txt", "v1");
+    // The first agent's job runs; the second agent's is not created yet.
+    let first = || {
+        ["win-01", "win-02"].into_iter().find(|agent| {
+            world
+                .texts(&deployment, &format!("Test@{agent}"))
+                .contains(&format!("start {agent}"))
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || first().is_some()),
+        "{}",
+        world.all_text(&deployment)
+    );
+    let first = first().unwrap();
+    let second = if first == "win-01" {
+        "win-02"
+    } else {
+        "win-01"
+    };
+    let jobs = world
+        .runtime
+        .block_on(world.store.list_jobs(deployment.id))
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "one at a time: {jobs:?}");
+    world.kill_server();
+    let address = world.restart_server().address.clone();
+    wire.retarget(&address);
+
+    let deployment = world.finished(&deployment);
+    let log = world.all_text(&deployment);
+    assert_eq!(deployment.state, DeploymentState::Success, "{log}");
+    for agent in [first, second] {
+        assert_eq!(
+            world.texts(&deployment, &format!("Test@{agent}")),
+            [format!("start {agent}"), format!("end {agent}")],
+            "{agent} ran the step once: {log}"
+        );
+    }
+    assert!(
+        log.contains(&format!("Still to run on 1 agent ({second}), 1 at a time")),
+        "{log}"
+    );
+    let jobs = world
+        .runtime
+        .block_on(world.store.list_jobs(deployment.id))
+        .unwrap();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let spans: Vec<_> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j.agent_name.clone(),
+                j.started_at.unwrap(),
+                j.finished_at.unwrap(),
+            )
+        })
+        .collect();
+    let (before, after) = if spans[0].0 == first {
+        (&spans[0], &spans[1])
+    } else {
+        (&spans[1], &spans[0])
+    };
+    assert!(before.2 <= after.1, "one after the other: {spans:?}");
 }
 
 #[test]

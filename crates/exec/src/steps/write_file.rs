@@ -8,10 +8,8 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use nix::libc;
 use tako_takofile::WithValue;
 
 use super::{StepError, required, text};
@@ -81,29 +79,36 @@ pub fn run(
             "Path {path_text:?} is a symbolic link; refusing to write through it"
         )));
     }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode).custom_flags(nix::libc::O_NOFOLLOW);
+    }
+    let mut file = options
         .open(&final_path)
         .map_err(|e| format!("cannot write {path_text:?}: {e}"))?;
     file.write_all(content.as_bytes())
         .map_err(|e| format!("cannot write {path_text:?}: {e}"))?;
     // An existing file keeps its old mode on open: set it explicitly.
+    #[cfg(unix)]
     fs::set_permissions(
         &final_path,
         std::os::unix::fs::PermissionsExt::from_mode(mode),
     )
     .map_err(|e| format!("cannot set the mode of {path_text:?}: {e}"))?;
+    // Windows: no mode bits (`Mode` is checked, not applied), and no
+    // O_NOFOLLOW: the check above is what refuses a link.
+    #[cfg(not(unix))]
+    let _ = mode;
     Ok(Written {
         path: path_text.to_owned(),
         bytes: content.len(),
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 

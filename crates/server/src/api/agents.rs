@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tako_protocol::agent::{
-    AgentInfo, EnrollReply, EnrollRequest, HeartbeatReply, JobOutcome, LogAck, LogChunk,
-    NextJobRequest, Secret,
+    AgentInfo, EnrollReply, EnrollRequest, HeartbeatReply, JobLogLine, JobOutcome, LogAck,
+    LogBatch, LogChunk, NextJobRequest, Secret,
 };
 use tako_protocol::api::{
     AgentDto, CreateEnrollmentToken, CreatedEnrollmentToken, RotatedAgentCredential,
@@ -53,6 +53,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             post(next_job).layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)),
         )
         .route("/agent/jobs/{id}/log", post(job_log))
+        .route("/agent/jobs/{id}/logs", post(job_logs))
         .route("/agent/jobs/{id}/heartbeat", post(job_heartbeat))
         .route("/agent/jobs/{id}/source", get(job_source))
         .route(
@@ -112,6 +113,38 @@ pub(crate) async fn job_log(
     let ack = state
         .services
         .store_job_log(&agent, &JobId(id), chunk.seq, &chunk.lines)
+        .await?;
+    Ok(Json(ack))
+}
+
+/// Consecutive chunks of a job's log in one request; the answer says what
+/// is stored.
+pub(crate) async fn job_logs(
+    AgentCaller(agent): AgentCaller,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(batch): ApiJson<LogBatch>,
+) -> ApiResult<Json<LogAck>> {
+    if batch.job != id {
+        return Err(ApiError::bad_request(format!(
+            "the batch names job {} but was sent for job {id}",
+            batch.job
+        )));
+    }
+    if let Some(other) = batch.chunks.iter().find(|c| c.job != id) {
+        return Err(ApiError::bad_request(format!(
+            "chunk {} of the batch names job {} but was sent for job {id}",
+            other.seq, other.job
+        )));
+    }
+    let chunks: Vec<(u64, &[JobLogLine])> = batch
+        .chunks
+        .iter()
+        .map(|c| (c.seq, c.lines.as_slice()))
+        .collect();
+    let ack = state
+        .services
+        .store_job_logs(&agent, &JobId(id), &chunks)
         .await?;
     Ok(Json(ack))
 }

@@ -13,6 +13,11 @@
 //! sending heartbeats is interrupted when its lease runs out and never run
 //! again. A cancel of the deployment is passed to every job (a running one
 //! learns it at its next heartbeat) and the step waits for them to stop.
+//!
+//! A step resumed after a server restart adopts the jobs it had given (they
+//! are never given again) and gives the agents still without a job theirs:
+//! the agents are chosen again by the same rule (the choice is not stored),
+//! so a `MaxParallelism` step goes on with the agents it had not reached.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -361,10 +366,16 @@ impl StepExecutor for AgentExecutor {
             Ok(parts) => parts,
             Err(reason) => return StepRun::failed(reason),
         };
-        let agents = if !adopted.is_empty() {
-            Ok(Vec::new())
-        } else {
-            self.agents_for(&targets, &job.facts.environment, log).await
+        // Chosen afresh after a restart too (the choice is not stored): the
+        // agents that serve the step now and have no job of it yet get
+        // theirs, so a `MaxParallelism` step goes on where it stopped.
+        let agents = match self.agents_for(&targets, &job.facts.environment, log).await {
+            Ok(agents) => Ok(agents
+                .into_iter()
+                .filter(|agent| !adopted.iter().any(|p| p.agent.id == agent.id))
+                .collect::<Vec<_>>()),
+            Err(_) if !adopted.is_empty() => Ok(Vec::new()),
+            Err(state) => Err(state),
         };
         let agents = match agents {
             Ok(agents) => agents,
@@ -385,8 +396,24 @@ impl StepExecutor for AgentExecutor {
         let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
         let at_once = targets
             .max_parallelism
-            .map_or(agents.len(), |n| n as usize)
+            .map_or(agents.len() + adopted.len(), |n| n as usize)
             .max(1);
+        if !adopted.is_empty() && !agents.is_empty() {
+            log.tako(
+                LogLevel::Info,
+                &format!(
+                    "Still to run on {} agent{} ({}){}",
+                    agents.len(),
+                    if agents.len() == 1 { "" } else { "s" },
+                    names.join(", "),
+                    if at_once < agents.len() + adopted.len() {
+                        format!(", {at_once} at a time")
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
         if adopted.is_empty() {
             log.tako(
                 LogLevel::Info,

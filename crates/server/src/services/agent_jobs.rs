@@ -13,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tako_core::Masker;
 use tako_protocol::agent::{
     HeartbeatReply, Job as JobSpec, JobLogLine, JobOutcome, JobState as WireJobState, LogAck,
-    PROTOCOL_VERSION,
+    MAX_BATCH_CHUNKS, PROTOCOL_VERSION,
 };
 use tako_store::{
     Agent, ChunkOutcome, Job, JobEnd, JobId, JobState, LogLevel, LogLineRecord, LogStream,
@@ -54,6 +54,63 @@ fn stream_of(text: &str) -> Option<LogStream> {
     [LogStream::Stdout, LogStream::Stderr, LogStream::Tako]
         .into_iter()
         .find(|s| s.as_str() == text)
+}
+
+/// A chunk's lines as task log records: checked, cut, masked again,
+/// labelled, their timestamps kept between `floor` and `now`.
+fn chunk_records(
+    seq: u64,
+    lines: &[JobLogLine],
+    masker: &Masker,
+    label: &str,
+    floor: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<LogLineRecord>> {
+    let mut records = Vec::with_capacity(lines.len());
+    // Lines of the same millisecond carry the same timestamp text: parse
+    // it once.
+    let mut last: Option<(&str, DateTime<Utc>)> = None;
+    for (index, line) in lines.iter().enumerate() {
+        let stream = stream_of(&line.stream).ok_or_else(|| {
+            ServiceError::BadInput(format!(
+                "line {} of chunk {seq}: unknown stream {:?} (stdout, stderr or tako)",
+                index + 1,
+                line.stream
+            ))
+        })?;
+        let level = level_of(&line.level).ok_or_else(|| {
+            ServiceError::BadInput(format!(
+                "line {} of chunk {seq}: unknown level {:?}",
+                index + 1,
+                line.level
+            ))
+        })?;
+        let timestamp = match last {
+            Some((text, at)) if text == line.timestamp => at,
+            _ => {
+                let at = DateTime::parse_from_rfc3339(&line.timestamp)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        ServiceError::BadInput(format!(
+                            "line {} of chunk {seq}: timestamp {:?} is not RFC 3339",
+                            index + 1,
+                            line.timestamp
+                        ))
+                    })?
+                    .clamp(floor, now);
+                last = Some((&line.timestamp, at));
+                at
+            }
+        };
+        records.push(LogLineRecord {
+            timestamp,
+            step: Some(label.to_owned()),
+            stream,
+            level,
+            text: masker.mask(&cut(&line.text, MAX_LINE_BYTES)).into_owned(),
+        });
+    }
+    Ok(records)
 }
 
 fn level_of(text: &str) -> Option<LogLevel> {
@@ -135,16 +192,49 @@ impl Services {
         seq: u64,
         lines: &[JobLogLine],
     ) -> ServiceResult<LogAck> {
-        if seq == 0 {
+        self.store_job_logs(agent, id, &[(seq, lines)]).await
+    }
+
+    /// Stores consecutive chunks of a job's log, in order, as
+    /// [`Self::store_job_log`] does each: every chunk is checked before any
+    /// is stored; a duplicate is skipped, a gap stops the batch (the answer
+    /// says what is stored, the agent sends again from there).
+    pub async fn store_job_logs(
+        &self,
+        agent: &Agent,
+        id: &JobId,
+        chunks: &[(u64, &[JobLogLine])],
+    ) -> ServiceResult<LogAck> {
+        if chunks.is_empty() {
             return Err(ServiceError::BadInput(
-                "log chunks are numbered from 1".to_owned(),
+                "a log batch holds at least one chunk".to_owned(),
             ));
         }
-        if lines.len() > MAX_CHUNK_LINES {
+        if chunks.len() > MAX_BATCH_CHUNKS {
             return Err(ServiceError::BadInput(format!(
-                "a log chunk holds at most {MAX_CHUNK_LINES} lines, this one {}",
-                lines.len()
+                "a log batch holds at most {MAX_BATCH_CHUNKS} chunks, this one {}",
+                chunks.len()
             )));
+        }
+        for (index, (seq, lines)) in chunks.iter().enumerate() {
+            if *seq == 0 {
+                return Err(ServiceError::BadInput(
+                    "log chunks are numbered from 1".to_owned(),
+                ));
+            }
+            if index > 0 && *seq != chunks[index - 1].0 + 1 {
+                return Err(ServiceError::BadInput(format!(
+                    "the chunks of a log batch are numbered consecutively: chunk {} follows chunk {}",
+                    seq,
+                    chunks[index - 1].0
+                )));
+            }
+            if lines.len() > MAX_CHUNK_LINES {
+                return Err(ServiceError::BadInput(format!(
+                    "a log chunk holds at most {MAX_CHUNK_LINES} lines, chunk {seq} {}",
+                    lines.len()
+                )));
+            }
         }
         let job = self.store.get_job(id).await.map_err(|e| job_error(id, e))?;
         if job.agent != agent.id {
@@ -154,50 +244,29 @@ impl Services {
         let label = job.log_label();
         let now = Utc::now();
         let floor = job.started_at.unwrap_or(job.created_at).min(now);
-        let mut records = Vec::with_capacity(lines.len());
-        for (index, line) in lines.iter().enumerate() {
-            let stream = stream_of(&line.stream).ok_or_else(|| {
-                ServiceError::BadInput(format!(
-                    "line {} of chunk {seq}: unknown stream {:?} (stdout, stderr or tako)",
-                    index + 1,
-                    line.stream
-                ))
-            })?;
-            let level = level_of(&line.level).ok_or_else(|| {
-                ServiceError::BadInput(format!(
-                    "line {} of chunk {seq}: unknown level {:?}",
-                    index + 1,
-                    line.level
-                ))
-            })?;
-            let timestamp = DateTime::parse_from_rfc3339(&line.timestamp)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ServiceError::BadInput(format!(
-                        "line {} of chunk {seq}: timestamp {:?} is not RFC 3339",
-                        index + 1,
-                        line.timestamp
-                    ))
-                })?
-                .clamp(floor, now);
-            records.push(LogLineRecord {
-                timestamp,
-                step: Some(label.clone()),
-                stream,
-                level,
-                text: masker.mask(&cut(&line.text, MAX_LINE_BYTES)).into_owned(),
-            });
+        let mut batch = Vec::with_capacity(chunks.len());
+        for (seq, lines) in chunks {
+            batch.push((
+                *seq,
+                chunk_records(*seq, lines, &masker, &label, floor, now)?,
+            ));
         }
-        let outcome = self
-            .store
-            .append_job_log(id, agent.id, seq, &records)
-            .await
-            .map_err(|e| job_error(id, e))?;
-        let stored_through = match outcome {
-            ChunkOutcome::Stored { stored_through }
-            | ChunkOutcome::Duplicate { stored_through }
-            | ChunkOutcome::Gap { stored_through } => stored_through,
-        };
+        let mut stored_through = 0;
+        for (seq, records) in batch {
+            let outcome = self
+                .store
+                .append_job_log(id, agent.id, seq, &records)
+                .await
+                .map_err(|e| job_error(id, e))?;
+            match outcome {
+                ChunkOutcome::Stored { stored_through: s }
+                | ChunkOutcome::Duplicate { stored_through: s } => stored_through = s,
+                ChunkOutcome::Gap { stored_through: s } => {
+                    stored_through = s;
+                    break;
+                }
+            }
+        }
         Ok(LogAck { stored_through })
     }
 

@@ -509,6 +509,88 @@ pub(crate) async fn a_deployment_waiting_on_an_agent_is_requeued_with_its_steps_
     assert_eq!(steps[1].state, StepRunState::Running);
 }
 
+pub(crate) async fn a_step_between_two_of_its_jobs_is_requeued_and_an_ended_one_is_not(
+    factory: &dyn StoreFactory,
+) {
+    use tako_store::{DeploymentState, StepRecord, StepRunState};
+
+    use super::{LONG, node};
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let between = queue(store.as_ref(), web.id, "Production").await;
+    let after = queue(store.as_ref(), web.id, "Staging").await;
+    let win = agent(store.as_ref(), "win-01", 9).await;
+    let a = node("a");
+    for _ in 0..2 {
+        store
+            .claim_next_deployment(&a, LONG, 4)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let step = |index: u32, state: StepRunState| StepRecord {
+        index,
+        name: format!("step {index}"),
+        state,
+        reason: None,
+        started_at: Some(Utc::now()),
+        duration: None,
+    };
+    let end = JobEnd {
+        state: JobState::Success,
+        reason: None,
+        outputs: "[]".to_owned(),
+        duration_ms: 10,
+    };
+    // `between`: its agent step (MaxParallelism: 1) is still running, its
+    // first job has ended and the next one is not created yet.
+    // `after`: its agent step ended, a server step runs now.
+    for (deployment, id) in [(between.id, "job-between"), (after.id, "job-after")] {
+        store
+            .update_step(deployment, step(0, StepRunState::Running))
+            .await
+            .unwrap();
+        store
+            .create_job(NewJob {
+                id: JobId(id.to_owned()),
+                deployment,
+                step_index: 0,
+                step_name: "step 0".to_owned(),
+                agent: win.id,
+                agent_name: win.name.clone(),
+                spec: "{}".to_owned(),
+            })
+            .await
+            .unwrap();
+        let now = Utc::now();
+        let (claimed, _) = store.claim_job(win.id, LEASE, now).await.unwrap().unwrap();
+        assert_eq!(claimed.id.0, id);
+        store
+            .finish_job(&claimed.id, win.id, end.clone(), now)
+            .await
+            .unwrap();
+    }
+    store
+        .update_step(after.id, step(0, StepRunState::Success))
+        .await
+        .unwrap();
+    store
+        .update_step(after.id, step(1, StepRunState::Running))
+        .await
+        .unwrap();
+    let requeued = store.requeue_waiting_on_agents(&a).await.unwrap();
+    assert_eq!(requeued, [between.id]);
+    let interrupted = store
+        .interrupt_running(tako_store::InterruptScope::Node(a.clone()))
+        .await
+        .unwrap();
+    assert_eq!(interrupted, [after.id]);
+    assert_eq!(
+        store.get_deployment(between.id).await.unwrap().state,
+        DeploymentState::Queued
+    );
+}
+
 pub(crate) async fn a_deployments_jobs_are_listed_by_step_then_agent_with_their_ends(
     factory: &dyn StoreFactory,
 ) {

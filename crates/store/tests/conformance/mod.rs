@@ -161,6 +161,7 @@ macro_rules! conformance_suite {
             jobs::a_job_never_taken_fails_and_a_taken_one_cannot,
             jobs::running_jobs_are_counted,
             jobs::a_deployment_waiting_on_an_agent_is_requeued_with_its_steps_outputs,
+            jobs::a_step_between_two_of_its_jobs_is_requeued_and_an_ended_one_is_not,
             jobs::a_deployments_jobs_are_listed_by_step_then_agent_with_their_ends,
         );
     };

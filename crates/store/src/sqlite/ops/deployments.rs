@@ -556,7 +556,11 @@ pub(in crate::sqlite) fn requeue_waiting_on_agents(
          WHERE state = 'running' AND claimed_by = ?1 AND cancel_requested = 0
            AND (kind = 'octopus'
                 OR EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = deployments.id
-                                                 AND j.state IN ('pending', 'running')))
+                                               AND j.state IN ('pending', 'running'))
+                OR EXISTS (SELECT 1 FROM jobs j JOIN deployment_steps s
+                                    ON s.deployment_id = j.deployment_id
+                                   AND s.step_index = j.step_index
+                            WHERE j.deployment_id = deployments.id AND s.state = 'running'))
          RETURNING id",
     )
     .and_then(|mut s| {
