@@ -3,6 +3,7 @@
 //! [`StoreFactory`] (SQLite in `tests/sqlite.rs`; PostgreSQL next).
 
 pub(crate) mod agents;
+pub(crate) mod cluster;
 pub(crate) mod deliveries;
 pub(crate) mod deployments;
 pub(crate) mod jobs;
@@ -157,6 +158,8 @@ macro_rules! conformance_suite {
             jobs::running_jobs_are_counted,
             jobs::a_deployment_waiting_on_an_agent_is_requeued_with_its_steps_outputs,
             jobs::a_deployments_jobs_are_listed_by_step_then_agent_with_their_ends,
+            cluster::two_nodes_claim_deliveries_at_once,
+            cluster::two_nodes_claim_deployments_at_once,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {
