@@ -82,7 +82,7 @@ pub(in crate::postgres) async fn latest_deployments(
         &format!(
             "SELECT {columns} FROM latest_deployments l JOIN deployments d ON d.id = l.deployment_id
              WHERE $1::BIGINT IS NULL OR l.project_id = $1
-             ORDER BY l.project_id, l.environment"
+             ORDER BY l.project_id, l.environment COLLATE \"C\""
         ),
         &[&project.map(|p| p.0)],
     )
@@ -103,7 +103,7 @@ pub(in crate::postgres) async fn release_deployments(
                  SELECT max(id) FROM deployments
                  WHERE release_id = ANY($1)
                  GROUP BY release_id, environment)
-             ORDER BY release_id, environment"
+             ORDER BY release_id, environment COLLATE \"C\""
         ),
         &[&ids],
     )

@@ -78,7 +78,7 @@ pub(in crate::postgres) async fn list_environment_policies(
     let found = all(
         client,
         &format!(
-            "SELECT {POLICY_COLUMNS} FROM environment_policies WHERE project_id = $1 ORDER BY environment_key"
+            "SELECT {POLICY_COLUMNS} FROM environment_policies WHERE project_id = $1 ORDER BY environment_key COLLATE \"C\""
         ),
         &[&project.0],
     )

@@ -171,7 +171,7 @@ pub(in crate::postgres) async fn find_project_by(
 pub(in crate::postgres) async fn list_projects(client: &Client) -> StoreResult<Vec<Project>> {
     let found = all(
         client,
-        &format!("SELECT {PROJECT_COLUMNS} FROM projects ORDER BY name_key"),
+        &format!("SELECT {PROJECT_COLUMNS} FROM projects ORDER BY name_key COLLATE \"C\""),
         &[],
     )
     .await

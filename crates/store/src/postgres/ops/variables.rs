@@ -68,7 +68,7 @@ pub(in crate::postgres) async fn list_variables(
     let found = all(
         client,
         &format!(
-            "SELECT {VARIABLE_COLUMNS} FROM variables WHERE project_id = $1 ORDER BY name_key, scope"
+            "SELECT {VARIABLE_COLUMNS} FROM variables WHERE project_id = $1 ORDER BY name_key COLLATE \"C\", scope COLLATE \"C\""
         ),
         &[&project.0],
     )
