@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub database_url: String,
     /// A file holding the PostgreSQL password (when it is not in the URL).
     pub database_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) to verify PostgreSQL's TLS certificate with,
+    /// besides the system's.
+    pub database_ca_file: Option<PathBuf>,
     /// The server's public base URL, for links in notifications.
     pub public_url: Option<String>,
     /// The server-wide webhook secret (projects may have their own).
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("tako-data"),
             database_url: String::new(),
             database_password_file: None,
+            database_ca_file: None,
             public_url: None,
             webhook_secret: None,
             max_concurrent_deployments: 4,
@@ -138,6 +142,8 @@ pub struct ConfigLayer {
     pub database_url: Option<String>,
     /// `database_password_file`.
     pub database_password_file: Option<String>,
+    /// `database_ca_file`.
+    pub database_ca_file: Option<String>,
     /// `public_url`.
     pub public_url: Option<String>,
     /// `webhook_secret`.
@@ -194,11 +200,12 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 16] = [
+pub const SETTINGS: [&str; 17] = [
     "listen",
     "data_dir",
     "database_url",
     "database_password_file",
+    "database_ca_file",
     "public_url",
     "webhook_secret",
     "max_concurrent_deployments",
@@ -231,6 +238,7 @@ impl ConfigLayer {
             data_dir: get("data_dir"),
             database_url: get("database_url"),
             database_password_file: get("database_password_file"),
+            database_ca_file: get("database_ca_file"),
             public_url: get("public_url"),
             webhook_secret: get("webhook_secret"),
             max_concurrent_deployments: get("max_concurrent_deployments"),
@@ -248,11 +256,12 @@ impl ConfigLayer {
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 16] = [
+        let fields: [(&'static str, &Option<String>); 17] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
             ("database_password_file", &self.database_password_file),
+            ("database_ca_file", &self.database_ca_file),
             ("public_url", &self.public_url),
             ("webhook_secret", &self.webhook_secret),
             (
@@ -376,6 +385,9 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
         }
         "database_password_file" => {
             config.database_password_file = Some(path_setting(value)?);
+        }
+        "database_ca_file" => {
+            config.database_ca_file = Some(path_setting(value)?);
         }
         "data_dir" => {
             if value.trim().is_empty() {

@@ -155,6 +155,7 @@ async fn open_store(
         if let Some(path) = &config.database_password_file {
             options.password = Some(read_password(path)?);
         }
+        options.ca_file = config.database_ca_file.clone();
         let store = tako_store::PostgresStore::connect(options)
             .await
             .map_err(failed)?;

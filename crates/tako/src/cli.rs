@@ -550,6 +550,10 @@ pub(crate) struct ServeArgs {
     /// URL).
     #[arg(long, value_name = "FILE")]
     pub(crate) database_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) to verify PostgreSQL's TLS certificate with
+    /// (ask for TLS with ?sslmode=require in the URL).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) database_ca_file: Option<PathBuf>,
     /// The server's public base URL, for links in notifications.
     #[arg(long, value_name = "URL")]
     pub(crate) public_url: Option<String>,

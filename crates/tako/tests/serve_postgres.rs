@@ -43,14 +43,14 @@ struct Db {
 }
 
 impl Db {
-    fn connect(url: &str) -> Db {
+    fn connect(url: &str, ca_file: &Path) -> Db {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let store = runtime
-            .block_on(PostgresStore::connect(PostgresOptions::new(url)))
-            .unwrap();
+        let mut options = PostgresOptions::new(url);
+        options.ca_file = Some(ca_file.to_path_buf());
+        let store = runtime.block_on(PostgresStore::connect(options)).unwrap();
         Db {
             store: Arc::new(store),
             runtime,
@@ -87,17 +87,48 @@ impl Db {
     }
 }
 
+/// A CA and a server certificate it issued for 127.0.0.1 (PEM: CA, chain,
+/// key).
+fn pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// The server talks to PostgreSQL over verified TLS (`sslmode=require`,
+/// `TAKO_DATABASE_CA_FILE`), with the URL from `TAKO_DATABASE_URL`.
 #[test]
 fn a_signed_push_deploys_through_a_server_on_postgres() {
     let postgres = Postgres::start_new();
-    let url = postgres.create_database("tako");
+    let (ca, cert, key) = pki();
+    postgres.enable_tls(&cert, &key);
+    let url = format!(
+        "{}?sslmode=require&application_name=tako-serve",
+        postgres.create_database("tako")
+    );
+    let pki_dir = tempfile::tempdir().unwrap();
+    let ca_file = pki_dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
     let origin = Origin::new(ROUTING);
     let data = DataDir::new();
     let server = TakoServer::start(
         tako_bin(),
         &data.path,
-        &["--auto-register-projects", "--database-url", &url],
-        &[("TAKO_WEBHOOK_SECRET", SECRET)],
+        &["--auto-register-projects"],
+        &[
+            ("TAKO_WEBHOOK_SECRET", SECRET),
+            ("TAKO_DATABASE_URL", &url),
+            ("TAKO_DATABASE_CA_FILE", ca_file.to_str().unwrap()),
+        ],
     );
     assert!(
         server
@@ -112,7 +143,7 @@ fn a_signed_push_deploys_through_a_server_on_postgres() {
     let answer = tako_test_support::origin::post_push(&server.address, "delivery-1", &body, SECRET);
     assert_eq!(answer.status, 202, "{}", answer.text());
 
-    let db = Db::connect(&url);
+    let db = Db::connect(&url, &ca_file);
     assert!(
         wait_until(Duration::from_secs(60), || db
             .outcome("delivery-1")
@@ -147,6 +178,18 @@ fn a_signed_push_deploys_through_a_server_on_postgres() {
     assert!(!data.path.join("tako.db").exists());
     let tokens = postgres.psql("tako", "SELECT count(*) FROM api_tokens");
     assert_eq!(tokens, "1");
+    let plain = postgres.psql(
+        "tako",
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'tako-serve' AND NOT ssl",
+    );
+    let encrypted = postgres.psql(
+        "tako",
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'tako-serve' AND ssl",
+    );
+    assert_eq!(plain, "0", "every connection of the server uses TLS");
+    assert_ne!(encrypted, "0");
 }
 
 #[test]

@@ -195,6 +195,29 @@ impl Postgres {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
+    /// Turns TLS on with this certificate chain and key (PEM): written into
+    /// the cluster (the key readable by the server's user only), then
+    /// `ssl = on` and a configuration reload. Plain connections stay
+    /// possible (`sslmode` decides).
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) {
+        let data = self.data_dir();
+        let cert = data.join("server.crt");
+        let key = data.join("server.key");
+        std::fs::write(&cert, cert_pem).expect("the certificate is written");
+        std::fs::write(&key, key_pem).expect("the key is written");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .expect("the key's mode is set");
+        }
+        if self.as_user.is_some() {
+            give_to_nobody(&cert);
+            give_to_nobody(&key);
+        }
+        self.psql("postgres", "ALTER SYSTEM SET ssl = on");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+    }
+
     /// The cluster's directory (its server log is `server.log` there).
     pub fn path(&self) -> &Path {
         self.dir.path()

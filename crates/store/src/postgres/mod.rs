@@ -38,6 +38,7 @@ mod jobs;
 mod migrate;
 mod ops;
 mod sealing;
+mod tls;
 use crate::sealing as layer;
 
 use std::sync::Arc;
@@ -76,6 +77,9 @@ pub struct PostgresOptions {
     /// How long a caller waits for a connection (and a connection attempt
     /// for the server) before the store is `Unavailable`.
     pub connect_timeout: Duration,
+    /// CA certificates (PEM) to trust for the server's TLS certificate,
+    /// besides the system's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl PostgresOptions {
@@ -86,6 +90,7 @@ impl PostgresOptions {
             password: None,
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
+            ca_file: None,
         }
     }
 }
@@ -97,6 +102,7 @@ impl std::fmt::Debug for PostgresOptions {
             .field("password", &self.password.as_ref().map(|_| "********"))
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -154,10 +160,12 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
-        config.application_name("tako");
+        if config.get_application_name().is_none() {
+            config.application_name("tako");
+        }
         let manager = Manager::from_config(
             config,
-            tokio_postgres::NoTls,
+            tls::RustlsTls::new(options.ca_file.as_deref())?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
