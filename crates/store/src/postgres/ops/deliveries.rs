@@ -73,37 +73,44 @@ pub(in crate::postgres) async fn insert_deliveries(
         )
         .await
         .map_err(db(CONTEXT))?;
-    let mut outcomes = Vec::with_capacity(deliveries.len());
-    // One statement after the other (a duplicate later in the batch must
-    // see the earlier row), each a round trip inside one transaction.
-    for delivery in deliveries {
-        let key = delivery
-            .repository_url
-            .as_deref()
-            .map(normalize_repository_url);
-        let changed = tx
-            .execute(
-                &insert,
-                &[
+    let keys: Vec<Option<String>> = deliveries
+        .iter()
+        .map(|d| d.repository_url.as_deref().map(normalize_repository_url))
+        .collect();
+    let received: Vec<i64> = deliveries.iter().map(|d| ms(d.received_at)).collect();
+    // Pipelined: every insert is sent without waiting for the one before,
+    // and the server runs them in order (a duplicate later in the batch
+    // sees the earlier row), all in one transaction: one round trip for the
+    // batch instead of one per delivery.
+    let changed =
+        futures_util::future::try_join_all(deliveries.iter().zip(&keys).zip(&received).map(
+            |((delivery, key), received)| {
+                let params: [&(dyn ToSql + Sync); 9] = [
                     &delivery.id.0,
                     &delivery.event,
-                    &ms(delivery.received_at),
+                    received,
                     &delivery.body,
                     &delivery.repository_url,
-                    &key,
+                    key,
                     &delivery.git_ref,
                     &delivery.after,
                     &delivery.recovered,
-                ],
-            )
-            .await
-            .map_err(db(CONTEXT))?;
-        outcomes.push(if changed == 1 {
-            InsertOutcome::Inserted
-        } else {
-            InsertOutcome::Duplicate
-        });
-    }
+                ];
+                tx.execute_raw(&insert, params)
+            },
+        ))
+        .await
+        .map_err(db(CONTEXT))?;
+    let outcomes = changed
+        .into_iter()
+        .map(|changed| {
+            if changed == 1 {
+                InsertOutcome::Inserted
+            } else {
+                InsertOutcome::Duplicate
+            }
+        })
+        .collect();
     tx.commit().await.map_err(db(CONTEXT))?;
     Ok(outcomes)
 }

@@ -37,6 +37,12 @@ pub(in crate::postgres) async fn append_log_in(
         None => return Err(StoreError::not_found(format!("deployment {deployment}"))),
     };
     let mut first = end - total;
+    let mut rows = Vec::with_capacity(chunks.len());
+    for (count, data) in chunks {
+        let count = i64::try_from(*count).unwrap_or(i64::MAX);
+        rows.push((first, count, data));
+        first += count;
+    }
     let insert = tx
         .prepare_cached(
             "INSERT INTO log_chunks (deployment_id, first_line, line_count, data)
@@ -44,13 +50,13 @@ pub(in crate::postgres) async fn append_log_in(
         )
         .await
         .map_err(db(CONTEXT))?;
-    for (count, data) in chunks {
-        let count = i64::try_from(*count).unwrap_or(i64::MAX);
-        tx.execute(&insert, &[&deployment.0, &first, &count, data])
-            .await
-            .map_err(db(CONTEXT))?;
-        first += count;
-    }
+    // Pipelined, in order, in the caller's transaction.
+    futures_util::future::try_join_all(rows.iter().map(|(first, count, data)| {
+        let params: [&(dyn ToSql + Sync); 4] = [&deployment.0, first, count, data];
+        tx.execute_raw(&insert, params)
+    }))
+    .await
+    .map_err(db(CONTEXT))?;
     Ok(())
 }
 
