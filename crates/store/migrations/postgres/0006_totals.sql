@@ -44,8 +44,20 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+-- Inserts are counted once per statement (the intake stores a whole batch
+-- in one statement): one update of each total the batch touches.
+CREATE FUNCTION totals_deliveries_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO totals (name, label, value)
+        SELECT 'deliveries', delivery_total_label(state, outcome), count(*)
+        FROM inserted GROUP BY 2
+        ON CONFLICT (name, label) DO UPDATE SET value = totals.value + excluded.value;
+    RETURN NULL;
+END;
+$$;
 CREATE TRIGGER totals_delivery_insert AFTER INSERT ON deliveries
-    FOR EACH ROW EXECUTE FUNCTION totals_delivery();
+    REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION totals_deliveries_inserted();
 CREATE TRIGGER totals_delivery_update AFTER UPDATE OF state, outcome ON deliveries
     FOR EACH ROW EXECUTE FUNCTION totals_delivery();
 

@@ -310,8 +310,8 @@ impl Store for PostgresStore {
         &self,
         deliveries: &[NewDelivery],
     ) -> StoreResult<Vec<InsertOutcome>> {
-        let mut c = self.client().await?;
-        ops::insert_deliveries(&mut c, deliveries).await
+        let c = self.client().await?;
+        ops::insert_deliveries(&c, deliveries).await
     }
 
     async fn claim_pending_delivery(

@@ -60,59 +60,64 @@ pub(in crate::postgres) fn delivery_row(row: &Row) -> StoreResult<(Delivery, i64
 }
 
 pub(in crate::postgres) async fn insert_deliveries(
-    client: &mut Client,
+    client: &Client,
     deliveries: &[NewDelivery],
 ) -> StoreResult<Vec<InsertOutcome>> {
     const CONTEXT: &str = "store deliveries";
-    let tx = client.transaction().await.map_err(db(CONTEXT))?;
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO deliveries (id, event, received_at, body, repository_url, repository_key, git_ref,
-                                     after_sha, recovered)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-        )
-        .await
-        .map_err(db(CONTEXT))?;
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = deliveries.iter().map(|d| d.id.0.as_str()).collect();
+    let events: Vec<&str> = deliveries.iter().map(|d| d.event.as_str()).collect();
+    let received: Vec<i64> = deliveries.iter().map(|d| ms(d.received_at)).collect();
+    let bodies: Vec<&[u8]> = deliveries.iter().map(|d| d.body.as_slice()).collect();
+    let urls: Vec<Option<&str>> = deliveries
+        .iter()
+        .map(|d| d.repository_url.as_deref())
+        .collect();
     let keys: Vec<Option<String>> = deliveries
         .iter()
         .map(|d| d.repository_url.as_deref().map(normalize_repository_url))
         .collect();
-    let received: Vec<i64> = deliveries.iter().map(|d| ms(d.received_at)).collect();
-    // Pipelined: every insert is sent without waiting for the one before,
-    // and the server runs them in order (a duplicate later in the batch
-    // sees the earlier row), all in one transaction: one round trip for the
-    // batch instead of one per delivery.
-    let changed =
-        futures_util::future::try_join_all(deliveries.iter().zip(&keys).zip(&received).map(
-            |((delivery, key), received)| {
-                let params: [&(dyn ToSql + Sync); 9] = [
-                    &delivery.id.0,
-                    &delivery.event,
-                    received,
-                    &delivery.body,
-                    &delivery.repository_url,
-                    key,
-                    &delivery.git_ref,
-                    &delivery.after,
-                    &delivery.recovered,
-                ];
-                tx.execute_raw(&insert, params)
-            },
-        ))
-        .await
-        .map_err(db(CONTEXT))?;
-    let outcomes = changed
-        .into_iter()
-        .map(|changed| {
-            if changed == 1 {
+    let refs: Vec<Option<&str>> = deliveries.iter().map(|d| d.git_ref.as_deref()).collect();
+    let afters: Vec<Option<&str>> = deliveries.iter().map(|d| d.after.as_deref()).collect();
+    let recovered: Vec<bool> = deliveries.iter().map(|d| d.recovered).collect();
+    // The whole batch in one statement (one commit, one round trip, the
+    // totals trigger once), rows inserted in the batch's order; a duplicate
+    // (stored before, or earlier in the batch) is skipped.
+    let stored = all(
+        client,
+        "INSERT INTO deliveries (id, event, received_at, body, repository_url, repository_key, git_ref,
+                                 after_sha, recovered)
+         SELECT id, event, received_at, body, repository_url, repository_key, git_ref, after_sha, recovered
+         FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BYTEA[], $5::TEXT[], $6::TEXT[],
+                     $7::TEXT[], $8::TEXT[], $9::BOOLEAN[])
+              WITH ORDINALITY AS batch (id, event, received_at, body, repository_url, repository_key,
+                                       git_ref, after_sha, recovered, position)
+         ORDER BY position
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id",
+        &[
+            &ids, &events, &received, &bodies, &urls, &keys, &refs, &afters, &recovered,
+        ],
+    )
+    .await
+    .map_err(db(CONTEXT))?;
+    let mut inserted: std::collections::HashSet<String> = stored
+        .iter()
+        .map(|row| get::<String>(row, 0))
+        .collect::<StoreResult<_>>()?;
+    // The first of the batch's rows with an inserted id is the one stored.
+    Ok(deliveries
+        .iter()
+        .map(|d| {
+            if inserted.remove(&d.id.0) {
                 InsertOutcome::Inserted
             } else {
                 InsertOutcome::Duplicate
             }
         })
-        .collect();
-    tx.commit().await.map_err(db(CONTEXT))?;
-    Ok(outcomes)
+        .collect())
 }
 
 pub(in crate::postgres) async fn release_delivery_claims(
