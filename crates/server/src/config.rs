@@ -24,6 +24,11 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// `sqlite://…` (default: `<data_dir>/tako.db`) or `postgres://…`.
     pub database_url: String,
+    /// A file holding the PostgreSQL password (when it is not in the URL).
+    pub database_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) to verify PostgreSQL's TLS certificate with,
+    /// besides the system's.
+    pub database_ca_file: Option<PathBuf>,
     /// The server's public base URL, for links in notifications.
     pub public_url: Option<String>,
     /// The server-wide webhook secret (projects may have their own).
@@ -70,6 +75,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("tako-data"),
             database_url: String::new(),
+            database_password_file: None,
+            database_ca_file: None,
             public_url: None,
             webhook_secret: None,
             max_concurrent_deployments: 4,
@@ -139,6 +146,10 @@ pub struct ConfigLayer {
     pub data_dir: Option<String>,
     /// `database_url`.
     pub database_url: Option<String>,
+    /// `database_password_file`.
+    pub database_password_file: Option<String>,
+    /// `database_ca_file`.
+    pub database_ca_file: Option<String>,
     /// `public_url`.
     pub public_url: Option<String>,
     /// `webhook_secret`.
@@ -198,10 +209,12 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 15] = [
+pub const SETTINGS: [&str; 17] = [
     "listen",
     "data_dir",
     "database_url",
+    "database_password_file",
+    "database_ca_file",
     "public_url",
     "webhook_secret",
     "max_concurrent_deployments",
@@ -233,6 +246,8 @@ impl ConfigLayer {
             listen: get("listen"),
             data_dir: get("data_dir"),
             database_url: get("database_url"),
+            database_password_file: get("database_password_file"),
+            database_ca_file: get("database_ca_file"),
             public_url: get("public_url"),
             webhook_secret: get("webhook_secret"),
             max_concurrent_deployments: get("max_concurrent_deployments"),
@@ -251,10 +266,12 @@ impl ConfigLayer {
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 15] = [
+        let fields: [(&'static str, &Option<String>); 17] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
+            ("database_password_file", &self.database_password_file),
+            ("database_ca_file", &self.database_ca_file),
             ("public_url", &self.public_url),
             ("webhook_secret", &self.webhook_secret),
             (
@@ -378,6 +395,12 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
                 return Err("must not be empty".to_owned());
             }
             config.master_key_file = Some(PathBuf::from(value.trim()));
+        }
+        "database_password_file" => {
+            config.database_password_file = Some(path_setting(value)?);
+        }
+        "database_ca_file" => {
+            config.database_ca_file = Some(path_setting(value)?);
         }
         "data_dir" => {
             if value.trim().is_empty() {

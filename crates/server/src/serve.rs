@@ -41,10 +41,16 @@ pub enum ServeError {
     #[error("cannot seal the stored secrets under the master key: {0}")]
     Keys(String),
     /// A database URL this build cannot use.
-    #[error(
-        "database_url {0}: only sqlite:// is supported in this version (PostgreSQL comes with multi-node support)"
-    )]
+    #[error("database_url {0}: expected sqlite://PATH or postgres://USER@HOST/DATABASE")]
     UnsupportedDatabase(String),
+    /// The PostgreSQL password file (`database_password_file`).
+    #[error("cannot read the database password from {path} (database_password_file): {reason}")]
+    DatabasePassword {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The certificate or key (`tls_cert`, `tls_key`).
     #[error(transparent)]
     Tls(#[from] TlsError),
@@ -132,6 +138,53 @@ pub fn default_public_url(
     Some(format!("https://{host}:{}", address.port()))
 }
 
+/// Opens the store `database_url` names: SQLite (the default, one node) or
+/// PostgreSQL (several nodes), its secrets sealed with `keyring`.
+async fn open_store(
+    config: &ServerConfig,
+    keyring: &Arc<tako_store::Keyring>,
+) -> Result<Arc<dyn Store>, ServeError> {
+    let url = config.effective_database_url();
+    let failed = |source| ServeError::Store {
+        url: tako_store::redact_url(&url),
+        source,
+    };
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let store = SqliteStore::open(PathBuf::from(path)).map_err(failed)?;
+        return Ok(Arc::new(store.with_keyring(Arc::clone(keyring))));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let mut options = tako_store::PostgresOptions::new(url.clone());
+        if let Some(path) = &config.database_password_file {
+            options.password = Some(read_password(path)?);
+        }
+        options.ca_file = config.database_ca_file.clone();
+        let store = tako_store::PostgresStore::connect(options)
+            .await
+            .map_err(failed)?;
+        return Ok(Arc::new(store.with_keyring(Arc::clone(keyring))));
+    }
+    Err(ServeError::UnsupportedDatabase(tako_store::redact_url(
+        &url,
+    )))
+}
+
+/// The password in `path`: its first line, without the line break.
+fn read_password(path: &std::path::Path) -> Result<String, ServeError> {
+    let failed = |reason: String| ServeError::DatabasePassword {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let password = text.lines().next().unwrap_or_default();
+    if password.is_empty() {
+        return Err(failed(
+            "the file is empty: write the password on its first line".to_owned(),
+        ));
+    }
+    Ok(password.to_owned())
+}
+
 /// Prepares everything and binds the listener; background work starts here.
 pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
     // The certificate first: a mistake there is reported before anything
@@ -150,19 +203,9 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
     )?);
     let node = NodeId(startup::load_or_create_node_id(&config.data_dir)?);
 
-    let url = config.effective_database_url();
-    let Some(path) = url.strip_prefix("sqlite://") else {
-        return Err(ServeError::UnsupportedDatabase(url));
-    };
-    let path = PathBuf::from(path);
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&path)
-            .map_err(|source| ServeError::Store {
-                url: url.clone(),
-                source,
-            })?
-            .with_keyring(Arc::clone(&keys.keyring)),
-    );
+    let store = open_store(&config, &keys.keyring).await?;
+    // Only the URL without its password ever reaches a message.
+    let url = tako_store::redact_url(&config.effective_database_url());
     let store_error = |source| ServeError::Store {
         url: url.clone(),
         source,

@@ -1,5 +1,7 @@
-//! Batched delivery inserts, durable (WAL, `synchronous=FULL`), into a
-//! temporary file: the intake's hot path. Run with
+//! Batched delivery inserts, durable, the intake's hot path: into a
+//! temporary SQLite file (WAL, `synchronous=FULL`) and into a real
+//! PostgreSQL started from the system's binaries (`fsync` on, its default
+//! `synchronous_commit`), side by side. Run with
 //! `cargo bench -p tako-store --bench intake`; the throughput line gives
 //! deliveries per second.
 
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use criterion::{BatchSize, Criterion, Throughput};
-use tako_store::{DeliveryId, NewDelivery, SqliteStore, Store};
+use tako_store::{DeliveryId, NewDelivery, PostgresOptions, PostgresStore, SqliteStore, Store};
 
 /// A push payload's typical size.
 const BODY_BYTES: usize = 8 * 1024;
@@ -39,31 +41,43 @@ fn inserts(c: &mut Criterion) {
         .build()
         .expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store: Arc<dyn Store> =
+    let sqlite: Arc<dyn Store> =
         Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("the store opens"));
+    let postgres = tako_test_support::postgres::Postgres::start_new();
+    let url = postgres.create_database("bench");
+    // The test support's clusters skip fsync at initdb only; the server
+    // itself runs with fsync on, so every commit is durable.
+    assert_eq!(postgres.psql("bench", "SHOW fsync"), "on");
+    let pg: Arc<dyn Store> = Arc::new(
+        runtime
+            .block_on(PostgresStore::connect(PostgresOptions::new(url)))
+            .expect("the store connects"),
+    );
     let counter = AtomicU64::new(0);
-    let mut group = c.benchmark_group("insert_deliveries");
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(5));
-    for size in [1usize, 16, 64, 256] {
-        group.throughput(Throughput::Elements(size as u64));
-        group.bench_function(format!("batch_{size}_8KiB"), |b| {
-            b.to_async(&runtime).iter_batched(
-                || batch(&counter, size),
-                |deliveries| {
-                    let store = Arc::clone(&store);
-                    async move {
-                        store
-                            .insert_deliveries(&deliveries)
-                            .await
-                            .expect("inserted");
-                    }
-                },
-                BatchSize::SmallInput,
-            );
-        });
+    for (name, store) in [("sqlite", &sqlite), ("postgres", &pg)] {
+        let mut group = c.benchmark_group(format!("insert_deliveries_{name}"));
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(5));
+        for size in [1usize, 16, 64, 256] {
+            group.throughput(Throughput::Elements(size as u64));
+            group.bench_function(format!("batch_{size}_8KiB"), |b| {
+                b.to_async(&runtime).iter_batched(
+                    || batch(&counter, size),
+                    |deliveries| {
+                        let store = Arc::clone(store);
+                        async move {
+                            store
+                                .insert_deliveries(&deliveries)
+                                .await
+                                .expect("inserted");
+                        }
+                    },
+                    BatchSize::SmallInput,
+                );
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn main() {

@@ -1,6 +1,7 @@
 //! Tako's storage (layer 1): the [`Store`] trait, the one interface the server
-//! uses for everything it keeps, and [`SqliteStore`], its embedded
-//! implementation with versioned migrations.
+//! uses for everything it keeps, [`SqliteStore`], its embedded
+//! implementation, and [`PostgresStore`], the one several server nodes
+//! share; each with its own versioned migrations (the same numbers).
 //!
 //! The trait is driver-neutral: ids are plain integers (or GitHub's delivery
 //! id), times are `DateTime<Utc>`, work is claimed with a lease
@@ -9,8 +10,8 @@
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL, and every failure is a
 //! [`StoreError`] (not found, conflict, invalid transition, unavailable), so
 //! nothing above this crate sees a driver error. The conformance suite in
-//! `tests/conformance` is written once against `&dyn Store`; a PostgreSQL
-//! implementation runs it unchanged.
+//! `tests/conformance` is written once against `&dyn Store` and runs
+//! against both.
 
 pub mod agents;
 mod error;
@@ -18,6 +19,7 @@ pub mod frozen;
 pub mod jobs;
 mod log_codec;
 pub mod model;
+mod postgres;
 pub mod seal;
 mod sealing;
 mod sqlite;
@@ -28,6 +30,7 @@ pub use error::{BoxError, StoreError, StoreResult};
 pub use frozen::FrozenVariables;
 pub use jobs::*;
 pub use model::*;
+pub use postgres::{PostgresOptions, PostgresStore, latest_postgres_version, redact_url};
 pub use seal::{Keyring, SealError};
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -593,9 +593,18 @@ pub(crate) struct ServeArgs {
     /// master key [default: ./tako-data].
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
-    /// sqlite://PATH [default: sqlite://<data-dir>/tako.db].
+    /// sqlite://PATH, or postgres://USER@HOST[:PORT]/DATABASE for several
+    /// nodes on one PostgreSQL [default: sqlite://<data-dir>/tako.db].
     #[arg(long, value_name = "URL")]
     pub(crate) database_url: Option<String>,
+    /// A file holding the PostgreSQL password (instead of putting it in the
+    /// URL).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) database_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) to verify PostgreSQL's TLS certificate with
+    /// (ask for TLS with ?sslmode=require in the URL).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) database_ca_file: Option<PathBuf>,
     /// The server's public base URL, for links in notifications.
     #[arg(long, value_name = "URL")]
     pub(crate) public_url: Option<String>,

@@ -40,6 +40,8 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             listen: args.listen,
             data_dir: args.data_dir.map(|p| p.display().to_string()),
             database_url: args.database_url,
+            database_password_file: args.database_password_file.map(|p| p.display().to_string()),
+            database_ca_file: args.database_ca_file.map(|p| p.display().to_string()),
             public_url: args.public_url,
             webhook_secret: None,
             max_concurrent_deployments: args.max_concurrent_deployments,

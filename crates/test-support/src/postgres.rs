@@ -5,7 +5,8 @@
 //!
 //! PostgreSQL refuses to run as root, so when the tests run as root (CI
 //! does) the cluster belongs to `nobody` and every server command runs
-//! through `runuser -u nobody`. [`Postgres::stop`] and [`Postgres::start`]
+//! through `runuser -u nobody`. `initdb` runs once per machine (and set of
+//! binaries): each cluster is a copy of that template. [`Postgres::stop`] and [`Postgres::start`]
 //! let a fault test take the database away and bring it back; dropping the
 //! value stops the server at once and removes the cluster.
 
@@ -51,22 +52,21 @@ impl Postgres {
             port: 0,
             as_user,
         };
-        let data = postgres.data_dir();
-        let init = postgres.run(
-            "initdb",
-            &[
-                "-D",
-                &data.display().to_string(),
-                "-U",
-                USER,
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
+        // A copy of a cluster made once by initdb (about a second of CPU
+        // each time otherwise), ownership and modes kept.
+        let template = template(&postgres.bin, as_user);
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(&template)
+            .arg(postgres.data_dir())
+            .output()
+            .expect("cp runs");
+        assert!(
+            copied.status.success(),
+            "cannot copy the template cluster {}: {}",
+            template.display(),
+            text(&copied)
         );
-        assert!(init.status.success(), "initdb failed: {}", text(&init));
         postgres.port = free_port();
         postgres.start();
         postgres
@@ -79,21 +79,7 @@ impl Postgres {
     /// Runs one of PostgreSQL's programs (as the unprivileged user when
     /// needed).
     fn run(&self, program: &str, args: &[&str]) -> Output {
-        let program = self.bin.join(program);
-        let mut command = match self.as_user {
-            Some(user) => {
-                let mut command = Command::new("runuser");
-                command.args(["-u", user, "--"]).arg(&program);
-                command
-            }
-            None => Command::new(&program),
-        };
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("LC_ALL", "C")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
+        run_in(&self.bin, self.as_user, self.dir.path(), program, args)
     }
 
     /// Starts the server (again) on its port and waits until it accepts
@@ -195,6 +181,29 @@ impl Postgres {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
+    /// Turns TLS on with this certificate chain and key (PEM): written into
+    /// the cluster (the key readable by the server's user only), then
+    /// `ssl = on` and a configuration reload. Plain connections stay
+    /// possible (`sslmode` decides).
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) {
+        let data = self.data_dir();
+        let cert = data.join("server.crt");
+        let key = data.join("server.key");
+        std::fs::write(&cert, cert_pem).expect("the certificate is written");
+        std::fs::write(&key, key_pem).expect("the key is written");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .expect("the key's mode is set");
+        }
+        if self.as_user.is_some() {
+            give_to_nobody(&cert);
+            give_to_nobody(&key);
+        }
+        self.psql("postgres", "ALTER SYSTEM SET ssl = on");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+    }
+
     /// The cluster's directory (its server log is `server.log` there).
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -214,6 +223,90 @@ impl Drop for Postgres {
             ],
         );
     }
+}
+
+/// Runs one of PostgreSQL's programs from `bin` in `dir` (as `as_user`
+/// when given).
+fn run_in(
+    bin: &Path,
+    as_user: Option<&'static str>,
+    dir: &Path,
+    program: &str,
+    args: &[&str],
+) -> Output {
+    let program = bin.join(program);
+    let mut command = match as_user {
+        Some(user) => {
+            let mut command = Command::new("runuser");
+            command.args(["-u", user, "--"]).arg(&program);
+            command
+        }
+        None => Command::new(&program),
+    };
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
+}
+
+/// The data directory of a fresh cluster made by `initdb` once per set of
+/// binaries and user, kept in the system's temporary directory
+/// (`tako-pg-template-…`, about 40 MB) for every later test to copy. Made
+/// in a directory of its own and renamed into place when complete, so tests
+/// starting together never see half of one (the loser of a race removes
+/// its copy).
+fn template(bin: &Path, as_user: Option<&'static str>) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let stamp = std::fs::metadata(bin.join("initdb"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (bin, stamp, as_user, USER).hash(&mut hasher);
+    let tmp = std::env::temp_dir();
+    let ready = tmp.join(format!("tako-pg-template-{:016x}", hasher.finish()));
+    if ready.join("complete").exists() {
+        return ready.join("data");
+    }
+    let building = tempfile::Builder::new()
+        .prefix(".tako-pg-template-")
+        .tempdir_in(&tmp)
+        .expect("a temporary directory can be created")
+        .keep();
+    if as_user.is_some() {
+        give_to_nobody(&building);
+    }
+    let data = building.join("data");
+    let init = run_in(
+        bin,
+        as_user,
+        &building,
+        "initdb",
+        &[
+            "-D",
+            &data.display().to_string(),
+            "-U",
+            USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
+    );
+    if !init.status.success() {
+        let _ = std::fs::remove_dir_all(&building);
+        panic!("initdb failed: {}", text(&init));
+    }
+    std::fs::write(building.join("complete"), "").expect("the marker is written");
+    if std::fs::rename(&building, &ready).is_err() {
+        // Another test made it first.
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    ready.join("data")
 }
 
 fn text(output: &Output) -> String {

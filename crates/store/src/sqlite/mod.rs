@@ -15,9 +15,9 @@
 //! one `BEGIN`, one cached prepared statement executed per row, one durable
 //! `COMMIT`. The intake's batched insert is then bounded by SQLite itself
 //! (see `benches/intake.rs`: tens of thousands of durable inserts per
-//! second on the 2-core machine, against a target of 9,000). PostgreSQL will
-//! get its own implementation (sqlx or tokio-postgres) behind the same trait
-//! and the same conformance suite; nothing in the trait is SQLite-specific.
+//! second on the 2-core machine, against a target of 9,000). PostgreSQL has its own
+//! implementation (`postgres/`, tokio-postgres) behind the same trait and
+//! the same conformance suite; nothing in the trait is SQLite-specific.
 //!
 //! Settings: WAL, `synchronous=FULL` (an fsync costs ~0.2 ms here, so FULL is
 //! free next to NORMAL), `foreign_keys=ON`, a 5 s `busy_timeout`.
@@ -92,6 +92,12 @@ pub struct SqliteStore {
     /// Seals secrets on their way in and opens them on their way out;
     /// without one they are kept as given (tests, tools).
     keyring: Option<Arc<Keyring>>,
+}
+
+/// SQLite's migrations (the PostgreSQL ones mirror their numbers).
+#[cfg(test)]
+pub(crate) fn migrations() -> &'static [migrate::Migration] {
+    migrate::MIGRATIONS
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -257,6 +263,11 @@ impl SqliteStore {
         writer
             .pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES)
             .map_err(|e| open_error(&path, e))?;
+        // The writer's transactions take the write lock when they begin
+        // (`BEGIN IMMEDIATE`), waiting up to the busy timeout for another
+        // process's writer (a second store on the same file, a tool),
+        // instead of failing with SQLITE_BUSY when a read turns into a write.
+        writer.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrate::migrate(&mut writer).map_err(|e| match e {
             StoreError::Unavailable { context, source } => StoreError::Unavailable {
                 context: format!("{context} in {}", path.display()),

@@ -4,6 +4,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod approvals;
+pub(crate) mod cluster;
 pub(crate) mod deliveries;
 pub(crate) mod deployments;
 pub(crate) mod jobs;
@@ -163,6 +164,8 @@ macro_rules! conformance_suite {
             jobs::a_deployment_waiting_on_an_agent_is_requeued_with_its_steps_outputs,
             jobs::a_step_between_two_of_its_jobs_is_requeued_and_an_ended_one_is_not,
             jobs::a_deployments_jobs_are_listed_by_step_then_agent_with_their_ends,
+            cluster::two_nodes_claim_deliveries_at_once,
+            cluster::two_nodes_claim_deployments_at_once,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {

@@ -1,0 +1,314 @@
+//! The store conformance suite on PostgreSQL (a real server from the
+//! system's binaries, started by `tako_test_support::postgres`; a fresh
+//! database per test), plus what only PostgreSQL has: the migration lock,
+//! a newer schema refused, an unreachable server, the database's own rules.
+
+#![allow(clippy::unwrap_used)]
+
+mod conformance;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tako_store::{Keyring, PostgresOptions, PostgresStore, Store, StoreError};
+use tako_test_support::postgres::Postgres;
+
+use conformance::{StoreFactory, conformance_suite};
+
+/// A PostgreSQL cluster of this test and one database in it.
+struct PostgresFactory {
+    postgres: Postgres,
+    url: String,
+    keyring: Arc<Keyring>,
+}
+
+impl PostgresFactory {
+    fn new() -> Self {
+        let postgres = Postgres::start_new();
+        let url = postgres.create_database("conformance");
+        PostgresFactory {
+            postgres,
+            url,
+            keyring: Arc::new(Keyring::new(&[9; 32])),
+        }
+    }
+
+    async fn connect(&self) -> PostgresStore {
+        PostgresStore::connect(PostgresOptions::new(&self.url))
+            .await
+            .unwrap()
+    }
+}
+
+#[async_trait]
+impl StoreFactory for PostgresFactory {
+    async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(self.connect().await.with_keyring(Arc::clone(&self.keyring)))
+    }
+
+    fn keyring(&self) -> Option<Arc<Keyring>> {
+        Some(Arc::clone(&self.keyring))
+    }
+}
+
+conformance_suite!(PostgresFactory::new());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_migrate_once() {
+    let factory = PostgresFactory::new();
+    let mut starting = Vec::new();
+    for _ in 0..4 {
+        let options = PostgresOptions::new(&factory.url);
+        starting.push(tokio::spawn(PostgresStore::connect(options)));
+    }
+    for node in starting {
+        node.await.unwrap().unwrap();
+    }
+    let applied = factory.postgres.psql(
+        "conformance",
+        "SELECT count(*), max(version) FROM schema_migrations",
+    );
+    let latest = tako_store::latest_postgres_version();
+    assert_eq!(applied, format!("{latest}|{latest}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused_naming_both_versions() {
+    let factory = PostgresFactory::new();
+    drop(factory.connect().await);
+    factory.postgres.psql(
+        "conformance",
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+    );
+    let error = PostgresStore::connect(PostgresOptions::new(&factory.url))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::SchemaTooNew { found: 999, .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("version 999"), "{message}");
+    assert!(
+        message.contains(&format!("({})", tako_store::latest_postgres_version())),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_unavailable_without_its_password() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut options = PostgresOptions::new(format!(
+        "postgres://tako:hunter2-secret@127.0.0.1:{port}/tako"
+    ));
+    options.connect_timeout = std::time::Duration::from_secs(2);
+    let error = PostgresStore::connect(options).await.unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+    let message = format!("{error} {error:?}");
+    assert!(message.contains("cannot reach the database"), "{message}");
+    assert!(message.contains(&port.to_string()), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_database_is_unavailable_and_the_store_recovers() {
+    let factory = PostgresFactory::new();
+    let store = factory.open().await;
+    conformance::project(store.as_ref(), "web").await;
+    factory.postgres.stop();
+    let error = store.list_projects().await.unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+    factory.postgres.start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match store.list_projects().await {
+            Ok(projects) => {
+                assert_eq!(projects.len(), 1);
+                break;
+            }
+            Err(error) => {
+                assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+                assert!(std::time::Instant::now() < deadline, "{error}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// The database never holds a secret in the clear: every table dumped as
+/// text after a rotation holds none of the test's secret values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_never_holds_a_secret() {
+    let factory = PostgresFactory::new();
+    conformance::secrets::rotation_reseals_every_secret(&factory).await;
+    conformance::jobs::a_job_is_claimed_by_its_agent_and_its_log_stored_once_in_order(&factory)
+        .await;
+    let needles = [
+        "canary-",
+        "s3cr3t",
+        "line two",
+        "legacy-clear",
+        "hook-",
+        "token-",
+    ];
+    let tables = factory.postgres.psql(
+        "conformance",
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    );
+    let mut checked = 0;
+    for table in tables.lines() {
+        let dump = factory
+            .postgres
+            .psql("conformance", &format!("SELECT t::text FROM \"{table}\" t"));
+        checked += dump.len();
+        for needle in needles {
+            assert!(!dump.contains(needle), "{needle} found in table {table}");
+        }
+    }
+    assert!(checked > 0);
+}
+
+/// Nothing can change or remove an audit entry, not even SQL on the
+/// database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_is_append_only_in_the_database() {
+    let factory = PostgresFactory::new();
+    let store = factory.open().await;
+    store
+        .append_audit(tako_store::NewAuditEntry {
+            actor: "cli".to_owned(),
+            action: "key.rotate".to_owned(),
+            target: "master key".to_owned(),
+            source: None,
+            outcome: "ok".to_owned(),
+            detail: None,
+        })
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE audit_log SET outcome = 'failed'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let error = psql_error(&factory, sql);
+        assert!(error.contains("append-only"), "{sql}: {error}");
+    }
+    assert_eq!(
+        factory
+            .postgres
+            .psql("conformance", "SELECT outcome FROM audit_log"),
+        "ok"
+    );
+}
+
+/// The schema itself refuses a second running deployment of one project
+/// and environment, whatever query tries (here: raw SQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_allows_one_running_deployment_per_project_and_environment() {
+    let factory = PostgresFactory::new();
+    let store = factory.open().await;
+    let project = conformance::project(store.as_ref(), "web").await;
+    let release = store
+        .create_release(conformance::new_release(project.id, "1.0.0"))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for environment in ["Production", "Production", "Staging"] {
+        let deployment = store
+            .create_deployment(tako_store::NewDeployment {
+                release: release.id,
+                environment: environment.to_owned(),
+            })
+            .await
+            .unwrap();
+        ids.push(deployment.id.0);
+    }
+    let run = |id: i64| format!("UPDATE deployments SET state = 'running' WHERE id = {id}");
+    factory.postgres.psql("conformance", &run(ids[0]));
+    let second = psql_error(&factory, &run(ids[1]));
+    assert!(second.contains("deployments_one_running"), "{second}");
+    factory.postgres.psql("conformance", &run(ids[2]));
+    factory.postgres.psql(
+        "conformance",
+        &format!(
+            "UPDATE deployments SET state = 'success' WHERE id = {}",
+            ids[0]
+        ),
+    );
+    factory.postgres.psql("conformance", &run(ids[1]));
+}
+
+/// What `psql` says when `sql` fails (it must fail).
+fn psql_error(factory: &PostgresFactory, sql: &str) -> String {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        factory.postgres.psql("conformance", sql)
+    }));
+    match outcome {
+        Ok(output) => panic!("{sql} succeeded: {output}"),
+        Err(panic) => panic.downcast_ref::<String>().cloned().unwrap_or_default(),
+    }
+}
+
+/// A CA and a server certificate it issued for 127.0.0.1 (PEM: CA, chain,
+/// key).
+fn pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// `sslmode=require` connects over TLS, verifying the server's certificate
+/// against `database_ca_file`; a certificate nobody vouched for is refused
+/// (never a silent plain or unverified connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_database_is_verified() {
+    let factory = PostgresFactory::new();
+    let (ca, cert, key) = pki();
+    factory.postgres.enable_tls(&cert, &key);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let url = format!("{}?sslmode=require&application_name=tls-test", factory.url);
+
+    let mut options = PostgresOptions::new(&url);
+    options.ca_file = Some(ca_file.clone());
+    let store = PostgresStore::connect(options).await.unwrap();
+    conformance::project(&store, "web").await;
+    let encrypted = factory.postgres.psql(
+        "conformance",
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'tls-test' AND ssl",
+    );
+    assert_ne!(encrypted, "0", "the store's connections use TLS");
+
+    // The system's roots do not vouch for the test CA.
+    let mut options = PostgresOptions::new(&url);
+    options.connect_timeout = std::time::Duration::from_secs(3);
+    let error = PostgresStore::connect(options).await.unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+    let message = format!("{error}");
+    assert!(message.contains("certificate"), "{message}");
+
+    // A CA file that is not one.
+    let mut options = PostgresOptions::new(&url);
+    let bogus = dir.path().join("bogus.pem");
+    std::fs::write(&bogus, "not a certificate").unwrap();
+    options.ca_file = Some(bogus);
+    let message = PostgresStore::connect(options)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("database_ca_file"), "{message}");
+}
