@@ -11,6 +11,10 @@
 //! applies the failure rules and sets `Tako.Deployment.Error`. Every line
 //! goes through the [`TaskLog`], which masks every sensitive value.
 //!
+//! A step with `Retries` runs again after a failed attempt (after its
+//! `RetryDelay`), each attempt announced in the log (`attempt 2 of 3`);
+//! only the last attempt's state, outputs and artifacts count.
+//!
 //! A failed step is data ([`StepState::Failed`]); the engine itself does not
 //! fail: whatever goes wrong with one step is reported as that step's failure.
 
@@ -356,15 +360,49 @@ impl Deployment<'_> {
                     .first_error
                     .as_deref()
                     .map(|e| log.masker().mask(e).into_owned());
-                let job = StepJob {
-                    step: &resolved,
-                    facts: self.facts,
-                    first_error: first_error.as_deref(),
-                    steps_so_far: &self.statuses,
-                };
-                let run = executor.run(job, log, &step_cancel).await;
-                log.step_outputs(index, &run.outputs);
-                self.absorb(&step.name, run, log)
+                let attempts = step.retry.attempts();
+                let mut attempt = 1;
+                loop {
+                    if attempts > 1 {
+                        log.tako(
+                            LogLevel::Info,
+                            &format!("Step '{}': attempt {attempt} of {attempts}", step.name),
+                        );
+                    }
+                    let job = StepJob {
+                        step: &resolved,
+                        facts: self.facts,
+                        first_error: first_error.as_deref(),
+                        steps_so_far: &self.statuses,
+                    };
+                    let run = executor.run(job, log, &step_cancel).await;
+                    if let StepState::Failed { reason } = &run.state
+                        && attempt < attempts
+                        && !step_cancel.is_cancelled()
+                    {
+                        // A failed attempt's outputs and artifacts are
+                        // dropped: only the attempt that counts leaves any.
+                        log.tako(
+                            LogLevel::Warning,
+                            &format!(
+                                "Step '{}': attempt {attempt} of {attempts} failed: {reason}; \
+                                 trying again in {}",
+                                step.name, step.retry.delay_text
+                            ),
+                        );
+                        log.flush();
+                        tokio::select! {
+                            () = tokio::time::sleep(step.retry.delay) => {}
+                            () = step_cancel.cancelled() => {
+                                break StepState::Cancelled;
+                            }
+                        }
+                        attempt += 1;
+                        continue;
+                    }
+                    log.step_outputs(index, &run.outputs);
+                    break self.absorb(&step.name, run, log);
+                }
             }
             Err(error) => StepState::Failed {
                 reason: error.to_string(),
