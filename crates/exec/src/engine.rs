@@ -11,6 +11,10 @@
 //! applies the failure rules and sets `Tako.Deployment.Error`. Every line
 //! goes through the [`TaskLog`], which masks every sensitive value.
 //!
+//! A step with `Retries` runs again after a failed attempt (after its
+//! `RetryDelay`), each attempt announced in the log (`attempt 2 of 3`);
+//! only the last attempt's state, outputs and artifacts count.
+//!
 //! A failed step is data ([`StepState::Failed`]); the engine itself does not
 //! fail: whatever goes wrong with one step is reported as that step's failure.
 
@@ -171,6 +175,51 @@ pub async fn resume_deployment_with(
     executors: &dyn Executors,
     done: Vec<RecordedStep>,
 ) -> DeploymentReport {
+    run_from(plan, settings, sink, cancel, executors, Start::Resume(done)).await
+}
+
+/// Runs `plan` like [`run_deployment_with`], carrying over the first steps
+/// of an earlier deployment of the same release (`tako deploy retry
+/// --from-failed-step`): `carried`, in order, are the steps that ended
+/// before its failed step. Each is shown and reported as *skipped:
+/// succeeded in `from`* (a skipped one keeps its reason), its outputs
+/// readable by later steps and handed to the sink like a step's own; the
+/// first step after them runs.
+pub async fn retry_deployment_with(
+    plan: &DeploymentPlan,
+    settings: &RunSettings,
+    sink: &dyn LogSink,
+    cancel: &CancellationToken,
+    executors: &dyn Executors,
+    carried: Vec<RecordedStep>,
+    from: &str,
+) -> DeploymentReport {
+    let start = Start::Carry {
+        steps: carried,
+        from: from.to_owned(),
+    };
+    run_from(plan, settings, sink, cancel, executors, start).await
+}
+
+/// Where a run starts.
+enum Start {
+    /// After the steps that ended before a restart (none: from the start).
+    Resume(Vec<RecordedStep>),
+    /// After the steps carried over from an earlier deployment.
+    Carry {
+        steps: Vec<RecordedStep>,
+        from: String,
+    },
+}
+
+async fn run_from(
+    plan: &DeploymentPlan,
+    settings: &RunSettings,
+    sink: &dyn LogSink,
+    cancel: &CancellationToken,
+    executors: &dyn Executors,
+    start: Start,
+) -> DeploymentReport {
     let environment = plan.facts.environment.clone();
     let mut candidates: Vec<VariableValue> = system_variables(&plan.facts)
         .into_iter()
@@ -198,7 +247,22 @@ pub async fn resume_deployment_with(
         statuses: Vec::new(),
     };
     let mut reports = Vec::with_capacity(plan.steps.len());
-    if done.is_empty() {
+    let (done, from) = match start {
+        Start::Resume(done) => (done, None),
+        Start::Carry { steps, from } => (steps, Some(from)),
+    };
+    if let Some(from) = &from {
+        log.tako(
+            LogLevel::Info,
+            &format!(
+                "Retrying {from} from its failed step: deploying {} release {} to {}, {} step(s) carried over",
+                plan.facts.project,
+                plan.facts.release_number,
+                run.environment,
+                done.len()
+            ),
+        );
+    } else if done.is_empty() {
         log.tako(
             LogLevel::Info,
             &format!(
@@ -218,7 +282,14 @@ pub async fn resume_deployment_with(
     let mut done = done.into_iter();
     for (index, step) in plan.steps.iter().enumerate() {
         if let Some(recorded) = done.next() {
-            let report = run.restore(step, recorded, &mut log);
+            let report = match &from {
+                None => run.restore(step, recorded, &mut log),
+                Some(from) => {
+                    let report = run.carry(index, step, recorded, from, &mut log);
+                    log.step_finished(index, &report);
+                    report
+                }
+            };
             reports.push(report);
             continue;
         }
@@ -356,15 +427,49 @@ impl Deployment<'_> {
                     .first_error
                     .as_deref()
                     .map(|e| log.masker().mask(e).into_owned());
-                let job = StepJob {
-                    step: &resolved,
-                    facts: self.facts,
-                    first_error: first_error.as_deref(),
-                    steps_so_far: &self.statuses,
-                };
-                let run = executor.run(job, log, &step_cancel).await;
-                log.step_outputs(index, &run.outputs);
-                self.absorb(&step.name, run, log)
+                let attempts = step.retry.attempts();
+                let mut attempt = 1;
+                loop {
+                    if attempts > 1 {
+                        log.tako(
+                            LogLevel::Info,
+                            &format!("Step '{}': attempt {attempt} of {attempts}", step.name),
+                        );
+                    }
+                    let job = StepJob {
+                        step: &resolved,
+                        facts: self.facts,
+                        first_error: first_error.as_deref(),
+                        steps_so_far: &self.statuses,
+                    };
+                    let run = executor.run(job, log, &step_cancel).await;
+                    if let StepState::Failed { reason } = &run.state
+                        && attempt < attempts
+                        && !step_cancel.is_cancelled()
+                    {
+                        // A failed attempt's outputs and artifacts are
+                        // dropped: only the attempt that counts leaves any.
+                        log.tako(
+                            LogLevel::Warning,
+                            &format!(
+                                "Step '{}': attempt {attempt} of {attempts} failed: {reason}; \
+                                 trying again in {}",
+                                step.name, step.retry.delay_text
+                            ),
+                        );
+                        log.flush();
+                        tokio::select! {
+                            () = tokio::time::sleep(step.retry.delay) => {}
+                            () = step_cancel.cancelled() => {
+                                break StepState::Cancelled;
+                            }
+                        }
+                        attempt += 1;
+                        continue;
+                    }
+                    log.step_outputs(index, &run.outputs);
+                    break self.absorb(&step.name, run, log);
+                }
             }
             Err(error) => StepState::Failed {
                 reason: error.to_string(),
@@ -441,6 +546,44 @@ impl Deployment<'_> {
         }
         self.settle(step, &recorded.report.state);
         recorded.report
+    }
+
+    /// Takes a step of an earlier deployment as done here: its outputs
+    /// count (and go to the sink, as this deployment's), it is shown as
+    /// skipped, *succeeded in `from`*; the later steps see its real state.
+    fn carry(
+        &mut self,
+        index: usize,
+        step: &Step,
+        recorded: RecordedStep,
+        from: &str,
+        log: &mut TaskLog<'_>,
+    ) -> StepReport {
+        log.set_step(Some(&step.name));
+        for (name, value) in step_variables(&step.name) {
+            self.variables.set(name, value);
+        }
+        log.step_outputs(index, &recorded.outputs);
+        for output in recorded.outputs {
+            if output.sensitive {
+                log.add_secret(&output.value);
+            }
+            self.record_output(&step.name, output, log);
+        }
+        self.settle(step, &recorded.report.state);
+        let reason = match recorded.report.state {
+            StepState::Skipped(reason) => reason,
+            _ => SkipReason::Recorded {
+                reason: format!("succeeded in {from}"),
+            },
+        };
+        let state = StepState::Skipped(reason);
+        log.tako(LogLevel::Info, &format!("Step '{}' {state}", step.name));
+        StepReport {
+            name: step.name.clone(),
+            state,
+            duration: Duration::ZERO,
+        }
     }
 
     /// What a step's end means for the steps after it: the first failure

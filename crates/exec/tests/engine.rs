@@ -663,3 +663,109 @@ Steps:
         }
     );
 }
+
+#[test]
+fn a_step_failing_twice_then_passing_with_two_retries_succeeds_with_three_labelled_attempts() {
+    let ws = workspace(&[]);
+    let takofile = r#"
+Project: Demo
+Steps:
+  - Name: Flaky
+    Retries: 2
+    RetryDelay: 0s
+    Run: |
+      n=$(( $(cat counter 2>/dev/null || echo 0) + 1 ))
+      echo $n > counter
+      echo "try number $n"
+      set_octopusvariable "Try" "$n"
+      [ $n -ge 3 ] || { echo "not yet" >&2; exit 1; }
+  - Name: Reads
+    Run: |
+      echo "the last try was #{Octopus.Action[Flaky].Output.Try}"
+"#;
+    let (report, log) = run(
+        &plan(takofile, "Production", vec![]),
+        &ws,
+        &CancellationToken::new(),
+    );
+    assert!(report.succeeded(), "{log}");
+    assert_eq!(report.steps[0].state, StepState::Success);
+    let attempts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Step 'Flaky': attempt"))
+        .collect();
+    assert_eq!(attempts.len(), 5, "{log}");
+    assert!(attempts[0].ends_with("attempt 1 of 3"), "{log}");
+    assert!(
+        attempts[1]
+            .contains("attempt 1 of 3 failed: the script exited with code 1; trying again in 0s"),
+        "{log}"
+    );
+    assert!(attempts[2].ends_with("attempt 2 of 3"), "{log}");
+    assert!(attempts[3].contains("attempt 2 of 3 failed"), "{log}");
+    assert!(attempts[4].ends_with("attempt 3 of 3"), "{log}");
+    for n in 1..=3 {
+        assert!(log.contains(&format!("try number {n}")), "{log}");
+    }
+    // Only the attempt that counted leaves its output.
+    let tries: Vec<&str> = report
+        .outputs
+        .iter()
+        .filter(|o| o.name == "Try")
+        .map(|o| o.value.as_str())
+        .collect();
+    assert_eq!(tries, ["3"]);
+    assert!(log.contains("the last try was 3"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(ws.settings.working_dir.join("counter")).unwrap(),
+        "3\n"
+    );
+}
+
+#[test]
+fn a_step_failing_every_attempt_fails_after_its_retries_and_cancel_ends_the_wait() {
+    let ws = workspace(&[]);
+    let takofile = r#"
+Project: Demo
+Steps:
+  - Name: Broken
+    Retries: 1
+    RetryDelay: 0s
+    Run: echo attempt >> count; exit 3
+"#;
+    let (report, log) = run(
+        &plan(takofile, "Production", vec![]),
+        &ws,
+        &CancellationToken::new(),
+    );
+    assert!(!report.succeeded(), "{log}");
+    assert!(
+        matches!(&report.steps[0].state, StepState::Failed { reason } if reason.contains("code 3")),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.settings.working_dir.join("count")).unwrap(),
+        "attempt\nattempt\n"
+    );
+    assert!(log.contains("attempt 2 of 2"), "{log}");
+
+    // A cancel during the delay ends the step at once, without another attempt.
+    let ws = workspace(&[]);
+    let slow = takofile.replace("RetryDelay: 0s", "RetryDelay: 1h");
+    let cancel = CancellationToken::new();
+    let canceller = cancel.clone();
+    let timer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(700));
+        canceller.cancel();
+    });
+    let started = std::time::Instant::now();
+    let (report, log) = run(&plan(&slow, "Production", vec![]), &ws, &cancel);
+    timer.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30), "{log}");
+    assert_eq!(report.outcome, DeploymentOutcome::Cancelled, "{log}");
+    assert_eq!(report.steps[0].state, StepState::Cancelled, "{log}");
+    assert_eq!(
+        std::fs::read_to_string(ws.settings.working_dir.join("count")).unwrap(),
+        "attempt\n"
+    );
+}

@@ -189,6 +189,17 @@ pub struct CreateDeployment {
     pub environment: String,
 }
 
+/// How to retry a deployment (`POST /api/v1/deployments/{id}/retry`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryDeployment {
+    /// Start at the failed step: the steps that succeeded before it are
+    /// carried over (shown as skipped, their outputs kept), in the failed
+    /// deployment's working directory when it is still kept.
+    #[serde(default)]
+    pub from_failed_step: bool,
+}
+
 /// A step of a deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StepDto {

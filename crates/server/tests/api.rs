@@ -536,6 +536,7 @@ async fn the_log_reads_as_text_and_follows_as_events_until_the_end() {
             environment: "Staging".to_owned(),
             approval: None,
             created_by: None,
+            retry_of: None,
         })
         .await
         .unwrap();
@@ -660,6 +661,7 @@ async fn metrics_are_prometheus_text() {
                 environment: "Staging".to_owned(),
                 approval: None,
                 created_by: None,
+                retry_of: None,
             })
             .await
             .unwrap();
@@ -1866,6 +1868,7 @@ async fn job_for(api: &Api, name: &str, id: &str) -> tako_store::Deployment {
             environment: "Production".to_owned(),
             approval: None,
             created_by: None,
+            retry_of: None,
         })
         .await
         .unwrap();

@@ -174,6 +174,7 @@ async fn seed(args: &Args) -> Result<(), StoreError> {
                 environment: environment.to_owned(),
                 approval: None,
                 created_by: None,
+                retry_of: None,
             })
             .await?;
         let Some(running) = store

@@ -433,6 +433,19 @@ pub struct NewDeployment {
     /// Who made it: the token's name (by hand) or the pusher (a push, an
     /// automatic promotion).
     pub created_by: Option<String>,
+    /// The deployment it retries (`tako deploy retry`), if any.
+    pub retry_of: Option<RetryOf>,
+}
+
+/// The deployment a deployment retries, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryOf {
+    /// The deployment retried.
+    pub deployment: DeploymentId,
+    /// It starts at that deployment's failed step: the steps before it are
+    /// carried over (shown as skipped, their outputs kept), in its kept
+    /// working directory when there is one.
+    pub from_failed_step: bool,
 }
 
 /// Where a release made by hand is deployed at once, and how.
@@ -528,6 +541,8 @@ pub struct Deployment {
     /// A forwarded deployment's progress and outcome (JSON, opaque to the
     /// store); `None` for Tako's own.
     pub forward: Option<String>,
+    /// The deployment it retries (see [`NewDeployment::retry_of`]).
+    pub retry_of: Option<RetryOf>,
 }
 
 /// Who runs a deployment.

@@ -273,6 +273,7 @@ async fn the_schema_allows_one_running_deployment_per_project_and_environment() 
                 environment: environment.to_owned(),
                 approval: None,
                 created_by: None,
+                retry_of: None,
             })
             .await
             .unwrap();

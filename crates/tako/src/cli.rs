@@ -312,19 +312,47 @@ pub(crate) enum ReleaseCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct DeployArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
     /// The project.
-    #[arg(long)]
-    pub(crate) project: String,
+    #[arg(long, required = true)]
+    pub(crate) project: Option<String>,
     /// The release number.
-    #[arg(long)]
-    pub(crate) release: String,
+    #[arg(long, required = true)]
+    pub(crate) release: Option<String>,
     /// The environment to deploy to.
-    #[arg(long = "env", value_name = "ENVIRONMENT")]
-    pub(crate) environment: String,
+    #[arg(long = "env", value_name = "ENVIRONMENT", required = true)]
+    pub(crate) environment: Option<String>,
     /// Stream the task log until the deployment ends.
+    #[arg(long)]
+    pub(crate) follow: bool,
+    #[command(subcommand)]
+    pub(crate) command: Option<DeployCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeployCommand {
+    /// Retry a failed or cancelled deployment: a new deployment of the same
+    /// release to the same environment (through the lifecycle like any).
+    ///
+    /// Example: tako deploy retry 41 --from-failed-step --follow
+    Retry(RetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RetryArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The deployment to retry.
+    pub(crate) deployment: i64,
+    /// Start at its failed step: the steps that succeeded are carried over
+    /// (shown as skipped, their outputs kept), in its working directory
+    /// when the server still keeps it.
+    #[arg(long)]
+    pub(crate) from_failed_step: bool,
+    /// Stream the task log until the new deployment ends.
     #[arg(long)]
     pub(crate) follow: bool,
 }

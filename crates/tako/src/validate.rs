@@ -22,6 +22,17 @@ pub(crate) fn validate(args: &ValidateArgs) -> Result<ExitCode> {
                 let phases: Vec<String> = lifecycle.phases.iter().map(|p| p.to_string()).collect();
                 println!("lifecycle: {}", phases.join(" → "));
             }
+            for step in takofile.steps.iter().flatten() {
+                if step.retry.retries > 0 {
+                    println!(
+                        "step {}: Retries {} (up to {} attempts), RetryDelay {}",
+                        step.name,
+                        step.retry.retries,
+                        step.retry.attempts(),
+                        step.retry.delay_text
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(diagnostics) => {

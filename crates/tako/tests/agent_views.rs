@@ -32,6 +32,8 @@ Mappings:
     Environment: Production
 Steps:
   - Name: Build
+    Retries: 1
+    RetryDelay: 0s
     Run: echo built on the server
   - Name: Test
     Roles: [ps, web]
@@ -402,13 +404,14 @@ async fn the_pages_the_api_and_tako_logs_show_which_agent_ran_what() {
     };
     assert_eq!(
         cells("Build").await,
-        serde_json::json!(["1", "Build", "the server", "—", "—", "—"])
+        serde_json::json!(["1", "Build", "1 (0s apart)", "the server", "—", "—", "—"])
     );
     assert_eq!(
         cells("Test").await,
         serde_json::json!([
             "2",
             "Test",
+            "—",
             "agents with roles ps, web",
             "1 at a time",
             "fail",
@@ -420,6 +423,7 @@ async fn the_pages_the_api_and_tako_logs_show_which_agent_ran_what() {
         serde_json::json!([
             "3",
             "Migrate",
+            "—",
             "agents with role db",
             "all at once",
             "skip",

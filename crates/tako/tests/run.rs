@@ -224,6 +224,41 @@ fn a_timed_out_step_leaves_no_process_behind() {
 }
 
 #[test]
+fn a_flaky_step_with_retries_passes_on_its_third_attempt_and_validate_shows_them() {
+    let repo = TempGitRepo::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let counter = dir.path().join("counter");
+    repo.write(
+        "takofile.yml",
+        &format!(
+            "Project: Demo\nSteps:\n  - Name: Flaky\n    Retries: 2\n    RetryDelay: 0s\n    Run: |\n      n=$(( $(cat '{0}' 2>/dev/null || echo 0) + 1 ))\n      echo $n > '{0}'\n      echo \"try $n\"\n      [ $n -ge 3 ]\n",
+            counter.display()
+        ),
+    );
+    repo.commit("flaky");
+    let (code, output) = run_in(&repo, &["--env", "Production"]);
+    assert_eq!(code, 0, "{output}");
+    for n in 1..=3 {
+        assert!(output.contains(&format!("attempt {n} of 3")), "{output}");
+        assert!(output.contains(&format!("try {n}")), "{output}");
+    }
+    assert!(
+        output.contains("attempt 2 of 3 failed: the script exited with code 1"),
+        "{output}"
+    );
+    assert!(!output.contains("attempt 3 of 3 failed"), "{output}");
+
+    let path = repo.path().to_str().expect("utf-8").to_owned();
+    let output = tako(&["validate", &path]);
+    let (stdout, stderr) = text_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("step Flaky: Retries 2 (up to 3 attempts), RetryDelay 0s"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn validate_reports_every_diagnostic_with_its_position() {
     let repo = TempGitRepo::new();
     repo.write("takofile.yml", "Project: Demo\nMapings:\n  - Branch: main\n    Environment: Production\nSteps:\n  - Name: A\n    Run: echo\n    Uses: slack\n");

@@ -113,6 +113,9 @@ pub struct Step {
     pub condition: Condition,
     /// How long the step may run (default 1h).
     pub timeout: Timeout,
+    /// How often a failed step runs again before it counts as failed
+    /// (`Retries`, `RetryDelay`).
+    pub retry: Retry,
     /// Directory to run in, relative to the checkout.
     pub working_directory: Option<String>,
     /// Extra environment variables, in file order, values unevaluated.
@@ -400,5 +403,37 @@ impl Default for Timeout {
 impl fmt::Display for Timeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+/// A step's retries: how many times a failed attempt runs again, and how
+/// long to wait before each new attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    /// `Retries`: attempts after the first (0: the step runs once).
+    pub retries: u32,
+    /// `RetryDelay`: the wait before each new attempt.
+    pub delay: Duration,
+    /// The delay as written (`10s`), for messages.
+    pub delay_text: String,
+}
+
+impl Retry {
+    /// The most `Retries` a step may have.
+    pub const MAX_RETRIES: u32 = 10;
+
+    /// How many attempts the step gets at most (1 + `Retries`).
+    pub fn attempts(&self) -> u32 {
+        self.retries + 1
+    }
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry {
+            retries: 0,
+            delay: Duration::from_secs(10),
+            delay_text: "10s".into(),
+        }
     }
 }

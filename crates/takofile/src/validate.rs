@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
 use crate::glob::{Glob, RefPattern};
 use crate::model::{
-    Condition, Mapping, ParamShape, SERVER_IGNORED, Step, StepAction, StepTargets, Takofile,
+    Condition, Mapping, ParamShape, Retry, SERVER_IGNORED, Step, StepAction, StepTargets, Takofile,
     Timeout, UsesKind, VariableDecl, WhenNoAgents, WithValue,
 };
 use crate::shell::Shell;
@@ -43,6 +43,8 @@ const STEP_KEYS: &[&str] = &[
     "ExcludeEnvironments",
     "Condition",
     "Timeout",
+    "Retries",
+    "RetryDelay",
     "WorkingDirectory",
     "Env",
     "Roles",
@@ -841,6 +843,8 @@ impl Ctx {
             None => Some(Timeout::default()),
         };
 
+        let retry = self.retry(&fields, &label);
+
         let working_directory = fields
             .get("WorkingDirectory")
             .and_then(|entry| self.working_directory(&entry.value));
@@ -863,6 +867,7 @@ impl Ctx {
             exclude_environments: exclude_environments?,
             condition: condition?,
             timeout: timeout?,
+            retry: retry?,
             working_directory,
             env: env?,
             targets: targets?,
@@ -1292,6 +1297,82 @@ impl Ctx {
         }
     }
 
+    /// `Retries` and `RetryDelay` (only with `Retries`); steps with `Roles`
+    /// take no retries yet (`docs/decisions.md`).
+    fn retry(&mut self, fields: &Fields<'_>, label: &str) -> Option<Retry> {
+        let mut retry = Retry::default();
+        let Some(entry) = fields.get("Retries") else {
+            if let Some(delay) = fields.get("RetryDelay") {
+                self.error(
+                    delay.key.pos,
+                    format!("RetryDelay only applies to a step with Retries, and {label} has none"),
+                    Some("add `Retries: <n>` (how many times a failed step runs again), or remove RetryDelay".into()),
+                );
+                return None;
+            }
+            return Some(retry);
+        };
+        let expected = format!(
+            "a whole number from 0 to {}: how many times a failed step runs again",
+            Retry::MAX_RETRIES
+        );
+        let text = self.text(&entry.value, "Retries", &expected)?;
+        match text.trim().parse::<u32>() {
+            Ok(n) if n <= Retry::MAX_RETRIES => retry.retries = n,
+            _ => {
+                self.error(
+                    entry.value.pos,
+                    format!(
+                        "Retries must be a whole number from 0 to {}, found {}",
+                        Retry::MAX_RETRIES,
+                        display_text(&text)
+                    ),
+                    Some(format!("expected {expected}")),
+                );
+                return None;
+            }
+        }
+        let roles = ROLE_KEYS.iter().find(|key| fields.get(key).is_some());
+        if let Some(roles) = roles
+            && retry.retries > 0
+        {
+            self.error(
+                entry.key.pos,
+                format!("Retries is not supported on a step with {roles} yet ({label})"),
+                Some("retry inside the script on the agent, or run the step on the server".into()),
+            );
+            return None;
+        }
+        if let Some(delay) = fields.get("RetryDelay") {
+            let expected = "a duration such as 0s, 10s or 2m (at most 1h)";
+            let text = self.text(&delay.value, "RetryDelay", expected)?;
+            let trimmed = text.trim();
+            match humantime::parse_duration(trimmed) {
+                Ok(duration) if duration <= Duration::from_secs(3600) => {
+                    retry.delay = duration;
+                    trimmed.clone_into(&mut retry.delay_text);
+                }
+                Ok(_) => {
+                    self.error(
+                        delay.value.pos,
+                        format!("RetryDelay {trimmed} is longer than 1h"),
+                        Some(format!("expected {expected}")),
+                    );
+                    return None;
+                }
+                Err(error) => {
+                    self.error(
+                        delay.value.pos,
+                        format!("invalid RetryDelay {}: {error}", display_text(trimmed)),
+                        Some(format!("expected {expected}")),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(retry)
+    }
+
     fn working_directory(&mut self, node: &Node) -> Option<String> {
         let text = self.text(
             node,
@@ -1429,6 +1510,8 @@ fn misplaced_at_top(key: &str) -> Option<&'static str> {
         | "shell"
         | "condition"
         | "timeout"
+        | "retries"
+        | "retrydelay"
         | "env"
         | "workingdirectory"
         | "environments"

@@ -1,4 +1,4 @@
-//! Releases by id, queuing deployments, listing, reading and cancelling
+//! Releases by id, queuing deployments, listing, reading, retrying and cancelling
 //! them, and which agents ran their steps (their jobs).
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use crate::http::wire::to_wire;
 use crate::state::AppState;
 use tako_protocol::api::{
     ApprovalDto, CreateDeployment, DecideApproval, DeploymentDto, DeploymentPage, JobDto,
-    ReleaseDto,
+    ReleaseDto, RetryDeployment,
 };
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -28,6 +28,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/deployments", get(list_deployments))
         .route("/deployments/{id}", get(get_deployment))
         .route("/deployments/{id}/cancel", post(cancel_deployment))
+        .route("/deployments/{id}/retry", post(retry_deployment))
         .route("/deployments/{id}/log", get(logs::deployment_log))
         .route("/deployments/{id}/jobs", get(deployment_jobs))
         .route("/deployments/{id}/approve", post(approve_deployment))
@@ -166,6 +167,29 @@ pub(crate) async fn deploy_release(
     let deployment = state
         .services
         .deploy_release(&who, ReleaseId(id), &body.environment)
+        .await?;
+    Ok((StatusCode::CREATED, Json(to_wire(&deployment))))
+}
+
+/// Retries a failed or cancelled deployment: a new deployment of the same
+/// release to the same environment (through the lifecycle like any
+/// deployment); with `from_failed_step`, from its failed step on.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/retry", tag = "deployments",
+    request_body = RetryDeployment,
+    params(("id" = i64, Path, description = "The deployment to retry")),
+    responses((status = 201, body = DeploymentDto), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "It has not failed or been cancelled, has no failed step to start from, or the lifecycle refuses it"),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn retry_deployment(
+    Deployer(who): Deployer,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<RetryDeployment>,
+) -> ApiResult<(StatusCode, Json<DeploymentDto>)> {
+    let deployment = state
+        .services
+        .retry_deployment(&who, DeploymentId(id), body.from_failed_step)
         .await?;
     Ok((StatusCode::CREATED, Json(to_wire(&deployment))))
 }

@@ -76,7 +76,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         projects::list_releases, releases::create_release, projects::find_release,
         deployments::get_release, deployments::deploy_release,
         deployments::list_deployments, deployments::get_deployment,
-        deployments::cancel_deployment, logs::deployment_log, deployments::deployment_jobs,
+        deployments::cancel_deployment, deployments::retry_deployment, logs::deployment_log, deployments::deployment_jobs,
         deployments::approve_deployment, deployments::reject_deployment,
         deployments::deployment_approvals, deployments::awaiting_my_approval,
         deployments::promote_release,
@@ -91,7 +91,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     components(schemas(
         ErrorBody, dto::ProjectDto, dto::CreateProject, dto::VariableDto, dto::SetVariable,
         dto::ReleaseDto, dto::ReleasePage, dto::CreateRelease, dto::CreatedRelease,
-        dto::CreateDeployment, dto::StepDto,
+        dto::CreateDeployment, dto::RetryDeployment, dto::StepDto,
         dto::DeploymentDto, dto::DeploymentPage, dto::ApprovalRuleDto, dto::ApprovalDto,
         dto::DecideApproval, dto::JobDto, dto::OutcomeDto, dto::DeliveryDto,
         dto::DeliveryPage, dto::TokenDto, dto::CreateToken, dto::CreatedToken, dto::KeyRotation,

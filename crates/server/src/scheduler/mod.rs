@@ -26,12 +26,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tako_core::step::{SkipReason, StepReport, StepState};
-use tako_exec::engine::{DeploymentOutcome, RecordedStep, resume_deployment_with};
+use tako_exec::engine::{
+    DeploymentOutcome, RecordedStep, resume_deployment_with, retry_deployment_with,
+};
 use tako_exec::executor::{Executors, LocalExecutor, StepExecutor};
 use tako_exec::sink::LogSink;
 use tako_forges::status::Phase;
 use tako_git::Mirrors;
-use tako_store::{Deployment, DeploymentState, NodeId, StepRunState, Store};
+use tako_store::{Deployment, DeploymentId, DeploymentState, NodeId, StepRunState, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -245,6 +247,7 @@ impl Scheduler {
                     environment: admitted.environment,
                     approval: admitted.approval,
                     created_by: deployment.created_by.clone(),
+                    retry_of: None,
                 })
                 .await?;
             Ok::<_, PromoteError>(Some(created))
@@ -279,7 +282,17 @@ impl Scheduler {
         .prepare(deployment)
         .await?;
 
-        let done = recorded_steps(self.store.as_ref(), deployment).await?;
+        if let Some(note) = &prepared.workspace_note {
+            sink.system_line(note);
+        }
+        let done = recorded_steps(self.store.as_ref(), deployment.id).await?;
+        let carried = match deployment.retry_of {
+            Some(retry) if retry.from_failed_step && done.is_empty() => Some((
+                carried_steps(self.store.as_ref(), retry.deployment).await?,
+                retry.deployment,
+            )),
+            _ => None,
+        };
         let cancel = CancellationToken::new();
         let watch = LeaseWatch::start(
             self.store.clone(),
@@ -299,15 +312,31 @@ impl Scheduler {
                 jobs_created: self.jobs_created.clone(),
             },
         };
-        let report = resume_deployment_with(
-            &prepared.plan,
-            &prepared.settings,
-            &*log_sink,
-            &cancel,
-            &executors,
-            done,
-        )
-        .await;
+        let report = match carried {
+            Some((carried, from)) => {
+                retry_deployment_with(
+                    &prepared.plan,
+                    &prepared.settings,
+                    &*log_sink,
+                    &cancel,
+                    &executors,
+                    carried,
+                    &format!("deployment #{from}"),
+                )
+                .await
+            }
+            None => {
+                resume_deployment_with(
+                    &prepared.plan,
+                    &prepared.settings,
+                    &*log_sink,
+                    &cancel,
+                    &executors,
+                    done,
+                )
+                .await
+            }
+        };
         watch.stop().await;
 
         Ok(match report.outcome {
@@ -336,17 +365,14 @@ enum PromoteError {
 /// the first, with their kept outputs, up to the one that was running.
 async fn recorded_steps(
     store: &dyn Store,
-    deployment: &Deployment,
+    deployment: DeploymentId,
 ) -> Result<Vec<RecordedStep>, PrepareError> {
-    let steps = store.list_steps(deployment.id).await?;
+    let steps = store.list_steps(deployment).await?;
     if steps.is_empty() {
         return Ok(Vec::new());
     }
-    let mut outputs: std::collections::HashMap<u32, String> = store
-        .step_outputs(deployment.id)
-        .await?
-        .into_iter()
-        .collect();
+    let mut outputs: std::collections::HashMap<u32, String> =
+        store.step_outputs(deployment).await?.into_iter().collect();
     let mut done = Vec::new();
     for (expected, step) in steps.into_iter().enumerate() {
         let state = match step.state {
@@ -379,6 +405,19 @@ async fn recorded_steps(
         });
     }
     Ok(done)
+}
+
+/// The steps a retry from the failed step carries over from `failed`:
+/// those that ended before its first failed step, with their kept outputs.
+async fn carried_steps(
+    store: &dyn Store,
+    failed: DeploymentId,
+) -> Result<Vec<RecordedStep>, PrepareError> {
+    Ok(recorded_steps(store, failed)
+        .await?
+        .into_iter()
+        .take_while(|step| !matches!(step.report.state, StepState::Failed { .. }))
+        .collect())
 }
 
 /// Kills scripts left running under `root` by a previous process and

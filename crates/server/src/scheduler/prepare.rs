@@ -2,7 +2,9 @@
 //! claimed row and the engine. It loads the release and the project, checks
 //! the environment policy once more, reads the frozen process and
 //! variables (opening only the sensitive values in scope), makes the
-//! working directory with a checkout of the release commit, gathers the
+//! working directory with a checkout of the release commit (for a retry from
+//! the failed step, the failed deployment's directory when still kept),
+//! gathers the
 //! deployment's facts and records its steps as pending. How the steps then
 //! run (and where) is the engine's and its executors' business.
 
@@ -20,6 +22,9 @@ use tako_store::FrozenVariables;
 
 /// A deployment ready to run.
 pub(super) struct Prepared {
+    /// For a retry from the failed step: whether the failed deployment's
+    /// working directory was reused or is gone (a fresh checkout), for the log.
+    pub(super) workspace_note: Option<String>,
     /// What to run.
     pub(super) plan: DeploymentPlan,
     /// Where.
@@ -108,32 +113,67 @@ impl Preparer<'_> {
             let path = path.to_owned();
             move |source| PrepareError::WorkingDirectory { path, source }
         };
-        if dir.exists() {
-            tokio::fs::remove_dir_all(&dir)
-                .await
-                .map_err(workspace(&dir))?;
+        let resumed = !store.list_steps(deployment.id).await?.is_empty();
+        let carried_from = deployment
+            .retry_of
+            .filter(|retry| retry.from_failed_step && !resumed)
+            .map(|retry| retry.deployment);
+        let mut note = None;
+        let mut reused = false;
+        if let Some(source) = carried_from {
+            let kept = self.work_root.join(source.to_string());
+            if kept.join("checkout").is_dir() {
+                if dir.exists() {
+                    tokio::fs::remove_dir_all(&dir)
+                        .await
+                        .map_err(workspace(&dir))?;
+                }
+                tokio::fs::rename(&kept, &dir)
+                    .await
+                    .map_err(workspace(&kept))?;
+                reused = true;
+                note = Some(format!(
+                    "Reusing the working directory of deployment #{source}, still kept"
+                ));
+            } else {
+                note = Some(format!(
+                    "The working directory of deployment #{source} is no longer kept: checking out {} afresh",
+                    release.commit
+                ));
+            }
         }
-        tokio::fs::create_dir_all(&scratch_dir)
-            .await
-            .map_err(workspace(&scratch_dir))?;
-        let credentials = crate::repository::credentials_of(&project);
-        let mirror = self
-            .mirrors
-            .fetch(
-                &project.repository_url,
-                credentials.as_ref(),
-                Some(&release.commit),
-            )
-            .await
-            .map_err(|e| {
-                PrepareError::Checkout(format!("cannot fetch {}: {e}", project.repository_url))
-            })?;
-        mirror
-            .checkout(&release.commit, &working_dir)
-            .await
-            .map_err(|e| {
-                PrepareError::Checkout(format!("cannot check out {}: {e}", release.commit))
-            })?;
+        if !reused {
+            if dir.exists() {
+                tokio::fs::remove_dir_all(&dir)
+                    .await
+                    .map_err(workspace(&dir))?;
+            }
+            tokio::fs::create_dir_all(&scratch_dir)
+                .await
+                .map_err(workspace(&scratch_dir))?;
+            let credentials = crate::repository::credentials_of(&project);
+            let mirror = self
+                .mirrors
+                .fetch(
+                    &project.repository_url,
+                    credentials.as_ref(),
+                    Some(&release.commit),
+                )
+                .await
+                .map_err(|e| {
+                    PrepareError::Checkout(format!("cannot fetch {}: {e}", project.repository_url))
+                })?;
+            mirror
+                .checkout(&release.commit, &working_dir)
+                .await
+                .map_err(|e| {
+                    PrepareError::Checkout(format!("cannot check out {}: {e}", release.commit))
+                })?;
+        } else {
+            tokio::fs::create_dir_all(&scratch_dir)
+                .await
+                .map_err(workspace(&scratch_dir))?;
+        }
 
         let mut variables = tako_core::variables::from_takofile(&takofile);
         variables.extend(
@@ -173,7 +213,6 @@ impl Preparer<'_> {
             },
         };
         // A deployment resumed after a restart keeps the steps it recorded.
-        let resumed = !store.list_steps(deployment.id).await?.is_empty();
         for (index, step) in steps.iter().enumerate().filter(|_| !resumed) {
             let record = StepRecord {
                 index: u32::try_from(index).unwrap_or(u32::MAX),
@@ -186,6 +225,7 @@ impl Preparer<'_> {
             store.update_step(deployment.id, record).await?;
         }
         Ok(Prepared {
+            workspace_note: note,
             plan: DeploymentPlan {
                 steps,
                 facts,

@@ -1,9 +1,13 @@
 //! Deployments: queue one (deploy a release to an environment, checked
 //! against the environment's policy and the project's lifecycle, awaiting
 //! approval when its phase asks for one), promote a release to its next
-//! phase, cancel one, and read which agents ran its steps (its jobs).
+//! phase, retry one (a new deployment of the same release to the same
+//! environment, from its failed step when asked), cancel one, and read which agents ran its steps (its jobs).
 
-use tako_store::{Deployment, DeploymentId, Job, NewDeployment, Release, ReleaseId};
+use tako_store::{
+    Deployment, DeploymentId, DeploymentKind, DeploymentState, Job, NewDeployment, Release,
+    ReleaseId, RetryOf, StepRunState,
+};
 
 use super::{Principal, ServiceError, ServiceResult, Services, check_name};
 use crate::lifecycle::LifecycleError;
@@ -35,8 +39,70 @@ impl Services {
         let lifecycle = crate::lifecycle::of_project(&self.mirrors, &project)
             .await
             .map_err(lifecycle_error)?;
-        self.deploy_admitted(who, &release, lifecycle.as_ref(), environment)
+        self.deploy_admitted(who, &release, lifecycle.as_ref(), environment, None)
             .await
+    }
+
+    /// Retries deployment `id` (`tako deploy retry`): a new deployment of
+    /// the same release to the same environment, through the policy and the
+    /// lifecycle's gate like any deployment. With `from_failed_step`, the
+    /// steps before the failed one are carried over by the scheduler.
+    /// [`ServiceError::Conflict`] when the deployment has not failed or been
+    /// cancelled, is Octopus's, or (from the failed step) has no failed step.
+    pub async fn retry_deployment(
+        &self,
+        who: &Principal,
+        id: DeploymentId,
+        from_failed_step: bool,
+    ) -> ServiceResult<Deployment> {
+        who.require_deployer("retry: it needs the admin or deployer role")?;
+        let failed = self.store.get_deployment(id).await?;
+        if !matches!(
+            failed.state,
+            DeploymentState::Failed | DeploymentState::Cancelled
+        ) {
+            return Err(ServiceError::Conflict(format!(
+                "deployment #{id} is {}: only a failed or cancelled deployment can be retried (deploy the release again instead)",
+                failed.state
+            )));
+        }
+        if failed.kind == DeploymentKind::Octopus {
+            return Err(ServiceError::Conflict(format!(
+                "deployment #{id} was forwarded to Octopus: retry it in Octopus"
+            )));
+        }
+        if from_failed_step {
+            let steps = self.store.list_steps(id).await?;
+            if !steps.iter().any(|s| s.state == StepRunState::Failed) {
+                return Err(ServiceError::Conflict(format!(
+                    "deployment #{id} has no failed step to start from: retry it without --from-failed-step"
+                )));
+            }
+        }
+        let release = self.store.get_release(failed.release).await?;
+        crate::policy::check(
+            self.store.as_ref(),
+            release.project,
+            &failed.environment,
+            release.branch.as_deref(),
+        )
+        .await?;
+        let project = self.store.get_project(release.project).await?;
+        let lifecycle = crate::lifecycle::of_project(&self.mirrors, &project)
+            .await
+            .map_err(lifecycle_error)?;
+        let retry = RetryOf {
+            deployment: id,
+            from_failed_step,
+        };
+        self.deploy_admitted(
+            who,
+            &release,
+            lifecycle.as_ref(),
+            &failed.environment,
+            Some(retry),
+        )
+        .await
     }
 
     /// Deploys `release` to the next phase of its project's lifecycle
@@ -88,7 +154,7 @@ impl Services {
             release.branch.as_deref(),
         )
         .await?;
-        self.deploy_admitted(who, &release, Some(&lifecycle), &environment)
+        self.deploy_admitted(who, &release, Some(&lifecycle), &environment, None)
             .await
     }
 
@@ -100,6 +166,7 @@ impl Services {
         release: &Release,
         lifecycle: Option<&tako_takofile::Lifecycle>,
         environment: &str,
+        retry_of: Option<RetryOf>,
     ) -> ServiceResult<Deployment> {
         let succeeded = crate::lifecycle::succeeded_in(self.store.as_ref(), release).await?;
         let admitted =
@@ -112,12 +179,13 @@ impl Services {
                 environment: admitted.environment,
                 approval: admitted.approval,
                 created_by: Some(who.name.clone()),
+                retry_of,
             })
             .await?;
         self.deployments_queued.notify_one();
         tracing::info!(deployment = %deployment.id, release = %release.number,
             environment = %deployment.environment, state = %deployment.state, by = %who.name,
-            "deployment created");
+            retry_of = ?retry_of.map(|r| r.deployment.0), "deployment created");
         Ok(deployment)
     }
 

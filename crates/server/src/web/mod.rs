@@ -147,6 +147,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/ui/deployments/{id}/log.txt", get(pages::log_text))
         .route("/ui/deployments/{id}/log/events", get(live::log_events))
         .route("/ui/deployments/{id}/cancel", post(pages::cancel))
+        .route("/ui/deployments/{id}/retry", post(pages::retry))
         .route("/ui/deployments/{id}/decide", post(pages::decide))
         .route("/ui/approvals", get(pages::approvals))
         .route("/ui/deliveries", get(pages::deliveries))

@@ -442,6 +442,40 @@ pub(crate) async fn cancel(
     Ok(Redirect::to(&format!("/ui/deployments/{id}")))
 }
 
+/// The retry form: `from` is `start` or `failed-step`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RetryForm {
+    #[serde(default)]
+    csrf: String,
+    from: String,
+}
+
+/// *Retry* or *Retry from the failed step*, from the deployment page: goes
+/// to the new deployment.
+pub(crate) async fn retry(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+    Form(form): Form<RetryForm>,
+) -> WebResult<Redirect> {
+    session.check_csrf(&form.csrf)?;
+    let from_failed_step = match form.from.as_str() {
+        "start" => false,
+        "failed-step" => true,
+        other => {
+            return Err(ServiceError::BadInput(format!(
+                "unknown retry {other:?}: expected start or failed-step"
+            ))
+            .into());
+        }
+    };
+    let created = state
+        .services
+        .retry_deployment(&session.who, DeploymentId(id), from_failed_step)
+        .await?;
+    Ok(Redirect::to(&format!("/ui/deployments/{}", created.id)))
+}
+
 /// The approve/reject form.
 #[derive(Debug, Deserialize)]
 pub(crate) struct DecideForm {

@@ -92,6 +92,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "approvals",
         sql: include_str!("../../migrations/sqlite/0015_approvals.sql"),
     },
+    Migration {
+        version: 16,
+        name: "deployment_retries",
+        sql: include_str!("../../migrations/sqlite/0016_deployment_retries.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

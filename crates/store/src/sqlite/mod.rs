@@ -629,6 +629,7 @@ impl Store for SqliteStore {
                         environment: target.environment,
                         approval: target.approval,
                         created_by: target.created_by,
+                        retry_of: None,
                     },
                 )?);
             }

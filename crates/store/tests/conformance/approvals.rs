@@ -45,6 +45,7 @@ async fn awaiting(
             environment: "Production".into(),
             approval: Some(approval),
             created_by: Some("alice".into()),
+            retry_of: None,
         })
         .await
         .unwrap()

@@ -537,6 +537,7 @@ pub(crate) async fn latest_deployments_per_project_and_environment(factory: &dyn
             environment: "Production".to_owned(),
             approval: None,
             created_by: None,
+            retry_of: None,
         })
         .await
         .unwrap();
@@ -561,6 +562,7 @@ pub(crate) async fn release_deployments_are_the_latest_per_environment(factory: 
             environment: environment.to_owned(),
             approval: None,
             created_by: None,
+            retry_of: None,
         })
     };
     let first_prod = promote(first.release, "Production").await.unwrap();

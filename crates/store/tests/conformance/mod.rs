@@ -102,6 +102,7 @@ pub(crate) async fn queue(store: &dyn Store, project: ProjectId, environment: &s
             environment: environment.to_owned(),
             approval: None,
             created_by: None,
+            retry_of: None,
         })
         .await
         .expect("deployment queued")

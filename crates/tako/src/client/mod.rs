@@ -17,14 +17,14 @@ use serde::Serialize;
 use tako_protocol::api::{
     AuditPage, CreateDeployment, CreateProject, CreateRelease, CreateToken, CreatedRelease,
     CreatedToken, DecideApproval, DeploymentDto, EnvironmentPolicyDto, KeyRotation, LogEnd,
-    LogLineDto, ProjectDto, ReleaseDto, ReleasePage, SetEnvironmentPolicy, SetForgeStatus,
-    SetVariable, SetWebhookSecret, TokenDto, VariableDto,
+    LogLineDto, ProjectDto, ReleaseDto, ReleasePage, RetryDeployment, SetEnvironmentPolicy,
+    SetForgeStatus, SetVariable, SetWebhookSecret, TokenDto, VariableDto,
 };
 
 use crate::cli::{
     AdminArgs, AdminCommand, ApprovalsArgs, CancelArgs, ClientArgs, DecideArgs, DeployArgs,
-    EnvArgs, EnvCommand, LogsArgs, Output, ProjectArgs, ProjectCommand, ReleaseArgs,
-    ReleaseCommand, TokenArgs, TokenCommand, VarArgs, VarCommand,
+    DeployCommand, EnvArgs, EnvCommand, LogsArgs, Output, ProjectArgs, ProjectCommand, ReleaseArgs,
+    ReleaseCommand, RetryArgs, TokenArgs, TokenCommand, VarArgs, VarCommand,
 };
 use http::{Client, segment};
 
@@ -331,25 +331,61 @@ pub(crate) fn release(args: ReleaseArgs) -> Result<ExitCode> {
 }
 
 pub(crate) fn deploy(args: DeployArgs) -> Result<ExitCode> {
+    if let Some(DeployCommand::Retry(retry)) = args.command {
+        return deploy_retry(retry);
+    }
+    let (Some(project), Some(number), Some(environment)) =
+        (args.project, args.release, args.environment)
+    else {
+        bail!(
+            "tako deploy needs --project, --release and --env (or: tako deploy retry DEPLOYMENT)"
+        );
+    };
     let client = client(&args.client);
     let release: ReleaseDto = client.get(&format!(
         "/projects/{}/releases/{}",
-        segment(&args.project),
-        segment(&args.release)
+        segment(&project),
+        segment(&number)
     ))?;
     let deployment: DeploymentDto = client.post(
         &format!("/releases/{}/deployments", release.id),
-        Some(&CreateDeployment {
-            environment: args.environment,
-        }),
+        Some(&CreateDeployment { environment }),
     )?;
     println!(
         "Deployment {} {}: {} {} to {}",
         deployment.id,
         created_state(&deployment),
-        args.project,
+        project,
         release.number,
         deployment.environment
+    );
+    if args.follow {
+        follow(&client, deployment.id)
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `tako deploy retry`: a new deployment retrying `args.deployment`.
+fn deploy_retry(args: RetryArgs) -> Result<ExitCode> {
+    let client = client(&args.client);
+    let deployment: DeploymentDto = client.post(
+        &format!("/deployments/{}/retry", args.deployment),
+        Some(&RetryDeployment {
+            from_failed_step: args.from_failed_step,
+        }),
+    )?;
+    println!(
+        "Deployment {} {}: retrying deployment {} to {}{}",
+        deployment.id,
+        created_state(&deployment),
+        args.deployment,
+        deployment.environment,
+        if args.from_failed_step {
+            " from its failed step"
+        } else {
+            ""
+        }
     );
     if args.follow {
         follow(&client, deployment.id)

@@ -7,13 +7,15 @@
 //! - `diagnostics`: snapshots of the rendered diagnostics of every broken
 //!   fixture, and the ten-mistakes test with exact positions;
 //! - `robustness`: garbage, truncation, NUL bytes, deep nesting and alias
-//!   fan-out never panic.
+//!   fan-out never panic;
+//! - `retries`: `Retries` and `RetryDelay`, read and checked with positions.
 
 mod agents;
 mod compat;
 mod diagnostics;
 mod lifecycle;
 mod plan;
+mod retries;
 mod robustness;
 mod routing;
 

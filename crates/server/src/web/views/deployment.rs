@@ -8,7 +8,9 @@
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
-use tako_store::{Deployment, Job, LogCursor, LogLineRecord, Project, Release, StepRecord};
+use tako_store::{
+    Deployment, DeploymentState, Job, LogCursor, LogLineRecord, Project, Release, StepRecord,
+};
 
 use super::{Viewer, age, duration, page, segment, state_badge, step_badge};
 use crate::octopus::ForwardRecord;
@@ -195,6 +197,23 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
             form.cancel method="post" action={ "/ui/deployments/" (d.id.0) "/cancel" } {
                 (viewer.csrf_field())
                 button.danger type="submit" { "Cancel deployment" }
+            }
+        }
+        @if viewer.can_deploy()
+            && d.kind == tako_store::DeploymentKind::Tako
+            && matches!(d.state, DeploymentState::Failed | DeploymentState::Cancelled)
+        {
+            form.retry method="post" action={ "/ui/deployments/" (d.id.0) "/retry" } {
+                (viewer.csrf_field())
+                button type="submit" name="from" value="start" { "Retry" }
+                " "
+                button type="submit" name="from" value="failed-step" { "Retry from the failed step" }
+            }
+        }
+        @if let Some(retry) = d.retry_of {
+            p.retry-of { "Retries "
+                a href={ "/ui/deployments/" (retry.deployment.0) } { "deployment #" (retry.deployment.0) }
+                @if retry.from_failed_step { " from its failed step" }
             }
         }
         (super::approvals::panel(viewer, d, &p.approvals, p.now))

@@ -1,4 +1,4 @@
-//! A release: its notes, commit, frozen process (its steps, where each
+//! A release: its notes, commit, frozen process (its steps, their retries, where each
 //! runs: the server, or agents by `Roles` with `MaxParallelism`,
 //! `WhenNoAgents` and `SkipOfflineAgents`; then the takofile as frozen),
 //! deployments per environment, and the *Deploy to…* form.
@@ -135,6 +135,7 @@ fn process_steps(steps: &[Step]) -> Markup {
                 th scope="col" { "#" }
                 th scope="col" { "Step" }
                 th scope="col" { "Runs on" }
+                th scope="col" { "Retries" }
                 th scope="col" { "MaxParallelism" }
                 th scope="col" { "WhenNoAgents" }
                 th scope="col" { "SkipOfflineAgents" }
@@ -144,6 +145,9 @@ fn process_steps(steps: &[Step]) -> Markup {
                     tr data-step=(step.name) {
                         td { (index + 1) }
                         td { (step.name) }
+                        td.retries { @if step.retry.retries == 0 { "—" } @else {
+                            (step.retry.retries) " (" (step.retry.delay_text) " apart)"
+                        } }
                         @match &step.targets {
                             None => {
                                 td.runs-on { "the server" }

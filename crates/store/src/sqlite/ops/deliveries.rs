@@ -178,6 +178,7 @@ pub(in crate::sqlite) fn complete_delivery(
                     environment,
                     approval,
                     created_by: release.pusher.clone(),
+                    retry_of: None,
                 },
             )?;
             (
@@ -204,6 +205,7 @@ pub(in crate::sqlite) fn complete_delivery(
                     // Octopus's own lifecycle governs a forwarded deployment.
                     approval: None,
                     created_by: release.pusher.clone(),
+                    retry_of: None,
                 },
                 DeploymentKind::Octopus,
                 Some(&forward),
@@ -231,6 +233,7 @@ pub(in crate::sqlite) fn complete_delivery(
                     environment,
                     approval,
                     created_by,
+                    retry_of: None,
                 },
             )?;
             if deployment.project != project {

@@ -4,7 +4,8 @@ use super::*;
 
 pub(in crate::sqlite) const DEPLOYMENT_COLUMNS: &str = "id, release_id, project_id, environment, state, queued_at, \
      started_at, finished_at, error, cancel_requested, claimed_by, lease_until, log_lines, kind, forward, \
-     created_by, approval_roles, approvals_required, approval_not_by, approval_deadline";
+     created_by, approval_roles, approvals_required, approval_not_by, approval_deadline, \
+     retry_of, retry_from_failed_step";
 
 pub(in crate::sqlite) fn deployment_state(
     row: &Row<'_>,
@@ -50,6 +51,17 @@ pub(in crate::sqlite) fn deployment_row(row: &Row<'_>) -> rusqlite::Result<Deplo
             }),
             None => None,
         },
+        retry_of: row
+            .get::<_, Option<i64>>(20)?
+            .map(|id| RetryOf {
+                deployment: DeploymentId(id),
+                from_failed_step: false,
+            })
+            .map(|mut retry| -> rusqlite::Result<RetryOf> {
+                retry.from_failed_step = row.get(21)?;
+                Ok(retry)
+            })
+            .transpose()?,
     })
 }
 
@@ -81,8 +93,9 @@ pub(in crate::sqlite) fn insert_deployment_of(
     };
     tx.prepare_cached(&format!(
         "INSERT INTO deployments (release_id, project_id, environment, state, queued_at, kind, forward,
-             created_by, approval_roles, approvals_required, approval_not_by, approval_deadline)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING {DEPLOYMENT_COLUMNS}"
+             created_by, approval_roles, approvals_required, approval_not_by, approval_deadline,
+             retry_of, retry_from_failed_step)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING {DEPLOYMENT_COLUMNS}"
     ))
     .and_then(|mut s| {
         s.query_row(
@@ -99,6 +112,8 @@ pub(in crate::sqlite) fn insert_deployment_of(
                 approval.map(|a| i64::from(a.count.max(1))),
                 approval.and_then(|a| a.not_by.clone()),
                 approval.map(|a| ms(a.deadline)),
+                deployment.retry_of.map(|r| r.deployment.0),
+                deployment.retry_of.is_some_and(|r| r.from_failed_step),
             ],
             deployment_row,
         )

@@ -17,8 +17,8 @@ use crate::model::{
     ForgeStatus, InsertOutcome, InterruptScope, InvalidTransition, LogCursor, LogPage, NewApiToken,
     NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease, NewVariable,
     NodeId, Page, PageCursor, PageRequest, Project, ProjectId, Release, ReleaseId, RepositoryToken,
-    StatusToken, StepRecord, StepRunState, TokenHash, TokenId, Variable, VariableId, WebhookSecret,
-    normalize_repository_url,
+    RetryOf, StatusToken, StepRecord, StepRunState, TokenHash, TokenId, Variable, VariableId,
+    WebhookSecret, normalize_repository_url,
 };
 
 mod audit;
