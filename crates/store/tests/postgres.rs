@@ -221,6 +221,9 @@ async fn the_schema_allows_one_running_deployment_per_project_and_environment() 
             .create_deployment(tako_store::NewDeployment {
                 release: release.id,
                 environment: environment.to_owned(),
+                approval: None,
+                created_by: None,
+                retry_of: None,
             })
             .await
             .unwrap();

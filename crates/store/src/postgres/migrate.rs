@@ -54,6 +54,9 @@ mod listed {
         0011 "push_heads",
         0012 "forge_status",
         0013 "forge_deployments",
+        0014 "octopus_forward",
+        0015 "approvals",
+        0016 "deployment_retries",
     }
 }
 pub(crate) use listed::MIGRATIONS;

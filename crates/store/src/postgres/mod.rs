@@ -60,6 +60,7 @@ use crate::model::{
     NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord, TokenHash,
     TokenId, Variable, VariableId,
 };
+use crate::model::{Approval, DeploymentTarget, NewApproval};
 use crate::seal::Keyring;
 use crate::store::Store;
 
@@ -375,6 +376,35 @@ impl Store for PostgresStore {
         ops::find_push_delivery(&c, project, git_ref, after).await
     }
 
+    async fn add_delivery_warnings(&self, id: &DeliveryId, warnings: &[String]) -> StoreResult<()> {
+        let mut c = self.client().await?;
+        ops::add_delivery_warnings(&mut c, id, warnings).await
+    }
+
+    async fn set_deployment_forward(&self, id: DeploymentId, forward: &str) -> StoreResult<()> {
+        let c = self.client().await?;
+        ops::set_deployment_forward(&c, id, forward).await
+    }
+
+    async fn record_approval(
+        &self,
+        id: DeploymentId,
+        decision: NewApproval,
+    ) -> StoreResult<Deployment> {
+        let mut c = self.client().await?;
+        ops::record_approval(&mut c, id, &decision).await
+    }
+
+    async fn list_approvals(&self, id: DeploymentId) -> StoreResult<Vec<Approval>> {
+        let c = self.client().await?;
+        ops::list_approvals(&c, id).await
+    }
+
+    async fn expire_approvals(&self, now: DateTime<Utc>) -> StoreResult<Vec<Deployment>> {
+        let c = self.client().await?;
+        ops::expire_approvals(&c, now).await
+    }
+
     async fn create_release(&self, release: NewRelease) -> StoreResult<Release> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(ops::db("create release"))?;
@@ -386,20 +416,23 @@ impl Store for PostgresStore {
     async fn create_release_with_deployments(
         &self,
         release: NewRelease,
-        environments: &[String],
+        targets: &[DeploymentTarget],
     ) -> StoreResult<(Release, Vec<Deployment>)> {
         const CONTEXT: &str = "create a release and its deployments";
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(ops::db(CONTEXT))?;
         let release = ops::insert_release(&tx, &release).await?;
-        let mut deployments = Vec::with_capacity(environments.len());
-        for environment in environments {
+        let mut deployments = Vec::with_capacity(targets.len());
+        for target in targets {
             deployments.push(
                 ops::insert_deployment(
                     &tx,
                     &NewDeployment {
                         release: release.id,
-                        environment: environment.clone(),
+                        environment: target.environment.clone(),
+                        approval: target.approval.clone(),
+                        created_by: target.created_by.clone(),
+                        retry_of: None,
                     },
                 )
                 .await?,

@@ -6,7 +6,7 @@ use super::*;
 
 pub(in crate::postgres) const DELIVERY_COLUMNS: &str = "id, event, received_at, repository_url, git_ref, project_id, state, \
      outcome, outcome_reason, release_id, deployment_id, claimed_by, lease_until, completed_at, seq, \
-     after_sha, recovered";
+     after_sha, recovered, warnings";
 
 pub(in crate::postgres) fn outcome_of(
     outcome: Option<String>,
@@ -55,6 +55,11 @@ pub(in crate::postgres) fn delivery_row(row: &Row) -> StoreResult<(Delivery, i64
         completed_at: opt_time(row, 13)?,
         after: get(row, 15)?,
         recovered: get(row, 16)?,
+        warnings: match get::<Option<String>>(row, 17)? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| corrupt(format!("delivery warnings: {e}")))?,
+            None => Vec::new(),
+        },
     };
     Ok((delivery, get(row, 14)?))
 }
@@ -161,7 +166,7 @@ pub(in crate::postgres) async fn claim_pending_delivery(
         let (delivery, _) = delivery_row(&row)?;
         Ok(ClaimedDelivery {
             delivery,
-            body: get(&row, 17)?,
+            body: get(&row, 18)?,
         })
     })
     .transpose()
@@ -202,6 +207,7 @@ pub(in crate::postgres) async fn complete_delivery(
         DeliveryCompletion::Queue {
             release,
             environment,
+            approval,
         } => {
             let project = release.project;
             let release = insert_release(&tx, &release).await?;
@@ -210,7 +216,40 @@ pub(in crate::postgres) async fn complete_delivery(
                 &NewDeployment {
                     release: release.id,
                     environment,
+                    approval,
+                    created_by: release.pusher.clone(),
+                    retry_of: None,
                 },
+            )
+            .await?;
+            (
+                Some(project),
+                DeliveryOutcome::Queued {
+                    release: release.id,
+                    deployment: deployment.id,
+                },
+                None,
+            )
+        }
+        DeliveryCompletion::Forward {
+            release,
+            environment,
+            forward,
+        } => {
+            let project = release.project;
+            let release = insert_release(&tx, &release).await?;
+            let deployment = insert_deployment_of(
+                &tx,
+                &NewDeployment {
+                    release: release.id,
+                    environment,
+                    // Octopus's own lifecycle governs a forwarded deployment.
+                    approval: None,
+                    created_by: release.pusher.clone(),
+                    retry_of: None,
+                },
+                DeploymentKind::Octopus,
+                Some(&forward),
             )
             .await?;
             (
@@ -226,12 +265,17 @@ pub(in crate::postgres) async fn complete_delivery(
             project,
             release,
             environment,
+            approval,
+            created_by,
         } => {
             let deployment = insert_deployment(
                 &tx,
                 &NewDeployment {
                     release,
                     environment,
+                    approval,
+                    created_by,
+                    retry_of: None,
                 },
             )
             .await?;
@@ -429,4 +473,41 @@ pub(in crate::postgres) async fn find_push_delivery(
     .map_err(db(CONTEXT))?;
     row.map(|row| delivery_row(&row).map(|(d, _)| d))
         .transpose()
+}
+
+/// Adds `warnings` to a delivery's (each once, in order).
+pub(in crate::postgres) async fn add_delivery_warnings(
+    client: &mut Client,
+    id: &DeliveryId,
+    warnings: &[String],
+) -> StoreResult<()> {
+    const CONTEXT: &str = "record a delivery's warnings";
+    let tx = client.transaction().await.map_err(db(CONTEXT))?;
+    let Some(row) = opt(
+        &tx,
+        "SELECT warnings FROM deliveries WHERE id = $1 FOR UPDATE",
+        &[&id.0],
+    )
+    .await
+    .map_err(db(CONTEXT))?
+    else {
+        return Err(StoreError::not_found(format!("delivery {id}")));
+    };
+    let mut all: Vec<String> = get::<Option<String>>(&row, 0)?
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    for warning in warnings {
+        if !all.contains(warning) {
+            all.push(warning.clone());
+        }
+    }
+    let text = serde_json::to_string(&all).map_err(|e| StoreError::unavailable(CONTEXT, e))?;
+    exec(
+        &tx,
+        "UPDATE deliveries SET warnings = $2 WHERE id = $1",
+        &[&id.0, &text],
+    )
+    .await
+    .map_err(db(CONTEXT))?;
+    tx.commit().await.map_err(db(CONTEXT))
 }

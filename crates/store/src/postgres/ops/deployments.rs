@@ -6,7 +6,9 @@
 use super::*;
 
 pub(in crate::postgres) const DEPLOYMENT_COLUMNS: &str = "id, release_id, project_id, environment, state, queued_at, \
-     started_at, finished_at, error, cancel_requested, claimed_by, lease_until, log_lines";
+     started_at, finished_at, error, cancel_requested, claimed_by, lease_until, log_lines, kind, forward, \
+     created_by, approval_roles, approvals_required, approval_not_by, approval_deadline, \
+     retry_of, retry_from_failed_step";
 
 /// The advisory lock that makes deployment claims one at a time across the
 /// cluster (`takoclai`): the running count and the per-environment rule
@@ -30,12 +32,50 @@ pub(in crate::postgres) fn deployment_row(row: &Row) -> StoreResult<Deployment> 
         claimed_by: get::<Option<String>>(row, 10)?.map(NodeId),
         lease_until: opt_time(row, 11)?,
         log_lines: unsigned(row, 12)?,
+        kind: {
+            let kind: &str = get(row, 13)?;
+            DeploymentKind::parse(kind)
+                .ok_or_else(|| corrupt(format!("unknown deployment kind {kind}")))?
+        },
+        forward: get(row, 14)?,
+        created_by: get(row, 15)?,
+        approval: match get::<Option<String>>(row, 16)? {
+            Some(roles) => Some(ApprovalRule {
+                roles: roles
+                    .split(',')
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                count: u32::try_from(get::<i64>(row, 17)?).unwrap_or(1),
+                not_by: get(row, 18)?,
+                deadline: time(row, 19)?,
+            }),
+            None => None,
+        },
+        retry_of: match get::<Option<i64>>(row, 20)? {
+            Some(id) => Some(RetryOf {
+                deployment: DeploymentId(id),
+                from_failed_step: get(row, 21)?,
+            }),
+            None => None,
+        },
     })
 }
 
 pub(in crate::postgres) async fn insert_deployment(
     tx: &Tx<'_>,
     deployment: &NewDeployment,
+) -> StoreResult<Deployment> {
+    insert_deployment_of(tx, deployment, DeploymentKind::Tako, None).await
+}
+
+/// Queues a deployment of `kind` (a forwarded one with its first `forward`
+/// record); one with an approval rule awaits approval.
+pub(in crate::postgres) async fn insert_deployment_of(
+    tx: &Tx<'_>,
+    deployment: &NewDeployment,
+    kind: DeploymentKind,
+    forward: Option<&str>,
 ) -> StoreResult<Deployment> {
     const CONTEXT: &str = "create a deployment";
     let project: i64 = match opt(
@@ -54,17 +94,36 @@ pub(in crate::postgres) async fn insert_deployment(
             )));
         }
     };
+    let approval = deployment.approval.as_ref();
+    let state = if approval.is_some() {
+        DeploymentState::AwaitingApproval
+    } else {
+        DeploymentState::Queued
+    };
     let row = one(
         tx,
         &format!(
-            "INSERT INTO deployments (release_id, project_id, environment, state, queued_at)
-             VALUES ($1, $2, $3, 'queued', $4) RETURNING {DEPLOYMENT_COLUMNS}"
+            "INSERT INTO deployments (release_id, project_id, environment, state, queued_at, kind, forward,
+                 created_by, approval_roles, approvals_required, approval_not_by, approval_deadline,
+                 retry_of, retry_from_failed_step)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             RETURNING {DEPLOYMENT_COLUMNS}"
         ),
         &[
             &deployment.release.0,
             &project,
             &deployment.environment,
+            &state.as_str(),
             &now_ms(),
+            &kind.as_str(),
+            &forward,
+            &deployment.created_by,
+            &approval.map(|a| a.roles.join(",")),
+            &approval.map(|a| i64::from(a.count.max(1))),
+            &approval.and_then(|a| a.not_by.clone()),
+            &approval.map(|a| ms(a.deadline)),
+            &deployment.retry_of.map(|r| r.deployment.0),
+            &deployment.retry_of.is_some_and(|r| r.from_failed_step),
         ],
     )
     .await
@@ -558,12 +617,190 @@ pub(in crate::postgres) async fn requeue_waiting_on_agents(
         client,
         "UPDATE deployments SET state = 'queued', claimed_by = NULL, lease_until = NULL
          WHERE state = 'running' AND claimed_by = $1 AND NOT cancel_requested
-           AND EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = deployments.id
-                                              AND j.state IN ('pending', 'running'))
+           AND (kind = 'octopus'
+                OR EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = deployments.id
+                                                 AND j.state IN ('pending', 'running'))
+                OR EXISTS (SELECT 1 FROM jobs j JOIN deployment_steps s
+                                    ON s.deployment_id = j.deployment_id
+                                   AND s.step_index = j.step_index
+                            WHERE j.deployment_id = deployments.id AND s.state = 'running'))
          RETURNING id",
         &[&node.0],
     )
     .await
     .map_err(db("requeue deployments waiting on agents"))?;
     rows(found, |row| get(row, 0).map(DeploymentId))
+}
+
+/// Replaces a forwarded deployment's progress record.
+pub(in crate::postgres) async fn set_deployment_forward(
+    client: &Client,
+    id: DeploymentId,
+    forward: &str,
+) -> StoreResult<()> {
+    let changed = exec(
+        client,
+        "UPDATE deployments SET forward = $2 WHERE id = $1 AND kind = 'octopus'",
+        &[&id.0, &forward],
+    )
+    .await
+    .map_err(db("record a forward's progress"))?;
+    if changed == 0 {
+        return Err(StoreError::not_found(format!("forwarded deployment {id}")));
+    }
+    Ok(())
+}
+
+fn approval_row(row: &Row) -> StoreResult<Approval> {
+    Ok(Approval {
+        deployment: DeploymentId(get(row, 0)?),
+        by: get(row, 1)?,
+        role: get(row, 2)?,
+        approve: get(row, 3)?,
+        note: get(row, 4)?,
+        at: time(row, 5)?,
+    })
+}
+
+/// A deployment's approvals and rejections, in the order given.
+pub(in crate::postgres) async fn list_approvals(
+    client: &Client,
+    id: DeploymentId,
+) -> StoreResult<Vec<Approval>> {
+    let found = all(
+        client,
+        "SELECT deployment_id, by_name, by_role, approve, note, at FROM deployment_approvals
+         WHERE deployment_id = $1 ORDER BY id",
+        &[&id.0],
+    )
+    .await
+    .map_err(db("read a deployment's approvals"))?;
+    rows(found, approval_row)
+}
+
+/// Records an approval or a rejection of a deployment awaiting approval:
+/// a rejection cancels it, the approval that completes the count queues it.
+pub(in crate::postgres) async fn record_approval(
+    client: &mut Client,
+    id: DeploymentId,
+    decision: &NewApproval,
+) -> StoreResult<Deployment> {
+    const CONTEXT: &str = "record an approval";
+    let tx = client.transaction().await.map_err(db(CONTEXT))?;
+    // Locked: two approvers deciding at once count each other.
+    let current = select_deployment(&tx, id, true).await?;
+    if current.state != DeploymentState::AwaitingApproval {
+        return Err(StoreError::InvalidTransition {
+            what: format!("deployment {id}"),
+            from: current.state.to_string(),
+            to: if decision.approve {
+                "approved"
+            } else {
+                "rejected"
+            }
+            .to_owned(),
+        });
+    }
+    let inserted = exec(
+        &tx,
+        "INSERT INTO deployment_approvals (deployment_id, by_name, by_role, approve, note, at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &id.0,
+            &decision.by,
+            &decision.role,
+            &decision.approve,
+            &decision.note,
+            &now_ms(),
+        ],
+    )
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Conflict {
+                what: format!("{} has already decided on deployment {id}", decision.by),
+            });
+        }
+        other => {
+            other.map_err(db(CONTEXT))?;
+        }
+    }
+    let approvals: i64 = get(
+        &one(
+            &tx,
+            "SELECT count(*) FROM deployment_approvals WHERE deployment_id = $1 AND approve",
+            &[&id.0],
+        )
+        .await
+        .map_err(db(CONTEXT))?,
+        0,
+    )?;
+    let required = current.approval.as_ref().map_or(1, |a| a.count.max(1));
+    let event = if decision.approve {
+        DeploymentEvent::Approve
+    } else {
+        DeploymentEvent::Cancel
+    };
+    let expected = state_list(&event.applies_to(), DeploymentState::as_str);
+    let updated = if !decision.approve {
+        let note = decision.note.trim();
+        let reason = if note.is_empty() {
+            format!("rejected by {}", decision.by)
+        } else {
+            format!("rejected by {}: {note}", decision.by)
+        };
+        let row = one(
+            &tx,
+            &format!(
+                "UPDATE deployments SET state = 'cancelled', error = $2, finished_at = $3
+                 WHERE id = $1 AND state IN ({expected}) RETURNING {DEPLOYMENT_COLUMNS}"
+            ),
+            &[&id.0, &reason, &now_ms()],
+        )
+        .await
+        .map_err(db("record a rejection"))?;
+        deployment_row(&row)?
+    } else if approvals >= i64::from(required) {
+        let row = one(
+            &tx,
+            &format!(
+                "UPDATE deployments SET state = 'queued'
+                 WHERE id = $1 AND state IN ({expected}) RETURNING {DEPLOYMENT_COLUMNS}"
+            ),
+            &[&id.0],
+        )
+        .await
+        .map_err(db(CONTEXT))?;
+        deployment_row(&row)?
+    } else {
+        current
+    };
+    tx.commit().await.map_err(db(CONTEXT))?;
+    Ok(updated)
+}
+
+/// Cancels every deployment still awaiting approval at its deadline.
+pub(in crate::postgres) async fn expire_approvals(
+    client: &Client,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Deployment>> {
+    let expected = state_list(
+        &DeploymentEvent::Cancel.applies_to(),
+        DeploymentState::as_str,
+    );
+    let found = all(
+        client,
+        &format!(
+            "UPDATE deployments SET state = 'cancelled', finished_at = $1,
+                 error = 'approval timed out: not approved by ' ||
+                         to_char(to_timestamp(approval_deadline / 1000) AT TIME ZONE 'UTC',
+                                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+             WHERE state = 'awaiting_approval' AND state IN ({expected})
+               AND approval_deadline <= $1 RETURNING {DEPLOYMENT_COLUMNS}"
+        ),
+        &[&ms(now)],
+    )
+    .await
+    .map_err(db("expire approvals"))?;
+    rows(found, deployment_row)
 }

@@ -13,13 +13,14 @@ use tokio_postgres::types::{FromSql, ToSql};
 use crate::error::{StoreError, StoreResult};
 use crate::log_codec;
 use crate::model::{
-    ApiToken, AuditEntry, AuditId, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
-    DeliveryOutcome, DeliveryState, Deployment, DeploymentEvent, DeploymentFilter, DeploymentId,
-    DeploymentState, EnvironmentPolicy, ForgeStatus, InsertOutcome, InterruptScope,
-    InvalidTransition, LogCursor, LogPage, NewApiToken, NewAuditEntry, NewDelivery, NewDeployment,
-    NewProject, NewRelease, NewVariable, NodeId, Page, PageCursor, PageRequest, Project, ProjectId,
-    Release, ReleaseId, RepositoryToken, StatusToken, StepRecord, StepRunState, TokenHash, TokenId,
-    Variable, VariableId, WebhookSecret, normalize_repository_url,
+    ApiToken, Approval, ApprovalRule, AuditEntry, AuditId, ClaimedDelivery, Delivery,
+    DeliveryCompletion, DeliveryId, DeliveryOutcome, DeliveryState, Deployment, DeploymentEvent,
+    DeploymentFilter, DeploymentId, DeploymentKind, DeploymentState, EnvironmentPolicy,
+    ForgeStatus, InsertOutcome, InterruptScope, InvalidTransition, LogCursor, LogPage, NewApiToken,
+    NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease, NewVariable,
+    NodeId, Page, PageCursor, PageRequest, Project, ProjectId, Release, ReleaseId, RepositoryToken,
+    RetryOf, StatusToken, StepRecord, StepRunState, TokenHash, TokenId, Variable, VariableId,
+    WebhookSecret, normalize_repository_url,
 };
 
 mod audit;
