@@ -55,6 +55,12 @@ pub struct ServerConfig {
     pub github_api_url: Option<String>,
     /// The certificate and key to terminate TLS with (both or neither).
     pub tls: Option<TlsFiles>,
+    /// How long a running deployment stays this node's without renewal
+    /// (renewed twice a second while it runs); past it, any node's sweep
+    /// marks it interrupted. The same on every node of a cluster.
+    pub deployment_lease: Duration,
+    /// How often this node looks for deployments whose lease ran out.
+    pub lease_sweep: Duration,
     /// The Octopus Deploy servers pushes may be forwarded to
     /// (`[[octopus]]`, from the file only).
     pub octopus: Vec<octopus::OctopusServer>,
@@ -88,6 +94,8 @@ impl Default for ServerConfig {
             missed_push_sweep: Duration::from_secs(300),
             github_api_url: None,
             tls: None,
+            deployment_lease: Duration::from_secs(30),
+            lease_sweep: Duration::from_secs(5),
             octopus: Vec::new(),
         }
     }
@@ -177,6 +185,10 @@ pub struct ConfigLayer {
     pub tls_cert: Option<String>,
     /// `tls_key`: its private key (PEM).
     pub tls_key: Option<String>,
+    /// `deployment_lease` (`30s`).
+    pub deployment_lease: Option<String>,
+    /// `lease_sweep` (`5s`).
+    pub lease_sweep: Option<String>,
     /// `[[octopus]]`: the Octopus servers pushes may be forwarded to (a
     /// list of tables: from the file only).
     pub octopus: Option<Vec<octopus::OctopusEntry>>,
@@ -209,7 +221,7 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 17] = [
+pub const SETTINGS: [&str; 19] = [
     "listen",
     "data_dir",
     "database_url",
@@ -227,6 +239,8 @@ pub const SETTINGS: [&str; 17] = [
     "github_api_url",
     "tls_cert",
     "tls_key",
+    "deployment_lease",
+    "lease_sweep",
 ];
 
 impl ConfigLayer {
@@ -260,13 +274,15 @@ impl ConfigLayer {
             github_api_url: get("github_api_url"),
             tls_cert: get("tls_cert"),
             tls_key: get("tls_key"),
+            deployment_lease: get("deployment_lease"),
+            lease_sweep: get("lease_sweep"),
             octopus: None,
         }
     }
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 17] = [
+        let fields: [(&'static str, &Option<String>); 19] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
@@ -290,6 +306,8 @@ impl ConfigLayer {
             ("github_api_url", &self.github_api_url),
             ("tls_cert", &self.tls_cert),
             ("tls_key", &self.tls_key),
+            ("deployment_lease", &self.deployment_lease),
+            ("lease_sweep", &self.lease_sweep),
         ];
         for (name, value) in fields {
             if let Some(value) = value {
@@ -469,6 +487,24 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
                 })?,
             };
         }
+        "deployment_lease" => {
+            config.deployment_lease = humantime::parse_duration(value.trim())
+                .ok()
+                .filter(|d| *d >= Duration::from_secs(2) && *d <= Duration::from_secs(3600))
+                .ok_or_else(|| {
+                    format!(
+                        "expected a duration from 2s to 1h like 30s (leases are renewed twice a second), got {value:?}"
+                    )
+                })?;
+        }
+        "lease_sweep" => {
+            config.lease_sweep = humantime::parse_duration(value.trim())
+                .ok()
+                .filter(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_secs(600))
+                .ok_or_else(|| {
+                    format!("expected a duration from 100ms to 10m like 5s, got {value:?}")
+                })?;
+        }
         "auto_register_projects" => config.auto_register_projects = boolean(value)?,
         "insecure_unsigned_webhooks" => config.insecure_unsigned_webhooks = boolean(value)?,
         other => return Err(format!("unknown setting {other}")),
@@ -581,6 +617,34 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn the_deployment_lease_and_its_sweep_are_bounded_durations() {
+        let defaults = merge(&[]).unwrap();
+        assert_eq!(defaults.deployment_lease, Duration::from_secs(30));
+        assert_eq!(defaults.lease_sweep, Duration::from_secs(5));
+        let env = ConfigLayer::from_env(|name| match name {
+            "TAKO_DEPLOYMENT_LEASE" => Some("3s".to_owned()),
+            "TAKO_LEASE_SWEEP" => Some("500ms".to_owned()),
+            _ => None,
+        });
+        let config = merge(&[(Origin::Environment, env)]).unwrap();
+        assert_eq!(config.deployment_lease, Duration::from_secs(3));
+        assert_eq!(config.lease_sweep, Duration::from_millis(500));
+        let file = ConfigLayer::from_toml("tako.toml", "deployment_lease = \"1s\"").unwrap();
+        assert_eq!(
+            merge(&[(Origin::File, file)]).unwrap_err().to_string(),
+            "deployment_lease from the configuration file (key deployment_lease): expected a duration from 2s to 1h like 30s (leases are renewed twice a second), got \"1s\""
+        );
+        let flags = ConfigLayer {
+            lease_sweep: Some("never".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            merge(&[(Origin::Flags, flags)]).unwrap_err().to_string(),
+            "lease_sweep from --lease-sweep: expected a duration from 100ms to 10m like 5s, got \"never\""
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod config;
 pub mod http;
 pub mod intake;
 pub mod keys;
+pub mod lease_sweep;
 pub mod lifecycle;
 pub mod octopus;
 pub mod policy;

@@ -355,6 +355,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         node,
         work_root: config.data_dir.join("work"),
         max_running: u32::try_from(config.max_concurrent_deployments).unwrap_or(u32::MAX),
+        lease: config.deployment_lease,
         retention: config.workdir_retention,
         public_url: public_url.clone().unwrap_or_default(),
         wake: deployments_queued.clone(),
@@ -371,6 +372,17 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         forwarders,
     };
     tokio::spawn(scheduler.run());
+    // Deployments of dead nodes (this one's previous life included) whose
+    // lease ran out: interrupted now and every `lease_sweep`.
+    tokio::spawn(
+        crate::lease_sweep::LeaseSweep {
+            store: store.clone(),
+            lease: config.deployment_lease,
+            period: config.lease_sweep,
+            wake: deployments_queued.clone(),
+        }
+        .run(),
+    );
 
     let limits = crate::http::limits::Limits::default();
     let intake = Intake {

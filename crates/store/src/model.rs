@@ -696,8 +696,31 @@ pub struct DeploymentFilter {
 pub enum InterruptScope {
     /// Those claimed by this node (its own start-up recovery).
     Node(NodeId),
-    /// Those whose lease has expired, whichever node held them.
-    ExpiredLeases,
+    /// Those whose lease has expired, whichever node held them (the sweep
+    /// every node runs). Each is marked with the node that held it and
+    /// when it was last heard of: its lease's end minus `lease`, the
+    /// lease every node renews with.
+    ExpiredLeases {
+        /// The lease nodes renew with (`deployment_lease`).
+        lease: std::time::Duration,
+    },
+}
+
+/// The error recorded on a deployment whose lease ran out: names the node
+/// that held it and when it was last heard of (UTC, to the second).
+pub fn lease_expired_error(
+    node: Option<&str>,
+    lease_until: chrono::DateTime<chrono::Utc>,
+    lease: std::time::Duration,
+) -> String {
+    let heard =
+        lease_until - chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::zero());
+    format!(
+        "interrupted: node {} stopped renewing its lease; last heard of at {} (the lease ran out at {})",
+        node.unwrap_or("(unknown)"),
+        heard.format("%Y-%m-%d %H:%M:%S UTC"),
+        lease_until.format("%Y-%m-%d %H:%M:%S UTC"),
+    )
 }
 
 /// A project variable to set.

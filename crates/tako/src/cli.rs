@@ -646,6 +646,14 @@ pub(crate) struct ServeArgs {
     /// missed (also at start-up); off or 0: never [default: 5m].
     #[arg(long, value_name = "DURATION")]
     pub(crate) missed_push_sweep: Option<String>,
+    /// How long a running deployment stays this node's without renewal;
+    /// past it, any node marks it interrupted [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) deployment_lease: Option<String>,
+    /// How often this node looks for deployments whose lease ran out
+    /// [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) lease_sweep: Option<String>,
     /// Register a project from the takofile's Project on its first verified push.
     #[arg(long)]
     pub(crate) auto_register_projects: bool,

@@ -54,6 +54,8 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             github_api_url: None,
             tls_cert: args.tls_cert.map(|p| p.display().to_string()),
             tls_key: args.tls_key.map(|p| p.display().to_string()),
+            deployment_lease: args.deployment_lease,
+            lease_sweep: args.lease_sweep,
             octopus: None,
         },
     ));

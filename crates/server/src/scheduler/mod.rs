@@ -41,7 +41,7 @@ use agents::AgentExecutor;
 pub use agents::AgentSettings;
 use prepare::{PrepareError, Preparer};
 use sink::{StoreSink, outputs_from_json, store_progress};
-use watch::{DEPLOYMENT_LEASE, LeaseWatch};
+use watch::LeaseWatch;
 
 /// What the scheduler needs.
 #[derive(Clone)]
@@ -56,6 +56,9 @@ pub struct Scheduler {
     pub work_root: PathBuf,
     /// The most deployments running at once.
     pub max_running: u32,
+    /// How long a claimed deployment stays ours without renewal
+    /// (`deployment_lease`).
+    pub lease: Duration,
     /// How long a finished deployment's directory is kept.
     pub retention: Duration,
     /// The public base URL for links.
@@ -109,7 +112,7 @@ impl Scheduler {
         loop {
             match self
                 .store
-                .claim_next_deployment(&self.node, DEPLOYMENT_LEASE, self.max_running)
+                .claim_next_deployment(&self.node, self.lease, self.max_running)
                 .await
             {
                 Ok(Some(deployment)) => {
@@ -190,6 +193,7 @@ impl Scheduler {
         let watch = LeaseWatch::start(
             self.store.clone(),
             self.node.clone(),
+            self.lease,
             deployment.id,
             sink.clone(),
             cancel.clone(),
@@ -297,6 +301,7 @@ impl Scheduler {
         let watch = LeaseWatch::start(
             self.store.clone(),
             self.node.clone(),
+            self.lease,
             deployment.id,
             sink.clone(),
             cancel.clone(),

@@ -7,15 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tako_store::{DeploymentId, NodeId, Store};
+use tako_store::{DeploymentId, NodeId, Store, StoreError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::sink::{StoreSink, store_progress};
 
-/// How long a running deployment is ours without renewal.
-pub(super) const DEPLOYMENT_LEASE: Duration = Duration::from_secs(60);
-/// How often the lease is renewed and the cancel flag read.
+/// How often the lease is renewed and the cancel flag read (the shortest
+/// `deployment_lease` allowed, 2 s, leaves four renewals per lease).
 const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// How often buffered log lines are written.
 const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
@@ -27,17 +26,19 @@ pub(super) struct LeaseWatch {
 }
 
 impl LeaseWatch {
-    /// Starts watching deployment `id`, held by `node`: `cancel` is
-    /// cancelled when someone asks for the deployment to stop.
+    /// Starts watching deployment `id`, held by `node` for `lease` at a
+    /// time: `cancel` is cancelled when someone asks for the deployment to
+    /// stop, or when another node has swept it after its lease ran out.
     pub(super) fn start(
         store: Arc<dyn Store>,
         node: NodeId,
+        lease: Duration,
         id: DeploymentId,
         sink: Arc<StoreSink>,
         cancel: CancellationToken,
     ) -> LeaseWatch {
         let done = CancellationToken::new();
-        let task = tokio::spawn(watch(store, node, id, sink, cancel, done.clone()));
+        let task = tokio::spawn(watch(store, node, lease, id, sink, cancel, done.clone()));
         LeaseWatch {
             done,
             task: Some(task),
@@ -73,6 +74,7 @@ impl Drop for LeaseWatch {
 async fn watch(
     store: Arc<dyn Store>,
     node: NodeId,
+    lease: Duration,
     id: DeploymentId,
     sink: Arc<StoreSink>,
     cancel: CancellationToken,
@@ -85,8 +87,18 @@ async fn watch(
             () = done.cancelled() => return,
             _ = flush.tick() => store_progress(&*store, id, &sink).await,
             _ = renew.tick() => {
-                if let Err(error) = store.renew_deployment_lease(id, &node, DEPLOYMENT_LEASE).await {
-                    tracing::warn!(deployment = %id, %error, "cannot renew the lease");
+                match store.renew_deployment_lease(id, &node, lease).await {
+                    Ok(_) => {}
+                    // Another node swept it (our lease ran out while we
+                    // could not renew it): it is no longer ours to run.
+                    Err(StoreError::Conflict { .. }) if !cancel.is_cancelled() => {
+                        tracing::warn!(deployment = %id, "the lease ran out and another node interrupted the deployment: stopping it here");
+                        sink.system_line("This node lost the deployment's lease and it was interrupted: stopping the running step here");
+                        cancel.cancel();
+                    }
+                    Err(error) => {
+                        tracing::warn!(deployment = %id, %error, "cannot renew the lease");
+                    }
                 }
                 if let Ok(deployment) = store.get_deployment(id).await
                     && deployment.cancel_requested
@@ -111,6 +123,7 @@ mod tests {
         let watch = LeaseWatch::start(
             store,
             NodeId("node".to_owned()),
+            Duration::from_secs(30),
             DeploymentId(1),
             Arc::new(StoreSink::default()),
             CancellationToken::new(),

@@ -259,17 +259,29 @@ pub(crate) async fn interrupt_running_by_node_and_by_expired_lease(factory: &dyn
     tokio::time::sleep(Duration::from_millis(60)).await;
     assert_eq!(
         store
-            .interrupt_running(InterruptScope::ExpiredLeases)
+            .interrupt_running(InterruptScope::ExpiredLeases {
+                lease: Duration::from_millis(20)
+            })
             .await
             .unwrap(),
         [d3.id]
     );
     assert!(
         store
-            .interrupt_running(InterruptScope::ExpiredLeases)
+            .interrupt_running(InterruptScope::ExpiredLeases {
+                lease: Duration::from_millis(20)
+            })
             .await
             .unwrap()
             .is_empty()
+    );
+    let swept = store.get_deployment(d3.id).await.unwrap();
+    assert_eq!(swept.state, DeploymentState::Interrupted);
+    let error = swept.error.unwrap_or_default();
+    assert!(
+        error.contains("node c stopped renewing its lease; last heard of at ")
+            && error.contains("the lease ran out at "),
+        "the sweep names the node and when it was last heard of: {error}"
     );
     let interrupted = store.get_deployment(d1.id).await.unwrap();
     assert_eq!(interrupted.state, DeploymentState::Interrupted);

@@ -424,9 +424,9 @@ pub(in crate::postgres) async fn interrupt_running(
         &DeploymentEvent::Interrupt.applies_to(),
         DeploymentState::as_str,
     );
-    let found = match scope {
+    let mut ids = match scope {
         InterruptScope::Node(node) => {
-            all(
+            let found = all(
                 &tx,
                 &format!(
                     "UPDATE deployments SET state = 'interrupted', finished_at = $2,
@@ -436,23 +436,43 @@ pub(in crate::postgres) async fn interrupt_running(
                 &[&node.0, &now, &INTERRUPTED],
             )
             .await
+            .map_err(db(CONTEXT))?;
+            rows(found, |row| get(row, 0).map(DeploymentId))?
         }
-        InterruptScope::ExpiredLeases => {
-            all(
+        InterruptScope::ExpiredLeases { lease } => {
+            // Rows a node is renewing right now are locked: skipped, never
+            // swept from under a live renewal.
+            let expired = all(
                 &tx,
                 &format!(
-                    "UPDATE deployments SET state = 'interrupted', finished_at = $1,
-                     error = COALESCE(error, $2), lease_until = NULL
+                    "SELECT id, claimed_by, lease_until FROM deployments
                  WHERE state IN ({expected}) AND (lease_until IS NULL OR lease_until <= $1)
-                 RETURNING id"
+                 FOR UPDATE SKIP LOCKED"
                 ),
-                &[&now, &INTERRUPTED],
+                &[&now],
             )
             .await
+            .map_err(db(CONTEXT))?;
+            let mut ids = Vec::with_capacity(expired.len());
+            for row in &expired {
+                let id: i64 = get(row, 0)?;
+                let node: Option<String> = get(row, 1)?;
+                let until = opt_time(row, 2)?.map_or_else(|| from_ms(now), Ok)?;
+                let error = crate::model::lease_expired_error(node.as_deref(), until, *lease);
+                exec(
+                    &tx,
+                    "UPDATE deployments SET state = 'interrupted', finished_at = $2,
+                         error = COALESCE(error, $3), lease_until = NULL
+                     WHERE id = $1",
+                    &[&id, &now, &error],
+                )
+                .await
+                .map_err(db(CONTEXT))?;
+                ids.push(DeploymentId(id));
+            }
+            ids
         }
-    }
-    .map_err(db(CONTEXT))?;
-    let mut ids = rows(found, |row| get(row, 0).map(DeploymentId))?;
+    };
     let raw: Vec<i64> = ids.iter().map(|id| id.0).collect();
     exec(
         &tx,

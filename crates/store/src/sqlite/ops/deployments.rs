@@ -404,19 +404,12 @@ pub(in crate::sqlite) fn interrupt_running(
                     r.get(0).map(DeploymentId)
                 })?
                 .collect()
-            }),
-        InterruptScope::ExpiredLeases => tx
-            .prepare_cached(&format!(
-                "UPDATE deployments SET state = 'interrupted', finished_at = ?1,
-                     error = COALESCE(error, ?2), lease_until = NULL
-                 WHERE state IN ({expected}) AND (lease_until IS NULL OR lease_until <= ?1) RETURNING id"
-            ))
-            .and_then(|mut s| {
-                s.query_map(params![now, INTERRUPTED], |r| r.get(0).map(DeploymentId))?
-                    .collect()
-            }),
-    }
-    .map_err(db("interrupt deployments"))?;
+            })
+            .map_err(db("interrupt deployments"))?,
+        InterruptScope::ExpiredLeases { lease } => {
+            expire_leases(&tx, &expected, now, *lease).map_err(db("interrupt deployments"))?
+        }
+    };
     {
         let mut steps = tx
             .prepare_cached(
@@ -431,6 +424,38 @@ pub(in crate::sqlite) fn interrupt_running(
     tx.commit().map_err(db("interrupt deployments"))?;
     let mut ids = ids;
     ids.sort();
+    Ok(ids)
+}
+
+/// Marks the running deployments whose lease ran out `interrupted`, each
+/// with the node that held it and when it was last heard of.
+fn expire_leases(
+    tx: &rusqlite::Transaction<'_>,
+    expected: &str,
+    now: i64,
+    lease: std::time::Duration,
+) -> rusqlite::Result<Vec<DeploymentId>> {
+    let expired: Vec<(i64, Option<String>, Option<DateTime<Utc>>)> = tx
+        .prepare_cached(&format!(
+            "SELECT id, claimed_by, lease_until FROM deployments
+             WHERE state IN ({expected}) AND (lease_until IS NULL OR lease_until <= ?1)"
+        ))?
+        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, opt_time(r, 2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update = tx.prepare_cached(
+        "UPDATE deployments SET state = 'interrupted', finished_at = ?2,
+             error = COALESCE(error, ?3), lease_until = NULL
+         WHERE id = ?1",
+    )?;
+    let mut ids = Vec::with_capacity(expired.len());
+    for (id, node, until) in expired {
+        let until = until
+            .or_else(|| DateTime::from_timestamp_millis(now))
+            .unwrap_or_else(Utc::now);
+        let error = crate::model::lease_expired_error(node.as_deref(), until, lease);
+        update.execute(params![id, now, error])?;
+        ids.push(DeploymentId(id));
+    }
     Ok(ids)
 }
 
