@@ -41,6 +41,41 @@ pub enum RotateError {
     Store(#[from] StoreError),
 }
 
+/// Why a node may not use the database: its master key is not the one the
+/// database's secrets are sealed under (cluster.md §1).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyCheckError {
+    /// Another key sealed the database's check value.
+    #[error(
+        "this node's master key (id {node}) does not match the cluster's (id {cluster}): \
+         copy secret.key from another node (the same master key must be on every node)"
+    )]
+    Mismatch {
+        /// This node's current key id.
+        node: String,
+        /// The key id the database's check value is sealed under.
+        cluster: String,
+    },
+    /// The check value is not a sealed value or does not open to its text.
+    #[error(
+        "the database's master key check value ({SETTING}) does not verify under this node's key \
+         (id {node}): it was altered; restore the database from a backup or ask for help"
+    )]
+    Corrupt {
+        /// This node's current key id.
+        node: String,
+    },
+    /// The store could not be read or written.
+    #[error("cannot check the master key against the database: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The setting that holds the key check value: a fixed text sealed under
+/// the cluster's master key (the AEAD tag is its MAC).
+const SETTING: &str = "master_key_check";
+/// The text sealed as the check value.
+const CHECK_TEXT: &str = "tako master key check v1";
+
 /// The keys of a running server: the keyring the store and the server seal
 /// with, and where the key files live.
 #[derive(Debug)]
@@ -132,6 +167,51 @@ impl MasterKeys {
         Ok(resealed)
     }
 
+    /// Checks this node's master key against the database's key check value
+    /// (recording it on the first start): a node holding another key must
+    /// not start, or it would seal new secrets, and re-seal old ones, under
+    /// a key the other nodes do not have. Call it before [`Self::settle`].
+    pub async fn check_cluster(&self, store: &dyn Store) -> Result<(), KeyCheckError> {
+        let node = self.keyring.current_id();
+        let mine = self
+            .keyring
+            .seal(CHECK_TEXT)
+            .map_err(|e| StoreError::unavailable("seal the master key check value", e))?;
+        if store.set_setting_if_absent(SETTING, &mine).await? {
+            return Ok(());
+        }
+        let stored = store.get_setting(SETTING).await?.unwrap_or_default();
+        let Some(cluster) = tako_store::seal::sealed_key_id(&stored) else {
+            return Err(KeyCheckError::Corrupt { node });
+        };
+        if cluster != node && self.keyring.key_ids().iter().any(|id| id == cluster) {
+            // A rotation of this node's was interrupted between re-sealing
+            // and replacing the key file: `settle` completes it, then
+            // [`Self::record_check`] names the current key.
+            return Ok(());
+        }
+        if cluster != node {
+            return Err(KeyCheckError::Mismatch {
+                node,
+                cluster: cluster.to_owned(),
+            });
+        }
+        match self.keyring.open(&stored) {
+            Ok(text) if text == CHECK_TEXT => Ok(()),
+            _ => Err(KeyCheckError::Corrupt { node }),
+        }
+    }
+
+    /// Records the check value under the current key (after `settle` at
+    /// start, and after a rotation).
+    pub async fn record_check(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let value = self
+            .keyring
+            .seal(CHECK_TEXT)
+            .map_err(|e| StoreError::unavailable("seal the master key check value", e))?;
+        store.set_setting(SETTING, &value).await
+    }
+
     fn forget_others(&self, current: &str) -> Result<(), RotateError> {
         for id in self.keyring.key_ids() {
             if id != current {
@@ -173,6 +253,11 @@ impl MasterKeys {
                 return Err(error.into());
             }
         };
+        // The database now names the new key; a node still holding the old
+        // one is refused at its next start rather than sealing under it.
+        if let Err(error) = self.record_check(store).await {
+            tracing::warn!(%error, "the master key check value was not updated; the next start records it");
+        }
         let temporary = self.key_file.with_extension("key.new");
         write_key(&temporary, &key).map_err(file_error(&temporary))?;
         fs::rename(&temporary, &self.key_file).map_err(file_error(&self.key_file))?;
@@ -195,6 +280,58 @@ mod tests {
 
     use super::*;
     use tako_store::{NewProject, SqliteStore, WebhookSecret};
+
+    #[tokio::test]
+    async fn only_a_node_holding_the_clusters_key_passes_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let node_a = tempfile::tempdir().unwrap();
+        let node_b = tempfile::tempdir().unwrap();
+        let keys_a = MasterKeys::load(node_a.path(), &node_a.path().join("secret.key")).unwrap();
+        let keys_b = MasterKeys::load(node_b.path(), &node_b.path().join("secret.key")).unwrap();
+        let store = SqliteStore::open(dir.path().join("tako.db"))
+            .unwrap()
+            .with_keyring(Arc::clone(&keys_a.keyring));
+        // The first node records the check value; it passes again.
+        keys_a.check_cluster(&store).await.unwrap();
+        keys_a.check_cluster(&store).await.unwrap();
+        // Another key is refused, naming both ids and what to do.
+        let refused = keys_b.check_cluster(&store).await.unwrap_err();
+        let (a, b) = (keys_a.keyring.current_id(), keys_b.keyring.current_id());
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "this node's master key (id {b}) does not match the cluster's (id {a}): copy \
+                 secret.key from another node (the same master key must be on every node)"
+            )
+        );
+        // The same key copied to another node passes.
+        let node_c = tempfile::tempdir().unwrap();
+        fs::copy(
+            node_a.path().join("secret.key"),
+            node_c.path().join("secret.key"),
+        )
+        .unwrap();
+        let keys_c = MasterKeys::load(node_c.path(), &node_c.path().join("secret.key")).unwrap();
+        keys_c.check_cluster(&store).await.unwrap();
+        // After a rotation on A, C (still on the old key) is refused.
+        let rotation = keys_a.rotate(&store).await.unwrap();
+        let refused = keys_c.check_cluster(&store).await.unwrap_err();
+        assert!(
+            matches!(&refused, KeyCheckError::Mismatch { node, cluster }
+                if *node == rotation.old_key && *cluster == rotation.new_key),
+            "{refused}"
+        );
+        keys_a.check_cluster(&store).await.unwrap();
+        // An altered check value is reported, not trusted.
+        store
+            .set_setting(SETTING, &format!("v1:{}:AAAA", rotation.new_key))
+            .await
+            .unwrap();
+        assert!(matches!(
+            keys_a.check_cluster(&store).await.unwrap_err(),
+            KeyCheckError::Corrupt { .. }
+        ));
+    }
 
     #[tokio::test]
     async fn rotation_replaces_the_key_file_and_keeps_secrets_usable() {

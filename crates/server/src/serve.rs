@@ -40,6 +40,9 @@ pub enum ServeError {
     /// The secrets could not be brought under the master key.
     #[error("cannot seal the stored secrets under the master key: {0}")]
     Keys(String),
+    /// This node's master key is not the cluster's.
+    #[error(transparent)]
+    KeyCheck(#[from] crate::keys::KeyCheckError),
     /// A database URL this build cannot use.
     #[error("database_url {0}: expected sqlite://PATH or postgres://USER@HOST/DATABASE")]
     UnsupportedDatabase(String),
@@ -213,9 +216,15 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
 
     // Secrets stored in the clear by an older Tako, or under a key an
     // interrupted rotation left, are sealed under the master key now.
+    // Every node must hold the cluster's master key (cluster.md §1): a node
+    // with another key refuses to start before it seals anything.
+    keys.check_cluster(store.as_ref()).await?;
     keys.settle(store.as_ref())
         .await
         .map_err(|e| ServeError::Keys(e.to_string()))?;
+    keys.record_check(store.as_ref())
+        .await
+        .map_err(store_error)?;
 
     let first_admin_token = if store
         .set_setting_if_absent("initialized", "1")

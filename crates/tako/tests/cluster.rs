@@ -221,3 +221,62 @@ fn a_killed_nodes_deployment_is_interrupted_and_its_queue_moves_on_elsewhere() {
         );
     }
 }
+
+/// Spec cluster §1: every node must hold the cluster's master key. A node
+/// started with its own key refuses to start (exit 2) and says what to
+/// do, before it seals anything; the same key copied over starts.
+#[test]
+fn a_node_with_another_master_key_refuses_to_start_and_a_copied_key_starts() {
+    use std::process::Command;
+
+    let postgres = Postgres::start_new();
+    let url = postgres.create_database("tako");
+    let env = |key_file: &Path| {
+        vec![
+            ("TAKO_WEBHOOK_SECRET", SECRET.to_owned()),
+            ("TAKO_DATABASE_URL", url.clone()),
+            (
+                "TAKO_MASTER_KEY_FILE",
+                key_file.to_str().unwrap().to_owned(),
+            ),
+        ]
+    };
+    let data_a = DataDir::new();
+    let key_a = data_a.path.join("secret.key");
+    let env_a = env(&key_a);
+    let env_a: Vec<(&str, &str)> = env_a.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let node_a = TakoServer::start(tako_bin(), &data_a.path, &[], &env_a);
+
+    // Node B with a key of its own.
+    let data_b = DataDir::new();
+    let key_b = data_b.path.join("secret.key");
+    let output = Command::new(tako_bin())
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_b.path)
+        .envs(env(&key_b))
+        .env("TAKO_LOG", "error")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("this node's master key (id ")
+            && stderr.contains("does not match the cluster's (id ")
+            && stderr.contains("copy secret.key from another node"),
+        "{stderr}"
+    );
+    let key_bytes = std::fs::read(&key_b).unwrap();
+    assert!(
+        !stderr.contains(&String::from_utf8_lossy(&key_bytes).into_owned()),
+        "no key material in the message"
+    );
+
+    // The same key as A's: B starts and serves.
+    std::fs::copy(&key_a, &key_b).unwrap();
+    let env_b = env(&key_b);
+    let env_b: Vec<(&str, &str)> = env_b.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let node_b = TakoServer::start(tako_bin(), &data_b.path, &[], &env_b);
+    drop(node_b);
+    drop(node_a);
+}
