@@ -257,6 +257,9 @@ pub struct DeploymentDto {
     /// The approvals it waits (or waited) for, from its lifecycle phase.
     #[serde(default)]
     pub approval: Option<ApprovalRuleDto>,
+    /// The deployment this one retries (`tako deploy retry`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<RetryOfDto>,
     /// `tako` (Tako runs the process) or `octopus` (forwarded to an
     /// Octopus Deploy server, whose task Tako follows).
     #[serde(default = "tako_kind")]
@@ -271,6 +274,16 @@ pub struct DeploymentDto {
 
 fn tako_kind() -> String {
     "tako".to_owned()
+}
+
+/// The deployment a retry repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RetryOfDto {
+    /// The retried deployment's id.
+    pub deployment: i64,
+    /// Whether the retry started at its failed step (the steps before it
+    /// carried over).
+    pub from_failed_step: bool,
 }
 
 /// The approvals a deployment waits for (its lifecycle phase's `Approval`,

@@ -174,9 +174,11 @@ fn a_killed_nodes_deployment_is_interrupted_and_its_queue_moves_on_elsewhere() {
         )),
         "{error}"
     );
+    // The sweeping node writes its line just after the state changes.
     assert!(
-        db.log(&interrupted)
-            .contains("Interrupted by another node's sweep"),
+        wait_until(Duration::from_secs(10), || db
+            .log(&interrupted)
+            .contains("Interrupted by another node's sweep")),
         "{}",
         db.log(&interrupted)
     );

@@ -208,6 +208,12 @@ fn a_failed_deployment_is_retried_whole_or_from_its_failed_step_in_its_kept_dire
     let done = world.ended(resumed);
     let log = world.log(resumed);
     assert_eq!(done["state"], "success", "{log}");
+    assert_eq!(
+        done["retry_of"],
+        json!({"deployment": first, "from_failed_step": true}),
+        "the API says what the deployment retries"
+    );
+    assert_eq!(again["retry_of"]["from_failed_step"], false, "{again}");
     let states = step_states(&done);
     let carried = format!("succeeded in deployment #{first}");
     assert_eq!(

@@ -92,7 +92,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         ErrorBody, dto::ProjectDto, dto::CreateProject, dto::VariableDto, dto::SetVariable,
         dto::ReleaseDto, dto::ReleasePage, dto::CreateRelease, dto::CreatedRelease,
         dto::CreateDeployment, dto::RetryDeployment, dto::StepDto,
-        dto::DeploymentDto, dto::DeploymentPage, dto::ApprovalRuleDto, dto::ApprovalDto,
+        dto::DeploymentDto, dto::DeploymentPage, dto::ApprovalRuleDto, dto::ApprovalDto, dto::RetryOfDto,
         dto::DecideApproval, dto::JobDto, dto::OutcomeDto, dto::DeliveryDto,
         dto::DeliveryPage, dto::TokenDto, dto::CreateToken, dto::CreatedToken, dto::KeyRotation,
         dto::EnvironmentPolicyDto, dto::SetEnvironmentPolicy, dto::SetWebhookSecret, dto::SetForgeStatus, dto::AuditEntryDto, dto::AuditPage,

@@ -143,6 +143,12 @@ impl ToWire for Deployment {
                     deadline: time(rule.deadline),
                 }
             }),
+            retry_of: deployment
+                .retry_of
+                .map(|retry| tako_protocol::api::RetryOfDto {
+                    deployment: retry.deployment.0,
+                    from_failed_step: retry.from_failed_step,
+                }),
         }
     }
 }
