@@ -94,6 +94,119 @@ pub(crate) enum Command {
     ///
     /// Example: tako env allow Production --project web --branch main --branch 'release/*'
     Env(EnvArgs),
+    /// List deployments (filter by project, environment, state) and show one
+    /// with its steps and agent jobs.
+    ///
+    /// Example: tako deployment list --project web --env Production --state failed
+    /// Example: tako deployment show 42 --output json
+    Deployment(DeploymentArgs),
+    /// List and show received webhooks (deliveries) and what became of them;
+    /// replay a processed one.
+    ///
+    /// Example: tako delivery list --project web
+    /// Example: tako delivery show 3f2a…
+    Delivery(DeliveryArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or
+    /// PowerShell.
+    ///
+    /// Example: tako completions bash > /etc/bash_completion.d/tako
+    /// Example: tako completions zsh > "${fpath[1]}/_tako"
+    Completions(CompletionsArgs),
+    /// Write the man pages (tako.1 and one page per subcommand, such as
+    /// tako-serve.1) into a directory.
+    ///
+    /// Example: tako man --out-dir /usr/local/share/man/man1
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeploymentArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: DeploymentCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeploymentCommand {
+    /// List deployments, newest first.
+    List {
+        /// Only this project's.
+        #[arg(long)]
+        project: Option<String>,
+        /// Only to this environment.
+        #[arg(long = "env", value_name = "ENVIRONMENT")]
+        environment: Option<String>,
+        /// Only in this state (queued, running, success, failed, cancelled,
+        /// interrupted, awaiting_approval, …).
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many (1 to 200).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show one deployment: its release, state, times, steps and agent jobs.
+    Show {
+        /// The deployment's id.
+        deployment: i64,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeliveryArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: DeliveryCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeliveryCommand {
+    /// List received webhooks, newest first, with their outcomes.
+    List {
+        /// Only this project's.
+        #[arg(long)]
+        project: Option<String>,
+        /// At most this many (1 to 200).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show one delivery: its event, ref, commit, outcome and warnings.
+    Show {
+        /// The delivery's id (X-GitHub-Delivery, or the forge's own).
+        delivery: String,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Process a stored delivery again, as if it had just arrived (admin).
+    Replay {
+        /// The delivery's id.
+        delivery: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The directory to write the pages into (made if missing).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out_dir: PathBuf,
 }
 
 /// Where the server is and the token to use (every client command).

@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod console;
 mod local;
+mod reference;
 mod run;
 mod serve;
 mod validate;
@@ -36,6 +37,10 @@ fn main() -> ExitCode {
         cli::Command::Admin(args) => client::admin(args),
         cli::Command::Agent(args) => client::agents::agent(args),
         cli::Command::Env(args) => client::env(args),
+        cli::Command::Deployment(args) => client::history::deployment(args),
+        cli::Command::Delivery(args) => client::history::delivery(args),
+        cli::Command::Completions(args) => reference::completions(&args),
+        cli::Command::Man(args) => reference::man(&args),
     };
     match result {
         Ok(code) => code,

@@ -22,6 +22,7 @@ use tako_protocol::api::{
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/deliveries", get(list_deliveries))
+        .route("/deliveries/{id}", get(get_delivery))
         .route("/deliveries/{id}/replay", post(replay_delivery))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", axum::routing::delete(revoke_token))
@@ -89,6 +90,20 @@ pub(crate) async fn replay_delivery(
 ) -> ApiResult<Json<DeliveryDto>> {
     let delivery = state.services.replay_delivery(&who, &id).await?;
     Ok(Json(to_wire(&delivery)))
+}
+
+/// One received webhook with its outcome.
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries",
+    params(("id" = String, Path, description = "The delivery's id (X-GitHub-Delivery)")),
+    responses((status = 200, body = DeliveryDto), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_delivery(
+    _who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<DeliveryDto>> {
+    let (delivery, forward) = state.services.delivery(&id).await?;
+    Ok(Json(delivery_with_forward(&delivery, forward.as_deref())))
 }
 
 /// Received webhooks, newest first, with their outcomes.

@@ -80,7 +80,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         deployments::approve_deployment, deployments::reject_deployment,
         deployments::deployment_approvals, deployments::awaiting_my_approval,
         deployments::promote_release,
-        admin::list_deliveries, admin::replay_delivery, admin::list_tokens, admin::create_token,
+        admin::list_deliveries, admin::get_delivery, admin::replay_delivery, admin::list_tokens, admin::create_token,
         admin::revoke_token, admin::rotate_key,
         trust::list_policies, trust::set_policy, trust::delete_policy, trust::list_audit,
         agents::list_agents, agents::create_enrollment_token, agents::approve_agent,

@@ -27,6 +27,29 @@ impl Services {
         Ok(delivery)
     }
 
+    /// One delivery with its forward record (as in [`Self::list_deliveries`]);
+    /// `NotFound` names the id.
+    pub async fn delivery(&self, id: &str) -> ServiceResult<(Delivery, Option<String>)> {
+        let delivery = self.store.get_delivery(&DeliveryId(id.to_owned())).await?;
+        let forward = self.forward_of(&delivery).await?;
+        Ok((delivery, forward))
+    }
+
+    /// The forward record of the deployment a delivery queued, when that
+    /// deployment was forwarded to Octopus.
+    async fn forward_of(&self, delivery: &Delivery) -> ServiceResult<Option<String>> {
+        match &delivery.outcome {
+            Some(DeliveryOutcome::Queued { deployment, .. }) => {
+                match self.store.get_deployment(*deployment).await {
+                    Ok(d) if d.kind == DeploymentKind::Octopus => Ok(d.forward),
+                    Ok(_) | Err(StoreError::NotFound { .. }) => Ok(None),
+                    Err(other) => Err(other.into()),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// A page of deliveries, newest first, each with the forward record of
     /// the deployment it queued when that deployment was forwarded to
     /// Octopus (octopus-forward.md §6: "every forwarded delivery carries a
@@ -39,16 +62,7 @@ impl Services {
         let deliveries = self.store.list_deliveries(project, page).await?;
         let mut items = Vec::with_capacity(deliveries.items.len());
         for delivery in deliveries.items {
-            let forward = match &delivery.outcome {
-                Some(DeliveryOutcome::Queued { deployment, .. }) => {
-                    match self.store.get_deployment(*deployment).await {
-                        Ok(d) if d.kind == DeploymentKind::Octopus => d.forward,
-                        Ok(_) | Err(StoreError::NotFound { .. }) => None,
-                        Err(other) => return Err(other.into()),
-                    }
-                }
-                _ => None,
-            };
+            let forward = self.forward_of(&delivery).await?;
             items.push((delivery, forward));
         }
         Ok(Page {

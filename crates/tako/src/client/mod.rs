@@ -7,6 +7,7 @@
 //! them.
 
 pub(crate) mod agents;
+pub(crate) mod history;
 mod http;
 
 use std::io::{IsTerminal, Read};
