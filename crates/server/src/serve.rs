@@ -90,6 +90,7 @@ pub struct Started {
     listener: TcpListener,
     tls: Option<ServerTls>,
     router: axum::Router,
+    work_root: std::path::PathBuf,
 }
 
 impl Started {
@@ -98,20 +99,37 @@ impl Started {
         if self.tls.is_some() { "https" } else { "http" }
     }
 
-    /// Serves until the process ends.
-    pub async fn serve(self) -> std::io::Result<()> {
+    /// Where deployments' working directories (and the records of their
+    /// scripts' process groups) are: what [`crate::scheduler::kill_running_scripts`]
+    /// stops when the server stops.
+    pub fn work_root(&self) -> std::path::PathBuf {
+        self.work_root.clone()
+    }
+
+    /// Serves until `stop` resolves, then stops accepting connections and
+    /// returns once the open ones have finished (the caller bounds that
+    /// wait: log followers and agents' long polls stay open for a while).
+    pub async fn serve_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         use axum::serve::ListenerExt as _;
         let service = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         match &self.tls {
-            None => axum::serve(self.listener, service).await,
+            None => {
+                axum::serve(self.listener, service)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
             // `tap_io` gives the connections the peer address (`ConnectInfo`).
             Some(tls) => {
                 axum::serve(
                     TlsListener::new(self.listener, tls)?.tap_io(|_| ()),
                     service,
                 )
+                .with_graceful_shutdown(stop)
                 .await
             }
         }
@@ -443,6 +461,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         listener,
         tls,
         router: app(state),
+        work_root: config.data_dir.join("work"),
     })
 }
 

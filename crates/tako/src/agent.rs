@@ -137,7 +137,7 @@ pub(crate) fn run(server: Option<String>, args: AgentRunArgs) -> Result<ExitCode
 /// Cancels `shutdown` at the first Ctrl-C or SIGTERM; exits at the second.
 async fn stop_on_signals(shutdown: CancellationToken) {
     for _ in 0..2 {
-        signal().await;
+        crate::signals::stop_requested().await;
         if shutdown.is_cancelled() {
             eprintln!("Stopping now");
             std::process::exit(130);
@@ -147,25 +147,4 @@ async fn stop_on_signals(shutdown: CancellationToken) {
         );
         shutdown.cancel();
     }
-}
-
-#[cfg(unix)]
-async fn signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -12,6 +12,7 @@ mod local;
 mod reference;
 mod run;
 mod serve;
+mod signals;
 mod validate;
 
 use std::process::ExitCode;

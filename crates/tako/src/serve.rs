@@ -8,6 +8,9 @@ use tako_server::config::{ConfigLayer, Origin, merge};
 
 use crate::cli::ServeArgs;
 
+/// How long requests in flight get to finish after a stop signal.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -82,7 +85,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let work_root = runtime.block_on(async move {
         let insecure = config.insecure_unsigned_webhooks && config.webhook_secret.is_none();
         let data_dir = config.data_dir.clone();
         let started = tako_server::serve::start(config).await?;
@@ -105,7 +108,34 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             println!("TLS certificate SHA-256 fingerprint (for tako agent run --server-fingerprint): {fingerprint}");
         }
         println!("Tako listening on {}://{} (data in {})", started.scheme(), started.address, data_dir.display());
-        started.serve().await.context("the server stopped")?;
-        Ok(ExitCode::SUCCESS)
-    })
+        let work_root = started.work_root();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = started.serve_until(async move {
+            let _ = stopped.await;
+        });
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => {
+                result.context("the server stopped")?;
+            }
+            () = crate::signals::stop_requested() => {
+                eprintln!("Stopping: no new connections; requests in flight get {} s to finish. Deployments still running are marked Interrupted at the next start.", STOP_GRACE.as_secs());
+                let _ = stop.send(());
+                match tokio::time::timeout(STOP_GRACE, &mut server).await {
+                    Ok(result) => result.context("the server stopped")?,
+                    Err(_) => eprintln!("Stopped with connections still open (log followers, agents' long polls)"),
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(work_root)
+    })?;
+    // The runtime goes first, so that no deployment task sees its script
+    // killed and records a failure; then the scripts, so that none outlives
+    // the server (its deployments are Interrupted at the next start).
+    runtime.shutdown_timeout(std::time::Duration::ZERO);
+    let killed = tako_server::scheduler::kill_running_scripts(&work_root);
+    if killed > 0 {
+        eprintln!("Stopped {killed} running script(s)");
+    }
+    Ok(ExitCode::SUCCESS)
 }

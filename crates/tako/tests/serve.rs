@@ -744,3 +744,44 @@ fn a_private_repository_is_fetched_with_its_token_and_the_token_stays_secret() {
         );
     }
 }
+
+#[test]
+fn a_sigterm_stops_the_server_cleanly_and_leaves_no_script_running() {
+    let marker = tako_test_support::unique_marker("sigterm");
+    let slow = ROUTING.replace(
+        "      echo \"notes: #{Octopus.Release.Notes}\"\n",
+        &format!("      echo \"notes: #{{Octopus.Release.Notes}}\"\n      echo started-slow; sh -c 'sleep 30.7; echo {marker}'\n"),
+    );
+    let origin = Origin::new(&slow);
+    let data = DataDir::new();
+    let server = start(&data);
+    let first = origin.push_commit("develop", "app.txt", "v1", "slow one");
+    assert_eq!(post_push(&server, "slow", &first, SECRET).status, 202);
+    let db = Db::open(&data);
+    assert!(wait_until(Duration::from_secs(60), || {
+        db.deployments()
+            .first()
+            .is_some_and(|d| db.log(d).contains("started-slow"))
+    }));
+    assert!(!tako_test_support::processes_with(&marker).is_empty());
+
+    // What systemd sends: the server exits 0, within its grace period, and
+    // takes the running script with it.
+    let status = server
+        .terminate(Duration::from_secs(20))
+        .expect("tako serve exits after SIGTERM");
+    assert!(status.success(), "tako serve exited {status} after SIGTERM");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            tako_test_support::processes_with(&marker).is_empty()
+        }),
+        "the deployment's script outlived the server"
+    );
+    // Stopping is not failing: the deployment is still Running in the
+    // store, and the next start marks it Interrupted, as after a crash.
+    assert_eq!(db.deployments()[0].state, DeploymentState::Running);
+    let server = start(&data);
+    let deployments = db.wait_until_finished(1);
+    assert_eq!(deployments[0].state, DeploymentState::Interrupted);
+    drop(server);
+}

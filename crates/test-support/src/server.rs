@@ -133,6 +133,25 @@ impl TakoServer {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM (what systemd sends to stop a service) with the
+    /// system's `kill` and waits up to `deadline` for the exit; `None` if it
+    /// was still running then (it is killed).
+    pub fn terminate(mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM failed");
+        let start = std::time::Instant::now();
+        while start.elapsed() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

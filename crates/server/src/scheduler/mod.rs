@@ -425,6 +425,13 @@ async fn carried_steps(
         .collect())
 }
 
+/// Kills the scripts still running under `root`: a stopping server's own,
+/// so that none outlives it (its deployments are marked Interrupted at the
+/// next start, as after a crash). Returns how many process groups it killed.
+pub fn kill_running_scripts(root: &std::path::Path) -> usize {
+    tidy_work_root(root, Duration::MAX).0
+}
+
 /// Kills scripts left running under `root` by a previous process and
 /// removes working directories last touched longer than `retention` ago.
 /// Returns (process groups killed, directories removed).
