@@ -621,6 +621,27 @@ mod tests {
     }
 
     #[test]
+    fn a_node_may_run_no_deployments_and_at_most_1024() {
+        let file = ConfigLayer::from_toml("tako.toml", "max_concurrent_deployments = 0").unwrap();
+        assert_eq!(
+            merge(&[(Origin::File, file)])
+                .unwrap()
+                .max_concurrent_deployments,
+            0
+        );
+        let env = ConfigLayer::from_env(|name| {
+            (name == "TAKO_MAX_CONCURRENT_DEPLOYMENTS").then(|| "1025".to_owned())
+        });
+        let error = merge(&[(Origin::Environment, env)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("expected a whole number from 0 (this node runs no deployments) to 1024, got \"1025\""),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn the_deployment_lease_and_its_sweep_are_bounded_durations() {
         let defaults = merge(&[]).unwrap();
         assert_eq!(defaults.deployment_lease, Duration::from_secs(30));

@@ -13,6 +13,8 @@
 //!   by a deployment on B, a token revoked on A is refused on B within a
 //!   second; the log of the deployment running on B is followed through A;
 //!   an agent enrolled through and polling A runs a step of B's deployment.
+//! - A deployment swept from a dead node gets its forge status (`failure`)
+//!   from the sweeping node.
 
 #![allow(clippy::unwrap_used)]
 
@@ -607,4 +609,84 @@ Steps:
             == 401),
         "B still takes the revoked token"
     );
+}
+
+/// Spec cluster §2 with §7 of the forge statuses: a deployment whose node
+/// died is reported to its forge like any deployment that ended, by the
+/// node whose sweep interrupted it (GitHub's status API stands in: it
+/// cannot run here, and it checks every request as GitHub documents it).
+#[test]
+fn a_deployment_swept_from_a_dead_node_gets_its_failure_status_from_the_sweeping_node() {
+    use tako_test_support::TempGitRepo;
+    use tako_test_support::forge_api::ForgeStatusApi;
+    use tako_test_support::git_server::{BareRepo, GitHttpServer};
+
+    const STATUS_TOKEN: &str = "ghp_clusterStatusToken0123456789abcdef";
+    let cluster = Cluster::new();
+    let github = ForgeStatusApi::start(STATUS_TOKEN, "acme", "demo");
+    let work = TempGitRepo::new();
+    work.write(
+        "takofile.yml",
+        "Project: Demo\nMappings:\n  - Branch: develop\n    Environment: DevTest\nSteps:\n  - Name: Deploy\n    Run: |\n      echo \"deploying #{Octopus.Release.Number}\"\n      sleep 20\n",
+    );
+    work.commit("Add the takofile");
+    let bare = BareRepo::new("acme/demo.git");
+    bare.push_from(&work, &["main"]);
+    let git = GitHttpServer::start(bare.root());
+    let url = git.url("acme/demo.git");
+    let origin = Origin { work, bare };
+    let (dir_a, dir_b) = (DataDir::new(), DataDir::new());
+    let a = cluster.node(&dir_a, &[]);
+    let admin = a.token.clone().unwrap();
+    let created = api(
+        &a,
+        &admin,
+        "POST",
+        "/api/v1/projects",
+        &serde_json::json!({"name": "Demo", "repository": url}).to_string(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let set = api(
+        &a,
+        &admin,
+        "PUT",
+        "/api/v1/projects/Demo/forge-status",
+        &serde_json::json!({"token": STATUS_TOKEN, "forge": "github", "api_url": github.url()})
+            .to_string(),
+    );
+    assert_eq!(set.status, 200, "{}", set.text());
+
+    let body = origin.push_commit_as(&url, "develop", "app.txt", "v1", "The slow one");
+    let answer = post_push(&a.address, "slow-1", &body, SECRET);
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    assert!(
+        wait_until(Duration::from_secs(60), || github
+            .recorded()
+            .iter()
+            .any(|(state, _)| state == "pending")),
+        "no pending status: {:?} {}",
+        github.exchanges(),
+        logs(std::slice::from_ref(&dir_a))
+    );
+    let b = cluster.node(&dir_b, &[]);
+    a.kill();
+
+    assert!(
+        wait_until(Duration::from_secs(60), || github
+            .recorded()
+            .last()
+            .is_some_and(|(state, _)| state == "failure")),
+        "no failure status after the sweep: {:?}",
+        github.recorded()
+    );
+    let deployment = cluster.deployments().pop().unwrap();
+    assert_eq!(deployment.state, DeploymentState::Interrupted);
+    assert_eq!(github.violations(), Vec::<String>::new());
+    let states: Vec<String> = github.recorded().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(states, ["pending", "failure"]);
+    assert!(
+        !logs(&[dir_b]).contains(STATUS_TOKEN),
+        "the token is never logged"
+    );
+    drop(b);
 }
