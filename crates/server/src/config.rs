@@ -33,7 +33,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// The server-wide webhook secret (projects may have their own).
     pub webhook_secret: Option<String>,
-    /// How many deployments may run at once across all projects.
+    /// How many deployments may run at once on this node, across all
+    /// projects (0: this node runs none; it serves the API and the intake).
     pub max_concurrent_deployments: usize,
     /// How long a finished deployment's working directory is kept.
     pub workdir_retention: Duration,
@@ -466,8 +467,8 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
                 .trim()
                 .parse()
                 .ok()
-                .filter(|n| *n >= 1 && *n <= 1024)
-                .ok_or_else(|| format!("expected a whole number from 1 to 1024, got {value:?}"))?;
+                .filter(|n| *n <= 1024)
+                .ok_or_else(|| format!("expected a whole number from 0 (this node runs no deployments) to 1024, got {value:?}"))?;
         }
         "workdir_retention" => {
             config.workdir_retention = humantime::parse_duration(value.trim())
@@ -617,6 +618,27 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn a_node_may_run_no_deployments_and_at_most_1024() {
+        let file = ConfigLayer::from_toml("tako.toml", "max_concurrent_deployments = 0").unwrap();
+        assert_eq!(
+            merge(&[(Origin::File, file)])
+                .unwrap()
+                .max_concurrent_deployments,
+            0
+        );
+        let env = ConfigLayer::from_env(|name| {
+            (name == "TAKO_MAX_CONCURRENT_DEPLOYMENTS").then(|| "1025".to_owned())
+        });
+        let error = merge(&[(Origin::Environment, env)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("expected a whole number from 0 (this node runs no deployments) to 1024, got \"1025\""),
+            "{error}"
+        );
     }
 
     #[test]

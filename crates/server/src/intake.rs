@@ -134,6 +134,15 @@ impl WebhookSecrets {
         WebhookSecrets(Arc::new(RwLock::new(index)))
     }
 
+    /// Replaces every secret with these (repository URL, secret) pairs
+    /// (a reload after another node changed a project).
+    pub fn replace(&self, pairs: impl IntoIterator<Item = (String, String)>) {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(pairs);
+    }
+
     /// Sets (or, with `None`, forgets) one project's secret.
     pub fn set(&self, repository_url: &str, secret: Option<String>) {
         let mut index = self

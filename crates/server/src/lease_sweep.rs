@@ -2,7 +2,9 @@
 //! deployments whose lease ran out (their node died, hung or lost the
 //! database for longer than `deployment_lease`) are marked `interrupted`,
 //! with the node that held them and when it was last heard of, and the
-//! scheduler is woken so their environments' queues move on.
+//! scheduler is woken so their environments' queues move on. The forge
+//! hears of each as of any deployment that ended: its commit status
+//! becomes a failure, sent by the sweeping node.
 //!
 //! Only expired leases are swept: a node renews each of its running
 //! deployments twice a second, so its live work is never taken from it
@@ -24,6 +26,8 @@ pub struct LeaseSweep {
     pub period: Duration,
     /// Woken when something was swept (the scheduler's wake-up).
     pub wake: Arc<Notify>,
+    /// Reports a swept deployment's end to its forge.
+    pub statuses: crate::statuses::StatusReporter,
 }
 
 impl LeaseSweep {
@@ -46,11 +50,14 @@ impl LeaseSweep {
             .interrupt_running(InterruptScope::ExpiredLeases { lease: self.lease })
             .await?;
         for id in &swept {
-            let reason = self
-                .store
-                .get_deployment(*id)
-                .await
-                .ok()
+            let deployment = self.store.get_deployment(*id).await.ok();
+            if let Some(deployment) = &deployment {
+                // The dead node reported `pending`; its end is ours to report.
+                self.statuses
+                    .start(deployment)
+                    .report(tako_forges::status::Phase::Failed);
+            }
+            let reason = deployment
                 .and_then(|d| d.error)
                 .unwrap_or_else(|| "its node stopped renewing its lease".to_owned());
             tracing::warn!(deployment = %id, %reason, "interrupted a deployment whose lease ran out");

@@ -9,6 +9,7 @@
 //! and answer; rules live in the services and below.
 
 pub mod api;
+pub mod caches;
 pub mod config;
 pub mod http;
 pub mod intake;
@@ -28,4 +29,5 @@ pub mod state;
 pub mod statuses;
 pub mod sweep;
 pub mod tls;
+pub mod wakeups;
 pub mod web;

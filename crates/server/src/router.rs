@@ -34,8 +34,9 @@ use tokio::sync::Notify;
 use crate::octopus::Decision;
 use crate::releases::{self, Origin, Process, ReleaseError};
 
-/// How long a claimed delivery is ours before another node may take it.
-const DELIVERY_LEASE: Duration = Duration::from_secs(120);
+/// How often an idle router looks for deliveries it was not woken for
+/// (another node's expired claims, a lost wake-up).
+const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// What the router needs.
 #[derive(Clone)]
@@ -46,6 +47,10 @@ pub struct Router {
     pub mirrors: Mirrors,
     /// This node's name.
     pub node: NodeId,
+    /// How long a claimed delivery is ours before another node may take it
+    /// (`deployment_lease`: a dead node's deliveries are routed elsewhere
+    /// within the lease and a poll).
+    pub lease: Duration,
     /// Woken when deliveries are stored.
     pub deliveries_stored: Arc<Notify>,
     /// Notified when a deployment is queued.
@@ -64,7 +69,7 @@ impl Router {
         loop {
             match self
                 .store
-                .claim_pending_delivery(&self.node, DELIVERY_LEASE)
+                .claim_pending_delivery(&self.node, self.lease)
                 .await
             {
                 Ok(Some(claimed)) => {
@@ -104,11 +109,8 @@ impl Router {
                 Ok(None) => {
                     // Wait for new deliveries, but look again now and then:
                     // another node's expired claims become ours to take.
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(5),
-                        self.deliveries_stored.notified(),
-                    )
-                    .await;
+                    let _ =
+                        tokio::time::timeout(IDLE_POLL, self.deliveries_stored.notified()).await;
                 }
                 Err(error) => {
                     tracing::error!(%error, "cannot claim deliveries");

@@ -310,6 +310,9 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         store.append_log(*id, &[line]).await.map_err(store_error)?;
     }
 
+    // The generation is read before the projects: a change made through
+    // another node in between is then reloaded, never missed.
+    let cache_generation = store.cache_generation().await.map_err(store_error)?;
     let secrets = WebhookSecrets::new(
         store
             .list_projects()
@@ -354,6 +357,27 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
     let deliveries_stored = Arc::new(Notify::new());
     let deployments_queued = Arc::new(Notify::new());
     let jobs_created = Arc::new(Notify::new());
+    let caches_changed = Arc::new(Notify::new());
+    // The store's wake-ups (every node's changes on PostgreSQL) wake the
+    // router, the scheduler, the agents' long polls and the caches here.
+    tokio::spawn(
+        crate::wakeups::Wakers {
+            deliveries: deliveries_stored.clone(),
+            deployments: deployments_queued.clone(),
+            jobs: jobs_created.clone(),
+            caches: caches_changed.clone(),
+        }
+        .run(store.clone()),
+    );
+    tokio::spawn(
+        crate::caches::Caches {
+            store: store.clone(),
+            secrets: secrets.clone(),
+            wake: caches_changed,
+            loaded: cache_generation,
+        }
+        .run(),
+    );
     let mirrors = Mirrors::new(config.data_dir.join("mirrors"));
     let leftovers = mirrors.remove_leftovers();
     if leftovers > 0 {
@@ -369,6 +393,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         store: store.clone(),
         mirrors: mirrors.clone(),
         node: node.clone(),
+        lease: config.deployment_lease,
         deliveries_stored: deliveries_stored.clone(),
         deployments_queued: deployments_queued.clone(),
         auto_register_projects: config.auto_register_projects,
@@ -376,6 +401,11 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         forwarders: forwarders.clone(),
     };
     tokio::spawn(router.run());
+    let statuses = crate::statuses::StatusReporter::new(
+        store.clone(),
+        public_url.clone().unwrap_or_default(),
+        config.github_api_url.clone(),
+    );
     let scheduler = Scheduler {
         store: store.clone(),
         mirrors: mirrors.clone(),
@@ -390,11 +420,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         agents: crate::scheduler::AgentSettings {
             connect_timeout: config.agent_connect_timeout,
         },
-        statuses: crate::statuses::StatusReporter::new(
-            store.clone(),
-            public_url.clone().unwrap_or_default(),
-            config.github_api_url.clone(),
-        ),
+        statuses: statuses.clone(),
         jobs_created: jobs_created.clone(),
         forwarders,
     };
@@ -407,6 +433,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
             lease: config.deployment_lease,
             period: config.lease_sweep,
             wake: deployments_queued.clone(),
+            statuses,
         }
         .run(),
     );

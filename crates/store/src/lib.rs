@@ -24,6 +24,7 @@ pub mod seal;
 mod sealing;
 mod sqlite;
 mod store;
+pub mod wakeups;
 
 pub use agents::*;
 pub use error::{BoxError, StoreError, StoreResult};
@@ -34,3 +35,4 @@ pub use postgres::{PostgresOptions, PostgresStore, latest_postgres_version, reda
 pub use seal::{Keyring, SealError};
 pub use sqlite::SqliteStore;
 pub use store::Store;
+pub use wakeups::{Wakeup, Wakeups};

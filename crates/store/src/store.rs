@@ -18,6 +18,7 @@ use crate::model::{
     NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord,
     TokenHash, TokenId, Variable, VariableId,
 };
+use crate::wakeups::Wakeups;
 
 /// Everything Tako keeps. Usable as `Arc<dyn Store>`.
 ///
@@ -173,8 +174,9 @@ pub trait Store: Send + Sync + 'static {
     /// release then environment.
     async fn release_deployments(&self, releases: &[ReleaseId]) -> StoreResult<Vec<Deployment>>;
     /// Claims the oldest queued deployment whose project and environment have
-    /// none running, when fewer than `max_running` run in total, and marks it
-    /// `Running`.
+    /// none running (on any node), when fewer than `max_running` run on
+    /// `node` (`max_concurrent_deployments` is per node), and marks it
+    /// `Running`, held by `node`.
     async fn claim_next_deployment(
         &self,
         node: &NodeId,
@@ -454,4 +456,15 @@ pub trait Store: Send + Sync + 'static {
     /// Sets a setting only if it has no value; `true` when this call set it
     /// (the first-start marker).
     async fn set_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
+
+    // ----- wake-ups and caches (cluster §3) -----
+
+    /// From now on, what this store's users may be waiting for (see
+    /// [`crate::wakeups`]): in-process on SQLite, every node's changes
+    /// on PostgreSQL.
+    fn wakeups(&self) -> Wakeups;
+    /// The cache generation: raised by every change to projects, environment
+    /// policies and tokens, so what a node caches of them is reloaded when
+    /// it moves.
+    async fn cache_generation(&self) -> StoreResult<i64>;
 }

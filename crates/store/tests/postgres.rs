@@ -69,7 +69,14 @@ async fn nodes_starting_together_migrate_once() {
         "SELECT count(*), max(version) FROM schema_migrations",
     );
     let latest = tako_store::latest_postgres_version();
-    assert_eq!(applied, format!("{latest}|{latest}"));
+    let count = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".sql"))
+        })
+        .count();
+    assert_eq!(applied, format!("{count}|{latest}"), "each applied once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,4 +321,56 @@ async fn tls_to_the_database_is_verified() {
         .unwrap_err()
         .to_string();
     assert!(message.contains("database_ca_file"), "{message}");
+}
+
+/// Cluster §3: a change made through one node wakes the others (`NOTIFY`
+/// on commit, heard by each store's `LISTEN`); a listener that lost its
+/// connection makes it again and says it may have missed some.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_through_one_node_wakes_another_and_a_lost_listener_comes_back() {
+    use conformance::delivery as push;
+    use std::time::Duration;
+    use tako_store::Wakeup;
+
+    let factory = PostgresFactory::new();
+    let a = factory.open().await;
+    let b = factory.open().await;
+    let mut wakeups = a.wakeups();
+    let mut heard = false;
+    for i in 0..50 {
+        b.insert_deliveries(&[push(&format!("from-b-{i}"), "web")])
+            .await
+            .unwrap();
+        if heard_within(&mut wakeups, Wakeup::Deliveries, Duration::from_millis(200)).await {
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "node a never heard of node b's deliveries");
+
+    // The database restarts: the listener connects again and tells its
+    // receivers that wake-ups may have been lost.
+    factory.postgres.stop();
+    factory.postgres.start();
+    assert!(
+        heard_within(&mut wakeups, Wakeup::Missed, Duration::from_secs(30)).await,
+        "the listener never came back"
+    );
+    b.insert_deliveries(&[push("after-restart", "web")])
+        .await
+        .unwrap();
+    assert!(
+        heard_within(&mut wakeups, Wakeup::Deliveries, Duration::from_secs(10)).await,
+        "nothing heard after the restart"
+    );
+}
+
+/// Whether `wanted` comes within `wait` (other wake-ups are skipped).
+async fn heard_within(
+    wakeups: &mut tako_store::Wakeups,
+    wanted: tako_store::Wakeup,
+    wait: std::time::Duration,
+) -> bool {
+    let next = async { while wakeups.next().await != wanted {} };
+    tokio::time::timeout(wait, next).await.is_ok()
 }

@@ -2,7 +2,9 @@
 //! `?follow=true` and the web UI's live log: `line` events (data: the
 //! line's JSON, id: its cursor, so a reconnect with `Last-Event-ID` resumes)
 //! then one `end` event with the deployment's final state. The store is
-//! polled, so it follows a deployment running on any node. An agent's line
+//! read when its wake-ups say lines of this deployment were stored (through
+//! any node, on PostgreSQL) and polled besides, so it follows a deployment
+//! running on any node or agent. An agent's line
 //! (labelled `Step@agent`) names its agent in `agent`, read from the
 //! deployment's jobs.
 
@@ -14,7 +16,7 @@ use std::time::Duration;
 use axum::response::sse::Event;
 use futures_util::stream::{self, Stream};
 use tako_protocol::api::{LogEnd, LogLineDto};
-use tako_store::{DeploymentId, LogCursor, Store, StoreError};
+use tako_store::{DeploymentId, LogCursor, Store, StoreError, Wakeups};
 
 use crate::http::wire::time;
 use crate::services::logs::{AgentLabels, READ_BATCH};
@@ -30,6 +32,7 @@ struct Follow {
     read_now: bool,
     done: bool,
     agents: AgentLabels,
+    wakeups: Wakeups,
 }
 
 /// The events of a followed log; see the module docs.
@@ -39,6 +42,7 @@ pub(crate) fn follow(
     from: LogCursor,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let start = Follow {
+        wakeups: store.wakeups(),
         store,
         id,
         cursor: from,
@@ -56,7 +60,8 @@ pub(crate) fn follow(
                 return None;
             }
             if !follow.read_now {
-                tokio::time::sleep(POLL_INTERVAL).await;
+                let id = follow.id;
+                let _ = tokio::time::timeout(POLL_INTERVAL, follow.wakeups.log_of(id)).await;
             }
             follow.read_now = false;
             follow.poll().await;

@@ -215,6 +215,13 @@ fn intake_error(error: IntakeError) -> Response {
     };
     if status.is_server_error() {
         tracing::error!(%error, "webhook intake failed");
+        // Not stored: the sender is told when to try again (cluster §4).
+        return (
+            status,
+            [(axum::http::header::RETRY_AFTER, "5")],
+            Json(json!({ "error": message })),
+        )
+            .into_response();
     }
     (status, Json(json!({ "error": message }))).into_response()
 }

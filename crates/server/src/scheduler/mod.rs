@@ -54,7 +54,7 @@ pub struct Scheduler {
     pub node: NodeId,
     /// Where working directories go (`<data_dir>/work`).
     pub work_root: PathBuf,
-    /// The most deployments running at once.
+    /// The most deployments running at once on this node.
     pub max_running: u32,
     /// How long a claimed deployment stays ours without renewal
     /// (`deployment_lease`).
@@ -125,8 +125,10 @@ impl Scheduler {
                     });
                 }
                 Ok(None) => {
+                    // Woken by a queued deployment (here or, through the
+                    // store's wake-ups, on another node); polled as well.
                     let _ =
-                        tokio::time::timeout(Duration::from_secs(2), self.wake.notified()).await;
+                        tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
                 }
                 Err(error) => {
                     tracing::error!(%error, "cannot claim deployments");

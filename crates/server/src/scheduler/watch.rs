@@ -82,10 +82,14 @@ async fn watch(
 ) {
     let mut flush = tokio::time::interval(LOG_FLUSH_INTERVAL);
     let mut renew = tokio::time::interval(WATCH_INTERVAL);
+    // A cancel requested through any node wakes this at once; the flag is
+    // also read with every renewal.
+    let mut wakeups = store.wakeups();
     loop {
         tokio::select! {
             () = done.cancelled() => return,
             _ = flush.tick() => store_progress(&*store, id, &sink).await,
+            () = wakeups.cancel_of(id) => follow_cancel(&*store, id, &sink, &cancel).await,
             _ = renew.tick() => {
                 match store.renew_deployment_lease(id, &node, lease).await {
                     Ok(_) => {}
@@ -100,15 +104,27 @@ async fn watch(
                         tracing::warn!(deployment = %id, %error, "cannot renew the lease");
                     }
                 }
-                if let Ok(deployment) = store.get_deployment(id).await
-                    && deployment.cancel_requested
-                    && !cancel.is_cancelled()
-                {
-                    sink.system_line("Cancel requested: stopping the running step; only Always steps run from here");
-                    cancel.cancel();
-                }
+                follow_cancel(&*store, id, &sink, &cancel).await;
             }
         }
+    }
+}
+
+/// Cancels the run when a cancel was requested for deployment `id`.
+async fn follow_cancel(
+    store: &dyn Store,
+    id: DeploymentId,
+    sink: &StoreSink,
+    cancel: &CancellationToken,
+) {
+    if let Ok(deployment) = store.get_deployment(id).await
+        && deployment.cancel_requested
+        && !cancel.is_cancelled()
+    {
+        sink.system_line(
+            "Cancel requested: stopping the running step; only Always steps run from here",
+        );
+        cancel.cancel();
     }
 }
 

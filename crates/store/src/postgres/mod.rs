@@ -35,6 +35,7 @@
 
 mod agents;
 mod jobs;
+mod listen;
 mod migrate;
 mod ops;
 mod sealing;
@@ -63,6 +64,7 @@ use crate::model::{
 use crate::model::{Approval, DeploymentTarget, NewApproval};
 use crate::seal::Keyring;
 use crate::store::Store;
+use crate::wakeups::{Hub, Wakeups};
 
 pub use migrate::latest_version as latest_postgres_version;
 
@@ -134,6 +136,17 @@ pub struct PostgresStore {
     /// Seals secrets on their way in and opens them on their way out;
     /// without one they are kept as given (tests, tools).
     keyring: Option<Arc<Keyring>>,
+    /// The wake-ups heard from the database, and how to start listening.
+    wakeups: WakeupSource,
+}
+
+/// Where a store's wake-ups come from: its hub, the listener's connection
+/// settings (taken by the first `wakeups` call that starts it) and the
+/// listener's stop (dropped with the store).
+struct WakeupSource {
+    hub: Arc<Hub>,
+    listener: std::sync::Mutex<Option<listen::Listener>>,
+    _stop: tokio::sync::watch::Sender<()>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -164,9 +177,23 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("tako");
         }
+        let tls = tls::RustlsTls::new(options.ca_file.as_deref())?;
+        let hub = Arc::new(Hub::default());
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let wakeups = WakeupSource {
+            hub: Arc::clone(&hub),
+            listener: std::sync::Mutex::new(Some(listen::Listener {
+                config: config.clone(),
+                tls: tls.clone(),
+                hub,
+                stop: stopped,
+                target: target.clone(),
+            })),
+            _stop: stop,
+        };
         let manager = Manager::from_config(
             config,
-            tls::RustlsTls::new(options.ca_file.as_deref())?,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -184,6 +211,7 @@ impl PostgresStore {
             pool,
             target,
             keyring: None,
+            wakeups,
         };
         let mut client = store.client().await?;
         migrate::migrate(&mut client).await.map_err(|e| match e {
@@ -873,6 +901,28 @@ impl Store for PostgresStore {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
         let c = self.client().await?;
         ops::get_setting(&c, key).await
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        let receiver = self.wakeups.hub.subscribe();
+        // The first call inside a runtime starts the listener.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let listener = self
+                .wakeups
+                .listener
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(listener) = listener {
+                runtime.spawn(listener.run());
+            }
+        }
+        receiver
+    }
+
+    async fn cache_generation(&self) -> StoreResult<i64> {
+        let c = self.client().await?;
+        ops::cache_generation(&c).await
     }
 
     async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {

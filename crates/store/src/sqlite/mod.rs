@@ -69,6 +69,7 @@ use crate::model::{
 };
 use crate::seal::Keyring;
 use crate::store::Store;
+use crate::wakeups::{Hub, Wakeup, Wakeups};
 
 /// How many read connections a file database gets.
 const READERS: usize = 2;
@@ -92,6 +93,8 @@ pub struct SqliteStore {
     /// Seals secrets on their way in and opens them on their way out;
     /// without one they are kept as given (tests, tools).
     keyring: Option<Arc<Keyring>>,
+    /// The in-process wake-ups (one node uses the file).
+    hub: Arc<Hub>,
 }
 
 /// SQLite's migrations (the PostgreSQL ones mirror their numbers).
@@ -349,6 +352,7 @@ impl SqliteStore {
             threads,
             path,
             keyring: None,
+            hub: Arc::default(),
         })
     }
 
@@ -399,6 +403,16 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         Self::run(self.readers.as_ref().or(self.writer.as_ref()), f).await
+    }
+}
+
+impl SqliteStore {
+    /// Passes `result` on, sending `wakeup` first when it succeeded.
+    fn woke<T>(&self, result: StoreResult<T>, wakeup: Wakeup) -> StoreResult<T> {
+        if result.is_ok() {
+            self.hub.send(wakeup);
+        }
+        result
     }
 }
 
@@ -511,8 +525,10 @@ impl Store for SqliteStore {
         deliveries: &[NewDelivery],
     ) -> StoreResult<Vec<InsertOutcome>> {
         let deliveries = deliveries.to_vec();
-        self.write(move |c| ops::insert_deliveries(c, &deliveries))
-            .await
+        let stored = self
+            .write(move |c| ops::insert_deliveries(c, &deliveries))
+            .await;
+        self.woke(stored, Wakeup::Deliveries)
     }
 
     async fn claim_pending_delivery(
@@ -537,8 +553,10 @@ impl Store for SqliteStore {
         completion: DeliveryCompletion,
     ) -> StoreResult<DeliveryOutcome> {
         let id = id.clone();
-        self.write(move |c| ops::complete_delivery(c, &id, completion))
-            .await
+        let completed = self
+            .write(move |c| ops::complete_delivery(c, &id, completion))
+            .await;
+        self.woke(completed, Wakeup::Deployments)
     }
 
     async fn get_delivery(&self, id: &DeliveryId) -> StoreResult<Delivery> {
@@ -615,29 +633,31 @@ impl Store for SqliteStore {
         targets: &[DeploymentTarget],
     ) -> StoreResult<(Release, Vec<Deployment>)> {
         let environments = targets.to_vec();
-        self.write(move |c| {
-            let tx = c
-                .transaction()
-                .map_err(ops::db("create a release and its deployments"))?;
-            let release = ops::insert_release(&tx, &release)?;
-            let mut deployments = Vec::with_capacity(environments.len());
-            for target in environments {
-                deployments.push(ops::insert_deployment(
-                    &tx,
-                    &NewDeployment {
-                        release: release.id,
-                        environment: target.environment,
-                        approval: target.approval,
-                        created_by: target.created_by,
-                        retry_of: None,
-                    },
-                )?);
-            }
-            tx.commit()
-                .map_err(ops::db("create a release and its deployments"))?;
-            Ok((release, deployments))
-        })
-        .await
+        let created = self
+            .write(move |c| {
+                let tx = c
+                    .transaction()
+                    .map_err(ops::db("create a release and its deployments"))?;
+                let release = ops::insert_release(&tx, &release)?;
+                let mut deployments = Vec::with_capacity(environments.len());
+                for target in environments {
+                    deployments.push(ops::insert_deployment(
+                        &tx,
+                        &NewDeployment {
+                            release: release.id,
+                            environment: target.environment,
+                            approval: target.approval,
+                            created_by: target.created_by,
+                            retry_of: None,
+                        },
+                    )?);
+                }
+                tx.commit()
+                    .map_err(ops::db("create a release and its deployments"))?;
+                Ok((release, deployments))
+            })
+            .await;
+        self.woke(created, Wakeup::Deployments)
     }
 
     async fn get_release(&self, id: ReleaseId) -> StoreResult<Release> {
@@ -668,13 +688,15 @@ impl Store for SqliteStore {
     }
 
     async fn create_deployment(&self, deployment: NewDeployment) -> StoreResult<Deployment> {
-        self.write(move |c| {
-            let tx = c.transaction().map_err(ops::db("create deployment"))?;
-            let deployment = ops::insert_deployment(&tx, &deployment)?;
-            tx.commit().map_err(ops::db("create deployment"))?;
-            Ok(deployment)
-        })
-        .await
+        let created = self
+            .write(move |c| {
+                let tx = c.transaction().map_err(ops::db("create deployment"))?;
+                let deployment = ops::insert_deployment(&tx, &deployment)?;
+                tx.commit().map_err(ops::db("create deployment"))?;
+                Ok(deployment)
+            })
+            .await;
+        self.woke(created, Wakeup::Deployments)
     }
 
     async fn get_deployment(&self, id: DeploymentId) -> StoreResult<Deployment> {
@@ -730,12 +752,15 @@ impl Store for SqliteStore {
         state: DeploymentState,
         error: Option<String>,
     ) -> StoreResult<Deployment> {
-        self.write(move |c| ops::finish_deployment(c, id, state, error))
-            .await
+        let finished = self
+            .write(move |c| ops::finish_deployment(c, id, state, error))
+            .await;
+        self.woke(finished, Wakeup::Deployments)
     }
 
     async fn request_cancel(&self, id: DeploymentId) -> StoreResult<Deployment> {
-        self.write(move |c| ops::request_cancel(c, id)).await
+        let requested = self.write(move |c| ops::request_cancel(c, id)).await;
+        self.woke(requested, Wakeup::Cancel(id))
     }
 
     async fn record_approval(
@@ -743,8 +768,10 @@ impl Store for SqliteStore {
         id: DeploymentId,
         decision: NewApproval,
     ) -> StoreResult<Deployment> {
-        self.write(move |c| ops::record_approval(c, id, &decision))
-            .await
+        let recorded = self
+            .write(move |c| ops::record_approval(c, id, &decision))
+            .await;
+        self.woke(recorded, Wakeup::Deployments)
     }
 
     async fn list_approvals(&self, id: DeploymentId) -> StoreResult<Vec<Approval>> {
@@ -756,7 +783,8 @@ impl Store for SqliteStore {
     }
 
     async fn interrupt_running(&self, scope: InterruptScope) -> StoreResult<Vec<DeploymentId>> {
-        self.write(move |c| ops::interrupt_running(c, &scope)).await
+        let interrupted = self.write(move |c| ops::interrupt_running(c, &scope)).await;
+        self.woke(interrupted, Wakeup::Deployments)
     }
 
     async fn update_step(&self, deployment: DeploymentId, step: StepRecord) -> StoreResult<()> {
@@ -795,8 +823,10 @@ impl Store for SqliteStore {
 
     async fn requeue_waiting_on_agents(&self, node: &NodeId) -> StoreResult<Vec<DeploymentId>> {
         let node = node.clone();
-        self.write(move |c| ops::requeue_waiting_on_agents(c, &node))
-            .await
+        let requeued = self
+            .write(move |c| ops::requeue_waiting_on_agents(c, &node))
+            .await;
+        self.woke(requeued, Wakeup::Deployments)
     }
 
     async fn append_log(
@@ -812,8 +842,10 @@ impl Store for SqliteStore {
             .chunks(crate::log_codec::CHUNK_MAX_LINES)
             .map(|chunk| (chunk.len(), crate::log_codec::encode(chunk)))
             .collect();
-        self.write(move |c| ops::append_log(c, deployment, &chunks))
-            .await
+        let appended = self
+            .write(move |c| ops::append_log(c, deployment, &chunks))
+            .await;
+        self.woke(appended, Wakeup::Log(deployment))
     }
 
     async fn read_log(
@@ -874,6 +906,14 @@ impl Store for SqliteStore {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_owned();
         self.read(move |c| ops::get_setting(c, &key)).await
+    }
+
+    fn wakeups(&self) -> Wakeups {
+        self.hub.subscribe()
+    }
+
+    async fn cache_generation(&self) -> StoreResult<i64> {
+        self.read(ops::cache_generation).await
     }
 
     async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
@@ -1004,11 +1044,13 @@ impl Store for SqliteStore {
 
     async fn create_job(&self, mut job: NewJob) -> StoreResult<Job> {
         let keys = self.keys();
-        self.write(move |c| {
-            job.spec = layer::seal(keys.as_deref(), &job.spec)?;
-            jobs::create_job(c, &job, Utc::now())
-        })
-        .await
+        let created = self
+            .write(move |c| {
+                job.spec = layer::seal(keys.as_deref(), &job.spec)?;
+                jobs::create_job(c, &job, Utc::now())
+            })
+            .await;
+        self.woke(created, Wakeup::Jobs)
     }
 
     async fn get_job(&self, id: &JobId) -> StoreResult<Job> {

@@ -38,7 +38,7 @@ pub(crate) async fn one_at_a_time_per_project_and_environment_in_order(factory: 
     assert!(claim().await.unwrap().is_none());
 }
 
-pub(crate) async fn global_maximum_of_running_deployments(factory: &dyn StoreFactory) {
+pub(crate) async fn per_node_maximum_of_running_deployments(factory: &dyn StoreFactory) {
     let store = factory.open().await;
     let web = project(store.as_ref(), "web").await;
     let a = queue(store.as_ref(), web.id, "A").await;
@@ -91,7 +91,8 @@ pub(crate) async fn global_maximum_of_running_deployments(factory: &dyn StoreFac
         c.id
     );
 
-    // Concurrent claimers never exceed the maximum nor take one twice.
+    // Concurrent claimers on two nodes never exceed each node's maximum
+    // nor take one twice.
     for env in ["D", "E", "F", "G", "H", "I"] {
         queue(store.as_ref(), web.id, env).await;
     }
@@ -103,20 +104,27 @@ pub(crate) async fn global_maximum_of_running_deployments(factory: &dyn StoreFac
     for i in 0..8 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store
-                .claim_next_deployment(&node(&format!("n{i}")), LONG, 4)
-                .await
+            let on = node(if i % 2 == 0 { "a" } else { "b" });
+            store.claim_next_deployment(&on, LONG, 2).await
         }));
     }
     let mut claimed = Vec::new();
     for task in tasks {
         if let Some(d) = task.await.unwrap().unwrap() {
-            claimed.push(d.id);
+            claimed.push((d.id, d.claimed_by.unwrap()));
         }
     }
-    claimed.sort();
-    claimed.dedup();
-    assert_eq!(claimed.len(), 3, "c runs, so 3 more reach the maximum of 4");
+    let mut ids: Vec<_> = claimed.iter().map(|(id, _)| *id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), claimed.len(), "a deployment was claimed twice");
+    let on = |name: &str| claimed.iter().filter(|(_, n)| *n == node(name)).count();
+    assert_eq!(
+        on("a"),
+        1,
+        "c runs on a, so one more reaches a's maximum of 2: {claimed:?}"
+    );
+    assert_eq!(on("b"), 2, "b has a maximum of its own: {claimed:?}");
 }
 
 pub(crate) async fn finish_allows_only_running_to_final(factory: &dyn StoreFactory) {

@@ -13,6 +13,7 @@ pub(crate) mod misc;
 pub(crate) mod policy;
 pub(crate) mod releases;
 pub(crate) mod secrets;
+pub(crate) mod wakeups;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,7 +133,7 @@ macro_rules! conformance_suite {
             approvals::approvals_queue_a_waiting_deployment_once_counted,
             approvals::a_rejection_or_the_deadline_cancels_with_the_reason,
             deployments::one_at_a_time_per_project_and_environment_in_order,
-            deployments::global_maximum_of_running_deployments,
+            deployments::per_node_maximum_of_running_deployments,
             deployments::finish_allows_only_running_to_final,
             deployments::cancel_stops_queued_and_flags_running,
             deployments::interrupt_running_by_node_and_by_expired_lease,
@@ -167,6 +168,8 @@ macro_rules! conformance_suite {
             jobs::a_deployments_jobs_are_listed_by_step_then_agent_with_their_ends,
             cluster::two_nodes_claim_deliveries_at_once,
             cluster::two_nodes_claim_deployments_at_once,
+            wakeups::the_cache_generation_moves_with_projects_policies_and_tokens,
+            wakeups::wakeups_tell_of_deliveries_deployments_cancels_and_log_lines,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {

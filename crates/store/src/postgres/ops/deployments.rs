@@ -258,8 +258,8 @@ pub(in crate::postgres) async fn claim_next_deployment(
     let running: i64 = get(
         &one(
             &tx,
-            "SELECT COUNT(*) FROM deployments WHERE state = 'running'",
-            &[],
+            "SELECT COUNT(*) FROM deployments WHERE state = 'running' AND claimed_by = $1",
+            &[&node.0],
         )
         .await
         .map_err(db(CONTEXT))?,

@@ -30,3 +30,14 @@ pub(in crate::postgres) async fn set_setting(
         .map_err(db("write a setting"))?;
     Ok(changed == 1)
 }
+
+pub(in crate::postgres) async fn cache_generation(client: &Client) -> StoreResult<i64> {
+    let row = one(
+        client,
+        "SELECT value FROM cache_generation WHERE id = 1",
+        &[],
+    )
+    .await
+    .map_err(db("read the cache generation"))?;
+    get(&row, 0)
+}

@@ -239,8 +239,10 @@ pub(in crate::sqlite) fn claim_next_deployment(
 ) -> StoreResult<Option<Deployment>> {
     let tx = conn.transaction().map_err(db("claim a deployment"))?;
     let running: i64 = tx
-        .prepare_cached("SELECT COUNT(*) FROM deployments WHERE state = 'running'")
-        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .prepare_cached(
+            "SELECT COUNT(*) FROM deployments WHERE state = 'running' AND claimed_by = ?1",
+        )
+        .and_then(|mut s| s.query_row(params![node.0], |r| r.get(0)))
         .map_err(db("claim a deployment"))?;
     if running >= i64::from(max_running) {
         return Ok(None);

@@ -29,3 +29,9 @@ pub(in crate::sqlite) fn set_setting(
         .map_err(db("write a setting"))?;
     Ok(changed == 1)
 }
+
+pub(in crate::sqlite) fn cache_generation(conn: &mut Connection) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT value FROM cache_generation WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db("read the cache generation"))
+}
