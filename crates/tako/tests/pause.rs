@@ -521,4 +521,18 @@ fn tako_run_without_a_terminal_says_how_to_answer() {
         "the instructions are shown: {said}"
     );
     assert!(!said.contains("approved by"), "Ship never ran: {said}");
+
+    let output = Command::new(tako_bin())
+        .arg("validate")
+        .arg(origin.work.path())
+        .output()
+        .unwrap();
+    let said = text(&output);
+    assert!(output.status.success(), "{said}");
+    assert!(
+        said.contains(
+            "step Wait: waits for a person (manual-intervention), answered by admin or deployer"
+        ),
+        "{said}"
+    );
 }

@@ -87,6 +87,8 @@ impl Services {
                 format!("Step '{}': proceed, by {by}{said}", pause.step_name)
             }
             InterventionAction::Retry => {
+                // The failed attempt's outputs go: the new attempt's count.
+                answer.outputs = Some("[]".to_owned());
                 format!(
                     "Step '{}': retry, by {by}{said}; it runs again",
                     pause.step_name
