@@ -16,6 +16,10 @@ pub enum DeploymentState {
     Queued,
     /// Claimed by a node and running.
     Running,
+    /// Stopped at a step that waits for a person (`Uses:
+    /// manual-intervention`, or a failed step with `OnFailure: ask`): it
+    /// holds no slot, no lease and no agent until someone answers.
+    Paused,
     /// Every step succeeded or was skipped.
     Success,
     /// A step failed.
@@ -28,10 +32,11 @@ pub enum DeploymentState {
 
 impl DeploymentState {
     /// Every state.
-    pub const ALL: [DeploymentState; 7] = [
+    pub const ALL: [DeploymentState; 8] = [
         DeploymentState::AwaitingApproval,
         DeploymentState::Queued,
         DeploymentState::Running,
+        DeploymentState::Paused,
         DeploymentState::Success,
         DeploymentState::Failed,
         DeploymentState::Cancelled,
@@ -44,6 +49,7 @@ impl DeploymentState {
             DeploymentState::AwaitingApproval => "awaiting_approval",
             DeploymentState::Queued => "queued",
             DeploymentState::Running => "running",
+            DeploymentState::Paused => "paused",
             DeploymentState::Success => "success",
             DeploymentState::Failed => "failed",
             DeploymentState::Cancelled => "cancelled",
@@ -62,7 +68,10 @@ impl DeploymentState {
     pub fn is_final(self) -> bool {
         !matches!(
             self,
-            DeploymentState::AwaitingApproval | DeploymentState::Queued | DeploymentState::Running
+            DeploymentState::AwaitingApproval
+                | DeploymentState::Queued
+                | DeploymentState::Running
+                | DeploymentState::Paused
         )
     }
 
@@ -84,6 +93,14 @@ impl DeploymentState {
             (DeploymentState::Queued, DeploymentEvent::Cancel) => DeploymentState::Cancelled,
             (DeploymentState::Running, DeploymentEvent::Cancel) => DeploymentState::Running,
             (DeploymentState::Running, DeploymentEvent::Interrupt) => DeploymentState::Interrupted,
+            // A step waits for a person: the run stops and frees its slot;
+            // an answer queues it again (to resume at the step after, or
+            // at the same step for a retry) or fails it (abort). A cancel
+            // ends it at once: nothing runs.
+            (DeploymentState::Running, DeploymentEvent::Pause) => DeploymentState::Paused,
+            (DeploymentState::Paused, DeploymentEvent::Resume) => DeploymentState::Queued,
+            (DeploymentState::Paused, DeploymentEvent::Abort) => DeploymentState::Failed,
+            (DeploymentState::Paused, DeploymentEvent::Cancel) => DeploymentState::Cancelled,
             (from, event) => return Err(InvalidTransition::new(from.as_str(), event.target())),
         };
         Ok(next)
@@ -109,6 +126,12 @@ pub enum DeploymentEvent {
     Interrupt,
     /// It got the last approval it waited for.
     Approve,
+    /// A step waits for a person.
+    Pause,
+    /// A person answered a paused step: go on (proceed, retry, ignore).
+    Resume,
+    /// A person answered a paused step: stop (abort).
+    Abort,
 }
 
 impl DeploymentEvent {
@@ -129,6 +152,9 @@ impl DeploymentEvent {
             DeploymentEvent::Cancel => "cancelled",
             DeploymentEvent::Interrupt => "interrupted",
             DeploymentEvent::Approve => "queued",
+            DeploymentEvent::Pause => "paused",
+            DeploymentEvent::Resume => "queued",
+            DeploymentEvent::Abort => "failed",
         }
     }
 }
@@ -328,6 +354,109 @@ impl JobEvent {
     }
 }
 
+/// Why a deployment waits for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InterventionKind {
+    /// A `Uses: manual-intervention` step: *Proceed* or *Abort*.
+    Manual,
+    /// A failed step with `OnFailure: ask` (guided failure): *Retry*,
+    /// *Ignore* or *Abort*.
+    Failure,
+}
+
+impl InterventionKind {
+    /// Lowercase name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterventionKind::Manual => "manual",
+            InterventionKind::Failure => "failure",
+        }
+    }
+
+    /// Parses [`InterventionKind::as_str`]'s output.
+    pub fn parse(text: &str) -> Option<Self> {
+        [InterventionKind::Manual, InterventionKind::Failure]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+
+    /// The answers a person may give.
+    pub fn actions(self) -> &'static [InterventionAction] {
+        match self {
+            InterventionKind::Manual => &[InterventionAction::Proceed, InterventionAction::Abort],
+            InterventionKind::Failure => &[
+                InterventionAction::Retry,
+                InterventionAction::Ignore,
+                InterventionAction::Abort,
+            ],
+        }
+    }
+}
+
+impl fmt::Display for InterventionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person's answer to a paused deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InterventionAction {
+    /// Go on with the next step (manual intervention).
+    Proceed,
+    /// Run the failed step again (guided failure).
+    Retry,
+    /// Go on as if the failed step had succeeded (guided failure).
+    Ignore,
+    /// Fail the deployment.
+    Abort,
+}
+
+impl InterventionAction {
+    /// Every answer.
+    pub const ALL: [InterventionAction; 4] = [
+        InterventionAction::Proceed,
+        InterventionAction::Retry,
+        InterventionAction::Ignore,
+        InterventionAction::Abort,
+    ];
+
+    /// Lowercase name, as stored and in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterventionAction::Proceed => "proceed",
+            InterventionAction::Retry => "retry",
+            InterventionAction::Ignore => "ignore",
+            InterventionAction::Abort => "abort",
+        }
+    }
+
+    /// Parses [`InterventionAction::as_str`]'s output.
+    pub fn parse(text: &str) -> Option<Self> {
+        InterventionAction::ALL
+            .into_iter()
+            .find(|action| action.as_str() == text)
+    }
+
+    /// What the answer does: the deployment's event, and the paused
+    /// step's new state (`Pending` for a retry: it runs again).
+    pub fn effect(self) -> (DeploymentEvent, StepRunState) {
+        match self {
+            InterventionAction::Proceed | InterventionAction::Ignore => {
+                (DeploymentEvent::Resume, StepRunState::Success)
+            }
+            InterventionAction::Retry => (DeploymentEvent::Resume, StepRunState::Pending),
+            InterventionAction::Abort => (DeploymentEvent::Abort, StepRunState::Failed),
+        }
+    }
+}
+
+impl fmt::Display for InterventionAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A change the state machine does not allow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidTransition {
@@ -385,7 +514,7 @@ mod tests {
         assert_eq!(DeploymentEvent::Claim.applies_to(), [Queued]);
         assert_eq!(
             DeploymentEvent::Cancel.applies_to(),
-            [AwaitingApproval, Queued, Running]
+            [AwaitingApproval, Queued, Running, Paused]
         );
         assert_eq!(AwaitingApproval.after(DeploymentEvent::Approve), Ok(Queued));
         assert_eq!(
@@ -406,6 +535,38 @@ mod tests {
         );
         for state in DeploymentState::ALL {
             assert_eq!(DeploymentState::parse(state.as_str()), Some(state));
+        }
+    }
+
+    #[test]
+    fn a_paused_deployment_holds_nothing_and_waits_for_an_answer() {
+        assert_eq!(Running.after(DeploymentEvent::Pause), Ok(Paused));
+        assert_eq!(Paused.after(DeploymentEvent::Resume), Ok(Queued));
+        assert_eq!(Paused.after(DeploymentEvent::Abort), Ok(Failed));
+        assert_eq!(Paused.after(DeploymentEvent::Cancel), Ok(Cancelled));
+        assert!(!Paused.is_final());
+        for event in [
+            DeploymentEvent::Claim,
+            DeploymentEvent::Interrupt,
+            DeploymentEvent::Finish(Success),
+            DeploymentEvent::Pause,
+            DeploymentEvent::Approve,
+        ] {
+            assert!(Paused.after(event).is_err(), "{event:?}");
+        }
+        assert_eq!(DeploymentEvent::Pause.applies_to(), [Running]);
+        assert_eq!(DeploymentEvent::Resume.applies_to(), [Paused]);
+        assert_eq!(DeploymentEvent::Interrupt.applies_to(), [Running]);
+        use InterventionAction as A;
+        assert_eq!(InterventionKind::Manual.actions(), [A::Proceed, A::Abort]);
+        assert_eq!(
+            InterventionKind::Failure.actions(),
+            [A::Retry, A::Ignore, A::Abort]
+        );
+        assert_eq!(A::Retry.effect().1, StepRunState::Pending);
+        assert_eq!(A::Abort.effect().0, DeploymentEvent::Abort);
+        for action in A::ALL {
+            assert_eq!(A::parse(action.as_str()), Some(action));
         }
     }
 

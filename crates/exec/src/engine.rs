@@ -15,6 +15,12 @@
 //! `RetryDelay`), each attempt announced in the log (`attempt 2 of 3`);
 //! only the last attempt's state, outputs and artifacts count.
 //!
+//! A `Uses: manual-intervention` step, and a failed step with `OnFailure:
+//! ask`, end the run with [`DeploymentOutcome::Paused`]: the engine logs
+//! the instructions (or the failure) and stops; whoever runs it (the
+//! server's scheduler, `tako run`) asks a person and resumes the
+//! deployment with [`resume_deployment_with`], the answered step recorded.
+//!
 //! A failed step is data ([`StepState::Failed`]); the engine itself does not
 //! fail: whatever goes wrong with one step is reported as that step's failure.
 
@@ -23,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use tako_core::Masker;
 use tako_core::log::LogLevel;
+use tako_core::state::InterventionKind;
 use tako_core::step::{RunDecision, SkipReason, StepReport, StepState, condition_is_true, decide};
 use tako_core::system::{
     DeploymentFacts, machine_output_variable_names, output_variable_names, push_aliased,
@@ -77,6 +84,42 @@ pub enum DeploymentOutcome {
     },
     /// The deployment was cancelled.
     Cancelled,
+    /// A step waits for a person; nothing after it ran.
+    Paused(Pause),
+}
+
+/// Where and why a deployment paused.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pause {
+    /// The step's index in the process.
+    pub index: usize,
+    /// The step's name.
+    pub step: String,
+    /// A manual intervention, or a failure to decide on.
+    pub kind: InterventionKind,
+    /// What the person reads: the step's `Instructions` substituted, or
+    /// the failure (masked).
+    pub instructions: String,
+    /// The token roles that may answer (empty: admins and deployers).
+    pub roles: Vec<String>,
+    /// The steps before it as they ended, with their outputs in the clear:
+    /// what to resume with (plus the answered step).
+    pub done: Vec<RecordedStep>,
+}
+
+impl std::fmt::Debug for Pause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Outputs may be sensitive: only the steps' names are shown.
+        let done: Vec<&str> = self.done.iter().map(|d| d.report.name.as_str()).collect();
+        f.debug_struct("Pause")
+            .field("index", &self.index)
+            .field("step", &self.step)
+            .field("kind", &self.kind)
+            .field("instructions", &self.instructions)
+            .field("roles", &self.roles)
+            .field("done", &done)
+            .finish()
+    }
 }
 
 /// An output variable set by a step (its value masked when sensitive).
@@ -245,6 +288,7 @@ async fn run_from(
         artifacts: Vec::new(),
         first_error: None,
         statuses: Vec::new(),
+        kept: Vec::new(),
     };
     let mut reports = Vec::with_capacity(plan.steps.len());
     let (done, from) = match start {
@@ -274,17 +318,22 @@ async fn run_from(
         log.tako(
             LogLevel::Warning,
             &format!(
-                "Resuming after a server restart: {} step(s) had ended",
+                "Resuming where it stopped (a restart or a person's answer): {} step(s) had ended",
                 done.len()
             ),
         );
     }
     let mut done = done.into_iter();
+    let mut paused = None;
     for (index, step) in plan.steps.iter().enumerate() {
         if let Some(recorded) = done.next() {
             let report = match &from {
-                None => run.restore(step, recorded, &mut log),
+                None => {
+                    run.kept.push((index, recorded.outputs.clone()));
+                    run.restore(step, recorded, &mut log)
+                }
                 Some(from) => {
+                    run.kept.push((index, recorded.outputs.clone()));
                     let report = run.carry(index, step, recorded, from, &mut log);
                     log.step_finished(index, &report);
                     report
@@ -294,13 +343,21 @@ async fn run_from(
             continue;
         }
         let executor = executors.for_step(step);
-        let report = run.step(index, step, executor, &mut log, cancel).await;
+        let report = match run.step(index, step, executor, &mut log, cancel).await {
+            Ended::Report(report) => report,
+            Ended::Pause(pause) => {
+                paused = Some(run.pause(pause, &reports));
+                break;
+            }
+        };
         log.step_finished(index, &report);
         reports.push(report);
         log.flush();
     }
     log.set_step(None);
-    let outcome = if cancel.is_cancelled() {
+    let outcome = if let Some(pause) = paused {
+        DeploymentOutcome::Paused(pause)
+    } else if cancel.is_cancelled() {
         DeploymentOutcome::Cancelled
     } else if let Some(error) = &run.first_error {
         DeploymentOutcome::Failed {
@@ -315,6 +372,20 @@ async fn run_from(
             log.tako(LogLevel::Error, &format!("Deployment failed: {error}"))
         }
         DeploymentOutcome::Cancelled => log.tako(LogLevel::Warning, "Deployment cancelled"),
+        DeploymentOutcome::Paused(pause) => log.tako(
+            LogLevel::Highlight,
+            &format!(
+                "Deployment paused at step '{}': waiting for a person to {}",
+                pause.step,
+                pause
+                    .kind
+                    .actions()
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
     }
     log.flush();
     DeploymentReport {
@@ -335,6 +406,17 @@ struct Deployment<'p> {
     artifacts: Vec<Artifact>,
     first_error: Option<String>,
     statuses: Vec<(String, String)>,
+    /// Each ended step's outputs in the clear, by index: what a pause
+    /// hands back to resume with.
+    kept: Vec<(usize, Vec<StepOutput>)>,
+}
+
+/// How running one step ended.
+enum Ended {
+    /// It ran (or was skipped).
+    Report(StepReport),
+    /// It waits for a person.
+    Pause(Pause),
 }
 
 impl Deployment<'_> {
@@ -371,7 +453,7 @@ impl Deployment<'_> {
         executor: &dyn StepExecutor,
         log: &mut TaskLog<'_>,
         cancel: &CancellationToken,
-    ) -> StepReport {
+    ) -> Ended {
         log.set_step(Some(&step.name));
         for (name, value) in step_variables(&step.name) {
             self.variables.set(name, value);
@@ -390,14 +472,14 @@ impl Deployment<'_> {
                     value: log.masker().mask(&value).into_owned(),
                 }),
                 Err(error) => {
-                    return self.finish(
+                    return Ended::Report(self.finish(
                         step,
                         log,
                         StepState::Failed {
                             reason: format!("condition: {error}"),
                         },
                         Duration::ZERO,
-                    );
+                    ));
                 }
             },
             decision => decision,
@@ -405,7 +487,37 @@ impl Deployment<'_> {
         if let RunDecision::Skip(reason) = decision {
             let state = StepState::Skipped(reason);
             log.tako(LogLevel::Info, &format!("Step '{}' {state}", step.name));
-            return self.finish(step, log, state, Duration::ZERO);
+            return Ended::Report(self.finish(step, log, state, Duration::ZERO));
+        }
+        if let Some((instructions, roles)) = step.manual_intervention() {
+            return match self.substitute(instructions, log) {
+                Ok(text) if !cancelled => {
+                    let text = log.masker().mask(&text).into_owned();
+                    log.tako(
+                        LogLevel::Highlight,
+                        &format!("Step '{}' waits for a person: {text}", step.name),
+                    );
+                    Ended::Pause(Pause {
+                        index,
+                        step: step.name.clone(),
+                        kind: InterventionKind::Manual,
+                        instructions: text,
+                        roles,
+                        done: Vec::new(),
+                    })
+                }
+                Ok(_) => {
+                    Ended::Report(self.finish(step, log, StepState::Cancelled, Duration::ZERO))
+                }
+                Err(error) => Ended::Report(self.finish(
+                    step,
+                    log,
+                    StepState::Failed {
+                        reason: format!("Instructions: {error}"),
+                    },
+                    Duration::ZERO,
+                )),
+            };
         }
 
         log.tako(
@@ -468,6 +580,7 @@ impl Deployment<'_> {
                         continue;
                     }
                     log.step_outputs(index, &run.outputs);
+                    self.kept.push((index, run.outputs.clone()));
                     break self.absorb(&step.name, run, log);
                 }
             }
@@ -475,7 +588,46 @@ impl Deployment<'_> {
                 reason: error.to_string(),
             },
         };
-        self.finish(step, log, state, started.elapsed())
+        if let StepState::Failed { reason } = &state
+            && step.on_failure == tako_takofile::OnFailure::Ask
+            && !cancel.is_cancelled()
+        {
+            let failure = format!("Step '{}' failed: {}", step.name, log.masker().mask(reason));
+            log.tako(
+                LogLevel::Error,
+                &format!(
+                    "{failure}; waiting for a person to retry, ignore or abort (OnFailure: ask)"
+                ),
+            );
+            return Ended::Pause(Pause {
+                index,
+                step: step.name.clone(),
+                kind: InterventionKind::Failure,
+                instructions: failure,
+                roles: Vec::new(),
+                done: Vec::new(),
+            });
+        }
+        Ended::Report(self.finish(step, log, state, started.elapsed()))
+    }
+
+    /// Completes a pause with the steps before it as they ended (their
+    /// outputs in the clear), to resume with.
+    fn pause(&mut self, mut pause: Pause, reports: &[StepReport]) -> Pause {
+        pause.done = reports
+            .iter()
+            .enumerate()
+            .map(|(index, report)| RecordedStep {
+                report: report.clone(),
+                outputs: self
+                    .kept
+                    .iter()
+                    .filter(|(i, _)| *i == index)
+                    .flat_map(|(_, outputs)| outputs.iter().cloned())
+                    .collect(),
+            })
+            .collect();
+        pause
     }
 
     /// Takes what an executor returned: outputs become readable by later

@@ -305,6 +305,10 @@ impl LocalExecutor {
             UsesKind::Template(path) => Err(StepError::Failed(format!(
                 "step template {path} is run as a script, not here"
             ))),
+            UsesKind::ManualIntervention => Err(StepError::Failed(
+                "a manual-intervention step waits for a person: the engine pauses the deployment, no executor runs it"
+                    .to_owned(),
+            )),
         };
         let _ = std::fs::remove_dir_all(&scratch_dir);
         let outputs = match result {

@@ -644,7 +644,7 @@ Steps:
     ));
     let text = sink.text();
     assert!(!text.contains("ran again"), "{text}");
-    assert!(text.contains("Resuming after a server restart"), "{text}");
+    assert!(text.contains("Resuming where it stopped"), "{text}");
     // A sensitive recorded output is readable and masked.
     assert!(text.contains("token ********"), "{text}");
     assert!(!text.contains("resume-canary"), "{text}");
@@ -768,4 +768,120 @@ Steps:
         std::fs::read_to_string(ws.settings.working_dir.join("count")).unwrap(),
         "attempt\n"
     );
+}
+
+#[test]
+fn a_step_that_waits_for_a_person_pauses_and_the_answered_run_goes_on() {
+    use tako_core::state::InterventionKind;
+    use tako_core::step::StepReport;
+    use tako_exec::engine::{RecordedStep, resume_deployment_with};
+
+    let takofile = r#"Project: Demo
+Steps:
+  - Name: Build
+    Run: |
+      echo build ran
+      set_octopusvariable "Artifact" "app.zip"
+  - Name: Not here
+    Environments: [Staging]
+    Uses: manual-intervention
+    With:
+      Instructions: never shown
+  - Name: Wait
+    Uses: manual-intervention
+    With:
+      Instructions: "Check #{Octopus.Action[Build].Output.Artifact} with #{Secret}"
+      Roles: [Admin]
+  - Name: Flaky
+    OnFailure: ask
+    Run: |
+      [ -e gate ] || { echo "gate closed" >&2; exit 1; }
+      echo "gate open, notes: #{Octopus.Action[Wait].Output.Manual.Notes}"
+"#;
+    let ws = workspace(&[]);
+    let secret = VariableValue::new(VariableSource::Project, "Secret", "pause-canary").sensitive();
+    let plan = plan(takofile, "Production", vec![secret]);
+    let (report, text) = run(&plan, &ws, &CancellationToken::new());
+    let DeploymentOutcome::Paused(pause) = &report.outcome else {
+        panic!("{:?}\n{text}", report.outcome);
+    };
+    assert_eq!(pause.index, 2);
+    assert_eq!(pause.step, "Wait");
+    assert_eq!(pause.kind, InterventionKind::Manual);
+    assert_eq!(pause.instructions, "Check app.zip with ********");
+    assert_eq!(pause.roles, ["admin"]);
+    assert_eq!(
+        pause
+            .done
+            .iter()
+            .map(|d| d.report.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Build", "Not here"]
+    );
+    assert_eq!(pause.done[0].outputs[0].value, "app.zip");
+    assert!(!text.contains("pause-canary"), "{text}");
+    assert!(!format!("{pause:?}").contains("app.zip\""), "{pause:?}");
+    assert!(
+        text.contains("Step 'Wait' waits for a person: Check app.zip with ********"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("gate"),
+        "nothing after the pause ran: {text}"
+    );
+
+    // Answered: the step is recorded, the run goes on; the failed step asks.
+    let mut done = pause.done.clone();
+    done.push(RecordedStep {
+        report: StepReport {
+            name: "Wait".into(),
+            state: StepState::Success,
+            duration: Duration::ZERO,
+        },
+        outputs: vec![StepOutput {
+            name: "Manual.Notes".into(),
+            value: "fine".into(),
+            sensitive: false,
+            machine: None,
+        }],
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = LocalExecutor::new(ws.settings.clone());
+    let resume = |done: Vec<RecordedStep>| {
+        let sink = MemorySink::new();
+        let report = runtime.block_on(resume_deployment_with(
+            &plan,
+            &ws.settings,
+            &sink,
+            &CancellationToken::new(),
+            &local,
+            done,
+        ));
+        (report, sink.text())
+    };
+    let (report, text) = resume(done.clone());
+    let DeploymentOutcome::Paused(pause) = &report.outcome else {
+        panic!("{:?}\n{text}", report.outcome);
+    };
+    assert_eq!(pause.kind, InterventionKind::Failure);
+    assert_eq!(pause.step, "Flaky");
+    assert!(
+        pause.instructions.starts_with("Step 'Flaky' failed: "),
+        "{}",
+        pause.instructions
+    );
+    assert!(text.contains("gate closed"), "{text}");
+    assert!(
+        !text.contains("build ran"),
+        "Build is not run again: {text}"
+    );
+
+    // Retry after the cause is fixed: the same step runs again, and passes.
+    std::fs::write(ws.settings.working_dir.join("gate"), "").unwrap();
+    let (report, text) = resume(pause.done.clone());
+    assert_eq!(report.outcome, DeploymentOutcome::Succeeded, "{text}");
+    assert!(text.contains("gate open, notes: fine"), "{text}");
 }

@@ -229,8 +229,8 @@ pub struct DeploymentDto {
     pub project: i64,
     /// The environment.
     pub environment: String,
-    /// `awaiting_approval`, `queued`, `running`, `success`, `failed`,
-    /// `cancelled` or `interrupted`.
+    /// `awaiting_approval`, `queued`, `running`, `paused`, `success`,
+    /// `failed`, `cancelled` or `interrupted`.
     pub state: String,
     /// When it was queued.
     #[schema(format = DateTime)]
@@ -270,6 +270,63 @@ pub struct DeploymentDto {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub forward: Option<serde_json::Value>,
+    /// What a paused deployment waits for (only when one deployment is
+    /// asked for, and it is paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervention: Option<InterventionDto>,
+}
+
+/// A pause: a step that waits for a person (`Uses: manual-intervention`),
+/// or a failed step with `OnFailure: ask`, and its answer once given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InterventionDto {
+    /// The step's index in the process.
+    pub step_index: u32,
+    /// The step's name.
+    pub step: String,
+    /// `manual` (a manual-intervention step) or `failure` (guided failure).
+    pub kind: String,
+    /// What the person reads: the step's `Instructions` substituted, or
+    /// the failure.
+    pub instructions: String,
+    /// The token roles that may answer (empty: admin and deployer).
+    pub roles: Vec<String>,
+    /// The answers it takes: `proceed`, `abort` (manual); `retry`,
+    /// `ignore`, `abort` (failure).
+    pub actions: Vec<String>,
+    /// When it paused.
+    #[schema(format = DateTime)]
+    pub paused_at: String,
+    /// The answer, once given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<InterventionAnswerDto>,
+}
+
+/// How a pause was answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InterventionAnswerDto {
+    /// Who (their token's name).
+    pub by: String,
+    /// Their role.
+    pub role: String,
+    /// `proceed`, `retry`, `ignore` or `abort`.
+    pub action: String,
+    /// Their note.
+    pub note: String,
+    /// When.
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+/// Answer a paused deployment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerIntervention {
+    /// A note kept with the answer (at most 2000 characters): after
+    /// *Proceed* it is the step's `Manual.Notes` output, after *Abort* part
+    /// of the deployment's error.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 fn tako_kind() -> String {

@@ -13,7 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 pub use tako_core::log::{LogLevel, LogStream};
 pub use tako_core::state::{
-    DeploymentEvent, DeploymentState, InvalidTransition, JobEvent, JobState, StepRunState,
+    DeploymentEvent, DeploymentState, InterventionAction, InterventionKind, InvalidTransition,
+    JobEvent, JobState, StepRunState,
 };
 
 macro_rules! int_id {
@@ -497,6 +498,79 @@ pub struct Approval {
     pub role: String,
     /// Approved (`true`) or rejected.
     pub approve: bool,
+    /// Their note.
+    pub note: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A deployment pausing at a step for a person ([`crate::Store::pause_deployment`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIntervention {
+    /// The step's index in the process.
+    pub step_index: u32,
+    /// The step's name.
+    pub step_name: String,
+    /// A manual intervention or a failure to decide on.
+    pub kind: InterventionKind,
+    /// What the person reads (already masked).
+    pub instructions: String,
+    /// The token roles that may answer (empty: the caller's default).
+    pub roles: Vec<String>,
+}
+
+/// A person's answer to a paused deployment
+/// ([`crate::Store::answer_intervention`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterventionAnswer {
+    /// Who answered.
+    pub by: String,
+    /// Their role then.
+    pub role: String,
+    /// What they chose.
+    pub action: InterventionAction,
+    /// Their note.
+    pub note: String,
+    /// The paused step's reason once answered (`ignored by …`, `aborted by
+    /// …`); `None` keeps its reason.
+    pub step_reason: Option<String>,
+    /// The paused step's output variables (JSON in the clear, sealed by the
+    /// store), replacing any it had; `None` keeps them.
+    pub outputs: Option<String>,
+    /// The deployment's error when the answer fails it (abort).
+    pub error: Option<String>,
+}
+
+/// A pause and its answer, if given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intervention {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// The step's index in the process.
+    pub step_index: u32,
+    /// The step's name.
+    pub step_name: String,
+    /// A manual intervention or a failure to decide on.
+    pub kind: InterventionKind,
+    /// What the person reads.
+    pub instructions: String,
+    /// The token roles that may answer (empty: the caller's default).
+    pub roles: Vec<String>,
+    /// When it paused.
+    pub paused_at: DateTime<Utc>,
+    /// The answer, once given.
+    pub answer: Option<InterventionAnswered>,
+}
+
+/// How a pause was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterventionAnswered {
+    /// Who answered.
+    pub by: String,
+    /// Their role then.
+    pub role: String,
+    /// What they chose.
+    pub action: InterventionAction,
     /// Their note.
     pub note: String,
     /// When.

@@ -13,10 +13,10 @@ use crate::model::WebhookSecret;
 use crate::model::{
     ApiToken, Approval, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
     DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState, DeploymentTarget,
-    EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogLineRecord, LogPage,
-    NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease,
-    NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord,
-    TokenHash, TokenId, Variable, VariableId,
+    EnvironmentPolicy, InsertOutcome, InterruptScope, Intervention, InterventionAnswer, LogCursor,
+    LogLineRecord, LogPage, NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment,
+    NewIntervention, NewProject, NewRelease, NewVariable, NodeId, Page, PageRequest, Project,
+    ProjectId, Release, ReleaseId, StepRecord, TokenHash, TokenId, Variable, VariableId,
 };
 use crate::wakeups::Wakeups;
 
@@ -216,6 +216,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Deployment>;
     /// A deployment's approvals and rejections, oldest first.
     async fn list_approvals(&self, id: DeploymentId) -> StoreResult<Vec<Approval>>;
+    /// Pauses a running deployment at a step that waits for a person, in
+    /// one transaction: it becomes `Paused` (no lease, no node, so its
+    /// environment's slot and the scheduler's are free) and the pause is
+    /// recorded. `InvalidTransition` when it is not running.
+    async fn pause_deployment(
+        &self,
+        id: DeploymentId,
+        pause: NewIntervention,
+    ) -> StoreResult<Deployment>;
+    /// Answers a paused deployment's open pause, in one transaction: the
+    /// answer is recorded, the paused step takes the state the answer
+    /// gives it ([`InterventionAction::effect`]: success, pending again for
+    /// a retry, failed) with `step_reason` and `outputs` when given, and the
+    /// deployment is queued again or, on abort, failed with `error`.
+    /// `InvalidTransition` when it is not paused or the answer does not fit
+    /// the pause's kind. Who may answer is the caller's rule.
+    async fn answer_intervention(
+        &self,
+        id: DeploymentId,
+        answer: InterventionAnswer,
+    ) -> StoreResult<Deployment>;
+    /// A deployment's pauses and their answers, oldest first.
+    async fn list_interventions(&self, id: DeploymentId) -> StoreResult<Vec<Intervention>>;
     /// Cancels every deployment awaiting approval whose deadline is at or
     /// before `now` (its error: *approval timed out: not approved by
     /// <deadline>*), returning them.

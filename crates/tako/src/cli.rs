@@ -74,6 +74,13 @@ pub(crate) enum Command {
     ///
     /// Example: tako approvals
     Approvals(ApprovalsArgs),
+    /// Answer a paused deployment: a step that waits for a person
+    /// (`Uses: manual-intervention`: proceed or abort) or a failed step with
+    /// `OnFailure: ask` (retry, ignore or abort); `show` prints what it
+    /// waits for.
+    ///
+    /// Example: tako intervention proceed 42 --note "smoke test passed"
+    Intervention(InterventionArgs),
     /// Create API tokens.
     ///
     /// Example: tako token create --name ci
@@ -491,6 +498,47 @@ pub(crate) struct DecideArgs {
     /// deployment's error); steps read an approval's as Tako.Approval.Note.
     #[arg(long, value_name = "TEXT")]
     pub(crate) note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InterventionArgs {
+    #[command(subcommand)]
+    pub(crate) command: InterventionCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum InterventionCommand {
+    /// Go on with the step after the one that waits (manual intervention).
+    Proceed(AnswerArgs),
+    /// Fail the deployment with the note.
+    Abort(AnswerArgs),
+    /// Run the failed step again (OnFailure: ask).
+    Retry(AnswerArgs),
+    /// Go on as if the failed step had succeeded (OnFailure: ask).
+    Ignore(AnswerArgs),
+    /// Print what a paused deployment waits for and the answers it takes.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AnswerArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The deployment's id.
+    pub(crate) deployment: i64,
+    /// A note kept with the answer: after proceed, later steps read it as
+    /// Octopus.Action[Step].Output.Manual.Notes; after abort it is part of
+    /// the deployment's error.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The deployment's id.
+    pub(crate) deployment: i64,
 }
 
 #[derive(Debug, Args)]

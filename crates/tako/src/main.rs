@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Approve(args) => client::decide(args, true),
         cli::Command::Reject(args) => client::decide(args, false),
         cli::Command::Approvals(args) => client::approvals(args),
+        cli::Command::Intervention(args) => client::intervention(args),
         cli::Command::Token(args) => client::token(args),
         cli::Command::Admin(args) => client::admin(args),
         cli::Command::Agent(args) => client::agents::agent(args),

@@ -1,13 +1,23 @@
 //! `tako run`: the takofile's process, run locally through the same engine a
-//! server deployment uses.
+//! server deployment uses. A step that waits for a person (`Uses:
+//! manual-intervention`, or a failed step with `OnFailure: ask`) asks on
+//! the terminal when stdin is one, and the run resumes with the answer;
+//! otherwise the run fails saying how to answer.
+
+use std::io::{BufRead, IsTerminal, Write};
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use tako_core::state::InterventionAction;
+use tako_core::step::{StepReport, StepState};
 use tako_core::system::DeploymentFacts;
 use tako_core::variables::{VariableSource, VariableValue};
-use tako_exec::engine::{DeploymentOutcome, DeploymentPlan, RunSettings, run_deployment};
+use tako_exec::engine::{
+    DeploymentOutcome, DeploymentPlan, Pause, RecordedStep, RunSettings, resume_deployment_with,
+};
+use tako_exec::executor::{LocalExecutor, StepOutput};
 use tako_takofile::Takofile;
 use tokio_util::sync::CancellationToken;
 
@@ -137,7 +147,41 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
                 on_interrupt.cancel();
             }
         });
-        run_deployment(&plan, &settings, &sink, &cancel).await
+        let local = LocalExecutor::new(settings.clone());
+        let mut done = Vec::new();
+        loop {
+            let mut report =
+                resume_deployment_with(&plan, &settings, &sink, &cancel, &local, done).await;
+            let DeploymentOutcome::Paused(pause) = &report.outcome else {
+                return report;
+            };
+            let pause = pause.clone();
+            let asked = tokio::task::spawn_blocking({
+                let pause = pause.clone();
+                move || ask(&pause)
+            })
+            .await;
+            let answer = match asked {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(refusal)) => {
+                    report.outcome = DeploymentOutcome::Failed { error: refusal };
+                    return report;
+                }
+                Err(_) => {
+                    report.outcome = DeploymentOutcome::Failed {
+                        error: "the question on the terminal failed".to_owned(),
+                    };
+                    return report;
+                }
+            };
+            match answered(pause, answer) {
+                Ok(next) => done = next,
+                Err(error) => {
+                    report.outcome = DeploymentOutcome::Failed { error };
+                    return report;
+                }
+            }
+        }
     });
     drop(sink);
     println!();
@@ -168,7 +212,112 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
             println!("Deployment cancelled");
             Ok(ExitCode::from(130))
         }
+        DeploymentOutcome::Paused(pause) => {
+            println!(
+                "Deployment paused at step '{}' and nobody answered",
+                pause.step
+            );
+            Ok(ExitCode::from(1))
+        }
     }
+}
+
+/// A person's answer on the terminal: what, and their note.
+struct Answer {
+    action: InterventionAction,
+    note: String,
+}
+
+/// Asks on the terminal what to do about `pause`; `Err` (the run's error)
+/// when stdin is no terminal.
+fn ask(pause: &Pause) -> std::result::Result<Answer, String> {
+    let choices: Vec<&str> = pause.kind.actions().iter().map(|a| a.as_str()).collect();
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "step '{}' waits for a person ({}), and tako run can only ask on a terminal:              run it again in a terminal to answer, or deploy through a Tako server and answer              with `tako intervention {} ID`",
+            pause.step,
+            choices.join(", "),
+            choices.join("|")
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "\nStep '{}' waits for you:\n{}",
+        pause.step, pause.instructions
+    );
+    let stdin = std::io::stdin();
+    loop {
+        let _ = write!(out, "Answer {}: ", choices.join(", "));
+        let _ = out.flush();
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line).unwrap_or(0) == 0 {
+            return Err(format!("step '{}': no answer (end of input)", pause.step));
+        }
+        let word = line.trim().to_ascii_lowercase();
+        let Some(action) = pause
+            .kind
+            .actions()
+            .iter()
+            .copied()
+            .find(|a| !word.is_empty() && a.as_str().starts_with(&word))
+        else {
+            let _ = writeln!(out, "Please answer {}.", choices.join(", "));
+            continue;
+        };
+        let _ = write!(out, "Note (optional): ");
+        let _ = out.flush();
+        let mut note = String::new();
+        let _ = stdin.lock().read_line(&mut note);
+        return Ok(Answer {
+            action,
+            note: note.trim().to_owned(),
+        });
+    }
+}
+
+/// The steps to resume with after `answer`, or the run's error (abort).
+fn answered(pause: Pause, answer: Answer) -> std::result::Result<Vec<RecordedStep>, String> {
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "local user".to_owned());
+    let said = if answer.note.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", answer.note)
+    };
+    let mut done = pause.done;
+    let step = |outputs| RecordedStep {
+        report: StepReport {
+            name: pause.step.clone(),
+            state: StepState::Success,
+            duration: Duration::ZERO,
+        },
+        outputs,
+    };
+    match answer.action {
+        InterventionAction::Abort => {
+            return Err(format!("aborted at step '{}' by {who}{said}", pause.step));
+        }
+        InterventionAction::Retry => {}
+        InterventionAction::Ignore => done.push(step(Vec::new())),
+        InterventionAction::Proceed => done.push(step(
+            [
+                ("Manual.ResponsibleUser.Username", who.clone()),
+                ("Manual.ResponsibleUser.DisplayName", who),
+                ("Manual.Notes", answer.note.replace("#{", "##{")),
+            ]
+            .into_iter()
+            .map(|(name, value)| StepOutput {
+                name: name.to_owned(),
+                value,
+                sensitive: false,
+                machine: None,
+            })
+            .collect(),
+        )),
+    }
+    Ok(done)
 }
 
 fn short(commit: &str) -> &str {

@@ -32,6 +32,23 @@ pub(crate) fn validate(args: &ValidateArgs) -> Result<ExitCode> {
                         step.retry.delay_text
                     );
                 }
+                if let Some((_, roles)) = step.manual_intervention() {
+                    let roles = if roles.is_empty() {
+                        "admin or deployer".to_owned()
+                    } else {
+                        roles.join(" or ")
+                    };
+                    println!(
+                        "step {}: waits for a person (manual-intervention), answered by {roles}",
+                        step.name
+                    );
+                }
+                if step.on_failure == tako_takofile::OnFailure::Ask {
+                    println!(
+                        "step {}: OnFailure: ask (a failure pauses for a person to retry, ignore or abort)",
+                        step.name
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -249,6 +249,18 @@ fn a_failed_deployment_is_retried_whole_or_from_its_failed_step_in_its_kept_dire
         "{log}"
     );
     assert!(log.contains("after the ship"), "{log}");
+    // Each retry is audited, naming the new deployment.
+    let audit = world.ok(&["admin", "audit", "--output", "json"]);
+    assert!(
+        audit.contains(&format!(
+            "retried as deployment #{resumed} from its failed step"
+        )),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(&format!("retried as deployment #{whole}\"")),
+        "{audit}"
+    );
 
     // A succeeded deployment is not retried; neither is one without a
     // failed step from its failed step.

@@ -30,8 +30,8 @@ pub use lifecycle::{
     APPROVAL_ROLES, Approval, DEFAULT_APPROVAL_TIMEOUT, Lifecycle, NotBy, Phase, Refusal,
 };
 pub use model::{
-    Condition, Mapping, Retry, SERVER_IGNORED, Step, StepAction, StepTargets, Takofile, Timeout,
-    UsesKind, VariableDecl, WhenNoAgents, WithValue,
+    Condition, Mapping, OnFailure, Retry, SERVER_IGNORED, Step, StepAction, StepTargets, Takofile,
+    Timeout, UsesKind, VariableDecl, WhenNoAgents, WithValue,
 };
 pub use shell::Shell;
 

@@ -122,8 +122,52 @@ pub struct Step {
     pub env: Vec<(String, String)>,
     /// The agents it runs on (`Roles:`); `None`: it runs on the server.
     pub targets: Option<StepTargets>,
+    /// What a failure does (`OnFailure`): fail, or wait for a person.
+    pub on_failure: OnFailure,
     /// The line where the step starts, for later messages.
     pub line: usize,
+}
+
+impl Step {
+    /// A `Uses: manual-intervention` step's `Instructions` (unevaluated)
+    /// and the token roles that may answer it (`Roles` under `With`,
+    /// lowercase; empty: admins and deployers); `None` for other steps.
+    pub fn manual_intervention(&self) -> Option<(&str, Vec<String>)> {
+        let StepAction::Uses {
+            kind: UsesKind::ManualIntervention,
+            with,
+        } = &self.action
+        else {
+            return None;
+        };
+        let mut instructions = "";
+        let mut roles = Vec::new();
+        for (name, value) in with {
+            match (name.as_str(), value) {
+                ("Instructions", WithValue::Text(text)) => instructions = text,
+                ("Roles", WithValue::Text(role)) => roles.push(role.to_ascii_lowercase()),
+                ("Roles", WithValue::List(items)) => roles.extend(
+                    items
+                        .iter()
+                        .filter_map(WithValue::as_text)
+                        .map(str::to_ascii_lowercase),
+                ),
+                _ => {}
+            }
+        }
+        Some((instructions, roles))
+    }
+}
+
+/// What a step's failure does (`OnFailure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// The step fails and the failure rules apply (the default).
+    #[default]
+    Fail,
+    /// Guided failure: the deployment pauses for a person to choose
+    /// *Retry*, *Ignore* or *Abort*.
+    Ask,
 }
 
 /// Where a step with `Roles` runs: on every approved, enabled agent of the
@@ -185,6 +229,8 @@ pub enum UsesKind {
     Slack,
     /// `http`.
     Http,
+    /// `manual-intervention`: the deployment waits for a person.
+    ManualIntervention,
     /// A path to an Octopus step-template `.json` file in the repository.
     Template(String),
 }
@@ -250,6 +296,14 @@ const SLACK: &[Param] = &[
     text("IconUrl"),
     text("Text"),
 ];
+const MANUAL_INTERVENTION: &[Param] = &[
+    required("Instructions"),
+    Param {
+        name: "Roles",
+        shape: ParamShape::TextOrList,
+        required: false,
+    },
+];
 const HTTP: &[Param] = &[
     text("Method"),
     required("Url"),
@@ -265,13 +319,14 @@ const HTTP: &[Param] = &[
 
 impl UsesKind {
     /// The built-in kinds, in the order of steps.md.
-    pub const BUILT_IN: [UsesKind; 6] = [
+    pub const BUILT_IN: [UsesKind; 7] = [
         UsesKind::GitCheckout,
         UsesKind::WriteFile,
         UsesKind::PublishPsModule,
         UsesKind::GitTag,
         UsesKind::Slack,
         UsesKind::Http,
+        UsesKind::ManualIntervention,
     ];
 
     /// The name as written after `Uses:` (the template's path for templates).
@@ -283,6 +338,7 @@ impl UsesKind {
             UsesKind::GitTag => "git-tag",
             UsesKind::Slack => "slack",
             UsesKind::Http => "http",
+            UsesKind::ManualIntervention => "manual-intervention",
             UsesKind::Template(path) => path,
         }
     }
@@ -318,6 +374,7 @@ impl UsesKind {
             UsesKind::GitTag => Some(GIT_TAG),
             UsesKind::Slack => Some(SLACK),
             UsesKind::Http => Some(HTTP),
+            UsesKind::ManualIntervention => Some(MANUAL_INTERVENTION),
             UsesKind::Template(_) => None,
         }
     }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
 use crate::glob::{Glob, RefPattern};
 use crate::model::{
-    Condition, Mapping, ParamShape, Retry, SERVER_IGNORED, Step, StepAction, StepTargets, Takofile,
-    Timeout, UsesKind, VariableDecl, WhenNoAgents, WithValue,
+    Condition, Mapping, OnFailure, ParamShape, Retry, SERVER_IGNORED, Step, StepAction,
+    StepTargets, Takofile, Timeout, UsesKind, VariableDecl, WhenNoAgents, WithValue,
 };
 use crate::shell::Shell;
 use crate::yaml::{self, Entry, Node, Pos, Value};
@@ -45,6 +45,7 @@ const STEP_KEYS: &[&str] = &[
     "Timeout",
     "Retries",
     "RetryDelay",
+    "OnFailure",
     "WorkingDirectory",
     "Env",
     "Roles",
@@ -855,6 +856,32 @@ impl Ctx {
         };
 
         let targets = self.targets(&fields, &label);
+        let on_failure = self.on_failure(&fields, &label);
+        if matches!(
+            &action,
+            Some(StepAction::Uses {
+                kind: UsesKind::ManualIntervention,
+                ..
+            })
+        ) {
+            for key in ROLE_KEYS
+                .iter()
+                .chain(&AGENT_KEYS)
+                .chain(&["Retries", "OnFailure"])
+            {
+                if let Some(entry) = fields.get(key) {
+                    self.error(
+                        entry.key.pos,
+                        format!("{key} does not apply to a manual-intervention step like {label}: it runs nothing, it waits for a person"),
+                        Some(if ROLE_KEYS.contains(key) {
+                            "who may answer goes under With, as `Roles: [admin, deployer]`".into()
+                        } else {
+                            format!("remove {key}")
+                        }),
+                    );
+                }
+            }
+        }
 
         if self.error_count() != before {
             return None;
@@ -871,6 +898,7 @@ impl Ctx {
             working_directory,
             env: env?,
             targets: targets?,
+            on_failure: on_failure?,
             line: item.pos.line,
         })
     }
@@ -1149,6 +1177,16 @@ impl Ctx {
                     .filter(|param| param.required && fields.missing(param.name))
                     .map(|param| param.name)
                     .collect();
+                if kind == UsesKind::ManualIntervention
+                    && let Some(entry) = fields.get("Roles")
+                    && let Some(roles) = self.approval_roles(&entry.value)
+                {
+                    parameters.retain(|(name, _)| name != "Roles");
+                    parameters.push((
+                        "Roles".to_owned(),
+                        WithValue::List(roles.into_iter().map(WithValue::Text).collect()),
+                    ));
+                }
                 if !missing.is_empty() {
                     let pos = with.map_or(uses.value.pos, |with| with.key.pos);
                     self.error(
@@ -1371,6 +1409,42 @@ impl Ctx {
             }
         }
         Some(retry)
+    }
+
+    /// `OnFailure`: `fail` (the default) or `ask` (guided failure); not on
+    /// a step with `Roles` yet (`docs/decisions.md`).
+    fn on_failure(&mut self, fields: &Fields<'_>, label: &str) -> Option<OnFailure> {
+        let Some(entry) = fields.get("OnFailure") else {
+            return Some(OnFailure::Fail);
+        };
+        let expected = "fail (the default) or ask (pause for a person to retry, ignore or abort)";
+        let text = self.text(&entry.value, "OnFailure", expected)?;
+        let value = match text.trim().to_ascii_lowercase().as_str() {
+            "fail" => OnFailure::Fail,
+            "ask" => OnFailure::Ask,
+            _ => {
+                self.error(
+                    entry.value.pos,
+                    format!("unknown OnFailure {}", display_text(&text)),
+                    Some(match closest(&text.to_ascii_lowercase(), ["fail", "ask"]) {
+                        Some(s) => format!("did you mean {s}? expected {expected}"),
+                        None => format!("expected {expected}"),
+                    }),
+                );
+                return None;
+            }
+        };
+        if value == OnFailure::Ask
+            && let Some(roles) = ROLE_KEYS.iter().find(|key| fields.get(key).is_some())
+        {
+            self.error(
+                entry.key.pos,
+                format!("OnFailure: ask is not supported on a step with {roles} yet ({label})"),
+                Some("run the step on the server, or use Retries inside the agent's script".into()),
+            );
+            return None;
+        }
+        Some(value)
     }
 
     fn working_directory(&mut self, node: &Node) -> Option<String> {

@@ -17,8 +17,8 @@ use crate::api::{ErrorBody, logs, page_request};
 use crate::http::wire::to_wire;
 use crate::state::AppState;
 use tako_protocol::api::{
-    ApprovalDto, CreateDeployment, DecideApproval, DeploymentDto, DeploymentPage, JobDto,
-    ReleaseDto, RetryDeployment,
+    AnswerIntervention, ApprovalDto, CreateDeployment, DecideApproval, DeploymentDto,
+    DeploymentPage, InterventionDto, JobDto, ReleaseDto, RetryDeployment,
 };
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -34,6 +34,14 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/deployments/{id}/approve", post(approve_deployment))
         .route("/deployments/{id}/reject", post(reject_deployment))
         .route("/deployments/{id}/approvals", get(deployment_approvals))
+        .route(
+            "/deployments/{id}/interventions",
+            get(deployment_interventions),
+        )
+        .route(
+            "/deployments/{id}/interventions/{action}",
+            post(answer_intervention),
+        )
         .route("/approvals", get(awaiting_my_approval))
         .route(
             "/projects/{name}/releases/{number}/promote",
@@ -101,6 +109,54 @@ pub(crate) async fn deployment_approvals(
         .deployment_approvals(DeploymentId(id))
         .await?;
     Ok(Json(approvals.iter().map(to_wire).collect()))
+}
+
+/// Answers a paused deployment: `proceed` or `abort` a step that waits for
+/// a person (`Uses: manual-intervention`), `retry`, `ignore` or `abort` a
+/// failed step with `OnFailure: ask`. Only a role the step's `Roles` name
+/// (by default admin and deployer). *Proceed*, *Retry* and *Ignore* queue
+/// it again; *Abort* fails it with the note.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/interventions/{action}",
+    tag = "deployments",
+    request_body = AnswerIntervention,
+    params(("id" = i64, Path, description = "The deployment's id"),
+        ("action" = String, Path, description = "proceed, retry, ignore or abort")),
+    responses((status = 200, body = DeploymentDto), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn answer_intervention(
+    who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath((id, action)): ApiPath<(i64, String)>,
+    ApiJson(body): ApiJson<AnswerIntervention>,
+) -> ApiResult<Json<DeploymentDto>> {
+    let Some(action) = tako_store::InterventionAction::parse(&action) else {
+        return Err(ApiError::bad_request(format!(
+            "unknown answer {action:?}: expected proceed, retry, ignore or abort"
+        )));
+    };
+    let deployment = state
+        .services
+        .answer_intervention(&who, DeploymentId(id), action, body.note.as_deref())
+        .await?;
+    Ok(Json(to_wire(&deployment)))
+}
+
+/// A deployment's pauses and their answers, oldest first.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/interventions", tag = "deployments",
+    params(("id" = i64, Path, description = "The deployment's id")),
+    responses((status = 200, body = Vec<InterventionDto>), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn deployment_interventions(
+    _who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<InterventionDto>>> {
+    let pauses = state
+        .services
+        .deployment_interventions(DeploymentId(id))
+        .await?;
+    Ok(Json(pauses.iter().map(to_wire).collect()))
 }
 
 /// The deployments awaiting an approval the caller may give (their role is
@@ -238,7 +294,7 @@ async fn deployment_filter(
         None | Some("") => None,
         Some(text) => Some(DeploymentState::parse(text).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "unknown state {text:?}: expected awaiting_approval, queued, running, success, failed, cancelled or interrupted"
+                "unknown state {text:?}: expected awaiting_approval, queued, running, paused, success, failed, cancelled or interrupted"
             ))
         })?),
     };
@@ -271,6 +327,16 @@ pub(crate) async fn get_deployment(
     let steps = state.services.store.list_steps(deployment.id).await?;
     let mut dto = to_wire(&deployment);
     dto.steps = Some(steps.iter().map(to_wire).collect());
+    if deployment.state == DeploymentState::Paused {
+        dto.intervention = state
+            .services
+            .deployment_interventions(deployment.id)
+            .await?
+            .iter()
+            .rev()
+            .find(|pause| pause.answer.is_none())
+            .map(to_wire);
+    }
     Ok(Json(dto))
 }
 

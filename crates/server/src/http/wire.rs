@@ -149,6 +149,38 @@ impl ToWire for Deployment {
                     deployment: retry.deployment.0,
                     from_failed_step: retry.from_failed_step,
                 }),
+            intervention: None,
+        }
+    }
+}
+
+impl ToWire for tako_store::Intervention {
+    type Wire = tako_protocol::api::InterventionDto;
+
+    fn to_wire(&self) -> tako_protocol::api::InterventionDto {
+        tako_protocol::api::InterventionDto {
+            step_index: self.step_index,
+            step: self.step_name.clone(),
+            kind: self.kind.as_str().to_owned(),
+            instructions: self.instructions.clone(),
+            roles: self.roles.clone(),
+            actions: self
+                .kind
+                .actions()
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+            paused_at: time(self.paused_at),
+            answer: self
+                .answer
+                .as_ref()
+                .map(|a| tako_protocol::api::InterventionAnswerDto {
+                    by: a.by.clone(),
+                    role: a.role.clone(),
+                    action: a.action.as_str().to_owned(),
+                    note: a.note.clone(),
+                    at: time(a.at),
+                }),
         }
     }
 }

@@ -15,6 +15,12 @@
 //! executor), [`watch`] (the lease watcher, a value stopped when dropped)
 //! and [`sink`] (the buffered task log). Each deployment's start and end go
 //! to its forge as commit statuses through [`crate::statuses`].
+//!
+//! A run the engine ends with a pause (a step waits for a person) is
+//! recorded as `Paused` ([`Store::pause_deployment`]): its slot, lease and
+//! agents are freed and its working directory kept; once answered it is
+//! queued again and resumed like a deployment requeued at start-up, the
+//! answered step recorded ([`recorded_steps`]).
 
 mod agents;
 mod prepare;
@@ -27,7 +33,7 @@ use std::time::Duration;
 
 use tako_core::step::{SkipReason, StepReport, StepState};
 use tako_exec::engine::{
-    DeploymentOutcome, RecordedStep, resume_deployment_with, retry_deployment_with,
+    DeploymentOutcome, Pause, RecordedStep, resume_deployment_with, retry_deployment_with,
 };
 use tako_exec::executor::{Executors, LocalExecutor, StepExecutor};
 use tako_exec::sink::LogSink;
@@ -40,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use agents::AgentExecutor;
 pub use agents::AgentSettings;
 use prepare::{PrepareError, Preparer};
+pub(crate) use sink::outputs_to_json;
 use sink::{StoreSink, outputs_from_json, store_progress};
 use watch::LeaseWatch;
 
@@ -143,12 +150,17 @@ impl Scheduler {
         statuses.report(Phase::Started);
         let sink = Arc::new(StoreSink::default());
         let ran = if deployment.kind == tako_store::DeploymentKind::Octopus {
-            Ok(self.forward(&deployment, &sink).await)
+            Ok(Ran::Ended(self.forward(&deployment, &sink).await))
         } else {
             self.execute(&deployment, &sink).await
         };
         let (state, error) = match ran {
-            Ok(ended) => ended,
+            Ok(Ran::Ended(ended)) => ended,
+            Ok(Ran::Paused(pause)) => {
+                store_progress(&*self.store, deployment.id, &sink).await;
+                self.pause(&deployment, pause).await;
+                return;
+            }
             Err(error) => {
                 if let PrepareError::Store(source) = &error {
                     tracing::error!(deployment = %deployment.id, error = %source,
@@ -181,6 +193,69 @@ impl Scheduler {
             tokio::time::sleep(retention).await;
             let _ = tokio::fs::remove_dir_all(&dir).await;
         });
+    }
+
+    /// Records that `deployment` waits for a person: paused, its slot
+    /// freed, its working directory kept (removed after the retention once
+    /// it ends). A store failure is logged, and the deployment then ends
+    /// as failed rather than holding its slot.
+    async fn pause(&self, deployment: &Deployment, pause: Pause) {
+        let id = deployment.id;
+        let paused = self
+            .store
+            .pause_deployment(
+                id,
+                tako_store::NewIntervention {
+                    step_index: u32::try_from(pause.index).unwrap_or(u32::MAX),
+                    step_name: pause.step.clone(),
+                    kind: pause.kind,
+                    instructions: pause.instructions.clone(),
+                    roles: pause.roles.clone(),
+                },
+            )
+            .await;
+        match paused {
+            Ok(_) => {
+                tracing::info!(deployment = %id, step = %pause.step, kind = %pause.kind,
+                    "deployment paused: waiting for a person");
+                let actions: Vec<&str> = pause.kind.actions().iter().map(|a| a.as_str()).collect();
+                let line = tako_store::LogLineRecord {
+                    timestamp: chrono::Utc::now(),
+                    step: Some(pause.step.clone()),
+                    stream: tako_store::LogStream::Tako,
+                    level: tako_store::LogLevel::Info,
+                    text: format!(
+                        "Answer with `tako intervention {} {id} --note …` or on the deployment page{}",
+                        actions.join("|"),
+                        if self.public_url.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                ", {}/ui/deployments/{id}",
+                                self.public_url.trim_end_matches('/')
+                            )
+                        }
+                    ),
+                };
+                if let Err(error) = self.store.append_log(id, &[line]).await {
+                    tracing::warn!(deployment = %id, %error, "cannot log how to answer a pause");
+                }
+            }
+            Err(error) => {
+                tracing::error!(deployment = %id, %error, "cannot record a pause");
+                let reason = format!(
+                    "Step '{}' waits for a person, but the pause could not be recorded",
+                    pause.step
+                );
+                if let Err(error) = self
+                    .store
+                    .finish_deployment(id, DeploymentState::Failed, Some(reason))
+                    .await
+                {
+                    tracing::error!(deployment = %id, %error, "cannot record the end of a deployment");
+                }
+            }
+        }
     }
 
     /// Runs (or resumes) a forwarded deployment: Octopus runs the process,
@@ -277,7 +352,7 @@ impl Scheduler {
         &self,
         deployment: &Deployment,
         sink: &Arc<StoreSink>,
-    ) -> Result<(DeploymentState, Option<String>), PrepareError> {
+    ) -> Result<Ran, PrepareError> {
         let prepared = Preparer {
             store: self.store.as_ref(),
             mirrors: &self.mirrors,
@@ -346,14 +421,23 @@ impl Scheduler {
         };
         watch.stop().await;
 
-        Ok(match report.outcome {
+        Ok(Ran::Ended(match report.outcome {
             DeploymentOutcome::Succeeded => (DeploymentState::Success, None),
             DeploymentOutcome::Failed { error } => (DeploymentState::Failed, Some(error)),
             DeploymentOutcome::Cancelled => {
                 (DeploymentState::Cancelled, Some("cancelled".to_owned()))
             }
-        })
+            DeploymentOutcome::Paused(pause) => return Ok(Ran::Paused(pause)),
+        }))
     }
+}
+
+/// How a run stopped.
+enum Ran {
+    /// It ended in this state (with its error).
+    Ended((DeploymentState, Option<String>)),
+    /// A step waits for a person.
+    Paused(Pause),
 }
 
 /// Why a release was not promoted after a success.

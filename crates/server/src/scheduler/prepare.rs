@@ -3,7 +3,8 @@
 //! the environment policy once more, reads the frozen process and
 //! variables (opening only the sensitive values in scope), makes the
 //! working directory with a checkout of the release commit (for a retry from
-//! the failed step, the failed deployment's directory when still kept),
+//! the failed step, the failed deployment's directory when still kept; for
+//! a deployment answered after a pause, its own directory when still kept),
 //! gathers the
 //! deployment's facts and records its steps as pending. How the steps then
 //! run (and where) is the engine's and its executors' business.
@@ -138,6 +139,22 @@ impl Preparer<'_> {
             } else {
                 note = Some(format!(
                     "The working directory of deployment #{source} is no longer kept: checking out {} afresh",
+                    release.commit
+                ));
+            }
+        }
+        // Answered after a pause: it goes on in the directory it stopped in.
+        if resumed && !store.list_interventions(deployment.id).await?.is_empty() {
+            if working_dir.is_dir() {
+                reused = true;
+                tokio::fs::create_dir_all(&scratch_dir)
+                    .await
+                    .map_err(workspace(&scratch_dir))?;
+                note =
+                    Some("Going on in the working directory kept while it was paused".to_owned());
+            } else {
+                note = Some(format!(
+                    "The working directory kept while it was paused is gone: checking out {} afresh",
                     release.commit
                 ));
             }

@@ -26,7 +26,7 @@ pub(super) struct StoreSink {
 }
 
 /// A step's output variables as stored.
-pub(super) fn outputs_to_json(outputs: &[StepOutput]) -> String {
+pub(crate) fn outputs_to_json(outputs: &[StepOutput]) -> String {
     serde_json::Value::Array(
         outputs
             .iter()

@@ -95,14 +95,35 @@ impl Services {
             deployment: id,
             from_failed_step,
         };
-        self.deploy_admitted(
-            who,
-            &release,
-            lifecycle.as_ref(),
-            &failed.environment,
-            Some(retry),
-        )
-        .await
+        let created = self
+            .deploy_admitted(
+                who,
+                &release,
+                lifecycle.as_ref(),
+                &failed.environment,
+                Some(retry),
+            )
+            .await?;
+        let entry = tako_store::NewAuditEntry {
+            actor: format!("token {} ({}, {})", who.token, who.name, who.role),
+            action: "deployment.retry".to_owned(),
+            target: format!("/api/v1/deployments/{id}"),
+            source: None,
+            outcome: "ok".to_owned(),
+            detail: Some(format!(
+                "retried as deployment #{}{}",
+                created.id,
+                if from_failed_step {
+                    " from its failed step"
+                } else {
+                    ""
+                }
+            )),
+        };
+        if let Err(error) = self.store.append_audit(entry).await {
+            tracing::error!(deployment = %id, %error, "cannot append to the audit log");
+        }
+        Ok(created)
     }
 
     /// Deploys `release` to the next phase of its project's lifecycle

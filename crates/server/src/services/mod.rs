@@ -18,6 +18,7 @@ mod approvals;
 mod deliveries;
 mod deployments;
 mod error;
+mod interventions;
 mod keys;
 pub(crate) mod logs;
 mod names;

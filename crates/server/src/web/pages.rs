@@ -359,6 +359,10 @@ pub(crate) async fn deployment(
                 .services
                 .deployment_approvals(DeploymentId(id))
                 .await?,
+            interventions: state
+                .services
+                .deployment_interventions(DeploymentId(id))
+                .await?,
             now: Utc::now(),
         },
     ))
@@ -507,6 +511,38 @@ pub(crate) async fn decide(
     state
         .services
         .decide_approval(&session.who, DeploymentId(id), approve, Some(&form.note))
+        .await?;
+    Ok(Redirect::to(&format!("/ui/deployments/{id}")))
+}
+
+/// The answer form of a paused deployment.
+#[derive(Debug, Deserialize)]
+pub(crate) struct InterveneForm {
+    #[serde(default)]
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// *Proceed*, *Retry*, *Ignore* or *Abort*, from the deployment page.
+pub(crate) async fn intervene(
+    session: Session,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+    Form(form): Form<InterveneForm>,
+) -> WebResult<Redirect> {
+    session.check_csrf(&form.csrf)?;
+    let Some(action) = tako_store::InterventionAction::parse(&form.action) else {
+        return Err(ServiceError::BadInput(format!(
+            "unknown answer {:?}: expected proceed, retry, ignore or abort",
+            form.action
+        ))
+        .into());
+    };
+    state
+        .services
+        .answer_intervention(&session.who, DeploymentId(id), action, Some(&form.note))
         .await?;
     Ok(Redirect::to(&format!("/ui/deployments/{id}")))
 }

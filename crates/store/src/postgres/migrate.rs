@@ -57,6 +57,7 @@ mod listed {
         0014 "octopus_forward",
         0015 "approvals",
         0016 "deployment_retries",
+        0017 "interventions",
         0020 "wakeups",
     }
 }

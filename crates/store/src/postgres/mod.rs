@@ -61,7 +61,9 @@ use crate::model::{
     NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord, TokenHash,
     TokenId, Variable, VariableId,
 };
-use crate::model::{Approval, DeploymentTarget, NewApproval};
+use crate::model::{
+    Approval, DeploymentTarget, Intervention, InterventionAnswer, NewApproval, NewIntervention,
+};
 use crate::seal::Keyring;
 use crate::store::Store;
 use crate::wakeups::{Hub, Wakeups};
@@ -431,6 +433,33 @@ impl Store for PostgresStore {
     async fn expire_approvals(&self, now: DateTime<Utc>) -> StoreResult<Vec<Deployment>> {
         let c = self.client().await?;
         ops::expire_approvals(&c, now).await
+    }
+
+    async fn pause_deployment(
+        &self,
+        id: DeploymentId,
+        pause: NewIntervention,
+    ) -> StoreResult<Deployment> {
+        let mut c = self.client().await?;
+        ops::pause_deployment(&mut c, id, &pause).await
+    }
+
+    async fn answer_intervention(
+        &self,
+        id: DeploymentId,
+        answer: InterventionAnswer,
+    ) -> StoreResult<Deployment> {
+        let sealed = match &answer.outputs {
+            Some(outputs) => Some(layer::seal(self.keys(), outputs)?),
+            None => None,
+        };
+        let mut c = self.client().await?;
+        ops::answer_intervention(&mut c, id, &answer, sealed.as_deref()).await
+    }
+
+    async fn list_interventions(&self, id: DeploymentId) -> StoreResult<Vec<Intervention>> {
+        let c = self.client().await?;
+        ops::list_interventions(&c, id).await
     }
 
     async fn create_release(&self, release: NewRelease) -> StoreResult<Release> {

@@ -98,6 +98,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0016_deployment_retries.sql"),
     },
     Migration {
+        version: 17,
+        name: "interventions",
+        sql: include_str!("../../migrations/sqlite/0017_interventions.sql"),
+    },
+    Migration {
         version: 20,
         name: "wakeups",
         sql: include_str!("../../migrations/sqlite/0020_wakeups.sql"),

@@ -62,10 +62,10 @@ use crate::model::WebhookSecret;
 use crate::model::{
     ApiToken, Approval, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
     DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState, DeploymentTarget,
-    EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogLineRecord, LogPage,
-    NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease,
-    NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord,
-    TokenHash, TokenId, Variable, VariableId,
+    EnvironmentPolicy, InsertOutcome, InterruptScope, Intervention, InterventionAnswer, LogCursor,
+    LogLineRecord, LogPage, NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment,
+    NewIntervention, NewProject, NewRelease, NewVariable, NodeId, Page, PageRequest, Project,
+    ProjectId, Release, ReleaseId, StepRecord, TokenHash, TokenId, Variable, VariableId,
 };
 use crate::seal::Keyring;
 use crate::store::Store;
@@ -780,6 +780,35 @@ impl Store for SqliteStore {
 
     async fn expire_approvals(&self, now: DateTime<Utc>) -> StoreResult<Vec<Deployment>> {
         self.write(move |c| ops::expire_approvals(c, now)).await
+    }
+
+    async fn pause_deployment(
+        &self,
+        id: DeploymentId,
+        pause: NewIntervention,
+    ) -> StoreResult<Deployment> {
+        self.write(move |c| ops::pause_deployment(c, id, &pause))
+            .await
+    }
+
+    async fn answer_intervention(
+        &self,
+        id: DeploymentId,
+        answer: InterventionAnswer,
+    ) -> StoreResult<Deployment> {
+        let keys = self.keys();
+        self.write(move |c| {
+            let sealed = match &answer.outputs {
+                Some(outputs) => Some(layer::seal(keys.as_deref(), outputs)?),
+                None => None,
+            };
+            ops::answer_intervention(c, id, &answer, sealed.as_deref())
+        })
+        .await
+    }
+
+    async fn list_interventions(&self, id: DeploymentId) -> StoreResult<Vec<Intervention>> {
+        self.read(move |c| ops::list_interventions(c, id)).await
     }
 
     async fn interrupt_running(&self, scope: InterruptScope) -> StoreResult<Vec<DeploymentId>> {

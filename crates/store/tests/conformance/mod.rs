@@ -7,6 +7,7 @@ pub(crate) mod approvals;
 pub(crate) mod cluster;
 pub(crate) mod deliveries;
 pub(crate) mod deployments;
+pub(crate) mod interventions;
 pub(crate) mod jobs;
 pub(crate) mod log;
 pub(crate) mod misc;
@@ -132,6 +133,8 @@ macro_rules! conformance_suite {
             releases::a_release_and_its_deployments_are_created_together,
             approvals::approvals_queue_a_waiting_deployment_once_counted,
             approvals::a_rejection_or_the_deadline_cancels_with_the_reason,
+            interventions::a_paused_deployment_frees_its_slot_and_proceeds_once,
+            interventions::a_failed_step_is_retried_ignored_or_aborted,
             deployments::one_at_a_time_per_project_and_environment_in_order,
             deployments::per_node_maximum_of_running_deployments,
             deployments::finish_allows_only_running_to_final,

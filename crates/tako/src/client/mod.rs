@@ -16,16 +16,17 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use tako_protocol::api::{
-    AuditPage, CreateDeployment, CreateProject, CreateRelease, CreateToken, CreatedRelease,
-    CreatedToken, DecideApproval, DeploymentDto, EnvironmentPolicyDto, KeyRotation, LogEnd,
-    LogLineDto, ProjectDto, ReleaseDto, ReleasePage, RetryDeployment, SetEnvironmentPolicy,
+    AnswerIntervention, AuditPage, CreateDeployment, CreateProject, CreateRelease, CreateToken,
+    CreatedRelease, CreatedToken, DecideApproval, DeploymentDto, EnvironmentPolicyDto, KeyRotation,
+    LogEnd, LogLineDto, ProjectDto, ReleaseDto, ReleasePage, RetryDeployment, SetEnvironmentPolicy,
     SetForgeStatus, SetVariable, SetWebhookSecret, TokenDto, VariableDto,
 };
 
 use crate::cli::{
     AdminArgs, AdminCommand, ApprovalsArgs, CancelArgs, ClientArgs, DecideArgs, DeployArgs,
-    DeployCommand, EnvArgs, EnvCommand, LogsArgs, Output, ProjectArgs, ProjectCommand, ReleaseArgs,
-    ReleaseCommand, RetryArgs, TokenArgs, TokenCommand, VarArgs, VarCommand,
+    DeployCommand, EnvArgs, EnvCommand, InterventionArgs, InterventionCommand, LogsArgs, Output,
+    ProjectArgs, ProjectCommand, ReleaseArgs, ReleaseCommand, RetryArgs, TokenArgs, TokenCommand,
+    VarArgs, VarCommand,
 };
 use http::{Client, segment};
 
@@ -503,6 +504,72 @@ pub(crate) fn decide(args: DecideArgs, approve: bool) -> Result<ExitCode> {
             "Deployment {} rejected: {}",
             deployment.id,
             deployment.error.as_deref().unwrap_or("cancelled")
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tako intervention proceed|abort|retry|ignore|show`.
+pub(crate) fn intervention(args: InterventionArgs) -> Result<ExitCode> {
+    let (action, args) = match args.command {
+        InterventionCommand::Show(show) => {
+            let client = client(&show.client);
+            let deployment: DeploymentDto =
+                client.get(&format!("/deployments/{}", show.deployment))?;
+            let Some(pause) = deployment.intervention else {
+                println!(
+                    "Deployment {} is {} and waits for no one",
+                    deployment.id,
+                    deployment.state.replace('_', " ")
+                );
+                return Ok(ExitCode::SUCCESS);
+            };
+            let what = if pause.kind == "failure" {
+                "failed (OnFailure: ask)"
+            } else {
+                "waits for a person"
+            };
+            println!(
+                "Deployment {}: step '{}' {what} since {}",
+                deployment.id, pause.step, pause.paused_at
+            );
+            println!("{}", pause.instructions);
+            let roles = if pause.roles.is_empty() {
+                "admin or deployer".to_owned()
+            } else {
+                pause.roles.join(" or ")
+            };
+            println!(
+                "Answer ({roles}): {}",
+                pause
+                    .actions
+                    .iter()
+                    .map(|a| format!("tako intervention {a} {} --note …", deployment.id))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        InterventionCommand::Proceed(args) => ("proceed", args),
+        InterventionCommand::Abort(args) => ("abort", args),
+        InterventionCommand::Retry(args) => ("retry", args),
+        InterventionCommand::Ignore(args) => ("ignore", args),
+    };
+    let client = client(&args.client);
+    let deployment: DeploymentDto = client.post(
+        &format!("/deployments/{}/interventions/{action}", args.deployment),
+        Some(&AnswerIntervention { note: args.note }),
+    )?;
+    match deployment.state.as_str() {
+        "queued" => println!("Deployment {}: {action}; queued to go on", deployment.id),
+        state => println!(
+            "Deployment {}: {action}; {state}{}",
+            deployment.id,
+            deployment
+                .error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
         ),
     }
     Ok(ExitCode::SUCCESS)

@@ -344,7 +344,7 @@ impl Ctx {
         })
     }
 
-    fn approval_roles(&mut self, node: &Node) -> Option<Vec<String>> {
+    pub(super) fn approval_roles(&mut self, node: &Node) -> Option<Vec<String>> {
         let expected = format!("a list of roles among {}", APPROVAL_ROLES.join(", "));
         let items: Vec<(String, Pos)> = match &node.value {
             Value::Scalar(_) => vec![(self.text(node, "Roles", &expected)?, node.pos)],

@@ -8,11 +8,13 @@
 //!   fixture, and the ten-mistakes test with exact positions;
 //! - `robustness`: garbage, truncation, NUL bytes, deep nesting and alias
 //!   fan-out never panic;
-//! - `retries`: `Retries` and `RetryDelay`, read and checked with positions.
+//! - `retries`: `Retries` and `RetryDelay`, read and checked with positions;
+//! - `interventions`: `Uses: manual-intervention` and `OnFailure`, likewise.
 
 mod agents;
 mod compat;
 mod diagnostics;
+mod interventions;
 mod lifecycle;
 mod plan;
 mod retries;

@@ -2,7 +2,8 @@
 //! ran what (its jobs: step, agent, state, start, duration, reason), its
 //! task log (live through server-sent events, searchable, downloadable; an
 //! agent's lines, labelled `Step@agent`, show their step and their agent
-//! apart), its approval (see `approvals`), Cancel, and for a deployment
+//! apart), its approval (see `approvals`), what it waits for when paused
+//! (see `interventions`), Cancel, and for a deployment
 //! forwarded to Octopus its Octopus side (server, release, task, links, the
 //! error in Octopus's words).
 
@@ -34,6 +35,8 @@ pub(crate) struct DeploymentPage {
     pub(crate) cursor: LogCursor,
     /// Its approvals and rejections.
     pub(crate) approvals: Vec<tako_store::Approval>,
+    /// Its pauses and their answers.
+    pub(crate) interventions: Vec<tako_store::Intervention>,
     /// Now, for ages.
     pub(crate) now: DateTime<Utc>,
 }
@@ -217,6 +220,7 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
             }
         }
         (super::approvals::panel(viewer, d, &p.approvals, p.now))
+        (super::interventions::panel(viewer, d, &p.interventions, p.now))
         @if let Some(forward) = d.forward.as_deref().and_then(ForwardRecord::from_json) {
             (octopus(&forward))
         }

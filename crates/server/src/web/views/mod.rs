@@ -7,6 +7,7 @@ pub(crate) mod approvals;
 pub(crate) mod dashboard;
 pub(crate) mod deliveries;
 pub(crate) mod deployment;
+pub(crate) mod interventions;
 pub(crate) mod project;
 pub(crate) mod release;
 pub(crate) mod sign_in;
@@ -98,6 +99,7 @@ pub(crate) fn state_badge(state: DeploymentState) -> Markup {
         DeploymentState::AwaitingApproval => ("awaiting_approval", "Awaiting approval"),
         DeploymentState::Queued => ("queued", "Queued"),
         DeploymentState::Running => ("running", "Running"),
+        DeploymentState::Paused => ("paused", "Paused: waits for a person"),
         DeploymentState::Success => ("success", "Success"),
         DeploymentState::Failed => ("failed", "Failed"),
         DeploymentState::Cancelled => ("cancelled", "Cancelled"),

@@ -14,16 +14,18 @@ use crate::model::{
     ApiToken, Approval, ApprovalRule, AuditEntry, AuditId, ClaimedDelivery, Delivery,
     DeliveryCompletion, DeliveryId, DeliveryOutcome, DeliveryState, Deployment, DeploymentEvent,
     DeploymentFilter, DeploymentId, DeploymentKind, DeploymentState, EnvironmentPolicy,
-    ForgeStatus, InsertOutcome, InterruptScope, InvalidTransition, LogCursor, LogPage, NewApiToken,
-    NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease, NewVariable,
-    NodeId, Page, PageCursor, PageRequest, Project, ProjectId, Release, ReleaseId, RepositoryToken,
-    RetryOf, StatusToken, StepRecord, StepRunState, TokenHash, TokenId, Variable, VariableId,
-    WebhookSecret, normalize_repository_url,
+    ForgeStatus, InsertOutcome, InterruptScope, Intervention, InterventionAction,
+    InterventionAnswer, InterventionAnswered, InterventionKind, InvalidTransition, LogCursor,
+    LogPage, NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewIntervention,
+    NewProject, NewRelease, NewVariable, NodeId, Page, PageCursor, PageRequest, Project, ProjectId,
+    Release, ReleaseId, RepositoryToken, RetryOf, StatusToken, StepRecord, StepRunState, TokenHash,
+    TokenId, Variable, VariableId, WebhookSecret, normalize_repository_url,
 };
 
 mod audit;
 mod deliveries;
 mod deployments;
+mod interventions;
 mod log;
 mod policies;
 mod projects;
@@ -36,6 +38,7 @@ mod variables;
 pub(super) use audit::*;
 pub(super) use deliveries::*;
 pub(super) use deployments::*;
+pub(super) use interventions::*;
 pub(super) use log::*;
 pub(super) use policies::*;
 pub(super) use projects::*;
