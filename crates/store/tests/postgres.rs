@@ -66,10 +66,12 @@ async fn nodes_starting_together_migrate_once() {
     }
     let applied = factory.postgres.psql(
         "conformance",
-        "SELECT count(*), max(version) FROM schema_migrations",
+        "SELECT count(*) - count(DISTINCT version), max(version) FROM schema_migrations",
     );
+    // Each applied once, up to the latest (numbers may be left to other
+    // branches, so the count is not the latest number).
     let latest = tako_store::latest_postgres_version();
-    assert_eq!(applied, format!("{latest}|{latest}"));
+    assert_eq!(applied, format!("0|{latest}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
