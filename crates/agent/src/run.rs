@@ -840,6 +840,10 @@ impl Agent<'_> {
             facts: &facts,
             first_error: job.error.as_deref(),
             steps_so_far: &job.steps_so_far,
+            // The server counts attempts: each is a job of its own.
+            attempt: 1,
+            attempts: 1,
+            withheld_secrets: &[],
         };
         executor.run(step_job, log, cancel).await
     }

@@ -8,6 +8,13 @@
 //! scoped only to other environments is invisible. A higher source always
 //! beats a lower one. Names and environment names compare case-insensitively,
 //! as in Octopus.
+//!
+//! A value may also be scoped to target roles (Octopus: target tags): it is
+//! seen only by a step whose `Roles` include one of them
+//! ([`resolve_for_roles`]), never by a step on the server, and scoping by
+//! role makes it more specific within its source, as scoping by
+//! environment does. The sensitive values a step with roles must not
+//! receive are [`withheld_from`] it.
 
 /// Where a value was defined; later variants take precedence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,6 +38,8 @@ pub struct VariableValue {
     pub value: String,
     /// Environments this value is scoped to; empty means every environment.
     pub environments: Vec<String>,
+    /// Target roles this value is scoped to; empty means every step.
+    pub roles: Vec<String>,
     /// Sensitive values are masked everywhere they could be written.
     pub sensitive: bool,
     /// Where it was defined.
@@ -48,6 +57,7 @@ impl std::fmt::Debug for VariableValue {
             .field("name", &self.name)
             .field("value", &value)
             .field("environments", &self.environments)
+            .field("roles", &self.roles)
             .field("sensitive", &self.sensitive)
             .field("source", &self.source)
             .finish()
@@ -61,6 +71,7 @@ impl VariableValue {
             name: name.into(),
             value: value.into(),
             environments: Vec::new(),
+            roles: Vec::new(),
             sensitive: false,
             source,
         }
@@ -78,6 +89,12 @@ impl VariableValue {
         self
     }
 
+    /// The same value scoped to the target `roles`.
+    pub fn for_roles<S: Into<String>>(mut self, roles: impl IntoIterator<Item = S>) -> Self {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
     fn applies_to(&self, environment: &str) -> bool {
         self.environments.is_empty()
             || self
@@ -86,8 +103,23 @@ impl VariableValue {
                 .any(|scope| scope.eq_ignore_ascii_case(environment))
     }
 
-    fn rank(&self) -> (VariableSource, bool) {
-        (self.source, !self.environments.is_empty())
+    /// Whether a step targeting `roles` sees it (an unscoped value: always;
+    /// a role-scoped one: when a role is shared, without regard to case).
+    fn applies_to_roles(&self, roles: &[String]) -> bool {
+        self.roles.is_empty()
+            || self
+                .roles
+                .iter()
+                .any(|scope| roles.iter().any(|r| r.eq_ignore_ascii_case(scope)))
+    }
+
+    /// Within a source, the more scope dimensions a value has, the more
+    /// specific it is.
+    fn rank(&self) -> (VariableSource, u8) {
+        (
+            self.source,
+            u8::from(!self.environments.is_empty()) + u8::from(!self.roles.is_empty()),
+        )
     }
 }
 
@@ -113,13 +145,71 @@ impl std::fmt::Debug for ResolvedVariables {
     }
 }
 
-/// Picks, for each name, the value a deployment into `environment` sees.
+/// Picks, for each name, the value a deployment into `environment` sees
+/// outside any role (the values steps on the server see).
 ///
 /// Ties (same source, same specificity) go to the value declared last.
+/// `sensitive_values` holds every sensitive value of the environment,
+/// role-scoped ones too: the deployment's log masks whatever any of its
+/// steps could print.
 pub fn resolve(candidates: &[VariableValue], environment: &str) -> ResolvedVariables {
+    let mut resolved = pick(candidates, environment, &[]);
+    resolved.sensitive_values = sensitive_in(candidates, environment, |_| true);
+    resolved
+}
+
+/// The values a step targeting `roles` sees in a deployment into
+/// `environment`: [`resolve`]'s, with the values scoped to one of `roles`
+/// (more specific within their source) and without those scoped only to
+/// other roles. `sensitive_values` holds only the sensitive values it sees.
+pub fn resolve_for_roles(
+    candidates: &[VariableValue],
+    environment: &str,
+    roles: &[String],
+) -> ResolvedVariables {
+    pick(candidates, environment, roles)
+}
+
+/// The sensitive values of `environment` that a step targeting `roles`
+/// must not receive: scoped only to other roles, and not also the value of
+/// something it sees (they are not even put in the list of values to mask
+/// that goes with its jobs).
+pub fn withheld_from(
+    candidates: &[VariableValue],
+    environment: &str,
+    roles: &[String],
+) -> Vec<String> {
+    let seen = sensitive_in(candidates, environment, |c| c.applies_to_roles(roles));
+    sensitive_in(candidates, environment, |c| !c.applies_to_roles(roles))
+        .into_iter()
+        .filter(|value| !seen.contains(value))
+        .collect()
+}
+
+fn sensitive_in(
+    candidates: &[VariableValue],
+    environment: &str,
+    keep: impl Fn(&VariableValue) -> bool,
+) -> Vec<String> {
+    let mut values: Vec<String> = Vec::new();
+    for candidate in candidates
+        .iter()
+        .filter(|c| c.sensitive && c.applies_to(environment) && keep(c))
+    {
+        if !values.contains(&candidate.value) {
+            values.push(candidate.value.clone());
+        }
+    }
+    values
+}
+
+fn pick(candidates: &[VariableValue], environment: &str, roles: &[String]) -> ResolvedVariables {
     let mut winners: Vec<&VariableValue> = Vec::new();
     let mut sensitive_values = Vec::new();
-    for candidate in candidates.iter().filter(|c| c.applies_to(environment)) {
+    for candidate in candidates
+        .iter()
+        .filter(|c| c.applies_to(environment) && c.applies_to_roles(roles))
+    {
         if candidate.sensitive && !sensitive_values.contains(&candidate.value) {
             sensitive_values.push(candidate.value.clone());
         }
@@ -154,6 +244,7 @@ pub fn from_takofile(takofile: &tako_takofile::Takofile) -> Vec<VariableValue> {
                 decl.value.clone(),
             )
             .scoped(decl.environments.clone())
+            .for_roles(decl.roles.clone())
         })
         .collect()
 }
@@ -233,5 +324,58 @@ mod tests {
         let resolved = resolve(&values, "DevTest");
         assert_eq!(resolved.sensitive_values, vec!["dev-secret".to_owned()]);
         assert!(!format!("{resolved:?}").contains("dev-secret"));
+    }
+
+    #[test]
+    fn a_role_scoped_value_is_seen_only_by_steps_with_that_role() {
+        let roles = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let values = [
+            VariableValue::new(Project, "Url", "https://any"),
+            VariableValue::new(Project, "Url", "https://web").for_roles(["web"]),
+            VariableValue::new(Project, "DbKey", "db-secret")
+                .for_roles(["db"])
+                .sensitive(),
+            VariableValue::new(Project, "Both", "prod-web")
+                .scoped(["Production"])
+                .for_roles(["WEB"]),
+            VariableValue::new(Project, "Both", "prod").scoped(["Production"]),
+        ];
+        // On the server: no role-scoped value.
+        let server = resolve(&values, "Production");
+        assert_eq!(value_of(&server, "Url").unwrap(), "https://any");
+        assert_eq!(value_of(&server, "DbKey"), None);
+        assert_eq!(value_of(&server, "Both").unwrap(), "prod");
+        // ... but the log masks every secret a step could print.
+        assert_eq!(server.sensitive_values, ["db-secret"]);
+
+        let web = resolve_for_roles(&values, "Production", &roles(&["web"]));
+        assert_eq!(value_of(&web, "Url").unwrap(), "https://web");
+        assert_eq!(value_of(&web, "DbKey"), None);
+        assert_eq!(value_of(&web, "Both").unwrap(), "prod-web");
+        assert!(web.sensitive_values.is_empty());
+        assert_eq!(
+            withheld_from(&values, "Production", &roles(&["web"])),
+            ["db-secret"]
+        );
+
+        let db = resolve_for_roles(&values, "Production", &roles(&["db", "other"]));
+        assert_eq!(value_of(&db, "Url").unwrap(), "https://any");
+        assert_eq!(value_of(&db, "DbKey").unwrap(), "db-secret");
+        assert_eq!(db.sensitive_values, ["db-secret"]);
+        assert!(withheld_from(&values, "Production", &roles(&["db"])).is_empty());
+        // Scoped to another environment: invisible whatever the role.
+        let dev = resolve_for_roles(&values, "DevTest", &roles(&["web"]));
+        assert_eq!(value_of(&dev, "Both"), None);
+    }
+
+    #[test]
+    fn a_withheld_secret_that_a_step_also_sees_under_another_name_is_not_withheld() {
+        let values = [
+            VariableValue::new(Project, "A", "shared")
+                .for_roles(["db"])
+                .sensitive(),
+            VariableValue::new(Project, "B", "shared").sensitive(),
+        ];
+        assert!(withheld_from(&values, "Production", &["web".to_owned()]).is_empty());
     }
 }

@@ -35,7 +35,9 @@ use tako_core::system::{
     DeploymentFacts, machine_output_variable_names, output_variable_names, push_aliased,
     step_variables, system_variables,
 };
-use tako_core::variables::{VariableSource, VariableValue, resolve};
+use tako_core::variables::{
+    VariableSource, VariableValue, resolve, resolve_for_roles, withheld_from,
+};
 use tako_octostache::VariableDictionary;
 use tako_takofile::{Step, StepAction, UsesKind, WithValue};
 use tokio_util::sync::CancellationToken;
@@ -283,6 +285,7 @@ async fn run_from(
         settings,
         environment,
         variables,
+        candidates,
         facts: &plan.facts,
         outputs: Vec::new(),
         artifacts: Vec::new(),
@@ -400,7 +403,11 @@ async fn run_from(
 struct Deployment<'p> {
     settings: &'p RunSettings,
     environment: String,
+    /// What steps on the server see (no role-scoped value).
     variables: VariableDictionary,
+    /// Every candidate value, for the steps with `Roles` (whose role-scoped
+    /// values are resolved for them).
+    candidates: Vec<VariableValue>,
     facts: &'p DeploymentFacts,
     outputs: Vec<OutputVariable>,
     artifacts: Vec<Artifact>,
@@ -420,6 +427,30 @@ enum Ended {
 }
 
 impl Deployment<'_> {
+    /// For a step with `Roles`: the variables it sees (the server's, with
+    /// the values scoped to one of its roles), or `None` when that is the
+    /// server's; and the sensitive values scoped only to other roles, which
+    /// must not reach its agents (not even in their list of values to mask).
+    fn for_roles(&self, step: &Step) -> (Option<VariableDictionary>, Vec<String>) {
+        let Some(targets) = &step.targets else {
+            return (None, Vec::new());
+        };
+        if self.candidates.iter().all(|c| c.roles.is_empty()) {
+            return (None, Vec::new());
+        }
+        let scoped = resolve_for_roles(&self.candidates, &self.environment, &targets.roles);
+        let mut variables = self.variables.clone();
+        let mut changed = false;
+        for (name, value) in scoped.values {
+            if variables.get_raw(&name) != Some(value.as_str()) {
+                variables.set(name, value);
+                changed = true;
+            }
+        }
+        let withheld = withheld_from(&self.candidates, &self.environment, &targets.roles);
+        (changed.then_some(variables), withheld)
+    }
+
     /// Substitutes `template`, logging warnings; an error fails the step.
     fn substitute(&self, template: &str, log: &TaskLog<'_>) -> Result<String, StepError> {
         substitute_in(&self.variables, template, log)
@@ -533,7 +564,15 @@ impl Deployment<'_> {
         } else {
             cancel.clone()
         };
-        let state = match self.resolve(index, step, log) {
+        // A step with `Roles` is substituted with the values scoped to its
+        // roles; the server's values are put back after.
+        let (scoped, withheld) = self.for_roles(step);
+        let server_variables = scoped.map(|v| std::mem::replace(&mut self.variables, v));
+        let resolved = self.resolve(index, step, log);
+        if let Some(server_variables) = server_variables {
+            self.variables = server_variables;
+        }
+        let state = match resolved {
             Ok(resolved) => {
                 let first_error = self
                     .first_error
@@ -553,6 +592,9 @@ impl Deployment<'_> {
                         facts: self.facts,
                         first_error: first_error.as_deref(),
                         steps_so_far: &self.statuses,
+                        attempt,
+                        attempts,
+                        withheld_secrets: &withheld,
                     };
                     let run = executor.run(job, log, &step_cancel).await;
                     if let StepState::Failed { reason } = &run.state

@@ -99,6 +99,14 @@ pub struct StepJob<'a> {
     pub first_error: Option<&'a str>,
     /// Every step so far with its status name.
     pub steps_so_far: &'a [(String, String)],
+    /// Which attempt of the step this is (1 for the first), of
+    /// [`StepJob::attempts`] (`Retries` + 1).
+    pub attempt: u32,
+    /// How many attempts the step may take.
+    pub attempts: u32,
+    /// Sensitive values of the deployment scoped only to roles this step
+    /// does not target: never sent to its agents, not even to be masked.
+    pub withheld_secrets: &'a [String],
 }
 
 /// An output variable a step set (its value unmasked: the engine makes it

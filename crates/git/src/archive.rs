@@ -1,6 +1,8 @@
-//! A commit's files as a tar stream (`git archive --format=tar`), read
-//! while git writes it, so a large tree is never held in memory. What an
-//! agent downloads as a job's source (`../shared/spec/agents.md` §2).
+//! A commit's files as a tar stream: built in-process from the object
+//! database (`tree_tar.rs`), or, when only git can make it the same (or it
+//! is large), `git archive --format=tar` read while git writes it, so a
+//! large tree is never held in memory. What an agent downloads as a job's
+//! source (`../shared/spec/agents.md` §2).
 
 use tokio::io::AsyncReadExt as _;
 use tokio::process::{Child, ChildStdout};
@@ -12,9 +14,21 @@ use crate::command::GroupGuard;
 /// The most of git's standard error kept for a failure's message.
 const MAX_STDERR: usize = 4096;
 
-/// A running `git archive`: read it with [`Archive::read`] until it
-/// answers 0. Dropping it early kills git (and its process group).
+/// A tar stream of a commit's files: read it with [`Archive::read`] until
+/// it answers 0. Dropping a running `git archive` early kills git (and its
+/// process group).
 pub struct Archive {
+    inner: Inner,
+}
+
+enum Inner {
+    /// Built in-process; `at` bytes read so far.
+    Built { bytes: Vec<u8>, at: usize },
+    /// A running `git archive`.
+    Git(Box<GitArchive>),
+}
+
+struct GitArchive {
     child: Child,
     stdout: ChildStdout,
     stderr: Option<JoinHandle<Vec<u8>>>,
@@ -24,14 +38,58 @@ pub struct Archive {
 
 impl std::fmt::Debug for Archive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Archive")
-            .field("ended", &self.ended)
-            .finish_non_exhaustive()
+        match &self.inner {
+            Inner::Built { bytes, at } => f
+                .debug_struct("Archive")
+                .field("built", &bytes.len())
+                .field("at", at)
+                .finish(),
+            Inner::Git(git) => f
+                .debug_struct("Archive")
+                .field("git_ended", &git.ended)
+                .finish_non_exhaustive(),
+        }
     }
 }
 
 impl Archive {
-    pub(crate) fn new(mut child: Child, group: GroupGuard) -> Result<Archive, GitError> {
+    /// An archive built in-process.
+    pub(crate) fn built(bytes: Vec<u8>) -> Archive {
+        Archive {
+            inner: Inner::Built { bytes, at: 0 },
+        }
+    }
+
+    /// Whether it was built in-process (not by `git archive`).
+    pub fn is_built_in_process(&self) -> bool {
+        matches!(self.inner, Inner::Built { .. })
+    }
+
+    /// Reads the next bytes of the tar stream into `buffer`; 0 at its end.
+    /// A failure of git is an error here, so a stream cut short is never
+    /// taken for a whole one.
+    pub async fn read(&mut self, buffer: &mut [u8]) -> Result<usize, GitError> {
+        match &mut self.inner {
+            Inner::Built { bytes, at } => {
+                let rest = bytes.get(*at..).unwrap_or_default();
+                let n = rest.len().min(buffer.len());
+                buffer[..n].copy_from_slice(&rest[..n]);
+                *at += n;
+                Ok(n)
+            }
+            Inner::Git(git) => git.read(buffer).await,
+        }
+    }
+
+    pub(crate) fn new(child: Child, group: GroupGuard) -> Result<Archive, GitError> {
+        Ok(Archive {
+            inner: Inner::Git(Box::new(GitArchive::new(child, group)?)),
+        })
+    }
+}
+
+impl GitArchive {
+    fn new(mut child: Child, group: GroupGuard) -> Result<GitArchive, GitError> {
         let missing = || GitError::Failed {
             command: "archive".to_owned(),
             message: "its output could not be read".to_owned(),
@@ -51,7 +109,7 @@ impl Archive {
                 kept
             })
         });
-        Ok(Archive {
+        Ok(GitArchive {
             child,
             stdout,
             stderr,
@@ -60,10 +118,9 @@ impl Archive {
         })
     }
 
-    /// Reads the next bytes of the tar stream into `buffer`; 0 at its end,
-    /// once git has exited well. A failure of git is an error here, so a
-    /// stream cut short is never taken for a whole one.
-    pub async fn read(&mut self, buffer: &mut [u8]) -> Result<usize, GitError> {
+    /// The next bytes of git's output; 0 at its end, once git has exited
+    /// well.
+    async fn read(&mut self, buffer: &mut [u8]) -> Result<usize, GitError> {
         if self.ended {
             return Ok(0);
         }

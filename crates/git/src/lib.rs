@@ -28,6 +28,7 @@ mod error;
 mod local_fetch;
 mod mirror;
 mod objects;
+mod tree_tar;
 mod url;
 mod worktree;
 

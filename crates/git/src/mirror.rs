@@ -57,6 +57,10 @@ pub const TAKOFILE_NAMES: &[&str] = &["takofile", "takofile.yml", "takofile.yaml
 /// The revision that names the default branch's head in a mirror.
 pub const DEFAULT_BRANCH: &str = "HEAD";
 
+/// The most file content an archive is built from in memory (a larger
+/// tree is streamed by `git archive`).
+pub(crate) const ARCHIVE_IN_MEMORY: u64 = 64 * 1024 * 1024;
+
 /// Configuration for fetches: what is fetched stays packed (a checkout
 /// links a few packs rather than thousands of loose objects), and no
 /// maintenance is started by the fetch itself (see the module's
@@ -607,12 +611,35 @@ impl Mirror {
         Ok(commit)
     }
 
-    /// The files of `rev`'s commit as a tar stream (`git archive`), read
-    /// as git writes them. [`GitError::UnknownRevision`] when the mirror
-    /// lacks the commit.
+    /// The files of `rev`'s commit as a tar stream: built in-process from
+    /// the object database when that gives what `git archive` would (and
+    /// the files fit in [`ARCHIVE_IN_MEMORY`]), else `git archive` read as
+    /// git writes it. [`GitError::UnknownRevision`] when the mirror lacks
+    /// the commit.
     pub async fn archive(&self, rev: &str) -> Result<crate::Archive, GitError> {
         let commit = self.require(rev).await?;
-        let args: Vec<std::ffi::OsString> = ["archive", "--format=tar", commit.as_str()]
+        let built = {
+            let commit = commit.clone();
+            self.read(move |repo| crate::tree_tar::tree_tar(repo, &commit, ARCHIVE_IN_MEMORY))
+                .await?
+        };
+        match built {
+            crate::tree_tar::TreeTar::Built(bytes) => return Ok(crate::Archive::built(bytes)),
+            crate::tree_tar::TreeTar::UseGit(reason) => {
+                tracing::debug!(%commit, reason, "archiving with git archive");
+            }
+        }
+        self.git_archive(&commit)
+    }
+
+    /// The files of `commit` as `git archive --format=tar` writes them.
+    pub async fn archive_with_git(&self, rev: &str) -> Result<crate::Archive, GitError> {
+        let commit = self.require(rev).await?;
+        self.git_archive(&commit)
+    }
+
+    fn git_archive(&self, commit: &str) -> Result<crate::Archive, GitError> {
+        let args: Vec<std::ffi::OsString> = ["archive", "--format=tar", commit]
             .iter()
             .map(std::ffi::OsString::from)
             .collect();

@@ -986,3 +986,124 @@ async fn log_lists_a_range_oldest_first_keeping_the_newest_and_counting_all() {
         Err(GitError::UnknownRevision { .. })
     ));
 }
+
+/// Reads a whole archive.
+async fn archive_bytes(mut archive: tako_git::Archive) -> Vec<u8> {
+    let mut tar = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = archive.read(&mut buffer).await.unwrap();
+        if read == 0 {
+            break;
+        }
+        tar.extend_from_slice(&buffer[..read]);
+    }
+    tar
+}
+
+/// What `tar -xf` makes of `tar`: every path with its kind, executable bit
+/// and content (or link target), sorted.
+fn extracted(tar: &[u8]) -> Vec<(String, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.tar"), tar).unwrap();
+    let into = dir.path().join("x");
+    std::fs::create_dir(&into).unwrap();
+    let status = std::process::Command::new("tar")
+        .args(["-xf", "../x.tar"])
+        .current_dir(&into)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.strip_prefix(root).unwrap().display().to_string();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.push((name, format!("link -> {}", target.display())));
+            } else if meta.is_dir() {
+                out.push((name, "dir".to_owned()));
+                walk(root, &path, out);
+            } else {
+                let exec = meta.permissions().mode() & 0o111 != 0;
+                let content = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                out.push((name, format!("file exec={exec} {content:?}")));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&into, &into, &mut out);
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn an_archive_built_in_process_extracts_to_what_git_archive_gives() {
+    use std::os::unix::fs::PermissionsExt;
+    let fixture = Fixture::new();
+    let long = format!("{}/{}.txt", "d".repeat(60), "f".repeat(80));
+    fixture
+        .work
+        .write("scripts/deploy.sh", "#!/bin/sh\necho hi\n");
+    std::fs::set_permissions(
+        fixture.work.path().join("scripts/deploy.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("scripts/deploy.sh", fixture.work.path().join("run")).unwrap();
+    for (path, content) in [
+        ("takofile", "x\n"),
+        ("a.txt", "one\r\ntwo\n"),
+        ("empty.txt", ""),
+        ("deep/er/still/file.txt", "deep\n"),
+        (long.as_str(), "a long path\n"),
+        ("sp ace/ü.txt", "unicode\n"),
+    ] {
+        fixture.work.write(path, content);
+    }
+    let commit = fixture.push(&[], "everything a tree holds");
+    let mirror = fixture.fetch(None).await.unwrap();
+
+    let built = mirror.archive(&commit).await.unwrap();
+    assert!(built.is_built_in_process());
+    let ours = extracted(&archive_bytes(built).await);
+    let git = extracted(&archive_bytes(mirror.archive_with_git(&commit).await.unwrap()).await);
+    assert_eq!(ours, git);
+    assert!(ours.iter().any(|(p, _)| p == &long), "{ours:?}");
+    assert!(
+        ours.contains(&("run".to_owned(), "link -> scripts/deploy.sh".to_owned())),
+        "{ours:?}"
+    );
+
+    // export-ignore (and any attribute) is git's: the archive is git's.
+    let ignoring = fixture.push(
+        &[
+            (
+                ".gitattributes",
+                "secret/ export-ignore\n*.bat text eol=crlf\n",
+            ),
+            ("secret/key.txt", "not exported\n"),
+            ("setup.bat", "echo one\necho two\n"),
+        ],
+        "attributes",
+    );
+    let mirror = fixture.fetch(None).await.unwrap();
+    let archive = mirror.archive(&ignoring).await.unwrap();
+    assert!(!archive.is_built_in_process());
+    let ours = extracted(&archive_bytes(archive).await);
+    assert!(
+        !ours.iter().any(|(p, _)| p.starts_with("secret")),
+        "{ours:?}"
+    );
+    assert!(
+        ours.contains(&(
+            "setup.bat".to_owned(),
+            format!("file exec=false {:?}", "echo one\r\necho two\r\n")
+        )),
+        "{ours:?}"
+    );
+    let git = extracted(&archive_bytes(mirror.archive_with_git(&ignoring).await.unwrap()).await);
+    assert_eq!(ours, git);
+}

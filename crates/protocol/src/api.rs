@@ -78,6 +78,10 @@ pub struct VariableDto {
     pub value: String,
     /// The environments it is scoped to; empty for all.
     pub environments: Vec<String>,
+    /// The target roles it is scoped to (only steps with one of them in
+    /// their `Roles` see it); empty for every step.
+    #[serde(default)]
+    pub roles: Vec<String>,
     /// Whether the value is sensitive (write-only).
     pub sensitive: bool,
 }
@@ -91,6 +95,9 @@ pub struct SetVariable {
     /// The environments it is scoped to; absent or empty for all.
     #[serde(default)]
     pub environments: Option<Vec<String>>,
+    /// The target roles it is scoped to; absent or empty for every step.
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
     /// Whether the value is sensitive (never shown again).
     #[serde(default)]
     pub sensitive: Option<bool>,
@@ -102,6 +109,7 @@ impl std::fmt::Debug for SetVariable {
         f.debug_struct("SetVariable")
             .field("value", &MASKED_VALUE)
             .field("environments", &self.environments)
+            .field("roles", &self.roles)
             .field("sensitive", &self.sensitive)
             .finish()
     }
@@ -395,6 +403,10 @@ pub struct JobDto {
     pub step_index: u32,
     /// The step's name.
     pub step: String,
+    /// Which attempt of the step it ran (1 for the first; a step with
+    /// `Retries` gives each agent a new job per attempt).
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
     /// The agent's name.
     pub agent: String,
     /// The label of its lines in the task log: `Step@agent`.
@@ -415,6 +427,10 @@ pub struct JobDto {
     pub finished_at: Option<String>,
     /// How long the step ran on the agent, in milliseconds.
     pub duration_ms: Option<u64>,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// A page of deployments, newest first.

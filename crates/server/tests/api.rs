@@ -1896,6 +1896,7 @@ async fn job_for(api: &Api, name: &str, id: &str) -> tako_store::Deployment {
             agent: agent.id,
             agent_name: agent.name,
             spec: spec.to_string(),
+            attempt: 1,
         })
         .await
         .unwrap();
@@ -2365,6 +2366,7 @@ async fn a_deployments_jobs_show_which_agent_ran_what_and_its_log_names_the_agen
             agent: linux.id,
             agent_name: linux.name.clone(),
             spec: "{}".to_owned(),
+            attempt: 1,
         })
         .await
         .unwrap();

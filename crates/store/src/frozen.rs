@@ -30,6 +30,8 @@ struct FrozenVariable {
     value: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     environments: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     sensitive: bool,
 }
@@ -52,6 +54,7 @@ impl FrozenVariables {
                         v.value.clone()
                     },
                     environments: v.environments.clone(),
+                    roles: v.roles.clone(),
                     sensitive: v.sensitive,
                 })
             })
@@ -105,6 +108,7 @@ impl FrozenVariables {
             .map(|v| {
                 VariableValue::new(VariableSource::Project, v.name.clone(), v.value.clone())
                     .scoped(v.environments.clone())
+                    .for_roles(v.roles.clone())
             })
             .collect()
     }
@@ -132,7 +136,8 @@ impl FrozenVariables {
                 v.value.clone()
             };
             let value = VariableValue::new(VariableSource::Project, v.name.clone(), value)
-                .scoped(v.environments.clone());
+                .scoped(v.environments.clone())
+                .for_roles(v.roles.clone());
             values.push(if v.sensitive {
                 value.sensitive()
             } else {
@@ -159,6 +164,7 @@ mod tests {
             name: name.to_owned(),
             value: value.to_owned(),
             environments: envs.iter().map(|e| (*e).to_owned()).collect(),
+            roles: Vec::new(),
             sensitive,
         };
         let frozen = FrozenVariables::from_store(
@@ -196,6 +202,7 @@ mod tests {
             name: name.to_owned(),
             value: value.to_owned(),
             environments: Vec::new(),
+            roles: Vec::new(),
             sensitive,
         };
         let mut frozen =

@@ -44,6 +44,9 @@ pub struct NewJob {
     pub agent_name: String,
     /// What the agent receives (JSON; sealed at rest).
     pub spec: String,
+    /// Which attempt of the step it runs (1 for the first; `Retries`
+    /// gives each agent a new job per attempt).
+    pub attempt: u32,
 }
 
 impl fmt::Debug for NewJob {
@@ -53,6 +56,7 @@ impl fmt::Debug for NewJob {
             .field("deployment", &self.deployment)
             .field("step_index", &self.step_index)
             .field("agent_name", &self.agent_name)
+            .field("attempt", &self.attempt)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +76,8 @@ pub struct Job {
     pub agent: AgentId,
     /// Its agent's name.
     pub agent_name: String,
+    /// Which attempt of the step it runs (1 for the first).
+    pub attempt: u32,
     /// Its state.
     pub state: JobState,
     /// Whether someone asked for it to stop.

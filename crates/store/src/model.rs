@@ -808,6 +808,8 @@ pub struct NewVariable {
     pub value: String,
     /// The environments it is scoped to; empty for all.
     pub environments: Vec<String>,
+    /// The target roles it is scoped to; empty for every step.
+    pub roles: Vec<String>,
     /// Whether the value is sensitive (write-only in the API, masked).
     pub sensitive: bool,
 }
@@ -825,6 +827,8 @@ pub struct Variable {
     pub value: String,
     /// The environments it is scoped to, sorted; empty for all.
     pub environments: Vec<String>,
+    /// The target roles it is scoped to, sorted; empty for every step.
+    pub roles: Vec<String>,
     /// Whether the value is sensitive.
     pub sensitive: bool,
 }

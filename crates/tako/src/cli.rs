@@ -337,6 +337,10 @@ pub(crate) enum VarCommand {
         /// Scope to this environment (repeatable; default: all).
         #[arg(long = "env", value_name = "ENVIRONMENT")]
         environments: Vec<String>,
+        /// Scope to steps targeting this role (`Roles`; repeatable;
+        /// default: every step).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
         /// The value is secret: never shown again, masked in logs.
         #[arg(long)]
         sensitive: bool,

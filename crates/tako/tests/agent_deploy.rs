@@ -875,3 +875,211 @@ fn a_job_its_agent_never_takes_fails_after_the_connect_timeout() {
         "{log}"
     );
 }
+
+#[test]
+fn a_roles_step_with_retries_gives_its_agent_a_new_job_per_attempt() {
+    let counter = tempfile::tempdir().unwrap();
+    let count = counter.path().join("tries");
+    let mut world = World::new(&format!(
+        r#"  - Name: Test
+    Roles: [ps]
+    Retries: 2
+    RetryDelay: 0s
+    Run: |
+      n=$(cat '{count}' 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > '{count}'
+      echo "try $n on $TAKO_AGENT_NAME"
+      set_octopusvariable Try "$n"
+      if [ "$n" -lt 3 ]; then exit 7; fi
+  - Name: Report
+    Run: |
+      echo "counted try #{{Octopus.Action[Test].Output.Try}}"
+"#,
+        count = count.display()
+    ));
+    let _win = world.agent("win-01", "Production", "ps");
+    let deployment = world.push("main", "app.txt", "v1");
+    let deployment = world.finished(&deployment);
+    let log = world.all_text(&deployment);
+    assert_eq!(deployment.state, DeploymentState::Success, "{log}");
+    // Three jobs, one per attempt, each run once by the agent.
+    let jobs = world
+        .runtime
+        .block_on(world.store.list_jobs(deployment.id))
+        .unwrap();
+    let attempts: Vec<(u32, &str, tako_store::JobState)> = jobs
+        .iter()
+        .map(|j| (j.attempt, j.agent_name.as_str(), j.state))
+        .collect();
+    use tako_store::JobState::{Failed, Success};
+    assert_eq!(
+        attempts,
+        [
+            (1, "win-01", Failed),
+            (2, "win-01", Failed),
+            (3, "win-01", Success)
+        ],
+        "{log}"
+    );
+    let ids: std::collections::HashSet<&str> = jobs.iter().map(|j| j.id.0.as_str()).collect();
+    assert_eq!(ids.len(), 3, "a new job per attempt");
+    assert_eq!(
+        world.texts(&deployment, "Test@win-01"),
+        [
+            "try 1 on win-01",
+            "Output variable Octopus.Action[Test].Output.Try = 1",
+            "try 2 on win-01",
+            "Output variable Octopus.Action[Test].Output.Try = 2",
+            "try 3 on win-01",
+            "Output variable Octopus.Action[Test].Output.Try = 3",
+        ],
+        "{log}"
+    );
+    // Each attempt labelled, as a local step's are, and per agent.
+    for (n, ended) in [(1, "failed"), (2, "failed"), (3, "succeeded")] {
+        assert!(
+            log.contains(&format!("Step 'Test': attempt {n} of 3")),
+            "attempt {n}: {log}"
+        );
+        assert!(
+            log.contains(&format!("(job job-{}-0-", deployment.id.0))
+                && log.lines().any(|l| l.contains("Waiting for agent win-01")
+                    && l.contains(&format!("attempt {n} of 3"))),
+            "attempt {n} waits for its job: {log}"
+        );
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("Agent win-01 {ended}"))
+                    && l.contains(&format!("(attempt {n} of 3)"))),
+            "attempt {n} {ended}: {log}"
+        );
+    }
+    // Only the attempt that counted left its output.
+    assert!(
+        world
+            .texts(&deployment, "Report")
+            .iter()
+            .any(|t| t == "counted try 3"),
+        "{log}"
+    );
+    assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "3");
+}
+
+/// Sets a project variable of Demo with the CLI (the value on standard
+/// input, as secrets are given).
+fn set_variable(world: &World, args: &[&str], value: &str) {
+    let set = Command::new(tako_bin())
+        .args(["var", "set"])
+        .args(args)
+        .args(["--project", "Demo"])
+        .env("TAKO_SERVER", &world.server().url)
+        .env("TAKO_TOKEN", &world.token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(value.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(set.status.success(), "{set:?}");
+}
+
+/// Every file under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn variables_scoped_to_a_role_reach_only_the_steps_and_agents_of_that_role() {
+    const DB_CANARY: &str = "db-only-canary-Zr81p";
+    let mut world = World::new(
+        r#"  - Name: Web
+    Roles: [web]
+    Run: |
+      echo "web: #{Greeting}, key [#{DbKey}], color [#{Color}]"
+  - Name: Db
+    Roles: [db]
+    Run: |
+      echo "db: #{Greeting}, key #{DbKey}, color [#{Color}]"
+  - Name: Server
+    Run: |
+      echo "server: #{Greeting}, color [#{Color}]"
+Variables:
+  - Name: Color
+    Value: blue
+    Roles: [web]
+"#,
+    );
+    let web_wire = FaultProxy::start_recording(&world.server().address);
+    let db_wire = FaultProxy::start_recording(&world.server().address);
+    let _web = world.agent_via("web-01", "Production", "web", &web_wire.url());
+    let _db = world.agent_via("db-01", "Production", "db", &db_wire.url());
+    let first = world.push("main", "app.txt", "v1");
+    world.finished(&first);
+    // The project exists now: a secret for the db role, a greeting for all
+    // and another for the web role.
+    set_variable(&world, &["DbKey", "--role", "db", "--sensitive"], DB_CANARY);
+    set_variable(&world, &["Greeting"], "hello all");
+    set_variable(&world, &["Greeting", "--role", "WEB"], "hello web");
+    let listed = world.ok(&["var", "list", "--project", "Demo"]);
+    assert!(
+        listed.contains("roles WEB") && listed.contains("roles db"),
+        "{listed}"
+    );
+
+    let deployment = world.push("main", "app.txt", "v2");
+    let deployment = world.finished(&deployment);
+    let log = world.all_text(&deployment);
+    assert_eq!(deployment.state, DeploymentState::Success, "{log}");
+    assert_eq!(
+        world.texts(&deployment, "Web@web-01"),
+        ["web: hello web, key [#{DbKey}], color [blue]"],
+        "{log}"
+    );
+    assert_eq!(
+        world.texts(&deployment, "Db@db-01"),
+        ["db: hello all, key ********, color [#{Color}]"],
+        "{log}"
+    );
+    assert!(
+        world
+            .texts(&deployment, "Server")
+            .iter()
+            .any(|t| t == "server: hello all, color [#{Color}]"),
+        "{log}"
+    );
+    assert!(!log.contains(DB_CANARY), "{log}");
+    // The db agent got the secret (and sent it back masked); the web agent
+    // never: not in its job, not in its list of values to mask, not on disk.
+    assert!(
+        db_wire.saw(DB_CANARY.as_bytes()),
+        "the db agent's job holds its secret"
+    );
+    assert!(!String::from_utf8_lossy(&db_wire.sent()).contains(DB_CANARY));
+    assert!(web_wire.connections() > 0);
+    assert!(
+        !web_wire.saw(DB_CANARY.as_bytes()),
+        "the db role's secret crossed the wire to the web agent"
+    );
+    for file in files_under(&world.agent_dir("web-01")) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(DB_CANARY.len())
+                .any(|w| w == DB_CANARY.as_bytes()),
+            "{} holds the db role's secret",
+            file.display()
+        );
+    }
+}

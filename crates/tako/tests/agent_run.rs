@@ -279,6 +279,7 @@ impl World {
                 agent: agent.id,
                 agent_name: agent.name,
                 spec: serde_json::to_string(&job).unwrap(),
+                attempt: 1,
             }))
             .unwrap();
     }

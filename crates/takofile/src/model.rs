@@ -94,6 +94,8 @@ pub struct VariableDecl {
     pub value: String,
     /// The environments it is scoped to; empty means all.
     pub environments: Vec<String>,
+    /// The target roles it is scoped to (`Roles`); empty means every step.
+    pub roles: Vec<String>,
 }
 
 /// One step of the process.

@@ -31,7 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "Lifecycle",
 ];
 const MAPPING_KEYS: &[&str] = &["Branch", "Tag", "Environment"];
-const VARIABLE_KEYS: &[&str] = &["Name", "Value", "Environments"];
+const VARIABLE_KEYS: &[&str] = &["Name", "Value", "Environments", "Roles"];
 const STEP_KEYS: &[&str] = &[
     "Name",
     "Run",
@@ -696,7 +696,11 @@ impl Ctx {
             Some(entry) => self.names(&entry.value, "Environments"),
             None => Some(Vec::new()),
         };
-        let (name, value, environments) = (name?, value?, environments?);
+        let roles = match fields.get("Roles") {
+            Some(entry) => self.roles(&entry.value, "to give the value to every step"),
+            None => Some(Vec::new()),
+        };
+        let (name, value, environments, roles) = (name?, value?, environments?, roles?);
         if looks_sensitive(&name)
             && !value.is_empty()
             && !value.trim_start().starts_with("#{")
@@ -715,6 +719,7 @@ impl Ctx {
             name,
             value,
             environments,
+            roles,
         })
     }
 
@@ -939,7 +944,7 @@ impl Ctx {
                 return None;
             }
         };
-        let roles = self.roles(&roles_entry.value);
+        let roles = self.roles(&roles_entry.value, "to run the step on the server");
         let max_parallelism = match fields.get("MaxParallelism") {
             Some(entry) => self.max_parallelism(&entry.value).map(Some),
             None => Some(None),
@@ -977,7 +982,8 @@ impl Ctx {
 
     /// A list of roles, or one text of roles separated by commas (as
     /// Octopus's `Octopus.Action.TargetRoles` holds them).
-    fn roles(&mut self, node: &Node) -> Option<Vec<String>> {
+    /// A `Roles` value; `without` says what leaving the key out means.
+    fn roles(&mut self, node: &Node, without: &str) -> Option<Vec<String>> {
         let expected = "a role or a list of roles, such as [windows, ps]";
         let texts: Vec<(String, Pos)> = match &node.value {
             Value::Scalar(_) => vec![(self.text(node, "Roles", expected)?, node.pos)],
@@ -985,9 +991,7 @@ impl Ctx {
                 self.error(
                     node.pos,
                     "Roles is an empty list".to_owned(),
-                    Some(format!(
-                        "expected {expected}; remove the key to run the step on the server"
-                    )),
+                    Some(format!("expected {expected}; remove the key {without}")),
                 );
                 return None;
             }
@@ -1335,8 +1339,8 @@ impl Ctx {
         }
     }
 
-    /// `Retries` and `RetryDelay` (only with `Retries`); steps with `Roles`
-    /// take no retries yet (`docs/decisions.md`).
+    /// `Retries` and `RetryDelay` (only with `Retries`); on a step with
+    /// `Roles` each attempt is a new job per agent.
     fn retry(&mut self, fields: &Fields<'_>, label: &str) -> Option<Retry> {
         let mut retry = Retry::default();
         let Some(entry) = fields.get("Retries") else {
@@ -1369,17 +1373,6 @@ impl Ctx {
                 );
                 return None;
             }
-        }
-        let roles = ROLE_KEYS.iter().find(|key| fields.get(key).is_some());
-        if let Some(roles) = roles
-            && retry.retries > 0
-        {
-            self.error(
-                entry.key.pos,
-                format!("Retries is not supported on a step with {roles} yet ({label})"),
-                Some("retry inside the script on the agent, or run the step on the server".into()),
-            );
-            return None;
         }
         if let Some(delay) = fields.get("RetryDelay") {
             let expected = "a duration such as 0s, 10s or 2m (at most 1h)";

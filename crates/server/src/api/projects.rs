@@ -128,6 +128,7 @@ pub(crate) async fn set_variable(
     let input = VariableInput {
         value: body.value,
         environments: body.environments.unwrap_or_default(),
+        roles: body.roles.unwrap_or_default(),
         sensitive: body.sensitive.unwrap_or(false),
     };
     let variable = state

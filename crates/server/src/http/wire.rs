@@ -72,6 +72,7 @@ impl ToWire for Variable {
                 variable.value.clone()
             },
             environments: variable.environments.clone(),
+            roles: variable.roles.clone(),
             sensitive: variable.sensitive,
         }
     }
@@ -350,6 +351,7 @@ impl ToWire for tako_store::Job {
             id: job.id.0.clone(),
             step_index: job.step_index,
             step: job.step_name.clone(),
+            attempt: job.attempt,
             agent: job.agent_name.clone(),
             log_label: job.log_label(),
             state: job.state.as_str().to_owned(),

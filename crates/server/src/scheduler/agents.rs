@@ -14,6 +14,10 @@
 //! again. A cancel of the deployment is passed to every job (a running one
 //! learns it at its next heartbeat) and the step waits for them to stop.
 //!
+//! Each attempt of a step with `Retries` is a new job per agent, numbered by
+//! the attempt and labelled `attempt 2 of 3` in the log, as the engine
+//! labels a local step's attempts.
+//!
 //! A step resumed after a server restart adopts the jobs it had given (they
 //! are never given again) and gives the agents still without a job theirs:
 //! the agents are chosen again by the same rule (the choice is not stored),
@@ -135,12 +139,13 @@ impl AgentExecutor {
         Ok(chosen)
     }
 
-    /// After a server restart: the jobs this step had given its agents
-    /// before (never given again: a step runs at most once per agent),
+    /// After a server restart: the jobs this attempt of the step had given
+    /// its agents before (never given again: a step runs at most once per agent),
     /// as parts to wait for. Empty for a step starting afresh.
     async fn jobs_already_given(
         &self,
         step_index: usize,
+        attempt: u32,
         log: &TaskLog<'_>,
     ) -> Result<Vec<Part>, String> {
         let unavailable = |error: tako_store::StoreError| {
@@ -153,7 +158,9 @@ impl AgentExecutor {
             .await
             .map_err(unavailable)?
             .into_iter()
-            .filter(|j| usize::try_from(j.step_index).ok() == Some(step_index))
+            .filter(|j| {
+                usize::try_from(j.step_index).ok() == Some(step_index) && j.attempt == attempt
+            })
             .collect();
         if jobs.is_empty() {
             return Ok(Vec::new());
@@ -188,6 +195,9 @@ impl AgentExecutor {
     fn spec(&self, id: &JobId, agent: &Agent, job: &StepJob<'_>, log: &TaskLog<'_>) -> JobSpec {
         let step = job.step;
         let masker = log.masker();
+        // Secrets scoped to roles the step does not target stay here.
+        let withheld =
+            tako_core::mask::Masker::with_values(job.withheld_secrets.iter().map(String::as_str));
         let agent_vars = agent_variables(&agent.name, &agent.roles);
         let machine = |text: &str| machine_substitute(text, &agent_vars);
         let mut wire_step = wire::job_step(step);
@@ -226,7 +236,11 @@ impl AgentExecutor {
             step: wire_step,
             facts: wire::job_facts(job.facts),
             variables,
-            mask: masker.patterns().map(|p| Secret(p.to_owned())).collect(),
+            mask: masker
+                .patterns()
+                .filter(|p| !withheld.patterns().any(|w| w == *p))
+                .map(|p| Secret(p.to_owned()))
+                .collect(),
             source: CheckoutSource {
                 commit: job.facts.git_commit.clone(),
                 path: tako_protocol::agent::source_path(&id.0),
@@ -259,6 +273,7 @@ impl AgentExecutor {
                 agent: part.agent.id,
                 agent_name: part.agent.name.clone(),
                 spec,
+                attempt: job.attempt,
             })
             .await
             .map_err(|error| {
@@ -268,7 +283,13 @@ impl AgentExecutor {
         self.jobs_created.notify_waiters();
         log.tako(
             LogLevel::Info,
-            &format!("Waiting for agent {} (job {id})", part.agent.name),
+            &format!(
+                "Waiting for agent {} (job {id}{})",
+                part.agent.name,
+                attempt_note(job.attempt, job.attempts)
+                    .map(|a| format!(", {a}"))
+                    .unwrap_or_default()
+            ),
         );
         part.job = Some(id);
         Ok(())
@@ -362,7 +383,10 @@ impl StepExecutor for AgentExecutor {
         let Some(targets) = job.step.targets.clone() else {
             return StepRun::failed("the step has no Roles: it runs on the server");
         };
-        let adopted = match self.jobs_already_given(job.step.index, log).await {
+        let adopted = match self
+            .jobs_already_given(job.step.index, job.attempt, log)
+            .await
+        {
             Ok(parts) => parts,
             Err(reason) => return StepRun::failed(reason),
         };
@@ -480,6 +504,9 @@ impl StepExecutor for AgentExecutor {
         let mut outputs = Vec::new();
         let mut failures = Vec::new();
         let mut any_cancelled = false;
+        let note = attempt_note(job.attempt, job.attempts)
+            .map(|a| format!(" ({a})"))
+            .unwrap_or_default();
         for index in order {
             let Some(job) = &parts[index].ended else {
                 continue;
@@ -497,7 +524,7 @@ impl StepExecutor for AgentExecutor {
                 JobState::Success => {
                     log.tako(
                         LogLevel::Info,
-                        &format!("Agent {} succeeded{took}", job.agent_name),
+                        &format!("Agent {} succeeded{took}{note}", job.agent_name),
                     );
                     outputs.extend(self.outputs(job).await);
                 }
@@ -505,7 +532,7 @@ impl StepExecutor for AgentExecutor {
                     any_cancelled = true;
                     log.tako(
                         LogLevel::Warning,
-                        &format!("Agent {} cancelled", job.agent_name),
+                        &format!("Agent {} cancelled{note}", job.agent_name),
                     );
                 }
                 JobState::Interrupted => {
@@ -519,7 +546,7 @@ impl StepExecutor for AgentExecutor {
                     );
                     log.tako(
                         LogLevel::Error,
-                        &format!("Agent {}: {reason}", job.agent_name),
+                        &format!("Agent {}{note}: {reason}", job.agent_name),
                     );
                     failures.push(reason);
                 }
@@ -527,7 +554,7 @@ impl StepExecutor for AgentExecutor {
                     let reason = job.reason.clone().unwrap_or_else(|| "it failed".to_owned());
                     log.tako(
                         LogLevel::Error,
-                        &format!("Agent {} failed{took}: {reason}", job.agent_name),
+                        &format!("Agent {} failed{took}{note}: {reason}", job.agent_name),
                     );
                     failures.push(format!("on agent {}: {reason}", job.agent_name));
                     outputs.extend(self.outputs(job).await);
@@ -563,6 +590,12 @@ fn machine_substitute(text: &str, agent_vars: &[(String, String)]) -> String {
         }
     }
     text
+}
+
+/// `attempt 2 of 3` (none for a step without `Retries`), as the engine
+/// labels a local step's attempts: each attempt is a new job per agent.
+fn attempt_note(attempt: u32, attempts: u32) -> Option<String> {
+    (attempts > 1).then(|| format!("attempt {attempt} of {attempts}"))
 }
 
 fn last_seen(at: Option<DateTime<Utc>>) -> String {

@@ -106,6 +106,7 @@ mod tests {
             step_name: step.to_owned(),
             agent: AgentId(1),
             agent_name: agent.to_owned(),
+            attempt: 1,
             state: JobState::Running,
             cancel_requested: false,
             stored_seq: 0,

@@ -15,6 +15,8 @@ pub struct VariableInput {
     pub value: String,
     /// The environments it is scoped to; empty for all.
     pub environments: Vec<String>,
+    /// The target roles it is scoped to; empty for every step.
+    pub roles: Vec<String>,
     /// Whether the value is sensitive.
     pub sensitive: bool,
 }
@@ -59,6 +61,12 @@ impl Services {
         }
         environments.sort();
         environments.dedup();
+        let mut roles = input.roles;
+        for role in &roles {
+            check_name("role", role)?;
+        }
+        roles.sort();
+        roles.dedup();
         let variable = self
             .store
             .set_variable(NewVariable {
@@ -66,6 +74,7 @@ impl Services {
                 name: name.to_owned(),
                 value: input.value,
                 environments,
+                roles,
                 sensitive: input.sensitive,
             })
             .await?;

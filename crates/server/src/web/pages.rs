@@ -714,6 +714,8 @@ pub(crate) async fn set_variable(
     let input = VariableInput {
         value: form.value,
         environments,
+        // The form scopes by environment only; roles come from the API/CLI.
+        roles: Vec::new(),
         sensitive: form.sensitive.is_some(),
     };
     let result = state

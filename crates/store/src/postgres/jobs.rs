@@ -20,7 +20,7 @@ use crate::model::{DeploymentId, JobEvent, JobState};
 
 const JOB_COLUMNS: &str = "id, deployment_id, step_index, step_name, agent_id, agent_name, state, \
      cancel_requested, stored_seq, reason, duration_ms, created_at, started_at, finished_at, \
-     lease_until";
+     lease_until, attempt";
 
 fn job_row(row: &Row) -> StoreResult<Job> {
     let state: &str = get(row, 6)?;
@@ -40,6 +40,8 @@ fn job_row(row: &Row) -> StoreResult<Job> {
         started_at: opt_time(row, 12)?,
         finished_at: opt_time(row, 13)?,
         lease_until: opt_time(row, 14)?,
+        attempt: u32::try_from(get::<i64>(row, 15)?)
+            .map_err(|_| corrupt("a job's attempt out of range".to_owned()))?,
     })
 }
 
@@ -98,8 +100,8 @@ pub(super) async fn create_job(
         client,
         &format!(
             "INSERT INTO jobs (id, deployment_id, step_index, step_name, agent_id, agent_name, state,
-                               spec, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) RETURNING {JOB_COLUMNS}"
+                               spec, created_at, attempt)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9) RETURNING {JOB_COLUMNS}"
         ),
         &[
             &job.id.0,
@@ -110,6 +112,7 @@ pub(super) async fn create_job(
             &job.agent_name,
             &job.spec,
             &ms(now),
+            &i64::from(job.attempt),
         ],
     )
     .await
@@ -156,7 +159,7 @@ pub(super) async fn claim_job(
     )
     .await
     .map_err(db("claim a job"))?
-    .map(|row| Ok((job_row(&row)?, get::<String>(&row, 15)?)))
+    .map(|row| Ok((job_row(&row)?, get::<String>(&row, 16)?)))
     .transpose()
 }
 
@@ -400,7 +403,7 @@ pub(super) async fn list_jobs(client: &Client, deployment: DeploymentId) -> Stor
         client,
         &format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE deployment_id = $1 \
-             ORDER BY step_index, agent_name COLLATE \"C\", created_at, id COLLATE \"C\""
+             ORDER BY step_index, attempt, agent_name COLLATE \"C\", created_at, id COLLATE \"C\""
         ),
         &[&deployment.0],
     )

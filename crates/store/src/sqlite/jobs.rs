@@ -15,7 +15,7 @@ use crate::model::{DeploymentId, JobEvent, JobState};
 
 const JOB_COLUMNS: &str = "id, deployment_id, step_index, step_name, agent_id, agent_name, state, \
      cancel_requested, stored_seq, reason, duration_ms, created_at, started_at, finished_at, \
-     lease_until";
+     lease_until, attempt";
 
 fn job_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     let state: String = row.get(6)?;
@@ -38,6 +38,7 @@ fn job_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         started_at: opt_time(row, 12)?,
         finished_at: opt_time(row, 13)?,
         lease_until: opt_time(row, 14)?,
+        attempt: row.get(15)?,
     })
 }
 
@@ -75,8 +76,8 @@ pub(super) fn create_job(
 ) -> StoreResult<Job> {
     conn.prepare_cached(&format!(
         "INSERT INTO jobs (id, deployment_id, step_index, step_name, agent_id, agent_name, state,
-                           spec, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8) RETURNING {JOB_COLUMNS}"
+                           spec, created_at, attempt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9) RETURNING {JOB_COLUMNS}"
     ))
     .and_then(|mut s| {
         s.query_row(
@@ -88,7 +89,8 @@ pub(super) fn create_job(
                 job.agent.0,
                 job.agent_name,
                 job.spec,
-                ms(now)
+                ms(now),
+                job.attempt
             ],
             job_row,
         )
@@ -124,7 +126,7 @@ pub(super) fn claim_job(
     ))
     .and_then(|mut s| {
         s.query_row(params![agent.0, ms(now), lease_end(now, lease)], |row| {
-            Ok((job_row(row)?, row.get::<_, String>(15)?))
+            Ok((job_row(row)?, row.get::<_, String>(16)?))
         })
         .optional()
     })
@@ -352,7 +354,7 @@ pub(super) fn running_jobs(conn: &mut Connection) -> StoreResult<Vec<Job>> {
 pub(super) fn list_jobs(conn: &mut Connection, deployment: DeploymentId) -> StoreResult<Vec<Job>> {
     conn.prepare_cached(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE deployment_id = ?1 \
-         ORDER BY step_index, agent_name, created_at, id"
+         ORDER BY step_index, attempt, agent_name, created_at, id"
     ))
     .and_then(|mut s| s.query_map(params![deployment.0], job_row)?.collect())
     .map_err(db("list jobs"))

@@ -107,6 +107,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "wakeups",
         sql: include_str!("../../migrations/sqlite/0020_wakeups.sql"),
     },
+    Migration {
+        version: 22,
+        name: "agent_attempts_and_role_scopes",
+        sql: include_str!("../../migrations/sqlite/0022_agent_attempts_and_role_scopes.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -73,6 +73,7 @@ pub(crate) async fn a_job_is_claimed_by_its_agent_and_its_log_stored_once_in_ord
             agent: win.id,
             agent_name: win.name.clone(),
             spec: r#"{"variables":[{"name":"Key","value":"canary-job-secret"}]}"#.to_owned(),
+            attempt: 1,
         })
         .await
         .unwrap();
@@ -230,6 +231,7 @@ pub(crate) async fn a_lost_agents_job_is_interrupted_and_never_run_again(
             agent: win.id,
             agent_name: win.name.clone(),
             spec: "{}".to_owned(),
+            attempt: 1,
         })
         .await
         .unwrap();
@@ -299,6 +301,7 @@ pub(crate) async fn a_job_never_taken_fails_and_a_taken_one_cannot(factory: &dyn
         agent: win.id,
         agent_name: win.name.clone(),
         spec: "{}".to_owned(),
+        attempt: 1,
     };
     let waiting = store.create_job(new_job("job-w")).await.unwrap();
     let failed = store
@@ -356,6 +359,7 @@ pub(crate) async fn running_jobs_are_counted(factory: &dyn StoreFactory) {
                 agent: agent.id,
                 agent_name: agent.name.clone(),
                 spec: "{}".to_owned(),
+                attempt: 1,
             })
             .await
             .unwrap();
@@ -470,6 +474,7 @@ pub(crate) async fn a_deployment_waiting_on_an_agent_is_requeued_with_its_steps_
             agent: win.id,
             agent_name: win.name.clone(),
             spec: "{}".to_owned(),
+            attempt: 1,
         })
         .await
         .unwrap();
@@ -559,6 +564,7 @@ pub(crate) async fn a_step_between_two_of_its_jobs_is_requeued_and_an_ended_one_
                 agent: win.id,
                 agent_name: win.name.clone(),
                 spec: "{}".to_owned(),
+                attempt: 1,
             })
             .await
             .unwrap();
@@ -601,12 +607,14 @@ pub(crate) async fn a_deployments_jobs_are_listed_by_step_then_agent_with_their_
     let win = agent(store.as_ref(), "win-01", 5).await;
     let linux = agent(store.as_ref(), "linux-01", 7).await;
     assert!(store.list_jobs(d.id).await.unwrap().is_empty());
-    // Created out of order, and one on another deployment.
-    for (id, deployment, step_index, step_name, agent) in [
-        ("job-c", d.id, 2, "Smoke", &win),
-        ("job-b", d.id, 1, "Test", &win),
-        ("job-a", d.id, 1, "Test", &linux),
-        ("job-x", other.id, 1, "Test", &win),
+    // Created out of order, a second attempt first, and one on another
+    // deployment.
+    for (id, deployment, step_index, step_name, agent, attempt) in [
+        ("job-0", d.id, 1, "Test", &win, 2),
+        ("job-c", d.id, 2, "Smoke", &win, 1),
+        ("job-b", d.id, 1, "Test", &win, 1),
+        ("job-a", d.id, 1, "Test", &linux, 1),
+        ("job-x", other.id, 1, "Test", &win, 1),
     ] {
         store
             .create_job(NewJob {
@@ -617,6 +625,7 @@ pub(crate) async fn a_deployments_jobs_are_listed_by_step_then_agent_with_their_
                 agent: agent.id,
                 agent_name: agent.name.clone(),
                 spec: "{\"secret\":\"canary-spec\"}".to_owned(),
+                attempt,
             })
             .await
             .unwrap();
@@ -644,24 +653,27 @@ pub(crate) async fn a_deployments_jobs_are_listed_by_step_then_agent_with_their_
         .unwrap();
 
     let jobs = store.list_jobs(d.id).await.unwrap();
-    let seen: Vec<(&str, u32, &str, &str, JobState)> = jobs
+    let seen: Vec<(&str, u32, u32, &str, &str, JobState)> = jobs
         .iter()
         .map(|j| {
             (
                 j.id.0.as_str(),
                 j.step_index,
+                j.attempt,
                 j.step_name.as_str(),
                 j.agent_name.as_str(),
                 j.state,
             )
         })
         .collect();
+    // By step, then attempt, then agent.
     assert_eq!(
         seen,
         [
-            ("job-a", 1, "Test", "linux-01", JobState::Failed),
-            ("job-b", 1, "Test", "win-01", JobState::Pending),
-            ("job-c", 2, "Smoke", "win-01", JobState::Pending),
+            ("job-a", 1, 1, "Test", "linux-01", JobState::Failed),
+            ("job-b", 1, 1, "Test", "win-01", JobState::Pending),
+            ("job-0", 1, 2, "Test", "win-01", JobState::Pending),
+            ("job-c", 2, 1, "Smoke", "win-01", JobState::Pending),
         ]
     );
     let failed = &jobs[0];

@@ -96,6 +96,7 @@ pub(crate) async fn variables_are_set_replaced_and_deleted(factory: &dyn StoreFa
         name: name.into(),
         value: value.into(),
         environments: envs.iter().map(|e| (*e).to_owned()).collect(),
+        roles: Vec::new(),
         sensitive,
     };
     let unscoped = store
@@ -118,6 +119,34 @@ pub(crate) async fn variables_are_set_replaced_and_deleted(factory: &dyn StoreFa
         .set_variable(var("Key", "k", &[], true))
         .await
         .unwrap();
+    // Scoped to roles too: a value of its own, replaced by the same scope.
+    let for_roles = |value: &str, roles: &[&str]| NewVariable {
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        ..var("Url", value, &["Production", "Staging"], false)
+    };
+    let web_url = store
+        .set_variable(for_roles("http://web", &["web", "api"]))
+        .await
+        .unwrap();
+    assert_ne!(web_url.id, scoped.id);
+    assert_eq!(web_url.roles, ["api", "web"]);
+    assert_eq!(web_url.environments, ["Production", "Staging"]);
+    let web_url2 = store
+        .set_variable(for_roles("http://web2", &["api", "web", "web"]))
+        .await
+        .unwrap();
+    assert_eq!(web_url2.id, web_url.id, "same name, environments and roles");
+    assert_eq!(
+        store
+            .list_variables(web.id)
+            .await
+            .unwrap()
+            .iter()
+            .find(|v| v.id == web_url.id)
+            .map(|v| (v.value.as_str(), v.roles.clone())),
+        Some(("http://web2", vec!["api".to_owned(), "web".to_owned()]))
+    );
+    store.delete_variable(web_url.id).await.unwrap();
     let listed = store.list_variables(web.id).await.unwrap();
     let summary: Vec<(&str, &str)> = listed
         .iter()

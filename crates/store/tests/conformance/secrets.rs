@@ -45,6 +45,7 @@ async fn seed(store: &dyn Store) -> tako_store::Project {
             name: "ApiKey".to_owned(),
             value: CANARY.to_owned(),
             environments: vec!["Production".to_owned()],
+            roles: Vec::new(),
             sensitive: true,
         })
         .await
@@ -55,6 +56,7 @@ async fn seed(store: &dyn Store) -> tako_store::Project {
             name: "Plain".to_owned(),
             value: "visible".to_owned(),
             environments: Vec::new(),
+            roles: Vec::new(),
             sensitive: false,
         })
         .await

@@ -164,6 +164,7 @@ pub(crate) fn var(args: VarArgs) -> Result<ExitCode> {
             value,
             project,
             environments,
+            roles,
             sensitive,
         } => {
             let value = match value {
@@ -179,13 +180,19 @@ pub(crate) fn var(args: VarArgs) -> Result<ExitCode> {
                 &SetVariable {
                     value,
                     environments: Some(environments),
+                    roles: Some(roles),
                     sensitive: Some(sensitive),
                 },
             )?;
             println!(
-                "Variable {} of {project} set{}{}",
+                "Variable {} of {project} set{}{}{}",
                 variable.name,
                 scope(&variable.environments),
+                if variable.roles.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for roles {}", variable.roles.join(", "))
+                },
                 if variable.sensitive {
                     " (sensitive)"
                 } else {
@@ -201,10 +208,15 @@ pub(crate) fn var(args: VarArgs) -> Result<ExitCode> {
                     v.id.to_string(),
                     v.name.clone(),
                     v.value.clone(),
-                    if v.environments.is_empty() {
-                        "all".to_owned()
-                    } else {
-                        v.environments.join(", ")
+                    match (v.environments.is_empty(), v.roles.is_empty()) {
+                        (true, true) => "all".to_owned(),
+                        (false, true) => v.environments.join(", "),
+                        (true, false) => format!("roles {}", v.roles.join(", ")),
+                        (false, false) => format!(
+                            "{}; roles {}",
+                            v.environments.join(", "),
+                            v.roles.join(", ")
+                        ),
                     },
                 ]
             })?;

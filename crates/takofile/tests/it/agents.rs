@@ -106,3 +106,20 @@ fn mistakes_are_diagnostics_with_positions() {
         );
     }
 }
+
+#[test]
+fn a_variable_may_be_scoped_to_roles() {
+    let text = "Project: Demo\nMappings:\n  - Branch: main\n    Environment: Production\nVariables:\n  - Name: Url\n    Value: https://web\n    Environments: [Production]\n    Roles: [web, api]\n  - Name: Url\n    Value: https://any\n";
+    let takofile = valid(text);
+    assert_eq!(takofile.variables[0].roles, ["web", "api"]);
+    assert_eq!(takofile.variables[0].environments, ["Production"]);
+    assert!(takofile.variables[1].roles.is_empty());
+
+    let diagnostics = invalid(&text.replace("Roles: [web, api]", "Roles: []"));
+    let found: Vec<(usize, &str)> = diagnostics
+        .0
+        .iter()
+        .map(|d| (d.line, d.message.as_str()))
+        .collect();
+    assert_eq!(found, [(9, "Roles is an empty list")], "{diagnostics}");
+}

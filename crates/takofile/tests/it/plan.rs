@@ -32,11 +32,13 @@ fn spec_extended_example_is_the_expected_plan() {
                 name: "GitBranch".into(),
                 value: "master".into(),
                 environments: vec!["Production".into()],
+                roles: Vec::new(),
             },
             VariableDecl {
                 name: "GitBranch".into(),
                 value: "develop".into(),
                 environments: vec!["DevTest".into()],
+                roles: Vec::new(),
             },
         ]
     );

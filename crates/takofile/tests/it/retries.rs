@@ -86,14 +86,12 @@ fn each_mistake_is_reported_at_its_position() {
 }
 
 #[test]
-fn retries_on_a_step_with_roles_are_refused_with_a_way_out() {
-    let diagnostics = invalid(&with_step("    Roles: [web]\n    Retries: 2\n"));
-    assert_eq!(diagnostics.0.len(), 1, "{diagnostics}");
-    let d = &diagnostics.0[0];
-    assert_eq!((d.line, d.column), (9, 5));
-    assert_eq!(
-        d.message,
-        "Retries is not supported on a step with Roles yet (step Test)"
-    );
-    assert!(d.hint.as_deref().unwrap().contains("on the server"));
+fn retries_on_a_step_with_roles_are_accepted() {
+    let takofile = valid(&with_step(
+        "    Roles: [web]\n    Retries: 2\n    RetryDelay: 0s\n",
+    ));
+    let step = &takofile.steps.as_deref().unwrap()[0];
+    assert_eq!(step.retry.retries, 2);
+    assert_eq!(step.retry.attempts(), 3);
+    assert!(step.targets.is_some());
 }

@@ -10,23 +10,30 @@ pub(in crate::postgres) fn scope_of(environments: &[String]) -> String {
 }
 
 pub(in crate::postgres) fn variable_row(row: &Row) -> StoreResult<Variable> {
+    let roles: String = get(row, 6)?;
     let scope: String = get(row, 4)?;
     Ok(Variable {
         id: VariableId(get(row, 0)?),
         project: ProjectId(get(row, 1)?),
         name: get(row, 2)?,
         value: get(row, 3)?,
-        environments: if scope.is_empty() {
-            Vec::new()
-        } else {
-            scope.split('\n').map(str::to_owned).collect()
-        },
+        environments: lines(&scope),
+        roles: lines(&roles),
         sensitive: get(row, 5)?,
     })
 }
 
 pub(in crate::postgres) const VARIABLE_COLUMNS: &str =
-    "id, project_id, name, value, scope, sensitive";
+    "id, project_id, name, value, scope, sensitive, roles";
+
+/// A scope column (names joined by a newline; empty for none) read back.
+fn lines(text: &str) -> Vec<String> {
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split('\n').map(str::to_owned).collect()
+    }
+}
 
 pub(in crate::postgres) async fn set_variable(
     client: &mut Client,
@@ -38,9 +45,9 @@ pub(in crate::postgres) async fn set_variable(
     let row = one(
         &tx,
         &format!(
-            "INSERT INTO variables (project_id, name, name_key, scope, value, sensitive)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (project_id, name_key, scope) DO UPDATE SET name = excluded.name,
+            "INSERT INTO variables (project_id, name, name_key, scope, value, sensitive, roles)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (project_id, name_key, scope, roles) DO UPDATE SET name = excluded.name,
                  value = excluded.value, sensitive = excluded.sensitive
              RETURNING {VARIABLE_COLUMNS}"
         ),
@@ -51,6 +58,7 @@ pub(in crate::postgres) async fn set_variable(
             &scope_of(&variable.environments),
             &variable.value,
             &variable.sensitive,
+            &scope_of(&variable.roles),
         ],
     )
     .await
@@ -68,7 +76,7 @@ pub(in crate::postgres) async fn list_variables(
     let found = all(
         client,
         &format!(
-            "SELECT {VARIABLE_COLUMNS} FROM variables WHERE project_id = $1 ORDER BY name_key COLLATE \"C\", scope COLLATE \"C\""
+            "SELECT {VARIABLE_COLUMNS} FROM variables WHERE project_id = $1 ORDER BY name_key COLLATE \"C\", scope COLLATE \"C\", roles COLLATE \"C\""
         ),
         &[&project.0],
     )

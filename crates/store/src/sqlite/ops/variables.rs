@@ -10,23 +10,30 @@ pub(in crate::sqlite) fn scope_of(environments: &[String]) -> String {
 }
 
 pub(in crate::sqlite) fn variable_row(row: &Row<'_>) -> rusqlite::Result<Variable> {
+    let roles: String = row.get(6)?;
     let scope: String = row.get(4)?;
     Ok(Variable {
         id: VariableId(row.get(0)?),
         project: ProjectId(row.get(1)?),
         name: row.get(2)?,
         value: row.get(3)?,
-        environments: if scope.is_empty() {
-            Vec::new()
-        } else {
-            scope.split('\n').map(str::to_owned).collect()
-        },
+        environments: lines(&scope),
+        roles: lines(&roles),
         sensitive: row.get(5)?,
     })
 }
 
 pub(in crate::sqlite) const VARIABLE_COLUMNS: &str =
-    "id, project_id, name, value, scope, sensitive";
+    "id, project_id, name, value, scope, sensitive, roles";
+
+/// A scope column (names joined by a newline; empty for none) read back.
+fn lines(text: &str) -> Vec<String> {
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split('\n').map(str::to_owned).collect()
+    }
+}
 
 pub(in crate::sqlite) fn set_variable(
     conn: &mut Connection,
@@ -36,9 +43,9 @@ pub(in crate::sqlite) fn set_variable(
     require_project(&tx, variable.project)?;
     let stored = tx
         .prepare_cached(&format!(
-            "INSERT INTO variables (project_id, name, name_key, scope, value, sensitive)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (project_id, name_key, scope) DO UPDATE SET name = excluded.name,
+            "INSERT INTO variables (project_id, name, name_key, scope, value, sensitive, roles)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (project_id, name_key, scope, roles) DO UPDATE SET name = excluded.name,
                  value = excluded.value, sensitive = excluded.sensitive
              RETURNING {VARIABLE_COLUMNS}"
         ))
@@ -50,7 +57,8 @@ pub(in crate::sqlite) fn set_variable(
                     variable.name.to_lowercase(),
                     scope_of(&variable.environments),
                     variable.value,
-                    variable.sensitive
+                    variable.sensitive,
+                    scope_of(&variable.roles)
                 ],
                 variable_row,
             )
@@ -67,7 +75,7 @@ pub(in crate::sqlite) fn list_variables(
     let tx = conn.transaction().map_err(db("list variables"))?;
     require_project(&tx, project)?;
     tx.prepare_cached(&format!(
-        "SELECT {VARIABLE_COLUMNS} FROM variables WHERE project_id = ?1 ORDER BY name_key, scope"
+        "SELECT {VARIABLE_COLUMNS} FROM variables WHERE project_id = ?1 ORDER BY name_key, scope, roles"
     ))
     .and_then(|mut s| s.query_map([project.0], variable_row)?.collect())
     .map_err(db("list variables"))
