@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lease_sweep;
 pub mod lifecycle;
 pub mod octopus;
+pub mod plans;
 pub mod policy;
 pub mod releases;
 pub mod repository;

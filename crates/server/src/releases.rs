@@ -204,6 +204,66 @@ pub async fn build(
     })
 }
 
+/// What [`build`] would make of `process` at `origin.commit` now, for a
+/// plan: the same number by the same rule, with the build counter's next
+/// value read, not taken. Nothing is stored.
+pub async fn preview(
+    store: &dyn Store,
+    keyring: &Keyring,
+    project: &Project,
+    mirror: &Mirror,
+    process: &Process,
+    origin: &Origin,
+) -> Result<Preview, ReleaseError> {
+    let variables = store.list_variables(project.id).await?;
+    let frozen = FrozenVariables::from_store(&variables, keyring).map_err(ReleaseError::Seal)?;
+    let build = store.peek_build_number(project.id).await?;
+    let manifest = match &process.takofile.manifest {
+        Some(path) => Some(read_manifest(mirror, &origin.commit, path).await?),
+        None => None,
+    };
+    let number = match origin.version.clone() {
+        Some(number) => number,
+        None => {
+            compute_number(
+                store,
+                project,
+                process,
+                origin,
+                &frozen,
+                build,
+                manifest.clone(),
+            )
+            .await?
+        }
+    };
+    let taken = store
+        .find_release_by_number(project.id, &number)
+        .await?
+        .is_some();
+    Ok(Preview {
+        number,
+        build,
+        frozen,
+        manifest,
+        taken,
+    })
+}
+
+/// A release as [`preview`] foresees it.
+pub struct Preview {
+    /// Its number.
+    pub number: String,
+    /// The build counter it would take.
+    pub build: i64,
+    /// The project's variables as they would be frozen.
+    pub frozen: FrozenVariables,
+    /// The takofile's `Manifest`, read.
+    pub manifest: Option<ManifestFacts>,
+    /// Whether the number is taken already (making it would fail).
+    pub taken: bool,
+}
+
 /// [`ReleaseError::Exists`] when `number` is taken in `project`.
 async fn check_free(
     store: &dyn Store,
@@ -414,95 +474,9 @@ impl Maker {
         project: &Project,
         request: ReleaseRequest,
     ) -> Result<Created, CreateError> {
-        let repository = project.repository_url.clone();
-        let commit_asked = request.commit.as_deref().map(check_commit).transpose()?;
-        if let Some(branch) = &request.branch {
-            check_branch(branch)?;
-        }
-        // Branches are always brought up to date (a branch head, or whether
-        // a commit is in a branch's history, must not come from a stale
-        // mirror); a full commit id still missing afterwards is asked for by
-        // id, as for a push (a commit on no branch).
-        let deadline = tokio::time::Instant::now() + self.fetch_budget;
-        let mut mirror = self.fetch(project, None, deadline).await?;
-        if let Some(full) = commit_asked
-            .as_deref()
-            .filter(|c| c.len() == 40 || c.len() == 64)
-            && mirror.resolve(full).await.ok().flatten().is_none()
-        {
-            mirror = self.fetch(project, Some(full), deadline).await?;
-        }
-        let git = |source| CreateError::Mirror {
-            repository: repository.clone(),
-            source,
-        };
-
-        // The commit, and the branch it is recorded with (environment
-        // policies match that branch).
-        let (commit, branch) = match (commit_asked, request.branch) {
-            (Some(asked), branch) => {
-                let commit = mirror
-                    .resolve(&asked)
-                    .await
-                    .ok()
-                    .flatten()
-                    .filter(|id| id.starts_with(&asked))
-                    .ok_or_else(|| CreateError::UnknownCommit {
-                        commit: asked.clone(),
-                        repository: repository.clone(),
-                    })?;
-                let branch = match branch {
-                    Some(branch) => {
-                        branch_head(&mirror, &branch, &repository).await?;
-                        if !mirror
-                            .contains(&branch_ref(&branch), &commit)
-                            .await
-                            .map_err(git)?
-                        {
-                            return Err(CreateError::NotOnBranch {
-                                commit: asked,
-                                branch,
-                            });
-                        }
-                        Some(branch)
-                    }
-                    // A commit of the default branch's history is recorded
-                    // with it; any other with no branch.
-                    None => match mirror.default_branch().await.map_err(git)? {
-                        Some(default)
-                            if mirror
-                                .contains(&branch_ref(&default), &commit)
-                                .await
-                                .map_err(git)? =>
-                        {
-                            Some(default)
-                        }
-                        _ => None,
-                    },
-                };
-                (commit, branch)
-            }
-            (None, Some(branch)) => (
-                branch_head(&mirror, &branch, &repository).await?,
-                Some(branch),
-            ),
-            (None, None) => {
-                let default = mirror.default_branch().await.map_err(git)?.ok_or_else(|| {
-                    CreateError::NoDefaultBranch {
-                        repository: repository.clone(),
-                    }
-                })?;
-                let head = mirror
-                    .resolve(&branch_ref(&default))
-                    .await
-                    .map_err(git)?
-                    .ok_or_else(|| CreateError::NoDefaultBranch {
-                        repository: repository.clone(),
-                    })?;
-                (head, Some(default))
-            }
-        };
-
+        let (mirror, commit, branch) = self
+            .locate(project, request.branch, request.commit.as_deref())
+            .await?;
         let process = Process::from_takofile(read_takofile(&mirror, &commit).await?, &commit)
             .map_err(|error| match error {
                 ReleaseError::Invalid { diagnostics } => CreateError::InvalidTakofile {
@@ -596,6 +570,107 @@ impl Maker {
             release,
             deployments,
         })
+    }
+
+    /// The mirror, brought up to date, and the commit and branch a release
+    /// of `branch` and/or `commit` would be made from (default: the default
+    /// branch's head); the branch is the one environment policies match.
+    pub async fn locate(
+        &self,
+        project: &Project,
+        branch: Option<String>,
+        commit: Option<&str>,
+    ) -> Result<(Mirror, String, Option<String>), CreateError> {
+        let repository = project.repository_url.clone();
+        let commit_asked = commit.map(check_commit).transpose()?;
+        if let Some(branch) = &branch {
+            check_branch(branch)?;
+        }
+        // Branches are always brought up to date (a branch head, or whether
+        // a commit is in a branch's history, must not come from a stale
+        // mirror); a full commit id still missing afterwards is asked for by
+        // id, as for a push (a commit on no branch).
+        let deadline = tokio::time::Instant::now() + self.fetch_budget;
+        let mut mirror = self.fetch(project, None, deadline).await?;
+        if let Some(full) = commit_asked
+            .as_deref()
+            .filter(|c| c.len() == 40 || c.len() == 64)
+            && mirror.resolve(full).await.ok().flatten().is_none()
+        {
+            mirror = self.fetch(project, Some(full), deadline).await?;
+        }
+        let git = |source| CreateError::Mirror {
+            repository: repository.clone(),
+            source,
+        };
+
+        // The commit, and the branch it is recorded with (environment
+        // policies match that branch).
+        let (commit, branch) = match (commit_asked, branch) {
+            (Some(asked), branch) => {
+                let commit = mirror
+                    .resolve(&asked)
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|id| id.starts_with(&asked))
+                    .ok_or_else(|| CreateError::UnknownCommit {
+                        commit: asked.clone(),
+                        repository: repository.clone(),
+                    })?;
+                let branch = match branch {
+                    Some(branch) => {
+                        branch_head(&mirror, &branch, &repository).await?;
+                        if !mirror
+                            .contains(&branch_ref(&branch), &commit)
+                            .await
+                            .map_err(git)?
+                        {
+                            return Err(CreateError::NotOnBranch {
+                                commit: asked,
+                                branch,
+                            });
+                        }
+                        Some(branch)
+                    }
+                    // A commit of the default branch's history is recorded
+                    // with it; any other with no branch.
+                    None => match mirror.default_branch().await.map_err(git)? {
+                        Some(default)
+                            if mirror
+                                .contains(&branch_ref(&default), &commit)
+                                .await
+                                .map_err(git)? =>
+                        {
+                            Some(default)
+                        }
+                        _ => None,
+                    },
+                };
+                (commit, branch)
+            }
+            (None, Some(branch)) => (
+                branch_head(&mirror, &branch, &repository).await?,
+                Some(branch),
+            ),
+            (None, None) => {
+                let default = mirror.default_branch().await.map_err(git)?.ok_or_else(|| {
+                    CreateError::NoDefaultBranch {
+                        repository: repository.clone(),
+                    }
+                })?;
+                let head = mirror
+                    .resolve(&branch_ref(&default))
+                    .await
+                    .map_err(git)?
+                    .ok_or_else(|| CreateError::NoDefaultBranch {
+                        repository: repository.clone(),
+                    })?;
+                (head, Some(default))
+            }
+        };
+
+        Ok((mirror, commit, branch))
     }
 
     /// Fetches the project's mirror (with `want`, a full commit id, that

@@ -54,6 +54,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Project>;
     /// Takes the project's next build counter value (1, 2, ...) atomically.
     async fn next_build_number(&self, project: ProjectId) -> StoreResult<i64>;
+    /// The value [`Store::next_build_number`] would take now, without
+    /// taking it (a plan's release number).
+    async fn peek_build_number(&self, project: ProjectId) -> StoreResult<i64>;
 
     // ----- intake -----
 

@@ -25,6 +25,20 @@ pub(crate) enum Command {
     /// output is streamed live; a summary table ends the run. Exits 0 only if
     /// the deployment succeeded.
     Run(RunArgs),
+    /// Show what a deployment would do, without running or creating
+    /// anything: the release number, which steps run or are skipped (and
+    /// why), where, and the variables each sees (sensitive ones `********`).
+    ///
+    /// Locally from a repository's takofile, or with --project from the
+    /// server (its variables, policies, lifecycle and agents).
+    ///
+    /// Example: tako plan . --env Production --var Channel=beta
+    /// Example: tako plan --project web --env Production --branch main
+    Plan(PlanArgs),
+    /// Webhook deliveries stored by the server.
+    ///
+    /// Example: tako delivery plan 8f2c0e1a-...
+    Delivery(DeliveryArgs),
     /// Run the Tako server: webhook intake, releases, deployments.
     ///
     /// With no arguments it listens on 127.0.0.1:8080 and keeps everything in
@@ -683,7 +697,21 @@ pub(crate) struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The repository to run (its takofile is looked up at its root).
+    #[command(flatten)]
+    pub(crate) local: LocalArgs,
+    /// Show verbose lines (write_verbose, output variables).
+    #[arg(long, short)]
+    pub(crate) verbose: bool,
+    /// Keep the working directory after the run and print its path.
+    #[arg(long)]
+    pub(crate) keep_workdir: bool,
+}
+
+/// A local repository's process and what it is deployed with (`tako run`,
+/// `tako plan`).
+#[derive(Debug, Args)]
+pub(crate) struct LocalArgs {
+    /// The repository (its takofile is looked up at its root).
     #[arg(default_value = ".")]
     pub(crate) path: PathBuf,
     /// The environment to deploy to; default: the one the branch maps to.
@@ -705,10 +733,49 @@ pub(crate) struct RunArgs {
     /// The build counter (`Tako.Build`).
     #[arg(long, default_value_t = 1)]
     pub(crate) build: u64,
-    /// Show verbose lines (write_verbose, output variables).
-    #[arg(long, short)]
-    pub(crate) verbose: bool,
-    /// Keep the working directory after the run and print its path.
+}
+
+/// `tako plan`: what a deployment would do, locally or on a server.
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    pub(crate) local: LocalArgs,
+    /// Ask the server instead: plan a release of this project from --branch
+    /// (default: the default branch) or --commit; PATH and the variable
+    /// flags are then not used (the server's variables count).
     #[arg(long)]
-    pub(crate) keep_workdir: bool,
+    pub(crate) project: Option<String>,
+    /// With --project: plan from this commit (at least 7 hex digits).
+    #[arg(long, value_name = "SHA", requires = "project")]
+    pub(crate) commit: Option<String>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// table or json.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: Output,
+}
+
+/// `tako delivery`: stored webhook deliveries.
+#[derive(Debug, Args)]
+pub(crate) struct DeliveryArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: DeliveryCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeliveryCommand {
+    /// What a stored push would do now: its branch routed by the default
+    /// branch's takofile, its commit planned as a release. Nothing is
+    /// created and nothing runs.
+    ///
+    /// Example: tako delivery plan 8f2c0e1a-...
+    Plan {
+        /// The delivery's id.
+        id: String,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
 }

@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod console;
 mod local;
+mod plan;
 mod run;
 mod serve;
 mod validate;
@@ -22,6 +23,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Validate(args) => validate::validate(&args),
         cli::Command::Run(args) => run::run(args),
+        cli::Command::Plan(args) => plan::plan(args),
+        cli::Command::Delivery(args) => plan::delivery(args),
         cli::Command::Serve(args) => serve::serve(args),
         cli::Command::Project(args) => client::project(args),
         cli::Command::Var(args) => client::var(args),

@@ -18,6 +18,7 @@ pub mod error;
 mod hooks;
 pub(crate) mod logs;
 mod metrics;
+mod plans;
 pub(crate) mod projects;
 mod releases;
 pub(crate) mod trust;
@@ -49,6 +50,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .merge(admin::router())
         .merge(trust::router())
         .merge(agents::router())
+        .merge(plans::router())
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
             crate::http::audit::audit,
@@ -79,7 +81,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         deployments::cancel_deployment, deployments::retry_deployment, logs::deployment_log, deployments::deployment_jobs,
         deployments::approve_deployment, deployments::reject_deployment,
         deployments::deployment_approvals, deployments::awaiting_my_approval,
-        deployments::promote_release,
+        deployments::promote_release, plans::create_plan, plans::plan_delivery,
         admin::list_deliveries, admin::replay_delivery, admin::list_tokens, admin::create_token,
         admin::revoke_token, admin::rotate_key,
         trust::list_policies, trust::set_policy, trust::delete_policy, trust::list_audit,
@@ -98,6 +100,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         dto::EnvironmentPolicyDto, dto::SetEnvironmentPolicy, dto::SetWebhookSecret, dto::SetForgeStatus, dto::AuditEntryDto, dto::AuditPage,
         dto::LogLineDto, dto::LogEnd, dto::AgentDto, dto::CreateEnrollmentToken,
         dto::CreatedEnrollmentToken, dto::RotatedAgentCredential, hooks::HookAnswer,
+        dto::CreatePlan, dto::PlanDto, dto::PlanStepDto, dto::PlanVariableDto, dto::DeliveryPlanDto,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

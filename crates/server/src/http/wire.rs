@@ -362,3 +362,59 @@ fn public_forward(stored: &str) -> Option<serde_json::Value> {
     }
     Some(record)
 }
+
+fn plan_variables(
+    variables: &[tako_exec::forecast::ForecastVariable],
+) -> Vec<tako_protocol::api::PlanVariableDto> {
+    variables
+        .iter()
+        .map(|v| tako_protocol::api::PlanVariableDto {
+            name: v.name.clone(),
+            // Masked by the forecast already; never a sensitive value.
+            value: if v.sensitive {
+                MASKED_VALUE.to_owned()
+            } else {
+                v.value.clone()
+            },
+            sensitive: v.sensitive,
+        })
+        .collect()
+}
+
+impl ToWire for crate::plans::Planned {
+    type Wire = tako_protocol::api::PlanDto;
+    fn to_wire(&self) -> Self::Wire {
+        let steps = self
+            .forecast
+            .steps
+            .iter()
+            .zip(self.agents.iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|(step, agents)| tako_protocol::api::PlanStepDto {
+                index: u32::try_from(step.index).unwrap_or(u32::MAX),
+                name: step.name.clone(),
+                outcome: step.outcome.as_str().to_owned(),
+                reason: step.outcome.reason(),
+                note: step.note.clone(),
+                roles: step
+                    .targets
+                    .as_ref()
+                    .map(|t| t.roles.clone())
+                    .unwrap_or_default(),
+                agents: agents.cloned().unwrap_or_default(),
+                variables: plan_variables(&step.variables),
+            })
+            .collect();
+        tako_protocol::api::PlanDto {
+            project: self.project.clone(),
+            environment: self.environment.clone(),
+            release_number: self.release_number.clone(),
+            notes: self.notes.clone(),
+            commit: self.commit.clone(),
+            branch: self.branch.clone(),
+            refused: self.refused.clone(),
+            approval: self.approval.clone(),
+            variables: plan_variables(&self.forecast.variables),
+            steps,
+        }
+    }
+}

@@ -16,7 +16,7 @@
 //! and [`sink`] (the buffered task log). Each deployment's start and end go
 //! to its forge as commit statuses through [`crate::statuses`].
 
-mod agents;
+pub(crate) mod agents;
 mod prepare;
 mod sink;
 mod watch;

@@ -37,7 +37,7 @@ pub use access::{Principal, Role};
 pub use agents::{AgentAction, AgentStatus, EnrollInput, EnrollmentInput};
 pub use error::ServiceError;
 pub use names::check_name;
-pub use releases::{NewReleaseInput, frozen_steps};
+pub use releases::{NewReleaseInput, PlanInput, frozen_steps};
 pub use tokens::NewTokenInput;
 pub use variables::VariableInput;
 

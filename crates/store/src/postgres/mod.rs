@@ -307,6 +307,11 @@ impl Store for PostgresStore {
         ops::next_build_number(&c, project).await
     }
 
+    async fn peek_build_number(&self, project: ProjectId) -> StoreResult<i64> {
+        let c = self.client().await?;
+        ops::peek_build_number(&c, project).await
+    }
+
     async fn insert_deliveries(
         &self,
         deliveries: &[NewDelivery],

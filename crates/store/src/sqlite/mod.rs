@@ -506,6 +506,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn peek_build_number(&self, project: ProjectId) -> StoreResult<i64> {
+        self.read(move |c| ops::peek_build_number(c, project)).await
+    }
+
     async fn insert_deliveries(
         &self,
         deliveries: &[NewDelivery],

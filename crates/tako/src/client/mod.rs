@@ -26,7 +26,7 @@ use crate::cli::{
     DeployCommand, EnvArgs, EnvCommand, LogsArgs, Output, ProjectArgs, ProjectCommand, ReleaseArgs,
     ReleaseCommand, RetryArgs, TokenArgs, TokenCommand, VarArgs, VarCommand,
 };
-use http::{Client, segment};
+pub(crate) use http::{Client, segment};
 
 /// The server a client command talks to when none is given.
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
