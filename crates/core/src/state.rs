@@ -24,11 +24,14 @@ pub enum DeploymentState {
     Cancelled,
     /// Its node stopped while it ran.
     Interrupted,
+    /// Made automatically (a push, `AutoDeploy`) while its environment is
+    /// frozen: never claimed, released when the freeze ends (`Release`).
+    Held,
 }
 
 impl DeploymentState {
     /// Every state.
-    pub const ALL: [DeploymentState; 7] = [
+    pub const ALL: [DeploymentState; 8] = [
         DeploymentState::AwaitingApproval,
         DeploymentState::Queued,
         DeploymentState::Running,
@@ -36,6 +39,7 @@ impl DeploymentState {
         DeploymentState::Failed,
         DeploymentState::Cancelled,
         DeploymentState::Interrupted,
+        DeploymentState::Held,
     ];
 
     /// Lowercase name, as stored.
@@ -48,6 +52,7 @@ impl DeploymentState {
             DeploymentState::Failed => "failed",
             DeploymentState::Cancelled => "cancelled",
             DeploymentState::Interrupted => "interrupted",
+            DeploymentState::Held => "held",
         }
     }
 
@@ -62,7 +67,10 @@ impl DeploymentState {
     pub fn is_final(self) -> bool {
         !matches!(
             self,
-            DeploymentState::AwaitingApproval | DeploymentState::Queued | DeploymentState::Running
+            DeploymentState::AwaitingApproval
+                | DeploymentState::Queued
+                | DeploymentState::Running
+                | DeploymentState::Held
         )
     }
 
@@ -84,6 +92,16 @@ impl DeploymentState {
             (DeploymentState::Queued, DeploymentEvent::Cancel) => DeploymentState::Cancelled,
             (DeploymentState::Running, DeploymentEvent::Cancel) => DeploymentState::Running,
             (DeploymentState::Running, DeploymentEvent::Interrupt) => DeploymentState::Interrupted,
+            // A held deployment is released when its freeze ends (or an
+            // admin overrides it): to its approvals when it waits on some.
+            (DeploymentState::Held, DeploymentEvent::Release { awaits_approval }) => {
+                if awaits_approval {
+                    DeploymentState::AwaitingApproval
+                } else {
+                    DeploymentState::Queued
+                }
+            }
+            (DeploymentState::Held, DeploymentEvent::Cancel) => DeploymentState::Cancelled,
             (from, event) => return Err(InvalidTransition::new(from.as_str(), event.target())),
         };
         Ok(next)
@@ -109,6 +127,11 @@ pub enum DeploymentEvent {
     Interrupt,
     /// It got the last approval it waited for.
     Approve,
+    /// Its freeze ended, or an admin overrode it (a held deployment).
+    Release {
+        /// Whether it then waits for approvals.
+        awaits_approval: bool,
+    },
 }
 
 impl DeploymentEvent {
@@ -129,6 +152,7 @@ impl DeploymentEvent {
             DeploymentEvent::Cancel => "cancelled",
             DeploymentEvent::Interrupt => "interrupted",
             DeploymentEvent::Approve => "queued",
+            DeploymentEvent::Release { .. } => "released",
         }
     }
 }
@@ -357,6 +381,19 @@ mod tests {
     use DeploymentState::*;
 
     #[test]
+    fn a_held_deployment_is_never_claimed_and_is_released_or_cancelled() {
+        assert!(Held.after(DeploymentEvent::Claim).is_err());
+        assert!(!Held.is_final());
+        let release = |awaits_approval| DeploymentEvent::Release { awaits_approval };
+        assert_eq!(Held.after(release(false)), Ok(Queued));
+        assert_eq!(Held.after(release(true)), Ok(AwaitingApproval));
+        assert_eq!(Held.after(DeploymentEvent::Cancel), Ok(Cancelled));
+        assert_eq!(release(false).applies_to(), vec![Held]);
+        assert!(DeploymentEvent::Cancel.applies_to().contains(&Held));
+        assert_eq!(DeploymentState::parse("held"), Some(Held));
+    }
+
+    #[test]
     fn deployments_move_only_forward() {
         assert_eq!(Queued.after(DeploymentEvent::Claim), Ok(Running));
         assert_eq!(Running.after(DeploymentEvent::Finish(Success)), Ok(Success));
@@ -385,7 +422,7 @@ mod tests {
         assert_eq!(DeploymentEvent::Claim.applies_to(), [Queued]);
         assert_eq!(
             DeploymentEvent::Cancel.applies_to(),
-            [AwaitingApproval, Queued, Running]
+            [AwaitingApproval, Queued, Running, Held]
         );
         assert_eq!(AwaitingApproval.after(DeploymentEvent::Approve), Ok(Queued));
         assert_eq!(

@@ -187,6 +187,9 @@ pub struct CreatedRelease {
 pub struct CreateDeployment {
     /// The environment to deploy to, spelled as in the takofile.
     pub environment: String,
+    /// Deploy although the environment is frozen (admins): why. Audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_freeze: Option<String>,
 }
 
 /// How to retry a deployment (`POST /api/v1/deployments/{id}/retry`).
@@ -831,4 +834,57 @@ pub struct DeliveryPlanDto {
     pub nothing: Option<String>,
     /// One plan per environment.
     pub plans: Vec<PlanDto>,
+}
+
+/// A deployment freeze to create (`POST /freezes`, admins): one window
+/// (`from`/`to` as RFC 3339 instants) or, with `every`, a weekly one
+/// (`from`/`to` as `HH:MM` UTC, `24:00` for the end of the day).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFreeze {
+    /// The environment frozen.
+    pub environment: String,
+    /// Only this project; default: every project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Its start: `2026-11-27T00:00:00Z`, or with `every` `00:00`.
+    pub from: String,
+    /// Its end: `2026-11-30T00:00:00Z`, or with `every` `24:00`.
+    pub to: String,
+    /// Days of the week (`sat,sun`): a weekly freeze.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// Why (`Black Friday`).
+    pub reason: String,
+}
+
+/// A deployment freeze.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FreezeDto {
+    /// Its id.
+    pub id: i64,
+    /// The environment frozen.
+    pub environment: String,
+    /// Only this project; `null`: every project.
+    pub project: Option<String>,
+    /// A window's start (RFC 3339); `null` for a weekly freeze.
+    pub from: Option<String>,
+    /// A window's end (RFC 3339); `null` for a weekly freeze.
+    pub to: Option<String>,
+    /// A weekly freeze's rule, `sat,sun 00:00-24:00` (UTC).
+    pub weekly: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When it ends, if it holds now.
+    pub active_until: Option<String>,
+}
+
+/// Why an admin releases a held deployment before its freeze ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideFreeze {
+    /// Why (audited).
+    pub reason: String,
 }

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config;
+pub mod freezes;
 pub mod http;
 pub mod intake;
 pub mod keys;

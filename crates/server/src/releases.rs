@@ -519,6 +519,17 @@ impl Maker {
         for environment in &deploy_to {
             let admitted = crate::lifecycle::gate(lifecycle.as_ref(), environment, &[], now)
                 .map_err(|refusal| CreateError::Lifecycle(refusal.to_string()))?;
+            // A frozen environment refuses a deployment made by hand.
+            if let Some(active) =
+                crate::freezes::active(self.store.as_ref(), project.id, &admitted.environment, now)
+                    .await?
+            {
+                return Err(CreateError::Lifecycle(format!(
+                    "{} is frozen: {}; nothing was created: deploy after it ends, or create the release without --deploy-to and deploy it with --override-freeze (admins)",
+                    admitted.environment,
+                    active.describe()
+                )));
+            }
             targets.push(tako_store::DeploymentTarget {
                 environment: admitted.environment,
                 approval: admitted.approval,

@@ -13,10 +13,10 @@ use crate::model::WebhookSecret;
 use crate::model::{
     ApiToken, Approval, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
     DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState, DeploymentTarget,
-    EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogLineRecord, LogPage,
-    NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease,
-    NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord,
-    TokenHash, TokenId, Variable, VariableId,
+    EnvironmentPolicy, Freeze, InsertOutcome, InterruptScope, LogCursor, LogLineRecord, LogPage,
+    NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewFreeze, NewProject,
+    NewRelease, NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId,
+    StepRecord, TokenHash, TokenId, Variable, VariableId,
 };
 
 /// Everything Tako keeps. Usable as `Arc<dyn Store>`.
@@ -57,6 +57,18 @@ pub trait Store: Send + Sync + 'static {
     /// The value [`Store::next_build_number`] would take now, without
     /// taking it (a plan's release number).
     async fn peek_build_number(&self, project: ProjectId) -> StoreResult<i64>;
+
+    // ----- freezes (journey.md §5) -----
+    /// Stores a freeze (its project must exist).
+    async fn create_freeze(&self, freeze: NewFreeze) -> StoreResult<Freeze>;
+    /// Every freeze, oldest first.
+    async fn list_freezes(&self) -> StoreResult<Vec<Freeze>>;
+    /// Deletes a freeze; `NotFound` when there is none.
+    async fn delete_freeze(&self, id: i64) -> StoreResult<()>;
+    /// Releases a `Held` deployment (its freeze ended, or an admin
+    /// overrode it): `Queued`, or `AwaitingApproval` when it waits for
+    /// approvals; `InvalidTransition` when it is not held.
+    async fn release_held(&self, id: DeploymentId) -> StoreResult<Deployment>;
 
     // ----- intake -----
 

@@ -35,6 +35,13 @@ pub(crate) enum Command {
     /// Example: tako plan . --env Production --var Channel=beta
     /// Example: tako plan --project web --env Production --branch main
     Plan(PlanArgs),
+    /// Deployment freezes (admins): a frozen environment refuses manual
+    /// deployments and holds automatic ones (a push's, AutoDeploy's) until
+    /// the freeze ends.
+    ///
+    /// Example: tako freeze create --env Production --from 2026-11-27T00:00:00Z --to 2026-11-30T00:00:00Z --reason "Black Friday"
+    /// Example: tako freeze create --env Production --every sat,sun --from 00:00 --to 24:00 --reason weekend
+    Freeze(FreezeArgs),
     /// Webhook deliveries stored by the server.
     ///
     /// Example: tako delivery plan 8f2c0e1a-...
@@ -342,6 +349,10 @@ pub(crate) struct DeployArgs {
     /// Stream the task log until the deployment ends.
     #[arg(long)]
     pub(crate) follow: bool,
+    /// Deploy although the environment is frozen (admins), saying why:
+    /// audited.
+    #[arg(long, value_name = "REASON")]
+    pub(crate) override_freeze: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Option<DeployCommand>,
 }
@@ -777,5 +788,59 @@ pub(crate) enum DeliveryCommand {
         /// table or json.
         #[arg(long, value_enum, default_value_t)]
         output: Output,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FreezeArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: FreezeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FreezeCommand {
+    /// Freeze an environment: from one instant to another (RFC 3339), or
+    /// with --every every week on those days from one time of day to
+    /// another (HH:MM, UTC; 24:00 ends the day).
+    Create {
+        /// The environment.
+        #[arg(long = "env", value_name = "ENVIRONMENT")]
+        environment: String,
+        /// Only this project [default: every project].
+        #[arg(long)]
+        project: Option<String>,
+        /// The start: 2026-11-27T00:00:00Z, or with --every 00:00.
+        #[arg(long)]
+        from: String,
+        /// The end: 2026-11-30T00:00:00Z, or with --every 24:00.
+        #[arg(long)]
+        to: String,
+        /// Days of the week (sat,sun): a weekly freeze.
+        #[arg(long, value_name = "DAYS")]
+        every: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List the freezes and whether each holds now.
+    List {
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Delete a freeze.
+    Delete {
+        /// The freeze's id.
+        id: i64,
+    },
+    /// Release a deployment held by a freeze now (an override, audited).
+    Release {
+        /// The held deployment.
+        deployment: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
     },
 }

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => run::run(args),
         cli::Command::Plan(args) => plan::plan(args),
         cli::Command::Delivery(args) => plan::delivery(args),
+        cli::Command::Freeze(args) => client::freeze(args),
         cli::Command::Serve(args) => serve::serve(args),
         cli::Command::Project(args) => client::project(args),
         cli::Command::Var(args) => client::var(args),

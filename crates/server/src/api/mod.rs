@@ -15,6 +15,7 @@ mod agents;
 pub(crate) mod auth;
 mod deployments;
 pub mod error;
+mod freezes;
 mod hooks;
 pub(crate) mod logs;
 mod metrics;
@@ -51,6 +52,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .merge(trust::router())
         .merge(agents::router())
         .merge(plans::router())
+        .merge(freezes::router())
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
             crate::http::audit::audit,
@@ -82,6 +84,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         deployments::approve_deployment, deployments::reject_deployment,
         deployments::deployment_approvals, deployments::awaiting_my_approval,
         deployments::promote_release, plans::create_plan, plans::plan_delivery,
+        freezes::list_freezes, freezes::create_freeze, freezes::delete_freeze, freezes::release_hold,
         admin::list_deliveries, admin::replay_delivery, admin::list_tokens, admin::create_token,
         admin::revoke_token, admin::rotate_key,
         trust::list_policies, trust::set_policy, trust::delete_policy, trust::list_audit,
@@ -101,6 +104,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         dto::LogLineDto, dto::LogEnd, dto::AgentDto, dto::CreateEnrollmentToken,
         dto::CreatedEnrollmentToken, dto::RotatedAgentCredential, hooks::HookAnswer,
         dto::CreatePlan, dto::PlanDto, dto::PlanStepDto, dto::PlanVariableDto, dto::DeliveryPlanDto,
+        dto::CreateFreeze, dto::FreezeDto, dto::OverrideFreeze,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -418,3 +418,29 @@ impl ToWire for crate::plans::Planned {
         }
     }
 }
+
+/// A freeze on the wire, with when it ends if it holds now (`until`) and
+/// its project's name.
+pub(crate) fn freeze_dto(
+    freeze: &tako_store::Freeze,
+    until: Option<DateTime<Utc>>,
+    project: Option<String>,
+) -> tako_protocol::api::FreezeDto {
+    let (from, to, weekly) = match &freeze.window {
+        tako_core::freeze::FreezeWindow::Once { from, to } => {
+            (Some(time(*from)), Some(time(*to)), None)
+        }
+        tako_core::freeze::FreezeWindow::Weekly(rule) => (None, None, Some(rule.to_text())),
+    };
+    tako_protocol::api::FreezeDto {
+        id: freeze.id,
+        environment: freeze.environment.clone(),
+        project,
+        from,
+        to,
+        weekly,
+        reason: freeze.reason.clone(),
+        created_by: freeze.created_by.clone(),
+        active_until: until.map(time),
+    }
+}
