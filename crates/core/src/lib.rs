@@ -1,9 +1,10 @@
 //! Tako's domain, free of I/O: variables and their scoping, system variables,
-//! release numbering, masking of sensitive values, step outcomes and the task
-//! log model.
+//! release numbering, masking of sensitive values, step outcomes, the task
+//! log model and deployment freezes.
 //!
 //! Nothing here reads files, the clock or the network; callers pass facts in.
 
+pub mod freeze;
 pub mod log;
 pub mod mask;
 pub mod octopus;

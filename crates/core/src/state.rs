@@ -28,11 +28,14 @@ pub enum DeploymentState {
     Cancelled,
     /// Its node stopped while it ran.
     Interrupted,
+    /// Made automatically (a push, `AutoDeploy`) while its environment is
+    /// frozen: never claimed, released when the freeze ends (`Release`).
+    Held,
 }
 
 impl DeploymentState {
     /// Every state.
-    pub const ALL: [DeploymentState; 8] = [
+    pub const ALL: [DeploymentState; 9] = [
         DeploymentState::AwaitingApproval,
         DeploymentState::Queued,
         DeploymentState::Running,
@@ -41,6 +44,7 @@ impl DeploymentState {
         DeploymentState::Failed,
         DeploymentState::Cancelled,
         DeploymentState::Interrupted,
+        DeploymentState::Held,
     ];
 
     /// Lowercase name, as stored.
@@ -54,6 +58,7 @@ impl DeploymentState {
             DeploymentState::Failed => "failed",
             DeploymentState::Cancelled => "cancelled",
             DeploymentState::Interrupted => "interrupted",
+            DeploymentState::Held => "held",
         }
     }
 
@@ -72,6 +77,7 @@ impl DeploymentState {
                 | DeploymentState::Queued
                 | DeploymentState::Running
                 | DeploymentState::Paused
+                | DeploymentState::Held
         )
     }
 
@@ -101,6 +107,16 @@ impl DeploymentState {
             (DeploymentState::Paused, DeploymentEvent::Resume) => DeploymentState::Queued,
             (DeploymentState::Paused, DeploymentEvent::Abort) => DeploymentState::Failed,
             (DeploymentState::Paused, DeploymentEvent::Cancel) => DeploymentState::Cancelled,
+            // A held deployment is released when its freeze ends (or an
+            // admin overrides it): to its approvals when it waits on some.
+            (DeploymentState::Held, DeploymentEvent::Release { awaits_approval }) => {
+                if awaits_approval {
+                    DeploymentState::AwaitingApproval
+                } else {
+                    DeploymentState::Queued
+                }
+            }
+            (DeploymentState::Held, DeploymentEvent::Cancel) => DeploymentState::Cancelled,
             (from, event) => return Err(InvalidTransition::new(from.as_str(), event.target())),
         };
         Ok(next)
@@ -132,6 +148,11 @@ pub enum DeploymentEvent {
     Resume,
     /// A person answered a paused step: stop (abort).
     Abort,
+    /// Its freeze ended, or an admin overrode it (a held deployment).
+    Release {
+        /// Whether it then waits for approvals.
+        awaits_approval: bool,
+    },
 }
 
 impl DeploymentEvent {
@@ -155,6 +176,7 @@ impl DeploymentEvent {
             DeploymentEvent::Pause => "paused",
             DeploymentEvent::Resume => "queued",
             DeploymentEvent::Abort => "failed",
+            DeploymentEvent::Release { .. } => "released",
         }
     }
 }
@@ -486,6 +508,19 @@ mod tests {
     use DeploymentState::*;
 
     #[test]
+    fn a_held_deployment_is_never_claimed_and_is_released_or_cancelled() {
+        assert!(Held.after(DeploymentEvent::Claim).is_err());
+        assert!(!Held.is_final());
+        let release = |awaits_approval| DeploymentEvent::Release { awaits_approval };
+        assert_eq!(Held.after(release(false)), Ok(Queued));
+        assert_eq!(Held.after(release(true)), Ok(AwaitingApproval));
+        assert_eq!(Held.after(DeploymentEvent::Cancel), Ok(Cancelled));
+        assert_eq!(release(false).applies_to(), vec![Held]);
+        assert!(DeploymentEvent::Cancel.applies_to().contains(&Held));
+        assert_eq!(DeploymentState::parse("held"), Some(Held));
+    }
+
+    #[test]
     fn deployments_move_only_forward() {
         assert_eq!(Queued.after(DeploymentEvent::Claim), Ok(Running));
         assert_eq!(Running.after(DeploymentEvent::Finish(Success)), Ok(Success));
@@ -514,7 +549,7 @@ mod tests {
         assert_eq!(DeploymentEvent::Claim.applies_to(), [Queued]);
         assert_eq!(
             DeploymentEvent::Cancel.applies_to(),
-            [AwaitingApproval, Queued, Running, Paused]
+            [AwaitingApproval, Queued, Running, Paused, Held]
         );
         assert_eq!(AwaitingApproval.after(DeploymentEvent::Approve), Ok(Queued));
         assert_eq!(

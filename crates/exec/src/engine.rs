@@ -265,34 +265,7 @@ async fn run_from(
     executors: &dyn Executors,
     start: Start,
 ) -> DeploymentReport {
-    let environment = plan.facts.environment.clone();
-    let mut candidates: Vec<VariableValue> = system_variables(&plan.facts)
-        .into_iter()
-        .map(|(name, value)| VariableValue::new(VariableSource::System, name, value))
-        .collect();
-    candidates.extend(plan.variables.iter().cloned());
-    let resolved = resolve(&candidates, &environment);
-    let mut log = TaskLog::new(
-        sink,
-        Masker::with_values(resolved.sensitive_values.iter().map(String::as_str)),
-    );
-    let mut variables = VariableDictionary::new();
-    for (name, value) in &resolved.values {
-        variables.set(name.clone(), value.clone());
-    }
-
-    let mut run = Deployment {
-        settings,
-        environment,
-        variables,
-        candidates,
-        facts: &plan.facts,
-        outputs: Vec::new(),
-        artifacts: Vec::new(),
-        first_error: None,
-        statuses: Vec::new(),
-        kept: Vec::new(),
-    };
+    let (mut run, mut log, _) = begin(plan, settings, sink);
     let mut reports = Vec::with_capacity(plan.steps.len());
     let (done, from) = match start {
         Start::Resume(done) => (done, None),
@@ -399,8 +372,47 @@ async fn run_from(
     }
 }
 
+/// The deployment's starting state: its variables (system, takofile,
+/// project, deploy-time; resolved for its environment), its task log
+/// masking every sensitive value, and those values. [`run_from`] and
+/// [`crate::forecast::forecast`] both start here.
+pub(crate) fn begin<'p, 's>(
+    plan: &'p DeploymentPlan,
+    settings: &'p RunSettings,
+    sink: &'s dyn LogSink,
+) -> (Deployment<'p>, TaskLog<'s>, Vec<String>) {
+    let environment = plan.facts.environment.clone();
+    let mut candidates: Vec<VariableValue> = system_variables(&plan.facts)
+        .into_iter()
+        .map(|(name, value)| VariableValue::new(VariableSource::System, name, value))
+        .collect();
+    candidates.extend(plan.variables.iter().cloned());
+    let resolved = resolve(&candidates, &environment);
+    let log = TaskLog::new(
+        sink,
+        Masker::with_values(resolved.sensitive_values.iter().map(String::as_str)),
+    );
+    let mut variables = VariableDictionary::new();
+    for (name, value) in &resolved.values {
+        variables.set(name.clone(), value.clone());
+    }
+    let run = Deployment {
+        settings,
+        environment,
+        variables,
+        candidates,
+        facts: &plan.facts,
+        outputs: Vec::new(),
+        artifacts: Vec::new(),
+        first_error: None,
+        statuses: Vec::new(),
+        kept: Vec::new(),
+    };
+    (run, log, resolved.sensitive_values)
+}
+
 /// The state of a deployment in progress.
-struct Deployment<'p> {
+pub(crate) struct Deployment<'p> {
     settings: &'p RunSettings,
     environment: String,
     /// What steps on the server see (no role-scoped value).
@@ -485,35 +497,10 @@ impl Deployment<'_> {
         log: &mut TaskLog<'_>,
         cancel: &CancellationToken,
     ) -> Ended {
-        log.set_step(Some(&step.name));
-        for (name, value) in step_variables(&step.name) {
-            self.variables.set(name, value);
-        }
         let cancelled = cancel.is_cancelled();
-        let decision = match decide(
-            step,
-            &self.environment,
-            self.first_error.is_some(),
-            cancelled,
-        ) {
-            RunDecision::Evaluate(expression) => match self.substitute(&expression, log) {
-                Ok(value) if condition_is_true(&value) => RunDecision::Run,
-                Ok(value) => RunDecision::Skip(SkipReason::ConditionFalse {
-                    expression,
-                    value: log.masker().mask(&value).into_owned(),
-                }),
-                Err(error) => {
-                    return Ended::Report(self.finish(
-                        step,
-                        log,
-                        StepState::Failed {
-                            reason: format!("condition: {error}"),
-                        },
-                        Duration::ZERO,
-                    ));
-                }
-            },
-            decision => decision,
+        let decision = match self.decision(step, log, cancelled) {
+            Ok(decision) => decision,
+            Err(state) => return Ended::Report(self.finish(step, log, state, Duration::ZERO)),
         };
         if let RunDecision::Skip(reason) = decision {
             let state = StepState::Skipped(reason);
@@ -672,6 +659,51 @@ impl Deployment<'_> {
         pause
     }
 
+    /// Whether `step` runs, as the step's turn comes: its own variables
+    /// set (`Tako.Step.Name`), then scoping and the condition
+    /// ([`decide`]), an expression evaluated with the variables as they are
+    /// now. [`RunDecision::Run`] or [`RunDecision::Skip`]; a condition that
+    /// cannot be evaluated fails the step (`Err`, its state).
+    pub(crate) fn decision(
+        &mut self,
+        step: &Step,
+        log: &mut TaskLog<'_>,
+        cancelled: bool,
+    ) -> Result<RunDecision, StepState> {
+        log.set_step(Some(&step.name));
+        for (name, value) in step_variables(&step.name) {
+            self.variables.set(name, value);
+        }
+        Ok(
+            match decide(
+                step,
+                &self.environment,
+                self.first_error.is_some(),
+                cancelled,
+            ) {
+                RunDecision::Evaluate(expression) => match self.substitute(&expression, log) {
+                    Ok(value) if condition_is_true(&value) => RunDecision::Run,
+                    Ok(value) => RunDecision::Skip(SkipReason::ConditionFalse {
+                        expression,
+                        value: log.masker().mask(&value).into_owned(),
+                    }),
+                    Err(error) => {
+                        return Err(StepState::Failed {
+                            reason: format!("condition: {error}"),
+                        });
+                    }
+                },
+                decision => decision,
+            },
+        )
+    }
+
+    /// The variables as a step would see them now: each name with its
+    /// value evaluated (as the script API gives it).
+    pub(crate) fn variables(&self) -> Vec<(String, String)> {
+        script_variables(&self.variables)
+    }
+
     /// Takes what an executor returned: outputs become readable by later
     /// steps, artifacts are kept.
     fn absorb(&mut self, step: &str, run: StepRun, log: &mut TaskLog<'_>) -> StepState {
@@ -782,7 +814,7 @@ impl Deployment<'_> {
 
     /// What a step's end means for the steps after it: the first failure
     /// (`Tako.Deployment.Error`) and the step's status variables.
-    fn settle(&mut self, step: &Step, state: &StepState) {
+    pub(crate) fn settle(&mut self, step: &Step, state: &StepState) {
         match state {
             StepState::Failed { reason } => {
                 if self.first_error.is_none() {

@@ -12,12 +12,14 @@
 //! out (masking first); [`steps`] holds the built-in step kinds; [`confine`]
 //! turns every path from the takofile into a file path; [`clock`] is the one
 //! evaluation context for templates; [`wire`] is a resolved step as the agent
-//! protocol carries it, both ways.
+//! protocol carries it, both ways; [`forecast`] is what a deployment would
+//! do, decided by the engine without running anything (`tako plan`).
 
 pub mod clock;
 pub mod confine;
 pub mod engine;
 pub mod executor;
+pub mod forecast;
 pub mod prepare;
 pub mod process;
 pub mod script_api;

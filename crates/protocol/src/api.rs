@@ -195,6 +195,9 @@ pub struct CreatedRelease {
 pub struct CreateDeployment {
     /// The environment to deploy to, spelled as in the takofile.
     pub environment: String,
+    /// Deploy although the environment is frozen (admins): why. Audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_freeze: Option<String>,
 }
 
 /// How to retry a deployment (`POST /api/v1/deployments/{id}/retry`).
@@ -807,4 +810,154 @@ impl std::fmt::Debug for RotatedAgentCredential {
             .field("credential", &MASKED_VALUE)
             .finish()
     }
+}
+
+/// A request for a plan: what a release of a branch or commit would do in
+/// one environment (`POST /projects/{name}/plans`). Nothing is created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlan {
+    /// The environment it would deploy to.
+    pub environment: String,
+    /// The branch; default: the repository's default branch. With
+    /// `commit`, the commit must be in this branch's history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The commit (full or at least 7 hex digits); default: the branch's head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+/// A variable as a plan shows it: sensitive values read `********`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlanVariableDto {
+    /// Its name.
+    pub name: String,
+    /// Its value, evaluated; `********` when it holds a sensitive value.
+    pub value: String,
+    /// Whether it holds a sensitive value.
+    pub sensitive: bool,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlanStepDto {
+    /// Its position in the process, from 0.
+    pub index: u32,
+    /// Its name.
+    pub name: String,
+    /// `run`, `skip`, or `fail` (it would fail before running).
+    pub outcome: String,
+    /// Why it would be skipped or fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why the prediction may not hold (a condition on values known only
+    /// while the deployment runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Its `Roles`; empty: it runs on the server.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The agents it would run on now (active, in the environment, with a
+    /// role; online ones only with `SkipOfflineAgents`).
+    #[serde(default)]
+    pub agents: Vec<String>,
+    /// The variables this step sees besides the plan's `variables`.
+    #[serde(default)]
+    pub variables: Vec<PlanVariableDto>,
+}
+
+/// What a deployment would do now. Nothing was created or run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlanDto {
+    /// The project.
+    pub project: String,
+    /// The environment (as the lifecycle spells it).
+    pub environment: String,
+    /// The release number that would be made.
+    pub release_number: String,
+    /// Its notes.
+    pub notes: String,
+    /// The commit.
+    pub commit: String,
+    /// The branch, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Why the deployment would be refused (the lifecycle's `Requires`, an
+    /// environment policy); `null` when it would be admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// The approval it would wait for first, e.g. `1 approval by admin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+    /// The variables every step sees.
+    pub variables: Vec<PlanVariableDto>,
+    /// Every step, in order.
+    pub steps: Vec<PlanStepDto>,
+}
+
+/// What a stored push delivery would do now: a plan per environment its
+/// branch maps to (none when it maps to none, with the reason).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryPlanDto {
+    /// The delivery.
+    pub delivery: String,
+    /// Why nothing would be deployed, when so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nothing: Option<String>,
+    /// One plan per environment.
+    pub plans: Vec<PlanDto>,
+}
+
+/// A deployment freeze to create (`POST /freezes`, admins): one window
+/// (`from`/`to` as RFC 3339 instants) or, with `every`, a weekly one
+/// (`from`/`to` as `HH:MM` UTC, `24:00` for the end of the day).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFreeze {
+    /// The environment frozen.
+    pub environment: String,
+    /// Only this project; default: every project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Its start: `2026-11-27T00:00:00Z`, or with `every` `00:00`.
+    pub from: String,
+    /// Its end: `2026-11-30T00:00:00Z`, or with `every` `24:00`.
+    pub to: String,
+    /// Days of the week (`sat,sun`): a weekly freeze.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// Why (`Black Friday`).
+    pub reason: String,
+}
+
+/// A deployment freeze.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FreezeDto {
+    /// Its id.
+    pub id: i64,
+    /// The environment frozen.
+    pub environment: String,
+    /// Only this project; `null`: every project.
+    pub project: Option<String>,
+    /// A window's start (RFC 3339); `null` for a weekly freeze.
+    pub from: Option<String>,
+    /// A window's end (RFC 3339); `null` for a weekly freeze.
+    pub to: Option<String>,
+    /// A weekly freeze's rule, `sat,sun 00:00-24:00` (UTC).
+    pub weekly: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When it ends, if it holds now.
+    pub active_until: Option<String>,
+}
+
+/// Why an admin releases a held deployment before its freeze ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideFreeze {
+    /// Why (audited).
+    pub reason: String,
 }

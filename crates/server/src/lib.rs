@@ -11,12 +11,14 @@
 pub mod api;
 pub mod caches;
 pub mod config;
+pub mod freezes;
 pub mod http;
 pub mod intake;
 pub mod keys;
 pub mod lease_sweep;
 pub mod lifecycle;
 pub mod octopus;
+pub mod plans;
 pub mod policy;
 pub mod releases;
 pub mod repository;

@@ -204,6 +204,66 @@ pub async fn build(
     })
 }
 
+/// What [`build`] would make of `process` at `origin.commit` now, for a
+/// plan: the same number by the same rule, with the build counter's next
+/// value read, not taken. Nothing is stored.
+pub async fn preview(
+    store: &dyn Store,
+    keyring: &Keyring,
+    project: &Project,
+    mirror: &Mirror,
+    process: &Process,
+    origin: &Origin,
+) -> Result<Preview, ReleaseError> {
+    let variables = store.list_variables(project.id).await?;
+    let frozen = FrozenVariables::from_store(&variables, keyring).map_err(ReleaseError::Seal)?;
+    let build = store.peek_build_number(project.id).await?;
+    let manifest = match &process.takofile.manifest {
+        Some(path) => Some(read_manifest(mirror, &origin.commit, path).await?),
+        None => None,
+    };
+    let number = match origin.version.clone() {
+        Some(number) => number,
+        None => {
+            compute_number(
+                store,
+                project,
+                process,
+                origin,
+                &frozen,
+                build,
+                manifest.clone(),
+            )
+            .await?
+        }
+    };
+    let taken = store
+        .find_release_by_number(project.id, &number)
+        .await?
+        .is_some();
+    Ok(Preview {
+        number,
+        build,
+        frozen,
+        manifest,
+        taken,
+    })
+}
+
+/// A release as [`preview`] foresees it.
+pub struct Preview {
+    /// Its number.
+    pub number: String,
+    /// The build counter it would take.
+    pub build: i64,
+    /// The project's variables as they would be frozen.
+    pub frozen: FrozenVariables,
+    /// The takofile's `Manifest`, read.
+    pub manifest: Option<ManifestFacts>,
+    /// Whether the number is taken already (making it would fail).
+    pub taken: bool,
+}
+
 /// [`ReleaseError::Exists`] when `number` is taken in `project`.
 async fn check_free(
     store: &dyn Store,
@@ -414,9 +474,127 @@ impl Maker {
         project: &Project,
         request: ReleaseRequest,
     ) -> Result<Created, CreateError> {
+        let (mirror, commit, branch) = self
+            .locate(project, request.branch, request.commit.as_deref())
+            .await?;
+        let process = Process::from_takofile(read_takofile(&mirror, &commit).await?, &commit)
+            .map_err(|error| match error {
+                ReleaseError::Invalid { diagnostics } => CreateError::InvalidTakofile {
+                    commit: short_commit(&commit).to_owned(),
+                    diagnostics,
+                },
+                other => other.into(),
+            })?;
+
+        // Every environment must accept the release before anything is kept.
+        let mut deploy_to: Vec<String> = Vec::with_capacity(request.deploy_to.len());
+        for environment in request.deploy_to {
+            if !deploy_to
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(&environment))
+            {
+                deploy_to.push(environment);
+            }
+        }
+        for environment in &deploy_to {
+            crate::policy::check(
+                self.store.as_ref(),
+                project.id,
+                environment,
+                branch.as_deref(),
+            )
+            .await?;
+        }
+        // The lifecycle of the default branch: a new release has succeeded
+        // nowhere, so only phases without Requires take it at once.
+        let lifecycle = if deploy_to.is_empty() {
+            None
+        } else {
+            crate::lifecycle::from_mirror(&mirror)
+                .await
+                .map_err(|e| CreateError::Lifecycle(e.to_string()))?
+        };
+        let now = chrono::Utc::now();
+        let mut targets = Vec::with_capacity(deploy_to.len());
+        for environment in &deploy_to {
+            let admitted = crate::lifecycle::gate(lifecycle.as_ref(), environment, &[], now)
+                .map_err(|refusal| CreateError::Lifecycle(refusal.to_string()))?;
+            // A frozen environment refuses a deployment made by hand.
+            if let Some(active) =
+                crate::freezes::active(self.store.as_ref(), project.id, &admitted.environment, now)
+                    .await?
+            {
+                return Err(CreateError::Lifecycle(format!(
+                    "{} is frozen: {}; nothing was created: deploy after it ends, or create the release without --deploy-to and deploy it with --override-freeze (admins)",
+                    admitted.environment,
+                    active.describe()
+                )));
+            }
+            targets.push(tako_store::DeploymentTarget {
+                environment: admitted.environment,
+                approval: admitted.approval,
+                created_by: Some(request.by.clone()),
+            });
+        }
+
+        let from = match &branch {
+            Some(branch) => format!("branch {branch} at {}", short_commit(&commit)),
+            None => format!("commit {}", short_commit(&commit)),
+        };
+        let notes = request
+            .notes
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| format!("Created by {} from {from}", request.created_by));
+        let origin = Origin {
+            commit,
+            branch,
+            pusher: None,
+            notes,
+            environment: deploy_to.first().cloned().unwrap_or_default(),
+            version: request.version,
+        };
+        let new = build(
+            self.store.as_ref(),
+            &self.keyring,
+            project,
+            &mirror,
+            process,
+            origin,
+        )
+        .await?;
+        let number = new.number.clone();
+        // The release and its deployments in one transaction: a failure
+        // keeps neither.
+        let (release, deployments) = match self
+            .store
+            .create_release_with_deployments(new, &targets)
+            .await
+        {
+            Ok(created) => created,
+            // Another release took the number meanwhile.
+            Err(StoreError::Conflict { .. }) => {
+                return Err(ReleaseError::Exists { number }.into());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        Ok(Created {
+            release,
+            deployments,
+        })
+    }
+
+    /// The mirror, brought up to date, and the commit and branch a release
+    /// of `branch` and/or `commit` would be made from (default: the default
+    /// branch's head); the branch is the one environment policies match.
+    pub async fn locate(
+        &self,
+        project: &Project,
+        branch: Option<String>,
+        commit: Option<&str>,
+    ) -> Result<(Mirror, String, Option<String>), CreateError> {
         let repository = project.repository_url.clone();
-        let commit_asked = request.commit.as_deref().map(check_commit).transpose()?;
-        if let Some(branch) = &request.branch {
+        let commit_asked = commit.map(check_commit).transpose()?;
+        if let Some(branch) = &branch {
             check_branch(branch)?;
         }
         // Branches are always brought up to date (a branch head, or whether
@@ -439,7 +617,7 @@ impl Maker {
 
         // The commit, and the branch it is recorded with (environment
         // policies match that branch).
-        let (commit, branch) = match (commit_asked, request.branch) {
+        let (commit, branch) = match (commit_asked, branch) {
             (Some(asked), branch) => {
                 let commit = mirror
                     .resolve(&asked)
@@ -503,99 +681,7 @@ impl Maker {
             }
         };
 
-        let process = Process::from_takofile(read_takofile(&mirror, &commit).await?, &commit)
-            .map_err(|error| match error {
-                ReleaseError::Invalid { diagnostics } => CreateError::InvalidTakofile {
-                    commit: short_commit(&commit).to_owned(),
-                    diagnostics,
-                },
-                other => other.into(),
-            })?;
-
-        // Every environment must accept the release before anything is kept.
-        let mut deploy_to: Vec<String> = Vec::with_capacity(request.deploy_to.len());
-        for environment in request.deploy_to {
-            if !deploy_to
-                .iter()
-                .any(|e| e.eq_ignore_ascii_case(&environment))
-            {
-                deploy_to.push(environment);
-            }
-        }
-        for environment in &deploy_to {
-            crate::policy::check(
-                self.store.as_ref(),
-                project.id,
-                environment,
-                branch.as_deref(),
-            )
-            .await?;
-        }
-        // The lifecycle of the default branch: a new release has succeeded
-        // nowhere, so only phases without Requires take it at once.
-        let lifecycle = if deploy_to.is_empty() {
-            None
-        } else {
-            crate::lifecycle::from_mirror(&mirror)
-                .await
-                .map_err(|e| CreateError::Lifecycle(e.to_string()))?
-        };
-        let now = chrono::Utc::now();
-        let mut targets = Vec::with_capacity(deploy_to.len());
-        for environment in &deploy_to {
-            let admitted = crate::lifecycle::gate(lifecycle.as_ref(), environment, &[], now)
-                .map_err(|refusal| CreateError::Lifecycle(refusal.to_string()))?;
-            targets.push(tako_store::DeploymentTarget {
-                environment: admitted.environment,
-                approval: admitted.approval,
-                created_by: Some(request.by.clone()),
-            });
-        }
-
-        let from = match &branch {
-            Some(branch) => format!("branch {branch} at {}", short_commit(&commit)),
-            None => format!("commit {}", short_commit(&commit)),
-        };
-        let notes = request
-            .notes
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| format!("Created by {} from {from}", request.created_by));
-        let origin = Origin {
-            commit,
-            branch,
-            pusher: None,
-            notes,
-            environment: deploy_to.first().cloned().unwrap_or_default(),
-            version: request.version,
-        };
-        let new = build(
-            self.store.as_ref(),
-            &self.keyring,
-            project,
-            &mirror,
-            process,
-            origin,
-        )
-        .await?;
-        let number = new.number.clone();
-        // The release and its deployments in one transaction: a failure
-        // keeps neither.
-        let (release, deployments) = match self
-            .store
-            .create_release_with_deployments(new, &targets)
-            .await
-        {
-            Ok(created) => created,
-            // Another release took the number meanwhile.
-            Err(StoreError::Conflict { .. }) => {
-                return Err(ReleaseError::Exists { number }.into());
-            }
-            Err(other) => return Err(other.into()),
-        };
-        Ok(Created {
-            release,
-            deployments,
-        })
+        Ok((mirror, commit, branch))
     }
 
     /// Fetches the project's mirror (with `want`, a full commit id, that

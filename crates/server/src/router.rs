@@ -356,12 +356,22 @@ impl Router {
                     let admitted =
                         crate::lifecycle::gate(lifecycle, &environment, &succeeded, Utc::now())
                             .map_err(|refusal| RouteError::failed(refusal.to_string()))?;
+                    // A frozen environment holds the push's deployment.
+                    let hold = crate::freezes::active(
+                        self.store.as_ref(),
+                        project.id,
+                        &admitted.environment,
+                        Utc::now(),
+                    )
+                    .await?
+                    .is_some();
                     Ok(DeliveryCompletion::Deploy {
                         project: project.id,
                         release: release.id,
                         environment: admitted.environment,
                         approval: admitted.approval,
                         created_by: push.pusher.as_ref().map(|p| p.name.clone()),
+                        hold,
                     })
                 }
                 None => Err(RouteError::failed(format!(
@@ -401,10 +411,17 @@ impl Router {
             origin,
         )
         .await?;
+        // A frozen environment holds the push's deployment until the
+        // freeze ends (the release is made now all the same).
+        let hold =
+            crate::freezes::active(self.store.as_ref(), project.id, &environment, Utc::now())
+                .await?
+                .is_some();
         Ok(DeliveryCompletion::Queue {
             release,
             environment,
             approval: admitted.approval,
+            hold,
         })
     }
 }

@@ -469,6 +469,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         fetch_budget: limits.request_timeout * 3 / 4,
     };
     tokio::spawn(expire_approvals(services.clone()));
+    tokio::spawn(release_ended_holds(services.clone()));
     let state = Arc::new(AppState {
         services,
         intake,
@@ -502,6 +503,21 @@ async fn expire_approvals(services: Services) {
         tokio::time::sleep(APPROVAL_SWEEP).await;
         if let Err(error) = services.expire_approvals().await {
             tracing::warn!(%error, "cannot cancel the deployments whose approval timed out; trying again");
+        }
+    }
+}
+
+/// How often held deployments are checked for the end of their freeze.
+const FREEZE_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Releases the deployments held by a freeze that has ended, every
+/// [`FREEZE_SWEEP`] (one indexed query of the held ones; the freezes only
+/// when there are some).
+async fn release_ended_holds(services: Services) {
+    loop {
+        tokio::time::sleep(FREEZE_SWEEP).await;
+        if let Err(error) = services.release_ended_holds().await {
+            tracing::warn!(%error, "cannot release the deployments held by ended freezes; trying again");
         }
     }
 }

@@ -537,6 +537,7 @@ async fn the_log_reads_as_text_and_follows_as_events_until_the_end() {
             approval: None,
             created_by: None,
             retry_of: None,
+            hold: false,
         })
         .await
         .unwrap();
@@ -662,6 +663,7 @@ async fn metrics_are_prometheus_text() {
                 approval: None,
                 created_by: None,
                 retry_of: None,
+                hold: false,
             })
             .await
             .unwrap();
@@ -1869,6 +1871,7 @@ async fn job_for(api: &Api, name: &str, id: &str) -> tako_store::Deployment {
             approval: None,
             created_by: None,
             retry_of: None,
+            hold: false,
         })
         .await
         .unwrap();

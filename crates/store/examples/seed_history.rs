@@ -175,6 +175,7 @@ async fn seed(args: &Args) -> Result<(), StoreError> {
                 approval: None,
                 created_by: None,
                 retry_of: None,
+                hold: false,
             })
             .await?;
         let Some(running) = store

@@ -278,6 +278,8 @@ pub enum DeliveryCompletion {
         environment: String,
         /// The approvals the deployment waits for (its pusher creates it).
         approval: Option<ApprovalRule>,
+        /// Its environment is frozen: the deployment is created `Held`.
+        hold: bool,
     },
     /// Queue a deployment of an existing release (`CreateRelease: false`:
     /// the project's newest release goes to the mapped environment),
@@ -293,6 +295,8 @@ pub enum DeliveryCompletion {
         approval: Option<ApprovalRule>,
         /// Who the push was from.
         created_by: Option<String>,
+        /// Its environment is frozen: the deployment is created `Held`.
+        hold: bool,
     },
     /// Record that there was nothing to do.
     Ignored {
@@ -436,6 +440,9 @@ pub struct NewDeployment {
     pub created_by: Option<String>,
     /// The deployment it retries (`tako deploy retry`), if any.
     pub retry_of: Option<RetryOf>,
+    /// Made automatically while its environment is frozen: created `Held`
+    /// (before any approval it waits for), released when the freeze ends.
+    pub hold: bool,
 }
 
 /// The deployment a deployment retries, and how.
@@ -973,4 +980,38 @@ pub struct Totals {
     /// Finished steps by state: how many, and their summed duration in
     /// milliseconds.
     pub steps: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+/// A deployment freeze to create (journey.md §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFreeze {
+    /// The environment it freezes (matched without regard to case).
+    pub environment: String,
+    /// Only this project's deployments; `None`: every project's.
+    pub project: Option<ProjectId>,
+    /// When it holds.
+    pub window: tako_core::freeze::FreezeWindow,
+    /// Why (`Black Friday`).
+    pub reason: String,
+    /// Who created it.
+    pub created_by: String,
+}
+
+/// A stored deployment freeze.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freeze {
+    /// Its id.
+    pub id: i64,
+    /// The environment it freezes, as written.
+    pub environment: String,
+    /// Only this project's deployments; `None`: every project's.
+    pub project: Option<ProjectId>,
+    /// When it holds.
+    pub window: tako_core::freeze::FreezeWindow,
+    /// Why.
+    pub reason: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
 }

@@ -13,10 +13,11 @@ use crate::model::WebhookSecret;
 use crate::model::{
     ApiToken, Approval, AuditEntry, ClaimedDelivery, Delivery, DeliveryCompletion, DeliveryId,
     DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState, DeploymentTarget,
-    EnvironmentPolicy, InsertOutcome, InterruptScope, Intervention, InterventionAnswer, LogCursor,
-    LogLineRecord, LogPage, NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment,
-    NewIntervention, NewProject, NewRelease, NewVariable, NodeId, Page, PageRequest, Project,
-    ProjectId, Release, ReleaseId, StepRecord, TokenHash, TokenId, Variable, VariableId,
+    EnvironmentPolicy, Freeze, InsertOutcome, InterruptScope, Intervention, InterventionAnswer,
+    LogCursor, LogLineRecord, LogPage, NewApiToken, NewApproval, NewAuditEntry, NewDelivery,
+    NewDeployment, NewFreeze, NewIntervention, NewProject, NewRelease, NewVariable, NodeId, Page,
+    PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord, TokenHash, TokenId, Variable,
+    VariableId,
 };
 use crate::wakeups::Wakeups;
 
@@ -55,6 +56,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Project>;
     /// Takes the project's next build counter value (1, 2, ...) atomically.
     async fn next_build_number(&self, project: ProjectId) -> StoreResult<i64>;
+    /// The value [`Store::next_build_number`] would take now, without
+    /// taking it (a plan's release number).
+    async fn peek_build_number(&self, project: ProjectId) -> StoreResult<i64>;
+
+    // ----- freezes (journey.md §5) -----
+    /// Stores a freeze (its project must exist).
+    async fn create_freeze(&self, freeze: NewFreeze) -> StoreResult<Freeze>;
+    /// Every freeze, oldest first.
+    async fn list_freezes(&self) -> StoreResult<Vec<Freeze>>;
+    /// Deletes a freeze; `NotFound` when there is none.
+    async fn delete_freeze(&self, id: i64) -> StoreResult<()>;
+    /// Releases a `Held` deployment (its freeze ended, or an admin
+    /// overrode it): `Queued`, or `AwaitingApproval` when it waits for
+    /// approvals; `InvalidTransition` when it is not held.
+    async fn release_held(&self, id: DeploymentId) -> StoreResult<Deployment>;
 
     // ----- intake -----
 

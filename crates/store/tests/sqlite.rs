@@ -274,6 +274,7 @@ async fn the_schema_allows_one_running_deployment_per_project_and_environment() 
                 approval: None,
                 created_by: None,
                 retry_of: None,
+                hold: false,
             })
             .await
             .unwrap();

@@ -25,6 +25,23 @@ pub(crate) enum Command {
     /// output is streamed live; a summary table ends the run. Exits 0 only if
     /// the deployment succeeded.
     Run(RunArgs),
+    /// Show what a deployment would do, without running or creating
+    /// anything: the release number, which steps run or are skipped (and
+    /// why), where, and the variables each sees (sensitive ones `********`).
+    ///
+    /// Locally from a repository's takofile, or with --project from the
+    /// server (its variables, policies, lifecycle and agents).
+    ///
+    /// Example: tako plan . --env Production --var Channel=beta
+    /// Example: tako plan --project web --env Production --branch main
+    Plan(PlanArgs),
+    /// Deployment freezes (admins): a frozen environment refuses manual
+    /// deployments and holds automatic ones (a push's, AutoDeploy's) until
+    /// the freeze ends.
+    ///
+    /// Example: tako freeze create --env Production --from 2026-11-27T00:00:00Z --to 2026-11-30T00:00:00Z --reason "Black Friday"
+    /// Example: tako freeze create --env Production --every sat,sun --from 00:00 --to 24:00 --reason weekend
+    Freeze(FreezeArgs),
     /// Run the Tako server: webhook intake, releases, deployments.
     ///
     /// With no arguments it listens on 127.0.0.1:8080 and keeps everything in
@@ -108,10 +125,11 @@ pub(crate) enum Command {
     /// Example: tako deployment show 42 --output json
     Deployment(DeploymentArgs),
     /// List and show received webhooks (deliveries) and what became of them;
-    /// replay a processed one.
+    /// replay a processed one; plan what one would do now.
     ///
     /// Example: tako delivery list --project web
     /// Example: tako delivery show 3f2a…
+    /// Example: tako delivery plan 8f2c0e1a-...
     Delivery(DeliveryArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or
     /// PowerShell.
@@ -199,6 +217,18 @@ pub(crate) enum DeliveryCommand {
     Replay {
         /// The delivery's id.
         delivery: String,
+    },
+    /// What a stored push would do now: its branch routed by the default
+    /// branch's takofile, its commit planned as a release. Nothing is
+    /// created and nothing runs.
+    ///
+    /// Example: tako delivery plan 8f2c0e1a-...
+    Plan {
+        /// The delivery's id.
+        id: String,
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
     },
 }
 
@@ -452,6 +482,10 @@ pub(crate) struct DeployArgs {
     /// Stream the task log until the deployment ends.
     #[arg(long)]
     pub(crate) follow: bool,
+    /// Deploy although the environment is frozen (admins), saying why:
+    /// audited.
+    #[arg(long, value_name = "REASON")]
+    pub(crate) override_freeze: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Option<DeployCommand>,
 }
@@ -848,7 +882,21 @@ pub(crate) struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The repository to run (its takofile is looked up at its root).
+    #[command(flatten)]
+    pub(crate) local: LocalArgs,
+    /// Show verbose lines (write_verbose, output variables).
+    #[arg(long, short)]
+    pub(crate) verbose: bool,
+    /// Keep the working directory after the run and print its path.
+    #[arg(long)]
+    pub(crate) keep_workdir: bool,
+}
+
+/// A local repository's process and what it is deployed with (`tako run`,
+/// `tako plan`).
+#[derive(Debug, Args)]
+pub(crate) struct LocalArgs {
+    /// The repository (its takofile is looked up at its root).
     #[arg(default_value = ".")]
     pub(crate) path: PathBuf,
     /// The environment to deploy to; default: the one the branch maps to.
@@ -870,10 +918,78 @@ pub(crate) struct RunArgs {
     /// The build counter (`Tako.Build`).
     #[arg(long, default_value_t = 1)]
     pub(crate) build: u64,
-    /// Show verbose lines (write_verbose, output variables).
-    #[arg(long, short)]
-    pub(crate) verbose: bool,
-    /// Keep the working directory after the run and print its path.
+}
+
+/// `tako plan`: what a deployment would do, locally or on a server.
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    pub(crate) local: LocalArgs,
+    /// Ask the server instead: plan a release of this project from --branch
+    /// (default: the default branch) or --commit; PATH and the variable
+    /// flags are then not used (the server's variables count).
     #[arg(long)]
-    pub(crate) keep_workdir: bool,
+    pub(crate) project: Option<String>,
+    /// With --project: plan from this commit (at least 7 hex digits).
+    #[arg(long, value_name = "SHA", requires = "project")]
+    pub(crate) commit: Option<String>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// table or json.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FreezeArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    #[command(subcommand)]
+    pub(crate) command: FreezeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FreezeCommand {
+    /// Freeze an environment: from one instant to another (RFC 3339), or
+    /// with --every every week on those days from one time of day to
+    /// another (HH:MM, UTC; 24:00 ends the day).
+    Create {
+        /// The environment.
+        #[arg(long = "env", value_name = "ENVIRONMENT")]
+        environment: String,
+        /// Only this project [default: every project].
+        #[arg(long)]
+        project: Option<String>,
+        /// The start: 2026-11-27T00:00:00Z, or with --every 00:00.
+        #[arg(long)]
+        from: String,
+        /// The end: 2026-11-30T00:00:00Z, or with --every 24:00.
+        #[arg(long)]
+        to: String,
+        /// Days of the week (sat,sun): a weekly freeze.
+        #[arg(long, value_name = "DAYS")]
+        every: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List the freezes and whether each holds now.
+    List {
+        /// table or json.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Delete a freeze.
+    Delete {
+        /// The freeze's id.
+        id: i64,
+    },
+    /// Release a deployment held by a freeze now (an override, audited).
+    Release {
+        /// The held deployment.
+        deployment: i64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
 }

@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod console;
 mod local;
+mod plan;
 mod reference;
 mod run;
 mod serve;
@@ -24,6 +25,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Validate(args) => validate::validate(&args),
         cli::Command::Run(args) => run::run(args),
+        cli::Command::Plan(args) => plan::plan(args),
+        cli::Command::Freeze(args) => client::freeze(args),
         cli::Command::Serve(args) => serve::serve(args),
         cli::Command::Project(args) => client::project(args),
         cli::Command::Var(args) => client::var(args),

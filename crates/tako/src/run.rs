@@ -21,11 +21,25 @@ use tako_exec::executor::{LocalExecutor, StepOutput};
 use tako_takofile::Takofile;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::RunArgs;
+use crate::cli::{LocalArgs, RunArgs};
 use crate::console::{ConsoleSink, summary};
 use crate::local::{copy_tree, find_takofile, parse_assignment, read_var_file, repo_facts};
 
-pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
+/// A local repository's process, ready to run or plan.
+pub(crate) struct Local {
+    /// The repository's root.
+    pub(crate) repo: std::path::PathBuf,
+    /// The environment.
+    pub(crate) environment: String,
+    /// The branch acted as.
+    pub(crate) branch: String,
+    /// What to run.
+    pub(crate) plan: DeploymentPlan,
+}
+
+/// Reads the repository's takofile and builds its deployment: `Ok(None)`
+/// when the takofile is invalid (every problem printed).
+pub(crate) fn prepare(args: &LocalArgs) -> Result<Option<Local>> {
     let repo = args
         .path
         .canonicalize()
@@ -45,7 +59,7 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
                 println!("{diagnostic}");
             }
             eprintln!("{file_name} is invalid: nothing was run");
-            return Ok(ExitCode::from(1));
+            return Ok(None);
         }
     };
     let Some(steps) = takofile.steps.clone() else {
@@ -107,6 +121,28 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
         manifest,
     };
     facts.release_number = release_number(&takofile, &facts, &variables)?;
+    Ok(Some(Local {
+        repo,
+        environment,
+        branch,
+        plan: DeploymentPlan {
+            steps,
+            facts,
+            variables,
+        },
+    }))
+}
+
+pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
+    let Some(Local {
+        repo,
+        environment,
+        branch,
+        plan,
+    }) = prepare(&args.local)?
+    else {
+        return Ok(ExitCode::from(1));
+    };
 
     let run_dir = tempfile::Builder::new()
         .prefix("tako-run-")
@@ -118,16 +154,11 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&scratch_dir).context("cannot create the scratch directory")?;
     println!(
         "Running {} release {} in {environment} (branch {branch}) from {}",
-        facts.project,
-        facts.release_number,
+        plan.facts.project,
+        plan.facts.release_number,
         repo.display()
     );
 
-    let plan = DeploymentPlan {
-        steps,
-        facts,
-        variables,
-    };
     let settings = RunSettings {
         working_dir: working_dir.clone(),
         scratch_dir,

@@ -206,6 +206,7 @@ fn three_nodes_claim_hundreds_of_queued_deployments_once_each_one_at_a_time_in_o
                 approval: None,
                 created_by: None,
                 retry_of: None,
+                hold: false,
             }))
             .unwrap();
     }

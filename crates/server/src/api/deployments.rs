@@ -212,7 +212,7 @@ pub(crate) async fn get_release(
     params(("id" = i64, Path, description = "The release's id")),
     responses((status = 201, body = DeploymentDto), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "The project's lifecycle refuses it: the release has not succeeded in an environment this one requires (named)"),
+        (status = 409, body = ErrorBody, description = "The project's lifecycle refuses it (the release has not succeeded in an environment this one requires, named), or the environment is frozen (the freeze and its end named)"),
         (status = 422, body = ErrorBody)))]
 pub(crate) async fn deploy_release(
     Deployer(who): Deployer,
@@ -222,7 +222,12 @@ pub(crate) async fn deploy_release(
 ) -> ApiResult<(StatusCode, Json<DeploymentDto>)> {
     let deployment = state
         .services
-        .deploy_release(&who, ReleaseId(id), &body.environment)
+        .deploy_release(
+            &who,
+            ReleaseId(id),
+            &body.environment,
+            body.override_freeze.as_deref(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(to_wire(&deployment))))
 }

@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 const DELIVERY_OUTCOMES: [&str; 5] = ["pending", "queued", "ignored", "failed", "duplicate"];
 /// Every state, those awaiting approval included.
-const DEPLOYMENT_STATES: [DeploymentState; 8] = DeploymentState::ALL;
+const DEPLOYMENT_STATES: [DeploymentState; 9] = DeploymentState::ALL;
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "metrics",

@@ -15,9 +15,11 @@ mod agents;
 pub(crate) mod auth;
 mod deployments;
 pub mod error;
+mod freezes;
 mod hooks;
 pub(crate) mod logs;
 mod metrics;
+mod plans;
 pub(crate) mod projects;
 mod releases;
 pub(crate) mod trust;
@@ -49,6 +51,8 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .merge(admin::router())
         .merge(trust::router())
         .merge(agents::router())
+        .merge(plans::router())
+        .merge(freezes::router())
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
             crate::http::audit::audit,
@@ -80,7 +84,8 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         deployments::approve_deployment, deployments::reject_deployment,
         deployments::deployment_approvals, deployments::awaiting_my_approval,
         deployments::answer_intervention, deployments::deployment_interventions,
-        deployments::promote_release,
+        deployments::promote_release, plans::create_plan, plans::plan_delivery,
+        freezes::list_freezes, freezes::create_freeze, freezes::delete_freeze, freezes::release_hold,
         admin::list_deliveries, admin::get_delivery, admin::replay_delivery, admin::list_tokens, admin::create_token,
         admin::revoke_token, admin::rotate_key,
         trust::list_policies, trust::set_policy, trust::delete_policy, trust::list_audit,
@@ -100,6 +105,8 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         dto::EnvironmentPolicyDto, dto::SetEnvironmentPolicy, dto::SetWebhookSecret, dto::SetForgeStatus, dto::AuditEntryDto, dto::AuditPage,
         dto::LogLineDto, dto::LogEnd, dto::AgentDto, dto::CreateEnrollmentToken,
         dto::CreatedEnrollmentToken, dto::RotatedAgentCredential, hooks::HookAnswer,
+        dto::CreatePlan, dto::PlanDto, dto::PlanStepDto, dto::PlanVariableDto, dto::DeliveryPlanDto,
+        dto::CreateFreeze, dto::FreezeDto, dto::OverrideFreeze,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -396,3 +396,85 @@ fn public_forward(stored: &str) -> Option<serde_json::Value> {
     }
     Some(record)
 }
+
+fn plan_variables(
+    variables: &[tako_exec::forecast::ForecastVariable],
+) -> Vec<tako_protocol::api::PlanVariableDto> {
+    variables
+        .iter()
+        .map(|v| tako_protocol::api::PlanVariableDto {
+            name: v.name.clone(),
+            // Masked by the forecast already; never a sensitive value.
+            value: if v.sensitive {
+                MASKED_VALUE.to_owned()
+            } else {
+                v.value.clone()
+            },
+            sensitive: v.sensitive,
+        })
+        .collect()
+}
+
+impl ToWire for crate::plans::Planned {
+    type Wire = tako_protocol::api::PlanDto;
+    fn to_wire(&self) -> Self::Wire {
+        let steps = self
+            .forecast
+            .steps
+            .iter()
+            .zip(self.agents.iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|(step, agents)| tako_protocol::api::PlanStepDto {
+                index: u32::try_from(step.index).unwrap_or(u32::MAX),
+                name: step.name.clone(),
+                outcome: step.outcome.as_str().to_owned(),
+                reason: step.outcome.reason(),
+                note: step.note.clone(),
+                roles: step
+                    .targets
+                    .as_ref()
+                    .map(|t| t.roles.clone())
+                    .unwrap_or_default(),
+                agents: agents.cloned().unwrap_or_default(),
+                variables: plan_variables(&step.variables),
+            })
+            .collect();
+        tako_protocol::api::PlanDto {
+            project: self.project.clone(),
+            environment: self.environment.clone(),
+            release_number: self.release_number.clone(),
+            notes: self.notes.clone(),
+            commit: self.commit.clone(),
+            branch: self.branch.clone(),
+            refused: self.refused.clone(),
+            approval: self.approval.clone(),
+            variables: plan_variables(&self.forecast.variables),
+            steps,
+        }
+    }
+}
+
+/// A freeze on the wire, with when it ends if it holds now (`until`) and
+/// its project's name.
+pub(crate) fn freeze_dto(
+    freeze: &tako_store::Freeze,
+    until: Option<DateTime<Utc>>,
+    project: Option<String>,
+) -> tako_protocol::api::FreezeDto {
+    let (from, to, weekly) = match &freeze.window {
+        tako_core::freeze::FreezeWindow::Once { from, to } => {
+            (Some(time(*from)), Some(time(*to)), None)
+        }
+        tako_core::freeze::FreezeWindow::Weekly(rule) => (None, None, Some(rule.to_text())),
+    };
+    tako_protocol::api::FreezeDto {
+        id: freeze.id,
+        environment: freeze.environment.clone(),
+        project,
+        from,
+        to,
+        weekly,
+        reason: freeze.reason.clone(),
+        created_by: freeze.created_by.clone(),
+        active_until: until.map(time),
+    }
+}

@@ -66,6 +66,50 @@ impl Default for AgentSettings {
     }
 }
 
+/// The agents that run a step with `targets` in `environment` at `now`
+/// (active, serving the environment, with one of the roles; with
+/// `SkipOfflineAgents` only online ones), and the offline ones left out;
+/// or, when there are none, the step's state by its `WhenNoAgents`. A
+/// deployment's run and a plan (`crate::plans`) both choose this way.
+pub(crate) fn choose(
+    agents: Vec<Agent>,
+    targets: &StepTargets,
+    environment: &str,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Agent>, Vec<Agent>), StepState> {
+    let mut chosen = Vec::new();
+    let mut offline = Vec::new();
+    for agent in agents {
+        let serves = agent
+            .environments
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(environment));
+        let has_role = agent
+            .roles
+            .iter()
+            .any(|r| targets.roles.iter().any(|t| t.eq_ignore_ascii_case(r)));
+        if agent.state != AgentState::Active || !serves || !has_role {
+            continue;
+        }
+        if targets.skip_offline_agents && !is_online(&agent, now) {
+            offline.push(agent);
+            continue;
+        }
+        chosen.push(agent);
+    }
+    if chosen.is_empty() {
+        let message = format!(
+            "no agent in {environment} has any of the roles {}",
+            targets.roles.join(", ")
+        );
+        return Err(match targets.when_no_agents {
+            WhenNoAgents::Fail => StepState::Failed { reason: message },
+            WhenNoAgents::Skip => StepState::Skipped(SkipReason::NoAgents { message }),
+        });
+    }
+    Ok((chosen, offline))
+}
+
 /// Runs one deployment's `Roles` steps on agents.
 pub(super) struct AgentExecutor {
     pub(super) store: Arc<dyn Store>,
@@ -99,42 +143,16 @@ impl AgentExecutor {
                     .to_owned(),
             }
         })?;
-        let now = Utc::now();
-        let mut chosen = Vec::new();
-        for agent in agents {
-            let serves = agent
-                .environments
-                .iter()
-                .any(|e| e.eq_ignore_ascii_case(environment));
-            let has_role = agent
-                .roles
-                .iter()
-                .any(|r| targets.roles.iter().any(|t| t.eq_ignore_ascii_case(r)));
-            if agent.state != AgentState::Active || !serves || !has_role {
-                continue;
-            }
-            if targets.skip_offline_agents && !is_online(&agent, now) {
-                log.tako(
-                    LogLevel::Warning,
-                    &format!(
-                        "Agent {} is offline ({}): left out (SkipOfflineAgents)",
-                        agent.name,
-                        last_seen(agent.last_seen_at)
-                    ),
-                );
-                continue;
-            }
-            chosen.push(agent);
-        }
-        if chosen.is_empty() {
-            let message = format!(
-                "no agent in {environment} has any of the roles {}",
-                targets.roles.join(", ")
+        let (chosen, offline) = choose(agents, targets, environment, Utc::now())?;
+        for agent in offline {
+            log.tako(
+                LogLevel::Warning,
+                &format!(
+                    "Agent {} is offline ({}): left out (SkipOfflineAgents)",
+                    agent.name,
+                    last_seen(agent.last_seen_at)
+                ),
             );
-            return Err(match targets.when_no_agents {
-                WhenNoAgents::Fail => StepState::Failed { reason: message },
-                WhenNoAgents::Skip => StepState::Skipped(SkipReason::NoAgents { message }),
-            });
         }
         Ok(chosen)
     }

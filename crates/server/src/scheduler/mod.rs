@@ -22,7 +22,7 @@
 //! queued again and resumed like a deployment requeued at start-up, the
 //! answered step recorded ([`recorded_steps`]).
 
-mod agents;
+pub(crate) mod agents;
 mod prepare;
 mod sink;
 mod watch;
@@ -321,6 +321,15 @@ impl Scheduler {
                 chrono::Utc::now(),
             )
             .map_err(|refusal| PromoteError::Policy(refusal.to_string()))?;
+            // A frozen environment holds the promotion until the freeze ends.
+            let hold = crate::freezes::active(
+                self.store.as_ref(),
+                project.id,
+                &admitted.environment,
+                chrono::Utc::now(),
+            )
+            .await?
+            .is_some();
             let created = self
                 .store
                 .create_deployment(tako_store::NewDeployment {
@@ -329,6 +338,7 @@ impl Scheduler {
                     approval: admitted.approval,
                     created_by: deployment.created_by.clone(),
                     retry_of: None,
+                    hold,
                 })
                 .await?;
             Ok::<_, PromoteError>(Some(created))

@@ -23,6 +23,7 @@ impl Services {
         who: &Principal,
         release: ReleaseId,
         environment: &str,
+        override_freeze: Option<&str>,
     ) -> ServiceResult<Deployment> {
         who.require_deployer("deploy: it needs the admin or deployer role")?;
         check_name("environment", environment)?;
@@ -39,8 +40,15 @@ impl Services {
         let lifecycle = crate::lifecycle::of_project(&self.mirrors, &project)
             .await
             .map_err(lifecycle_error)?;
-        self.deploy_admitted(who, &release, lifecycle.as_ref(), environment, None)
-            .await
+        self.deploy_admitted(
+            who,
+            &release,
+            lifecycle.as_ref(),
+            environment,
+            None,
+            override_freeze,
+        )
+        .await
     }
 
     /// Retries deployment `id` (`tako deploy retry`): a new deployment of
@@ -102,6 +110,7 @@ impl Services {
                 lifecycle.as_ref(),
                 &failed.environment,
                 Some(retry),
+                None,
             )
             .await?;
         let entry = tako_store::NewAuditEntry {
@@ -175,7 +184,7 @@ impl Services {
             release.branch.as_deref(),
         )
         .await?;
-        self.deploy_admitted(who, &release, Some(&lifecycle), &environment, None)
+        self.deploy_admitted(who, &release, Some(&lifecycle), &environment, None, None)
             .await
     }
 
@@ -188,11 +197,16 @@ impl Services {
         lifecycle: Option<&tako_takofile::Lifecycle>,
         environment: &str,
         retry_of: Option<RetryOf>,
+        override_freeze: Option<&str>,
     ) -> ServiceResult<Deployment> {
         let succeeded = crate::lifecycle::succeeded_in(self.store.as_ref(), release).await?;
         let admitted =
             crate::lifecycle::gate(lifecycle, environment, &succeeded, chrono::Utc::now())
                 .map_err(|refusal| ServiceError::Conflict(refusal.to_string()))?;
+        // A frozen environment refuses it, unless an admin overrides.
+        let overridden = self
+            .check_freeze(who, release.project, &admitted.environment, override_freeze)
+            .await?;
         let deployment = self
             .store
             .create_deployment(NewDeployment {
@@ -201,9 +215,14 @@ impl Services {
                 approval: admitted.approval,
                 created_by: Some(who.name.clone()),
                 retry_of,
+                hold: false,
             })
             .await?;
         self.deployments_queued.notify_one();
+        if let (Some(active), Some(reason)) = (&overridden, override_freeze) {
+            self.audit_override(who, deployment.id, active, reason)
+                .await;
+        }
         tracing::info!(deployment = %deployment.id, release = %release.number,
             environment = %deployment.environment, state = %deployment.state, by = %who.name,
             retry_of = ?retry_of.map(|r| r.deployment.0), "deployment created");

@@ -18,6 +18,7 @@ mod approvals;
 mod deliveries;
 mod deployments;
 mod error;
+mod freezes;
 mod interventions;
 mod keys;
 pub(crate) mod logs;
@@ -37,8 +38,9 @@ use tokio::sync::Notify;
 pub use access::{Principal, Role};
 pub use agents::{AgentAction, AgentStatus, EnrollInput, EnrollmentInput};
 pub use error::ServiceError;
+pub use freezes::FreezeInput;
 pub use names::check_name;
-pub use releases::{NewReleaseInput, frozen_steps};
+pub use releases::{NewReleaseInput, PlanInput, frozen_steps};
 pub use tokens::NewTokenInput;
 pub use variables::VariableInput;
 

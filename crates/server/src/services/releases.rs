@@ -1,13 +1,15 @@
 //! Releases made by hand (Octopus's "Create release"): the request checked,
 //! then [`crate::releases::Maker`] makes it on the path a push takes, and
 //! each reason it was not made becomes a [`ServiceError`] that says what to
-//! do. [`frozen_steps`] reads a release's frozen process back for showing.
+//! do; a plan of one ([`Services::plan`], [`Services::plan_delivery`])
+//! takes the same path and makes nothing. [`frozen_steps`] reads a release's frozen process back for showing.
 
 use tako_git::GitError;
 use tako_store::Release;
 use tako_takofile::Step;
 
 use super::{Principal, ServiceError, ServiceResult, Services, check_name};
+use crate::plans::{DeliveryPlan, PlanRequest, Planned};
 use crate::releases::{CreateError, Created, Maker, ReleaseError, ReleaseRequest};
 
 /// The longest release notes accepted.
@@ -30,6 +32,17 @@ pub struct NewReleaseInput {
     pub deploy_to: Vec<String>,
 }
 
+/// A plan asked for; empty strings count as absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanInput {
+    /// The environment.
+    pub environment: String,
+    /// The branch (default: the default branch).
+    pub branch: Option<String>,
+    /// The commit (default: the branch's head).
+    pub commit: Option<String>,
+}
+
 /// The steps of a release's frozen process (its takofile snapshot), each
 /// with where it runs (`Roles`, `MaxParallelism`, `WhenNoAgents`,
 /// `SkipOfflineAgents`); `None` when the snapshot has no steps or no
@@ -41,6 +54,63 @@ pub fn frozen_steps(release: &Release) -> Option<Vec<Step>> {
 }
 
 impl Services {
+    /// What a release of a branch or commit would do in `environment` now
+    /// (journey.md §4): nothing is created, nothing runs, no secret is
+    /// shown (admin or deployer: it fetches the repository).
+    pub async fn plan(
+        &self,
+        who: &Principal,
+        project: &str,
+        input: PlanInput,
+    ) -> ServiceResult<Planned> {
+        who.require_deployer("ask for plans: it needs the admin or deployer role")?;
+        check_name("environment", &input.environment)?;
+        let given =
+            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let project = self.project_named(project).await?;
+        let request = PlanRequest {
+            environment: input.environment.trim().to_owned(),
+            branch: given(input.branch),
+            commit: given(input.commit),
+            by: who.name.clone(),
+        };
+        let planned = crate::plans::plan(&self.maker(), &project, request)
+            .await
+            .map_err(|e| create_error(e, &project.repository_url))?;
+        tracing::info!(project = %project.name, environment = %planned.environment,
+            commit = %planned.commit, by = %who.name, "plan made");
+        Ok(planned)
+    }
+
+    /// What the push of a stored delivery would do now (admin or deployer).
+    pub async fn plan_delivery(&self, who: &Principal, id: &str) -> ServiceResult<DeliveryPlan> {
+        who.require_deployer("ask for plans: it needs the admin or deployer role")?;
+        let delivery = self
+            .store
+            .get_delivery(&tako_store::DeliveryId(id.to_owned()))
+            .await?;
+        let Some(project) = delivery.project else {
+            return Err(ServiceError::Conflict(format!(
+                "delivery {id} matched no project (yet): register its repository as a project, or wait until it is processed"
+            )));
+        };
+        let project = self.store.get_project(project).await?;
+        let planned = crate::plans::plan_delivery(&self.maker(), &project, &delivery)
+            .await
+            .map_err(|e| create_error(e, &project.repository_url))?;
+        tracing::info!(project = %project.name, delivery = %id, by = %who.name, "delivery plan made");
+        Ok(planned)
+    }
+
+    fn maker(&self) -> Maker {
+        Maker {
+            store: self.store.clone(),
+            mirrors: self.mirrors.clone(),
+            keyring: self.keys.keyring.clone(),
+            fetch_budget: self.fetch_budget,
+        }
+    }
+
     /// Creates a release of `project` from the head of a branch or from a
     /// commit, freezing that commit's process and the project's variables
     /// as a push would, and queues its deployments (admin or deployer).
@@ -53,13 +123,8 @@ impl Services {
         who.require_deployer("create releases: it needs the admin or deployer role")?;
         let request = request(input, &who.name)?;
         let project = self.project_named(project).await?;
-        let maker = Maker {
-            store: self.store.clone(),
-            mirrors: self.mirrors.clone(),
-            keyring: self.keys.keyring.clone(),
-            fetch_budget: self.fetch_budget,
-        };
-        let created = maker
+        let created = self
+            .maker()
             .create(&project, request)
             .await
             .map_err(|e| create_error(e, &project.repository_url))?;

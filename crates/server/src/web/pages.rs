@@ -310,7 +310,7 @@ pub(crate) async fn deploy(
     session.check_csrf(&form.csrf)?;
     match state
         .services
-        .deploy_release(&session.who, ReleaseId(id), &form.environment)
+        .deploy_release(&session.who, ReleaseId(id), &form.environment, None)
         .await
     {
         Ok(deployment) => {

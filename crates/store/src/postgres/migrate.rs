@@ -58,6 +58,7 @@ mod listed {
         0015 "approvals",
         0016 "deployment_retries",
         0017 "interventions",
+        0018 "freezes",
         0020 "wakeups",
         0022 "agent_attempts_and_role_scopes",
     }

@@ -337,6 +337,34 @@ impl Store for PostgresStore {
         ops::next_build_number(&c, project).await
     }
 
+    async fn peek_build_number(&self, project: ProjectId) -> StoreResult<i64> {
+        let c = self.client().await?;
+        ops::peek_build_number(&c, project).await
+    }
+
+    async fn create_freeze(
+        &self,
+        freeze: crate::model::NewFreeze,
+    ) -> StoreResult<crate::model::Freeze> {
+        let mut c = self.client().await?;
+        ops::create_freeze(&mut c, &freeze).await
+    }
+
+    async fn list_freezes(&self) -> StoreResult<Vec<crate::model::Freeze>> {
+        let c = self.client().await?;
+        ops::list_freezes(&c).await
+    }
+
+    async fn delete_freeze(&self, id: i64) -> StoreResult<()> {
+        let c = self.client().await?;
+        ops::delete_freeze(&c, id).await
+    }
+
+    async fn release_held(&self, id: DeploymentId) -> StoreResult<Deployment> {
+        let mut c = self.client().await?;
+        ops::release_held(&mut c, id).await
+    }
+
     async fn insert_deliveries(
         &self,
         deliveries: &[NewDelivery],
@@ -490,6 +518,7 @@ impl Store for PostgresStore {
                         approval: target.approval.clone(),
                         created_by: target.created_by.clone(),
                         retry_of: None,
+                        hold: false,
                     },
                 )
                 .await?,

@@ -103,6 +103,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0017_interventions.sql"),
     },
     Migration {
+        version: 18,
+        name: "freezes",
+        sql: include_str!("../../migrations/sqlite/0018_freezes.sql"),
+    },
+    Migration {
         version: 20,
         name: "wakeups",
         sql: include_str!("../../migrations/sqlite/0020_wakeups.sql"),

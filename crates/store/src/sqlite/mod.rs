@@ -520,6 +520,29 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn peek_build_number(&self, project: ProjectId) -> StoreResult<i64> {
+        self.read(move |c| ops::peek_build_number(c, project)).await
+    }
+
+    async fn create_freeze(
+        &self,
+        freeze: crate::model::NewFreeze,
+    ) -> StoreResult<crate::model::Freeze> {
+        self.write(move |c| ops::create_freeze(c, &freeze)).await
+    }
+
+    async fn list_freezes(&self) -> StoreResult<Vec<crate::model::Freeze>> {
+        self.read(ops::list_freezes).await
+    }
+
+    async fn delete_freeze(&self, id: i64) -> StoreResult<()> {
+        self.write(move |c| ops::delete_freeze(c, id)).await
+    }
+
+    async fn release_held(&self, id: DeploymentId) -> StoreResult<Deployment> {
+        self.write(move |c| ops::release_held(c, id)).await
+    }
+
     async fn insert_deliveries(
         &self,
         deliveries: &[NewDelivery],
@@ -649,6 +672,7 @@ impl Store for SqliteStore {
                             approval: target.approval,
                             created_by: target.created_by,
                             retry_of: None,
+                            hold: false,
                         },
                     )?);
                 }

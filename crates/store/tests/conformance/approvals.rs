@@ -46,6 +46,7 @@ async fn awaiting(
             approval: Some(approval),
             created_by: Some("alice".into()),
             retry_of: None,
+            hold: false,
         })
         .await
         .unwrap()

@@ -183,6 +183,7 @@ pub(crate) async fn a_delivery_can_deploy_an_existing_release(factory: &dyn Stor
                 environment: "Production".to_owned(),
                 approval: None,
                 created_by: None,
+                hold: false,
             },
         )
         .await
@@ -209,6 +210,7 @@ pub(crate) async fn a_delivery_can_deploy_an_existing_release(factory: &dyn Stor
                 environment: "Production".to_owned(),
                 approval: None,
                 created_by: None,
+                hold: false,
             },
         )
         .await
@@ -240,6 +242,7 @@ pub(crate) async fn complete_delivery_is_atomic_and_idempotent(factory: &dyn Sto
         release: new_release(web.id, "1.0.0"),
         environment: "Production".to_owned(),
         approval: None,
+        hold: false,
     };
     let outcome = store
         .complete_delivery(&claimed.delivery.id, completion.clone())
@@ -320,6 +323,7 @@ pub(crate) async fn failed_completion_changes_nothing(factory: &dyn StoreFactory
                 release: new_release(web.id, "1.0.0"),
                 environment: "Production".into(),
                 approval: None,
+                hold: false,
             },
         )
         .await
@@ -550,6 +554,7 @@ pub(crate) async fn a_refs_pushes_are_found_by_head_and_its_last_processed_one(
                 release: new_release(web.id, "1.0.0"),
                 environment: "Production".to_owned(),
                 approval: None,
+                hold: false,
             },
         )
         .await
@@ -591,6 +596,7 @@ pub(crate) async fn a_refs_pushes_are_found_by_head_and_its_last_processed_one(
                 release: new_release(web.id, "1.0.1"),
                 environment: "Production".to_owned(),
                 approval: None,
+                hold: false,
             },
         )
         .await

@@ -558,6 +558,7 @@ pub(crate) async fn latest_deployments_per_project_and_environment(factory: &dyn
             approval: None,
             created_by: None,
             retry_of: None,
+            hold: false,
         })
         .await
         .unwrap();
@@ -583,6 +584,7 @@ pub(crate) async fn release_deployments_are_the_latest_per_environment(factory: 
             approval: None,
             created_by: None,
             retry_of: None,
+            hold: false,
         })
     };
     let first_prod = promote(first.release, "Production").await.unwrap();

@@ -252,6 +252,7 @@ pub(crate) async fn reopening_keeps_everything(factory: &dyn StoreFactory) {
                 release: new_release(web.id, "1.0.0"),
                 environment: "Production".into(),
                 approval: None,
+                hold: false,
             },
         )
         .await

@@ -7,6 +7,7 @@ pub(crate) mod approvals;
 pub(crate) mod cluster;
 pub(crate) mod deliveries;
 pub(crate) mod deployments;
+pub(crate) mod freezes;
 pub(crate) mod interventions;
 pub(crate) mod jobs;
 pub(crate) mod log;
@@ -105,6 +106,7 @@ pub(crate) async fn queue(store: &dyn Store, project: ProjectId, environment: &s
             approval: None,
             created_by: None,
             retry_of: None,
+            hold: false,
         })
         .await
         .expect("deployment queued")
@@ -157,6 +159,8 @@ macro_rules! conformance_suite {
             misc::reopening_keeps_everything,
             misc::totals_follow_every_change,
             policy::environment_policies_are_set_found_and_deleted,
+            freezes::freezes_are_created_listed_and_deleted,
+            freezes::held_deployments_wait_until_released,
             policy::the_audit_log_is_appended_and_read_newest_first,
             secrets::secrets_read_back_as_written,
             secrets::rotation_reseals_every_secret,

@@ -97,10 +97,16 @@ pub(crate) async fn build_counters_increment_per_project(factory: &dyn StoreFact
     let web = project(store.as_ref(), "web").await;
     let api = project(store.as_ref(), "api").await;
     for expected in 1..=3 {
+        // Peeking shows the value to be taken and takes nothing.
+        assert_eq!(store.peek_build_number(web.id).await.unwrap(), expected);
+        assert_eq!(store.peek_build_number(web.id).await.unwrap(), expected);
         assert_eq!(store.next_build_number(web.id).await.unwrap(), expected);
     }
+    assert_eq!(store.peek_build_number(api.id).await.unwrap(), 1);
     assert_eq!(store.next_build_number(api.id).await.unwrap(), 1);
     let error = store.next_build_number(ProjectId(999)).await.unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+    let error = store.peek_build_number(ProjectId(999)).await.unwrap_err();
     assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
 
     // Concurrent takers never get the same value.

@@ -119,6 +119,9 @@ pub(crate) fn delivery(args: DeliveryArgs) -> Result<ExitCode> {
                 print_delivery(&found);
             }
         }
+        DeliveryCommand::Plan { id, output } => {
+            return crate::plan::delivery(&args.client, &id, output);
+        }
         DeliveryCommand::Replay { delivery } => {
             let replayed: DeliveryDto = client.post(
                 &format!("/deliveries/{}/replay", segment(&delivery)),

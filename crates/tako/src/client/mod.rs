@@ -28,7 +28,7 @@ use crate::cli::{
     ProjectArgs, ProjectCommand, ReleaseArgs, ReleaseCommand, RetryArgs, TokenArgs, TokenCommand,
     VarArgs, VarCommand,
 };
-use http::{Client, segment};
+pub(crate) use http::{Client, segment};
 
 /// The server a client command talks to when none is given.
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
@@ -348,6 +348,7 @@ pub(crate) fn deploy(args: DeployArgs) -> Result<ExitCode> {
     if let Some(DeployCommand::Retry(retry)) = args.command {
         return deploy_retry(retry);
     }
+    let override_freeze = args.override_freeze;
     let (Some(project), Some(number), Some(environment)) =
         (args.project, args.release, args.environment)
     else {
@@ -363,7 +364,10 @@ pub(crate) fn deploy(args: DeployArgs) -> Result<ExitCode> {
     ))?;
     let deployment: DeploymentDto = client.post(
         &format!("/releases/{}/deployments", release.id),
-        Some(&CreateDeployment { environment }),
+        Some(&CreateDeployment {
+            environment,
+            override_freeze,
+        }),
     )?;
     println!(
         "Deployment {} {}: {} {} to {}",
@@ -842,4 +846,80 @@ pub(crate) fn print_listing<T: Serialize>(
         render(row);
     }
     Ok(())
+}
+
+pub(crate) fn freeze(args: crate::cli::FreezeArgs) -> Result<ExitCode> {
+    use crate::cli::FreezeCommand;
+    use tako_protocol::api::{CreateFreeze, FreezeDto, OverrideFreeze};
+    let client = client(&args.client);
+    match args.command {
+        FreezeCommand::Create {
+            environment,
+            project,
+            from,
+            to,
+            every,
+            reason,
+        } => {
+            let freeze: FreezeDto = client.post(
+                "/freezes",
+                Some(&CreateFreeze {
+                    environment,
+                    project,
+                    from,
+                    to,
+                    every,
+                    reason,
+                }),
+            )?;
+            println!("Freeze {} created: {}", freeze.id, freeze_text(&freeze));
+        }
+        FreezeCommand::List { output } => {
+            let freezes: Vec<FreezeDto> = client.get("/freezes")?;
+            if output == Output::Json {
+                println!("{}", serde_json::to_string_pretty(&freezes)?);
+            } else if freezes.is_empty() {
+                println!("No freezes.");
+            } else {
+                for freeze in &freezes {
+                    println!("{:>4}  {}", freeze.id, freeze_text(freeze));
+                }
+            }
+        }
+        FreezeCommand::Delete { id } => {
+            client.delete(&format!("/freezes/{id}"))?;
+            println!("Freeze {id} deleted");
+        }
+        FreezeCommand::Release { deployment, reason } => {
+            let released: DeploymentDto = client.post(
+                &format!("/deployments/{deployment}/release-hold"),
+                Some(&OverrideFreeze { reason }),
+            )?;
+            println!(
+                "Deployment {} released from its freeze: {}",
+                released.id, released.state
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn freeze_text(freeze: &tako_protocol::api::FreezeDto) -> String {
+    let when = match (&freeze.weekly, &freeze.from, &freeze.to) {
+        (Some(rule), _, _) => format!("every {rule} UTC"),
+        (None, Some(from), Some(to)) => format!("from {from} to {to}"),
+        _ => String::new(),
+    };
+    let scope = match &freeze.project {
+        Some(project) => format!("{} of {project}", freeze.environment),
+        None => freeze.environment.clone(),
+    };
+    let now = match &freeze.active_until {
+        Some(until) => format!(" — frozen now, until {until}"),
+        None => String::new(),
+    };
+    format!(
+        "{scope} {when}: {:?} (by {}){now}",
+        freeze.reason, freeze.created_by
+    )
 }

@@ -104,6 +104,7 @@ pub(crate) fn state_badge(state: DeploymentState) -> Markup {
         DeploymentState::Failed => ("failed", "Failed"),
         DeploymentState::Cancelled => ("cancelled", "Cancelled"),
         DeploymentState::Interrupted => ("interrupted", "Interrupted"),
+        DeploymentState::Held => ("held", "Held (frozen)"),
     };
     html! { span class={ "badge " (class) } data-state=(class) { (text) } }
 }

@@ -208,6 +208,7 @@ pub(in crate::postgres) async fn complete_delivery(
             release,
             environment,
             approval,
+            hold,
         } => {
             let project = release.project;
             let release = insert_release(&tx, &release).await?;
@@ -219,6 +220,7 @@ pub(in crate::postgres) async fn complete_delivery(
                     approval,
                     created_by: release.pusher.clone(),
                     retry_of: None,
+                    hold,
                 },
             )
             .await?;
@@ -247,6 +249,7 @@ pub(in crate::postgres) async fn complete_delivery(
                     approval: None,
                     created_by: release.pusher.clone(),
                     retry_of: None,
+                    hold: false,
                 },
                 DeploymentKind::Octopus,
                 Some(&forward),
@@ -267,6 +270,7 @@ pub(in crate::postgres) async fn complete_delivery(
             environment,
             approval,
             created_by,
+            hold,
         } => {
             let deployment = insert_deployment(
                 &tx,
@@ -276,6 +280,7 @@ pub(in crate::postgres) async fn complete_delivery(
                     approval,
                     created_by,
                     retry_of: None,
+                    hold,
                 },
             )
             .await?;

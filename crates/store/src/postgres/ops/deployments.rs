@@ -95,7 +95,9 @@ pub(in crate::postgres) async fn insert_deployment_of(
         }
     };
     let approval = deployment.approval.as_ref();
-    let state = if approval.is_some() {
+    let state = if deployment.hold {
+        DeploymentState::Held
+    } else if approval.is_some() {
         DeploymentState::AwaitingApproval
     } else {
         DeploymentState::Queued

@@ -27,6 +27,7 @@ use crate::model::{
 mod audit;
 mod deliveries;
 mod deployments;
+mod freezes;
 mod interventions;
 mod log;
 mod policies;
@@ -40,6 +41,7 @@ mod variables;
 pub(super) use audit::*;
 pub(super) use deliveries::*;
 pub(super) use deployments::*;
+pub(super) use freezes::*;
 pub(super) use interventions::*;
 pub(super) use log::*;
 pub(super) use policies::*;

@@ -195,6 +195,22 @@ pub(in crate::postgres) async fn next_build_number(
     .ok_or_else(|| StoreError::not_found(format!("project {project}")))
 }
 
+pub(in crate::postgres) async fn peek_build_number(
+    client: &Client,
+    project: ProjectId,
+) -> StoreResult<i64> {
+    opt(
+        client,
+        "SELECT build_counter + 1 FROM projects WHERE id = $1",
+        &[&project.0],
+    )
+    .await
+    .map_err(db("read the build counter"))?
+    .map(|row| get(&row, 0))
+    .transpose()?
+    .ok_or_else(|| StoreError::not_found(format!("project {project}")))
+}
+
 pub(in crate::postgres) async fn require_project<C: GenericClient>(
     c: &C,
     project: ProjectId,

@@ -168,6 +168,7 @@ pub(in crate::sqlite) fn complete_delivery(
             release,
             environment,
             approval,
+            hold,
         } => {
             let project = release.project;
             let release = insert_release(&tx, &release)?;
@@ -179,6 +180,7 @@ pub(in crate::sqlite) fn complete_delivery(
                     approval,
                     created_by: release.pusher.clone(),
                     retry_of: None,
+                    hold,
                 },
             )?;
             (
@@ -206,6 +208,7 @@ pub(in crate::sqlite) fn complete_delivery(
                     approval: None,
                     created_by: release.pusher.clone(),
                     retry_of: None,
+                    hold: false,
                 },
                 DeploymentKind::Octopus,
                 Some(&forward),
@@ -225,6 +228,7 @@ pub(in crate::sqlite) fn complete_delivery(
             environment,
             approval,
             created_by,
+            hold,
         } => {
             let deployment = insert_deployment(
                 &tx,
@@ -234,6 +238,7 @@ pub(in crate::sqlite) fn complete_delivery(
                     approval,
                     created_by,
                     retry_of: None,
+                    hold,
                 },
             )?;
             if deployment.project != project {

@@ -86,7 +86,9 @@ pub(in crate::sqlite) fn insert_deployment_of(
         .map_err(db("create a deployment"))?
         .ok_or_else(|| StoreError::not_found(format!("release {}", deployment.release)))?;
     let approval = deployment.approval.as_ref();
-    let state = if approval.is_some() {
+    let state = if deployment.hold {
+        DeploymentState::Held
+    } else if approval.is_some() {
         DeploymentState::AwaitingApproval
     } else {
         DeploymentState::Queued

@@ -169,6 +169,16 @@ pub(in crate::sqlite) fn next_build_number(
     .ok_or_else(|| StoreError::not_found(format!("project {project}")))
 }
 
+pub(in crate::sqlite) fn peek_build_number(
+    conn: &mut Connection,
+    project: ProjectId,
+) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT build_counter + 1 FROM projects WHERE id = ?1")
+        .and_then(|mut s| s.query_row([project.0], |r| r.get(0)).optional())
+        .map_err(db("read the build counter"))?
+        .ok_or_else(|| StoreError::not_found(format!("project {project}")))
+}
+
 pub(in crate::sqlite) fn require_project(
     tx: &Transaction<'_>,
     project: ProjectId,
