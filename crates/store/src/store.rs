@@ -15,8 +15,8 @@ use crate::model::{
     DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState, DeploymentTarget,
     EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogLineRecord, LogPage,
     NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease,
-    NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord,
-    TokenHash, TokenId, Variable, VariableId,
+    NewVariable, NodeId, Page, PageRequest, Project, ProjectId, Prune, Release, ReleaseId,
+    StepRecord, TokenHash, TokenId, Variable, VariableId,
 };
 
 /// Everything Tako keeps. Usable as `Arc<dyn Store>`.
@@ -454,4 +454,18 @@ pub trait Store: Send + Sync + 'static {
     /// Sets a setting only if it has no value; `true` when this call set it
     /// (the first-start marker).
     async fn set_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool>;
+
+    // ----- retention -----
+
+    /// Removes at most `limit` of what `what` selects (oldest first), in one
+    /// short transaction, and returns how many it removed (releases, task
+    /// logs, deliveries or audit entries); fewer than `limit`: nothing more
+    /// to remove now. With `dry_run`, removes nothing and returns how many
+    /// it would remove in all (`limit` ignored).
+    async fn prune(&self, what: Prune, limit: u32, dry_run: bool) -> StoreResult<u64>;
+    /// Gives at most `max_pages` free pages of the database back to the
+    /// file system and returns how many it gave (SQLite's incremental
+    /// vacuum, one short step); 0 where the database does it by itself
+    /// (PostgreSQL's autovacuum).
+    async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64>;
 }

@@ -97,6 +97,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "deployment_retries",
         sql: include_str!("../../migrations/sqlite/0016_deployment_retries.sql"),
     },
+    Migration {
+        version: 19,
+        name: "retention",
+        sql: include_str!("../../migrations/sqlite/0019_retention.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -12,6 +12,7 @@ pub(crate) mod log;
 pub(crate) mod misc;
 pub(crate) mod policy;
 pub(crate) mod releases;
+pub(crate) mod retention;
 pub(crate) mod secrets;
 
 use std::sync::Arc;
@@ -167,6 +168,10 @@ macro_rules! conformance_suite {
             jobs::a_deployments_jobs_are_listed_by_step_then_agent_with_their_ends,
             cluster::two_nodes_claim_deliveries_at_once,
             cluster::two_nodes_claim_deployments_at_once,
+            retention::releases_beyond_the_newest_go_but_cells_and_waiting_ones_stay,
+            retention::old_task_logs_go_but_cells_and_unfinished_ones_keep_theirs,
+            retention::old_routed_deliveries_go_but_pending_ones_and_ref_heads_stay,
+            retention::old_audit_entries_go,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {
