@@ -19,6 +19,7 @@ pub mod octopus;
 pub mod policy;
 pub mod releases;
 pub mod repository;
+pub mod retention;
 pub mod router;
 pub mod scheduler;
 pub mod serve;

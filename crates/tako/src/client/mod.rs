@@ -17,14 +17,14 @@ use serde::Serialize;
 use tako_protocol::api::{
     AuditPage, CreateDeployment, CreateProject, CreateRelease, CreateToken, CreatedRelease,
     CreatedToken, DecideApproval, DeploymentDto, EnvironmentPolicyDto, KeyRotation, LogEnd,
-    LogLineDto, ProjectDto, ReleaseDto, ReleasePage, RetryDeployment, SetEnvironmentPolicy,
-    SetForgeStatus, SetVariable, SetWebhookSecret, TokenDto, VariableDto,
+    LogLineDto, ProjectDto, ReleaseDto, ReleasePage, RetentionRun, RetryDeployment,
+    SetEnvironmentPolicy, SetForgeStatus, SetVariable, SetWebhookSecret, TokenDto, VariableDto,
 };
 
 use crate::cli::{
     AdminArgs, AdminCommand, ApprovalsArgs, CancelArgs, ClientArgs, DecideArgs, DeployArgs,
     DeployCommand, EnvArgs, EnvCommand, LogsArgs, Output, ProjectArgs, ProjectCommand, ReleaseArgs,
-    ReleaseCommand, RetryArgs, TokenArgs, TokenCommand, VarArgs, VarCommand,
+    ReleaseCommand, RetentionCommand, RetryArgs, TokenArgs, TokenCommand, VarArgs, VarCommand,
 };
 use http::{Client, segment};
 
@@ -620,6 +620,35 @@ pub(crate) fn admin(args: AdminArgs) -> Result<ExitCode> {
                 "Rotated the master key: {} -> {}; {} value(s) re-encrypted, the old key deleted",
                 rotation.old_key, rotation.new_key, rotation.resealed
             );
+        }
+        AdminCommand::Retention {
+            command: RetentionCommand::Run { dry_run },
+        } => {
+            let run: RetentionRun =
+                client.post(&format!("/admin/retention?dry_run={dry_run}"), None::<&()>)?;
+            let verb = if run.dry_run {
+                "Retention would remove"
+            } else {
+                "Retention removed"
+            };
+            println!(
+                "{verb}: {} release(s) (with their deployments), {} task log(s), {} delivery(ies), \
+                 {} audit entry(ies), {} working directory(ies)",
+                run.releases,
+                run.task_logs,
+                run.deliveries,
+                run.audit_entries,
+                run.working_directories
+            );
+            if !run.dry_run {
+                println!(
+                    "{} database page(s) given back to the file system",
+                    run.pages_freed
+                );
+            }
+            for skipped in &run.skipped {
+                println!("Left alone: {skipped}");
+            }
         }
         AdminCommand::Audit { limit, output } => {
             let page: AuditPage = client.get(&format!("/audit?limit={limit}"))?;

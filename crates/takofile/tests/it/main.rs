@@ -15,6 +15,7 @@ mod compat;
 mod diagnostics;
 mod lifecycle;
 mod plan;
+mod retention;
 mod retries;
 mod robustness;
 mod routing;
