@@ -66,10 +66,11 @@ async fn nodes_starting_together_migrate_once() {
     }
     let applied = factory.postgres.psql(
         "conformance",
-        "SELECT count(*), max(version) FROM schema_migrations",
+        "SELECT count(*) = count(DISTINCT version), max(version) FROM schema_migrations",
     );
+    // Each migration applied once (numbers may skip one written elsewhere).
     let latest = tako_store::latest_postgres_version();
-    assert_eq!(applied, format!("{latest}|{latest}"));
+    assert_eq!(applied, format!("t|{latest}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
