@@ -484,6 +484,10 @@ pub struct KeyRotation {
 /// with `dry_run` would remove.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RetentionRun {
+    /// The pass ended and these are its counts; `false`: it outlasted the
+    /// request and goes on in the background (202; the server logs its
+    /// counts when it ends), the counts are zero.
+    pub finished: bool,
     /// Nothing was removed: the counts are what a pass would remove now.
     pub dry_run: bool,
     /// Releases, with their deployments, steps, task logs and the

@@ -626,6 +626,13 @@ pub(crate) fn admin(args: AdminArgs) -> Result<ExitCode> {
         } => {
             let run: RetentionRun =
                 client.post(&format!("/admin/retention?dry_run={dry_run}"), None::<&()>)?;
+            if !run.finished {
+                println!(
+                    "Retention is still running on the server; it goes on in the background \
+                     and the server logs what it removed when it ends"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let verb = if run.dry_run {
                 "Retention would remove"
             } else {
