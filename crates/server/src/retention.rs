@@ -108,6 +108,9 @@ pub struct Retention {
     settings: RetentionSettings,
     /// One pass at a time (the background's and an admin's).
     running: Arc<Mutex<()>>,
+    /// Each project's working-directory rule, from the last pass (the
+    /// working directories are swept more often than the rest).
+    workdir_rules: Arc<std::sync::Mutex<Vec<(ProjectId, KeepFor)>>>,
 }
 
 impl Retention {
@@ -125,6 +128,7 @@ impl Retention {
             work_root,
             settings,
             running: Arc::new(Mutex::new(())),
+            workdir_rules: Arc::default(),
         }
     }
 
@@ -133,19 +137,45 @@ impl Retention {
         self.settings
     }
 
-    /// Runs a pass every `interval` (the first one interval after start)
-    /// until the task is dropped; nothing when the interval is zero.
+    /// Runs a pass at start and every `interval` until the task is
+    /// dropped, and between passes sweeps the working directories every
+    /// half `workdir_retention` (at least every second), as the old
+    /// per-deployment timer removed them; nothing when the interval is zero.
     pub async fn run(self) {
         if self.settings.interval.is_zero() {
             return;
         }
-        let mut every = tokio::time::interval(self.settings.interval);
+        let tick =
+            self.settings
+                .working_directories
+                .duration()
+                .map_or(self.settings.interval, |keep| {
+                    (keep / 2)
+                        .max(Duration::from_secs(1))
+                        .min(self.settings.interval)
+                });
+        let mut every = tokio::time::interval(tick);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        every.tick().await;
+        let mut last_pass: Option<std::time::Instant> = None;
         loop {
             every.tick().await;
-            if let Err(error) = self.pass(false).await {
-                tracing::warn!(%error, "retention stopped; the next pass goes on");
+            if last_pass.is_none_or(|at| at.elapsed() >= self.settings.interval) {
+                last_pass = Some(std::time::Instant::now());
+                if let Err(error) = self.pass(false).await {
+                    tracing::warn!(%error, "retention stopped; the next pass goes on");
+                }
+                continue;
+            }
+            let rules = self
+                .workdir_rules
+                .lock()
+                .map(|rules| rules.clone())
+                .unwrap_or_default();
+            let _one = self.running.lock().await;
+            match self.working_directories(&rules, false).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed old working directories"),
+                Err(error) => tracing::warn!(%error, "cannot sweep the working directories"),
             }
         }
     }
@@ -242,6 +272,9 @@ impl Retention {
                 .await?;
         }
         report.working_directories = self.working_directories(&workdir_rules, dry_run).await?;
+        if let Ok(mut kept) = self.workdir_rules.lock() {
+            *kept = workdir_rules;
+        }
         if !dry_run {
             loop {
                 let freed = self.store.reclaim_space(RECLAIM_PAGES).await?;
