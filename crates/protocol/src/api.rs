@@ -556,6 +556,35 @@ pub struct KeyRotation {
     pub resealed: u64,
 }
 
+/// What a retention pass removed (`POST /api/v1/admin/retention`), or
+/// with `dry_run` would remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RetentionRun {
+    /// The pass ended and these are its counts; `false`: it outlasted the
+    /// request and goes on in the background (202; the server logs its
+    /// counts when it ends), the counts are zero.
+    pub finished: bool,
+    /// Nothing was removed: the counts are what a pass would remove now.
+    pub dry_run: bool,
+    /// Releases, with their deployments, steps, task logs and the
+    /// deliveries that made them.
+    pub releases: u64,
+    /// Task logs of finished deployments (the deployments stay).
+    pub task_logs: u64,
+    /// Routed webhook deliveries.
+    pub deliveries: u64,
+    /// Audit log entries.
+    pub audit_entries: u64,
+    /// Working directories of finished deployments.
+    pub working_directories: u64,
+    /// Database pages given back to the file system (SQLite; 0 on
+    /// PostgreSQL, whose autovacuum does it).
+    pub pages_freed: u64,
+    /// Projects left alone (their default branch's takofile is invalid or
+    /// unreadable), each with why.
+    pub skipped: Vec<String>,
+}
+
 /// A token just created: the only time its secret is shown.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreatedToken {

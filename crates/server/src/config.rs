@@ -38,6 +38,21 @@ pub struct ServerConfig {
     pub max_concurrent_deployments: usize,
     /// How long a finished deployment's working directory is kept.
     pub workdir_retention: Duration,
+    /// Retention: the newest releases kept per project and environment
+    /// (`retention_releases`, default all).
+    pub retention_releases: tako_takofile::KeepReleases,
+    /// How long a finished deployment's task log is kept
+    /// (`retention_task_logs`, default forever).
+    pub retention_task_logs: tako_takofile::KeepFor,
+    /// How long a routed webhook delivery is kept (`retention_deliveries`,
+    /// default 30 days).
+    pub retention_deliveries: tako_takofile::KeepFor,
+    /// How long an audit entry is kept (`retention_audit_log`, default 90
+    /// days, as Octopus).
+    pub retention_audit_log: tako_takofile::KeepFor,
+    /// How often retention runs in the background (`retention_interval`,
+    /// default 1h; zero: never, `tako admin retention run` still works).
+    pub retention_interval: Duration,
     /// Register a project from the takofile's `Project` on its first
     /// verified push.
     pub auto_register_projects: bool,
@@ -88,6 +103,11 @@ impl Default for ServerConfig {
             webhook_secret: None,
             max_concurrent_deployments: 4,
             workdir_retention: Duration::from_secs(24 * 3600),
+            retention_releases: tako_takofile::KeepReleases::All,
+            retention_task_logs: tako_takofile::KeepFor::Forever,
+            retention_deliveries: tako_takofile::KeepFor::For(Duration::from_secs(30 * 86_400)),
+            retention_audit_log: tako_takofile::KeepFor::For(Duration::from_secs(90 * 86_400)),
+            retention_interval: Duration::from_secs(3600),
             auto_register_projects: false,
             insecure_unsigned_webhooks: false,
             master_key_file: None,
@@ -168,6 +188,17 @@ pub struct ConfigLayer {
     pub max_concurrent_deployments: Option<String>,
     /// `workdir_retention` (`24h`, `30m`).
     pub workdir_retention: Option<String>,
+    /// `retention_releases` (`all`, `10`).
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub retention_releases: Option<String>,
+    /// `retention_task_logs` (`forever`, `30d`).
+    pub retention_task_logs: Option<String>,
+    /// `retention_deliveries` (`forever`, `30d`).
+    pub retention_deliveries: Option<String>,
+    /// `retention_audit_log` (`forever`, `90d`).
+    pub retention_audit_log: Option<String>,
+    /// `retention_interval` (`1h`; `off` or `0`: never in the background).
+    pub retention_interval: Option<String>,
     /// `auto_register_projects`.
     #[serde(default, deserialize_with = "text_or_bool")]
     pub auto_register_projects: Option<String>,
@@ -222,7 +253,7 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 19] = [
+pub const SETTINGS: [&str; 24] = [
     "listen",
     "data_dir",
     "database_url",
@@ -242,6 +273,11 @@ pub const SETTINGS: [&str; 19] = [
     "tls_key",
     "deployment_lease",
     "lease_sweep",
+    "retention_releases",
+    "retention_task_logs",
+    "retention_deliveries",
+    "retention_audit_log",
+    "retention_interval",
 ];
 
 impl ConfigLayer {
@@ -277,13 +313,18 @@ impl ConfigLayer {
             tls_key: get("tls_key"),
             deployment_lease: get("deployment_lease"),
             lease_sweep: get("lease_sweep"),
+            retention_releases: get("retention_releases"),
+            retention_task_logs: get("retention_task_logs"),
+            retention_deliveries: get("retention_deliveries"),
+            retention_audit_log: get("retention_audit_log"),
+            retention_interval: get("retention_interval"),
             octopus: None,
         }
     }
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 19] = [
+        let fields: [(&'static str, &Option<String>); 24] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
@@ -309,6 +350,11 @@ impl ConfigLayer {
             ("tls_key", &self.tls_key),
             ("deployment_lease", &self.deployment_lease),
             ("lease_sweep", &self.lease_sweep),
+            ("retention_releases", &self.retention_releases),
+            ("retention_task_logs", &self.retention_task_logs),
+            ("retention_deliveries", &self.retention_deliveries),
+            ("retention_audit_log", &self.retention_audit_log),
+            ("retention_interval", &self.retention_interval),
         ];
         for (name, value) in fields {
             if let Some(value) = value {
@@ -505,6 +551,26 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
                 .ok_or_else(|| {
                     format!("expected a duration from 100ms to 10m like 5s, got {value:?}")
                 })?;
+        }
+        "retention_releases" => {
+            config.retention_releases = tako_takofile::KeepReleases::parse(value)?;
+        }
+        "retention_task_logs" => {
+            config.retention_task_logs = tako_takofile::KeepFor::parse(value)?;
+        }
+        "retention_deliveries" => {
+            config.retention_deliveries = tako_takofile::KeepFor::parse(value)?;
+        }
+        "retention_audit_log" => {
+            config.retention_audit_log = tako_takofile::KeepFor::parse(value)?;
+        }
+        "retention_interval" => {
+            config.retention_interval = match value.trim() {
+                "off" => Duration::ZERO,
+                other => humantime::parse_duration(other).map_err(|e| {
+                    format!("expected a duration like 1h or 10m, or off ({e}), got {value:?}")
+                })?,
+            };
         }
         "auto_register_projects" => config.auto_register_projects = boolean(value)?,
         "insecure_unsigned_webhooks" => config.insecure_unsigned_webhooks = boolean(value)?,
@@ -756,5 +822,58 @@ mod tests {
         let file = ConfigLayer::from_toml("tako.toml", "webhook_secret = \"\"").unwrap();
         let error = merge(&[(Origin::File, file)]).unwrap_err();
         assert!(error.to_string().contains("must not be empty"));
+    }
+
+    #[test]
+    fn retention_settings_have_defaults_and_are_checked_where_they_come_from() {
+        use tako_takofile::{KeepFor, KeepReleases};
+        let defaults = merge(&[]).unwrap();
+        assert_eq!(defaults.retention_releases, KeepReleases::All);
+        assert_eq!(defaults.retention_task_logs, KeepFor::Forever);
+        assert_eq!(
+            defaults.retention_deliveries,
+            KeepFor::For(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            defaults.retention_audit_log,
+            KeepFor::For(Duration::from_secs(90 * 86_400))
+        );
+        assert_eq!(defaults.retention_interval, Duration::from_secs(3600));
+
+        let file = ConfigLayer::from_toml(
+            "tako.toml",
+            "retention_releases = 10\nretention_task_logs = \"30d\"\n\
+             retention_audit_log = \"forever\"\nretention_interval = \"off\"\n",
+        )
+        .unwrap();
+        let config = merge(&[(Origin::File, file)]).unwrap();
+        assert_eq!(config.retention_releases, KeepReleases::Newest(10));
+        assert_eq!(
+            config.retention_task_logs,
+            KeepFor::For(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(config.retention_audit_log, KeepFor::Forever);
+        assert_eq!(config.retention_interval, Duration::ZERO);
+
+        let env = ConfigLayer::from_env(|name| {
+            (name == "TAKO_RETENTION_RELEASES").then(|| "0".to_owned())
+        });
+        let error = merge(&[(Origin::Environment, env)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "retention_releases from TAKO_RETENTION_RELEASES: 0 would remove every release"
+            ),
+            "{error}"
+        );
+        let file = ConfigLayer::from_toml("tako.toml", "retention_deliveries = \"soon\"").unwrap();
+        let error = merge(&[(Origin::File, file)]).unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "retention_deliveries from the configuration file (key retention_deliveries): expected forever"
+            ),
+            "{error}"
+        );
     }
 }

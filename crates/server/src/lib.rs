@@ -22,6 +22,7 @@ pub mod plans;
 pub mod policy;
 pub mod releases;
 pub mod repository;
+pub mod retention;
 pub mod router;
 pub mod scheduler;
 pub mod serve;

@@ -456,6 +456,12 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         };
         tokio::spawn(sweep.run());
     }
+    let retention = crate::retention::Retention::new(
+        store.clone(),
+        mirrors.clone(),
+        config.data_dir.join("work"),
+        crate::retention::RetentionSettings::from_config(&config),
+    );
     let services = Services {
         store: store.clone(),
         mirrors: mirrors.clone(),
@@ -467,9 +473,11 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         // A release made by hand answers before the request's own time
         // limit runs out.
         fetch_budget: limits.request_timeout * 3 / 4,
+        retention: retention.clone(),
     };
     tokio::spawn(expire_approvals(services.clone()));
     tokio::spawn(release_ended_holds(services.clone()));
+    tokio::spawn(retention.run());
     let state = Arc::new(AppState {
         services,
         intake,

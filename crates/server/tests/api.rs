@@ -113,6 +113,14 @@ async fn build_api(limits: tako_server::http::limits::Limits, on_disk: bool) -> 
         deliveries_stored: Arc::new(Notify::new()),
         jobs_created: Arc::new(Notify::new()),
         fetch_budget: limits.request_timeout * 3 / 4,
+        retention: tako_server::retention::Retention::new(
+            store.clone(),
+            tako_git::Mirrors::new(data.path().join("mirrors")),
+            data.path().join("work"),
+            tako_server::retention::RetentionSettings::from_config(
+                &tako_server::config::ServerConfig::default(),
+            ),
+        ),
     };
     let state = Arc::new(AppState {
         services,

@@ -1015,3 +1015,49 @@ pub struct Freeze {
     /// When.
     pub created_at: DateTime<Utc>,
 }
+
+/// What one retention batch removes ([`crate::Store::prune`]). Never
+/// removed, whatever the rule: the release and deployment of a dashboard
+/// cell (the latest deployment of a project and environment), a release
+/// with a deployment that has not finished (awaiting approval, queued,
+/// running, or any state a later version adds before it finishes), and a
+/// delivery not yet routed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prune {
+    /// A project's releases beyond the newest `keep` (of the project, and of
+    /// each environment it deployed to: a release among the newest `keep`
+    /// deployed to any environment stays), with their deployments, steps,
+    /// jobs, approvals, task logs and the deliveries that made or deployed
+    /// them. A release the newest push of a ref queued stays (the sweep's
+    /// last processed head).
+    Releases {
+        /// The project.
+        project: ProjectId,
+        /// How many to keep (at least 1).
+        keep: u32,
+    },
+    /// The task logs of a project's deployments that finished before
+    /// `finished_before` (the deployments and their steps stay, marked as
+    /// having lost their log).
+    TaskLogs {
+        /// The project.
+        project: ProjectId,
+        /// The end before which a log goes.
+        finished_before: DateTime<Utc>,
+    },
+    /// Routed deliveries received before `received_before`, of one project
+    /// or (`None`) of none. The newest delivery of each ref, and its newest
+    /// one that queued something, stay: the missed-push sweep and the
+    /// duplicate check compare branch heads with them.
+    Deliveries {
+        /// The project, or `None` for deliveries no project claimed.
+        project: Option<ProjectId>,
+        /// The time before which a delivery goes.
+        received_before: DateTime<Utc>,
+    },
+    /// Audit entries made before `before`.
+    AuditLog {
+        /// The time before which an entry goes.
+        before: DateTime<Utc>,
+    },
+}

@@ -16,8 +16,8 @@ use crate::model::{
     EnvironmentPolicy, Freeze, InsertOutcome, InterruptScope, Intervention, InterventionAnswer,
     LogCursor, LogLineRecord, LogPage, NewApiToken, NewApproval, NewAuditEntry, NewDelivery,
     NewDeployment, NewFreeze, NewIntervention, NewProject, NewRelease, NewVariable, NodeId, Page,
-    PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord, TokenHash, TokenId, Variable,
-    VariableId,
+    PageRequest, Project, ProjectId, Prune, Release, ReleaseId, StepRecord, TokenHash, TokenId,
+    Variable, VariableId,
 };
 use crate::wakeups::Wakeups;
 
@@ -506,4 +506,18 @@ pub trait Store: Send + Sync + 'static {
     /// policies and tokens, so what a node caches of them is reloaded when
     /// it moves.
     async fn cache_generation(&self) -> StoreResult<i64>;
+
+    // ----- retention -----
+
+    /// Removes at most `limit` of what `what` selects (oldest first), in one
+    /// short transaction, and returns how many it removed (releases, task
+    /// logs, deliveries or audit entries); fewer than `limit`: nothing more
+    /// to remove now. With `dry_run`, removes nothing and returns how many
+    /// it would remove in all (`limit` ignored).
+    async fn prune(&self, what: Prune, limit: u32, dry_run: bool) -> StoreResult<u64>;
+    /// Gives at most `max_pages` free pages of the database back to the
+    /// file system and returns how many it gave (SQLite's incremental
+    /// vacuum, one short step); 0 where the database does it by itself
+    /// (PostgreSQL's autovacuum).
+    async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64>;
 }

@@ -296,3 +296,82 @@ async fn the_schema_allows_one_running_deployment_per_project_and_environment() 
         .unwrap();
     run(2).unwrap();
 }
+
+/// A database made before retention (`auto_vacuum = NONE`) is rewritten
+/// once at open into incremental auto-vacuum; the pages retention frees are
+/// then given back to the file system step by step, and the file shrinks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_history_gives_its_pages_back_to_the_file_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tako.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA auto_vacuum = NONE; CREATE TABLE made_before (x INTEGER);")
+            .unwrap();
+    }
+    let auto_vacuum = |path: &std::path::Path| -> i64 {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(auto_vacuum(&path), 0);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    assert_eq!(auto_vacuum(&path), 2, "incremental");
+    let web = conformance::project(store.as_ref(), "web").await;
+    let text = "x".repeat(400);
+    for _ in 0..12 {
+        let queued = conformance::queue(store.as_ref(), web.id, "DevTest").await;
+        let claimed = store
+            .claim_next_deployment(&conformance::node("a"), conformance::LONG, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claimed.id, queued.id);
+        let lines: Vec<tako_store::LogLineRecord> = (0..2_000)
+            .map(|n| tako_store::LogLineRecord {
+                timestamp: chrono::Utc::now(),
+                step: None,
+                stream: tako_store::LogStream::Stdout,
+                level: tako_store::LogLevel::Info,
+                text: format!("{n} {text}"),
+            })
+            .collect();
+        store.append_log(claimed.id, &lines).await.unwrap();
+        store
+            .finish_deployment(claimed.id, tako_store::DeploymentState::Success, None)
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let full = std::fs::metadata(&path).unwrap().len();
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let removed = store
+        .prune(
+            tako_store::Prune::TaskLogs {
+                project: web.id,
+                finished_before: chrono::Utc::now() + chrono::TimeDelta::minutes(1),
+            },
+            100,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(removed, 11, "every log but the dashboard cell's");
+    let mut given = 0;
+    loop {
+        let step = store.reclaim_space(64).await.unwrap();
+        assert!(step <= 64);
+        if step == 0 {
+            break;
+        }
+        given += step;
+    }
+    assert!(given > 0);
+    drop(store);
+    let shrunk = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        shrunk * 3 < full,
+        "the file shrank from {full} to {shrunk} bytes"
+    );
+}

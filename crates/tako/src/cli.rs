@@ -112,6 +112,7 @@ pub(crate) enum Command {
     /// Server administration (an admin token).
     ///
     /// Example: tako admin rotate-key
+    /// Example: tako admin retention run --dry-run
     Admin(AdminArgs),
     /// Environment policies: which branches may deploy into an environment,
     /// whatever the takofile says.
@@ -764,6 +765,26 @@ pub(crate) enum AdminCommand {
         /// table or json.
         #[arg(long, value_enum, default_value_t)]
         output: Output,
+    },
+    /// Retention: old releases, task logs, deliveries, audit entries and
+    /// working directories, as the server's settings and the projects'
+    /// `Retention:` say.
+    ///
+    /// Example: tako admin retention run --dry-run
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RetentionCommand {
+    /// Run one pass now and print what it removed (never what a dashboard
+    /// shows or something still waits on).
+    Run {
+        /// Print what a pass would remove, removing nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -59,6 +59,11 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             tls_key: args.tls_key.map(|p| p.display().to_string()),
             deployment_lease: args.deployment_lease,
             lease_sweep: args.lease_sweep,
+            retention_releases: None,
+            retention_task_logs: None,
+            retention_deliveries: None,
+            retention_audit_log: None,
+            retention_interval: None,
             octopus: None,
         },
     ));

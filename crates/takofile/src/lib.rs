@@ -20,6 +20,7 @@ mod diagnostic;
 mod glob;
 mod lifecycle;
 mod model;
+mod retention;
 mod shell;
 mod validate;
 mod yaml;
@@ -33,6 +34,7 @@ pub use model::{
     Condition, Mapping, OnFailure, Retry, SERVER_IGNORED, Step, StepAction, StepTargets, Takofile,
     Timeout, UsesKind, VariableDecl, WhenNoAgents, WithValue,
 };
+pub use retention::{KeepFor, KeepReleases, Retention};
 pub use shell::Shell;
 
 /// The names a takofile may have at the repository root, in lookup order:

@@ -38,6 +38,10 @@ pub struct Takofile {
     /// The process; `None` when the file has no `Steps` key (the process then
     /// lives on the server).
     pub steps: Option<Vec<Step>>,
+    /// What the server keeps of this project's history (`Retention`),
+    /// each entry overriding the server's setting; read from the default
+    /// branch.
+    pub retention: crate::retention::Retention,
     /// Warnings found while validating (never errors).
     pub warnings: Vec<Diagnostic>,
 }

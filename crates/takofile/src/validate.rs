@@ -18,6 +18,7 @@ use crate::shell::Shell;
 use crate::yaml::{self, Entry, Node, Pos, Value};
 
 mod lifecycle;
+mod retention;
 
 const TOP_KEYS: &[&str] = &[
     "Project",
@@ -29,6 +30,7 @@ const TOP_KEYS: &[&str] = &[
     "Variables",
     "Steps",
     "Lifecycle",
+    "Retention",
 ];
 const MAPPING_KEYS: &[&str] = &["Branch", "Tag", "Environment"];
 const VARIABLE_KEYS: &[&str] = &["Name", "Value", "Environments", "Roles"];
@@ -427,6 +429,11 @@ impl Ctx {
             None => Some(None),
         };
 
+        let retention = match fields.get("Retention") {
+            Some(entry) => self.retention(entry),
+            None => Some(crate::retention::Retention::default()),
+        };
+
         Some(Takofile {
             project: project?,
             server,
@@ -438,6 +445,7 @@ impl Ctx {
             manifest,
             variables: variables?,
             steps: steps?,
+            retention: retention?,
             warnings: Vec::new(),
         })
     }

@@ -16,7 +16,7 @@ use crate::http::wire::{delivery_with_forward, to_wire};
 use crate::services::NewTokenInput;
 use crate::state::AppState;
 use tako_protocol::api::{
-    CreateToken, CreatedToken, DeliveryDto, DeliveryPage, KeyRotation, TokenDto,
+    CreateToken, CreatedToken, DeliveryDto, DeliveryPage, KeyRotation, RetentionRun, TokenDto,
 };
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -27,6 +27,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/admin/rotate-key", post(rotate_key))
+        .route("/admin/retention", post(run_retention))
 }
 
 /// Revokes a token: from now on it gets 401.
@@ -61,6 +62,63 @@ pub(crate) async fn rotate_key(
         new_key: rotation.new_key,
         resealed: rotation.resealed,
     }))
+}
+
+/// How to run retention.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RetentionQuery {
+    /// Count what a pass would remove, removing nothing.
+    pub(crate) dry_run: Option<bool>,
+}
+
+/// One retention pass now (admin): removes what the retention settings
+/// (and the projects' `Retention:`) say, or with `dry_run=true` counts it.
+/// Waits for a background pass that is running to end first. 200 with the
+/// counts; 202 (`finished: false`) when the pass outlasts the request: it
+/// goes on in the background and the server logs its counts.
+#[utoipa::path(post, path = "/api/v1/admin/retention", tag = "admin",
+    params(RetentionQuery),
+    responses((status = 200, body = RetentionRun), (status = 202, body = RetentionRun),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub(crate) async fn run_retention(
+    Admin(who): Admin,
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<RetentionQuery>,
+) -> ApiResult<(StatusCode, Json<RetentionRun>)> {
+    let dry_run = query.dry_run.unwrap_or(false);
+    let Some(report) = state.services.run_retention(&who, dry_run).await? else {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(RetentionRun {
+                finished: false,
+                dry_run,
+                releases: 0,
+                task_logs: 0,
+                deliveries: 0,
+                audit_entries: 0,
+                working_directories: 0,
+                pages_freed: 0,
+                skipped: Vec::new(),
+            }),
+        ));
+    };
+    Ok((
+        StatusCode::OK,
+        Json(RetentionRun {
+            finished: true,
+            dry_run: report.dry_run,
+            releases: report.releases,
+            task_logs: report.task_logs,
+            deliveries: report.deliveries,
+            audit_entries: report.audit_entries,
+            working_directories: report.working_directories,
+            pages_freed: report.pages_freed,
+            skipped: report.skipped,
+        }),
+    ))
 }
 
 /// Which deliveries to list.

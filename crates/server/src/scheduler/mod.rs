@@ -6,7 +6,9 @@
 //! concurrently up to `max_concurrent_deployments`. Each deployment runs in
 //! its own working directory holding a checkout of the release commit, made
 //! from the cached mirror; the directory is kept for `workdir_retention`
-//! after the end, then removed. While a deployment runs, its lease is renewed
+//! after the end, then removed by [`crate::retention`] (at start-up, this
+//! node's leftovers past it are removed here). While a deployment runs, its
+//! lease is renewed
 //! and its cancel flag watched; its task log is stored in batches.
 //!
 //! The parts: [`prepare`] (a claimed row → a plan and a working directory),
@@ -187,12 +189,9 @@ impl Scheduler {
             DeploymentState::Cancelled => Phase::Cancelled,
             _ => Phase::Failed,
         });
-        let dir = self.work_root.join(deployment.id.to_string());
-        let retention = self.retention;
-        tokio::spawn(async move {
-            tokio::time::sleep(retention).await;
-            let _ = tokio::fs::remove_dir_all(&dir).await;
-        });
+        // The working directory stays for `workdir_retention` (or the
+        // project's `Retention: WorkingDirectories`): `crate::retention`
+        // removes it.
     }
 
     /// Records that `deployment` waits for a person: paused, its slot

@@ -26,6 +26,7 @@ mod names;
 mod policies;
 pub(crate) mod projects;
 mod releases;
+mod retention;
 mod tokens;
 mod variables;
 
@@ -73,6 +74,8 @@ pub struct Services {
     /// How long a release made by hand may wait for its repository's fetch
     /// before answering "still fetching, retry".
     pub fetch_budget: Duration,
+    /// Retention: the background passes' worker, run by hand by admins.
+    pub retention: crate::retention::Retention,
 }
 
 /// A page's size when the request names none.

@@ -59,6 +59,7 @@ mod listed {
         0016 "deployment_retries",
         0017 "interventions",
         0018 "freezes",
+        0019 "retention",
         0020 "wakeups",
         0022 "agent_attempts_and_role_scopes",
     }

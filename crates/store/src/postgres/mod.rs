@@ -58,8 +58,8 @@ use crate::model::{
     DeliveryOutcome, Deployment, DeploymentFilter, DeploymentId, DeploymentState,
     EnvironmentPolicy, InsertOutcome, InterruptScope, LogCursor, LogLineRecord, LogPage,
     NewApiToken, NewAuditEntry, NewDelivery, NewDeployment, NewProject, NewRelease, NewVariable,
-    NodeId, Page, PageRequest, Project, ProjectId, Release, ReleaseId, StepRecord, TokenHash,
-    TokenId, Variable, VariableId,
+    NodeId, Page, PageRequest, Project, ProjectId, Prune, Release, ReleaseId, StepRecord,
+    TokenHash, TokenId, Variable, VariableId,
 };
 use crate::model::{
     Approval, DeploymentTarget, Intervention, InterventionAnswer, NewApproval, NewIntervention,
@@ -991,6 +991,20 @@ impl Store for PostgresStore {
     async fn set_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<bool> {
         let c = self.client().await?;
         ops::set_setting(&c, key, value, false).await
+    }
+
+    async fn prune(&self, what: Prune, limit: u32, dry_run: bool) -> StoreResult<u64> {
+        let mut c = self.client().await?;
+        if dry_run {
+            ops::count_prunable(&c, &what).await
+        } else {
+            ops::prune(&mut c, &what, limit).await
+        }
+    }
+
+    async fn reclaim_space(&self, _max_pages: u32) -> StoreResult<u64> {
+        // Autovacuum makes the space of deleted rows reusable by itself.
+        Ok(0)
     }
 }
 

@@ -108,6 +108,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0018_freezes.sql"),
     },
     Migration {
+        version: 19,
+        name: "retention",
+        sql: include_str!("../../migrations/sqlite/0019_retention.sql"),
+    },
+    Migration {
         version: 20,
         name: "wakeups",
         sql: include_str!("../../migrations/sqlite/0020_wakeups.sql"),

@@ -65,7 +65,7 @@ use crate::model::{
     EnvironmentPolicy, InsertOutcome, InterruptScope, Intervention, InterventionAnswer, LogCursor,
     LogLineRecord, LogPage, NewApiToken, NewApproval, NewAuditEntry, NewDelivery, NewDeployment,
     NewIntervention, NewProject, NewRelease, NewVariable, NodeId, Page, PageRequest, Project,
-    ProjectId, Release, ReleaseId, StepRecord, TokenHash, TokenId, Variable, VariableId,
+    ProjectId, Prune, Release, ReleaseId, StepRecord, TokenHash, TokenId, Variable, VariableId,
 };
 use crate::seal::Keyring;
 use crate::store::Store;
@@ -147,6 +147,42 @@ fn spawn_worker(
             }
         })
         .map_err(|e| StoreError::unavailable("cannot start a store thread", e))
+}
+
+/// Puts the database in `auto_vacuum = INCREMENTAL`, so the pages
+/// retention frees can be given back to the file system in small steps
+/// (`Store::reclaim_space`). A new database takes it before its first table;
+/// one made by an earlier version (`auto_vacuum = NONE`) is rewritten once
+/// by `VACUUM`, at this start, which the log says.
+fn incremental_auto_vacuum(conn: &Connection, path: Option<&Path>) -> StoreResult<()> {
+    let fail = |e: rusqlite::Error| match path {
+        Some(path) => open_error(path, e),
+        None => StoreError::unavailable("cannot configure the in-memory database", e),
+    };
+    let mode: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |row| row.get(0))
+        .map_err(fail)?;
+    if mode == 2 {
+        return Ok(());
+    }
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .map_err(fail)?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .map_err(fail)?;
+    if tables > 0 {
+        let started = std::time::Instant::now();
+        tracing::warn!(
+            database = %path.map(|p| p.display().to_string()).unwrap_or_default(),
+            "switching the database to incremental auto-vacuum: a one-time VACUUM rewrites it now"
+        );
+        conn.execute_batch("VACUUM").map_err(fail)?;
+        tracing::warn!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "the one-time VACUUM is done"
+        );
+    }
+    Ok(())
 }
 
 /// The writer's thread: runs jobs in order and checkpoints the WAL when
@@ -271,6 +307,7 @@ impl SqliteStore {
         // process's writer (a second store on the same file, a tool),
         // instead of failing with SQLITE_BUSY when a read turns into a write.
         writer.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+        incremental_auto_vacuum(&writer, Some(&path))?;
         migrate::migrate(&mut writer).map_err(|e| match e {
             StoreError::Unavailable { context, source } => StoreError::Unavailable {
                 context: format!("{context} in {}", path.display()),
@@ -306,6 +343,7 @@ impl SqliteStore {
         let mut conn = Connection::open_in_memory()
             .map_err(|e| StoreError::unavailable("cannot open an in-memory database", e))?;
         configure(&conn, None)?;
+        incremental_auto_vacuum(&conn, None)?;
         migrate::migrate(&mut conn)?;
         Self::start(conn, Vec::new(), None, None)
     }
@@ -1040,6 +1078,19 @@ impl Store for SqliteStore {
         self.write(move |c| ops::set_setting(c, &key, &value, false))
             .await
     }
+
+    async fn prune(&self, what: Prune, limit: u32, dry_run: bool) -> StoreResult<u64> {
+        if dry_run {
+            self.read(move |c| ops::count_prunable(c, &what)).await
+        } else {
+            self.write(move |c| ops::prune(c, &what, limit)).await
+        }
+    }
+
+    async fn reclaim_space(&self, max_pages: u32) -> StoreResult<u64> {
+        self.write(move |c| ops::reclaim_space(c, max_pages)).await
+    }
+
     async fn create_enrollment_token(
         &self,
         token: NewEnrollmentToken,

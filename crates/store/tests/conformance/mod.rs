@@ -14,6 +14,7 @@ pub(crate) mod log;
 pub(crate) mod misc;
 pub(crate) mod policy;
 pub(crate) mod releases;
+pub(crate) mod retention;
 pub(crate) mod secrets;
 pub(crate) mod wakeups;
 
@@ -177,6 +178,10 @@ macro_rules! conformance_suite {
             cluster::two_nodes_claim_deployments_at_once,
             wakeups::the_cache_generation_moves_with_projects_policies_and_tokens,
             wakeups::wakeups_tell_of_deliveries_deployments_cancels_and_log_lines,
+            retention::releases_beyond_the_newest_go_but_cells_and_waiting_ones_stay,
+            retention::old_task_logs_go_but_cells_and_unfinished_ones_keep_theirs,
+            retention::old_routed_deliveries_go_but_pending_ones_and_ref_heads_stay,
+            retention::old_audit_entries_go,
         );
     };
     (@tests $make:expr; $($module:ident :: $test:ident),* $(,)?) => {

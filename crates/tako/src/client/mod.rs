@@ -18,15 +18,15 @@ use serde::Serialize;
 use tako_protocol::api::{
     AnswerIntervention, AuditPage, CreateDeployment, CreateProject, CreateRelease, CreateToken,
     CreatedRelease, CreatedToken, DecideApproval, DeploymentDto, EnvironmentPolicyDto, KeyRotation,
-    LogEnd, LogLineDto, ProjectDto, ReleaseDto, ReleasePage, RetryDeployment, SetEnvironmentPolicy,
-    SetForgeStatus, SetVariable, SetWebhookSecret, TokenDto, VariableDto,
+    LogEnd, LogLineDto, ProjectDto, ReleaseDto, ReleasePage, RetentionRun, RetryDeployment,
+    SetEnvironmentPolicy, SetForgeStatus, SetVariable, SetWebhookSecret, TokenDto, VariableDto,
 };
 
 use crate::cli::{
     AdminArgs, AdminCommand, ApprovalsArgs, CancelArgs, ClientArgs, DecideArgs, DeployArgs,
     DeployCommand, EnvArgs, EnvCommand, InterventionArgs, InterventionCommand, LogsArgs, Output,
-    ProjectArgs, ProjectCommand, ReleaseArgs, ReleaseCommand, RetryArgs, TokenArgs, TokenCommand,
-    VarArgs, VarCommand,
+    ProjectArgs, ProjectCommand, ReleaseArgs, ReleaseCommand, RetentionCommand, RetryArgs,
+    TokenArgs, TokenCommand, VarArgs, VarCommand,
 };
 pub(crate) use http::{Client, segment};
 
@@ -704,6 +704,42 @@ pub(crate) fn admin(args: AdminArgs) -> Result<ExitCode> {
                 "Rotated the master key: {} -> {}; {} value(s) re-encrypted, the old key deleted",
                 rotation.old_key, rotation.new_key, rotation.resealed
             );
+        }
+        AdminCommand::Retention {
+            command: RetentionCommand::Run { dry_run },
+        } => {
+            let run: RetentionRun =
+                client.post(&format!("/admin/retention?dry_run={dry_run}"), None::<&()>)?;
+            if !run.finished {
+                println!(
+                    "Retention is still running on the server; it goes on in the background \
+                     and the server logs what it removed when it ends"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let verb = if run.dry_run {
+                "Retention would remove"
+            } else {
+                "Retention removed"
+            };
+            println!(
+                "{verb}: {} release(s) (with their deployments), {} task log(s), {} delivery(ies), \
+                 {} audit entry(ies), {} working directory(ies)",
+                run.releases,
+                run.task_logs,
+                run.deliveries,
+                run.audit_entries,
+                run.working_directories
+            );
+            if !run.dry_run {
+                println!(
+                    "{} database page(s) given back to the file system",
+                    run.pages_freed
+                );
+            }
+            for skipped in &run.skipped {
+                println!("Left alone: {skipped}");
+            }
         }
         AdminCommand::Audit { limit, output } => {
             let page: AuditPage = client.get(&format!("/audit?limit={limit}"))?;

@@ -17,6 +17,7 @@ mod diagnostics;
 mod interventions;
 mod lifecycle;
 mod plan;
+mod retention;
 mod retries;
 mod robustness;
 mod routing;
