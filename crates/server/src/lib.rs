@@ -15,6 +15,7 @@ pub mod intake;
 pub mod keys;
 pub mod lease_sweep;
 pub mod lifecycle;
+pub mod migrate;
 pub mod octopus;
 pub mod policy;
 pub mod releases;

@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod console;
 mod local;
+mod migrate;
 mod run;
 mod serve;
 mod validate;

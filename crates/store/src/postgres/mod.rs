@@ -39,6 +39,7 @@ mod migrate;
 mod ops;
 mod sealing;
 mod tls;
+mod transfer;
 use crate::sealing as layer;
 
 use std::sync::Arc;

@@ -39,11 +39,13 @@
 //! migration known is refused with [`StoreError::SchemaTooNew`].
 
 mod agents;
+mod export;
 mod jobs;
 mod migrate;
 mod ops;
 mod sealing;
 use crate::sealing as layer;
+pub use export::SqliteExport;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

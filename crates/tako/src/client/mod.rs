@@ -612,17 +612,32 @@ pub(crate) fn token(args: TokenArgs) -> Result<ExitCode> {
 }
 
 pub(crate) fn admin(args: AdminArgs) -> Result<ExitCode> {
-    let client = client(&args.client);
+    let client = || client(&args.client);
     match args.command {
+        AdminCommand::Migrate {
+            from,
+            to,
+            password_file,
+            ca_file,
+            batch_size,
+        } => {
+            return crate::migrate::migrate(crate::migrate::Args {
+                from,
+                to,
+                password_file,
+                ca_file,
+                batch_size,
+            });
+        }
         AdminCommand::RotateKey => {
-            let rotation: KeyRotation = client.post("/admin/rotate-key", None::<&()>)?;
+            let rotation: KeyRotation = client().post("/admin/rotate-key", None::<&()>)?;
             println!(
                 "Rotated the master key: {} -> {}; {} value(s) re-encrypted, the old key deleted",
                 rotation.old_key, rotation.new_key, rotation.resealed
             );
         }
         AdminCommand::Audit { limit, output } => {
-            let page: AuditPage = client.get(&format!("/audit?limit={limit}"))?;
+            let page: AuditPage = client().get(&format!("/audit?limit={limit}"))?;
             print_listing(
                 output,
                 &page.items,
