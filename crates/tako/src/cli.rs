@@ -656,6 +656,13 @@ pub(crate) struct ServeArgs {
     /// (ask for TLS with ?sslmode=require in the URL).
     #[arg(long, value_name = "FILE")]
     pub(crate) database_ca_file: Option<PathBuf>,
+    /// The most PostgreSQL connections this node opens [default: 16].
+    #[arg(long, value_name = "N")]
+    pub(crate) database_pool_size: Option<String>,
+    /// How long to wait for a PostgreSQL connection before the database
+    /// counts as unavailable [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) database_connect_timeout: Option<String>,
     /// The server's public base URL, for links in notifications.
     #[arg(long, value_name = "URL")]
     pub(crate) public_url: Option<String>,
