@@ -29,6 +29,11 @@ pub struct ServerConfig {
     /// CA certificates (PEM) to verify PostgreSQL's TLS certificate with,
     /// besides the system's.
     pub database_ca_file: Option<PathBuf>,
+    /// The most PostgreSQL connections this node opens.
+    pub database_pool_size: usize,
+    /// How long this node waits for a PostgreSQL connection (a new one, or
+    /// a free one from the pool) before the database counts as unavailable.
+    pub database_connect_timeout: Duration,
     /// The server's public base URL, for links in notifications.
     pub public_url: Option<String>,
     /// The server-wide webhook secret (projects may have their own).
@@ -99,6 +104,8 @@ impl Default for ServerConfig {
             database_url: String::new(),
             database_password_file: None,
             database_ca_file: None,
+            database_pool_size: 16,
+            database_connect_timeout: Duration::from_secs(5),
             public_url: None,
             webhook_secret: None,
             max_concurrent_deployments: 4,
@@ -179,6 +186,11 @@ pub struct ConfigLayer {
     pub database_password_file: Option<String>,
     /// `database_ca_file`.
     pub database_ca_file: Option<String>,
+    /// `database_pool_size` (`16`).
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub database_pool_size: Option<String>,
+    /// `database_connect_timeout` (`5s`).
+    pub database_connect_timeout: Option<String>,
     /// `public_url`.
     pub public_url: Option<String>,
     /// `webhook_secret`.
@@ -253,12 +265,14 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 24] = [
+pub const SETTINGS: [&str; 26] = [
     "listen",
     "data_dir",
     "database_url",
     "database_password_file",
     "database_ca_file",
+    "database_pool_size",
+    "database_connect_timeout",
     "public_url",
     "webhook_secret",
     "max_concurrent_deployments",
@@ -299,6 +313,8 @@ impl ConfigLayer {
             database_url: get("database_url"),
             database_password_file: get("database_password_file"),
             database_ca_file: get("database_ca_file"),
+            database_pool_size: get("database_pool_size"),
+            database_connect_timeout: get("database_connect_timeout"),
             public_url: get("public_url"),
             webhook_secret: get("webhook_secret"),
             max_concurrent_deployments: get("max_concurrent_deployments"),
@@ -324,12 +340,14 @@ impl ConfigLayer {
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 24] = [
+        let fields: [(&'static str, &Option<String>); 26] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
             ("database_password_file", &self.database_password_file),
             ("database_ca_file", &self.database_ca_file),
+            ("database_pool_size", &self.database_pool_size),
+            ("database_connect_timeout", &self.database_connect_timeout),
             ("public_url", &self.public_url),
             ("webhook_secret", &self.webhook_secret),
             (
@@ -466,6 +484,22 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
         }
         "database_ca_file" => {
             config.database_ca_file = Some(path_setting(value)?);
+        }
+        "database_pool_size" => {
+            config.database_pool_size = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n >= 2 && *n <= 1024)
+                .ok_or_else(|| format!("expected a whole number from 2 to 1024, got {value:?}"))?;
+        }
+        "database_connect_timeout" => {
+            config.database_connect_timeout = humantime::parse_duration(value.trim())
+                .ok()
+                .filter(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_secs(600))
+                .ok_or_else(|| {
+                    format!("expected a duration from 100ms to 10m like 5s, got {value:?}")
+                })?;
         }
         "data_dir" => {
             if value.trim().is_empty() {
@@ -704,6 +738,38 @@ mod tests {
         assert!(
             error.contains("expected a whole number from 0 (this node runs no deployments) to 1024, got \"1025\""),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn the_database_pool_size_and_connect_timeout_are_bounded() {
+        let defaults = merge(&[]).unwrap();
+        assert_eq!(defaults.database_pool_size, 16);
+        assert_eq!(defaults.database_connect_timeout, Duration::from_secs(5));
+        let file = ConfigLayer::from_toml(
+            "tako.toml",
+            "database_pool_size = 32\ndatabase_connect_timeout = \"2s\"",
+        )
+        .unwrap();
+        let config = merge(&[(Origin::File, file)]).unwrap();
+        assert_eq!(config.database_pool_size, 32);
+        assert_eq!(config.database_connect_timeout, Duration::from_secs(2));
+        let env = ConfigLayer::from_env(|name| {
+            (name == "TAKO_DATABASE_POOL_SIZE").then(|| "1".to_owned())
+        });
+        assert_eq!(
+            merge(&[(Origin::Environment, env)])
+                .unwrap_err()
+                .to_string(),
+            "database_pool_size from TAKO_DATABASE_POOL_SIZE: expected a whole number from 2 to 1024, got \"1\""
+        );
+        let flags = ConfigLayer {
+            database_connect_timeout: Some("forever".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            merge(&[(Origin::Flags, flags)]).unwrap_err().to_string(),
+            "database_connect_timeout from --database-connect-timeout: expected a duration from 100ms to 10m like 5s, got \"forever\""
         );
     }
 

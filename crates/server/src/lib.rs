@@ -17,6 +17,7 @@ pub mod intake;
 pub mod keys;
 pub mod lease_sweep;
 pub mod lifecycle;
+pub mod migrate;
 pub mod octopus;
 pub mod plans;
 pub mod policy;

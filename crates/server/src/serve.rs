@@ -180,6 +180,8 @@ async fn open_store(
             options.password = Some(read_password(path)?);
         }
         options.ca_file = config.database_ca_file.clone();
+        options.max_connections = config.database_pool_size;
+        options.connect_timeout = config.database_connect_timeout;
         let store = tako_store::PostgresStore::connect(options)
             .await
             .map_err(failed)?;

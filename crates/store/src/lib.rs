@@ -24,6 +24,7 @@ pub mod seal;
 mod sealing;
 mod sqlite;
 mod store;
+pub mod transfer;
 pub mod wakeups;
 
 pub use agents::*;
@@ -33,6 +34,6 @@ pub use jobs::*;
 pub use model::*;
 pub use postgres::{PostgresOptions, PostgresStore, latest_postgres_version, redact_url};
 pub use seal::{Keyring, SealError};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteExport, SqliteStore};
 pub use store::Store;
 pub use wakeups::{Wakeup, Wakeups};

@@ -757,6 +757,29 @@ pub(crate) enum AdminCommand {
     /// Make a new master key and re-encrypt every secret under it, while the
     /// server keeps running; the old key is deleted.
     RotateKey,
+    /// Copy everything a SQLite node keeps into an empty PostgreSQL
+    /// database, to move to several nodes (stop `tako serve` first; the
+    /// nodes need the same secret.key). Works on the databases directly,
+    /// without a server.
+    ///
+    /// Example: tako admin migrate --from sqlite://tako-data/tako.db --to postgres://tako@db/tako
+    Migrate {
+        /// The SQLite database: sqlite://PATH (the tako.db in the data directory).
+        #[arg(long, value_name = "sqlite://PATH")]
+        from: String,
+        /// The empty PostgreSQL database: postgres://user@host[:port]/database[?sslmode=…].
+        #[arg(long, value_name = "postgres://…")]
+        to: String,
+        /// A file whose first line is the PostgreSQL password (instead of one in the URL).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// CA certificates (PEM) to trust for PostgreSQL's TLS certificate.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Rows copied per batch.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
+    },
     /// Print the audit log, newest first.
     Audit {
         /// At most this many entries (1 to 200).
@@ -853,6 +876,13 @@ pub(crate) struct ServeArgs {
     /// (ask for TLS with ?sslmode=require in the URL).
     #[arg(long, value_name = "FILE")]
     pub(crate) database_ca_file: Option<PathBuf>,
+    /// The most PostgreSQL connections this node opens [default: 16].
+    #[arg(long, value_name = "N")]
+    pub(crate) database_pool_size: Option<String>,
+    /// How long to wait for a PostgreSQL connection before the database
+    /// counts as unavailable [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) database_connect_timeout: Option<String>,
     /// The server's public base URL, for links in notifications.
     #[arg(long, value_name = "URL")]
     pub(crate) public_url: Option<String>,

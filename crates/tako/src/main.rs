@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod console;
 mod local;
+mod migrate;
 mod plan;
 mod reference;
 mod run;

@@ -45,6 +45,8 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             database_url: args.database_url,
             database_password_file: args.database_password_file.map(|p| p.display().to_string()),
             database_ca_file: args.database_ca_file.map(|p| p.display().to_string()),
+            database_pool_size: args.database_pool_size,
+            database_connect_timeout: args.database_connect_timeout,
             public_url: args.public_url,
             webhook_secret: None,
             max_concurrent_deployments: args.max_concurrent_deployments,

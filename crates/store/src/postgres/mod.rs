@@ -40,6 +40,7 @@ mod migrate;
 mod ops;
 mod sealing;
 mod tls;
+mod transfer;
 use crate::sealing as layer;
 
 use std::sync::Arc;

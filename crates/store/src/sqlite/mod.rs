@@ -39,11 +39,13 @@
 //! migration known is refused with [`StoreError::SchemaTooNew`].
 
 mod agents;
+mod export;
 mod jobs;
 mod migrate;
 mod ops;
 mod sealing;
 use crate::sealing as layer;
+pub use export::SqliteExport;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -83,9 +85,18 @@ const WAL_KEEP_BYTES: i64 = 64 * 1024 * 1024;
 
 type Task = Box<dyn FnOnce(&mut Connection) + Send + 'static>;
 
+/// Writes a client is waiting on with its request open (the intake's batch
+/// of deliveries, answered 202 once it commits): the writer runs them
+/// before the next job of its queue, so a push waits for at most the one
+/// write in progress, not for every scheduler write queued before it
+/// (claims, steps, log chunks, lease renewals of running deployments).
+type Urgent = Arc<Mutex<std::collections::VecDeque<Task>>>;
+
 /// Tako's store in one SQLite file (or in memory).
 pub struct SqliteStore {
     writer: Option<mpsc::Sender<Task>>,
+    /// Jobs the writer runs before its queue (see [`Urgent`]).
+    urgent: Urgent,
     /// `None` for an in-memory database: reads then go to the writer.
     readers: Option<mpsc::Sender<Task>>,
     threads: Vec<JoinHandle<()>>,
@@ -190,6 +201,7 @@ fn incremental_auto_vacuum(conn: &Connection, path: Option<&Path>) -> StoreResul
 fn spawn_writer(
     mut conn: Connection,
     jobs: mpsc::Receiver<Task>,
+    urgent: Urgent,
     wal: Option<PathBuf>,
     checkpointer: Option<mpsc::SyncSender<()>>,
 ) -> StoreResult<JoinHandle<()>> {
@@ -206,6 +218,12 @@ fn spawn_writer(
                 };
                 match next {
                     Ok(job) => {
+                        loop {
+                            // The lock is released before the job runs.
+                            let next = urgent.lock().ok().and_then(|mut q| q.pop_front());
+                            let Some(first) = next else { break };
+                            first(&mut conn);
+                        }
                         job(&mut conn);
                         dirty = wal.is_some();
                         let large = wal.as_deref().is_some_and(|wal| {
@@ -369,7 +387,14 @@ impl SqliteStore {
             name.push("-wal");
             PathBuf::from(name)
         });
-        threads.push(spawn_writer(writer, write_rx, wal, ask_checkpoint)?);
+        let urgent = Urgent::default();
+        threads.push(spawn_writer(
+            writer,
+            write_rx,
+            Arc::clone(&urgent),
+            wal,
+            ask_checkpoint,
+        )?);
         let read_tx = if readers.is_empty() {
             None
         } else {
@@ -386,6 +411,7 @@ impl SqliteStore {
         };
         Ok(SqliteStore {
             writer: Some(write_tx),
+            urgent,
             readers: read_tx,
             threads,
             path,
@@ -432,6 +458,25 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         Self::run(self.writer.as_ref(), f).await
+    }
+
+    /// Runs `f` on the writer connection before the jobs already queued
+    /// there (see [`Urgent`]).
+    async fn write_urgent<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let closed = || StoreError::unavailable("store", "the store is closed");
+        let sender = self.writer.as_ref().ok_or_else(closed)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Task = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.urgent.lock().map_err(|_| closed())?.push_back(job);
+        // Wakes the writer if it waits; it runs the urgent jobs first.
+        sender.send(Box::new(|_| {})).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 
     /// Runs `f` on a read connection (the writer for an in-memory database).
@@ -587,7 +632,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<InsertOutcome>> {
         let deliveries = deliveries.to_vec();
         let stored = self
-            .write(move |c| ops::insert_deliveries(c, &deliveries))
+            .write_urgent(move |c| ops::insert_deliveries(c, &deliveries))
             .await;
         self.woke(stored, Wakeup::Deliveries)
     }
@@ -1272,5 +1317,55 @@ impl Store for SqliteStore {
     async fn interrupt_expired_jobs(&self, now: DateTime<Utc>) -> StoreResult<Vec<Job>> {
         self.write(move |c| jobs::interrupt_expired_jobs(c, now))
             .await
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use futures_util::FutureExt;
+
+    #[tokio::test]
+    async fn an_urgent_write_runs_before_the_writes_queued_ahead_of_it() {
+        let store = SqliteStore::in_memory().unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        // The writer is busy with this until `release`.
+        let busy = store.write(move |_| {
+            held.recv().ok();
+            Ok(())
+        });
+        let mut busy = Box::pin(busy);
+        assert!(busy.as_mut().now_or_never().is_none());
+        for (name, urgent) in [("queued 1", false), ("queued 2", false), ("intake", true)] {
+            let order = Arc::clone(&order);
+            let job = move |_: &mut Connection| {
+                order.lock().unwrap().push(name);
+                Ok(())
+            };
+            // Polled once: the job is handed to the writer, the answer not
+            // awaited.
+            let sent = if urgent {
+                store.write_urgent(job).boxed().now_or_never()
+            } else {
+                store.write(job).boxed().now_or_never()
+            };
+            assert!(sent.is_none());
+        }
+        release.send(()).unwrap();
+        busy.await.unwrap();
+        let order_after = Arc::clone(&order);
+        store
+            .write(move |_| {
+                order_after.lock().unwrap().push("last");
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            *order.lock().unwrap(),
+            ["intake", "queued 1", "queued 2", "last"]
+        );
     }
 }

@@ -696,10 +696,25 @@ pub(crate) fn token(args: TokenArgs) -> Result<ExitCode> {
 }
 
 pub(crate) fn admin(args: AdminArgs) -> Result<ExitCode> {
-    let client = client(&args.client);
+    let client = || client(&args.client);
     match args.command {
+        AdminCommand::Migrate {
+            from,
+            to,
+            password_file,
+            ca_file,
+            batch_size,
+        } => {
+            return crate::migrate::migrate(crate::migrate::Args {
+                from,
+                to,
+                password_file,
+                ca_file,
+                batch_size,
+            });
+        }
         AdminCommand::RotateKey => {
-            let rotation: KeyRotation = client.post("/admin/rotate-key", None::<&()>)?;
+            let rotation: KeyRotation = client().post("/admin/rotate-key", None::<&()>)?;
             println!(
                 "Rotated the master key: {} -> {}; {} value(s) re-encrypted, the old key deleted",
                 rotation.old_key, rotation.new_key, rotation.resealed
@@ -709,7 +724,7 @@ pub(crate) fn admin(args: AdminArgs) -> Result<ExitCode> {
             command: RetentionCommand::Run { dry_run },
         } => {
             let run: RetentionRun =
-                client.post(&format!("/admin/retention?dry_run={dry_run}"), None::<&()>)?;
+                client().post(&format!("/admin/retention?dry_run={dry_run}"), None::<&()>)?;
             if !run.finished {
                 println!(
                     "Retention is still running on the server; it goes on in the background \
@@ -742,7 +757,7 @@ pub(crate) fn admin(args: AdminArgs) -> Result<ExitCode> {
             }
         }
         AdminCommand::Audit { limit, output } => {
-            let page: AuditPage = client.get(&format!("/audit?limit={limit}"))?;
+            let page: AuditPage = client().get(&format!("/audit?limit={limit}"))?;
             print_listing(
                 output,
                 &page.items,
