@@ -1,7 +1,8 @@
 //! The user's manual (`docs/manual/`) cannot drift from the code: its
 //! takofile examples (and README.md's complete ones) go through the real
 //! `tako validate`, its reference tables list exactly what the code declares
-//! (settings, system variables, built-in steps' `With:` keys), its CLI page
+//! (takofile keys, filters, settings, system variables, built-in steps'
+//! `With:` keys), its CLI page
 //! is the one generated from the clap definitions, and every relative link
 //! in it and in README.md resolves.
 
@@ -214,6 +215,57 @@ fn each_built_in_step_lists_exactly_the_with_keys_its_code_accepts() {
             "docs/manual/src/steps.md {heading}: the With keys differ from the code's"
         );
     }
+}
+
+#[test]
+fn the_takofile_page_lists_exactly_the_keys_the_parser_accepts() {
+    let page = read(&manual().join("takofile.md"));
+    for (place, keys) in tako_takofile::ACCEPTED_KEYS {
+        let heading = match place {
+            "top level" => "## Top-level keys".to_owned(),
+            "Steps" => "## Step keys".to_owned(),
+            other => format!("### `{other}`"),
+        };
+        let text = section(&page, &heading)
+            .unwrap_or_else(|| panic!("docs/manual/src/takofile.md has no section {heading}"));
+        // Its own table, before any subsection.
+        let own = text.split("\n#").next().unwrap_or(text);
+        let listed = table_keys(own);
+        let accepted: BTreeSet<String> = keys.iter().map(|key| (*key).to_owned()).collect();
+        assert_eq!(
+            listed, accepted,
+            "docs/manual/src/takofile.md {heading}: the keys differ from the parser's ({place})"
+        );
+    }
+}
+
+#[test]
+fn the_substitution_page_lists_exactly_the_filters_there_are() {
+    let page = read(&manual().join("substitution.md"));
+    let table = section(&page, "## Filters").expect("substitution.md has a '## Filters' section");
+    let listed: BTreeSet<String> = table
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix('|')?.split('|').next())
+        .flat_map(|cell| {
+            cell.split(',')
+                .filter_map(|name| {
+                    let name = name.trim().strip_prefix('`')?.strip_suffix('`')?;
+                    Some(name.to_ascii_lowercase())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let known: BTreeSet<String> = tako_octostache::FILTERS
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    let missing: Vec<_> = known.difference(&listed).collect();
+    let unknown: Vec<_> = listed.difference(&known).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "docs/manual/src/substitution.md '## Filters': missing {missing:?}, not a filter {unknown:?} \
+         (the list is tako_octostache::FILTERS)"
+    );
 }
 
 #[test]

@@ -34,6 +34,7 @@ pub use model::{
     UsesKind, VariableDecl, WhenNoAgents, WithValue,
 };
 pub use shell::Shell;
+pub use validate::ACCEPTED_KEYS;
 
 /// The names a takofile may have at the repository root, in lookup order:
 /// the first that exists is used.
