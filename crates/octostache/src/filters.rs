@@ -13,6 +13,64 @@ use regex::Regex;
 use crate::EvalContext;
 use crate::netfmt::{self, DateKind, NetDate};
 
+/// Every filter's name, lowercase (names are case-insensitive): the one
+/// list the user's manual is checked against (`crates/tako/tests/manual.rs`).
+/// A name missing here is unknown to [`invoke`].
+pub const FILTERS: &[&str] = &[
+    "tolower",
+    "toupper",
+    "tobase64",
+    "frombase64",
+    "htmlescape",
+    "xmlescape",
+    "jsonescape",
+    "yamlsinglequoteescape",
+    "yamldoublequoteescape",
+    "propertieskeyescape",
+    "propertiesvalueescape",
+    "uriescape",
+    "uridataescape",
+    "markdown",
+    "markdowntohtml",
+    "nowdate",
+    "nowdateutc",
+    "format",
+    "match",
+    "startswith",
+    "endswith",
+    "contains",
+    "replace",
+    "substring",
+    "truncate",
+    "trim",
+    "indent",
+    "uripart",
+    "versionmajor",
+    "versionminor",
+    "versionpatch",
+    "versionrevision",
+    "versionprerelease",
+    "versionprereleaseprefix",
+    "versionprereleasecounter",
+    "versionmetadata",
+    "append",
+    "prepend",
+    "md5",
+    "sha1",
+    "sha256",
+    "sha384",
+    "sha512",
+    "null",
+    "addseconds",
+    "addminutes",
+    "addhours",
+    "adddays",
+    "addweeks",
+    "addmonths",
+    "addyears",
+    "addtimespan",
+];
+
 /// The outcome of calling a filter by name.
 pub(crate) enum Invoke {
     /// No filter has that name.
@@ -24,6 +82,9 @@ pub(crate) enum Invoke {
 /// Calls the filter `name` (case-insensitive).
 pub(crate) fn invoke(name: &str, arg: Option<&str>, opts: &[String], ctx: &EvalContext) -> Invoke {
     let lower = name.to_ascii_lowercase();
+    if !FILTERS.contains(&lower.as_str()) {
+        return Invoke::Unknown;
+    }
     let r = match lower.as_str() {
         "tolower" => no_opts(opts, arg).map(str::to_lowercase),
         "toupper" => no_opts(opts, arg).map(str::to_uppercase),
@@ -694,4 +755,32 @@ fn shift(
         return None;
     }
     netfmt::format_date(&shifted, "O", ctx.local_offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_filter_is_handled_and_no_other() {
+        let ctx = EvalContext {
+            now_utc: chrono::DateTime::from_timestamp(0, 0).expect("the epoch"),
+            local_offset: chrono::FixedOffset::east_opt(0).expect("UTC"),
+        };
+        for name in FILTERS {
+            assert!(
+                matches!(invoke(name, Some("1"), &[], &ctx), Invoke::Done(_)),
+                "{name} is listed in FILTERS but not handled"
+            );
+            let upper = name.to_ascii_uppercase();
+            assert!(matches!(
+                invoke(&upper, Some("1"), &[], &ctx),
+                Invoke::Done(_)
+            ));
+        }
+        assert!(matches!(
+            invoke("nosuchfilter", Some("1"), &[], &ctx),
+            Invoke::Unknown
+        ));
+    }
 }

@@ -22,6 +22,8 @@ mod netfmt;
 mod parser;
 mod tree;
 
+pub use filters::FILTERS;
+
 /// The moment and place an evaluation happens in (`NowDate`, `NowDateUtc`, and
 /// dates without an offset use these).
 #[derive(Clone, Copy, Debug)]

@@ -143,6 +143,11 @@ pub(crate) enum Command {
     ///
     /// Example: tako man --out-dir /usr/local/share/man/man1
     Man(ManArgs),
+    /// Print a generated reference page of the manual (docs/manual/).
+    ///
+    /// Example: tako reference cli > docs/manual/src/cli.md
+    #[command(hide = true)]
+    Reference(ReferenceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +250,20 @@ pub(crate) struct ManArgs {
     /// The directory to write the pages into (made if missing).
     #[arg(long, value_name = "DIR")]
     pub(crate) out_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReferenceArgs {
+    /// Which page.
+    #[arg(value_enum)]
+    pub(crate) page: ReferencePage,
+}
+
+/// The manual's pages generated from the code.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ReferencePage {
+    /// The CLI reference (docs/manual/src/cli.md), from these definitions.
+    Cli,
 }
 
 /// Where the server is and the token to use (every client command).

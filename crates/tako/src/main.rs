@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         cli::Command::Delivery(args) => client::history::delivery(args),
         cli::Command::Completions(args) => reference::completions(&args),
         cli::Command::Man(args) => reference::man(&args),
+        cli::Command::Reference(args) => reference::page(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! What is generated from the command line's own definitions, so it cannot
-//! drift from it: shell completion scripts (`tako completions SHELL`) and man
-//! pages (`tako man --out-dir DIR`).
+//! drift from it: shell completion scripts (`tako completions SHELL`), man
+//! pages (`tako man --out-dir DIR`) and the manual's CLI reference page
+//! (`tako reference cli`, compared with `docs/manual/src/cli.md` by
+//! `crates/tako/tests/manual.rs`).
 
 use std::io::Write;
 use std::path::Path;
@@ -9,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 
-use crate::cli::{Cli, CompletionsArgs, ManArgs};
+use crate::cli::{Cli, CompletionsArgs, ManArgs, ReferenceArgs, ReferencePage};
 
 /// Prints the completion script for one shell on standard output.
 pub(crate) fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
@@ -58,6 +60,128 @@ fn write_pages(
         write_pages(sub, &format!("{name}-{}", sub.get_name()), dir, written)?;
     }
     Ok(())
+}
+
+/// Prints one generated page of the manual on standard output.
+pub(crate) fn page(args: &ReferenceArgs) -> Result<ExitCode> {
+    let text = match args.page {
+        ReferencePage::Cli => cli_markdown(),
+    };
+    write_stdout(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The CLI reference in Markdown: one section per visible command, depth
+/// first, with its description, usage and a table of its arguments.
+pub(crate) fn cli_markdown() -> String {
+    let mut command = Cli::command();
+    command.build();
+    let mut out = String::from(
+        "# CLI reference\n\n\
+         <!-- Generated from the command line's definitions; do not edit. \
+         Regenerate with: cargo run -p tako -- reference cli > docs/manual/src/cli.md -->\n\n\
+         Every command of `tako`, as `tako help` describes it. The same \
+         definitions make the man pages (`tako man`) and the shell \
+         completions (`tako completions`).\n",
+    );
+    command_markdown(&command, "tako", &mut out);
+    out
+}
+
+fn command_markdown(command: &clap::Command, name: &str, out: &mut String) {
+    let level = if name.matches(' ').count() == 0 {
+        "##"
+    } else {
+        "###"
+    };
+    out.push_str(&format!("\n{level} `{name}`\n\n"));
+    if let Some(about) = command.get_long_about().or(command.get_about()) {
+        out.push_str(&format!("{}\n\n", about.to_string().trim()));
+    }
+    let usage = command.clone().render_usage().to_string();
+    let usage = usage.trim().trim_start_matches("Usage:").trim();
+    out.push_str(&format!("```text\n{usage}\n```\n"));
+    let args: Vec<&clap::Arg> = command
+        .get_arguments()
+        .filter(|arg| !arg.is_hide_set() && !matches!(arg.get_id().as_str(), "help" | "version"))
+        .collect();
+    if !args.is_empty() {
+        out.push_str("\n| argument | environment | default | what |\n|---|---|---|---|\n");
+        for arg in args {
+            let env = arg
+                .get_env()
+                .map(|env| format!("`{}`", env.to_string_lossy()))
+                .unwrap_or_default();
+            let is_switch = matches!(
+                arg.get_action(),
+                clap::ArgAction::SetTrue | clap::ArgAction::SetFalse | clap::ArgAction::Count
+            );
+            let defaults: Vec<String> = arg
+                .get_default_values()
+                .iter()
+                .filter(|_| !is_switch)
+                .map(|value| format!("`{}`", value.to_string_lossy()))
+                .collect();
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(|help| help.to_string())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "| `{}` | {env} | {} | {} |\n",
+                arg_name(arg),
+                defaults.join(", "),
+                cell(&help)
+            ));
+        }
+    }
+    for sub in command.get_subcommands() {
+        if sub.is_hide_set() || sub.get_name() == "help" {
+            continue;
+        }
+        command_markdown(sub, &format!("{name} {}", sub.get_name()), out);
+    }
+}
+
+/// How an argument is written: `--long <VALUE>`, `-s, --long`, `<NAME>`.
+fn arg_name(arg: &clap::Arg) -> String {
+    let value = arg
+        .get_value_names()
+        .and_then(|names| names.first())
+        .map(|name| name.to_string())
+        .unwrap_or_else(|| arg.get_id().as_str().to_uppercase());
+    let takes_value = arg.get_num_args().is_none_or(|range| range.takes_values())
+        && !matches!(
+            arg.get_action(),
+            clap::ArgAction::SetTrue | clap::ArgAction::SetFalse | clap::ArgAction::Count
+        );
+    match (arg.get_short(), arg.get_long()) {
+        (None, None) => format!("<{value}>"),
+        (short, long) => {
+            let mut name = String::new();
+            if let Some(short) = short {
+                name.push_str(&format!("-{short}"));
+            }
+            if let Some(long) = long {
+                if !name.is_empty() {
+                    name.push_str(", ");
+                }
+                name.push_str(&format!("--{long}"));
+            }
+            if takes_value {
+                name.push_str(&format!(" <{value}>"));
+            }
+            name
+        }
+    }
+}
+
+/// A table cell: one line, `|` escaped.
+fn cell(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
 }
 
 /// Writes to standard output; a reader that went away (`| head`) is not an

@@ -36,6 +36,7 @@ pub use model::{
 };
 pub use retention::{KeepFor, KeepReleases, Retention};
 pub use shell::Shell;
+pub use validate::ACCEPTED_KEYS;
 
 /// The names a takofile may have at the repository root, in lookup order:
 /// the first that exists is used.

@@ -57,6 +57,18 @@ const STEP_KEYS: &[&str] = &[
     "WhenNoAgents",
     "SkipOfflineAgents",
 ];
+/// Every key the parser accepts, by where it may appear: the top level, a
+/// `Mappings` entry, a `Variables` entry, a step, a `Lifecycle` phase and its
+/// `Approval`. The one list the user's manual is checked against
+/// (`crates/tako/tests/manual.rs`).
+pub const ACCEPTED_KEYS: [(&str, &[&str]); 6] = [
+    ("top level", TOP_KEYS),
+    ("Mappings", MAPPING_KEYS),
+    ("Variables", VARIABLE_KEYS),
+    ("Steps", STEP_KEYS),
+    ("Lifecycle", lifecycle::PHASE_KEYS),
+    ("Approval", lifecycle::APPROVAL_KEYS),
+];
 /// The keys naming a step's roles (one of them at most).
 const ROLE_KEYS: [&str; 3] = ["Roles", "TargetRoles", "Octopus.Action.TargetRoles"];
 /// The keys that only mean something with roles.

@@ -11,8 +11,8 @@ use crate::lifecycle::{
 use crate::model::Mapping;
 use crate::yaml::{Entry, Node, Pos, Value};
 
-const PHASE_KEYS: &[&str] = &["Environment", "AutoDeploy", "Requires", "Approval"];
-const APPROVAL_KEYS: &[&str] = &["Roles", "Count", "NotBy", "Timeout"];
+pub(super) const PHASE_KEYS: &[&str] = &["Environment", "AutoDeploy", "Requires", "Approval"];
+pub(super) const APPROVAL_KEYS: &[&str] = &["Roles", "Count", "NotBy", "Timeout"];
 
 /// A phase as read, with the positions later checks point at.
 struct Read {
