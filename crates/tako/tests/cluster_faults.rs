@@ -176,9 +176,14 @@ fn three_nodes_claim_hundreds_of_queued_deployments_once_each_one_at_a_time_in_o
     const ENVIRONMENTS: usize = 8;
     const QUEUED: usize = 200;
     let cluster = Cluster::new();
-    let origin = Origin::new(
-        "Project: Demo\nMappings:\n  - Branch: develop\n    Environment: DevTest\nSteps:\n  - Name: Deploy\n    Run: |\n      echo \"deploying in #{Octopus.Environment.Name}\"\n",
-    );
+    // Each run holds a directory named after its environment while it runs
+    // (mkdir is atomic): a second run in the same environment at the same
+    // time fails, whatever the timestamps say.
+    let running = tempfile::tempdir().unwrap();
+    let held = running.path().display().to_string();
+    let origin = Origin::new(&format!(
+        "Project: Demo\nMappings:\n  - Branch: develop\n    Environment: DevTest\nSteps:\n  - Name: Deploy\n    Run: |\n      mkdir \"{held}/#{{Octopus.Environment.Name}}\" || {{ echo \"two at once in #{{Octopus.Environment.Name}}\"; exit 1; }}\n      echo \"deploying in #{{Octopus.Environment.Name}}\"\n      sleep 0.1\n      rmdir \"{held}/#{{Octopus.Environment.Name}}\"\n",
+    ));
     let dirs = [DataDir::new(), DataDir::new(), DataDir::new()];
     // One node makes the release (and its mirror) with a first deployment.
     let first = cluster.node(&dirs[0], &[]);
@@ -257,12 +262,18 @@ fn three_nodes_claim_hundreds_of_queued_deployments_once_each_one_at_a_time_in_o
     for (environment, list) in by_environment {
         // Listed by id (queue order): each starts after the one before it
         // ended, so none ran two at once and the order was kept.
+        // A node takes `started_at` just before its claim statement runs,
+        // so on a loaded machine it may precede the previous deployment's
+        // end by a few milliseconds; the runs themselves (0.1 s each) never
+        // overlap (the directory above), so a later one starting first
+        // would show here by far more than the allowance.
+        let allowance = chrono::TimeDelta::milliseconds(50);
         for pair in list.windows(2) {
             let (before, after) = (pair[0], pair[1]);
             let ended = before.finished_at.unwrap();
             let started = after.started_at.unwrap();
             assert!(
-                started >= ended,
+                started + allowance >= ended,
                 "{environment}: deployment {} started at {started} before {} ended at {ended}",
                 after.id,
                 before.id
