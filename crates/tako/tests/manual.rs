@@ -346,3 +346,42 @@ fn every_page_is_in_the_summary() {
         );
     }
 }
+
+#[test]
+fn every_api_path_in_the_manual_is_one_the_server_serves() {
+    use utoipa::OpenApi;
+    let document = serde_json::to_value(tako_server::api::ApiDoc::openapi()).unwrap();
+    let templates: Vec<Vec<String>> = document["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|path| path.split('/').map(str::to_owned).collect())
+        .collect();
+    let page = read(&manual().join("api.md"));
+    let mut checked = 0;
+    let mut unknown = Vec::new();
+    for (index, _) in page.match_indices("/api/v1/") {
+        let path: String = page[index..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !"`\"'?)".contains(*c))
+            .collect();
+        let segments: Vec<&str> = path.split('/').collect();
+        let known = templates.iter().any(|template| {
+            template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+        });
+        if known {
+            checked += 1;
+        } else if !path.contains("...") && path != "/api/v1/" {
+            unknown.push(path);
+        }
+    }
+    assert!(checked >= 8, "too few API paths found in api.md: {checked}");
+    assert!(
+        unknown.is_empty(),
+        "docs/manual/src/api.md names paths the OpenAPI document does not have: {unknown:?}"
+    );
+}
