@@ -23,7 +23,8 @@ What one run measures, each on a fresh server and database:
 PostgreSQL 15 from the system's binaries (initdb/pg_ctl, run as `nobody`
 when root) on 127.0.0.1, fsync on. Only 127.0.0.1 is contacted. Environment:
 REQUESTS (20000), CONCURRENCY (64), DEPLOYS (20000), DEPLOYS_E2E (1000),
-LEASE (10s), SWEEP (2s), STORES ("sqlite postgres").
+LEASE (10s), SWEEP (2s), STORES ("sqlite postgres"), PERF (set: perf record -a
+of each burst into WORKDIR; use with KEEP=1).
 """
 
 import json
@@ -159,10 +160,20 @@ def wrk_burst(work, node, label, requests, concurrency):
     env = {**os.environ, "INTAKE_BODY": body, "INTAKE_SIGNATURE": signature,
            "INTAKE_REQUESTS": str(requests), "INTAKE_THREADS": "2",
            "INTAKE_PREFIX": re.sub(r"[^a-z0-9]", "", label), "INTAKE_OUT": out_dir}
+    perf = None
+    if os.environ.get("PERF"):
+        # PERF=1: a system-wide profile of the burst (perf report -i it).
+        perf = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "499", "-o",
+                                 os.path.join(work, f"perf-{label}.data")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{concurrency}", "-d300s", "--timeout", "10s", "--latency", "-s",
          os.path.join(HERE, "intake.lua"), f"http://{node.address}/hooks/github"],
         env=env, capture_output=True, text=True, check=True).stdout
+    if perf:
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
     with open(os.path.join(work, f"wrk-{label}.txt"), "w") as f:
         f.write(out)
     line = next(l for l in out.splitlines() if l.startswith("RESULT"))

@@ -17,8 +17,10 @@
 #   2. with retention: `POST /api/v1/admin/retention` starts one pass, and
 #      the same load runs while it works; the pass must still be running
 #      when wrk ends (otherwise the run says so);
-#   3. the server is stopped (the WAL checkpointed) and the database file
-#      measured before and after.
+#   3. once, on its own fresh copy with no pushes (each timed run's 12,000
+#      pushes add ~90 MB of deliveries to its file): a pass, the server
+#      stopped (the WAL checkpointed), the database file measured before
+#      and after.
 #
 #   bench/retention.sh [RUNS] [DEPLOYMENTS]    (default 3 runs, 100000)
 #   REQUESTS=6000 CONCURRENCY=16 KEEP=10 bench/retention.sh
@@ -114,10 +116,27 @@ print(f["p50_us"], f["p99_us"], f["max_us"], acked, f["duration_us"])
 PY
 }
 
+done_line() { sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -a 'retention pass done' | tail -1; }
+
+# The file's size before and after one pass with nothing else going on.
+data=$work/quiet
+cp -a "$seeded" "$data"
+size_before=$(stat -c %s "$data/tako.db")
+start_server "$data" "$work/server-quiet.log"
+curl -s -o /dev/null -X POST -H "Authorization: Bearer $token" \
+  "http://127.0.0.1:$port/api/v1/admin/retention"
+for _ in $(seq 7200); do [ -n "$(done_line "$work/server-quiet.log")" ] && break; sleep 0.5; done
+report=$(done_line "$work/server-quiet.log")
+[ -n "$report" ] || { echo "the pass never ended; see $work/server-quiet.log" >&2; exit 1; }
+stop_server
+size_after=$(stat -c %s "$data/tako.db")
+printf 'quiet\t-\t-\t%s\t%s\t%s\n' "$size_before" "$size_after" "$report" >> "$rows"
+echo "quiet pass: $report; file $size_before -> $size_after bytes" >&2
+rm -rf "$data"
+
 for run in $(seq "$runs"); do
   data=$work/run-$run
   cp -a "$seeded" "$data"
-  size_before=$(stat -c %s "$data/tako.db")
   start_server "$data" "$work/server-$run.log"
   sleep 2
 
@@ -133,20 +152,19 @@ for run in $(seq "$runs"); do
     "http://127.0.0.1:$port/api/v1/admin/retention" &
   sleep 0.5
   read -r p50 p99 max acked dur < <(load_run retention "$run")
-  done_line() { sed 's/\x1b\[[0-9;]*m//g' "$work/server-$run.log" | grep -a 'retention pass done' | tail -1; }
+  log=$work/server-$run.log
   overlapped=yes
-  [ -z "$(done_line)" ] || overlapped=no
-  for _ in $(seq 3600); do [ -n "$(done_line)" ] && break; sleep 0.5; done
+  [ -z "$(done_line "$log")" ] || overlapped=no
+  for _ in $(seq 7200); do [ -n "$(done_line "$log")" ] && break; sleep 0.5; done
   wait || true
-  report=$(done_line)
+  report=$(done_line "$log")
   [ -n "$report" ] || { echo "the pass never ended; see $work/server-$run.log" >&2; exit 1; }
   printf 'retention\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$p50" "$p99" "$max" "$acked" "$dur" "$load" >> "$rows"
   echo "run $run with retention: p50 $((p50/1000)) ms, p99 $((p99/1000)) ms, $acked acked," \
     "pass still running when the load ended: $overlapped, load $load" >&2
   echo "run $run: $report" >&2
   stop_server
-  size_after=$(stat -c %s "$data/tako.db")
-  printf 'pass\t%s\t%s\t%s\t%s\t%s\n' "$run" "$overlapped" "$size_before" "$size_after" "$report" >> "$rows"
+  printf 'pass\t%s\t%s\t-\t-\t%s\n' "$run" "$overlapped" "$report" >> "$rows"
   rm -rf "$data"
 done
 
@@ -157,10 +175,12 @@ echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $deployments seeded deplo
 echo
 python3 - "$rows" <<'PY'
 import re, statistics, sys
-base, ret, passes = [], [], []
+base, ret, passes, quiet = [], [], [], []
 for line in open(sys.argv[1]):
     f = line.rstrip("\n").split("\t")
-    if f[0] == "pass":
+    if f[0] == "quiet":
+        quiet.append(f)
+    elif f[0] == "pass":
         passes.append(f)
     else:
         (base if f[0] == "baseline" else ret).append(f)
@@ -177,11 +197,14 @@ if base:
     mb = statistics.median(ms(b[3]) for b in base)
     mr = statistics.median(ms(r[3]) for r in ret)
     print(f"\nMedian p99: {mb:.2f} ms without, {mr:.2f} ms with retention ({(mr / mb - 1) * 100:+.0f} %).\n")
-print("| run | releases | task logs | deliveries | audit entries | pages freed | database before (MiB) | after (MiB) |")
-print("|---|---|---|---|---|---|---|---|")
-for p in passes:
+print("| pass | releases | task logs | deliveries | audit entries | pages freed | seconds | database before (MiB) | after (MiB) |")
+print("|---|---|---|---|---|---|---|---|---|")
+for p in quiet + passes:
     c = counts(p)
-    print(f"| {p[1]} | {c.get('releases')} | {c.get('task_logs')} | {c.get('deliveries')} "
+    name = "no pushes" if p[0] == "quiet" else f"run {p[1]} (under load)"
+    sizes = (f"{int(p[3]) / 2**20:.1f} | {int(p[4]) / 2**20:.1f}" if p[0] == "quiet"
+             else "- | -")
+    print(f"| {name} | {c.get('releases')} | {c.get('task_logs')} | {c.get('deliveries')} "
           f"| {c.get('audit_entries')} | {c.get('pages_freed')} "
-          f"| {int(p[3]) / 2**20:.1f} | {int(p[4]) / 2**20:.1f} |")
+          f"| {int(c.get('elapsed_ms', '0')) / 1000:.1f} | {sizes} |")
 PY

@@ -41,6 +41,9 @@ pub struct ServerConfig {
     /// How many deployments may run at once on this node, across all
     /// projects (0: this node runs none; it serves the API and the intake).
     pub max_concurrent_deployments: usize,
+    /// How much lower than the intake's the CPU priority of the deployments'
+    /// threads and scripts is (a nice value, 0 to 19; 0: the same).
+    pub deployment_nice: u8,
     /// How long a finished deployment's working directory is kept.
     pub workdir_retention: Duration,
     /// Retention: the newest releases kept per project and environment
@@ -109,6 +112,7 @@ impl Default for ServerConfig {
             public_url: None,
             webhook_secret: None,
             max_concurrent_deployments: 4,
+            deployment_nice: 10,
             workdir_retention: Duration::from_secs(24 * 3600),
             retention_releases: tako_takofile::KeepReleases::All,
             retention_task_logs: tako_takofile::KeepFor::Forever,
@@ -198,6 +202,9 @@ pub struct ConfigLayer {
     /// `max_concurrent_deployments`.
     #[serde(default, deserialize_with = "text_or_number")]
     pub max_concurrent_deployments: Option<String>,
+    /// `deployment_nice` (`10`).
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub deployment_nice: Option<String>,
     /// `workdir_retention` (`24h`, `30m`).
     pub workdir_retention: Option<String>,
     /// `retention_releases` (`all`, `10`).
@@ -265,7 +272,7 @@ fn text_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
 }
 
 /// The names of the settings, as keys, `TAKO_*` variables and flags.
-pub const SETTINGS: [&str; 26] = [
+pub const SETTINGS: [&str; 27] = [
     "listen",
     "data_dir",
     "database_url",
@@ -276,6 +283,7 @@ pub const SETTINGS: [&str; 26] = [
     "public_url",
     "webhook_secret",
     "max_concurrent_deployments",
+    "deployment_nice",
     "workdir_retention",
     "auto_register_projects",
     "insecure_unsigned_webhooks",
@@ -318,6 +326,7 @@ impl ConfigLayer {
             public_url: get("public_url"),
             webhook_secret: get("webhook_secret"),
             max_concurrent_deployments: get("max_concurrent_deployments"),
+            deployment_nice: get("deployment_nice"),
             workdir_retention: get("workdir_retention"),
             auto_register_projects: get("auto_register_projects"),
             insecure_unsigned_webhooks: get("insecure_unsigned_webhooks"),
@@ -340,7 +349,7 @@ impl ConfigLayer {
 
     fn entries(&self) -> BTreeMap<&'static str, &str> {
         let mut map = BTreeMap::new();
-        let fields: [(&'static str, &Option<String>); 26] = [
+        let fields: [(&'static str, &Option<String>); 27] = [
             ("listen", &self.listen),
             ("data_dir", &self.data_dir),
             ("database_url", &self.database_url),
@@ -354,6 +363,7 @@ impl ConfigLayer {
                 "max_concurrent_deployments",
                 &self.max_concurrent_deployments,
             ),
+            ("deployment_nice", &self.deployment_nice),
             ("workdir_retention", &self.workdir_retention),
             ("auto_register_projects", &self.auto_register_projects),
             (
@@ -549,6 +559,14 @@ fn apply(config: &mut ServerConfig, setting: &str, value: &str) -> Result<(), St
                 .ok()
                 .filter(|n| *n <= 1024)
                 .ok_or_else(|| format!("expected a whole number from 0 (this node runs no deployments) to 1024, got {value:?}"))?;
+        }
+        "deployment_nice" => {
+            config.deployment_nice = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n <= 19)
+                .ok_or_else(|| format!("expected a whole number from 0 (deployments run at the intake's priority) to 19, got {value:?}"))?;
         }
         "workdir_retention" => {
             config.workdir_retention = humantime::parse_duration(value.trim())

@@ -469,10 +469,14 @@ pub struct IntakeWriter {
 
 impl IntakeWriter {
     /// Starts the writer task; `stored` is notified after each commit that
-    /// stored something new (the router wakes on it).
-    pub fn spawn(store: Arc<dyn Store>, stored: Arc<Notify>) -> IntakeWriter {
+    /// stored something new (the router wakes on it). Up to `in_flight`
+    /// batches are written at once (at least one): a store with one writer
+    /// (SQLite) gains nothing from more than one, while PostgreSQL commits
+    /// batches on several connections in parallel, so a push waits for a
+    /// free connection rather than for the whole previous batch.
+    pub fn spawn(store: Arc<dyn Store>, stored: Arc<Notify>, in_flight: usize) -> IntakeWriter {
         let (sender, receiver) = mpsc::channel::<Pending>(MAX_BATCH * 4);
-        tokio::spawn(write_batches(store, receiver, stored));
+        tokio::spawn(write_batches(store, receiver, stored, in_flight.max(1)));
         IntakeWriter { sender }
     }
 
@@ -489,13 +493,23 @@ impl IntakeWriter {
     }
 }
 
+/// Forms batches from what is waiting (while every slot is busy, waiting
+/// pushes gather into the next batch) and writes each in its own task.
 async fn write_batches(
     store: Arc<dyn Store>,
     mut receiver: mpsc::Receiver<Pending>,
     stored: Arc<Notify>,
+    in_flight: usize,
 ) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = receiver.recv().await {
+    let slots = Arc::new(tokio::sync::Semaphore::new(in_flight));
+    loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = receiver.recv().await else {
+            return;
+        };
+        let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -503,25 +517,35 @@ async fn write_batches(
                 Err(_) => break,
             }
         }
-        let deliveries: Vec<NewDelivery> = batch.iter().map(|(d, _)| d.clone()).collect();
-        match store.insert_deliveries(&deliveries).await {
-            Ok(outcomes) => {
-                let any_new = outcomes.contains(&InsertOutcome::Inserted);
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-                if any_new {
-                    stored.notify_one();
-                }
+        let store = Arc::clone(&store);
+        let stored = Arc::clone(&stored);
+        tokio::spawn(async move {
+            write_batch(store.as_ref(), batch, &stored).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Stores one batch in one commit and answers each of its requests.
+async fn write_batch(store: &dyn Store, batch: Vec<Pending>, stored: &Notify) {
+    let (deliveries, replies): (Vec<NewDelivery>, Vec<_>) = batch.into_iter().unzip();
+    match store.insert_deliveries(&deliveries).await {
+        Ok(outcomes) => {
+            let any_new = outcomes.contains(&InsertOutcome::Inserted);
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
             }
-            Err(error) => {
-                let message = error.to_string();
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(StoreError::Unavailable {
-                        context: "storing a batch of deliveries".to_owned(),
-                        source: message.clone().into(),
-                    }));
-                }
+            if any_new {
+                stored.notify_one();
+            }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable {
+                    context: "storing a batch of deliveries".to_owned(),
+                    source: message.clone().into(),
+                }));
             }
         }
     }

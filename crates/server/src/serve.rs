@@ -209,7 +209,17 @@ fn read_password(path: &std::path::Path) -> Result<String, ServeError> {
 }
 
 /// Prepares everything and binds the listener; background work starts here.
-pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
+///
+/// The work behind the intake (routing deliveries, deployments and their
+/// scripts, the sweeps, retention) is spawned on `background`; the HTTP
+/// server, the intake's writer and the store's connections stay on the
+/// runtime this is called on. `tako serve` gives `background` threads of a
+/// lower CPU priority, so a burst of pushes is answered promptly while
+/// deployments run (docs/decisions.md, "The intake before the deployments").
+pub async fn start(
+    config: ServerConfig,
+    background: tokio::runtime::Handle,
+) -> Result<Started, ServeError> {
     // The certificate first: a mistake there is reported before anything
     // else is touched.
     let tls = config.tls.as_ref().map(ServerTls::load).transpose()?;
@@ -388,7 +398,11 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
             "removed unfinished clones and fetches of the previous run"
         );
     }
-    let writer = IntakeWriter::spawn(store.clone(), deliveries_stored.clone());
+    let writer = IntakeWriter::spawn(
+        store.clone(),
+        deliveries_stored.clone(),
+        store.intake_parallelism(),
+    );
     let forwarders =
         crate::octopus::Forwarders::new(&config.octopus).map_err(ServeError::Octopus)?;
     let router = Router {
@@ -402,7 +416,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         keyring: Arc::clone(&keys.keyring),
         forwarders: forwarders.clone(),
     };
-    tokio::spawn(router.run());
+    background.spawn(router.run());
     let statuses = crate::statuses::StatusReporter::new(
         store.clone(),
         public_url.clone().unwrap_or_default(),
@@ -426,10 +440,10 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         jobs_created: jobs_created.clone(),
         forwarders,
     };
-    tokio::spawn(scheduler.run());
+    background.spawn(scheduler.run());
     // Deployments of dead nodes (this one's previous life included) whose
     // lease ran out: interrupted now and every `lease_sweep`.
-    tokio::spawn(
+    background.spawn(
         crate::lease_sweep::LeaseSweep {
             store: store.clone(),
             lease: config.deployment_lease,
@@ -456,7 +470,7 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
             intake: intake.clone(),
             period: config.missed_push_sweep,
         };
-        tokio::spawn(sweep.run());
+        background.spawn(sweep.run());
     }
     let retention = crate::retention::Retention::new(
         store.clone(),
@@ -477,9 +491,9 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         fetch_budget: limits.request_timeout * 3 / 4,
         retention: retention.clone(),
     };
-    tokio::spawn(expire_approvals(services.clone()));
-    tokio::spawn(release_ended_holds(services.clone()));
-    tokio::spawn(retention.run());
+    background.spawn(expire_approvals(services.clone()));
+    background.spawn(release_ended_holds(services.clone()));
+    background.spawn(retention.run());
     let state = Arc::new(AppState {
         services,
         intake,

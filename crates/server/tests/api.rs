@@ -102,7 +102,7 @@ async fn build_api(limits: tako_server::http::limits::Limits, on_disk: bool) -> 
         server_secret: Some("server secret".to_owned()),
         insecure_unsigned: false,
         secrets: secrets.clone(),
-        writer: IntakeWriter::spawn(store.clone(), Arc::new(Notify::new())),
+        writer: IntakeWriter::spawn(store.clone(), Arc::new(Notify::new()), 1),
     };
     let services = Services {
         store: store.clone(),

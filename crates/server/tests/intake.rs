@@ -17,7 +17,7 @@ const PROJECT_SECRET: &str = "project-secret";
 
 async fn intake(server_secret: Option<&str>, insecure: bool) -> (Intake, Arc<dyn Store>) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-    let writer = IntakeWriter::spawn(store.clone(), Arc::new(Notify::new()));
+    let writer = IntakeWriter::spawn(store.clone(), Arc::new(Notify::new()), 1);
     let intake = Intake {
         server_secret: server_secret.map(str::to_owned),
         insecure_unsigned: insecure,

@@ -81,6 +81,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         deliveries: &[NewDelivery],
     ) -> StoreResult<Vec<InsertOutcome>>;
+    /// How many [`Store::insert_deliveries`] batches are worth writing at
+    /// once: 1 for a store with one writer (SQLite), more for one that
+    /// commits on several connections in parallel (PostgreSQL).
+    fn intake_parallelism(&self) -> usize {
+        1
+    }
 
     // ----- router -----
 

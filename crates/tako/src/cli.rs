@@ -908,6 +908,10 @@ pub(crate) struct ServeArgs {
     /// How many deployments may run at once [default: 4].
     #[arg(long, value_name = "N")]
     pub(crate) max_concurrent_deployments: Option<String>,
+    /// How much lower the deployments' CPU priority is than the intake's,
+    /// as a nice value from 0 (the same) to 19 [default: 10].
+    #[arg(long, value_name = "N")]
+    pub(crate) deployment_nice: Option<String>,
     /// How long finished working directories are kept [default: 24h].
     #[arg(long, value_name = "DURATION")]
     pub(crate) workdir_retention: Option<String>,

@@ -11,6 +11,7 @@ mod console;
 mod local;
 mod migrate;
 mod plan;
+mod priority;
 mod reference;
 mod run;
 mod serve;

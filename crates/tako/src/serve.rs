@@ -50,6 +50,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             public_url: args.public_url,
             webhook_secret: None,
             max_concurrent_deployments: args.max_concurrent_deployments,
+            deployment_nice: args.deployment_nice,
             workdir_retention: args.workdir_retention,
             auto_register_projects: args.auto_register_projects.then(|| "true".to_owned()),
             insecure_unsigned_webhooks: args.insecure_unsigned_webhooks.then(|| "true".to_owned()),
@@ -92,10 +93,20 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Deployments and the rest of the work behind the intake run on their
+    // own threads, at a lower CPU priority (crate::priority).
+    let nice = config.deployment_nice;
+    let background = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("tako-deploy")
+        .on_thread_start(move || crate::priority::lower_this_thread(nice))
+        .enable_all()
+        .build()
+        .context("cannot start the deployments' async runtime")?;
+    let background_handle = background.handle().clone();
     let work_root = runtime.block_on(async move {
         let insecure = config.insecure_unsigned_webhooks && config.webhook_secret.is_none();
         let data_dir = config.data_dir.clone();
-        let started = tako_server::serve::start(config).await?;
+        let started = tako_server::serve::start(config, background_handle).await?;
         if let Some(token) = &started.first_admin_token {
             println!("First start: created the admin API token. It is shown only this once; keep it safe:");
             println!();
@@ -139,6 +150,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     // The runtime goes first, so that no deployment task sees its script
     // killed and records a failure; then the scripts, so that none outlives
     // the server (its deployments are Interrupted at the next start).
+    background.shutdown_timeout(std::time::Duration::ZERO);
     runtime.shutdown_timeout(std::time::Duration::ZERO);
     let killed = tako_server::scheduler::kill_running_scripts(&work_root);
     if killed > 0 {

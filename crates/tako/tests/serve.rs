@@ -785,3 +785,49 @@ fn a_sigterm_stops_the_server_cleanly_and_leaves_no_script_running() {
     assert_eq!(deployments[0].state, DeploymentState::Interrupted);
     drop(server);
 }
+
+/// Deployments run below the intake's CPU priority (`deployment_nice`,
+/// default 10): a step's script inherits its thread's nice value, read here
+/// from `/proc/self/stat` by the script itself; `0` leaves it unchanged.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_steps_script_runs_at_the_deployment_nice_value() {
+    const NICE: &str = r#"Project: Demo
+Mappings:
+  - Branch: main
+    Environment: Production
+Steps:
+  - Name: Nice
+    Run: |
+      echo "nice=$(cut -d' ' -f19 /proc/self/stat) done"
+"#;
+    let own: i64 = std::fs::read_to_string("/proc/self/stat")
+        .unwrap()
+        .rsplit(") ")
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(16)
+        .unwrap()
+        .parse()
+        .unwrap();
+    for (setting, expected) in [(None, (own + 10).min(19)), (Some("0"), own)] {
+        let origin = Origin::new(NICE);
+        let data = DataDir::new();
+        let mut env = vec![("TAKO_WEBHOOK_SECRET", SECRET)];
+        if let Some(value) = setting {
+            env.push(("TAKO_DEPLOYMENT_NICE", value));
+        }
+        let server = TakoServer::start(tako_bin(), &data.path, &["--auto-register-projects"], &env);
+        let body = origin.push_commit("main", "app.txt", "v1", "Nice");
+        assert_eq!(post_push(&server, "nice-1", &body, SECRET).status, 202);
+        let db = Db::open(&data);
+        let deployments = db.wait_until_finished(1);
+        let log = db.log(&deployments[0]);
+        assert_eq!(deployments[0].state, DeploymentState::Success, "{log}");
+        assert!(
+            log.contains(&format!("nice={expected} ")),
+            "deployment_nice {setting:?}: expected nice {expected}: {log}"
+        );
+    }
+}

@@ -62,6 +62,7 @@ mod listed {
         0019 "retention",
         0020 "wakeups",
         0022 "agent_attempts_and_role_scopes",
+        0023 "totals_shards",
     }
 }
 pub(crate) use listed::MIGRATIONS;

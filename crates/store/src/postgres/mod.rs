@@ -34,6 +34,7 @@
 //! than this build is refused with [`StoreError::SchemaTooNew`].
 
 mod agents;
+mod connect;
 mod jobs;
 mod listen;
 mod migrate;
@@ -149,6 +150,8 @@ pub struct PostgresStore {
 struct WakeupSource {
     hub: Arc<Hub>,
     listener: std::sync::Mutex<Option<listen::Listener>>,
+    /// Where the listener runs: the runtime that opened the store.
+    runtime: tokio::runtime::Handle,
     _stop: tokio::sync::watch::Sender<()>,
 }
 
@@ -159,6 +162,9 @@ impl std::fmt::Debug for PostgresStore {
             .finish_non_exhaustive()
     }
 }
+
+/// The most delivery batches the intake writes at once on PostgreSQL.
+const INTAKE_BATCHES_IN_FLIGHT: usize = 4;
 
 impl PostgresStore {
     /// Connects to the database, applies pending migrations (under the
@@ -192,11 +198,18 @@ impl PostgresStore {
                 stop: stopped,
                 target: target.clone(),
             })),
+            runtime: tokio::runtime::Handle::current(),
             _stop: stop,
         };
-        let manager = Manager::from_config(
-            config,
+        // Connections are opened, and driven, on the runtime opening the
+        // store (`connect.rs`).
+        let connect = connect::OnRuntime {
+            runtime: tokio::runtime::Handle::current(),
             tls,
+        };
+        let manager = Manager::from_connect(
+            config,
+            connect,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -364,6 +377,12 @@ impl Store for PostgresStore {
     async fn release_held(&self, id: DeploymentId) -> StoreResult<Deployment> {
         let mut c = self.client().await?;
         ops::release_held(&mut c, id).await
+    }
+
+    fn intake_parallelism(&self) -> usize {
+        // A few batches in parallel, never more than half the pool: the
+        // rest of the node needs connections too.
+        (self.pool.status().max_size / 2).clamp(1, INTAKE_BATCHES_IN_FLIGHT)
     }
 
     async fn insert_deliveries(
@@ -964,17 +983,15 @@ impl Store for PostgresStore {
 
     fn wakeups(&self) -> Wakeups {
         let receiver = self.wakeups.hub.subscribe();
-        // The first call inside a runtime starts the listener.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let listener = self
-                .wakeups
-                .listener
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            if let Some(listener) = listener {
-                runtime.spawn(listener.run());
-            }
+        // The first call starts the listener, on the store's runtime.
+        let listener = self
+            .wakeups
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(listener) = listener {
+            self.wakeups.runtime.spawn(listener.run());
         }
         receiver
     }

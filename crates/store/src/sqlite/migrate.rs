@@ -122,6 +122,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "agent_attempts_and_role_scopes",
         sql: include_str!("../../migrations/sqlite/0022_agent_attempts_and_role_scopes.sql"),
     },
+    Migration {
+        version: 23,
+        name: "totals_shards",
+        sql: include_str!("../../migrations/sqlite/0023_totals_shards.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

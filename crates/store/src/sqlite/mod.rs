@@ -126,12 +126,29 @@ fn open_error(path: &Path, source: rusqlite::Error) -> StoreError {
     StoreError::unavailable(format!("cannot open database {}", path.display()), source)
 }
 
-fn configure(conn: &Connection, path: Option<&Path>) -> StoreResult<()> {
+/// How long a connection waits for a lock another connection holds, in
+/// steps of [`BUSY_STEP`], before its statement fails with `SQLITE_BUSY`.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+/// One step of that wait.
+const BUSY_STEP: Duration = Duration::from_millis(1);
+
+/// The busy handler: SQLite's own (`busy_timeout`) backs off up to 100 ms
+/// between tries, so a lock held for a millisecond could cost a write 100
+/// ms; this one tries again every millisecond, up to [`BUSY_WAIT`].
+fn wait_while_busy(attempt: i32) -> bool {
+    if attempt == 0 {
+        tracing::debug!(target: "tako_store::slow", "the database is locked; waiting");
+    }
+    std::thread::sleep(BUSY_STEP);
+    u128::try_from(attempt).unwrap_or(0) < BUSY_WAIT.as_millis() / BUSY_STEP.as_millis()
+}
+
+fn configure(conn: &mut Connection, path: Option<&Path>) -> StoreResult<()> {
     let fail = |e: rusqlite::Error| match path {
         Some(path) => open_error(path, e),
         None => StoreError::unavailable("cannot configure the in-memory database", e),
     };
-    conn.busy_timeout(Duration::from_secs(5)).map_err(fail)?;
+    conn.busy_handler(Some(wait_while_busy)).map_err(fail)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(fail)?;
     conn.set_prepared_statement_cache_capacity(64);
@@ -295,7 +312,7 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut writer =
             Connection::open_with_flags(&path, flags).map_err(|e| open_error(&path, e))?;
-        configure(&writer, Some(&path))?;
+        configure(&mut writer, Some(&path))?;
         // Deleted or replaced content (a secret re-sealed under a new key) is
         // overwritten, not left in free pages.
         writer
@@ -336,22 +353,22 @@ impl SqliteStore {
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let conn = Connection::open_with_flags(
+            let mut conn = Connection::open_with_flags(
                 &path,
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(|e| open_error(&path, e))?;
-            configure(&conn, Some(&path))?;
+            configure(&mut conn, Some(&path))?;
             conn.pragma_update(None, "query_only", "ON")
                 .map_err(|e| open_error(&path, e))?;
             readers.push(conn);
         }
-        let checkpointer = Connection::open_with_flags(
+        let mut checkpointer = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| open_error(&path, e))?;
-        configure(&checkpointer, Some(&path))?;
+        configure(&mut checkpointer, Some(&path))?;
         Self::start(writer, readers, Some(checkpointer), Some(path))
     }
 
@@ -360,7 +377,7 @@ impl SqliteStore {
     pub fn in_memory() -> StoreResult<Self> {
         let mut conn = Connection::open_in_memory()
             .map_err(|e| StoreError::unavailable("cannot open an in-memory database", e))?;
-        configure(&conn, None)?;
+        configure(&mut conn, None)?;
         incremental_auto_vacuum(&conn, None)?;
         migrate::migrate(&mut conn)?;
         Self::start(conn, Vec::new(), None, None)
@@ -436,7 +453,14 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
-    async fn run<T, F>(sender: Option<&mpsc::Sender<Task>>, f: F) -> StoreResult<T>
+    /// Sends `f` to a store thread through `sender` and awaits its result.
+    /// A write slower than [`SLOW_WRITE`] is logged with `at` (its caller)
+    /// at debug level, under the `tako_store::slow` target.
+    async fn run<T, F>(
+        sender: Option<&mpsc::Sender<Task>>,
+        at: &'static std::panic::Location<'static>,
+        f: F,
+    ) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
@@ -444,49 +468,86 @@ impl SqliteStore {
         let closed = || StoreError::unavailable("store", "the store is closed");
         let sender = sender.ok_or_else(closed)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Task = Box::new(move |conn| {
-            let _ = reply.send(f(conn));
-        });
-        sender.send(job).map_err(|_| closed())?;
+        sender.send(timed(at, f, reply)).map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
 
     /// Runs `f` on the writer connection.
-    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    #[track_caller]
+    fn write<T, F>(&self, f: F) -> impl Future<Output = StoreResult<T>> + Send + '_
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        Self::run(self.writer.as_ref(), f).await
+        let at = std::panic::Location::caller();
+        Self::run(self.writer.as_ref(), at, f)
     }
 
     /// Runs `f` on the writer connection before the jobs already queued
     /// there (see [`Urgent`]).
-    async fn write_urgent<T, F>(&self, f: F) -> StoreResult<T>
+    #[track_caller]
+    fn write_urgent<T, F>(&self, f: F) -> impl Future<Output = StoreResult<T>> + Send + '_
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let closed = || StoreError::unavailable("store", "the store is closed");
-        let sender = self.writer.as_ref().ok_or_else(closed)?;
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Task = Box::new(move |conn| {
-            let _ = reply.send(f(conn));
-        });
-        self.urgent.lock().map_err(|_| closed())?.push_back(job);
-        // Wakes the writer if it waits; it runs the urgent jobs first.
-        sender.send(Box::new(|_| {})).map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        let at = std::panic::Location::caller();
+        async move {
+            let closed = || StoreError::unavailable("store", "the store is closed");
+            let sender = self.writer.as_ref().ok_or_else(closed)?;
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.urgent
+                .lock()
+                .map_err(|_| closed())?
+                .push_back(timed(at, f, reply));
+            // Wakes the writer if it waits; it runs the urgent jobs first.
+            sender.send(Box::new(|_| {})).map_err(|_| closed())?;
+            answer.await.map_err(|_| closed())?
+        }
     }
 
     /// Runs `f` on a read connection (the writer for an in-memory database).
-    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    #[track_caller]
+    fn read<T, F>(&self, f: F) -> impl Future<Output = StoreResult<T>> + Send + '_
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        Self::run(self.readers.as_ref().or(self.writer.as_ref()), f).await
+        let at = std::panic::Location::caller();
+        Self::run(self.readers.as_ref().or(self.writer.as_ref()), at, f)
     }
+}
+
+/// A store call slower than this is logged (debug level, target
+/// `tako_store::slow`) with the line that made it.
+const SLOW_WRITE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// `f` as a store thread's job: run, timed, answered through `reply`.
+fn timed<T, F>(
+    at: &'static std::panic::Location<'static>,
+    f: F,
+    reply: tokio::sync::oneshot::Sender<StoreResult<T>>,
+) -> Task
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+{
+    let queued = std::time::Instant::now();
+    Box::new(move |conn| {
+        let began = std::time::Instant::now();
+        let result = f(conn);
+        let took = began.elapsed();
+        if took > SLOW_WRITE {
+            tracing::debug!(
+                target: "tako_store::slow",
+                at = %at,
+                took_ms = took.as_millis() as u64,
+                waited_ms = began.duration_since(queued).as_millis() as u64,
+                "a slow store call"
+            );
+        }
+        let _ = reply.send(result);
+    })
 }
 
 impl SqliteStore {

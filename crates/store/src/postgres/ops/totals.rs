@@ -3,9 +3,13 @@
 use super::*;
 
 pub(in crate::postgres) async fn totals(client: &Client) -> StoreResult<crate::model::Totals> {
-    let found = all(client, "SELECT name, label, value FROM totals", &[])
-        .await
-        .map_err(db("read the totals"))?;
+    let found = all(
+        client,
+        "SELECT name, label, sum(value)::BIGINT FROM totals GROUP BY name, label",
+        &[],
+    )
+    .await
+    .map_err(db("read the totals"))?;
     let mut totals = crate::model::Totals::default();
     for row in &found {
         let name: &str = get(row, 0)?;

@@ -4,7 +4,7 @@ use super::*;
 
 pub(in crate::sqlite) fn totals(conn: &mut Connection) -> StoreResult<crate::model::Totals> {
     let rows: Vec<(String, String, i64)> = conn
-        .prepare_cached("SELECT name, label, value FROM totals")
+        .prepare_cached("SELECT name, label, sum(value) FROM totals GROUP BY name, label")
         .and_then(|mut s| {
             s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect()
