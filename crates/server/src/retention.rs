@@ -31,23 +31,13 @@ use tokio::sync::Mutex;
 
 /// Releases removed per store call (each takes its deployments, steps and
 /// logs with it).
-const RELEASE_BATCH: u32 = 10;
+const RELEASE_BATCH: u32 = 20;
 /// Task logs, deliveries or audit entries removed per store call.
 const BATCH: u32 = 200;
 /// Free pages given back per store call (4 KiB each).
 const RECLAIM_PAGES: u32 = 256;
-/// The shortest pause between two batches, so other writes go first.
+/// The pause between two batches, so other writes go first.
 const PAUSE: Duration = Duration::from_millis(5);
-/// The pause after a batch is this many times as long as the batch took:
-/// a pass uses at most a quarter of the store's writer (and of a CPU), so
-/// the intake's latency barely moves while it runs (docs/decisions.md,
-/// "Retention").
-const REST_PER_WORK: u32 = 3;
-
-/// Pauses after a store call that took `took`.
-async fn rest_after(took: Duration) {
-    tokio::time::sleep((took * REST_PER_WORK).max(PAUSE)).await;
-}
 
 /// The server's retention settings (`retention_*`, `workdir_retention`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,13 +277,12 @@ impl Retention {
         }
         if !dry_run {
             loop {
-                let began = std::time::Instant::now();
                 let freed = self.store.reclaim_space(RECLAIM_PAGES).await?;
                 report.pages_freed += freed;
                 if freed < u64::from(RECLAIM_PAGES) {
                     break;
                 }
-                rest_after(began.elapsed()).await;
+                tokio::time::sleep(PAUSE).await;
             }
         }
         tracing::info!(
@@ -318,13 +307,12 @@ impl Retention {
         }
         let mut removed = 0;
         loop {
-            let began = std::time::Instant::now();
             let now = self.store.prune(what.clone(), batch, false).await?;
             removed += now;
             if now < u64::from(batch) {
                 return Ok(removed);
             }
-            rest_after(began.elapsed()).await;
+            tokio::time::sleep(PAUSE).await;
         }
     }
 
