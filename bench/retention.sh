@@ -22,6 +22,9 @@
 #      stopped (the WAL checkpointed), the database file measured before
 #      and after.
 #
+# Each load also reports the store calls over 20 ms the server logged while
+# it ran (count and longest; the store's tako_store::slow debug log).
+#
 #   bench/retention.sh [RUNS] [DEPLOYMENTS]    (default 3 runs, 100000)
 #   REQUESTS=6000 CONCURRENCY=16 KEEP=10 bench/retention.sh
 #   TAKO_BIN=path/to/tako SEED_BIN=path/to/seed_history bench/retention.sh
@@ -76,7 +79,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_server() { # data_dir log -> sets server_pid, port
   port=$(free_port)
   local started
-  started=$(TAKO_LOG=warn,tako_server::retention=info TAKO_WEBHOOK_SECRET=$secret TAKO_RETENTION_RELEASES=$keep \
+  started=$(TAKO_LOG=warn,tako_server::retention=info,tako_store::slow=debug TAKO_WEBHOOK_SECRET=$secret TAKO_RETENTION_RELEASES=$keep \
     TAKO_RETENTION_INTERVAL=off python3 "$bench/intake_probe.py" start "$2" \
     "http://127.0.0.1:$port/healthz" \
     "${pin0[@]}" "$tako" serve --listen "127.0.0.1:$port" --data-dir "$1")
@@ -99,6 +102,14 @@ signature=$(python3 "$bench/intake_payload.py" "$body" "$secret")
 rows=$work/rows.tsv
 : > "$rows"
 echo "machine: $(nproc) CPUs, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+# The store calls over 20 ms the server logged after line $2 of log $1:
+# "count max_ms" (tako_store::slow, debug).
+slow_calls() {
+  tail -n +"$(( $2 + 1 ))" "$1" | sed 's/\x1b\[[0-9;]*m//g' | grep -a 'a slow store call' |
+    grep -o 'took_ms=[0-9]*' | cut -d= -f2 | sort -n | awk '{n++; m=$1} END {print n+0, m+0}'
+}
+lines() { wc -l < "$1"; }
 
 load_run() { # label run -> prints "p50_us p99_us max_us acked duration_us"
   local out line
@@ -141,17 +152,21 @@ for run in $(seq "$runs"); do
   sleep 2
 
   load=$(cut -d' ' -f1 /proc/loadavg)
+  mark=$(lines "$work/server-$run.log")
   read -r p50 p99 max acked dur < <(load_run base "$run")
+  echo "run $run baseline: store calls over 20 ms (count, max ms): $(slow_calls "$work/server-$run.log" "$mark")" >&2
   printf 'baseline\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$p50" "$p99" "$max" "$acked" "$dur" "$load" >> "$rows"
   echo "run $run baseline: p50 $((p50/1000)) ms, p99 $((p99/1000)) ms, $acked acked, load $load" >&2
 
   load=$(cut -d' ' -f1 /proc/loadavg)
   # The pass outlasts the request (202) and goes on in the background; its
   # end is the "retention pass done" line of the server's log, with counts.
+  mark=$(lines "$work/server-$run.log")
   curl -s -o /dev/null -X POST -H "Authorization: Bearer $token" \
     "http://127.0.0.1:$port/api/v1/admin/retention" &
   sleep 0.5
   read -r p50 p99 max acked dur < <(load_run retention "$run")
+  echo "run $run with retention: store calls over 20 ms (count, max ms): $(slow_calls "$work/server-$run.log" "$mark")" >&2
   log=$work/server-$run.log
   overlapped=yes
   [ -z "$(done_line "$log")" ] || overlapped=no
