@@ -167,6 +167,15 @@ impl Setup {
 
 // ----- in the browser -----
 
+/// Saves a screenshot as a test artifact (`target/e2e-artifacts/`).
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), &png).unwrap();
+}
+
 async fn text_of(client: &Client, css: &str) -> Option<String> {
     client.find(Locator::Css(css)).await.ok()?.text().await.ok()
 }
@@ -277,6 +286,7 @@ async fn an_admin_freezes_releases_a_held_deployment_and_ends_the_freeze_in_the_
     assert_eq!(value_of(client, "#freeze-from").await, from);
     assert_eq!(value_of(client, "#freeze-to").await, "later");
     assert_eq!(value_of(client, "#freeze-reason").await, "Black Friday");
+    screenshot(client, "freezes-refused-field.png").await;
     assert!(setup.get("/freezes").as_array().unwrap().is_empty());
 
     // Corrected: created, listed as frozen now, holding nothing yet.
@@ -311,6 +321,10 @@ async fn an_admin_freezes_releases_a_held_deployment_and_ends_the_freeze_in_the_
     );
     let status = text_of(client, &format!("{row} td.status")).await.unwrap();
     assert!(status.starts_with("Frozen now until"), "{status}");
+    // Its end as an instant (not turned into an age by the page's script).
+    let end = chrono::DateTime::parse_from_rfc3339(freeze["to"].as_str().unwrap()).unwrap();
+    let end = end.format("%Y-%m-%d %H:%M UTC").to_string();
+    assert!(status.ends_with(&end), "{status}");
     assert_eq!(
         text_of(client, &format!("{row} td.holds")).await.unwrap(),
         "0"
@@ -333,6 +347,7 @@ async fn an_admin_freezes_releases_a_held_deployment_and_ends_the_freeze_in_the_
     .await
     .unwrap();
     assert!(by.contains(&format!("freeze {id}")), "{by}");
+    screenshot(client, "freezes-holding.png").await;
     client
         .goto(&format!("{base}/ui/deployments/{deployment}"))
         .await
@@ -573,12 +588,21 @@ fn bad_input_is_refused_in_the_form_and_only_admins_get_the_forms() {
     );
     assert_eq!(answer.status, 201, "{}", answer.text());
     let id = answer.json()["id"].as_i64().unwrap();
+    let answer = setup.api_as(
+        &setup.admin,
+        "POST",
+        "/freezes",
+        r#"{"environment":"Production","every":"sat,sun","from":"00:00","to":"24:00","reason":"Weekends"}"#,
+    );
+    assert_eq!(answer.status, 201, "{}", answer.text());
     let viewer_token = setup.token("watcher", "viewer");
     let deployer_token = setup.token("shipper", "deployer");
     for token in [&viewer_token, &deployer_token] {
         let cookie = http_sign_in(&setup, token);
         let shown = page(&setup, &cookie);
         assert!(shown.contains("Quiet week"), "{shown}");
+        assert!(shown.contains("every sat,sun at 00:00 UTC"), "{shown}");
+        assert!(shown.contains(">Demo<"), "the project it covers: {shown}");
         assert!(shown.contains(&format!("id=\"freeze-{id}\"")), "{shown}");
         assert!(!shown.contains("action=\"/ui/freezes\""), "{shown}");
         assert!(!shown.contains("/delete\""), "{shown}");
@@ -609,6 +633,6 @@ fn bad_input_is_refused_in_the_form_and_only_admins_get_the_forms() {
         assert_eq!(got, 403, "{body}");
     }
     let freezes = setup.get("/freezes");
-    assert_eq!(freezes.as_array().unwrap().len(), 1, "{freezes}");
+    assert_eq!(freezes.as_array().unwrap().len(), 2, "{freezes}");
     assert_eq!(freezes[0]["reason"], "Quiet week");
 }

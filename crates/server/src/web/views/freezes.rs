@@ -90,9 +90,11 @@ pub(crate) struct FreezesPage {
     pub(crate) now: DateTime<Utc>,
 }
 
+/// An instant as written (not a `time` element: the page's script turns
+/// those into ages, and these are mostly in the future).
 fn instant(at: DateTime<Utc>) -> Markup {
     html! {
-        time datetime=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) {
+        span.at title=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) {
             (at.format("%Y-%m-%d %H:%M UTC"))
         }
     }
