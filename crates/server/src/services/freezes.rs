@@ -6,8 +6,11 @@
 //! releases held deployments once no freeze holds.
 
 use chrono::{DateTime, Utc};
-use tako_core::freeze::{FreezeWindow, WeeklyRule};
-use tako_store::{Deployment, DeploymentId, Freeze, NewAuditEntry, NewFreeze, ProjectId};
+use tako_core::freeze::{FreezeRuleError, FreezeWindow, WeeklyRule};
+use tako_store::{
+    Deployment, DeploymentFilter, DeploymentId, DeploymentState, Freeze, NewAuditEntry, NewFreeze,
+    PageRequest, ProjectId,
+};
 
 use super::{Principal, ServiceError, ServiceResult, Services, check_name};
 use crate::freezes::ActiveFreeze;
@@ -33,6 +36,74 @@ pub struct FreezeInput {
     pub reason: String,
 }
 
+/// A field of [`FreezeInput`], to say where a refused input went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreezeField {
+    /// `environment`.
+    Environment,
+    /// `project`.
+    Project,
+    /// `from`.
+    From,
+    /// `to`.
+    To,
+    /// `every`.
+    Every,
+    /// `reason`.
+    Reason,
+}
+
+impl FreezeField {
+    /// The field's name, as the API and the form call it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FreezeField::Environment => "environment",
+            FreezeField::Project => "project",
+            FreezeField::From => "from",
+            FreezeField::To => "to",
+            FreezeField::Every => "every",
+            FreezeField::Reason => "reason",
+        }
+    }
+}
+
+/// Why a freeze was not created, and which field was wrong (`None`: not a
+/// field's fault, e.g. the caller's role).
+#[derive(Debug)]
+pub struct FreezeRefusal {
+    /// The field at fault, if one is.
+    pub field: Option<FreezeField>,
+    /// The error, as the API answers it.
+    pub error: ServiceError,
+}
+
+impl FreezeRefusal {
+    fn whole(error: ServiceError) -> FreezeRefusal {
+        FreezeRefusal { field: None, error }
+    }
+
+    fn at(field: FreezeField) -> impl Fn(ServiceError) -> FreezeRefusal {
+        move |error| FreezeRefusal {
+            field: Some(field),
+            error,
+        }
+    }
+}
+
+/// A deployment held by a freeze, and the freeze holding it now (the one
+/// ending last; `None` when none holds any more and the next sweep
+/// releases it).
+#[derive(Debug, Clone)]
+pub struct HeldDeployment {
+    /// The held deployment.
+    pub deployment: Deployment,
+    /// What holds it.
+    pub holding: Option<ActiveFreeze>,
+}
+
+/// How many held deployments [`Services::held_deployments`] lists at most.
+const HELD_LISTED: u32 = 200;
+
 impl Services {
     /// Creates a freeze (admin).
     pub async fn create_freeze(
@@ -40,9 +111,23 @@ impl Services {
         who: &Principal,
         input: FreezeInput,
     ) -> ServiceResult<Freeze> {
-        who.require_admin("create freezes: it needs the admin role")?;
-        check_name("environment", &input.environment)?;
-        let reason = check_reason(&input.reason)?;
+        self.create_freeze_or_refuse(who, input)
+            .await
+            .map_err(|refusal| refusal.error)
+    }
+
+    /// Creates a freeze (admin), or says which field of the input was
+    /// refused (the web UI's form shows the error next to it).
+    pub async fn create_freeze_or_refuse(
+        &self,
+        who: &Principal,
+        input: FreezeInput,
+    ) -> Result<Freeze, FreezeRefusal> {
+        who.require_admin("create freezes: it needs the admin role")
+            .map_err(FreezeRefusal::whole)?;
+        check_name("environment", &input.environment)
+            .map_err(FreezeRefusal::at(FreezeField::Environment))?;
+        let reason = check_reason(&input.reason).map_err(FreezeRefusal::at(FreezeField::Reason))?;
         let window = match input
             .every
             .as_deref()
@@ -50,17 +135,26 @@ impl Services {
             .filter(|e| !e.is_empty())
         {
             Some(days) => FreezeWindow::Weekly(
-                WeeklyRule::new(days, &input.from, &input.to)
-                    .map_err(|e| ServiceError::invalid(e.to_string()))?,
+                WeeklyRule::new(days, &input.from, &input.to).map_err(|e| {
+                    let field = match &e {
+                        FreezeRuleError::Day(_) | FreezeRuleError::Shape(_) => FreezeField::Every,
+                        FreezeRuleError::Time(text) if *text == input.from => FreezeField::From,
+                        FreezeRuleError::Time(_) | FreezeRuleError::Empty => FreezeField::To,
+                    };
+                    FreezeRefusal::at(field)(ServiceError::invalid(e.to_string()))
+                })?,
             ),
             None => {
-                let from = instant("from", &input.from)?;
-                let to = instant("to", &input.to)?;
+                let from =
+                    instant("from", &input.from).map_err(FreezeRefusal::at(FreezeField::From))?;
+                let to = instant("to", &input.to).map_err(FreezeRefusal::at(FreezeField::To))?;
                 if to <= from {
-                    return Err(ServiceError::invalid(format!(
-                        "the freeze ends ({}) before it starts ({}): give a later `to`",
-                        input.to.trim(),
-                        input.from.trim()
+                    return Err(FreezeRefusal::at(FreezeField::To)(ServiceError::invalid(
+                        format!(
+                            "the freeze ends ({}) before it starts ({}): give a later `to`",
+                            input.to.trim(),
+                            input.from.trim()
+                        ),
                     )));
                 }
                 FreezeWindow::Once { from, to }
@@ -72,7 +166,15 @@ impl Services {
             .map(str::trim)
             .filter(|p| !p.is_empty())
         {
-            Some(name) => Some(self.project_named(name).await?.id),
+            Some(name) => Some(
+                self.project_named(name)
+                    .await
+                    .map_err(|error| match error {
+                        ServiceError::NotFound(_) => FreezeRefusal::at(FreezeField::Project)(error),
+                        other => FreezeRefusal::whole(other),
+                    })?
+                    .id,
+            ),
             None => None,
         };
         let freeze = self
@@ -84,7 +186,8 @@ impl Services {
                 reason,
                 created_by: who.name.clone(),
             })
-            .await?;
+            .await
+            .map_err(|e| FreezeRefusal::whole(e.into()))?;
         tracing::info!(freeze = freeze.id, environment = %freeze.environment, by = %who.name,
             "freeze created");
         Ok(freeze)
@@ -103,6 +206,61 @@ impl Services {
                 (freeze, until)
             })
             .collect())
+    }
+
+    /// The held deployments (the newest [`HELD_LISTED`]), each with the
+    /// freeze holding it now (any role).
+    pub async fn held_deployments(&self) -> ServiceResult<Vec<HeldDeployment>> {
+        let held = self
+            .store
+            .list_deployments(
+                &DeploymentFilter {
+                    project: None,
+                    environment: None,
+                    state: Some(DeploymentState::Held),
+                },
+                PageRequest::first(HELD_LISTED),
+            )
+            .await?
+            .items;
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let freezes = self.store.list_freezes().await?;
+        let now = Utc::now();
+        Ok(held
+            .into_iter()
+            .map(|deployment| {
+                let applying: Vec<Freeze> = freezes
+                    .iter()
+                    .filter(|f| {
+                        crate::freezes::applies(f, deployment.project, &deployment.environment)
+                    })
+                    .cloned()
+                    .collect();
+                HeldDeployment {
+                    holding: crate::freezes::active_among(&applying, now),
+                    deployment,
+                }
+            })
+            .collect())
+    }
+
+    /// The freeze holding a deployment now, when it is held (any role).
+    pub async fn freeze_holding(
+        &self,
+        deployment: &Deployment,
+    ) -> ServiceResult<Option<ActiveFreeze>> {
+        if deployment.state != DeploymentState::Held {
+            return Ok(None);
+        }
+        Ok(crate::freezes::active(
+            self.store.as_ref(),
+            deployment.project,
+            &deployment.environment,
+            Utc::now(),
+        )
+        .await?)
     }
 
     /// Deletes a freeze (admin); its held deployments are released by the

@@ -39,7 +39,7 @@ use tokio::sync::Notify;
 pub use access::{Principal, Role};
 pub use agents::{AgentAction, AgentStatus, EnrollInput, EnrollmentInput};
 pub use error::ServiceError;
-pub use freezes::FreezeInput;
+pub use freezes::{FreezeField, FreezeInput, FreezeRefusal, HeldDeployment};
 pub use names::check_name;
 pub use releases::{NewReleaseInput, PlanInput, frozen_steps};
 pub use tokens::NewTokenInput;

@@ -1,6 +1,6 @@
 //! The web UI under `/ui`: server-rendered HTML pages (dashboard, project,
-//! release, deployment, variables, deliveries), a little JavaScript for live
-//! updates, and sign-in with an API token.
+//! release, deployment, variables, deliveries, agents, freezes), a little
+//! JavaScript for live updates, and sign-in with an API token.
 //!
 //! Handlers are thin: they load what a page shows from the store (through
 //! [`pages`]), hand it to a view in [`views`], and run changes through the
@@ -13,6 +13,7 @@
 //! `Referrer-Policy: same-origin` and, for pages, `Cache-Control: no-store`.
 
 mod assets;
+mod freezes;
 mod live;
 mod pages;
 pub(crate) mod session;
@@ -155,6 +156,12 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/ui/deliveries/{id}/replay", post(pages::replay))
         .route("/ui/agents", get(pages::agents))
         .route("/ui/agents/{name}/{action}", post(pages::agent_action))
+        .route("/ui/freezes", get(freezes::page).post(freezes::create))
+        .route("/ui/freezes/{id}/delete", post(freezes::delete))
+        .route(
+            "/ui/deployments/{id}/release-hold",
+            post(freezes::release_hold),
+        )
         .route("/ui/assets/{file}", get(assets::asset))
         .route("/ui/{*rest}", get(not_found).post(not_found))
         .route_layer(axum::middleware::from_fn_with_state(

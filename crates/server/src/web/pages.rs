@@ -345,6 +345,7 @@ pub(crate) async fn deployment(
         .store
         .read_log(deployment.id, LogCursor::START, LOG_LINES_IN_PAGE)
         .await?;
+    let holding = state.services.freeze_holding(&deployment).await?;
     Ok(views::deployment::render(
         &viewer(&session),
         &views::deployment::DeploymentPage {
@@ -363,6 +364,7 @@ pub(crate) async fn deployment(
                 .services
                 .deployment_interventions(DeploymentId(id))
                 .await?,
+            holding,
             now: Utc::now(),
         },
     ))

@@ -3,9 +3,9 @@
 //! task log (live through server-sent events, searchable, downloadable; an
 //! agent's lines, labelled `Step@agent`, show their step and their agent
 //! apart), its approval (see `approvals`), what it waits for when paused
-//! (see `interventions`), Cancel, and for a deployment
-//! forwarded to Octopus its Octopus side (server, release, task, links, the
-//! error in Octopus's words).
+//! (see `interventions`), the freeze holding it when held, Cancel, and
+//! for a deployment forwarded to Octopus its Octopus side (server,
+//! release, task, links, the error in Octopus's words).
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
@@ -37,6 +37,8 @@ pub(crate) struct DeploymentPage {
     pub(crate) approvals: Vec<tako_store::Approval>,
     /// Its pauses and their answers.
     pub(crate) interventions: Vec<tako_store::Intervention>,
+    /// The freeze holding it, when it is held.
+    pub(crate) holding: Option<crate::freezes::ActiveFreeze>,
     /// Now, for ages.
     pub(crate) now: DateTime<Utc>,
 }
@@ -178,6 +180,28 @@ fn octopus(forward: &ForwardRecord) -> Markup {
     }
 }
 
+/// What holds a held deployment, linked to the freezes page (where an
+/// admin may release it early).
+fn held_by(holding: Option<&crate::freezes::ActiveFreeze>) -> Markup {
+    html! {
+        p.held-by {
+            @match holding {
+                Some(active) => {
+                    "Held by "
+                    a href={ "/ui/freezes#freeze-" (active.freeze.id) } { "freeze " (active.freeze.id) }
+                    " (" (active.freeze.reason) ") on " (active.freeze.environment) " until "
+                    (active.until.format("%Y-%m-%d %H:%M UTC"))
+                    ": it runs when the freeze ends."
+                }
+                None => {
+                    "Held, but no freeze holds it any more: it is released within seconds. See "
+                    a href="/ui/freezes" { "Freezes" } "."
+                }
+            }
+        }
+    }
+}
+
 /// The deployment page.
 pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
     let d = &p.deployment;
@@ -219,6 +243,7 @@ pub(crate) fn render(viewer: &Viewer<'_>, p: &DeploymentPage) -> Markup {
                 @if retry.from_failed_step { " from its failed step" }
             }
         }
+        @if d.state == DeploymentState::Held { (held_by(p.holding.as_ref())) }
         (super::approvals::panel(viewer, d, &p.approvals, p.now))
         (super::interventions::panel(viewer, d, &p.interventions, p.now))
         @if let Some(forward) = d.forward.as_deref().and_then(ForwardRecord::from_json) {

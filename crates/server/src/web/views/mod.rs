@@ -7,6 +7,7 @@ pub(crate) mod approvals;
 pub(crate) mod dashboard;
 pub(crate) mod deliveries;
 pub(crate) mod deployment;
+pub(crate) mod freezes;
 pub(crate) mod interventions;
 pub(crate) mod project;
 pub(crate) mod release;
@@ -66,6 +67,7 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer<'_>>, body: &Markup) -> M
                             a href="/ui/deliveries" { "Deliveries" }
                             a href="/ui/agents" { "Agents" }
                             a href="/ui/approvals" { "Approvals" }
+                            a href="/ui/freezes" { "Freezes" }
                         }
                         form.signout method="post" action="/ui/sign-out" {
                             (viewer.csrf_field())
