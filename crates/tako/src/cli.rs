@@ -1067,3 +1067,95 @@ pub(crate) enum FreezeCommand {
         reason: String,
     },
 }
+
+/// `tako agent run`'s arguments on their own (see [`agent_run_alone`]).
+#[derive(Debug, Parser)]
+#[command(name = "tako agent run")]
+struct AgentRunAlone {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(flatten)]
+    run: AgentRunArgs,
+}
+
+/// `tako agent run …` parsed with the agent's own arguments only, for the
+/// agent's long-running process: building the whole command tree first
+/// touches about a megabyte of the binary that then stays resident in an
+/// idle agent (docs/benchmarks.md, "agent idle RSS"). `None` for any other
+/// command line, and for help, version and anything this parser refuses:
+/// the whole tree then answers, with the words it always uses.
+pub(crate) fn agent_run_alone(args: &[std::ffi::OsString]) -> Option<(ClientArgs, AgentRunArgs)> {
+    let [_, agent, run, rest @ ..] = args else {
+        return None;
+    };
+    if agent != "agent" || run != "run" {
+        return None;
+    }
+    let asks_for_help = rest.iter().any(|arg| {
+        ["-h", "--help", "-V", "--version", "help"]
+            .iter()
+            .any(|flag| arg == flag)
+    });
+    if asks_for_help {
+        return None;
+    }
+    let parsed = AgentRunAlone::try_parse_from(
+        std::iter::once(std::ffi::OsString::from("tako agent run")).chain(rest.iter().cloned()),
+    )
+    .ok()?;
+    Some((parsed.client, parsed.run))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<std::ffi::OsString> {
+        line.split(' ').map(std::ffi::OsString::from).collect()
+    }
+
+    /// What the whole tree makes of `line`, if it is `tako agent run`.
+    fn whole(line: &str) -> Option<(ClientArgs, AgentRunArgs)> {
+        let cli = Cli::try_parse_from(args(line)).ok()?;
+        match cli.command {
+            Command::Agent(AgentArgs {
+                client,
+                command: AgentCommand::Run(run),
+            }) => Some((client, run)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn agent_run_alone_parses_as_the_whole_tree_does() {
+        for line in [
+            "tako agent run",
+            "tako agent run --server https://tako.example:8443 --enroll t0ken --name win-01",
+            "tako agent run --data-dir /var/lib/tako-agent --once --insecure-http",
+            "tako agent run --server-fingerprint AB:CD --token tok",
+            "tako agent run --ca-file /etc/ca.pem --server=http://127.0.0.1:8080",
+        ] {
+            let alone = agent_run_alone(&args(line));
+            assert!(alone.is_some(), "{line}");
+            assert_eq!(format!("{alone:?}"), format!("{:?}", whole(line)), "{line}");
+        }
+    }
+
+    #[test]
+    fn agent_run_alone_leaves_everything_else_to_the_whole_tree() {
+        for line in [
+            "tako agent run --help",
+            "tako agent run -h",
+            "tako agent run --version",
+            "tako agent run --bogus",
+            "tako agent run --server-fingerprint AB --ca-file x.pem",
+            "tako agent run extra",
+            "tako agent list",
+            "tako agent --server http://x run",
+            "tako serve",
+            "tako",
+        ] {
+            assert!(agent_run_alone(&args(line)).is_none(), "{line}");
+        }
+    }
+}

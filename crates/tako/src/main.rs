@@ -23,7 +23,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // An agent's process parses only its own arguments (cli::agent_run_alone).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some((client, run)) = cli::agent_run_alone(&args) {
+        return exit_code(agent::run(client.server, run));
+    }
+    let cli = cli::Cli::parse_from(args);
     let result = match cli.command {
         cli::Command::Validate(args) => validate::validate(&args),
         cli::Command::Run(args) => run::run(args),
@@ -50,6 +55,11 @@ fn main() -> ExitCode {
         cli::Command::Man(args) => reference::man(&args),
         cli::Command::Reference(args) => reference::page(&args),
     };
+    exit_code(result)
+}
+
+/// A command's exit code, its error printed.
+fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
