@@ -142,9 +142,6 @@ YAML
 git -C "$repo" -c user.name=Test -c user.email=test@example.invalid add -A
 git -C "$repo" -c user.name=Test -c user.email=test@example.invalid commit -qm "A takofile"
 git clone -q --bare "$repo" "$work/myapp.git"
-# (read before the repository is the tako user's: git refuses a repository
-# of another user)
-after=$(git -C "$work/myapp.git" rev-parse main)
 chown -R tako:tako "$work/myapp.git"
 repo_url="file://$work/myapp.git"
 
@@ -152,6 +149,7 @@ step "tako project create"
 /usr/bin/tako project create MyApp --repo "$repo_url" >/dev/null || fail "tako project create"
 
 step "a signed push, as GitHub sends it"
+after=$(git -C "$repo" rev-parse main)
 body=$(printf '{"ref":"refs/heads/main","before":"%040d","after":"%s","repository":{"id":1,"name":"myapp","full_name":"you/myapp","clone_url":"%s","html_url":"%s","default_branch":"main"}}' 0 "$after" "$repo_url" "$repo_url")
 signature=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" -r | cut -d' ' -f1)
 status=$(curl -sS -o "$work/push.out" -w '%{http_code}' -X POST "$url/hooks/github" \

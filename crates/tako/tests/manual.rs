@@ -586,8 +586,24 @@ const DEBIAN_PAGE_DIFFERENCES: &[(&str, &str)] = &[
         r#"repo_url="file://$work/myapp.git""#,
     ),
     (
-        "after=$(git -C /srv/git/myapp.git rev-parse main)",
-        r#"after=$(git -C "$work/myapp.git" rev-parse main)"#,
+        "after=$(git -C ~/myapp rev-parse main)",
+        r#"after=$(git -C "$repo" rev-parse main)"#,
+    ),
+    (
+        r#"install -d -o "$USER" /srv/git"#,
+        "work=$(mktemp -d /srv/tako-deb-test.XXXXXX)",
+    ),
+    (
+        "git clone --bare ~/myapp /srv/git/myapp.git",
+        r#"git clone -q --bare "$repo" "$work/myapp.git""#,
+    ),
+    (
+        "chown -R tako:tako /srv/git/myapp.git",
+        r#"chown -R tako:tako "$work/myapp.git""#,
+    ),
+    (
+        "tako project create MyApp --repo file:///srv/git/myapp.git",
+        r#"/usr/bin/tako project create MyApp --repo "$repo_url" >/dev/null || fail "tako project create""#,
     ),
     (
         r"curl -sS -X POST http://127.0.0.1:8080/hooks/github \",
