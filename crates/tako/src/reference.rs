@@ -96,7 +96,7 @@ fn command_markdown(command: &clap::Command, name: &str, out: &mut String) {
     };
     out.push_str(&format!("\n{level} `{name}`\n\n"));
     if let Some(about) = command.get_long_about().or(command.get_about()) {
-        out.push_str(&format!("{}\n\n", about.to_string().trim()));
+        out.push_str(&format!("{}\n\n", escape(about.to_string().trim())));
     }
     let usage = command.clone().render_usage().to_string();
     let usage = usage.trim().trim_start_matches("Usage:").trim();
@@ -176,12 +176,30 @@ fn arg_name(arg: &clap::Arg) -> String {
     }
 }
 
-/// A table cell: one line, `|` escaped.
+/// A table cell: one line, `|` escaped, `<` and `>` as in [`escape`].
 fn cell(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace('|', "\\|")
+    escape(&text.split_whitespace().collect::<Vec<_>>().join(" ")).replace('|', "\\|")
+}
+
+/// Help text as Markdown: `<` and `>` outside code spans become `&lt;` and
+/// `&gt;`, so a placeholder such as `<data-dir>` is not read as an HTML tag
+/// (mdBook warns of it, and a renderer hides it) and a `>` never starts a
+/// quote.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_code = false;
+    for c in text.chars() {
+        match c {
+            '`' => {
+                in_code = !in_code;
+                out.push(c);
+            }
+            '<' if !in_code => out.push_str("&lt;"),
+            '>' if !in_code => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Writes to standard output; a reader that went away (`| head`) is not an
@@ -193,5 +211,23 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
             Err(error).context("cannot write to standard output")
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cell, escape};
+
+    #[test]
+    fn placeholders_are_text_and_code_spans_are_kept() {
+        assert_eq!(
+            cell("[default: sqlite://<data-dir>/tako.db]"),
+            "[default: sqlite://&lt;data-dir&gt;/tako.db]"
+        );
+        assert_eq!(
+            escape("context tako/<Environment>, `a <b>` | c"),
+            "context tako/&lt;Environment&gt;, `a <b>` | c"
+        );
+        assert_eq!(cell("a | b"), "a \\| b");
     }
 }

@@ -4,11 +4,14 @@
 //! (takofile keys, filters, settings, system variables, built-in steps'
 //! `With:` keys), its CLI page
 //! is the one generated from the clap definitions, and every relative link
-//! in it and in README.md resolves.
+//! in it, in README.md and in docs/*.md names a file that exists, its
+//! `#anchor` a heading of that file (mdBook's and GitHub's anchors).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -284,50 +287,221 @@ fn the_cli_reference_is_the_one_generated_from_clap() {
     );
 }
 
-/// The targets of inline Markdown links and images, `](target)`.
-fn link_targets(text: &str) -> Vec<String> {
-    let mut targets = Vec::new();
-    let mut in_code = false;
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            in_code = !in_code;
-            continue;
-        }
-        if in_code {
-            continue;
-        }
-        let mut rest = line;
-        while let Some(start) = rest.find("](") {
-            let after = &rest[start + 2..];
-            let Some(end) = after.find(')') else { break };
-            targets.push(after[..end].trim().to_owned());
-            rest = &after[end..];
+/// The Markdown options mdBook renders with (so headings, tables and
+/// links parse as in the book).
+fn markdown_options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES
+}
+
+/// A heading's anchor as mdBook (`normalize_id`) and GitHub make it from the
+/// heading's text: lowercase, each space a `-`, letters, digits, `_` and `-`
+/// kept, every other character dropped.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .chars()
+        .filter_map(|c| {
+            if c.is_alphanumeric() || c == '_' || c == '-' {
+                Some(c)
+            } else if c.is_whitespace() {
+                Some('-')
+            } else {
+                None
+            }
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// What a Markdown text links to (links and images, inline or by reference,
+/// outside code) and the anchors its headings get: the slug of each
+/// heading's text (or its `{#id}`), a repeated one suffixed `-1`, `-2`, …
+/// as mdBook and GitHub do.
+fn links_and_anchors(text: &str) -> (Vec<String>, BTreeSet<String>) {
+    let mut links = Vec::new();
+    let mut anchors = BTreeSet::new();
+    let mut repeats: BTreeMap<String, usize> = BTreeMap::new();
+    let mut heading: Option<(Option<String>, String)> = None;
+    for event in Parser::new_ext(text, markdown_options()) {
+        match event {
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                links.push(dest_url.into_string());
+            }
+            Event::Start(Tag::Heading { id, .. }) => {
+                heading = Some((id.map(|id| id.into_string()), String::new()));
+            }
+            Event::Text(part) | Event::Code(part) => {
+                if let Some((_, title)) = &mut heading {
+                    title.push_str(&part);
+                }
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                let (id, title) = heading.take().expect("a heading ends after it starts");
+                let base = id.unwrap_or_else(|| slug(&title));
+                let seen = repeats.entry(base.clone()).or_insert(0);
+                anchors.insert(if *seen == 0 {
+                    base
+                } else {
+                    format!("{base}-{seen}")
+                });
+                *seen += 1;
+            }
+            _ => {}
         }
     }
-    targets
+    (links, anchors)
+}
+
+/// The targets of a text's links and images.
+fn link_targets(text: &str) -> Vec<String> {
+    links_and_anchors(text).0
 }
 
 #[test]
-fn every_relative_link_points_to_a_file_that_exists() {
+fn slugs_are_the_anchors_mdbook_and_github_give_real_headings() {
+    // (file, heading as written, the id mdBook's HTML and GitHub's view give it)
+    let cases = [
+        (
+            "README.md",
+            "## Quick start: a push deploys",
+            "quick-start-a-push-deploys",
+        ),
+        (
+            "README.md",
+            "### Gitea/Forgejo, GitLab and Bitbucket Cloud",
+            "giteaforgejo-gitlab-and-bitbucket-cloud",
+        ),
+        ("README.md", "### The seed's pipeline", "the-seeds-pipeline"),
+        (
+            "README.md",
+            "### A release's journey: lifecycles and approvals",
+            "a-releases-journey-lifecycles-and-approvals",
+        ),
+        (
+            "docs/manual/src/steps.md",
+            "## `publish-psmodule`",
+            "publish-psmodule",
+        ),
+        (
+            "docs/manual/src/cli.md",
+            "### `tako project create`",
+            "tako-project-create",
+        ),
+        (
+            "docs/manual/src/cluster.md",
+            "## Rotating the master key",
+            "rotating-the-master-key",
+        ),
+    ];
+    for (file, heading, id) in cases {
+        let text = read(&root().join(file));
+        assert!(
+            text.lines().any(|line| line == heading),
+            "{file} no longer has the heading {heading:?}: pick another real one"
+        );
+        let (_, anchors) = links_and_anchors(heading);
+        assert_eq!(anchors.into_iter().collect::<Vec<_>>(), [id], "{heading}");
+        assert!(links_and_anchors(&text).1.contains(id), "{file}: {id}");
+    }
+    // A repeated heading gets -1, -2, … (mdBook and GitHub alike).
+    let (_, anchors) = links_and_anchors("# With\n\n## With\n\n### With\n");
+    assert_eq!(
+        anchors.into_iter().collect::<Vec<_>>(),
+        ["with", "with-1", "with-2"]
+    );
+    assert_eq!(slug("Substitution: #{...}"), "substitution-");
+    assert_eq!(slug("Café au lait"), "café-au-lait");
+}
+
+/// The Markdown files whose links are checked: README.md, docs/*.md, the
+/// manual's README and every page of the manual.
+fn linking_files() -> Vec<PathBuf> {
     let mut files = vec![root().join("README.md"), manual().join("../README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+        .expect("docs/ is readable")
+        .map(|entry| entry.expect("docs/ is readable").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
     files.extend(pages().into_iter().map(|(path, _)| path));
+    files
+}
+
+#[test]
+fn every_relative_link_and_anchor_resolves() {
+    let mut anchors_of: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
+    let mut anchors = |path: &Path| -> BTreeSet<String> {
+        anchors_of
+            .entry(path.to_owned())
+            .or_insert_with(|| links_and_anchors(&read(path)).1)
+            .clone()
+    };
     let mut broken = Vec::new();
-    let mut seen = 0;
-    for file in files {
+    let (mut files_seen, mut anchors_seen) = (0, 0);
+    for file in linking_files() {
+        let shown = file
+            .strip_prefix(root())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         for target in link_targets(&read(&file)) {
-            if target.contains("://") || target.starts_with('#') || target.starts_with("mailto:") {
+            if target.contains("://") || target.starts_with("mailto:") {
                 continue;
             }
-            let path = target.split('#').next().unwrap_or_default();
-            let resolved = file.parent().expect("a file has a directory").join(path);
-            seen += 1;
-            if !resolved.exists() {
-                broken.push(format!("{} -> {target}", file.display()));
+            let (path, anchor) = match target.split_once('#') {
+                Some((path, anchor)) => (path, Some(anchor)),
+                None => (target.as_str(), None),
+            };
+            if path.starts_with('/') {
+                broken.push(format!(
+                    "{shown}: ({target}) is an absolute path; write it relative to the page"
+                ));
+                continue;
+            }
+            let resolved = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().expect("a file has a directory").join(path)
+            };
+            if !path.is_empty() {
+                files_seen += 1;
+                if !resolved.exists() {
+                    broken.push(format!("{shown}: ({target}): there is no file {path}"));
+                    continue;
+                }
+            }
+            let Some(anchor) = anchor else { continue };
+            anchors_seen += 1;
+            if resolved.extension().is_none_or(|ext| ext != "md") {
+                broken.push(format!(
+                    "{shown}: ({target}): an anchor into a file that is not Markdown cannot be checked"
+                ));
+            } else if !anchors(&resolved).contains(anchor) {
+                let mut known: Vec<String> = anchors(&resolved).into_iter().collect();
+                known.retain(|known| known.contains(anchor) || anchor.contains(known.as_str()));
+                broken.push(format!(
+                    "{shown}: ({target}): {} has no heading whose anchor is #{anchor}{}",
+                    if path.is_empty() { "the page" } else { path },
+                    if known.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (close: {known:?})")
+                    }
+                ));
             }
         }
     }
-    assert!(seen > 20, "only {seen} relative links were found");
-    assert!(broken.is_empty(), "broken links: {broken:#?}");
+    assert!(
+        files_seen > 20,
+        "only {files_seen} relative links were found"
+    );
+    assert!(anchors_seen >= 5, "only {anchors_seen} anchors were found");
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
 
 #[test]
@@ -383,5 +557,133 @@ fn every_api_path_in_the_manual_is_one_the_server_serves() {
     assert!(
         unknown.is_empty(),
         "docs/manual/src/api.md names paths the OpenAPI document does not have: {unknown:?}"
+    );
+}
+
+/// The page's commands that `packaging/test-deb.sh` runs differently (no
+/// systemd there, a temporary repository, a random port), each with the
+/// test's line that stands for it.
+const DEBIAN_PAGE_DIFFERENCES: &[(&str, &str)] = &[
+    ("dpkg -i tako_*.deb", r#"dpkg -i "$deb""#),
+    (
+        "sudoedit /etc/tako/tako.toml",
+        r#"$exec_start --data-dir "$data" --listen 127.0.0.1:0 \"#,
+    ),
+    (
+        "systemctl enable --now tako",
+        r"setpriv --reuid tako --regid tako --init-groups env -i PATH=/usr/bin:/bin TAKO_LOG=info \",
+    ),
+    (
+        "export TAKO_TOKEN=tako_...",
+        r#"export TAKO_SERVER="$url" TAKO_TOKEN="$token""#,
+    ),
+    (
+        "tako project create MyApp --repo https://github.com/you/myapp.git",
+        r#"/usr/bin/tako project create MyApp --repo "$repo_url" >/dev/null || fail "tako project create""#,
+    ),
+    (
+        "repo_url=file:///srv/git/myapp.git",
+        r#"repo_url="file://$work/myapp.git""#,
+    ),
+    (
+        "after=$(git -C ~/myapp rev-parse main)",
+        r#"after=$(git -C "$repo" rev-parse main)"#,
+    ),
+    (
+        r#"install -d -o "$USER" /srv/git"#,
+        "work=$(mktemp -d /srv/tako-deb-test.XXXXXX)",
+    ),
+    (
+        "git clone --bare ~/myapp /srv/git/myapp.git",
+        r#"git clone -q --bare "$repo" "$work/myapp.git""#,
+    ),
+    (
+        "chown -R tako:tako /srv/git/myapp.git",
+        r#"chown -R tako:tako "$work/myapp.git""#,
+    ),
+    (
+        "tako project create MyApp --repo file:///srv/git/myapp.git",
+        r#"/usr/bin/tako project create MyApp --repo "$repo_url" >/dev/null || fail "tako project create""#,
+    ),
+    (
+        r"curl -sS -X POST http://127.0.0.1:8080/hooks/github \",
+        r#"status=$(curl -sS -o "$work/push.out" -w '%{http_code}' -X POST "$url/hooks/github" \"#,
+    ),
+    (r#"--data-binary "$body""#, r#"--data-binary "$body")"#),
+    (
+        "tako deployment list --project MyApp",
+        r#"/usr/bin/tako deployment list --project MyApp | grep -q success || fail "tako deployment list""#,
+    ),
+    (
+        "tako logs ID --follow",
+        r#"timeout 120 /usr/bin/tako logs "$id" --follow >"$work/deploy.log" \"#,
+    ),
+];
+
+#[test]
+fn the_debian_walk_through_is_what_test_deb_sh_runs() {
+    let page = read(&manual().join("debian.md"));
+    let script = read(&root().join("packaging/test-deb.sh"));
+    // The script's lines, and the commands its comments show.
+    let script_lines: BTreeSet<&str> = script
+        .lines()
+        .map(|line| line.trim().trim_start_matches('#').trim())
+        .collect();
+    let mut commands = 0;
+    let mut unmatched = Vec::new();
+    let mut used = BTreeSet::new();
+    for (info, body, line) in code_blocks(&page) {
+        if info == "yaml" {
+            assert!(
+                script.contains(&body),
+                "docs/manual/src/debian.md:{line}: the takofile is not the one test-deb.sh deploys"
+            );
+            continue;
+        }
+        assert_eq!(
+            info, "sh",
+            "debian.md:{line}: a block that is neither sh nor yaml"
+        );
+        for command in body.lines() {
+            // What the test runs as root: the line without `sudo`, without
+            // its trailing comment.
+            let command = command.replace("sudo ", "");
+            let command = command.split("  #").next().unwrap_or_default().trim();
+            if command.is_empty() {
+                continue;
+            }
+            commands += 1;
+            if script_lines.contains(command) {
+                continue;
+            }
+            match DEBIAN_PAGE_DIFFERENCES
+                .iter()
+                .find(|(page_line, _)| *page_line == command)
+            {
+                Some((page_line, test_line)) if script_lines.contains(test_line) => {
+                    used.insert(*page_line);
+                }
+                Some((_, test_line)) => unmatched.push(format!(
+                    "`{command}`: test-deb.sh no longer runs `{test_line}` in its place"
+                )),
+                None => unmatched.push(format!(
+                    "`{command}` is not a line of test-deb.sh (run it there, or list how the \
+                     test does it in DEBIAN_PAGE_DIFFERENCES)"
+                )),
+            }
+        }
+    }
+    for (page_line, _) in DEBIAN_PAGE_DIFFERENCES {
+        if !used.contains(page_line) {
+            unmatched.push(format!(
+                "DEBIAN_PAGE_DIFFERENCES lists `{page_line}`, which the page no longer has"
+            ));
+        }
+    }
+    assert!(commands >= 15, "only {commands} commands on debian.md");
+    assert!(
+        unmatched.is_empty(),
+        "docs/manual/src/debian.md and packaging/test-deb.sh differ:\n{}",
+        unmatched.join("\n")
     );
 }

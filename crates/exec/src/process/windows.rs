@@ -10,7 +10,7 @@
 //! of file, which comes when the tree is gone). A process left behind by a
 //! crashed agent is not looked for. None of this is tested here (no
 //! Windows machine or toolchain to run it; it is only compiled for
-//! `x86_64-pc-windows-gnu`): see `docs/agents.md`.
+//! `x86_64-pc-windows-gnu`): see `docs/manual/src/agents.md`.
 
 use std::fs::File;
 use std::io;
