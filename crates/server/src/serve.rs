@@ -380,6 +380,8 @@ pub async fn start(config: ServerConfig) -> Result<Started, ServeError> {
         }
         .run(),
     );
+    // A rotation through another node is followed here (cluster.md §1).
+    tokio::spawn(Arc::clone(&keys).follow(store.clone()));
     let mirrors = Mirrors::new(config.data_dir.join("mirrors"));
     let leftovers = mirrors.remove_leftovers();
     if leftovers > 0 {
