@@ -696,6 +696,27 @@ fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
     let shown = shown.json();
     assert_eq!(shown["state"], "done", "{shown}");
     assert_eq!(shown["claimed_by"], node_id(&data_b).0.as_str(), "{shown}");
+    // And `tako delivery show`, as a person reads it.
+    let output = std::process::Command::new(tako_bin())
+        .args(["delivery", "show", "orphan-1"])
+        .env("TAKO_SERVER", &b.url)
+        .env("TAKO_TOKEN", &admin)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains(&format!("Routed by    node {}", node_id(&data_b)))
+            && text.contains(&format!(
+                "Warning      node {} stopped renewing its claim before routing this delivery",
+                node_id(&data_a)
+            )),
+        "{text}"
+    );
     assert_eq!(
         shown["warnings"],
         serde_json::json!([format!(
