@@ -52,6 +52,17 @@ pub enum RotateError {
     /// The store could not re-seal.
     #[error("cannot re-seal the secrets: {0}")]
     Store(#[from] StoreError),
+    /// A fresh key was asked for on a database other nodes may share: they
+    /// would not hold it.
+    #[error(
+        "this node's database (PostgreSQL) may be shared with other nodes, and a fresh key would \
+         be held by this node only: put the new key under {dir} on every node, restart them one \
+         at a time, then rotate again (manual: Several nodes, Rotating the master key)"
+    )]
+    NoAddedKey {
+        /// The directory.
+        dir: String,
+    },
     /// More than one key was added under `keys/`: which one to rotate to
     /// is not guessed.
     #[error(
@@ -122,6 +133,9 @@ pub struct MasterKeys {
     /// The cluster key this node was last told it does not hold (logged
     /// once, not at every poll).
     missing: Mutex<Option<String>>,
+    /// The database may be shared with other nodes (PostgreSQL): a
+    /// rotation needs a key added under `keys/` (on every node).
+    shared: bool,
 }
 
 /// How often a node looks at the cluster's key (a rotation through another
@@ -199,7 +213,17 @@ impl MasterKeys {
             rotating: tokio::sync::Mutex::new(()),
             added: Mutex::new(added),
             missing: Mutex::new(None),
+            shared: false,
         })
+    }
+
+    /// Marks the database as one other nodes may share (PostgreSQL): a
+    /// rotation then goes only to a key added under `keys/`, never to a
+    /// fresh key the other nodes would not hold.
+    #[must_use]
+    pub fn shared_by_nodes(mut self, shared: bool) -> MasterKeys {
+        self.shared = shared;
+        self
     }
 
     /// The keys added under `keys/` that are not the cluster's key.
@@ -306,6 +330,9 @@ impl MasterKeys {
     pub async fn rotate(&self, store: &dyn Store) -> Result<Rotation, RotateError> {
         let _one_at_a_time = self.rotating.lock().await;
         match self.added_keys().as_slice() {
+            [] if self.shared => Err(RotateError::NoAddedKey {
+                dir: self.keys_dir.display().to_string(),
+            }),
             [] => self.rotate_fresh(store).await,
             [added] => self.rotate_to_added(store, added).await,
             several => Err(RotateError::SeveralAdded {
@@ -570,6 +597,19 @@ mod tests {
             keys_d.check_cluster(&store).await.unwrap_err(),
             KeyCheckError::Mismatch { node, cluster } if node == old_id && cluster == new_id
         ));
+
+        // On a shared database, no fresh key: only an added one.
+        let node_f = tempfile::tempdir().unwrap();
+        let keys_f = MasterKeys::load(node_f.path(), &node_f.path().join("secret.key"))
+            .unwrap()
+            .shared_by_nodes(true);
+        let refused = keys_f.rotate(&store).await.unwrap_err();
+        assert!(
+            matches!(refused, RotateError::NoAddedKey { .. })
+                && refused.to_string().contains("put the new key under"),
+            "{refused}"
+        );
+        assert!(!node_f.path().join("keys").exists(), "nothing written");
 
         // Two added keys: which one is not guessed.
         let node_e = tempfile::tempdir().unwrap();

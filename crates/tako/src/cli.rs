@@ -775,8 +775,8 @@ pub(crate) struct AdminArgs {
 pub(crate) enum AdminCommand {
     /// Re-encrypt every secret under a new master key, while the server
     /// keeps running: the key added under the data directory's keys/ when
-    /// there is one (several nodes: add it to every node first), else a
-    /// fresh key, and the old key is deleted.
+    /// there is one (PostgreSQL: add it to every node first), else a fresh
+    /// key (SQLite), and the old key is deleted.
     RotateKey,
     /// Copy everything a SQLite node keeps into an empty PostgreSQL
     /// database, to move to several nodes (stop `tako serve` first; the

@@ -455,6 +455,20 @@ fn the_master_key_is_rotated_with_two_nodes_serving_and_every_deployment_reads_t
     };
     deploy(&a, None, LATER);
 
+    // Without a key added under keys/, no rotation: a fresh key would be
+    // A's only.
+    let refused = api(&a, &admin, "POST", "/api/v1/admin/rotate-key", "{}");
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert!(
+        refused.text().contains("put the new key under"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        std::fs::read(data_a.path.join("secret.key")).unwrap(),
+        old_key
+    );
+
     // Step 1: the new key under keys/ on every node, the nodes restarted
     // one at a time; the other one serves meanwhile.
     let mut new_key = [0u8; 32];

@@ -16,8 +16,9 @@ impl Services {
                 .await
                 .map_err(|error| match error {
                     RotateError::Store(error) => ServiceError::from(error),
-                    several @ RotateError::SeveralAdded { .. } => {
-                        ServiceError::Conflict(several.to_string())
+                    refused @ (RotateError::SeveralAdded { .. }
+                    | RotateError::NoAddedKey { .. }) => {
+                        ServiceError::Conflict(refused.to_string())
                     }
                     other => ServiceError::internal(other),
                 })?;
