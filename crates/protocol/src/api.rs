@@ -492,6 +492,11 @@ pub struct DeliveryDto {
     /// allow-listed, takofile keys ignored when forwarding).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The node holding its claim, or, once done, the node that routed it
+    /// (with several nodes, a dead node's delivery names the node that
+    /// took it over when the claim's lease ran out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
     /// When it was forwarded to Octopus, the forward record of its
     /// deployment (octopus-forward.md §6, the same object as the
     /// deployment's `forward`).

@@ -74,6 +74,7 @@ impl Router {
             {
                 Ok(Some(claimed)) => {
                     let id = claimed.delivery.id.clone();
+                    self.record_takeover(&claimed).await;
                     let completion = match self.route(claimed).await {
                         Ok(completion) => completion,
                         Err(error) => {
@@ -117,6 +118,27 @@ impl Router {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
+        }
+    }
+
+    /// A delivery whose claim another node let run out (it died or was cut
+    /// off while routing it) says so in its warnings, naming both nodes.
+    async fn record_takeover(&self, claimed: &ClaimedDelivery) {
+        let Some(previous) = claimed
+            .previous_claim
+            .as_ref()
+            .filter(|previous| **previous != self.node)
+        else {
+            return;
+        };
+        let id = &claimed.delivery.id;
+        let note = format!(
+            "node {previous} stopped renewing its claim before routing this delivery; node {} took it over",
+            self.node
+        );
+        tracing::warn!(delivery = %id.0, %previous, "taking over a delivery whose claim ran out");
+        if let Err(error) = self.store.add_delivery_warnings(id, &[note]).await {
+            tracing::warn!(delivery = %id.0, %error, "cannot record the takeover in the delivery's warnings");
         }
     }
 

@@ -230,10 +230,14 @@ pub async fn start(
         );
     }
     startup::prepare_data_dir(&config.data_dir)?;
-    let keys = Arc::new(crate::keys::MasterKeys::load(
-        &config.data_dir,
-        &config.effective_master_key_file(),
-    )?);
+    let shared_database = {
+        let url = config.effective_database_url();
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
+    };
+    let keys = Arc::new(
+        crate::keys::MasterKeys::load(&config.data_dir, &config.effective_master_key_file())?
+            .shared_by_nodes(shared_database),
+    );
     let node = NodeId(startup::load_or_create_node_id(&config.data_dir)?);
 
     let store = open_store(&config, &keys.keyring).await?;
@@ -390,6 +394,8 @@ pub async fn start(
         }
         .run(),
     );
+    // A rotation through another node is followed here (cluster.md §1).
+    tokio::spawn(Arc::clone(&keys).follow(store.clone()));
     let mirrors = Mirrors::new(config.data_dir.join("mirrors"));
     let leftovers = mirrors.remove_leftovers();
     if leftovers > 0 {

@@ -372,6 +372,10 @@ pub struct ClaimedDelivery {
     pub delivery: Delivery,
     /// Its raw body.
     pub body: Vec<u8>,
+    /// The node whose claim on it ran out before it was routed (a node
+    /// that died or was cut off), when this claim took it over; `None` for
+    /// a first claim, or one its node released at its restart.
+    pub previous_claim: Option<NodeId>,
 }
 
 /// A release to create.

@@ -773,8 +773,10 @@ pub(crate) struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AdminCommand {
-    /// Make a new master key and re-encrypt every secret under it, while the
-    /// server keeps running; the old key is deleted.
+    /// Re-encrypt every secret under a new master key, while the server
+    /// keeps running: the key added under the data directory's keys/ when
+    /// there is one (PostgreSQL: add it to every node first), else a fresh
+    /// key (SQLite), and the old key is deleted.
     RotateKey,
     /// Copy everything a SQLite node keeps into an empty PostgreSQL
     /// database, to move to several nodes (stop `tako serve` first; the

@@ -282,3 +282,468 @@ fn a_node_with_another_master_key_refuses_to_start_and_a_copied_key_starts() {
     drop(node_b);
     drop(node_a);
 }
+
+/// Two sensitive values every deployment reads, printed masked and as hex
+/// (which the log may show: it is not the value).
+const SECRETS: &str = r##"Project: Demo
+Mappings:
+  - Branch: develop
+    Environment: DevTest
+Steps:
+  - Name: Use
+    Run: |
+      echo "token: #{Token}"
+      echo "token hex: $(printf '%s' '#{Token}' | od -An -tx1 | tr -d ' \n')"
+      echo "later hex: $(printf '%s' '#{Later}' | od -An -tx1 | tr -d ' \n')"
+"##;
+const TOKEN: &str = "rotation-token-0d9f8e7a";
+const LATER: &str = "set-through-b-51c2";
+const LATER_AFTER: &str = "set-through-b-after-rotation-77ab";
+
+/// Writes a key file as the operator does: readable by its owner only
+/// (a node refuses a key file others can read).
+fn write_key_file(path: &std::path::Path, key: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, key).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An API call with `token`.
+fn api(
+    node: &TakoServer,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> tako_test_support::http::HttpResponse {
+    let bearer = format!("Bearer {token}");
+    tako_test_support::http::request(
+        &node.address,
+        method,
+        path,
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+    .unwrap()
+}
+
+/// A node's id, as its data directory keeps it.
+fn node_id(data: &DataDir) -> tako_store::NodeId {
+    tako_store::NodeId(
+        std::fs::read_to_string(data.path.join("node-id"))
+            .unwrap()
+            .trim()
+            .to_owned(),
+    )
+}
+
+/// Spec cluster §1 and the manual's two-step rotation, with both nodes
+/// serving throughout (one of them restarted at a time): the new key added
+/// under `keys/` on each node, a rotation on one, followed by the other,
+/// then each node's `secret.key` replaced by the new key. Every deployment,
+/// on either node, reads both sensitive values (one set through the other
+/// node after the rotation), none shows them; a node left with only the
+/// old key refuses to start and says what to do.
+#[test]
+fn the_master_key_is_rotated_with_two_nodes_serving_and_every_deployment_reads_the_secrets() {
+    let postgres = Postgres::start_new();
+    let url = postgres.create_database("tako");
+    let origin = Origin::new(SECRETS);
+    let env = vec![
+        ("TAKO_WEBHOOK_SECRET", SECRET),
+        ("TAKO_DATABASE_URL", url.as_str()),
+        ("TAKO_DEPLOYMENT_LEASE", "5s"),
+        ("TAKO_LEASE_SWEEP", "1s"),
+        ("TAKO_LOG", "info"),
+    ];
+    let start = |data: &DataDir| {
+        TakoServer::start_logging_to(
+            tako_bin(),
+            &data.path,
+            &[],
+            &env,
+            &data.path.with_extension("log"),
+        )
+    };
+    let restart = |node: TakoServer| {
+        let status = node.terminate(Duration::from_secs(30));
+        assert!(status.is_some(), "the node did not stop on SIGTERM");
+    };
+    let (data_a, data_b) = (DataDir::new(), DataDir::new());
+    let node_logs = || {
+        [&data_a, &data_b]
+            .iter()
+            .map(|d| std::fs::read_to_string(d.path.with_extension("log")).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
+    // A makes the key; B gets a copy (as the manual says).
+    let a = start(&data_a);
+    let old_key = std::fs::read(data_a.path.join("secret.key")).unwrap();
+    std::fs::create_dir_all(&data_b.path).unwrap();
+    write_key_file(&data_b.path.join("secret.key"), &old_key);
+    let b = start(&data_b);
+    let admin = a.token.clone().unwrap();
+    let db = Db::connect(&url);
+
+    let created = api(
+        &a,
+        &admin,
+        "POST",
+        "/api/v1/projects",
+        &serde_json::json!({"name": "Demo", "repository": origin.bare.file_url()}).to_string(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let set = |node: &TakoServer, name: &str, value: &str| {
+        let answer = api(
+            node,
+            &admin,
+            "PUT",
+            &format!("/api/v1/projects/Demo/variables/{name}"),
+            &serde_json::json!({"value": value, "sensitive": true}).to_string(),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert!(!answer.text().contains(value), "{}", answer.text());
+    };
+    set(&a, "Token", TOKEN);
+    set(&b, "Later", LATER);
+
+    // A push to `node`: its deployment succeeds (on `runs_on` when given)
+    // and reads the values.
+    let pushes = std::cell::Cell::new(0);
+    let deploy = |node: &TakoServer, runs_on: Option<&DataDir>, later: &str| {
+        pushes.set(pushes.get() + 1);
+        let n = pushes.get();
+        let body = origin.push_commit("develop", "app.txt", &format!("v{n}"), &format!("Push {n}"));
+        let answer = post_push(&node.address, &format!("push-{n}"), &body, SECRET);
+        assert_eq!(answer.status, 202, "{}", answer.text());
+        assert!(
+            wait_until(Duration::from_secs(60), || db.deployments().len() == n
+                && db.deployments()[n - 1].state.is_final()),
+            "push {n} did not deploy: {:?}\n{}",
+            db.deployments(),
+            node_logs()
+        );
+        let deployment = db.deployments().remove(n - 1);
+        let log = db.log(&deployment);
+        assert_eq!(deployment.state, DeploymentState::Success, "{log}");
+        if let Some(data) = runs_on {
+            assert_eq!(deployment.claimed_by, Some(node_id(data)), "push {n}");
+        }
+        assert!(
+            log.contains(&format!("token hex: {}", hex(TOKEN))),
+            "push {n}: {log}"
+        );
+        assert!(
+            log.contains(&format!("later hex: {}", hex(later))),
+            "push {n}: {log}"
+        );
+        assert!(log.contains("token: "), "{log}");
+        for value in [TOKEN, LATER, LATER_AFTER] {
+            assert!(
+                !log.contains(value),
+                "push {n} shows a sensitive value: {log}"
+            );
+        }
+    };
+    deploy(&a, None, LATER);
+
+    // Without a key added under keys/, no rotation: a fresh key would be
+    // A's only.
+    let refused = api(&a, &admin, "POST", "/api/v1/admin/rotate-key", "{}");
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert!(
+        refused.text().contains("put the new key under"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        std::fs::read(data_a.path.join("secret.key")).unwrap(),
+        old_key
+    );
+
+    // Step 1: the new key under keys/ on every node, the nodes restarted
+    // one at a time; the other one serves meanwhile.
+    let mut new_key = [0u8; 32];
+    {
+        use std::io::Read;
+        std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .read_exact(&mut new_key)
+            .unwrap();
+    }
+    let new_id = tako_store::seal::key_id(&new_key);
+    let old_id = tako_store::seal::key_id(&<[u8; 32]>::try_from(old_key.as_slice()).unwrap());
+    for data in [&data_a, &data_b] {
+        std::fs::create_dir_all(data.path.join("keys")).unwrap();
+        write_key_file(&data.path.join("keys/next.key"), &new_key);
+    }
+    restart(a);
+    deploy(&b, Some(&data_b), LATER);
+    let a = start(&data_a);
+    restart(b);
+    deploy(&a, Some(&data_a), LATER);
+    let b = start(&data_b);
+    assert!(
+        data_a.path.join("keys/next.key").exists() && data_b.path.join("keys/next.key").exists(),
+        "a start keeps the added key"
+    );
+    let sealed_under = |id: &str| {
+        let values = postgres.psql("tako", "SELECT value FROM variables WHERE sensitive");
+        values.lines().count() == 2 && values.lines().all(|v| v.starts_with(&format!("v1:{id}:")))
+    };
+    assert!(
+        sealed_under(&old_id),
+        "still under the old key before the rotation"
+    );
+
+    // Step 2: the rotation, through A; B follows.
+    let rotated = api(&a, &admin, "POST", "/api/v1/admin/rotate-key", "{}");
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    let rotation = rotated.json();
+    assert_eq!(rotation["old_key"], old_id.as_str(), "{rotation}");
+    assert_eq!(rotation["new_key"], new_id.as_str(), "{rotation}");
+    assert!(sealed_under(&new_id), "re-sealed under the new key");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(
+            data_b.path.with_extension("log")
+        )
+        .unwrap_or_default()
+        .contains("the cluster's master key changed")),
+        "B did not follow: {}",
+        node_logs()
+    );
+    // B seals what it is told now under the new key.
+    set(&b, "Later", LATER_AFTER);
+    assert!(sealed_under(&new_id), "B sealed under the old key");
+    deploy(&a, None, LATER_AFTER);
+
+    // Step 3: each node's secret.key replaced by the new key (the old key
+    // removed), one node at a time.
+    restart(a);
+    deploy(&b, Some(&data_b), LATER_AFTER);
+    std::fs::rename(
+        data_a.path.join("keys/next.key"),
+        data_a.path.join("secret.key"),
+    )
+    .unwrap();
+    let a = start(&data_a);
+    restart(b);
+    // A holds only the new key now: everything opens under it.
+    deploy(&a, Some(&data_a), LATER_AFTER);
+    std::fs::rename(
+        data_b.path.join("keys/next.key"),
+        data_b.path.join("secret.key"),
+    )
+    .unwrap();
+    let b = start(&data_b);
+    deploy(&b, None, LATER_AFTER);
+
+    // A node with only the old key refuses to start, naming both keys.
+    let data_c = DataDir::new();
+    std::fs::create_dir_all(&data_c.path).unwrap();
+    write_key_file(&data_c.path.join("secret.key"), &old_key);
+    let output = std::process::Command::new(tako_bin())
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_c.path)
+        .envs(env.iter().copied())
+        .env("TAKO_LOG", "error")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "this node's master key (id {old_id}) does not match the cluster's (id {new_id}): \
+             copy secret.key from another node"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // No node ever logged a value.
+    let logged = node_logs();
+    for value in [TOKEN, LATER, LATER_AFTER] {
+        assert!(!logged.contains(value), "a node logged a sensitive value");
+    }
+    drop((a, b));
+}
+
+/// Spec cluster §2: a delivery claimed by a node that dies while routing it
+/// (its mirror fetch stalled behind a fault proxy) is routed by another
+/// node once the claim's lease ran out, exactly once: one release, one
+/// deployment, and the delivery names the node that routed it.
+#[test]
+fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
+    use tako_test_support::TempGitRepo;
+    use tako_test_support::fault_proxy::FaultProxy;
+    use tako_test_support::git_server::{BareRepo, GitHttpServer};
+
+    let postgres = Postgres::start_new();
+    let url = postgres.create_database("tako");
+    let work = TempGitRepo::new();
+    work.write(
+        "takofile.yml",
+        "Project: Demo\nMappings:\n  - Branch: develop\n    Environment: DevTest\nSteps:\n  - Name: Deploy\n    Run: |\n      echo \"deployed #{Octopus.Release.Number}\"\n",
+    );
+    work.commit("Add the takofile");
+    let bare = BareRepo::new("acme/demo.git");
+    bare.push_from(&work, &["main"]);
+    let git = GitHttpServer::start(bare.root());
+    let target = git
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = FaultProxy::start(&target);
+    let repository = format!("{}/acme/demo.git", proxy.url());
+    let origin = Origin { work, bare };
+    let env = vec![
+        ("TAKO_WEBHOOK_SECRET", SECRET),
+        ("TAKO_DATABASE_URL", url.as_str()),
+        ("TAKO_DEPLOYMENT_LEASE", "4s"),
+        ("TAKO_LEASE_SWEEP", "500ms"),
+        ("TAKO_LOG", "info"),
+    ];
+    let (data_a, data_b) = (DataDir::new(), DataDir::new());
+    let start = |data: &DataDir| {
+        TakoServer::start_logging_to(
+            tako_bin(),
+            &data.path,
+            &[],
+            &env,
+            &data.path.with_extension("log"),
+        )
+    };
+    // A alone, so the delivery is surely its own.
+    let a = start(&data_a);
+    std::fs::create_dir_all(&data_b.path).unwrap();
+    std::fs::copy(
+        data_a.path.join("secret.key"),
+        data_b.path.join("secret.key"),
+    )
+    .unwrap();
+    let admin = a.token.clone().unwrap();
+    let db = Db::connect(&url);
+    let created = api(
+        &a,
+        &admin,
+        "POST",
+        "/api/v1/projects",
+        &serde_json::json!({"name": "Demo", "repository": repository}).to_string(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+
+    // A claims the push and hangs in its fetch.
+    proxy.stall();
+    let body = origin.push_commit_as(&repository, "develop", "app.txt", "v1", "The push");
+    let answer = post_push(&a.address, "orphan-1", &body, SECRET);
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let stored = || {
+        db.runtime
+            .block_on(db.store.get_delivery(&DeliveryId("orphan-1".to_owned())))
+    };
+    let delivery = || stored().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || stored()
+            .is_ok_and(|d| d.claimed_by == Some(node_id(&data_a)))
+            && proxy.connections() > 0),
+        "A never claimed the delivery and fetched: {:?}",
+        stored()
+    );
+    let held = delivery();
+    let a_lease = held.lease_until.unwrap();
+    assert!(held.outcome.is_none(), "{held:?}");
+
+    // B joins; A dies; the network heals. B waits out A's lease.
+    let b = start(&data_b);
+    a.kill();
+    proxy.heal();
+    assert!(
+        wait_until(Duration::from_secs(45), || delivery().outcome.is_some()),
+        "B never routed the dead node's delivery: {:?}\n{}",
+        delivery(),
+        std::fs::read_to_string(data_b.path.with_extension("log")).unwrap_or_default()
+    );
+    let routed = delivery();
+    assert_eq!(routed.claimed_by, Some(node_id(&data_b)), "{routed:?}");
+    assert!(
+        routed.completed_at.unwrap() >= a_lease,
+        "routed at {:?}, before A's lease ran out at {a_lease}",
+        routed.completed_at
+    );
+    assert!(
+        matches!(routed.outcome, Some(DeliveryOutcome::Queued { .. })),
+        "{routed:?}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || db
+            .deployments()
+            .first()
+            .is_some_and(|d| d.state.is_final())),
+        "{:?}",
+        db.deployments()
+    );
+    // Exactly once: one release, one deployment, run by B.
+    assert_eq!(postgres.psql("tako", "SELECT count(*) FROM releases"), "1");
+    let deployments = db.deployments();
+    assert_eq!(deployments.len(), 1, "{deployments:?}");
+    assert_eq!(
+        deployments[0].state,
+        DeploymentState::Success,
+        "{}",
+        db.log(&deployments[0])
+    );
+    assert_eq!(deployments[0].claimed_by, Some(node_id(&data_b)));
+
+    // The delivery's record, through the API, says so.
+    let shown = api(&b, &admin, "GET", "/api/v1/deliveries/orphan-1", "");
+    assert_eq!(shown.status, 200, "{}", shown.text());
+    let shown = shown.json();
+    assert_eq!(shown["state"], "done", "{shown}");
+    assert_eq!(shown["claimed_by"], node_id(&data_b).0.as_str(), "{shown}");
+    // And `tako delivery show`, as a person reads it.
+    let output = std::process::Command::new(tako_bin())
+        .args(["delivery", "show", "orphan-1"])
+        .env("TAKO_SERVER", &b.url)
+        .env("TAKO_TOKEN", &admin)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains(&format!("Routed by    node {}", node_id(&data_b)))
+            && text.contains(&format!(
+                "Warning      node {} stopped renewing its claim before routing this delivery",
+                node_id(&data_a)
+            )),
+        "{text}"
+    );
+    assert_eq!(
+        shown["warnings"],
+        serde_json::json!([format!(
+            "node {} stopped renewing its claim before routing this delivery; node {} took it over",
+            node_id(&data_a),
+            node_id(&data_b)
+        )]),
+        "{shown}"
+    );
+    assert_eq!(shown["outcome"]["kind"], "queued", "{shown}");
+    assert_eq!(
+        shown["outcome"]["deployment"], deployments[0].id.0,
+        "{shown}"
+    );
+    drop(b);
+}

@@ -232,6 +232,24 @@ fn database_start_up_problems_are_clear_and_never_show_the_password() {
     );
     assert!(output.contains("cannot reach the database"), "{output}");
     assert!(!output.contains("hunter2"), "{output}");
+    assert!(!output.contains("panicked"), "{output}");
+
+    // The same with the password in a file: not shown either.
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "hunter3-from-file\n").unwrap();
+    let (code, output) = run(&[
+        "--database-url",
+        &format!("postgres://tako@127.0.0.1:{port}/tako"),
+        "--database-password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("cannot reach the database"), "{output}");
+    assert!(
+        !output.contains("hunter3") && !output.contains("panicked"),
+        "{output}"
+    );
 
     // An empty password file.
     let dir = tempfile::tempdir().unwrap();

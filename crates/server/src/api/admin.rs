@@ -48,10 +48,14 @@ pub(crate) async fn revoke_token(
 }
 
 /// A new master key: every secret is re-sealed under it in one transaction
-/// while the server keeps serving, and the old key is deleted.
+/// while the server keeps serving. With a key added under the data
+/// directory's `keys/` (on every node of a cluster), that key becomes the
+/// cluster's and every node follows; otherwise a fresh key (SQLite: one
+/// node), and the old key is deleted. 409 when several keys were added, or
+/// none on PostgreSQL.
 #[utoipa::path(post, path = "/api/v1/admin/rotate-key", tag = "admin",
     responses((status = 200, body = KeyRotation), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn rotate_key(
     Admin(who): Admin,
     State(state): State<Arc<AppState>>,

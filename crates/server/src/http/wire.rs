@@ -245,6 +245,7 @@ impl ToWire for Delivery {
             outcome: delivery.outcome.as_ref().map(to_wire),
             completed_at: opt_time(delivery.completed_at),
             warnings: delivery.warnings.clone(),
+            claimed_by: delivery.claimed_by.as_ref().map(|node| node.0.clone()),
             forward: None,
         }
     }

@@ -31,6 +31,10 @@ pub(crate) async fn duplicate_delivery_ids(factory: &dyn StoreFactory) {
         delivery("d-1", "web").body,
         "the first body is kept"
     );
+    assert_eq!(
+        claimed.previous_claim, None,
+        "a first claim takes over nothing"
+    );
     assert!(
         store
             .claim_pending_delivery(&node("a"), LONG)
@@ -122,6 +126,8 @@ pub(crate) async fn expired_claims_are_taken_again(factory: &dyn StoreFactory) {
         .unwrap();
     assert_eq!(again.delivery.id.0, "one");
     assert_eq!(again.delivery.claimed_by, Some(node("b")));
+    // The claim took over node a's: it says whose.
+    assert_eq!(again.previous_claim, Some(node("a")));
     assert_eq!(again.body, delivery("one", "web").body);
     assert_eq!(again.delivery.event, "push");
     assert_eq!(again.delivery.git_ref.as_deref(), Some("refs/heads/main"));
@@ -152,6 +158,8 @@ pub(crate) async fn a_restarted_node_takes_its_own_claims_again(factory: &dyn St
         .unwrap()
         .unwrap();
     assert_eq!(again.delivery.id.0, "one");
+    // A released claim is no takeover.
+    assert_eq!(again.previous_claim, None);
     assert!(
         store
             .claim_pending_delivery(&node("a"), LONG)

@@ -238,6 +238,15 @@ fn print_delivery(delivery: &DeliveryDto) {
         println!("Commit       {after}");
     }
     println!("State        {}", delivery.state);
+    if let Some(node) = &delivery.claimed_by {
+        // Done: the node that routed it; pending: the node routing it.
+        let label = if delivery.state == "done" {
+            "Routed by"
+        } else {
+            "Claimed by"
+        };
+        println!("{label:<13}node {node}");
+    }
     let outcome = outcome(delivery);
     if !outcome.is_empty() {
         println!("Outcome      {outcome}");

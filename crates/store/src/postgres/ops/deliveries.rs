@@ -151,12 +151,14 @@ pub(in crate::postgres) async fn claim_pending_delivery(
     let row = opt(
         client,
         &format!(
-            "UPDATE deliveries SET claimed_by = $1, lease_until = $2
-             WHERE seq = (SELECT seq FROM deliveries
-                          WHERE state = 'pending' AND (lease_until IS NULL OR lease_until <= $3)
-                          ORDER BY seq LIMIT 1
-                          FOR UPDATE SKIP LOCKED)
-             RETURNING {DELIVERY_COLUMNS}, body"
+            "WITH picked AS (SELECT seq AS picked_seq, claimed_by AS previous FROM deliveries
+                             WHERE state = 'pending'
+                               AND (lease_until IS NULL OR lease_until <= $3)
+                             ORDER BY seq LIMIT 1
+                             FOR UPDATE SKIP LOCKED)
+             UPDATE deliveries SET claimed_by = $1, lease_until = $2
+             FROM picked WHERE seq = picked.picked_seq
+             RETURNING {DELIVERY_COLUMNS}, body, picked.previous"
         ),
         &[&node.0, &lease_until(now, lease), &now],
     )
@@ -167,6 +169,7 @@ pub(in crate::postgres) async fn claim_pending_delivery(
         Ok(ClaimedDelivery {
             delivery,
             body: get(&row, 18)?,
+            previous_claim: get::<Option<String>>(&row, 19)?.map(NodeId),
         })
     })
     .transpose()

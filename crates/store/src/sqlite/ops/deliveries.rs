@@ -126,25 +126,41 @@ pub(in crate::sqlite) fn claim_pending_delivery(
     lease: Duration,
 ) -> StoreResult<Option<ClaimedDelivery>> {
     let now = now_ms();
-    let mut claim = conn
+    // RETURNING sees only the new row: the previous holder is read first,
+    // in the same transaction.
+    let tx = conn.transaction().map_err(db("claim a delivery"))?;
+    let picked: Option<(i64, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT seq, claimed_by FROM deliveries
+             WHERE state = 'pending' AND (lease_until IS NULL OR lease_until <= ?1)
+             ORDER BY seq LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row([now], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(db("claim a delivery"))?;
+    let Some((seq, previous)) = picked else {
+        return Ok(None);
+    };
+    let claimed = tx
         .prepare_cached(&format!(
-            "UPDATE deliveries SET claimed_by = ?1, lease_until = ?2
-             WHERE seq = (SELECT seq FROM deliveries
-                          WHERE state = 'pending' AND (lease_until IS NULL OR lease_until <= ?3)
-                          ORDER BY seq LIMIT 1)
+            "UPDATE deliveries SET claimed_by = ?1, lease_until = ?2 WHERE seq = ?3
              RETURNING {DELIVERY_COLUMNS}, body"
         ))
-        .map_err(db("claim a delivery"))?;
-    claim
-        .query_row(params![node.0, lease_until(now, lease), now], |row| {
-            let (delivery, _) = delivery_row(row)?;
-            Ok(ClaimedDelivery {
-                delivery,
-                body: row.get(18)?,
+        .and_then(|mut claim| {
+            claim.query_row(params![node.0, lease_until(now, lease), seq], |row| {
+                let (delivery, _) = delivery_row(row)?;
+                Ok(ClaimedDelivery {
+                    delivery,
+                    body: row.get(18)?,
+                    previous_claim: previous.map(NodeId),
+                })
             })
         })
-        .optional()
-        .map_err(db("claim a delivery"))
+        .map_err(db("claim a delivery"))?;
+    tx.commit().map_err(db("claim a delivery"))?;
+    Ok(Some(claimed))
 }
 
 pub(in crate::sqlite) fn complete_delivery(
