@@ -50,6 +50,20 @@ async fn text_of(client: &Client, css: &str) -> Option<String> {
     client.find(Locator::Css(css)).await.ok()?.text().await.ok()
 }
 
+/// The text of `css` once the page (refreshed) shows it: a deployment's
+/// state and its error message may be stored a moment apart.
+async fn wait_for_text(client: &Client, css: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(text) = text_of(client, css).await {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{css} never appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.refresh().await.unwrap();
+    }
+}
+
 async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
@@ -223,7 +237,7 @@ async fn a_paused_deployment_is_answered_with_the_pages_buttons() {
     wait_for_state(client, PAUSED).await;
     answer(client, "abort", "not now").await;
     wait_for_state(client, "Failed").await;
-    let error = text_of(client, "#steps .error").await.unwrap();
+    let error = wait_for_text(client, "#steps .error").await;
     assert!(error.contains("aborted at step 'Wait' by"), "{error}");
     assert!(error.ends_with(": not now"), "{error}");
     click(client, "form.retry button[value=start]").await;
