@@ -91,6 +91,7 @@ pub struct Started {
     tls: Option<ServerTls>,
     router: axum::Router,
     work_root: std::path::PathBuf,
+    store: Arc<dyn Store>,
 }
 
 impl Started {
@@ -104,6 +105,12 @@ impl Started {
     /// stops when the server stops.
     pub fn work_root(&self) -> std::path::PathBuf {
         self.work_root.clone()
+    }
+
+    /// What closes the store once the server's tasks are gone (see
+    /// [`StoreCloser::close`]).
+    pub fn store_closer(&self) -> StoreCloser {
+        StoreCloser(Arc::clone(&self.store))
     }
 
     /// Serves until `stop` resolves, then stops accepting connections and
@@ -520,7 +527,33 @@ pub async fn start(
         tls,
         router: app(state),
         work_root: config.data_dir.join("work"),
+        store,
     })
+}
+
+/// The server's last reference to its store, kept to close it when the
+/// process stops: SQLite's writer then runs its last checkpoint and the
+/// WAL file is removed, instead of being left for the next start to
+/// replay.
+pub struct StoreCloser(Arc<dyn Store>);
+
+impl StoreCloser {
+    /// Waits (up to `within`) for every other reference to the store to be
+    /// dropped, which happens as the runtimes drop their tasks, then closes
+    /// it on this thread. Returns `false` when something still held it: the
+    /// store is then left open, and the process' exit ends it as a crash
+    /// would (nothing is lost; the next start replays the WAL).
+    pub fn close(self, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while Arc::strong_count(&self.0) > 1 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(self.0);
+        true
+    }
 }
 
 /// How often deployments awaiting approval are checked for their timeout.

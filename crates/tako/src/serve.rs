@@ -10,6 +10,9 @@ use crate::cli::ServeArgs;
 
 /// How long requests in flight get to finish after a stop signal.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long the stop waits for the runtimes' tasks to let go of the store
+/// before it closes it (SQLite's last checkpoint).
+const STORE_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     tracing_subscriber::fmt()
@@ -103,7 +106,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the deployments' async runtime")?;
     let background_handle = background.handle().clone();
-    let work_root = runtime.block_on(async move {
+    let (work_root, store) = runtime.block_on(async move {
         let insecure = config.insecure_unsigned_webhooks && config.webhook_secret.is_none();
         let data_dir = config.data_dir.clone();
         let started = tako_server::serve::start(config, background_handle).await?;
@@ -127,6 +130,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         }
         println!("Tako listening on {}://{} (data in {})", started.scheme(), started.address, data_dir.display());
         let work_root = started.work_root();
+        let store = started.store_closer();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = started.serve_until(async move {
             let _ = stopped.await;
@@ -145,7 +149,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
                 }
             }
         }
-        Ok::<_, anyhow::Error>(work_root)
+        Ok::<_, anyhow::Error>((work_root, store))
     })?;
     // The runtime goes first, so that no deployment task sees its script
     // killed and records a failure; then the scripts, so that none outlives
@@ -155,6 +159,13 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     let killed = tako_server::scheduler::kill_running_scripts(&work_root);
     if killed > 0 {
         eprintln!("Stopped {killed} running script(s)");
+    }
+    // Last, the store: its final checkpoint, and its file closed.
+    if !store.close(STORE_CLOSE_WAIT) {
+        eprintln!(
+            "Stopped without closing the database: something still used it after {} s (nothing is lost; the next start replays its journal)",
+            STORE_CLOSE_WAIT.as_secs()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

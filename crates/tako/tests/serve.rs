@@ -786,6 +786,40 @@ fn a_sigterm_stops_the_server_cleanly_and_leaves_no_script_running() {
     drop(server);
 }
 
+/// A stop closes the database as its last act: SQLite's writer runs its
+/// final checkpoint and the WAL file is removed, so nothing is left for
+/// the next start to replay (and what retention freed reaches the file).
+#[test]
+fn a_sigterm_closes_the_database_and_leaves_no_write_ahead_log() {
+    let origin = Origin::new(ROUTING);
+    let data = DataDir::new();
+    let server = start(&data);
+    for n in 0..5 {
+        let body = origin.push_commit("develop", "app.txt", &format!("v{n}"), "a change");
+        assert_eq!(
+            post_push(&server, &format!("wal-{n}"), &body, SECRET).status,
+            202
+        );
+    }
+    let db = Db::open(&data);
+    db.wait_until_finished(5);
+    // The test's own connections go first: the server's must be the last.
+    drop(db);
+    let wal = data.path.join("tako.db-wal");
+    assert!(wal.exists(), "the running server keeps a WAL file");
+    let status = server
+        .terminate(Duration::from_secs(20))
+        .expect("tako serve exits after SIGTERM");
+    assert!(status.success(), "tako serve exited {status} after SIGTERM");
+    let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(
+        left,
+        0,
+        "the stop left {left} bytes of WAL in {}",
+        wal.display()
+    );
+}
+
 /// Deployments run below the intake's CPU priority (`deployment_nice`,
 /// default 10): a step's script inherits its thread's nice value, read here
 /// from `/proc/self/stat` by the script itself; `0` leaves it unchanged.
