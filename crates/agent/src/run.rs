@@ -843,7 +843,7 @@ impl Agent<'_> {
             // The server counts attempts: each is a job of its own.
             attempt: 1,
             attempts: 1,
-            withheld_secrets: &[],
+            for_agents: None,
         };
         executor.run(step_job, log, cancel).await
     }

@@ -13,8 +13,11 @@
 //! seen only by a step whose `Roles` include one of them
 //! ([`resolve_for_roles`]), never by a step on the server, and scoping by
 //! role makes it more specific within its source, as scoping by
-//! environment does. The sensitive values a step with roles must not
-//! receive are [`withheld_from`] it.
+//! environment does. A step's agents are each given the values of the
+//! roles they share with the step ([`role_overrides`] over the server's,
+//! [`relevant_roles`] telling which role sets resolve alike); a sensitive
+//! value scoped only to roles an agent lacks is not among the values it
+//! sees, not even among those to mask.
 
 /// Where a value was defined; later variants take precedence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -161,7 +164,9 @@ pub fn resolve(candidates: &[VariableValue], environment: &str) -> ResolvedVaria
 /// The values a step targeting `roles` sees in a deployment into
 /// `environment`: [`resolve`]'s, with the values scoped to one of `roles`
 /// (more specific within their source) and without those scoped only to
-/// other roles. `sensitive_values` holds only the sensitive values it sees.
+/// other roles. `sensitive_values` holds only the sensitive values it sees:
+/// the values to mask that may go with a job of an agent with `roles`
+/// (a value scoped only to roles it lacks is not among them).
 pub fn resolve_for_roles(
     candidates: &[VariableValue],
     environment: &str,
@@ -170,20 +175,49 @@ pub fn resolve_for_roles(
     pick(candidates, environment, roles)
 }
 
-/// The sensitive values of `environment` that a step targeting `roles`
-/// must not receive: scoped only to other roles, and not also the value of
-/// something it sees (they are not even put in the list of values to mask
-/// that goes with its jobs).
-pub fn withheld_from(
+/// What a step targeting `roles` sees otherwise than a step on the server
+/// in a deployment into `environment`: each name whose winning value for
+/// `roles` ([`resolve_for_roles`]) is not the server's ([`resolve`]), with
+/// that value. Empty without `roles`.
+pub fn role_overrides(
+    candidates: &[VariableValue],
+    environment: &str,
+    roles: &[String],
+) -> Vec<(String, String)> {
+    if roles.is_empty() {
+        return Vec::new();
+    }
+    let server = pick(candidates, environment, &[]);
+    pick(candidates, environment, roles)
+        .values
+        .into_iter()
+        .filter(|(name, value)| {
+            !server
+                .values
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case(name) && v == value)
+        })
+        .collect()
+}
+
+/// Of `roles`, those some value of `environment` is scoped to (compared
+/// without case, in `roles`' spelling, each once): two sets of roles with
+/// the same relevant ones see the same values.
+pub fn relevant_roles(
     candidates: &[VariableValue],
     environment: &str,
     roles: &[String],
 ) -> Vec<String> {
-    let seen = sensitive_in(candidates, environment, |c| c.applies_to_roles(roles));
-    sensitive_in(candidates, environment, |c| !c.applies_to_roles(roles))
-        .into_iter()
-        .filter(|value| !seen.contains(value))
-        .collect()
+    let mut relevant: Vec<String> = Vec::new();
+    for role in roles {
+        let scoped = candidates.iter().any(|c| {
+            c.applies_to(environment) && c.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+        });
+        if scoped && !relevant.iter().any(|r| r.eq_ignore_ascii_case(role)) {
+            relevant.push(role.clone());
+        }
+    }
+    relevant
 }
 
 fn sensitive_in(
@@ -354,28 +388,41 @@ mod tests {
         assert_eq!(value_of(&web, "Both").unwrap(), "prod-web");
         assert!(web.sensitive_values.is_empty());
         assert_eq!(
-            withheld_from(&values, "Production", &roles(&["web"])),
-            ["db-secret"]
+            role_overrides(&values, "Production", &roles(&["web"])),
+            [
+                ("Url".to_owned(), "https://web".to_owned()),
+                ("Both".to_owned(), "prod-web".to_owned())
+            ]
         );
 
         let db = resolve_for_roles(&values, "Production", &roles(&["db", "other"]));
         assert_eq!(value_of(&db, "Url").unwrap(), "https://any");
         assert_eq!(value_of(&db, "DbKey").unwrap(), "db-secret");
         assert_eq!(db.sensitive_values, ["db-secret"]);
-        assert!(withheld_from(&values, "Production", &roles(&["db"])).is_empty());
+        assert_eq!(
+            role_overrides(&values, "Production", &roles(&["db"])),
+            [("DbKey".to_owned(), "db-secret".to_owned())]
+        );
+        assert!(role_overrides(&values, "Production", &[]).is_empty());
+        assert_eq!(
+            relevant_roles(&values, "Production", &roles(&["Db", "other", "web", "DB"])),
+            ["Db", "web"]
+        );
         // Scoped to another environment: invisible whatever the role.
         let dev = resolve_for_roles(&values, "DevTest", &roles(&["web"]));
         assert_eq!(value_of(&dev, "Both"), None);
     }
 
     #[test]
-    fn a_withheld_secret_that_a_step_also_sees_under_another_name_is_not_withheld() {
+    fn a_role_scoped_secret_that_a_step_also_sees_under_another_name_is_among_its_secrets() {
         let values = [
             VariableValue::new(Project, "A", "shared")
                 .for_roles(["db"])
                 .sensitive(),
             VariableValue::new(Project, "B", "shared").sensitive(),
         ];
-        assert!(withheld_from(&values, "Production", &["web".to_owned()]).is_empty());
+        let web = resolve_for_roles(&values, "Production", &["web".to_owned()]);
+        assert_eq!(web.sensitive_values, ["shared"]);
+        assert_eq!(value_of(&web, "A"), None);
     }
 }

@@ -5,7 +5,11 @@
 //! recorded with its reason. A running step's texts are substituted with the
 //! deployment's variables (`Script:` files and step templates are read from
 //! the checkout and substituted here too), giving a self-contained
-//! [`ResolvedStep`]; the [`StepExecutor`] chosen for the step
+//! [`ResolvedStep`] (one with `Roles` is resolved with the values scoped
+//! to any of its roles, and again for each agent's roles when its executor
+//! asks, [`StepJob::for_agents`]: each agent's job holds the values of the
+//! roles that agent shares with the step, and no secret scoped only to
+//! others); the [`StepExecutor`] chosen for the step
 //! ([`Executors`]) runs it and returns its state, outputs and artifacts
 //! ([`crate::executor`]). The engine makes outputs readable by later steps,
 //! applies the failure rules and sets `Tako.Deployment.Error`. Every line
@@ -24,7 +28,9 @@
 //! A failed step is data ([`StepState::Failed`]); the engine itself does not
 //! fail: whatever goes wrong with one step is reported as that step's failure.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tako_core::Masker;
@@ -36,7 +42,7 @@ use tako_core::system::{
     step_variables, system_variables,
 };
 use tako_core::variables::{
-    VariableSource, VariableValue, resolve, resolve_for_roles, withheld_from,
+    VariableSource, VariableValue, relevant_roles, resolve, resolve_for_roles, role_overrides,
 };
 use tako_octostache::VariableDictionary;
 use tako_takofile::{Step, StepAction, UsesKind, WithValue};
@@ -45,8 +51,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::eval_context;
 use crate::confine::confine;
 use crate::executor::{
-    Executors, LocalExecutor, ResolvedAction, ResolvedStep, StepExecutor, StepJob, StepOutput,
-    StepRun, TemplateOrigin,
+    AgentStep, Executors, ForAgents, LocalExecutor, ResolvedAction, ResolvedStep, StepExecutor,
+    StepJob, StepOutput, StepRun, TemplateOrigin,
 };
 use crate::sink::{LogSink, TaskLog};
 use crate::steps::{self, StepError};
@@ -439,52 +445,158 @@ enum Ended {
 }
 
 impl Deployment<'_> {
-    /// For a step with `Roles`: the variables it sees (the server's, with
-    /// the values scoped to one of its roles), or `None` when that is the
-    /// server's; and the sensitive values scoped only to other roles, which
-    /// must not reach its agents (not even in their list of values to mask).
-    fn for_roles(&self, step: &Step) -> (Option<VariableDictionary>, Vec<String>) {
-        let Some(targets) = &step.targets else {
-            return (None, Vec::new());
-        };
-        if self.candidates.iter().all(|c| c.roles.is_empty()) {
-            return (None, Vec::new());
+    /// The variables a step sees for `roles` (the relevant roles it shares
+    /// with its agent, [`Deployment::role_key`]): the server's, with the
+    /// values scoped to one of them.
+    fn variables_for(&self, roles: &[String]) -> Cow<'_, VariableDictionary> {
+        let overrides = role_overrides(&self.candidates, &self.environment, roles);
+        if overrides.is_empty() {
+            return Cow::Borrowed(&self.variables);
         }
-        let scoped = resolve_for_roles(&self.candidates, &self.environment, &targets.roles);
         let mut variables = self.variables.clone();
-        let mut changed = false;
-        for (name, value) in scoped.values {
-            if variables.get_raw(&name) != Some(value.as_str()) {
-                variables.set(name, value);
-                changed = true;
-            }
+        for (name, value) in overrides {
+            variables.set(name, value);
         }
-        let withheld = withheld_from(&self.candidates, &self.environment, &targets.roles);
-        (changed.then_some(variables), withheld)
+        Cow::Owned(variables)
+    }
+
+    /// Of a step's roles, those some value is scoped to and `agent` has
+    /// (all of them for `None`: the step as `tako run` runs it). Agents
+    /// with the same key see the same values.
+    fn role_key(&self, step_roles: &[String], agent: Option<&[String]>) -> Vec<String> {
+        let mut key = relevant_roles(&self.candidates, &self.environment, step_roles);
+        if let Some(agent) = agent {
+            key.retain(|role| agent.iter().any(|r| r.eq_ignore_ascii_case(role)));
+        }
+        key
+    }
+
+    /// The variables the job of an agent with `agent_roles` would see for
+    /// a step targeting `step_roles`, evaluated (what a plan shows).
+    pub(crate) fn job_variables(
+        &self,
+        step_roles: &[String],
+        agent_roles: &[String],
+    ) -> Vec<(String, String)> {
+        let key = self.role_key(step_roles, Some(agent_roles));
+        script_variables(&self.variables_for(&key))
     }
 
     /// Substitutes `template`, logging warnings; an error fails the step.
     fn substitute(&self, template: &str, log: &TaskLog<'_>) -> Result<String, StepError> {
-        substitute_in(&self.variables, template, log)
+        let mut warnings = Vec::new();
+        let substituted = substitute_in(&self.variables, template, &mut warnings);
+        for warning in &warnings {
+            log.tako(LogLevel::Warning, warning);
+        }
+        substituted
     }
 }
 
-/// Substitutes `template` with `variables`, logging warnings.
+/// Substitutes `template` with `variables`, keeping the warnings.
 fn substitute_in(
     variables: &VariableDictionary,
     template: &str,
-    log: &TaskLog<'_>,
+    warnings: &mut Vec<String>,
 ) -> Result<String, StepError> {
     match variables.evaluate(template, &eval_context()) {
         Ok(rendered) => {
-            for warning in &rendered.warnings {
-                log.tako(LogLevel::Warning, &warning.to_string());
-            }
+            warnings.extend(rendered.warnings.iter().map(ToString::to_string));
             Ok(rendered.text)
         }
         Err(error) => Err(StepError::Failed(format!(
             "variable substitution failed: {error}"
         ))),
+    }
+}
+
+/// A step with `Roles` resolved for the roles its agents share with it:
+/// the step as `tako run` runs it (all of its roles) first, then, as the
+/// executor asks, each agent's ([`ForAgents`]). Agents whose relevant roles
+/// are the same share one resolution; a warning is logged once.
+struct RoleScope<'d, 'p> {
+    run: &'d Deployment<'p>,
+    index: usize,
+    step: &'d Step,
+    /// The step's roles some value is scoped to.
+    relevant: Vec<String>,
+    /// The resolutions made so far, by their roles.
+    made: Mutex<Vec<(Vec<String>, Arc<AgentStep>)>>,
+    /// The warnings logged so far.
+    warned: Mutex<Vec<String>>,
+}
+
+impl<'d, 'p> RoleScope<'d, 'p> {
+    fn new(run: &'d Deployment<'p>, index: usize, step: &'d Step, roles: &[String]) -> Self {
+        RoleScope {
+            run,
+            index,
+            step,
+            relevant: run.role_key(roles, None),
+            made: Mutex::new(Vec::new()),
+            warned: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The step resolved for `key` (of [`RoleScope::relevant`]).
+    fn resolve_key(
+        &self,
+        key: Vec<String>,
+        log: &mut TaskLog<'_>,
+    ) -> Result<Arc<AgentStep>, String> {
+        let made = self.made.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, step)) = made.iter().find(|(k, _)| *k == key) {
+            return Ok(step.clone());
+        }
+        drop(made);
+        let variables = self.run.variables_for(&key);
+        let mut warnings = Vec::new();
+        let resolved = self
+            .run
+            .resolve_with(&variables, self.index, self.step, &mut warnings);
+        if let Ok((_, derived)) = &resolved {
+            for secret in derived {
+                log.mask_also(secret);
+            }
+        }
+        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        for warning in warnings {
+            if !warned.contains(&warning) {
+                log.tako(LogLevel::Warning, &warning);
+                warned.push(warning);
+            }
+        }
+        drop(warned);
+        let (step, derived) = resolved.map_err(|error| error.to_string())?;
+        let mut secrets =
+            resolve_for_roles(&self.run.candidates, &self.run.environment, &key).sensitive_values;
+        for secret in log.added_secrets().iter().chain(&derived) {
+            if !secrets.contains(secret) {
+                secrets.push(secret.clone());
+            }
+        }
+        let step = Arc::new(AgentStep { step, secrets });
+        self.made
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((key, step.clone()));
+        Ok(step)
+    }
+}
+
+impl ForAgents for RoleScope<'_, '_> {
+    fn resolve_for(
+        &self,
+        roles: &[String],
+        log: &mut TaskLog<'_>,
+    ) -> Result<Arc<AgentStep>, String> {
+        let key = self
+            .relevant
+            .iter()
+            .filter(|role| roles.iter().any(|r| r.eq_ignore_ascii_case(role)))
+            .cloned()
+            .collect();
+        self.resolve_key(key, log)
     }
 }
 
@@ -551,71 +663,84 @@ impl Deployment<'_> {
         } else {
             cancel.clone()
         };
-        // A step with `Roles` is substituted with the values scoped to its
-        // roles; the server's values are put back after.
-        let (scoped, withheld) = self.for_roles(step);
-        let server_variables = scoped.map(|v| std::mem::replace(&mut self.variables, v));
-        let resolved = self.resolve(index, step, log);
-        if let Some(server_variables) = server_variables {
-            self.variables = server_variables;
-        }
-        let state = match resolved {
-            Ok(resolved) => {
-                let first_error = self
-                    .first_error
-                    .as_deref()
-                    .map(|e| log.masker().mask(e).into_owned());
-                let attempts = step.retry.attempts();
-                let mut attempt = 1;
-                loop {
-                    if attempts > 1 {
-                        log.tako(
-                            LogLevel::Info,
-                            &format!("Step '{}': attempt {attempt} of {attempts}", step.name),
-                        );
-                    }
-                    let job = StepJob {
-                        step: &resolved,
-                        facts: self.facts,
-                        first_error: first_error.as_deref(),
-                        steps_so_far: &self.statuses,
-                        attempt,
-                        attempts,
-                        withheld_secrets: &withheld,
-                    };
-                    let run = executor.run(job, log, &step_cancel).await;
-                    if let StepState::Failed { reason } = &run.state
-                        && attempt < attempts
-                        && !step_cancel.is_cancelled()
-                    {
-                        // A failed attempt's outputs and artifacts are
-                        // dropped: only the attempt that counts leaves any.
-                        log.tako(
-                            LogLevel::Warning,
-                            &format!(
-                                "Step '{}': attempt {attempt} of {attempts} failed: {reason}; \
-                                 trying again in {}",
-                                step.name, step.retry.delay_text
-                            ),
-                        );
-                        log.flush();
-                        tokio::select! {
-                            () = tokio::time::sleep(step.retry.delay) => {}
-                            () = step_cancel.cancelled() => {
-                                break StepState::Cancelled;
-                            }
+        // A step with `Roles` is substituted with the values scoped to any
+        // of its roles, and for each agent's roles as its executor asks.
+        let ran = {
+            let scope = step
+                .targets
+                .as_ref()
+                .map(|targets| RoleScope::new(self, index, step, &targets.roles));
+            let resolved = match &scope {
+                Some(scope) => scope.resolve_key(scope.relevant.clone(), log),
+                None => self.resolve_here(index, step, log).map(|step| {
+                    Arc::new(AgentStep {
+                        step,
+                        secrets: Vec::new(),
+                    })
+                }),
+            };
+            match resolved {
+                Ok(resolved) => {
+                    let first_error = self
+                        .first_error
+                        .as_deref()
+                        .map(|e| log.masker().mask(e).into_owned());
+                    let attempts = step.retry.attempts();
+                    let mut attempt = 1;
+                    loop {
+                        if attempts > 1 {
+                            log.tako(
+                                LogLevel::Info,
+                                &format!("Step '{}': attempt {attempt} of {attempts}", step.name),
+                            );
                         }
-                        attempt += 1;
-                        continue;
+                        let job = StepJob {
+                            step: &resolved.step,
+                            facts: self.facts,
+                            first_error: first_error.as_deref(),
+                            steps_so_far: &self.statuses,
+                            attempt,
+                            attempts,
+                            for_agents: scope.as_ref().map(|s| s as &dyn ForAgents),
+                        };
+                        let run = executor.run(job, log, &step_cancel).await;
+                        if let StepState::Failed { reason } = &run.state
+                            && attempt < attempts
+                            && !step_cancel.is_cancelled()
+                        {
+                            // A failed attempt's outputs and artifacts are
+                            // dropped: only the attempt that counts leaves any.
+                            log.tako(
+                                LogLevel::Warning,
+                                &format!(
+                                    "Step '{}': attempt {attempt} of {attempts} failed: {reason}; \
+                                     trying again in {}",
+                                    step.name, step.retry.delay_text
+                                ),
+                            );
+                            log.flush();
+                            tokio::select! {
+                                () = tokio::time::sleep(step.retry.delay) => {}
+                                () = step_cancel.cancelled() => {
+                                    break Err(StepState::Cancelled);
+                                }
+                            }
+                            attempt += 1;
+                            continue;
+                        }
+                        break Ok(run);
                     }
-                    log.step_outputs(index, &run.outputs);
-                    self.kept.push((index, run.outputs.clone()));
-                    break self.absorb(&step.name, run, log);
                 }
+                Err(reason) => Err(StepState::Failed { reason }),
             }
-            Err(error) => StepState::Failed {
-                reason: error.to_string(),
-            },
+        };
+        let state = match ran {
+            Ok(run) => {
+                log.step_outputs(index, &run.outputs);
+                self.kept.push((index, run.outputs.clone()));
+                self.absorb(&step.name, run, log)
+            }
+            Err(state) => state,
         };
         if let StepState::Failed { reason } = &state
             && step.on_failure == tako_takofile::OnFailure::Ask
@@ -847,18 +972,45 @@ impl Deployment<'_> {
         }
     }
 
-    /// Turns `step` into a self-contained description: every text
-    /// substituted, `Script:` files and step templates read from the
-    /// checkout, the working directory confined.
-    fn resolve(
-        &mut self,
+    /// [`Deployment::resolve_with`] the server's variables, its warnings
+    /// logged and its template secrets masked.
+    fn resolve_here(
+        &self,
         index: usize,
         step: &Step,
         log: &mut TaskLog<'_>,
-    ) -> Result<ResolvedStep, StepError> {
+    ) -> Result<ResolvedStep, String> {
+        let mut warnings = Vec::new();
+        let resolved = self.resolve_with(&self.variables, index, step, &mut warnings);
+        if let Ok((_, secrets)) = &resolved {
+            for secret in secrets {
+                log.mask_also(secret);
+            }
+        }
+        for warning in &warnings {
+            log.tako(LogLevel::Warning, warning);
+        }
+        resolved
+            .map(|(resolved, _)| resolved)
+            .map_err(|error| error.to_string())
+    }
+
+    /// Turns `step` into a self-contained description with `variables`:
+    /// every text substituted, `Script:` files and step templates read
+    /// from the checkout, the working directory confined. Also gives the
+    /// sensitive values it derived (a step template's sensitive
+    /// parameters, to mask); substitution warnings go to `warnings`.
+    fn resolve_with(
+        &self,
+        variables: &VariableDictionary,
+        index: usize,
+        step: &Step,
+        warnings: &mut Vec<String>,
+    ) -> Result<(ResolvedStep, Vec<String>), StepError> {
+        let mut secrets = Vec::new();
         let working_directory = match &step.working_directory {
             Some(dir) => {
-                let dir = self.substitute(dir, log)?;
+                let dir = substitute_in(variables, dir, warnings)?;
                 let path = confine(&self.settings.working_dir, &dir).map_err(|source| {
                     StepError::Confine {
                         shown: format!("WorkingDirectory {dir:?}:"),
@@ -876,16 +1028,16 @@ impl Deployment<'_> {
         };
         let action = match &step.action {
             StepAction::Run(body) => {
-                let body = self.substitute(body, log)?;
+                let body = substitute_in(variables, body, warnings)?;
                 ResolvedAction::Script {
                     shell: step.shell.clone(),
                     body,
-                    variables: script_variables(&self.variables),
+                    variables: script_variables(variables),
                     template: None,
                 }
             }
             StepAction::Script(path) => {
-                let path = self.substitute(path, log)?;
+                let path = substitute_in(variables, path, warnings)?;
                 let file = confine(&self.settings.working_dir, &path).map_err(|source| {
                     StepError::Confine {
                         shown: format!("Script {path:?}:"),
@@ -895,11 +1047,11 @@ impl Deployment<'_> {
                 let body = std::fs::read_to_string(&file).map_err(|e| {
                     StepError::Failed(format!("cannot read script file {path:?}: {e}"))
                 })?;
-                let body = self.substitute(&body, log)?;
+                let body = substitute_in(variables, &body, warnings)?;
                 ResolvedAction::Script {
                     shell: step.shell.clone(),
                     body,
-                    variables: script_variables(&self.variables),
+                    variables: script_variables(variables),
                     template: None,
                 }
             }
@@ -907,7 +1059,7 @@ impl Deployment<'_> {
                 kind: UsesKind::Template(path),
                 with,
             } => {
-                let path = self.substitute(path, log)?;
+                let path = substitute_in(variables, path, warnings)?;
                 let file = confine(&self.settings.working_dir, &path).map_err(|source| {
                     StepError::Confine {
                         shown: format!("Uses {path:?}:"),
@@ -919,7 +1071,7 @@ impl Deployment<'_> {
                 })?;
                 let template = steps::step_template::load(&json, with)
                     .map_err(|e| StepError::Failed(format!("{path}: {e}")))?;
-                let mut variables = self.variables.clone();
+                let mut variables = variables.clone();
                 for parameter in &template.parameters {
                     variables.set(parameter.name.clone(), parameter.value.clone());
                 }
@@ -929,10 +1081,10 @@ impl Deployment<'_> {
                         .ok()
                         .flatten()
                         .unwrap_or_else(|| parameter.value.clone());
-                    log.add_secret(&evaluated);
-                    log.add_secret(&parameter.value);
+                    secrets.push(evaluated);
+                    secrets.push(parameter.value.clone());
                 }
-                let body = substitute_in(&variables, &template.body, log)?;
+                let body = substitute_in(&variables, &template.body, warnings)?;
                 let origin = TemplateOrigin {
                     path,
                     name: template.name,
@@ -947,7 +1099,7 @@ impl Deployment<'_> {
             StepAction::Uses { kind, with } => {
                 let mut parameters = Vec::with_capacity(with.len());
                 for (name, value) in with {
-                    parameters.push((name.clone(), self.substitute_value(value, log)?));
+                    parameters.push((name.clone(), substitute_value(variables, value, warnings)?));
                 }
                 ResolvedAction::Builtin {
                     kind: kind.clone(),
@@ -957,10 +1109,10 @@ impl Deployment<'_> {
         };
         // Built-in steps take no environment (as before the seam).
         let env = match action {
-            ResolvedAction::Script { .. } => self.script_environment(step, log)?,
+            ResolvedAction::Script { .. } => self.script_environment(variables, step, warnings)?,
             ResolvedAction::Builtin { .. } => Vec::new(),
         };
-        Ok(ResolvedStep {
+        let resolved = ResolvedStep {
             index,
             name: step.name.clone(),
             action,
@@ -969,7 +1121,8 @@ impl Deployment<'_> {
             timeout: step.timeout.duration,
             timeout_text: step.timeout.text.clone(),
             targets: step.targets.clone(),
-        })
+        };
+        Ok((resolved, secrets))
     }
 
     /// Makes an output readable by later steps and records it (masked).
@@ -990,34 +1143,13 @@ impl Deployment<'_> {
         });
     }
 
-    fn substitute_value(
-        &self,
-        value: &WithValue,
-        log: &TaskLog<'_>,
-    ) -> Result<WithValue, StepError> {
-        Ok(match value {
-            WithValue::Text(text) => WithValue::Text(self.substitute(text, log)?),
-            WithValue::List(items) => WithValue::List(
-                items
-                    .iter()
-                    .map(|item| self.substitute_value(item, log))
-                    .collect::<Result<_, _>>()?,
-            ),
-            WithValue::Map(entries) => WithValue::Map(
-                entries
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), self.substitute_value(v, log)?)))
-                    .collect::<Result<_, StepError>>()?,
-            ),
-        })
-    }
-
     /// The script's extra environment: the `TAKO_*` facts and the step's
     /// `Env` (substituted). `TAKO_WORKDIR` is the executor's to add.
     fn script_environment(
         &self,
+        variables: &VariableDictionary,
         step: &Step,
-        log: &TaskLog<'_>,
+        warnings: &mut Vec<String>,
     ) -> Result<Vec<(String, String)>, StepError> {
         let facts = self.facts;
         let mut env = vec![
@@ -1029,12 +1161,35 @@ impl Deployment<'_> {
             ("TAKO_GIT_COMMIT".to_owned(), facts.git_commit.clone()),
         ];
         for (name, value) in &step.env {
-            let value = self.substitute(value, log)?;
+            let value = substitute_in(variables, value, warnings)?;
             env.retain(|(existing, _)| existing != name);
             env.push((name.clone(), value));
         }
         Ok(env)
     }
+}
+
+/// `value` substituted with `variables`, its warnings kept.
+fn substitute_value(
+    variables: &VariableDictionary,
+    value: &WithValue,
+    warnings: &mut Vec<String>,
+) -> Result<WithValue, StepError> {
+    Ok(match value {
+        WithValue::Text(text) => WithValue::Text(substitute_in(variables, text, warnings)?),
+        WithValue::List(items) => WithValue::List(
+            items
+                .iter()
+                .map(|item| substitute_value(variables, item, warnings))
+                .collect::<Result<_, _>>()?,
+        ),
+        WithValue::Map(entries) => WithValue::Map(
+            entries
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), substitute_value(variables, v, warnings)?)))
+                .collect::<Result<_, StepError>>()?,
+        ),
+    })
 }
 
 /// Every variable, evaluated, for the script API's `get_octopusvariable`.

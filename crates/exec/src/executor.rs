@@ -91,7 +91,9 @@ pub struct TemplateOrigin {
 /// One step handed to an executor, with what the deployment knows so far.
 #[derive(Debug, Clone, Copy)]
 pub struct StepJob<'a> {
-    /// The step.
+    /// The step. One with `Roles` is resolved with the values scoped to any
+    /// of its roles (what `tako run` runs); an agent's job is resolved for
+    /// that agent's roles through [`StepJob::for_agents`].
     pub step: &'a ResolvedStep,
     /// Facts about the deployment.
     pub facts: &'a DeploymentFacts,
@@ -104,9 +106,57 @@ pub struct StepJob<'a> {
     pub attempt: u32,
     /// How many attempts the step may take.
     pub attempts: u32,
-    /// Sensitive values of the deployment scoped only to roles this step
-    /// does not target: never sent to its agents, not even to be masked.
-    pub withheld_secrets: &'a [String],
+    /// For a step with `Roles` run by the engine: the step resolved for
+    /// each agent's roles. `None` for a step without `Roles`, and for one
+    /// an agent runs from its job (already resolved for it).
+    pub for_agents: Option<&'a dyn ForAgents>,
+}
+
+/// A step with `Roles` as one agent's job holds it: resolved with the
+/// values scoped to the roles that agent shares with the step, and the
+/// sensitive values the job may hold or print, to mask. A sensitive value
+/// scoped only to roles the agent lacks is in neither.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AgentStep {
+    /// The step, substituted for the agent's roles.
+    pub step: ResolvedStep,
+    /// The values to mask: the environment's sensitive values the agent's
+    /// roles see, the deployment's sensitive outputs and masked values so
+    /// far, and the step template's sensitive parameters as resolved here.
+    pub secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for AgentStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secrets themselves are never printed.
+        f.debug_struct("AgentStep")
+            .field("step", &self.step.name)
+            .field("secrets", &self.secrets.len())
+            .finish()
+    }
+}
+
+/// Resolves a step with `Roles` for each agent that runs it (the engine
+/// does, as it resolves every step: [`crate::engine`]). The executor of
+/// agents asks once per agent; agents whose roles resolve alike share one
+/// resolution.
+pub trait ForAgents: Send + Sync {
+    /// The step as the job of an agent with `roles` holds it: substituted
+    /// with the values scoped to the roles it shares with the step (a value
+    /// scoped to a role the step does not target never applies). Its
+    /// substitution warnings and template secrets go to `log`. An error is
+    /// the step's failure reason.
+    fn resolve_for(
+        &self,
+        roles: &[String],
+        log: &mut TaskLog<'_>,
+    ) -> Result<std::sync::Arc<AgentStep>, String>;
+}
+
+impl std::fmt::Debug for dyn ForAgents + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForAgents")
+    }
 }
 
 /// An output variable a step set (its value unmasked: the engine makes it
@@ -376,7 +426,7 @@ impl StepExecutor for LocalExecutor {
             log.tako(
                 LogLevel::Info,
                 &format!(
-                    "Step '{}' runs on agents with the roles {} on a server; here it runs on this machine",
+                    "Step '{}' runs on agents with the roles {} on a server; here it runs on this machine, with the values scoped to any of those roles",
                     job.step.name,
                     targets.roles.join(", ")
                 ),

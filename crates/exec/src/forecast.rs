@@ -11,6 +11,12 @@
 //! value shown has passed the masker; a value that holds a sensitive value
 //! is shown as `********` whole.
 //!
+//! A step with `Roles` is shown as it would run: [`forecast`] as `tako run`
+//! runs it here (its variables with the values scoped to any of its roles);
+//! [`forecast_on_agents`] on the agents a chooser gives, each with the
+//! variables its job would hold (the values of the roles it shares with
+//! the step, as [`crate::engine`] resolves an agent's job), masked.
+//!
 //! A condition that refers to something known only while the deployment
 //! runs (an output variable of an earlier step) evaluates as the engine
 //! would evaluate it now, with a warning: the step's [`ForecastStep::note`]
@@ -23,6 +29,7 @@ use std::time::Duration;
 use tako_core::log::{LogLevel, LogLine};
 use tako_core::mask::MASK;
 use tako_core::step::{RunDecision, SkipReason, StepState};
+use tako_core::system::agent_variables;
 use tako_takofile::StepTargets;
 
 use crate::engine::{DeploymentPlan, RunSettings, begin};
@@ -95,9 +102,39 @@ pub struct ForecastStep {
     /// `Roles` and how agents are chosen.
     pub targets: Option<StepTargets>,
     /// The variables this step sees besides the deployment's
-    /// ([`Forecast::variables`]): its own name, earlier steps' statuses.
+    /// ([`Forecast::variables`]): its own name, earlier steps' statuses
+    /// (for a step with `Roles` here, the values scoped to its roles too;
+    /// on agents, what every job of it sees).
+    pub variables: Vec<ForecastVariable>,
+    /// On agents: one per agent it would run on, in the chooser's order.
+    pub jobs: Vec<ForecastJob>,
+}
+
+/// An agent a step with `Roles` would run on, as a chooser gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForecastAgent {
+    /// Its name.
+    pub name: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+}
+
+/// One agent's job of a step, as a plan shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForecastJob {
+    /// The agent's name.
+    pub agent: String,
+    /// The agent's roles.
+    pub roles: Vec<String>,
+    /// The variables its job would hold besides the deployment's and the
+    /// step's ([`ForecastStep::variables`]): the values scoped to the roles
+    /// it shares with the step, its `Tako.Agent.*` values.
     pub variables: Vec<ForecastVariable>,
 }
+
+/// Chooses the agents of a step with `Roles`, or says what the step
+/// would do without any (its `WhenNoAgents`: skipped, or failed).
+pub type ChooseAgents<'a> = dyn Fn(&StepTargets) -> Result<Vec<ForecastAgent>, StepState> + 'a;
 
 /// What a deployment would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,9 +145,21 @@ pub struct Forecast {
     pub steps: Vec<ForecastStep>,
 }
 
-/// What `plan` would do: each step's decision as the engine takes it, every
-/// step that runs assumed to succeed. Runs nothing, reads no file.
+/// What `plan` would do here (`tako run`): each step's decision as the
+/// engine takes it, every step that runs assumed to succeed. Runs nothing,
+/// reads no file.
 pub fn forecast(plan: &DeploymentPlan) -> Forecast {
+    forecast_where(plan, None)
+}
+
+/// What `plan` would do on a server: as [`forecast`], a step with `Roles`
+/// on the agents `choose` gives (or skipped or failed as it says), with
+/// each agent's job's variables.
+pub fn forecast_on_agents(plan: &DeploymentPlan, choose: &ChooseAgents<'_>) -> Forecast {
+    forecast_where(plan, Some(choose))
+}
+
+fn forecast_where(plan: &DeploymentPlan, choose: Option<&ChooseAgents<'_>>) -> Forecast {
     // Never read: nothing is resolved or run.
     let settings = RunSettings {
         working_dir: PathBuf::new(),
@@ -135,16 +184,48 @@ pub fn forecast(plan: &DeploymentPlan) -> Forecast {
         shown.sort_by_key(|v| v.name.to_lowercase());
         shown
     };
-    let common = show(run.variables(), log.masker());
+    let common_raw = run.variables();
+    let common = show(common_raw.clone(), log.masker());
+    // The pairs of `pairs` that are not among `seen` (by name and value).
+    let besides = |pairs: Vec<(String, String)>, seen: &[(String, String)]| {
+        pairs
+            .into_iter()
+            .filter(|(name, value)| {
+                !seen
+                    .iter()
+                    .any(|(n, v)| n.eq_ignore_ascii_case(name) && v == value)
+            })
+            .collect::<Vec<_>>()
+    };
     let mut steps = Vec::with_capacity(plan.steps.len());
     for (index, step) in plan.steps.iter().enumerate() {
         let warned = sink.count();
+        let mut agents = Vec::new();
         let (outcome, state) = match run.decision(step, &mut log, false) {
             Ok(RunDecision::Skip(reason)) => (
                 StepForecast::Skip(reason.clone()),
                 StepState::Skipped(reason),
             ),
-            Ok(_) => (StepForecast::Run, StepState::Success),
+            Ok(_) => match (&step.targets, choose) {
+                (Some(targets), Some(choose)) => match choose(targets) {
+                    Ok(chosen) => {
+                        agents = chosen;
+                        (StepForecast::Run, StepState::Success)
+                    }
+                    Err(StepState::Skipped(reason)) => (
+                        StepForecast::Skip(reason.clone()),
+                        StepState::Skipped(reason),
+                    ),
+                    Err(state) => {
+                        let reason = match &state {
+                            StepState::Failed { reason } => log.masker().mask(reason).into_owned(),
+                            other => other.to_string(),
+                        };
+                        (StepForecast::Fail(reason), state)
+                    }
+                },
+                _ => (StepForecast::Run, StepState::Success),
+            },
             Err(state) => {
                 let reason = match &state {
                     StepState::Failed { reason } => log.masker().mask(reason).into_owned(),
@@ -156,15 +237,28 @@ pub fn forecast(plan: &DeploymentPlan) -> Forecast {
         let note = sink.since(warned).map(|warnings| {
             format!("the condition refers to values known only while the deployment runs ({warnings}); predicted with them unset")
         });
-        let own: Vec<(String, String)> = run
-            .variables()
-            .into_iter()
-            .filter(|(name, value)| {
-                !common.iter().any(|c| {
-                    c.name.eq_ignore_ascii_case(name) && (c.sensitive || &c.value == value)
+        let seen = match (&step.targets, choose) {
+            // Here, a step with `Roles` sees the values of all its roles.
+            (Some(targets), None) => run.job_variables(&targets.roles, &targets.roles),
+            _ => run.variables(),
+        };
+        let own = besides(seen, &common_raw);
+        let jobs = match &step.targets {
+            Some(targets) => agents
+                .into_iter()
+                .map(|agent| {
+                    let mut job = run.job_variables(&targets.roles, &agent.roles);
+                    job.extend(agent_variables(&agent.name, &agent.roles));
+                    let job = besides(besides(job, &common_raw), &own);
+                    ForecastJob {
+                        variables: show(job, log.masker()),
+                        agent: agent.name,
+                        roles: agent.roles,
+                    }
                 })
-            })
-            .collect();
+                .collect(),
+            None => Vec::new(),
+        };
         steps.push(ForecastStep {
             index,
             name: step.name.clone(),
@@ -172,6 +266,7 @@ pub fn forecast(plan: &DeploymentPlan) -> Forecast {
             note,
             targets: step.targets.clone(),
             variables: show(own, log.masker()),
+            jobs,
         });
         run.settle(step, &state);
     }
@@ -303,5 +398,71 @@ mod tests {
         let url = forecast.variables.iter().find(|v| v.name == "Url").unwrap();
         assert_eq!((url.value.as_str(), url.sensitive), ("********", true));
         assert_eq!(forecast.steps[0].outcome.as_str(), "run");
+    }
+
+    #[test]
+    fn on_agents_each_job_shows_the_values_of_the_roles_its_agent_shares_with_the_step() {
+        let canary = "db-only-canary-Wp3";
+        let variables = vec![
+            VariableValue::new(VariableSource::Project, "DbKey", canary)
+                .for_roles(["db"])
+                .sensitive(),
+            VariableValue::new(VariableSource::Project, "Greeting", "hello all"),
+            VariableValue::new(VariableSource::Project, "Greeting", "hello web").for_roles(["web"]),
+        ];
+        let text = "Project: Demo\nSteps:\n  - Name: Both\n    Roles: [web, db]\n    Run: echo\n  - Name: None\n    Roles: [gpu]\n    Run: echo\n";
+        let plan = plan(text, "Production", variables);
+        let choose = |targets: &StepTargets| {
+            if targets.roles.iter().any(|r| r == "gpu") {
+                return Err(StepState::Failed {
+                    reason: "no agent in Production has any of the roles gpu".into(),
+                });
+            }
+            Ok(vec![
+                ForecastAgent {
+                    name: "web-01".into(),
+                    roles: vec!["web".into()],
+                },
+                ForecastAgent {
+                    name: "db-01".into(),
+                    roles: vec!["db".into(), "other".into()],
+                },
+            ])
+        };
+        let planned = forecast_on_agents(&plan, &choose);
+        let shown = format!("{planned:?}");
+        assert!(!shown.contains(canary), "{shown}");
+        let value = |list: &[ForecastVariable], name: &str| {
+            list.iter()
+                .find(|v| v.name == name)
+                .map(|v| v.value.clone())
+        };
+        let both = &planned.steps[0];
+        assert_eq!(value(&planned.variables, "Greeting").unwrap(), "hello all");
+        assert_eq!(value(&planned.variables, "DbKey"), None);
+        assert_eq!(both.jobs.len(), 2);
+        let (web, db) = (&both.jobs[0], &both.jobs[1]);
+        assert_eq!(web.agent, "web-01");
+        assert_eq!(value(&web.variables, "Greeting").unwrap(), "hello web");
+        assert_eq!(value(&web.variables, "DbKey"), None);
+        assert_eq!(value(&web.variables, "Tako.Agent.Name").unwrap(), "web-01");
+        assert_eq!(value(&db.variables, "Greeting"), None);
+        assert_eq!(value(&db.variables, "DbKey").unwrap(), "********");
+        assert_eq!(
+            value(&db.variables, "Tako.Agent.Roles").unwrap(),
+            "db,other"
+        );
+        // Without agents the step fails, and the next steps know it.
+        assert_eq!(planned.steps[1].outcome.as_str(), "fail");
+        assert!(planned.steps[1].jobs.is_empty());
+
+        // Here (`tako run`), the step sees the values of all its roles.
+        let here = forecast(&plan);
+        assert!(here.steps[0].jobs.is_empty());
+        assert_eq!(
+            value(&here.steps[0].variables, "DbKey").unwrap(),
+            "********"
+        );
+        assert!(!format!("{here:?}").contains(canary));
     }
 }

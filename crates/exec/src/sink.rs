@@ -85,6 +85,8 @@ impl LogSink for MemorySink {
 pub struct TaskLog<'s> {
     sink: &'s dyn LogSink,
     masker: Masker,
+    /// The values given to [`TaskLog::add_secret`], in order.
+    added: Vec<String>,
     step: Option<Arc<str>>,
 }
 
@@ -94,6 +96,7 @@ impl<'s> TaskLog<'s> {
         TaskLog {
             sink,
             masker,
+            added: Vec::new(),
             step: None,
         }
     }
@@ -103,9 +106,29 @@ impl<'s> TaskLog<'s> {
         self.step = step.map(Arc::from);
     }
 
-    /// Registers another sensitive value; it is masked from the next line on.
+    /// Registers another sensitive value of the deployment (a sensitive
+    /// output, a script's `mask`): it is masked from the next line on, and
+    /// it is among the values to mask of every later agent job
+    /// ([`TaskLog::added_secrets`]).
     pub fn add_secret(&mut self, value: &str) {
         self.masker.add(value);
+        if !self.added.iter().any(|v| v == value) {
+            self.added.push(value.to_owned());
+        }
+    }
+
+    /// Registers a sensitive value that one step derived (a step
+    /// template's sensitive parameter): masked in this log from the next
+    /// line on, but not handed to other jobs, since it may be made of
+    /// values scoped to roles their agents lack.
+    pub fn mask_also(&mut self, value: &str) {
+        self.masker.add(value);
+    }
+
+    /// The values given to [`TaskLog::add_secret`] so far (the masker's
+    /// starting values and [`TaskLog::mask_also`]'s are not among them).
+    pub fn added_secrets(&self) -> &[String] {
+        &self.added
     }
 
     /// The masker, for text that leaves the deployment by another way than

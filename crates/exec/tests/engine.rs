@@ -20,8 +20,8 @@ use tako_exec::engine::{
     run_deployment_with,
 };
 use tako_exec::executor::{
-    Executors, LocalExecutor, ResolvedAction, ResolvedStep, StepExecutor, StepJob, StepOutput,
-    StepRun,
+    AgentStep, Executors, LocalExecutor, ResolvedAction, ResolvedStep, StepExecutor, StepJob,
+    StepOutput, StepRun,
 };
 use tako_exec::sink::{MemorySink, TaskLog};
 use tokio_util::sync::CancellationToken;
@@ -580,6 +580,125 @@ Steps:
     );
     let token = report.outputs.iter().find(|o| o.name == "Token").unwrap();
     assert_eq!((token.value.as_str(), token.sensitive), ("********", true));
+}
+
+/// A test-only executor of `Roles` steps: asks the engine for the step as
+/// the jobs of agents with some roles would hold it.
+#[derive(Default)]
+struct PerAgent {
+    here: std::sync::Mutex<Option<ResolvedStep>>,
+    jobs: std::sync::Mutex<Vec<std::sync::Arc<AgentStep>>>,
+}
+
+#[async_trait::async_trait]
+impl StepExecutor for PerAgent {
+    async fn run(
+        &self,
+        job: StepJob<'_>,
+        log: &mut TaskLog<'_>,
+        _cancel: &CancellationToken,
+    ) -> StepRun {
+        *self.here.lock().unwrap() = Some(job.step.clone());
+        let for_agents = job
+            .for_agents
+            .expect("a step with Roles is resolved per agent");
+        for roles in [&["web"][..], &["DB", "other"], &["extra", "WEB"]] {
+            let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+            let step = for_agents.resolve_for(&roles, log).unwrap();
+            self.jobs.lock().unwrap().push(step);
+        }
+        StepRun {
+            state: StepState::Success,
+            outputs: Vec::new(),
+            artifacts: Vec::new(),
+        }
+    }
+}
+
+impl Executors for PerAgent {
+    fn for_step(&self, _step: &tako_takofile::Step) -> &dyn StepExecutor {
+        self
+    }
+}
+
+#[test]
+fn a_roles_step_is_resolved_for_each_agent_with_the_roles_it_shares_with_the_step() {
+    const DB_CANARY: &str = "db-canary-Qx81";
+    const ALL_SECRET: &str = "all-secret-Lm42";
+    let ws = workspace(&[]);
+    let takofile = r##"
+Project: Demo
+Variables:
+  - Name: Color
+    Value: blue
+    Roles: [web]
+  - Name: Other
+    Value: other-only
+    Roles: [other]
+Steps:
+  - Name: Both
+    Roles: [web, db]
+    Run: echo "color=#{Color} key=#{DbKey} other=#{Other} all=#{All}"
+"##;
+    let variables = vec![
+        VariableValue::new(VariableSource::Project, "DbKey", DB_CANARY)
+            .for_roles(["db"])
+            .sensitive(),
+        VariableValue::new(VariableSource::Project, "All", ALL_SECRET).sensitive(),
+    ];
+    let executor = PerAgent::default();
+    let sink = MemorySink::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = runtime.block_on(run_deployment_with(
+        &plan(takofile, "Production", variables),
+        &ws.settings,
+        &sink,
+        &CancellationToken::new(),
+        &executor,
+    ));
+    assert!(report.succeeded(), "{}", sink.text());
+    let body = |step: &ResolvedStep| match &step.action {
+        ResolvedAction::Script { body, .. } => body.trim_end().to_owned(),
+        other => panic!("not a script: {other:?}"),
+    };
+    let holds = |step: &ResolvedStep, value: &str| {
+        format!("{:?}", step.action).contains(value) || format!("{:?}", step.env).contains(value)
+    };
+    // Here (`tako run`): the values of every role of the step; one scoped
+    // to a role the step does not target never applies.
+    let here = executor.here.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        body(&here),
+        format!("echo \"color=blue key={DB_CANARY} other=#{{Other}} all={ALL_SECRET}\"")
+    );
+    let jobs = executor.jobs.lock().unwrap().clone();
+    // The web agent: its values, no secret of the db role anywhere.
+    assert_eq!(
+        body(&jobs[0].step),
+        format!("echo \"color=blue key=#{{DbKey}} other=#{{Other}} all={ALL_SECRET}\"")
+    );
+    assert!(!holds(&jobs[0].step, DB_CANARY));
+    assert_eq!(jobs[0].secrets, [ALL_SECRET]);
+    // The db agent (with a role the step does not target): the db values.
+    assert_eq!(
+        body(&jobs[1].step),
+        format!("echo \"color=#{{Color}} key={DB_CANARY} other=#{{Other}} all={ALL_SECRET}\"")
+    );
+    assert!(
+        jobs[1].secrets.contains(&DB_CANARY.to_owned()),
+        "{:?}",
+        jobs[1]
+    );
+    // An agent with the same relevant roles shares the web agent's job.
+    assert!(std::sync::Arc::ptr_eq(&jobs[0], &jobs[2]));
+    let log = sink.text();
+    assert!(
+        !log.contains(DB_CANARY) && !log.contains(ALL_SECRET),
+        "{log}"
+    );
 }
 
 #[test]

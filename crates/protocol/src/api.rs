@@ -896,7 +896,27 @@ pub struct PlanStepDto {
     /// role; online ones only with `SkipOfflineAgents`).
     #[serde(default)]
     pub agents: Vec<String>,
-    /// The variables this step sees besides the plan's `variables`.
+    /// The variables this step sees besides the plan's `variables` (on
+    /// agents: what every job of it sees).
+    #[serde(default)]
+    pub variables: Vec<PlanVariableDto>,
+    /// For a step with `Roles` on a server: one per agent in `agents`,
+    /// with the variables its job would hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<PlanJobDto>,
+}
+
+/// One agent's job of a plan's step: the variables it would hold besides
+/// the plan's and the step's (the values scoped to the roles the agent
+/// shares with the step, its `Tako.Agent.*` values); sensitive values read
+/// `********`, and a value scoped only to roles it lacks is not there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PlanJobDto {
+    /// The agent.
+    pub agent: String,
+    /// The agent's roles.
+    pub roles: Vec<String>,
+    /// The variables its job would hold besides the plan's and the step's.
     #[serde(default)]
     pub variables: Vec<PlanVariableDto>,
 }

@@ -8,9 +8,11 @@
 //! ([`releases::preview`]), resolves the variables as the scheduler's
 //! preparation does (takofile, then the project's as they would be frozen,
 //! sensitive ones opened only for the environment), lets the engine decide
-//! each step ([`tako_exec::forecast::forecast`]) and chooses each `Roles`
-//! step's agents by the executor's own rule
-//! ([`crate::scheduler::agents::choose`]). Nothing is stored, no working
+//! each step ([`tako_exec::forecast::forecast_on_agents`]), choosing each
+//! `Roles` step's agents by the executor's own rule
+//! ([`crate::scheduler::agents::choose`]) and showing, per agent, the
+//! variables its job would hold (the values of the roles it shares with
+//! the step, as the engine resolves its job). Nothing is stored, no working
 //! directory is made, no step runs; every value shown has passed the
 //! deployment's masker.
 //!
@@ -21,7 +23,7 @@ use chrono::Utc;
 use tako_core::system::{DeploymentFacts, short_commit};
 use tako_core::variables::from_takofile;
 use tako_exec::engine::DeploymentPlan;
-use tako_exec::forecast::{Forecast, StepForecast, forecast};
+use tako_exec::forecast::{Forecast, ForecastAgent, forecast_on_agents};
 use tako_git::Mirror;
 use tako_store::{ApprovalRule, Delivery, Project};
 
@@ -60,10 +62,9 @@ pub struct Planned {
     pub refused: Option<String>,
     /// The approval it would wait for, described.
     pub approval: Option<String>,
-    /// Each step's decision and variables.
+    /// Each step's decision and variables, and the agents a `Roles` step
+    /// would run on with each one's job's variables.
     pub forecast: Forecast,
-    /// Per step (same order), the agents it would run on.
-    pub agents: Vec<Vec<String>>,
 }
 
 /// What a stored delivery would do now.
@@ -253,33 +254,27 @@ async fn plan_origin(
         facts,
         variables,
     };
-    let mut forecast = forecast(&plan);
-    let needs_agents = forecast.steps.iter().any(|s| s.targets.is_some());
+    let needs_agents = plan.steps.iter().any(|s| s.targets.is_some());
     let all_agents = if needs_agents {
         store.list_agents().await?
     } else {
         Vec::new()
     };
     let now = Utc::now();
-    let mut agents = Vec::with_capacity(forecast.steps.len());
-    for step in &mut forecast.steps {
-        let mut names = Vec::new();
-        if let (StepForecast::Run, Some(targets)) = (&step.outcome, &step.targets) {
-            match crate::scheduler::agents::choose(all_agents.clone(), targets, &environment, now) {
-                Ok((chosen, _)) => names = chosen.into_iter().map(|a| a.name).collect(),
-                Err(tako_core::step::StepState::Skipped(reason)) => {
-                    step.outcome = StepForecast::Skip(reason);
-                }
-                Err(other) => {
-                    step.outcome = StepForecast::Fail(match other {
-                        tako_core::step::StepState::Failed { reason } => reason,
-                        other => other.to_string(),
-                    });
-                }
-            }
-        }
-        agents.push(names);
-    }
+    let choose = |targets: &tako_takofile::StepTargets| {
+        crate::scheduler::agents::choose(all_agents.clone(), targets, &environment, now).map(
+            |(chosen, _)| {
+                chosen
+                    .into_iter()
+                    .map(|agent| ForecastAgent {
+                        name: agent.name,
+                        roles: agent.roles,
+                    })
+                    .collect()
+            },
+        )
+    };
+    let forecast = forecast_on_agents(&plan, &choose);
     Ok(Planned {
         project: project.name.clone(),
         environment,
@@ -290,7 +285,6 @@ async fn plan_origin(
         refused,
         approval: approval.as_ref().map(describe_approval),
         forecast,
-        agents,
     })
 }
 

@@ -3,7 +3,10 @@
 //! (`tako_exec::forecast`) of the repository's process; with `--project`
 //! the server's plan (`POST /projects/{name}/plans`); for a stored
 //! delivery `POST /deliveries/{id}/plan`. All are printed from the same
-//! wire type, in which every sensitive value reads `********`.
+//! wire type, in which every sensitive value reads `********`. A server's
+//! plan lists, under a step with `Roles`, each agent it would run on with
+//! the variables that agent's job would hold; a local plan shows such a
+//! step as `tako run` runs it (the values scoped to any of its roles).
 
 use std::process::ExitCode;
 
@@ -111,6 +114,7 @@ fn local_plan(local: &Local) -> PlanDto {
                     .unwrap_or_default(),
                 agents: Vec::new(),
                 variables: variables(&step.variables),
+                jobs: Vec::new(),
             })
             .collect(),
     }
@@ -161,6 +165,17 @@ fn render(plan: &PlanDto) -> String {
         }
         for variable in without_aliases(&step.variables) {
             let _ = writeln!(out, "       {} = {}", variable.name, variable.value);
+        }
+        for job in &step.jobs {
+            let _ = writeln!(
+                out,
+                "       on {} (roles {}):",
+                job.agent,
+                job.roles.join(", ")
+            );
+            for variable in without_aliases(&job.variables) {
+                let _ = writeln!(out, "         {} = {}", variable.name, variable.value);
+            }
         }
     }
     let _ = writeln!(

@@ -15,7 +15,10 @@
 //! agent's step; a server killed mid-step resumes it (also a
 //! `MaxParallelism: 1` step, whose next agent gets its job after the
 //! restart); a sensitive value scoped to Production never crosses the
-//! wire to a DevTest agent, and what an agent sends is masked.
+//! wire to a DevTest agent, and what an agent sends is masked; each
+//! agent's job holds the values of the roles it shares with its step (a
+//! secret of the db role never reaches the web agent of a `[web, db]`
+//! step), and a plan shows them per agent, masked.
 
 #![allow(clippy::unwrap_used)]
 
@@ -1012,6 +1015,10 @@ fn variables_scoped_to_a_role_reach_only_the_steps_and_agents_of_that_role() {
     Roles: [db]
     Run: |
       echo "db: #{Greeting}, key #{DbKey}, color [#{Color}]"
+  - Name: Both
+    Roles: [web, db]
+    Run: |
+      echo "both on #{Tako.Agent.Name}: #{Greeting}, key [#{DbKey}], color [#{Color}]"
   - Name: Server
     Run: |
       echo "server: #{Greeting}, color [#{Color}]"
@@ -1028,10 +1035,11 @@ Variables:
     let first = world.push("main", "app.txt", "v1");
     world.finished(&first);
     // The project exists now: a secret for the db role, a greeting for all
-    // and another for the web role.
+    // and one for each role.
     set_variable(&world, &["DbKey", "--role", "db", "--sensitive"], DB_CANARY);
     set_variable(&world, &["Greeting"], "hello all");
     set_variable(&world, &["Greeting", "--role", "WEB"], "hello web");
+    set_variable(&world, &["Greeting", "--role", "db"], "hello db");
     let listed = world.ok(&["var", "list", "--project", "Demo"]);
     assert!(
         listed.contains("roles WEB") && listed.contains("roles db"),
@@ -1049,7 +1057,19 @@ Variables:
     );
     assert_eq!(
         world.texts(&deployment, "Db@db-01"),
-        ["db: hello all, key ********, color [#{Color}]"],
+        ["db: hello db, key ********, color [#{Color}]"],
+        "{log}"
+    );
+    // One step on both agents: each job holds the values of the roles its
+    // agent shares with the step, not those of the other's.
+    assert_eq!(
+        world.texts(&deployment, "Both@web-01"),
+        ["both on web-01: hello web, key [#{DbKey}], color [blue]"],
+        "{log}"
+    );
+    assert_eq!(
+        world.texts(&deployment, "Both@db-01"),
+        ["both on db-01: hello db, key [********], color [#{Color}]"],
         "{log}"
     );
     assert!(
@@ -1061,7 +1081,8 @@ Variables:
     );
     assert!(!log.contains(DB_CANARY), "{log}");
     // The db agent got the secret (and sent it back masked); the web agent
-    // never: not in its job, not in its list of values to mask, not on disk.
+    // never, though it ran a step of the db role too: not in its jobs, not
+    // in their lists of values to mask, not on disk.
     assert!(
         db_wire.saw(DB_CANARY.as_bytes()),
         "the db agent's job holds its secret"
@@ -1082,4 +1103,96 @@ Variables:
             file.display()
         );
     }
+
+    // The plan shows, per agent of the step, what its job would hold; the
+    // secret masked, in the API's answer and the CLI's text alike.
+    let auth = format!("Bearer {}", world.token);
+    let answer = tako_test_support::http::request(
+        &world.server().address,
+        "POST",
+        "/api/v1/projects/Demo/plans",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"environment": "Production"}"#,
+    )
+    .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(!answer.text().contains(DB_CANARY), "{}", answer.text());
+    let plan: serde_json::Value = answer.json();
+    let both = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Both")
+        .unwrap()
+        .clone();
+    let mut agents: Vec<&str> = both["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    agents.sort_unstable();
+    assert_eq!(agents, ["db-01", "web-01"], "{both}");
+    let job_value = |agent: &str, name: &str| {
+        let job = both["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["agent"] == agent)
+            .unwrap_or_else(|| panic!("no job for {agent}: {both}"));
+        job["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .map(|v| (v["value"].clone(), v["sensitive"].clone()))
+    };
+    assert_eq!(
+        job_value("web-01", "Greeting"),
+        Some(("hello web".into(), false.into()))
+    );
+    assert_eq!(
+        job_value("web-01", "Color"),
+        Some(("blue".into(), false.into()))
+    );
+    assert_eq!(job_value("web-01", "DbKey"), None);
+    assert_eq!(
+        job_value("db-01", "Greeting"),
+        Some(("hello db".into(), false.into()))
+    );
+    assert_eq!(
+        job_value("db-01", "DbKey"),
+        Some(("********".into(), true.into()))
+    );
+    assert_eq!(job_value("db-01", "Color"), None);
+    assert_eq!(
+        job_value("db-01", "Tako.Agent.Name"),
+        Some(("db-01".into(), false.into()))
+    );
+    let shown = world.ok(&["plan", "--project", "Demo", "--env", "Production"]);
+    assert!(!shown.contains(DB_CANARY), "{shown}");
+    let web_part = shown
+        .split("on web-01 (roles web):")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{shown}"));
+    let db_part = shown
+        .split("on db-01 (roles db):")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{shown}"));
+    let until_next = |part: &str| -> String {
+        part.lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("         "))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (web_shown, db_shown) = (until_next(web_part), until_next(db_part));
+    assert!(web_shown.contains("Greeting = hello web"), "{shown}");
+    assert!(!web_shown.contains("DbKey"), "{shown}");
+    assert!(db_shown.contains("Greeting = hello db"), "{shown}");
+    assert!(db_shown.contains("DbKey = ********"), "{shown}");
 }

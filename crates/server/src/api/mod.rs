@@ -105,7 +105,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         dto::EnvironmentPolicyDto, dto::SetEnvironmentPolicy, dto::SetWebhookSecret, dto::SetForgeStatus, dto::AuditEntryDto, dto::AuditPage,
         dto::LogLineDto, dto::LogEnd, dto::AgentDto, dto::CreateEnrollmentToken,
         dto::CreatedEnrollmentToken, dto::RotatedAgentCredential, hooks::HookAnswer,
-        dto::CreatePlan, dto::PlanDto, dto::PlanStepDto, dto::PlanVariableDto, dto::DeliveryPlanDto,
+        dto::CreatePlan, dto::PlanDto, dto::PlanStepDto, dto::PlanJobDto, dto::PlanVariableDto, dto::DeliveryPlanDto,
         dto::CreateFreeze, dto::FreezeDto, dto::OverrideFreeze,
     )),
     modifiers(&BearerAuth),

@@ -423,8 +423,7 @@ impl ToWire for crate::plans::Planned {
             .forecast
             .steps
             .iter()
-            .zip(self.agents.iter().map(Some).chain(std::iter::repeat(None)))
-            .map(|(step, agents)| tako_protocol::api::PlanStepDto {
+            .map(|step| tako_protocol::api::PlanStepDto {
                 index: u32::try_from(step.index).unwrap_or(u32::MAX),
                 name: step.name.clone(),
                 outcome: step.outcome.as_str().to_owned(),
@@ -435,8 +434,17 @@ impl ToWire for crate::plans::Planned {
                     .as_ref()
                     .map(|t| t.roles.clone())
                     .unwrap_or_default(),
-                agents: agents.cloned().unwrap_or_default(),
+                agents: step.jobs.iter().map(|job| job.agent.clone()).collect(),
                 variables: plan_variables(&step.variables),
+                jobs: step
+                    .jobs
+                    .iter()
+                    .map(|job| tako_protocol::api::PlanJobDto {
+                        agent: job.agent.clone(),
+                        roles: job.roles.clone(),
+                        variables: plan_variables(&job.variables),
+                    })
+                    .collect(),
             })
             .collect();
         tako_protocol::api::PlanDto {

@@ -14,6 +14,13 @@
 //! again. A cancel of the deployment is passed to every job (a running one
 //! learns it at its next heartbeat) and the step waits for them to stop.
 //!
+//! Each agent's job holds the step as the engine resolved it for that
+//! agent's roles ([`tako_exec::executor::ForAgents`]): the values scoped
+//! to the roles it shares with the step, and, to mask, only the sensitive
+//! values it may see; a secret scoped only to roles it lacks never leaves
+//! the server for it. Agents are resolved for before any job is created,
+//! so a step that cannot be resolved for one of them gives none.
+//!
 //! Each attempt of a step with `Retries` is a new job per agent, numbered by
 //! the attempt and labelled `attempt 2 of 3` in the log, as the engine
 //! labels a local step's attempts.
@@ -27,11 +34,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tako_core::MASK;
 use tako_core::log::LogLevel;
 use tako_core::step::{SkipReason, StepState};
 use tako_core::system::agent_variables;
-use tako_exec::executor::{ResolvedAction, StepExecutor, StepJob, StepOutput, StepRun};
+use tako_core::{MASK, Masker};
+use tako_exec::executor::{AgentStep, ResolvedAction, StepExecutor, StepJob, StepOutput, StepRun};
 use tako_exec::sink::TaskLog;
 use tako_exec::wire;
 use tako_protocol::agent::{
@@ -123,6 +130,9 @@ pub(super) struct AgentExecutor {
 /// One agent's part of the step, as far as the executor has got.
 struct Part {
     agent: Agent,
+    /// The step resolved for this agent (`None` for a job adopted after a
+    /// restart: it was made before).
+    step: Option<Arc<AgentStep>>,
     job: Option<JobId>,
     ended: Option<Job>,
 }
@@ -194,6 +204,7 @@ impl AgentExecutor {
             };
             parts.push(Part {
                 agent: agent.clone(),
+                step: None,
                 job: Some(job.id.clone()),
                 ended: None,
             });
@@ -209,13 +220,11 @@ impl AgentExecutor {
         Ok(parts)
     }
 
-    /// The job `agent` gets for `job`.
-    fn spec(&self, id: &JobId, agent: &Agent, job: &StepJob<'_>, log: &TaskLog<'_>) -> JobSpec {
-        let step = job.step;
-        let masker = log.masker();
-        // Secrets scoped to roles the step does not target stay here.
-        let withheld =
-            tako_core::mask::Masker::with_values(job.withheld_secrets.iter().map(String::as_str));
+    /// The job `agent` gets for `job`: `scoped`, the step resolved for its
+    /// roles, with the values to mask that go with it (no other secret).
+    fn spec(&self, id: &JobId, agent: &Agent, job: &StepJob<'_>, scoped: &AgentStep) -> JobSpec {
+        let step = &scoped.step;
+        let masker = Masker::with_values(scoped.secrets.iter().map(String::as_str));
         let agent_vars = agent_variables(&agent.name, &agent.roles);
         let machine = |text: &str| machine_substitute(text, &agent_vars);
         let mut wire_step = wire::job_step(step);
@@ -254,11 +263,7 @@ impl AgentExecutor {
             step: wire_step,
             facts: wire::job_facts(job.facts),
             variables,
-            mask: masker
-                .patterns()
-                .filter(|p| !withheld.patterns().any(|w| w == *p))
-                .map(|p| Secret(p.to_owned()))
-                .collect(),
+            mask: masker.patterns().map(|p| Secret(p.to_owned())).collect(),
             source: CheckoutSource {
                 commit: job.facts.git_commit.clone(),
                 path: tako_protocol::agent::source_path(&id.0),
@@ -277,8 +282,14 @@ impl AgentExecutor {
         job: &StepJob<'_>,
         log: &TaskLog<'_>,
     ) -> Result<(), String> {
+        let Some(scoped) = &part.step else {
+            return Err(format!(
+                "the step was not resolved for agent {}",
+                part.agent.name
+            ));
+        };
         let id = JobId(new_job_id(self.deployment, job.step.index));
-        let spec = self.spec(&id, &part.agent, job, log);
+        let spec = self.spec(&id, &part.agent, job, scoped);
         let spec = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
         // The step's own lines so far go first in the task log.
         store_progress(&*self.store, self.deployment, &self.sink).await;
@@ -472,14 +483,25 @@ impl StepExecutor for AgentExecutor {
                 ),
             );
         }
-        let mut parts: Vec<Part> = agents
-            .into_iter()
-            .map(|agent| Part {
+        // Each agent's step, resolved for its roles before any job is made.
+        let Some(for_agents) = job.for_agents else {
+            return StepRun::failed("the engine did not resolve the step for its agents");
+        };
+        let mut parts: Vec<Part> = Vec::with_capacity(agents.len() + adopted.len());
+        for agent in agents {
+            let step = match for_agents.resolve_for(&agent.roles, log) {
+                Ok(step) => step,
+                Err(reason) => {
+                    return StepRun::failed(format!("for agent {}: {reason}", agent.name));
+                }
+            };
+            parts.push(Part {
                 agent,
+                step: Some(step),
                 job: None,
                 ended: None,
-            })
-            .collect();
+            });
+        }
         parts.extend(adopted);
         let mut order = Vec::new();
         let mut cancelled = false;
