@@ -1004,3 +1004,51 @@ Steps:
     assert_eq!(report.outcome, DeploymentOutcome::Succeeded, "{text}");
     assert!(text.contains("gate open, notes: fine"), "{text}");
 }
+
+#[test]
+fn a_template_secret_made_of_another_roles_secret_is_not_in_an_agents_values_to_mask() {
+    const DB_CANARY: &str = "db-canary-Tp55";
+    let ws = workspace(&[("notify.json", BASH_TEMPLATE)]);
+    let takofile = r##"
+Project: Demo
+Steps:
+  - Name: Notify
+    Roles: [web, db]
+    Uses: notify.json
+    With:
+      nw_HookUrl: "https://hooks/?password=#{DbKey}"
+"##;
+    let variables = vec![
+        VariableValue::new(VariableSource::Project, "DbKey", DB_CANARY)
+            .for_roles(["db"])
+            .sensitive(),
+    ];
+    let executor = PerAgent::default();
+    let sink = MemorySink::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = runtime.block_on(run_deployment_with(
+        &plan(takofile, "Production", variables),
+        &ws.settings,
+        &sink,
+        &CancellationToken::new(),
+        &executor,
+    ));
+    assert!(report.succeeded(), "{}", sink.text());
+    let derived = format!("https://hooks/?password={DB_CANARY}");
+    // Every form a masker would send for the db agent's derived secret.
+    let forms = tako_core::Masker::with_values([derived.as_str(), DB_CANARY]);
+    let jobs = executor.jobs.lock().unwrap().clone();
+    let web = tako_core::Masker::with_values(jobs[0].secrets.iter().map(String::as_str));
+    for pattern in web.patterns() {
+        assert!(
+            !pattern.contains(DB_CANARY) && !forms.patterns().any(|f| f == pattern),
+            "the web agent would be told to mask a form of the db secret"
+        );
+    }
+    assert!(jobs[1].secrets.contains(&derived), "{:?}", jobs[1]);
+    let log = sink.text();
+    assert!(!log.contains(DB_CANARY), "{log}");
+}
