@@ -86,10 +86,16 @@ pub struct StatusTarget {
 }
 
 /// What a deployment is reporting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     /// It started.
     Started,
+    /// It waits for a person at step `step` (`Uses: manual-intervention`,
+    /// or a failed step with `OnFailure: ask`): still `pending`.
+    Paused {
+        /// The step that waits.
+        step: String,
+    },
     /// It succeeded.
     Succeeded,
     /// It failed.
@@ -216,7 +222,7 @@ impl StatusTarget {
         &self,
         token: &str,
         sha: &str,
-        phase: Phase,
+        phase: &Phase,
         content: &StatusContent<'_>,
     ) -> StatusRequest {
         let context = format!("tako/{}", content.environment);
@@ -224,6 +230,10 @@ impl StatusTarget {
             &match phase {
                 Phase::Started => format!(
                     "Deploying release {} to {}",
+                    content.release, content.environment
+                ),
+                Phase::Paused { step } => format!(
+                    "Release {} to {}: waiting for a person at step {step}",
                     content.release, content.environment
                 ),
                 Phase::Succeeded => format!(
@@ -251,7 +261,7 @@ impl StatusTarget {
         match self.forge {
             StatusForge::GitHub | StatusForge::Gitea => {
                 let state = match phase {
-                    Phase::Started => "pending",
+                    Phase::Started | Phase::Paused { .. } => "pending",
                     Phase::Succeeded => "success",
                     Phase::Failed => "failure",
                     Phase::Cancelled => "error",
@@ -284,7 +294,9 @@ impl StatusTarget {
             }
             StatusForge::GitLab => {
                 let state = match phase {
+                    // GitLab's `pending` is "waiting to run": what a pause is.
                     Phase::Started => "running",
+                    Phase::Paused { .. } => "pending",
                     Phase::Succeeded => "success",
                     Phase::Failed => "failed",
                     Phase::Cancelled => "canceled",
@@ -355,17 +367,19 @@ impl StatusTarget {
 
     /// A status of GitHub Deployment `id` (`POST
     /// {api}/repos/{owner}/{repo}/deployments/{id}/statuses`): `state`
-    /// `in_progress`, `success`, `failure` or `error` (cancelled),
+    /// `in_progress`, `pending` (paused for a person), `success`, `failure`
+    /// or `error` (cancelled),
     /// `log_url` the deployment page, `description`.
     pub fn deployment_status_request(
         &self,
         token: &str,
         id: u64,
-        phase: Phase,
+        phase: &Phase,
         content: &StatusContent<'_>,
     ) -> StatusRequest {
         let state = match phase {
             Phase::Started => "in_progress",
+            Phase::Paused { .. } => "pending",
             Phase::Succeeded => "success",
             Phase::Failed => "failure",
             Phase::Cancelled => "error",
@@ -552,7 +566,7 @@ mod tests {
             release: "1.0.3",
             target_url: Some("https://tako.example.com/ui/deployments/4"),
         };
-        let request = target.request("tok", "abc", Phase::Started, &content);
+        let request = target.request("tok", "abc", &Phase::Started, &content);
         assert_eq!(
             request.url,
             "http://127.0.0.1:1/api/v3/repos/acme/demo/statuses/abc"
@@ -570,7 +584,7 @@ mod tests {
             environment: &long,
             ..content
         };
-        let request = target.request("tok", "abc", Phase::Failed, &content);
+        let request = target.request("tok", "abc", &Phase::Failed, &content);
         assert_eq!(
             request.body["description"]
                 .as_str()
@@ -579,6 +593,32 @@ mod tests {
                 .count(),
             MAX_DESCRIPTION_CHARS
         );
+    }
+
+    #[test]
+    fn a_pause_is_pending_and_names_its_step() {
+        let content = StatusContent {
+            environment: "Production",
+            release: "1.0.3",
+            target_url: None,
+        };
+        let paused = Phase::Paused {
+            step: "Check".to_owned(),
+        };
+        let hub = StatusTarget::resolve("https://github.com/acme/demo", None, None, None).unwrap();
+        let request = hub.request("tok", "abc", &paused, &content);
+        assert_eq!(request.body["state"], "pending");
+        assert_eq!(request.body["context"], "tako/Production");
+        assert_eq!(
+            request.body["description"],
+            "Release 1.0.3 to Production: waiting for a person at step Check"
+        );
+        let lab = StatusTarget::resolve("https://gitlab.com/acme/demo", None, None, None).unwrap();
+        let request = lab.request("tok", "abc", &paused, &content);
+        assert_eq!(request.body["state"], "pending");
+        assert_eq!(request.body["name"], "tako/Production");
+        let request = lab.request("tok", "abc", &Phase::Started, &content);
+        assert_eq!(request.body["state"], "running");
     }
 
     #[test]

@@ -329,6 +329,24 @@ pub struct InterventionAnswerDto {
     pub at: String,
 }
 
+/// A paused deployment's open pause, in the list of what waits for a
+/// person (`GET /api/v1/interventions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OpenInterventionDto {
+    /// The deployment's id.
+    pub deployment: i64,
+    /// Its project's name.
+    pub project: String,
+    /// Its environment.
+    pub environment: String,
+    /// Its release's number.
+    pub release: String,
+    /// The pause (not answered yet).
+    pub intervention: InterventionDto,
+    /// Whether the caller's role may answer it.
+    pub may_answer: bool,
+}
+
 /// Answer a paused deployment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -462,7 +462,7 @@ pub async fn start(
             lease: config.deployment_lease,
             period: config.lease_sweep,
             wake: deployments_queued.clone(),
-            statuses,
+            statuses: statuses.clone(),
         }
         .run(),
     );
@@ -503,6 +503,7 @@ pub async fn start(
         // limit runs out.
         fetch_budget: limits.request_timeout * 3 / 4,
         retention: retention.clone(),
+        statuses,
     };
     background.spawn(expire_approvals(services.clone()));
     background.spawn(release_ended_holds(services.clone()));

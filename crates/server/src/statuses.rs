@@ -1,6 +1,8 @@
 //! Commit statuses back to the forge: a small reporter task per deployment
-//! that sends `pending` when the scheduler starts it and the outcome when it
-//! ends, one after the other, through the requests of
+//! that sends `pending` when the scheduler starts it, `pending` again
+//! ("waiting for a person at step X") when it pauses, and the outcome when
+//! it ends (the scheduler's, or an *Abort* or cancel of a paused
+//! deployment's), one after the other, through the requests of
 //! [`tako_forges::status`].
 //!
 //! A status that fails is retried with backoff (honouring `Retry-After` and
@@ -137,7 +139,7 @@ impl StatusReporter {
         let mut github_deployment: Option<u64> = None;
         let mut next = phases.recv().await;
         while let Some(phase) = next.take() {
-            let request = target.request(token, &release.commit, phase, &content);
+            let request = target.request(token, &release.commit, &phase, &content);
             let what = format!("{} commit status", target.forge.name());
             if let Delivered::Superseded(newer) = self
                 .deliver(deployment.id, &what, &request, &mut phases)
@@ -161,7 +163,7 @@ impl StatusReporter {
                 }
             }
             if let Some(id) = github_deployment {
-                let request = target.deployment_status_request(token, id, phase, &content);
+                let request = target.deployment_status_request(token, id, &phase, &content);
                 if let Delivered::Superseded(newer) = self
                     .deliver(
                         deployment.id,

@@ -121,6 +121,7 @@ async fn build_api(limits: tako_server::http::limits::Limits, on_disk: bool) -> 
                 &tako_server::config::ServerConfig::default(),
             ),
         ),
+        statuses: tako_server::statuses::StatusReporter::new(store.clone(), String::new(), None),
     };
     let state = Arc::new(AppState {
         services,

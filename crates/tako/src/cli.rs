@@ -576,6 +576,21 @@ pub(crate) enum InterventionCommand {
     Ignore(AnswerArgs),
     /// Print what a paused deployment waits for and the answers it takes.
     Show(ShowArgs),
+    /// List the paused deployments: project, environment, release, the
+    /// step that waits, who may answer, since when, and whether you may.
+    List(InterventionListArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InterventionListArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// Only the pauses your token's role may answer.
+    #[arg(long)]
+    pub(crate) mine: bool,
+    /// table or json.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) output: Output,
 }
 
 #[derive(Debug, Args)]

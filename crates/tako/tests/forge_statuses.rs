@@ -70,8 +70,19 @@ impl Setup {
     /// Like [`Setup::on`]; with `file_url`, the project's repository is the
     /// origin's `file://` URL (on no forge).
     fn with_url(github: ForgeStatusApi, forge: Option<&str>, token: &str, file_url: bool) -> Setup {
+        Setup::deploying(TAKOFILE, github, forge, token, file_url)
+    }
+
+    /// Like [`Setup::with_url`], the repository's takofile `takofile`.
+    fn deploying(
+        takofile: &str,
+        github: ForgeStatusApi,
+        forge: Option<&str>,
+        token: &str,
+        file_url: bool,
+    ) -> Setup {
         let work = TempGitRepo::new();
-        work.write("takofile.yml", TAKOFILE);
+        work.write("takofile.yml", takofile);
         work.commit("Add the takofile");
         let bare = BareRepo::new("acme/demo.git");
         bare.push_from(&work, &["main"]);
@@ -296,6 +307,124 @@ fn a_failing_deployment_reports_failure() {
             ("failure".to_owned(), production())
         ]
     );
+    setup.assert_clean(&deployments);
+}
+
+/// The deployment of Demo in `state`, once there is one.
+fn the_one_in(setup: &Setup, state: DeploymentState) -> Deployment {
+    let (store, runtime) = setup.store();
+    let mut found = None;
+    let there = wait_until(Duration::from_secs(60), || {
+        found = runtime
+            .block_on(store.list_deployments(
+                &DeploymentFilter {
+                    state: Some(state),
+                    ..DeploymentFilter::default()
+                },
+                PageRequest::first(10),
+            ))
+            .unwrap()
+            .items
+            .into_iter()
+            .next();
+        found.is_some()
+    });
+    let all = runtime
+        .block_on(store.list_deployments(&DeploymentFilter::default(), PageRequest::first(10)))
+        .unwrap()
+        .items;
+    assert!(there, "no deployment became {state}: {all:?}");
+    found.unwrap()
+}
+
+#[test]
+fn a_paused_deployment_is_pending_waiting_for_a_person_then_reports_its_end() {
+    const PAUSING: &str = r#"Project: Demo
+Mappings:
+  - Branch: main
+    Environment: Production
+Steps:
+  - Name: Sign off
+    Uses: manual-intervention
+    With:
+      Instructions: "Look at #{Octopus.Release.Number} first"
+  - Name: Deploy
+    Run: |
+      echo "deployed #{Octopus.Release.Number}"
+"#;
+    let setup = Setup::deploying(
+        PAUSING,
+        ForgeStatusApi::start(STATUS_TOKEN, "acme", "demo"),
+        Some("github"),
+        STATUS_TOKEN,
+        false,
+    );
+    let pending = ("pending".to_owned(), production());
+    let description = |exchange: usize| {
+        setup.github.exchanges()[exchange].request.json()["description"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // Paused: pending again, waiting for a person at the step.
+    setup.push("pause-1", "app.txt");
+    let paused = the_one_in(&setup, DeploymentState::Paused);
+    assert_eq!(
+        setup.wait_for_statuses(2),
+        vec![pending.clone(), pending.clone()]
+    );
+    assert!(
+        description(0).starts_with("Deploying release"),
+        "{}",
+        description(0)
+    );
+    let waiting = description(1);
+    assert!(
+        waiting.ends_with("to Production: waiting for a person at step Sign off"),
+        "{waiting}"
+    );
+    assert_eq!(
+        setup.github.exchanges()[1].request.json()["target_url"],
+        format!("{PUBLIC_URL}/ui/deployments/{}", paused.id.0)
+    );
+
+    // Proceed: it goes on, pending (deploying) then success.
+    let answer = setup.api(
+        "POST",
+        &format!("/api/v1/deployments/{}/interventions/proceed", paused.id.0),
+        &json!({"note": "ok"}),
+    );
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(
+        setup.wait_for_statuses(4)[2..],
+        [pending.clone(), ("success".to_owned(), production())]
+    );
+    assert!(
+        description(2).starts_with("Deploying release"),
+        "{}",
+        description(2)
+    );
+
+    // Another pauses; Abort fails it: the forge hears of the failure.
+    setup.push("pause-2", "other.txt");
+    let paused = the_one_in(&setup, DeploymentState::Paused);
+    assert_eq!(
+        setup.wait_for_statuses(6)[4..],
+        [pending.clone(), pending.clone()]
+    );
+    let answer = setup.api(
+        "POST",
+        &format!("/api/v1/deployments/{}/interventions/abort", paused.id.0),
+        &json!({"note": "not today"}),
+    );
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(answer.1["state"], "failed", "{}", answer.1);
+    assert_eq!(
+        setup.wait_for_statuses(7)[6..],
+        [("failure".to_owned(), production())]
+    );
+    let deployments = setup.finished(2);
     setup.assert_clean(&deployments);
 }
 

@@ -18,7 +18,7 @@ use crate::http::wire::to_wire;
 use crate::state::AppState;
 use tako_protocol::api::{
     AnswerIntervention, ApprovalDto, CreateDeployment, DecideApproval, DeploymentDto,
-    DeploymentPage, InterventionDto, JobDto, ReleaseDto, RetryDeployment,
+    DeploymentPage, InterventionDto, JobDto, OpenInterventionDto, ReleaseDto, RetryDeployment,
 };
 
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -43,6 +43,7 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             post(answer_intervention),
         )
         .route("/approvals", get(awaiting_my_approval))
+        .route("/interventions", get(open_interventions))
         .route(
             "/projects/{name}/releases/{number}/promote",
             post(promote_release),
@@ -157,6 +158,51 @@ pub(crate) async fn deployment_interventions(
         .deployment_interventions(DeploymentId(id))
         .await?;
     Ok(Json(pauses.iter().map(to_wire).collect()))
+}
+
+/// `?state=` of the list of pauses.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InterventionQuery {
+    /// `open` (the default and only one: a deployment's answered pauses
+    /// are at `/api/v1/deployments/{id}/interventions`).
+    pub(crate) state: Option<String>,
+}
+
+/// The paused deployments and the pause each waits on (project,
+/// environment, release, step, instructions, who may answer, since when),
+/// the oldest pause first, with whether the caller's role may answer it.
+/// Any role may read them.
+#[utoipa::path(get, path = "/api/v1/interventions", tag = "deployments",
+    params(InterventionQuery),
+    responses((status = 200, body = Vec<OpenInterventionDto>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub(crate) async fn open_interventions(
+    who: Principal,
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<InterventionQuery>,
+) -> ApiResult<Json<Vec<OpenInterventionDto>>> {
+    match query.state.as_deref() {
+        None | Some("" | "open") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown state {other:?}: only open pauses are listed (a deployment's answered pauses are at /api/v1/deployments/{{id}}/interventions)"
+            )));
+        }
+    }
+    let open = state.services.open_interventions(&who).await?;
+    Ok(Json(
+        open.iter()
+            .map(|o| OpenInterventionDto {
+                deployment: o.deployment.id.0,
+                project: o.project.clone(),
+                environment: o.deployment.environment.clone(),
+                release: o.release.clone(),
+                intervention: to_wire(&o.pause),
+                may_answer: o.may_answer,
+            })
+            .collect(),
+    ))
 }
 
 /// The deployments awaiting an approval the caller may give (their role is

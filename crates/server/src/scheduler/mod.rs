@@ -160,7 +160,9 @@ impl Scheduler {
             Ok(Ran::Ended(ended)) => ended,
             Ok(Ran::Paused(pause)) => {
                 store_progress(&*self.store, deployment.id, &sink).await;
-                self.pause(&deployment, pause).await;
+                // The forge shows `pending`, waiting for a person at the step;
+                // the resumed run reports again from `Started`.
+                statuses.report(self.pause(&deployment, pause).await);
                 return;
             }
             Err(error) => {
@@ -197,8 +199,9 @@ impl Scheduler {
     /// Records that `deployment` waits for a person: paused, its slot
     /// freed, its working directory kept (removed after the retention once
     /// it ends). A store failure is logged, and the deployment then ends
-    /// as failed rather than holding its slot.
-    async fn pause(&self, deployment: &Deployment, pause: Pause) {
+    /// as failed rather than holding its slot. Returns the commit status to
+    /// report: paused at the step, or failed.
+    async fn pause(&self, deployment: &Deployment, pause: Pause) -> Phase {
         let id = deployment.id;
         let paused = self
             .store
@@ -239,6 +242,7 @@ impl Scheduler {
                 if let Err(error) = self.store.append_log(id, &[line]).await {
                     tracing::warn!(deployment = %id, %error, "cannot log how to answer a pause");
                 }
+                Phase::Paused { step: pause.step }
             }
             Err(error) => {
                 tracing::error!(deployment = %id, %error, "cannot record a pause");
@@ -253,6 +257,7 @@ impl Scheduler {
                 {
                     tracing::error!(deployment = %id, %error, "cannot record the end of a deployment");
                 }
+                Phase::Failed
             }
         }
     }

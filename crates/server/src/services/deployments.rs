@@ -241,6 +241,14 @@ impl Services {
         let deployment = self.store.request_cancel(id).await?;
         // A cancelled queued deployment may free the scheduler's next pick.
         self.deployments_queued.notify_one();
+        // Ended at once after it had started (paused, or queued again after
+        // an answer): the forge still shows `pending`; nobody else reports
+        // its end.
+        if deployment.state == DeploymentState::Cancelled && deployment.started_at.is_some() {
+            self.statuses
+                .start(&deployment)
+                .report(tako_forges::status::Phase::Cancelled);
+        }
         tracing::info!(deployment = %id, by = %who.name, role = %who.role, token = %who.token,
             "cancel requested");
         Ok(deployment)

@@ -9,18 +9,40 @@
 //! a deployment that goes on is queued again and resumed by the scheduler
 //! at the step after (or at the same step, for *Retry*).
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use tako_core::log::{LogLevel, LogStream};
 use tako_exec::executor::StepOutput;
 use tako_store::{
-    Deployment, DeploymentId, DeploymentState, Intervention, InterventionAction,
-    InterventionAnswer, InterventionKind, LogLineRecord,
+    Deployment, DeploymentFilter, DeploymentId, DeploymentState, Intervention, InterventionAction,
+    InterventionAnswer, InterventionKind, LogLineRecord, PageRequest,
 };
 
 use super::{Principal, ServiceError, ServiceResult, Services};
 
 /// The longest note kept with an answer.
 const MAX_NOTE: usize = 2000;
+
+/// How many paused deployments the list of open pauses reads.
+const OPEN_LIMIT: u32 = 200;
+
+/// A paused deployment and the pause it waits on, for the lists of what
+/// waits for a person.
+#[derive(Debug, Clone)]
+pub struct OpenIntervention {
+    /// The deployment (`Paused`).
+    pub deployment: Deployment,
+    /// Its project's name.
+    pub project: String,
+    /// Its release's number.
+    pub release: String,
+    /// The pause, not answered yet (its instructions masked when they were
+    /// recorded).
+    pub pause: Intervention,
+    /// Whether the caller's role may answer it.
+    pub may_answer: bool,
+}
 
 impl Services {
     /// Answers paused deployment `id` with `action` and `note`.
@@ -139,14 +161,90 @@ impl Services {
         if let Err(error) = self.store.append_log(id, &lines).await {
             tracing::warn!(deployment = %id, %error, "cannot write an answer in the task log");
         }
-        if answered.state == DeploymentState::Queued {
-            self.deployments_queued.notify_one();
+        match answered.state {
+            DeploymentState::Queued => self.deployments_queued.notify_one(),
+            // The forge shows the pause (`pending`): its end is ours to say.
+            DeploymentState::Failed => self
+                .statuses
+                .start(&answered)
+                .report(tako_forges::status::Phase::Failed),
+            _ => {}
         }
         tracing::info!(deployment = %id, by = %who.name, role = %who.role, token = %who.token,
             %action, step = %pause.step_name, state = %answered.state, "paused deployment answered");
         self.audit_answer(who, id, action, &pause.step_name, note)
             .await;
         Ok(answered)
+    }
+
+    /// Every paused deployment's open pause (the oldest pause first), with
+    /// whether `who` may answer it. Any role may read them.
+    pub async fn open_interventions(
+        &self,
+        who: &Principal,
+    ) -> ServiceResult<Vec<OpenIntervention>> {
+        let page = self
+            .store
+            .list_deployments(
+                &DeploymentFilter {
+                    state: Some(DeploymentState::Paused),
+                    ..DeploymentFilter::default()
+                },
+                PageRequest {
+                    limit: OPEN_LIMIT,
+                    after: None,
+                },
+            )
+            .await?;
+        let mut projects = HashMap::new();
+        let mut open = Vec::new();
+        for deployment in page.items {
+            let Some(pause) = self
+                .store
+                .list_interventions(deployment.id)
+                .await?
+                .into_iter()
+                .rev()
+                .find(|pause| pause.answer.is_none())
+            else {
+                continue;
+            };
+            let project = match projects.get(&deployment.project) {
+                Some(name) => String::clone(name),
+                None => {
+                    let name = self.store.get_project(deployment.project).await?.name;
+                    projects.insert(deployment.project, name.clone());
+                    name
+                }
+            };
+            let release = self.store.get_release(deployment.release).await?.number;
+            open.push(OpenIntervention {
+                may_answer: may_answer(who, &deployment, &pause).is_ok(),
+                deployment,
+                project,
+                release,
+                pause,
+            });
+        }
+        open.sort_by_key(|o| (o.pause.paused_at, o.deployment.id.0));
+        Ok(open)
+    }
+
+    /// How many things wait for `who`: approvals they may give and pauses
+    /// they may answer (the navigation's badge). A store failure counts
+    /// nothing (logged): the badge never breaks a page.
+    pub async fn waiting_count(&self, who: &Principal) -> usize {
+        let approvals = self.awaiting_approval_by(who).await;
+        let pauses = self.open_interventions(who).await;
+        match (approvals, pauses) {
+            (Ok(approvals), Ok(pauses)) => {
+                approvals.len() + pauses.iter().filter(|o| o.may_answer).count()
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot count what waits for a person");
+                0
+            }
+        }
     }
 
     /// A deployment's pauses and their answers, oldest first.

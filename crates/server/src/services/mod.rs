@@ -40,6 +40,7 @@ pub use access::{Principal, Role};
 pub use agents::{AgentAction, AgentStatus, EnrollInput, EnrollmentInput};
 pub use error::ServiceError;
 pub use freezes::{FreezeField, FreezeInput, FreezeRefusal, HeldDeployment};
+pub use interventions::OpenIntervention;
 pub use names::check_name;
 pub use releases::{NewReleaseInput, PlanInput, frozen_steps};
 pub use tokens::NewTokenInput;
@@ -76,6 +77,9 @@ pub struct Services {
     pub fetch_budget: Duration,
     /// Retention: the background passes' worker, run by hand by admins.
     pub retention: crate::retention::Retention,
+    /// Commit statuses: the end of a paused deployment that a person aborts
+    /// or cancels is reported here (the scheduler reports the rest).
+    pub statuses: crate::statuses::StatusReporter,
 }
 
 /// A page's size when the request names none.

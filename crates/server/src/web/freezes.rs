@@ -17,17 +17,11 @@ use tako_store::{DeploymentId, ReleaseId};
 
 use crate::services::FreezeInput;
 use crate::state::AppState;
+use crate::web::pages::viewer;
 use crate::web::session::Session;
+use crate::web::views;
 use crate::web::views::freezes::{FreezeRow, FreezesPage, HeldRow, Refused, Typed};
-use crate::web::views::{self, Viewer};
 use crate::web::{WebResult, shown_in_form, status_of};
-
-fn viewer(session: &Session) -> Viewer<'_> {
-    Viewer {
-        who: &session.who,
-        csrf: &session.csrf,
-    }
-}
 
 /// Loads the page: the active and upcoming freezes, the held deployments.
 async fn load(state: &AppState, typed: Typed, refused: Option<Refused>) -> WebResult<FreezesPage> {
@@ -101,7 +95,10 @@ pub(crate) async fn page(
     State(state): State<Arc<AppState>>,
 ) -> WebResult<Markup> {
     let page = load(&state, Typed::default(), None).await?;
-    Ok(views::freezes::render(&viewer(&session), &page))
+    Ok(views::freezes::render(
+        &viewer(&state, &session).await,
+        &page,
+    ))
 }
 
 /// The create form, as typed.
@@ -170,7 +167,11 @@ pub(crate) async fn create(
                 message: refusal.error.to_string(),
             };
             let page = load(&state, typed, Some(refused)).await?;
-            Ok((status, views::freezes::render(&viewer(&session), &page)).into_response())
+            Ok((
+                status,
+                views::freezes::render(&viewer(&state, &session).await, &page),
+            )
+                .into_response())
         }
         Err(refusal) => Err(refusal.error.into()),
     }
@@ -229,7 +230,11 @@ pub(crate) async fn release_hold(
                 message: error.to_string(),
             };
             let page = load(&state, Typed::default(), Some(refused)).await?;
-            Ok((status, views::freezes::render(&viewer(&session), &page)).into_response())
+            Ok((
+                status,
+                views::freezes::render(&viewer(&state, &session).await, &page),
+            )
+                .into_response())
         }
         Err(error) => Err(error.into()),
     }

@@ -151,6 +151,7 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/ui/deployments/{id}/retry", post(pages::retry))
         .route("/ui/deployments/{id}/decide", post(pages::decide))
         .route("/ui/deployments/{id}/intervene", post(pages::intervene))
+        .route("/ui/waiting", get(pages::waiting))
         .route("/ui/approvals", get(pages::approvals))
         .route("/ui/deliveries", get(pages::deliveries))
         .route("/ui/deliveries/{id}/replay", post(pages::replay))

@@ -29,10 +29,13 @@ const LOG_LINES_IN_PAGE: u32 = 1_000;
 /// Deliveries on a project page.
 const PROJECT_DELIVERIES: u32 = 10;
 
-fn viewer(session: &Session) -> Viewer<'_> {
+/// The signed-in person, with the count of what waits for them (the
+/// navigation's badge).
+pub(crate) async fn viewer<'a>(state: &AppState, session: &'a Session) -> Viewer<'a> {
     Viewer {
         who: &session.who,
         csrf: &session.csrf,
+        waiting: state.services.waiting_count(&session.who).await,
     }
 }
 
@@ -65,7 +68,7 @@ pub(crate) async fn dashboard(
     let projects: Vec<_> = all.into_iter().skip(offset).take(size).collect();
     let board = load_dashboard(&state, projects, true).await?;
     Ok(views::dashboard::render(
-        &viewer(&session),
+        &viewer(&state, &session).await,
         &views::dashboard::Dashboard { next, ..board },
     ))
 }
@@ -193,7 +196,7 @@ pub(crate) async fn project(
         )
     });
     Ok(views::project::render(
-        &viewer(&session),
+        &viewer(&state, &session).await,
         &views::project::ProjectPage {
             project,
             releases: page.items,
@@ -215,7 +218,7 @@ pub(crate) async fn release(
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
     Ok(views::release::render(
-        &viewer(&session),
+        &viewer(&state, &session).await,
         &load_release(&state, ReleaseId(id), None).await?,
     ))
 }
@@ -319,7 +322,11 @@ pub(crate) async fn deploy(
         Err(error) if shown_in_form(&error) => {
             let status = status_of(&error);
             let page = load_release(&state, ReleaseId(id), Some(error.to_string())).await?;
-            Ok((status, views::release::render(&viewer(&session), &page)).into_response())
+            Ok((
+                status,
+                views::release::render(&viewer(&state, &session).await, &page),
+            )
+                .into_response())
         }
         Err(error) => Err(error.into()),
     }
@@ -347,7 +354,7 @@ pub(crate) async fn deployment(
         .await?;
     let holding = state.services.freeze_holding(&deployment).await?;
     Ok(views::deployment::render(
-        &viewer(&session),
+        &viewer(&state, &session).await,
         &views::deployment::DeploymentPage {
             project,
             release,
@@ -490,6 +497,9 @@ pub(crate) struct DecideForm {
     decision: String,
     #[serde(default)]
     note: String,
+    /// `waiting`: back to the list of what waits; else the deployment.
+    #[serde(default)]
+    back: String,
 }
 
 /// *Approve* or *Reject*, from the deployment page or the approvals list.
@@ -514,7 +524,7 @@ pub(crate) async fn decide(
         .services
         .decide_approval(&session.who, DeploymentId(id), approve, Some(&form.note))
         .await?;
-    Ok(Redirect::to(&format!("/ui/deployments/{id}")))
+    Ok(back_to(&form.back, id))
 }
 
 /// The answer form of a paused deployment.
@@ -525,9 +535,23 @@ pub(crate) struct InterveneForm {
     action: String,
     #[serde(default)]
     note: String,
+    /// `waiting`: back to the list of what waits; else the deployment.
+    #[serde(default)]
+    back: String,
 }
 
-/// *Proceed*, *Retry*, *Ignore* or *Abort*, from the deployment page.
+/// Where an answer leads: the list of what waits (`waiting`), else the
+/// deployment's page (never a URL the form names).
+fn back_to(back: &str, id: i64) -> Redirect {
+    if back == "waiting" {
+        Redirect::to("/ui/waiting")
+    } else {
+        Redirect::to(&format!("/ui/deployments/{id}"))
+    }
+}
+
+/// *Proceed*, *Retry*, *Ignore* or *Abort*, from the deployment page or
+/// the list of what waits.
 pub(crate) async fn intervene(
     session: Session,
     State(state): State<Arc<AppState>>,
@@ -546,29 +570,43 @@ pub(crate) async fn intervene(
         .services
         .answer_intervention(&session.who, DeploymentId(id), action, Some(&form.note))
         .await?;
-    Ok(Redirect::to(&format!("/ui/deployments/{id}")))
+    Ok(back_to(&form.back, id))
 }
 
-/// What waits for the signed-in person's approval.
-pub(crate) async fn approvals(
+/// What waits for a person: the approvals the signed-in person may give,
+/// and every paused deployment (answer buttons where their role may
+/// answer).
+pub(crate) async fn waiting(
     session: Session,
     State(state): State<Arc<AppState>>,
 ) -> WebResult<Markup> {
-    let mut waiting = Vec::new();
+    let mut approvals = Vec::new();
     for deployment in state.services.awaiting_approval_by(&session.who).await? {
         let release = state.services.store.get_release(deployment.release).await?;
         let project = state.services.store.get_project(deployment.project).await?;
-        waiting.push(views::approvals::Waiting {
+        approvals.push(views::waiting::Waiting {
             deployment,
             project: project.name,
             release: release.number,
         });
     }
-    Ok(views::approvals::render(
-        &viewer(&session),
-        &waiting,
+    let pauses = state.services.open_interventions(&session.who).await?;
+    let viewer = Viewer {
+        who: &session.who,
+        csrf: &session.csrf,
+        waiting: approvals.len() + pauses.iter().filter(|o| o.may_answer).count(),
+    };
+    Ok(views::waiting::render(
+        &viewer,
+        &approvals,
+        &pauses,
         Utc::now(),
     ))
+}
+
+/// `/ui/approvals`, the list's old address: the list of what waits.
+pub(crate) async fn approvals() -> Redirect {
+    Redirect::permanent("/ui/waiting")
 }
 
 /// The deliveries page (all, or one project's).
@@ -598,7 +636,7 @@ pub(crate) async fn deliveries(
         url
     });
     Ok(views::deliveries::render(
-        &viewer(&session),
+        &viewer(&state, &session).await,
         &views::deliveries::DeliveriesPage {
             project: project.map(|p| p.name),
             deliveries: page.items,
@@ -627,7 +665,7 @@ pub(crate) async fn agents(
 ) -> WebResult<Markup> {
     let agents = state.services.list_agents().await?;
     Ok(views::agents::render(
-        &viewer(&session),
+        &viewer(&state, &session).await,
         &views::agents::AgentsPage {
             agents,
             now: Utc::now(),
@@ -676,7 +714,7 @@ pub(crate) async fn variables(
     let project = state.services.project_named(&name).await?;
     let variables = state.services.store.list_variables(project.id).await?;
     Ok(views::variables::render(
-        &viewer(&session),
+        &viewer(&state, &session).await,
         &views::variables::VariablesPage {
             project,
             variables,
@@ -736,7 +774,7 @@ pub(crate) async fn set_variable(
             Ok((
                 status,
                 views::variables::render(
-                    &viewer(&session),
+                    &viewer(&state, &session).await,
                     &views::variables::VariablesPage {
                         project,
                         variables,

@@ -18,15 +18,16 @@ use serde::Serialize;
 use tako_protocol::api::{
     AnswerIntervention, AuditPage, CreateDeployment, CreateProject, CreateRelease, CreateToken,
     CreatedRelease, CreatedToken, DecideApproval, DeploymentDto, EnvironmentPolicyDto, KeyRotation,
-    LogEnd, LogLineDto, ProjectDto, ReleaseDto, ReleasePage, RetentionRun, RetryDeployment,
-    SetEnvironmentPolicy, SetForgeStatus, SetVariable, SetWebhookSecret, TokenDto, VariableDto,
+    LogEnd, LogLineDto, OpenInterventionDto, ProjectDto, ReleaseDto, ReleasePage, RetentionRun,
+    RetryDeployment, SetEnvironmentPolicy, SetForgeStatus, SetVariable, SetWebhookSecret, TokenDto,
+    VariableDto,
 };
 
 use crate::cli::{
     AdminArgs, AdminCommand, ApprovalsArgs, CancelArgs, ClientArgs, DecideArgs, DeployArgs,
-    DeployCommand, EnvArgs, EnvCommand, InterventionArgs, InterventionCommand, LogsArgs, Output,
-    ProjectArgs, ProjectCommand, ReleaseArgs, ReleaseCommand, RetentionCommand, RetryArgs,
-    TokenArgs, TokenCommand, VarArgs, VarCommand,
+    DeployCommand, EnvArgs, EnvCommand, InterventionArgs, InterventionCommand,
+    InterventionListArgs, LogsArgs, Output, ProjectArgs, ProjectCommand, ReleaseArgs,
+    ReleaseCommand, RetentionCommand, RetryArgs, TokenArgs, TokenCommand, VarArgs, VarCommand,
 };
 pub(crate) use http::{Client, segment};
 
@@ -525,9 +526,67 @@ pub(crate) fn decide(args: DecideArgs, approve: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `tako intervention proceed|abort|retry|ignore|show`.
+/// `tako intervention list`: the paused deployments and their pauses.
+fn list_interventions(args: InterventionListArgs) -> Result<ExitCode> {
+    let client = client(&args.client);
+    let mut open: Vec<OpenInterventionDto> = client.get("/interventions?state=open")?;
+    if args.mine {
+        open.retain(|o| o.may_answer);
+    }
+    print_listing(
+        args.output,
+        &open,
+        &[
+            "ID",
+            "PROJECT",
+            "ENVIRONMENT",
+            "RELEASE",
+            "STEP",
+            "ANSWERS",
+            "ROLES",
+            "SINCE",
+            "YOU MAY ANSWER",
+            "INSTRUCTIONS",
+        ],
+        |o| {
+            let pause = &o.intervention;
+            vec![
+                o.deployment.to_string(),
+                o.project.clone(),
+                o.environment.clone(),
+                o.release.clone(),
+                pause.step.clone(),
+                pause.actions.join("|"),
+                if pause.roles.is_empty() {
+                    "admin,deployer".to_owned()
+                } else {
+                    pause.roles.join(",")
+                },
+                pause.paused_at.clone(),
+                if o.may_answer { "yes" } else { "no" }.to_owned(),
+                first_line(&pause.instructions, 60),
+            ]
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first line of `text`, at most `max` characters (`…` when cut).
+fn first_line(text: &str, max: usize) -> String {
+    let mut lines = text.lines();
+    let line = lines.next().unwrap_or_default().trim_end();
+    let cut = line.chars().count() > max || lines.next().is_some();
+    let mut out: String = line.chars().take(max).collect();
+    if cut {
+        out.push('…');
+    }
+    out
+}
+
+/// `tako intervention proceed|abort|retry|ignore|show|list`.
 pub(crate) fn intervention(args: InterventionArgs) -> Result<ExitCode> {
     let (action, args) = match args.command {
+        InterventionCommand::List(list) => return list_interventions(list),
         InterventionCommand::Show(show) => {
             let client = client(&show.client);
             let deployment: DeploymentDto =

@@ -1,12 +1,12 @@
 //! Approvals in the UI: a deployment's approval panel (its rule, who
-//! decided what, and *Approve*/*Reject* with a note while it waits), and
-//! the list of what waits for the signed-in person.
+//! decided what, and *Approve*/*Reject* with a note while it waits); the
+//! list of what waits for a person is [`super::waiting`].
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use tako_store::{Approval, Deployment};
 
-use super::{Viewer, age, page};
+use super::{Viewer, age};
 
 /// The approval panel of a deployment that has (or had) an approval rule.
 pub(crate) fn panel(
@@ -41,17 +41,23 @@ pub(crate) fn panel(
                     }
                 }
             }
-            @if waiting { (decide_form(viewer, deployment)) }
+            @if waiting { (decide_form(viewer, deployment, None)) }
         }
     }
 }
 
-/// *Approve* and *Reject* with a note.
-fn decide_form(viewer: &Viewer<'_>, deployment: &Deployment) -> Markup {
+/// *Approve* and *Reject* with a note; `back` is where the answer leads
+/// (`waiting`: the list; else the deployment's page).
+pub(crate) fn decide_form(
+    viewer: &Viewer<'_>,
+    deployment: &Deployment,
+    back: Option<&str>,
+) -> Markup {
     let id = deployment.id.0;
     html! {
         form.decide method="post" action={ "/ui/deployments/" (id) "/decide" } {
             (viewer.csrf_field())
+            @if let Some(back) = back { input type="hidden" name="back" value=(back); }
             label for={ "note-" (id) } { "Note" }
             input id={ "note-" (id) } name="note" type="text" maxlength="2000"
                 placeholder="Why (kept with the decision)";
@@ -61,7 +67,7 @@ fn decide_form(viewer: &Viewer<'_>, deployment: &Deployment) -> Markup {
     }
 }
 
-fn until(deadline: DateTime<Utc>, now: DateTime<Utc>) -> String {
+pub(crate) fn until(deadline: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let left = deadline - now;
     if left.num_seconds() <= 0 {
         "now".to_owned()
@@ -74,51 +80,4 @@ fn until(deadline: DateTime<Utc>, now: DateTime<Utc>) -> String {
     } else {
         format!("in {} seconds", left.num_seconds())
     }
-}
-
-/// One deployment waiting for the viewer.
-pub(crate) struct Waiting {
-    /// The deployment.
-    pub(crate) deployment: Deployment,
-    /// Its project's name.
-    pub(crate) project: String,
-    /// Its release's number.
-    pub(crate) release: String,
-}
-
-/// What waits for the signed-in person's approval.
-pub(crate) fn render(viewer: &Viewer<'_>, waiting: &[Waiting], now: DateTime<Utc>) -> Markup {
-    let body = html! {
-        h1 { "Waiting for your approval" }
-        @if waiting.is_empty() {
-            p #nothing-waits { "Nothing waits for your approval." }
-        } @else {
-            table.list #approvals {
-                thead { tr {
-                    th scope="col" { "Deployment" }
-                    th scope="col" { "Project" }
-                    th scope="col" { "Release" }
-                    th scope="col" { "Environment" }
-                    th scope="col" { "Created by" }
-                    th scope="col" { "Cancelled" }
-                    th scope="col" { "Decide" }
-                } }
-                tbody {
-                    @for w in waiting {
-                        @let d = &w.deployment;
-                        tr data-deployment=(d.id.0) {
-                            td { a href={ "/ui/deployments/" (d.id.0) } { "#" (d.id.0) } }
-                            td { (w.project) }
-                            td { (w.release) }
-                            td { (d.environment) }
-                            td { (d.created_by.as_deref().unwrap_or("—")) }
-                            td { @if let Some(rule) = &d.approval { (until(rule.deadline, now)) } }
-                            td { (decide_form(viewer, d)) }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    page("Approvals", Some(viewer), &body)
 }

@@ -34,11 +34,10 @@ pub(crate) fn panel(
                         InterventionKind::Manual => { "Step " strong { (pause.step_name) } " waits for a person " }
                         InterventionKind::Failure => { "Step " strong { (pause.step_name) } " failed (OnFailure: ask) " }
                     }
-                    (age(pause.paused_at, now)) "; answered by "
-                    @if pause.roles.is_empty() { "admin or deployer" } @else { (pause.roles.join(" or ")) }
+                    (age(pause.paused_at, now)) "; answered by " (answered_by(pause))
                 }
                 pre.instructions { (pause.instructions) }
-                (answer_form(viewer, deployment, pause))
+                @if may_answer(viewer, pause) { (answer_form(viewer, deployment, pause, None)) }
             }
             @let answered: Vec<&Intervention> = pauses.iter().filter(|p| p.answer.is_some()).collect();
             @if !answered.is_empty() {
@@ -58,12 +57,41 @@ pub(crate) fn panel(
     }
 }
 
-/// The answers the pause takes, with a note.
-fn answer_form(viewer: &Viewer<'_>, deployment: &Deployment, pause: &Intervention) -> Markup {
+/// Whether the viewer's role may answer `pause`: its `Roles`, else admins
+/// and deployers (the service decides again on the answer).
+pub(crate) fn may_answer(viewer: &Viewer<'_>, pause: &Intervention) -> bool {
+    if pause.roles.is_empty() {
+        viewer.can_deploy()
+    } else {
+        pause
+            .roles
+            .iter()
+            .any(|role| role == viewer.who.role.as_str())
+    }
+}
+
+/// Who may answer `pause`, in words.
+pub(crate) fn answered_by(pause: &Intervention) -> String {
+    if pause.roles.is_empty() {
+        "admin or deployer".to_owned()
+    } else {
+        pause.roles.join(" or ")
+    }
+}
+
+/// The answers the pause takes, with a note; `back` is where the answer
+/// leads (`waiting`: the list; else the deployment's page).
+pub(crate) fn answer_form(
+    viewer: &Viewer<'_>,
+    deployment: &Deployment,
+    pause: &Intervention,
+    back: Option<&str>,
+) -> Markup {
     let id = deployment.id.0;
     html! {
         form.intervene method="post" action={ "/ui/deployments/" (id) "/intervene" } {
             (viewer.csrf_field())
+            @if let Some(back) = back { input type="hidden" name="back" value=(back); }
             label for={ "answer-note-" (id) } { "Note" }
             input id={ "answer-note-" (id) } name="note" type="text" maxlength="2000"
                 placeholder="Kept with the answer";
@@ -79,7 +107,7 @@ fn answer_form(viewer: &Viewer<'_>, deployment: &Deployment, pause: &Interventio
     }
 }
 
-fn label(action: InterventionAction) -> &'static str {
+pub(crate) fn label(action: InterventionAction) -> &'static str {
     match action {
         InterventionAction::Proceed => "Proceed",
         InterventionAction::Retry => "Retry",

@@ -13,6 +13,7 @@ pub(crate) mod project;
 pub(crate) mod release;
 pub(crate) mod sign_in;
 pub(crate) mod variables;
+pub(crate) mod waiting;
 
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -26,6 +27,9 @@ pub(crate) struct Viewer<'a> {
     pub(crate) who: &'a Principal,
     /// The CSRF token forms post.
     pub(crate) csrf: &'a str,
+    /// How many things wait for them (approvals they may give, pauses
+    /// they may answer): the navigation's badge.
+    pub(crate) waiting: usize,
 }
 
 impl Viewer<'_> {
@@ -66,7 +70,13 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer<'_>>, body: &Markup) -> M
                             a href="/ui/" { "Dashboard" }
                             a href="/ui/deliveries" { "Deliveries" }
                             a href="/ui/agents" { "Agents" }
-                            a href="/ui/approvals" { "Approvals" }
+                            a href="/ui/waiting" {
+                                "Waiting"
+                                @if viewer.waiting > 0 {
+                                    " " span.count #waiting-count
+                                        title={ (viewer.waiting) " waiting for you" } { (viewer.waiting) }
+                                }
+                            }
                             a href="/ui/freezes" { "Freezes" }
                         }
                         form.signout method="post" action="/ui/sign-out" {
