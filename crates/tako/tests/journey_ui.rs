@@ -232,8 +232,13 @@ async fn deploy_to_offers_what_the_lifecycle_allows_and_an_approval_is_given_in_
     let url = client.current_url().await.unwrap();
     let deployment: i64 = url.path().rsplit('/').next().unwrap().parse().unwrap();
 
-    // What waits for me lists it; approve it there with a note.
-    click(client, "nav a[href='/ui/approvals']").await;
+    // What waits for me lists it (the navigation's badge counts it);
+    // approve it there with a note, and come back to the list.
+    click(client, "nav a[href='/ui/waiting']").await;
+    assert_eq!(
+        text_of(client, "#waiting-count").await.as_deref(),
+        Some("1")
+    );
     let row = format!("#approvals tr[data-deployment='{deployment}']");
     assert!(
         text_of(client, &row).await.unwrap().contains("Production"),
@@ -247,12 +252,17 @@ async fn deploy_to_offers_what_the_lifecycle_allows_and_an_approval_is_given_in_
         .await
         .unwrap();
     click(client, &format!("{row} button[value=approve]")).await;
-    let page = format!("/ui/deployments/{deployment}");
-    eventually("the deployment page", Duration::from_secs(10), || async {
+    eventually("the list again", Duration::from_secs(10), || async {
         let url = client.current_url().await.ok()?;
-        (url.path() == page).then_some(())
+        (url.path() == "/ui/waiting").then_some(())
     })
     .await;
+    assert!(text_of(client, "#nothing-waits").await.is_some());
+    assert!(text_of(client, "#waiting-count").await.is_none());
+    client
+        .goto(&format!("{base}/ui/deployments/{deployment}"))
+        .await
+        .unwrap();
     wait_for_state(client, "Success").await;
     let decisions = text_of(client, "#approval .decisions").await.unwrap();
     assert!(decisions.contains("Approved by first admin"), "{decisions}");
@@ -261,7 +271,9 @@ async fn deploy_to_offers_what_the_lifecycle_allows_and_an_approval_is_given_in_
         log.contains("approved by [first admin] note [ok from the browser]"),
         "{log}"
     );
+    // The list's old address still leads to it.
     client.goto(&format!("{base}/ui/approvals")).await.unwrap();
+    assert_eq!(client.current_url().await.unwrap().path(), "/ui/waiting");
     assert!(text_of(client, "#nothing-waits").await.is_some());
 
     // The dashboard orders its columns by the lifecycle (not by name).

@@ -12,7 +12,10 @@
 //! *Abort* fails the other with the note. Guided failure (`OnFailure:
 //! ask`): *Ignore* goes on and records who; *Retry* after the cause is
 //! fixed succeeds. Wrong answers are clear 4xx; answers are audited.
-//! `tako run` without a terminal fails saying how to answer.
+//! `tako run` without a terminal fails saying how to answer. Open pauses
+//! are listed (`GET /api/v1/interventions`, `tako intervention list`) with
+//! their masked instructions and whether the caller's role may answer; a
+//! viewer's answer is refused with 403.
 
 #![allow(clippy::unwrap_used)]
 
@@ -535,4 +538,135 @@ fn tako_run_without_a_terminal_says_how_to_answer() {
         ),
         "{said}"
     );
+}
+
+/// A pause whose instructions name a sensitive variable, answered only by
+/// deployers.
+const LISTED: &str = r#"Project: Demo
+Mappings:
+  - Branch: main
+    Environment: Production
+Steps:
+  - Name: Sign off
+    Uses: manual-intervention
+    With:
+      Instructions: "Log in with #{ApiKey} and check #{Octopus.Release.Number}"
+      Roles: [deployer]
+  - Name: Ship
+    Run: |
+      echo "shipped"
+"#;
+
+const CANARY: &str = "pauseListCanary-5f3a9";
+
+#[test]
+fn open_pauses_are_listed_by_the_api_and_the_cli_with_who_may_answer() {
+    use std::io::Write as _;
+    let world = World::start(LISTED);
+    let mut child = Command::new(tako_bin())
+        .args(["var", "set", "ApiKey", "--project", "Demo", "--sensitive"])
+        .env("TAKO_SERVER", format!("http://{}", world.address))
+        .env("TAKO_TOKEN", &world.admin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{CANARY}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let deployer = world.token("dora", "deployer");
+    let viewer = world.token("vic", "viewer");
+
+    // Nothing waits yet.
+    let empty = world.api(&viewer, "GET", "/interventions", None);
+    assert_eq!(empty.status, 200, "{}", empty.text());
+    assert_eq!(empty.json(), json!([]));
+
+    let id = world.deploy_new_release();
+    world.until(id, &["paused"]);
+
+    // Everyone sees it; only a deployer may answer (the step's Roles).
+    for (token, may) in [(&viewer, false), (&world.admin, false), (&deployer, true)] {
+        let listed = world.api(token, "GET", "/interventions?state=open", None);
+        assert_eq!(listed.status, 200, "{}", listed.text());
+        assert!(!listed.text().contains(CANARY), "{}", listed.text());
+        let listed = listed.json();
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        let open = &listed[0];
+        assert_eq!(open["deployment"], id);
+        assert_eq!(open["project"], "Demo");
+        assert_eq!(open["environment"], "Production");
+        assert_eq!(open["release"], "0.0.1");
+        assert_eq!(open["may_answer"], may, "{open}");
+        let pause = &open["intervention"];
+        assert_eq!(pause["step"], "Sign off");
+        assert_eq!(pause["kind"], "manual");
+        assert_eq!(pause["roles"], json!(["deployer"]));
+        assert_eq!(pause["actions"], json!(["proceed", "abort"]));
+        assert_eq!(
+            pause["instructions"], "Log in with ******** and check 0.0.1",
+            "{pause}"
+        );
+        assert!(pause["paused_at"].as_str().is_some());
+        assert!(pause.get("answer").is_none());
+    }
+    let wrong = world.api(&viewer, "GET", "/interventions?state=answered", None);
+    assert_eq!(wrong.status, 400, "{}", wrong.text());
+
+    // The CLI: the table, --mine, JSON.
+    let table = world.ok(&deployer, &["intervention", "list"]);
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.starts_with("ID  PROJECT  ENVIRONMENT  RELEASE  STEP"),
+        "{table}"
+    );
+    let row = table.lines().nth(1).unwrap();
+    for part in [
+        &id.to_string(),
+        "Demo",
+        "Production",
+        "0.0.1",
+        "Sign off",
+        "proceed|abort",
+        "deployer",
+        "yes",
+        "Log in with ******** and check 0.0.1",
+    ] {
+        assert!(row.contains(part), "{part:?} not in {table}");
+    }
+    assert!(!table.contains(CANARY));
+    let mine = world.ok(&viewer, &["intervention", "list", "--mine"]);
+    assert!(mine.contains("(none)"), "{mine}");
+    assert!(!mine.contains("Sign off"), "{mine}");
+    let theirs = world.ok(&viewer, &["intervention", "list"]);
+    assert!(theirs.lines().nth(1).unwrap().contains(" no "), "{theirs}");
+    let json_out = world.tako(&deployer, &["intervention", "list", "--output", "json"]);
+    assert!(json_out.status.success(), "{}", text(&json_out));
+    let parsed: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert_eq!(parsed[0]["deployment"], id);
+
+    // A viewer's answer is refused; the deployer's goes, and the list empties.
+    let refused = world.api(
+        &viewer,
+        "POST",
+        &format!("/deployments/{id}/interventions/proceed"),
+        Some(json!({})),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    world.ok(
+        &deployer,
+        &["intervention", "proceed", &id.to_string(), "--note", "ok"],
+    );
+    let done = world.until(id, &["success", "failed", "cancelled"]);
+    assert_eq!(done["state"], "success", "{}", world.log(id));
+    let listed = world.api(&viewer, "GET", "/interventions", None).json();
+    assert_eq!(listed, json!([]));
+    let none = world.ok(&deployer, &["intervention", "list"]);
+    assert!(none.contains("(none)"), "{none}");
 }

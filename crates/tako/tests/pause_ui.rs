@@ -4,6 +4,11 @@
 //! with `OnFailure: ask` pauses it again, and *Retry* after the cause is
 //! fixed succeeds; *Abort* fails another one, whose *Retry* button then
 //! deploys the release again. The answers are listed with who gave them.
+//! The list of what waits (`/ui/waiting`, the navigation's badge counting
+//! it) shows a paused deployment with its masked instructions and who may
+//! answer; a viewer sees it without buttons and is refused (403) an
+//! answer; an admin answers *Proceed* and then *Ignore* (guided failure)
+//! from the list; `/ui/approvals` still leads there.
 //!
 //! Without Chromium these tests fail; `scripts/test` installs it.
 
@@ -251,5 +256,260 @@ async fn a_paused_deployment_is_answered_with_the_pages_buttons() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     wait_for_state(client, PAUSED).await;
+    browser.close().await;
+}
+
+const CANARY: &str = "waitingListCanary-7c1e2";
+
+/// Signs `client` in with `token` (out first, when signed in).
+async fn sign_in(client: &Client, base: &str, token: &str) {
+    client.goto(&format!("{base}/ui/")).await.unwrap();
+    if client
+        .find(Locator::Css("form.signout button"))
+        .await
+        .is_ok()
+    {
+        click(client, "form.signout button").await;
+    }
+    client.goto(&format!("{base}/ui/sign-in")).await.unwrap();
+    client
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    click(client, "form.signin button[type=submit]").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.current_url().await.unwrap().path() != "/ui/" {
+        assert!(Instant::now() < deadline, "never signed in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// On `/ui/waiting`, refreshed until the paused row of `deployment` is of
+/// `kind` (`manual`, `failure`), or gone with `None`.
+async fn wait_for_row(client: &Client, deployment: i64, kind: Option<&str>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let row = format!("#pauses tr[data-deployment='{deployment}']");
+    loop {
+        client.refresh().await.unwrap();
+        let found = match client.find(Locator::Css(&row)).await {
+            Ok(element) => element.attr("data-kind").await.unwrap(),
+            Err(_) => None,
+        };
+        if found.as_deref() == kind {
+            return;
+        }
+        if Instant::now() > deadline {
+            let page = text_of(client, "main").await.unwrap_or_default();
+            panic!("{row} never became {kind:?} (is {found:?}):\n{page}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_deployments_are_listed_with_what_waits_and_answered_from_there() {
+    let gate = tempfile::tempdir().unwrap();
+    let takofile = format!(
+        r#"Project: Demo
+Mappings:
+  - Branch: main
+    Environment: Production
+Steps:
+  - Name: Wait
+    Uses: manual-intervention
+    With:
+      Instructions: "Log in with #{{ApiKey}}, look at #{{Octopus.Release.Number}}"
+  - Name: Check
+    OnFailure: ask
+    Run: |
+      [ -e '{gate}' ] || {{ echo "the gate is closed" >&2; exit 1; }}
+"#,
+        gate = gate.path().join("open").display()
+    );
+    let origin = Origin::new(&takofile);
+    let data = DataDir::new();
+    let server = TakoServer::start(tako_bin(), &data.path, &[], &[]);
+    let admin = server.token.clone().unwrap();
+    let tako = |token: &str, args: &[&str], stdin: &str| {
+        use std::io::Write as _;
+        let mut child = Command::new(tako_bin())
+            .args(args)
+            .env("TAKO_SERVER", format!("http://{}", server.address))
+            .env("TAKO_TOKEN", token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "tako {args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let url = origin.bare.file_url();
+    tako(&admin, &["project", "create", "Demo", "--repo", &url], "");
+    tako(
+        &admin,
+        &["var", "set", "ApiKey", "--project", "Demo", "--sensitive"],
+        &format!("{CANARY}\n"),
+    );
+    let viewer = tako(
+        &admin,
+        &["token", "create", "--name", "vic", "--role", "viewer"],
+        "",
+    )
+    .lines()
+    .next()
+    .unwrap()
+    .trim()
+    .to_owned();
+    tako(
+        &admin,
+        &[
+            "release",
+            "create",
+            "--project",
+            "Demo",
+            "--deploy-to",
+            "Production",
+        ],
+        "",
+    );
+    let auth = format!("Bearer {admin}");
+    let id = request(
+        &server.address,
+        "GET",
+        "/api/v1/deployments?project=Demo",
+        &[("Authorization", &auth)],
+        b"",
+    )
+    .unwrap()
+    .json()["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+
+    let browser = Browser::start().await;
+    let client = &browser.client;
+    let base = format!("http://{}", server.address);
+    sign_in(client, &base, &admin).await;
+    client
+        .goto(&format!("{base}/ui/deployments/{id}"))
+        .await
+        .unwrap();
+    wait_for_state(client, PAUSED).await;
+
+    // The list, from the navigation: its badge counts the pause.
+    click(client, "nav a[href='/ui/waiting']").await;
+    assert_eq!(
+        text_of(client, "#waiting-count").await.as_deref(),
+        Some("1")
+    );
+    assert!(text_of(client, "#nothing-waits").await.is_some());
+    let row = format!("#pauses tr[data-deployment='{id}']");
+    let shown = text_of(client, &row).await.unwrap();
+    for part in [
+        "Demo",
+        "Production",
+        "0.0.1",
+        "Wait",
+        "Log in with ********, look at 0.0.1",
+        "admin or deployer",
+    ] {
+        assert!(shown.contains(part), "{part:?} not in {shown}");
+    }
+    assert!(!client.source().await.unwrap().contains(CANARY));
+
+    // A viewer sees it without buttons, no badge, and cannot answer.
+    sign_in(client, &base, &viewer).await;
+    client.goto(&format!("{base}/ui/waiting")).await.unwrap();
+    let shown = text_of(client, &row).await.unwrap();
+    assert!(shown.contains("not your role"), "{shown}");
+    assert!(
+        client
+            .find(Locator::Css(&format!("{row} button")))
+            .await
+            .is_err(),
+        "a viewer is offered an answer"
+    );
+    assert!(text_of(client, "#waiting-count").await.is_none());
+    client
+        .execute(
+            "const f = document.createElement('form'); f.method = 'post'; \
+             f.action = '/ui/deployments/' + arguments[0] + '/intervene'; \
+             for (const [k, v] of [['csrf', document.querySelector('input[name=csrf]').value], \
+                                   ['action', 'proceed'], ['back', 'waiting']]) { \
+               const i = document.createElement('input'); i.type = 'hidden'; \
+               i.name = k; i.value = v; f.appendChild(i); } \
+             document.body.appendChild(f); f.submit(); return 1;",
+            vec![serde_json::json!(id)],
+        )
+        .await
+        .unwrap();
+    let error = wait_for_text(client, "main h1").await;
+    assert_eq!(error, "Error 403");
+    client.goto(&format!("{base}/ui/waiting")).await.unwrap();
+    wait_for_row(client, id, Some("manual")).await;
+
+    // The admin proceeds from the list, with a note; back on the list, the
+    // failed Check asks: Retry, Ignore, Abort. Ignore from the list.
+    sign_in(client, &base, &admin).await;
+    client.goto(&format!("{base}/ui/waiting")).await.unwrap();
+    client
+        .find(Locator::Css(&format!("{row} input[name=note]")))
+        .await
+        .unwrap()
+        .send_keys("checked from the list")
+        .await
+        .unwrap();
+    click(client, &format!("{row} button[value=proceed]")).await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/ui/waiting");
+    wait_for_row(client, id, Some("failure")).await;
+    let shown = text_of(client, &row).await.unwrap();
+    assert!(shown.contains("Check"), "{shown}");
+    assert!(
+        shown.contains("the gate is closed") || shown.contains("failed"),
+        "{shown}"
+    );
+    for action in ["retry", "ignore", "abort"] {
+        assert!(
+            client
+                .find(Locator::Css(&format!("{row} button[value={action}]")))
+                .await
+                .is_ok(),
+            "no {action}"
+        );
+    }
+    assert!(
+        client
+            .find(Locator::Css(&format!("{row} button[value=proceed]")))
+            .await
+            .is_err()
+    );
+    click(client, &format!("{row} button[value=ignore]")).await;
+    wait_for_row(client, id, None).await;
+    assert!(text_of(client, "#nothing-paused").await.is_some());
+    assert!(text_of(client, "#waiting-count").await.is_none());
+
+    // The old address still leads to the list.
+    client.goto(&format!("{base}/ui/approvals")).await.unwrap();
+    assert_eq!(client.current_url().await.unwrap().path(), "/ui/waiting");
+
+    client
+        .goto(&format!("{base}/ui/deployments/{id}"))
+        .await
+        .unwrap();
+    wait_for_state(client, "Success").await;
+    let answers = text_of(client, "#intervention .answers").await.unwrap();
+    assert!(answers.contains("Proceed step Wait by"), "{answers}");
+    assert!(answers.contains("checked from the list"), "{answers}");
+    assert!(answers.contains("Ignore step Check by"), "{answers}");
     browser.close().await;
 }
