@@ -4,7 +4,8 @@
 //! stand-in for the forge's status API (`tako_test_support::forge_api`: the
 //! forges cannot run here) that checks every request as the forge documents
 //! it and answers as it does, including its errors (401, a 403 rate limit
-//! with `Retry-After`).
+//! with `Retry-After`). A paused deployment is `pending`, "waiting for a
+//! person at step X", then reports its end (an abort's, a cancel's) too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -339,6 +340,8 @@ fn the_one_in(setup: &Setup, state: DeploymentState) -> Deployment {
 
 #[test]
 fn a_paused_deployment_is_pending_waiting_for_a_person_then_reports_its_end() {
+    // Proceed: pending, pending (waiting), pending, success; Abort: pending,
+    // pending (waiting), failure; cancel: pending, pending (waiting), error.
     const PAUSING: &str = r#"Project: Demo
 Mappings:
   - Branch: main
@@ -424,7 +427,26 @@ Steps:
         setup.wait_for_statuses(7)[6..],
         [("failure".to_owned(), production())]
     );
-    let deployments = setup.finished(2);
+
+    // A third pauses and is cancelled: `error`, as a cancel reports.
+    setup.push("pause-3", "third.txt");
+    let paused = the_one_in(&setup, DeploymentState::Paused);
+    assert_eq!(
+        setup.wait_for_statuses(9)[7..],
+        [pending.clone(), pending.clone()]
+    );
+    let cancelled = setup.api(
+        "POST",
+        &format!("/api/v1/deployments/{}/cancel", paused.id.0),
+        &Value::Null,
+    );
+    assert_eq!(cancelled.0, 200, "{}", cancelled.1);
+    assert_eq!(cancelled.1["state"], "cancelled", "{}", cancelled.1);
+    assert_eq!(
+        setup.wait_for_statuses(10)[9..],
+        [("error".to_owned(), production())]
+    );
+    let deployments = setup.finished(3);
     setup.assert_clean(&deployments);
 }
 
