@@ -23,10 +23,13 @@ What one run measures, each on a fresh server and database:
 PostgreSQL 15 from the system's binaries (initdb/pg_ctl, run as `nobody`
 when root) on 127.0.0.1, fsync on. Only 127.0.0.1 is contacted. Environment:
 REQUESTS (20000), CONCURRENCY (64), DEPLOYS (20000), DEPLOYS_E2E (1000),
-LEASE (10s), SWEEP (2s), STORES ("sqlite postgres"), PERF (set: perf record -a
-of each burst into WORKDIR; use with KEEP=1).
+LEASE (10s), SWEEP (2s), STORES ("sqlite postgres"), PARTS ("intake loaded
+deploys failover"), PERF (set: perf record -a of each burst into WORKDIR; use
+with KEEP=1), WORK_ON (a directory, e.g. /dev/shm: each node's working
+directories go there, through a symlink; an experiment, not a setting).
 """
 
+import atexit
 import json
 import os
 import re
@@ -35,6 +38,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -112,6 +116,13 @@ class Node(e2e.Server):
 
     def __init__(self, tako, data_dir, log, args, token=None, key_from=None):
         os.makedirs(data_dir, exist_ok=True)
+        work_on = os.environ.get("WORK_ON")
+        if work_on and not os.path.exists(os.path.join(data_dir, "work")):
+            # The deployments' working directories on another file system
+            # (e.g. /dev/shm): does their I/O slow the store's commits?
+            elsewhere = tempfile.mkdtemp(prefix="tako-work-", dir=work_on)
+            atexit.register(shutil.rmtree, elsewhere, True)
+            os.symlink(elsewhere, os.path.join(data_dir, "work"))
         if key_from:
             shutil.copy(os.path.join(key_from, "secret.key"), os.path.join(data_dir, "secret.key"))
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}

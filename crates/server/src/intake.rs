@@ -465,6 +465,48 @@ type Pending = (
 #[derive(Clone)]
 pub struct IntakeWriter {
     sender: mpsc::Sender<Pending>,
+    activity: IntakeActivity,
+}
+
+/// When this node's intake last received a push: background work that
+/// writes much (a retention pass) waits for a quiet moment with it, so a
+/// push's request, open until its commit, does not wait behind that work.
+#[derive(Debug, Clone)]
+pub struct IntakeActivity {
+    since: std::time::Instant,
+    /// Milliseconds after `since` of the last push; 0: none yet.
+    last: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for IntakeActivity {
+    fn default() -> Self {
+        IntakeActivity {
+            since: std::time::Instant::now(),
+            last: Arc::default(),
+        }
+    }
+}
+
+impl IntakeActivity {
+    /// Records a push received now.
+    pub fn record(&self) {
+        let now = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last
+            .store(now.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long ago the last push was received; `None` if none was.
+    pub fn quiet_for(&self) -> Option<std::time::Duration> {
+        let last = self.last.load(std::sync::atomic::Ordering::Relaxed);
+        if last == 0 {
+            return None;
+        }
+        Some(
+            self.since
+                .elapsed()
+                .saturating_sub(std::time::Duration::from_millis(last)),
+        )
+    }
 }
 
 impl IntakeWriter {
@@ -477,10 +519,19 @@ impl IntakeWriter {
     pub fn spawn(store: Arc<dyn Store>, stored: Arc<Notify>, in_flight: usize) -> IntakeWriter {
         let (sender, receiver) = mpsc::channel::<Pending>(MAX_BATCH * 4);
         tokio::spawn(write_batches(store, receiver, stored, in_flight.max(1)));
-        IntakeWriter { sender }
+        IntakeWriter {
+            sender,
+            activity: IntakeActivity::default(),
+        }
+    }
+
+    /// When pushes last arrived here (see [`IntakeActivity`]).
+    pub fn activity(&self) -> IntakeActivity {
+        self.activity.clone()
     }
 
     async fn insert(&self, delivery: NewDelivery) -> Result<InsertOutcome, IntakeError> {
+        self.activity.record();
         let (reply, answer) = oneshot::channel();
         self.sender
             .send((delivery, reply))
@@ -548,5 +599,22 @@ async fn write_batch(store: &dyn Store, batch: Vec<Pending>, stored: &Notify) {
                 }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intake_activity_says_how_long_ago_the_last_push_arrived() {
+        let activity = IntakeActivity::default();
+        assert_eq!(activity.quiet_for(), None, "no push yet");
+        activity.record();
+        let quiet = activity.quiet_for().expect("a push was recorded");
+        assert!(quiet < std::time::Duration::from_secs(1), "{quiet:?}");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let later = activity.clone().quiet_for().expect("clones share it");
+        assert!(later >= std::time::Duration::from_millis(25), "{later:?}");
     }
 }

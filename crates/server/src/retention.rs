@@ -12,9 +12,16 @@
 //!
 //! The store removes at most a batch per call in one short transaction
 //! ([`Store::prune`]), so the intake's writes wait behind at most one
-//! batch; the pass pauses between batches. What is never removed is the
-//! store's rule ([`Prune`]). Then the freed pages go back to the file system
-//! in small steps ([`Store::reclaim_space`]). Each pass logs what it removed.
+//! batch; the pass pauses between batches. A batch's size follows how long
+//! the last one took ([`BatchSize`]): about a millisecond each, whatever the
+//! history's shape or the machine, since a push that arrives during one
+//! waits for it. And the pass yields to the intake: while pushes arrive
+//! (one within the last [`INTAKE_QUIET`]), it waits for a quiet moment, up
+//! to [`YIELD_AT_MOST`] per batch, so it goes on, slowly, under a steady
+//! stream of pushes too. What is never removed is the store's rule ([`Prune`]).
+//! Then the freed pages go back to the file system in small steps
+//! ([`Store::reclaim_space`]), sized the same way. Each pass logs what it
+//! removed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,15 +36,56 @@ use tako_store::{
 use tako_takofile::{KeepFor, KeepReleases, Retention as ProjectRetention};
 use tokio::sync::Mutex;
 
-/// Releases removed per store call (each takes its deployments, steps and
-/// logs with it).
+use crate::intake::IntakeActivity;
+
+/// At most this many releases removed per store call (each takes its
+/// deployments, steps and logs with it).
 const RELEASE_BATCH: u32 = 20;
-/// Task logs, deliveries or audit entries removed per store call.
+/// At most this many task logs, deliveries or audit entries per store call.
 const BATCH: u32 = 200;
-/// Free pages given back per store call (4 KiB each).
+/// At most this many free pages given back per store call (4 KiB each).
 const RECLAIM_PAGES: u32 = 256;
 /// The pause between two batches, so other writes go first.
 const PAUSE: Duration = Duration::from_millis(5);
+/// How long one batch should take: a push arriving meanwhile waits for it.
+const BATCH_TIME: Duration = Duration::from_millis(1);
+/// The intake is quiet when no push arrived for this long.
+const INTAKE_QUIET: Duration = Duration::from_millis(50);
+/// The longest a batch waits for the intake to be quiet.
+const YIELD_AT_MOST: Duration = Duration::from_secs(1);
+/// How often a waiting batch looks again.
+const YIELD_STEP: Duration = Duration::from_millis(10);
+
+/// The size of the next batch, steered by how long the last one took:
+/// halved when it took over twice [`BATCH_TIME`], one more when it took
+/// under half of it (between 1 and the kind's maximum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchSize {
+    now: u32,
+    max: u32,
+}
+
+impl BatchSize {
+    /// Starts small (a quarter of `max`): the first batches find the size.
+    fn new(max: u32) -> Self {
+        let max = max.max(1);
+        BatchSize {
+            now: (max / 4).max(1),
+            max,
+        }
+    }
+
+    /// The size for the batch after one of the current size that took
+    /// `took`.
+    fn after(&mut self, took: Duration) -> u32 {
+        if took > BATCH_TIME * 2 {
+            self.now = (self.now / 2).max(1);
+        } else if took < BATCH_TIME / 2 {
+            self.now = (self.now + self.now / 4 + 1).min(self.max);
+        }
+        self.now
+    }
+}
 
 /// The server's retention settings (`retention_*`, `workdir_retention`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +154,8 @@ pub struct Retention {
     mirrors: Mirrors,
     work_root: PathBuf,
     settings: RetentionSettings,
+    /// When this node last received a push (the pass yields to it).
+    intake: IntakeActivity,
     /// One pass at a time (the background's and an admin's).
     running: Arc<Mutex<()>>,
     /// Each project's working-directory rule, from the last pass (the
@@ -115,18 +165,21 @@ pub struct Retention {
 
 impl Retention {
     /// A worker over `store`, reading projects' takofiles from `mirrors` and
-    /// working directories under `work_root`.
+    /// working directories under `work_root`, yielding to the pushes
+    /// `intake` records.
     pub fn new(
         store: Arc<dyn Store>,
         mirrors: Mirrors,
         work_root: PathBuf,
         settings: RetentionSettings,
+        intake: IntakeActivity,
     ) -> Self {
         Retention {
             store,
             mirrors,
             work_root,
             settings,
+            intake,
             running: Arc::new(Mutex::new(())),
             workdir_rules: Arc::default(),
         }
@@ -276,12 +329,16 @@ impl Retention {
             *kept = workdir_rules;
         }
         if !dry_run {
+            let mut size = BatchSize::new(RECLAIM_PAGES);
             loop {
-                let freed = self.store.reclaim_space(RECLAIM_PAGES).await?;
+                let pages = size.now;
+                let started = std::time::Instant::now();
+                let freed = self.store.reclaim_space(pages).await?;
                 report.pages_freed += freed;
-                if freed < u64::from(RECLAIM_PAGES) {
+                if freed < u64::from(pages) {
                     break;
                 }
+                size.after(started.elapsed());
                 tokio::time::sleep(PAUSE).await;
             }
         }
@@ -300,18 +357,37 @@ impl Retention {
         Ok(report)
     }
 
+    /// Waits until no push has arrived for [`INTAKE_QUIET`], at most
+    /// [`YIELD_AT_MOST`].
+    async fn yield_to_intake(&self) {
+        let started = std::time::Instant::now();
+        while self
+            .intake
+            .quiet_for()
+            .is_some_and(|quiet| quiet < INTAKE_QUIET)
+            && started.elapsed() < YIELD_AT_MOST
+        {
+            tokio::time::sleep(YIELD_STEP).await;
+        }
+    }
+
     /// Removes everything `what` selects, a batch at a time (or counts it).
     async fn drain(&self, what: Prune, batch: u32, dry_run: bool) -> Result<u64, StoreError> {
         if dry_run {
             return self.store.prune(what, batch, true).await;
         }
+        let mut size = BatchSize::new(batch);
         let mut removed = 0;
         loop {
-            let now = self.store.prune(what.clone(), batch, false).await?;
+            let limit = size.now;
+            self.yield_to_intake().await;
+            let started = std::time::Instant::now();
+            let now = self.store.prune(what.clone(), limit, false).await?;
             removed += now;
-            if now < u64::from(batch) {
+            if now < u64::from(limit) {
                 return Ok(removed);
             }
+            size.after(started.elapsed());
             tokio::time::sleep(PAUSE).await;
         }
     }
@@ -453,4 +529,35 @@ fn directories(root: &Path) -> Vec<(DeploymentId, PathBuf, Duration)> {
             Some((DeploymentId(id), entry.path(), age))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_size_shrinks_when_batches_are_slow_and_grows_when_fast() {
+        let mut size = BatchSize::new(20);
+        assert_eq!(size.now, 5);
+        assert_eq!(size.after(Duration::from_millis(9)), 2);
+        assert_eq!(size.after(Duration::from_millis(9)), 1);
+        // Never below one: the pass always moves on.
+        assert_eq!(size.after(Duration::from_millis(90)), 1);
+        // Within the band it stays.
+        assert_eq!(size.after(Duration::from_micros(1500)), 1);
+        let mut grown = 1;
+        for _ in 0..50 {
+            grown = size.after(Duration::from_micros(100));
+        }
+        // Never above the kind's maximum.
+        assert_eq!(grown, 20);
+    }
+
+    #[test]
+    fn a_batch_size_starts_at_a_quarter_and_at_least_one() {
+        assert_eq!(BatchSize::new(200).now, 50);
+        assert_eq!(BatchSize::new(2).now, 1);
+        assert_eq!(BatchSize::new(0).now, 1);
+        assert_eq!(BatchSize::new(0).max, 1);
+    }
 }

@@ -416,6 +416,7 @@ pub async fn start(
         deliveries_stored.clone(),
         store.intake_parallelism(),
     );
+    let intake_activity = writer.activity();
     let forwarders =
         crate::octopus::Forwarders::new(&config.octopus).map_err(ServeError::Octopus)?;
     let router = Router {
@@ -490,6 +491,7 @@ pub async fn start(
         mirrors.clone(),
         config.data_dir.join("work"),
         crate::retention::RetentionSettings::from_config(&config),
+        intake_activity,
     );
     let services = Services {
         store: store.clone(),

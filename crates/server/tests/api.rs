@@ -98,11 +98,13 @@ async fn build_api(limits: tako_server::http::limits::Limits, on_disk: bool) -> 
         .unwrap();
     let queued = Arc::new(Notify::new());
     let secrets = WebhookSecrets::default();
+    let writer = IntakeWriter::spawn(store.clone(), Arc::new(Notify::new()), 1);
+    let intake_activity = writer.activity();
     let intake = Intake {
         server_secret: Some("server secret".to_owned()),
         insecure_unsigned: false,
         secrets: secrets.clone(),
-        writer: IntakeWriter::spawn(store.clone(), Arc::new(Notify::new()), 1),
+        writer,
     };
     let services = Services {
         store: store.clone(),
@@ -120,6 +122,7 @@ async fn build_api(limits: tako_server::http::limits::Limits, on_disk: bool) -> 
             tako_server::retention::RetentionSettings::from_config(
                 &tako_server::config::ServerConfig::default(),
             ),
+            intake_activity,
         ),
         statuses: tako_server::statuses::StatusReporter::new(store.clone(), String::new(), None),
     };

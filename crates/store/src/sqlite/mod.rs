@@ -20,7 +20,8 @@
 //! the same conformance suite; nothing in the trait is SQLite-specific.
 //!
 //! Settings: WAL, `synchronous=FULL` (an fsync costs ~0.2 ms here, so FULL is
-//! free next to NORMAL), `foreign_keys=ON`, a 5 s `busy_timeout`.
+//! free next to NORMAL; retention's batches alone commit with NORMAL, see
+//! `ops/retention.rs`), `foreign_keys=ON`, a 5 s `busy_timeout`.
 //!
 //! Checkpoints: SQLite's automatic checkpoint runs inside the commit that
 //! crosses 1,000 WAL pages, so one batch of webhooks in every few hundred

@@ -1,6 +1,13 @@
 //! Retention: what a batch may remove (the selections) and removing it, in
 //! one short transaction; the incremental vacuum that gives the freed pages
 //! back to the file system.
+//!
+//! Both commit without an fsync of their own (`synchronous = NORMAL` for
+//! their transaction, [`without_own_fsync`]): a push arriving meanwhile
+//! waits for the batch in progress, and on this kind of disk an fsync is
+//! what makes a batch slow. Nothing is at stake: the next durable commit
+//! (any push's) carries the batch to disk with it, and a batch lost to a
+//! power cut is removed again by the next pass.
 
 use super::*;
 use crate::model::Prune;
@@ -132,12 +139,30 @@ pub(in crate::sqlite) fn count_prunable(conn: &mut Connection, what: &Prune) -> 
     Ok(select(conn, what, i64::MAX)?.len() as u64)
 }
 
+/// Runs `f` (its own transactions) with `synchronous = NORMAL`, then puts
+/// the writer's `FULL` back (see the module's docs).
+fn without_own_fsync<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(db("relax the durability of a retention batch"))?;
+    let result = f(conn);
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db("restore durable commits after a retention batch"))?;
+    result
+}
+
 /// Removes at most `limit` of what `what` selects, in one transaction.
 pub(in crate::sqlite) fn prune(
     conn: &mut Connection,
     what: &Prune,
     limit: u32,
 ) -> StoreResult<u64> {
+    without_own_fsync(conn, |conn| prune_batch(conn, what, limit))
+}
+
+fn prune_batch(conn: &mut Connection, what: &Prune, limit: u32) -> StoreResult<u64> {
     let tx = conn.transaction().map_err(db("begin a retention batch"))?;
     if let Prune::Releases { project, .. } | Prune::TaskLogs { project, .. } = what {
         require_project(&tx, *project)?;
@@ -200,6 +225,10 @@ pub(in crate::sqlite) fn prune(
 /// One step of incremental vacuum: at most `max_pages` free pages given
 /// back to the file system; how many were.
 pub(in crate::sqlite) fn reclaim_space(conn: &mut Connection, max_pages: u32) -> StoreResult<u64> {
+    without_own_fsync(conn, |conn| reclaim_step(conn, max_pages))
+}
+
+fn reclaim_step(conn: &mut Connection, max_pages: u32) -> StoreResult<u64> {
     let free = |conn: &Connection| -> StoreResult<i64> {
         conn.query_row("PRAGMA freelist_count", [], |row| row.get(0))
             .map_err(db("read the free page count"))
