@@ -553,6 +553,53 @@ mod tests {
         assert_eq!(grown, 20);
     }
 
+    fn worker(intake: IntakeActivity) -> Retention {
+        let root = std::env::temp_dir().join("tako-retention-unit");
+        Retention::new(
+            Arc::new(tako_store::SqliteStore::in_memory().expect("an in-memory store")),
+            Mirrors::new(root.join("mirrors")),
+            root.join("work"),
+            RetentionSettings::from_config(&crate::config::ServerConfig::default()),
+            intake,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_batch_waits_for_a_quiet_intake_but_not_forever() {
+        let intake = IntakeActivity::default();
+        let retention = worker(intake.clone());
+        // No push yet: no wait.
+        let started = std::time::Instant::now();
+        retention.yield_to_intake().await;
+        assert!(started.elapsed() < INTAKE_QUIET, "{:?}", started.elapsed());
+
+        // A push just now: it waits until the intake has been quiet a while.
+        intake.record();
+        let started = std::time::Instant::now();
+        retention.yield_to_intake().await;
+        let waited = started.elapsed();
+        assert!(waited >= INTAKE_QUIET - YIELD_STEP, "{waited:?}");
+        assert!(waited < YIELD_AT_MOST, "{waited:?}");
+
+        // A steady stream of pushes: it goes on after YIELD_AT_MOST.
+        let streaming = tokio::spawn({
+            let intake = intake.clone();
+            async move {
+                loop {
+                    intake.record();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        intake.record();
+        let started = std::time::Instant::now();
+        retention.yield_to_intake().await;
+        let waited = started.elapsed();
+        streaming.abort();
+        assert!(waited >= YIELD_AT_MOST, "{waited:?}");
+        assert!(waited < YIELD_AT_MOST * 3, "{waited:?}");
+    }
+
     #[test]
     fn a_batch_size_starts_at_a_quarter_and_at_least_one() {
         assert_eq!(BatchSize::new(200).now, 50);
