@@ -183,32 +183,9 @@ impl Services {
         &self,
         who: &Principal,
     ) -> ServiceResult<Vec<OpenIntervention>> {
-        let page = self
-            .store
-            .list_deployments(
-                &DeploymentFilter {
-                    state: Some(DeploymentState::Paused),
-                    ..DeploymentFilter::default()
-                },
-                PageRequest {
-                    limit: OPEN_LIMIT,
-                    after: None,
-                },
-            )
-            .await?;
         let mut projects = HashMap::new();
         let mut open = Vec::new();
-        for deployment in page.items {
-            let Some(pause) = self
-                .store
-                .list_interventions(deployment.id)
-                .await?
-                .into_iter()
-                .rev()
-                .find(|pause| pause.answer.is_none())
-            else {
-                continue;
-            };
+        for (deployment, pause) in self.open_pauses().await? {
             let project = match projects.get(&deployment.project) {
                 Some(name) => String::clone(name),
                 None => {
@@ -230,15 +207,53 @@ impl Services {
         Ok(open)
     }
 
+    /// The paused deployments (at most [`OPEN_LIMIT`]) with their open
+    /// pause: what both the list and the badge start from.
+    async fn open_pauses(&self) -> ServiceResult<Vec<(Deployment, Intervention)>> {
+        let page = self
+            .store
+            .list_deployments(
+                &DeploymentFilter {
+                    state: Some(DeploymentState::Paused),
+                    ..DeploymentFilter::default()
+                },
+                PageRequest {
+                    limit: OPEN_LIMIT,
+                    after: None,
+                },
+            )
+            .await?;
+        let mut open = Vec::new();
+        for deployment in page.items {
+            let pause = self
+                .store
+                .list_interventions(deployment.id)
+                .await?
+                .into_iter()
+                .rev()
+                .find(|pause| pause.answer.is_none());
+            if let Some(pause) = pause {
+                open.push((deployment, pause));
+            }
+        }
+        Ok(open)
+    }
+
     /// How many things wait for `who`: approvals they may give and pauses
     /// they may answer (the navigation's badge). A store failure counts
     /// nothing (logged): the badge never breaks a page.
     pub async fn waiting_count(&self, who: &Principal) -> usize {
+        // Only whether each pause is the viewer's to answer: no names
+        // are read for the badge (it is counted on every page).
         let approvals = self.awaiting_approval_by(who).await;
-        let pauses = self.open_interventions(who).await;
+        let pauses = self.open_pauses().await;
         match (approvals, pauses) {
             (Ok(approvals), Ok(pauses)) => {
-                approvals.len() + pauses.iter().filter(|o| o.may_answer).count()
+                approvals.len()
+                    + pauses
+                        .iter()
+                        .filter(|(deployment, pause)| may_answer(who, deployment, pause).is_ok())
+                        .count()
             }
             (Err(error), _) | (_, Err(error)) => {
                 tracing::warn!(%error, "cannot count what waits for a person");
