@@ -178,10 +178,12 @@ def wrk_burst(work, node, label, requests, concurrency):
                                  os.path.join(work, f"perf-{label}.data")],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)
+    burst_started = time.time()
     out = subprocess.run(
         ["wrk", "-t2", f"-c{concurrency}", "-d300s", "--timeout", "10s", "--latency", "-s",
          os.path.join(HERE, "intake.lua"), f"http://{node.address}/hooks/github"],
         env=env, capture_output=True, text=True, check=True).stdout
+    print(f"burst {label}: {burst_started:.1f} to {time.time():.1f} (epoch s)", file=sys.stderr)
     if perf:
         perf.send_signal(signal.SIGINT)
         perf.wait()

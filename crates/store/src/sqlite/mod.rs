@@ -25,11 +25,18 @@
 //!
 //! Checkpoints: SQLite's automatic checkpoint runs inside the commit that
 //! crosses 1,000 WAL pages, so one batch of webhooks in every few hundred
-//! waits for a checkpoint's fsync of the database file (4–10 ms). The writer
-//! turns it off and checkpoints itself instead (`PASSIVE`: it never waits for
-//! readers) once it has been idle for [`IDLE_CHECKPOINT`]; when the WAL file
-//! grows past [`WAL_CHECKPOINT_BYTES`] under sustained load, a checkpointer
-//! thread with its own connection does it while writes go on.
+//! would wait for a checkpoint's fsync of the database file. The writer
+//! turns it off; a checkpointer thread with its own connection checkpoints
+//! instead (`PASSIVE`: it never waits for readers, and writes go on while
+//! it copies), asked by the writer each time [`CHECKPOINT_EVERY_FRAMES`]
+//! more frames were appended to the WAL (a WAL hook) and whenever the
+//! writer has been idle for [`IDLE_CHECKPOINT`]. Small, frequent
+//! checkpoints matter: a WAL left to grow through a burst (150 MB of
+//! webhooks) was copied back in one go at the first idle moment, leaving
+//! that much dirty data for one fsync, and every commit behind it waited
+//! 0.2–0.5 s (docs/benchmarks.md). A WAL that is checkpointed as it goes
+//! also restarts from its beginning, so its commits overwrite a file of
+//! fixed size, and their fsync needs no file system journal commit.
 //! `journal_size_limit` trims the WAL file back after a burst.
 //!
 //! # Migrations
@@ -78,9 +85,9 @@ use crate::wakeups::{Hub, Wakeup, Wakeups};
 const READERS: usize = 2;
 /// The writer checkpoints once it has had no job for this long.
 const IDLE_CHECKPOINT: Duration = Duration::from_millis(100);
-/// When the WAL file grows past this under sustained load, the checkpointer
-/// thread copies it back while the writer goes on.
-const WAL_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
+/// The writer asks for a checkpoint each time this many frames (pages of
+/// 4 KiB) were appended to the WAL since it last asked: 4 MiB.
+const CHECKPOINT_EVERY_FRAMES: i32 = 1024;
 /// What the WAL file is trimmed to after a checkpoint.
 const WAL_KEEP_BYTES: i64 = 64 * 1024 * 1024;
 
@@ -214,15 +221,18 @@ fn incremental_auto_vacuum(conn: &Connection, path: Option<&Path>) -> StoreResul
     Ok(())
 }
 
-/// The writer's thread: runs jobs in order and checkpoints the WAL when
-/// idle (or when it grows too large), never inside a job's commit.
+/// The writer's thread: runs jobs in order; the checkpointer (if any)
+/// copies the WAL back as it grows and when the writer is idle, never
+/// inside a job's commit.
 fn spawn_writer(
     mut conn: Connection,
     jobs: mpsc::Receiver<Task>,
     urgent: Urgent,
-    wal: Option<PathBuf>,
     checkpointer: Option<mpsc::SyncSender<()>>,
 ) -> StoreResult<JoinHandle<()>> {
+    if let Some(ask) = checkpointer.clone() {
+        ask_checkpoints_as_the_wal_grows(&mut conn, ask)?;
+    }
     std::thread::Builder::new()
         .name("tako-store-writer".into())
         .spawn(move || {
@@ -243,24 +253,13 @@ fn spawn_writer(
                             first(&mut conn);
                         }
                         job(&mut conn);
-                        dirty = wal.is_some();
-                        let large = wal.as_deref().is_some_and(|wal| {
-                            std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES)
-                        });
-                        if large {
-                            // Under sustained load: the checkpointer's own
-                            // connection copies pages while writes go on (a
-                            // full channel means one is asked for already).
-                            match &checkpointer {
-                                Some(ask) => {
-                                    let _ = ask.try_send(());
-                                }
-                                None => checkpoint(&conn),
-                            }
-                        }
+                        dirty = checkpointer.is_some();
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        checkpoint(&conn);
+                        if let Some(ask) = &checkpointer {
+                            // A full channel: one is asked for already.
+                            let _ = ask.try_send(());
+                        }
                         dirty = false;
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -275,14 +274,51 @@ fn spawn_writer(
         .map_err(|e| StoreError::unavailable("cannot start a store thread", e))
 }
 
+/// Registers the writer's WAL hook: after a commit that brings the WAL to
+/// [`CHECKPOINT_EVERY_FRAMES`] more frames than at the last ask, the
+/// checkpointer is asked (without waiting: a full channel means it is
+/// asked already). The frame count falls when the WAL restarts.
+fn ask_checkpoints_as_the_wal_grows(
+    conn: &mut Connection,
+    ask: mpsc::SyncSender<()>,
+) -> StoreResult<()> {
+    let mut asked_at: i32 = 0;
+    conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames: i32| {
+        if frames < asked_at {
+            asked_at = 0;
+        }
+        if frames - asked_at >= CHECKPOINT_EVERY_FRAMES {
+            asked_at = frames;
+            let _ = ask.try_send(());
+        }
+        Ok(())
+    }))
+    .map_err(|e| StoreError::unavailable("cannot watch the WAL", e))
+}
+
 /// The checkpointer's thread: a `PASSIVE` checkpoint each time the writer
-/// asks, on a connection of its own, so writes are not held up by it.
-fn spawn_checkpointer(conn: Connection, asks: mpsc::Receiver<()>) -> StoreResult<JoinHandle<()>> {
+/// asks, on a connection of its own, so writes are not held up by it; then
+/// an fdatasync of the database file.
+///
+/// SQLite syncs the database file only after a checkpoint that copied the
+/// whole WAL; while commits keep coming, none does, and the pages copied
+/// back stay dirty in the page cache (150 MB in a loaded burst here) until
+/// the kernel writes them all at once and every commit's fsync waits
+/// behind them. Syncing after each checkpoint writes them a few MiB at a
+/// time, off the writer's thread.
+fn spawn_checkpointer(
+    conn: Connection,
+    database: std::fs::File,
+    asks: mpsc::Receiver<()>,
+) -> StoreResult<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("tako-store-checkpointer".into())
         .spawn(move || {
             for () in asks {
                 checkpoint(&conn);
+                if let Err(error) = database.sync_data() {
+                    tracing::warn!(%error, "syncing the database file after a checkpoint failed; the next one retries");
+                }
             }
         })
         .map_err(|e| StoreError::unavailable("cannot start a store thread", e))
@@ -331,7 +367,7 @@ impl SqliteStore {
         writer
             .pragma_update(None, "synchronous", "FULL")
             .map_err(|e| open_error(&path, e))?;
-        // The writer thread checkpoints (see the module docs).
+        // The checkpointer thread checkpoints (see the module docs).
         writer
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(|e| open_error(&path, e))?;
@@ -393,24 +429,27 @@ impl SqliteStore {
         let mut threads = Vec::new();
         let ask_checkpoint = match checkpointer {
             Some(conn) => {
+                let Some(path) = path.as_deref() else {
+                    return Err(StoreError::unavailable(
+                        "cannot start the checkpointer",
+                        "a checkpointer needs the database's file",
+                    ));
+                };
+                let database = std::fs::File::open(path).map_err(|e| {
+                    StoreError::unavailable(format!("cannot open database {}", path.display()), e)
+                })?;
                 let (ask, asks) = mpsc::sync_channel::<()>(1);
-                threads.push(spawn_checkpointer(conn, asks)?);
+                threads.push(spawn_checkpointer(conn, database, asks)?);
                 Some(ask)
             }
             None => None,
         };
         let (write_tx, write_rx) = mpsc::channel::<Task>();
-        let wal = path.as_ref().map(|p| {
-            let mut name = p.clone().into_os_string();
-            name.push("-wal");
-            PathBuf::from(name)
-        });
         let urgent = Urgent::default();
         threads.push(spawn_writer(
             writer,
             write_rx,
             Arc::clone(&urgent),
-            wal,
             ask_checkpoint,
         )?);
         let read_tx = if readers.is_empty() {
@@ -1428,6 +1467,40 @@ mod writer_tests {
         assert_eq!(
             *order.lock().unwrap(),
             ["intake", "queued 1", "queued 2", "last"]
+        );
+    }
+    /// Before, the WAL was copied back only when the writer had been idle
+    /// (or past 256 MB), so a long burst left the whole of it for one
+    /// checkpoint, and its fsync, at the first pause.
+    #[tokio::test]
+    async fn the_wal_is_copied_back_into_the_database_file_while_writes_keep_coming() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tako.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        // 24 MiB of deliveries, batch after batch with no pause the idle
+        // checkpoint could use: the WAL passes its 4 MiB step six times.
+        let body = vec![b'x'; 8 * 1024];
+        for batch in 0..48 {
+            let deliveries: Vec<NewDelivery> = (0..64)
+                .map(|n| NewDelivery {
+                    id: crate::model::DeliveryId(format!("d-{batch}-{n}")),
+                    event: "push".to_owned(),
+                    received_at: Utc::now(),
+                    body: body.clone(),
+                    repository_url: None,
+                    git_ref: None,
+                    after: None,
+                    recovered: false,
+                })
+                .collect();
+            store.insert_deliveries(&deliveries).await.unwrap();
+        }
+        let during = size();
+        assert!(
+            during >= before + 8 * 1024 * 1024,
+            "the database file grew from {before} to only {during} bytes while the WAL took 24 MiB"
         );
     }
 }
