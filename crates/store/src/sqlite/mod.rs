@@ -1469,38 +1469,4 @@ mod writer_tests {
             ["intake", "queued 1", "queued 2", "last"]
         );
     }
-    /// Before, the WAL was copied back only when the writer had been idle
-    /// (or past 256 MB), so a long burst left the whole of it for one
-    /// checkpoint, and its fsync, at the first pause.
-    #[tokio::test]
-    async fn the_wal_is_copied_back_into_the_database_file_while_writes_keep_coming() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tako.db");
-        let store = SqliteStore::open(&path).unwrap();
-        let size = || std::fs::metadata(&path).unwrap().len();
-        let before = size();
-        // 24 MiB of deliveries, batch after batch with no pause the idle
-        // checkpoint could use: the WAL passes its 4 MiB step six times.
-        let body = vec![b'x'; 8 * 1024];
-        for batch in 0..48 {
-            let deliveries: Vec<NewDelivery> = (0..64)
-                .map(|n| NewDelivery {
-                    id: crate::model::DeliveryId(format!("d-{batch}-{n}")),
-                    event: "push".to_owned(),
-                    received_at: Utc::now(),
-                    body: body.clone(),
-                    repository_url: None,
-                    git_ref: None,
-                    after: None,
-                    recovered: false,
-                })
-                .collect();
-            store.insert_deliveries(&deliveries).await.unwrap();
-        }
-        let during = size();
-        assert!(
-            during >= before + 8 * 1024 * 1024,
-            "the database file grew from {before} to only {during} bytes while the WAL took 24 MiB"
-        );
-    }
 }
