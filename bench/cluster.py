@@ -10,6 +10,8 @@ What one run measures, each on a fresh server and database:
              project has: stored, then ignored) with wrk at c64 into one node,
              on SQLite and on PostgreSQL: accepted/s, p50/p99/max; every 202
              must name a stored delivery (checked in the database after).
+             "All routed after": from the burst's start until no delivery is
+             pending (the router has routed every one).
   loaded     the same burst while DEPLOYS one-step deployments (`true`) are
              queued in ten environments and running behind it.
   deploys    DEPLOYS_E2E deployments queued through the API, drained by one
@@ -269,10 +271,12 @@ def intake(tako, work, pg, store, loaded, requests, concurrency, deploys):
             queue(node, release, deploys)
             before = finished_count(store, pg, database, base)
         load = load1()
+        burst_started = time.time()
         rps, p50, p99, worst, acked = wrk_burst(base, node, label, requests, concurrency)
         during = None
         if loaded:
             during = finished_count(store, pg, database, base) - before
+        routed = routed_after(store, pg, database, base, burst_started)
     finally:
         node.stop()
     if store == "postgres":
@@ -280,7 +284,26 @@ def intake(tako, work, pg, store, loaded, requests, concurrency, deploys):
     else:
         lost = missing_sqlite(os.path.join(base, "data", "tako.db"), acked)
     return {"label": label, "rps": rps, "p50": p50, "p99": p99, "max": worst,
-            "acked": len(acked), "lost": lost, "load": load, "deployed": during}
+            "acked": len(acked), "lost": lost, "load": load, "deployed": during,
+            "routed": routed}
+
+
+def routed_after(store, pg, database, base, burst_started, limit=600):
+    """Seconds from the burst's start until the router has routed every
+    stored delivery (none pending), polled every 0.2 s."""
+    sql = "SELECT count(*) FROM deliveries WHERE state = 'pending'"
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if store == "postgres":
+            pending = int(pg.psql(database, sql))
+        else:
+            conn = sqlite3.connect(os.path.join(base, "data", "tako.db"))
+            pending = conn.execute(sql).fetchone()[0]
+            conn.close()
+        if pending == 0:
+            return time.time() - burst_started
+        time.sleep(0.2)
+    sys.exit(f"deliveries still pending {limit} s after the burst")
 
 
 def finished_count(store, pg, database, base):
@@ -392,8 +415,8 @@ def main():
         print(f"{started}, {os.cpu_count()} CPUs, load {load1()} at start; "
               f"wrk -t2 -c{concurrency}, {requests} pushes per burst\n")
         if "intake" in parts or "loaded" in parts:
-            print("| store | deployments behind | accepted/s | p50 | p99 | max | acked | lost | deployments finished during the burst | load |")
-            print("|---|---|---|---|---|---|---|---|---|---|")
+            print("| store | deployments behind | accepted/s | p50 | p99 | max | acked | lost | all routed after | deployments finished during the burst | load |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
             for loaded in (False, True):
                 if ("loaded" if loaded else "intake") not in parts:
                     continue
@@ -401,7 +424,7 @@ def main():
                     r = intake(tako, work, pg, store, loaded, requests, concurrency, deploys)
                     print(f"| {store} | {deploys if loaded else 0} | {r['rps']:,.0f} | "
                           f"{r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['max']:.0f} ms | "
-                          f"{r['acked']} | {r['lost']} | "
+                          f"{r['acked']} | {r['lost']} | {r['routed']:.1f} s | "
                           f"{'-' if r['deployed'] is None else r['deployed']} | {r['load']} |",
                           flush=True)
             print()

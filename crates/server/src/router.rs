@@ -26,7 +26,7 @@ use tako_core::system::short_commit as short;
 use tako_git::{Mirror, Mirrors};
 use tako_github::{Event, Push};
 use tako_store::{
-    ClaimedDelivery, DeliveryCompletion, NewProject, NodeId, Project, Store, StoreError,
+    ClaimedDelivery, DeliveryCompletion, DeliveryId, NewProject, NodeId, Project, Store, StoreError,
 };
 use tako_takofile::Takofile;
 use tokio::sync::Notify;
@@ -37,6 +37,66 @@ use crate::releases::{self, Origin, Process, ReleaseError};
 /// How often an idle router looks for deliveries it was not woken for
 /// (another node's expired claims, a lost wake-up).
 const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// How many deliveries the router claims at once: a burst is claimed, and
+/// its outcomes recorded, a batch per commit rather than two commits per
+/// delivery.
+const CLAIM_BATCH: usize = 32;
+
+/// While a backlog of deliveries waits (the last claim was a full batch)
+/// and pushes keep arriving (one within [`INTAKE_BUSY`]), the router pauses
+/// this long before each batch: accepting a push (the forge waits for
+/// the answer) comes before routing it, and the router, which would
+/// otherwise take the CPU and the store's writer the intake needs, still
+/// routes a batch per pause and catches up when the flood ends.
+const YIELD_TO_INTAKE: Duration = Duration::from_millis(100);
+
+/// The intake counts as busy when a push arrived this recently.
+const INTAKE_BUSY: Duration = Duration::from_millis(10);
+
+/// How long a routed delivery's outcome may wait for the rest of its batch
+/// before it is recorded: pushes that need a fetch each are not held back by
+/// the ones behind them.
+const RECORD_WITHIN: Duration = Duration::from_millis(20);
+
+/// The outcomes routed and not yet recorded, and since when the oldest has
+/// waited.
+#[derive(Default)]
+struct Outcomes {
+    completions: Vec<(DeliveryId, DeliveryCompletion)>,
+    oldest: Option<tokio::time::Instant>,
+}
+
+impl Outcomes {
+    fn push(&mut self, id: DeliveryId, completion: DeliveryCompletion) {
+        self.oldest.get_or_insert_with(tokio::time::Instant::now);
+        self.completions.push((id, completion));
+    }
+
+    fn waited(&self, limit: Duration) -> bool {
+        self.oldest.is_some_and(|oldest| oldest.elapsed() >= limit)
+    }
+
+    fn take(&mut self) -> Vec<(DeliveryId, DeliveryCompletion)> {
+        self.oldest = None;
+        std::mem::take(&mut self.completions)
+    }
+}
+
+/// The projects a batch's repositories belong to (`None`: no project), by
+/// repository URL, looked up once per batch: a burst of pushes to one
+/// repository asks the store once, not twice per push.
+pub type ProjectsSeen = std::collections::HashMap<String, Option<Project>>;
+
+/// Whether a completion creates a release or a deployment.
+fn creates_a_release_or_deployment(completion: &DeliveryCompletion) -> bool {
+    matches!(
+        completion,
+        DeliveryCompletion::Queue { .. }
+            | DeliveryCompletion::Forward { .. }
+            | DeliveryCompletion::Deploy { .. }
+    )
+}
 
 /// What the router needs.
 #[derive(Clone)]
@@ -61,63 +121,146 @@ pub struct Router {
     pub keyring: Arc<tako_store::Keyring>,
     /// The Octopus servers pushes may be forwarded to.
     pub forwarders: crate::octopus::Forwarders,
+    /// When this node's intake last received a push: the router gives way
+    /// to a flood of them ([`YIELD_TO_INTAKE`]).
+    pub intake: crate::intake::IntakeActivity,
 }
 
 impl Router {
-    /// Processes deliveries until the task is dropped.
+    /// Processes deliveries until the task is dropped: claims a batch,
+    /// routes each, and records their outcomes together (see
+    /// [`Outcomes`]).
     pub async fn run(self) {
+        // Whether the last claim was a full batch: more are waiting.
+        let mut backlog = false;
         loop {
-            match self
+            if backlog
+                && self
+                    .intake
+                    .quiet_for()
+                    .is_some_and(|quiet| quiet < INTAKE_BUSY)
+            {
+                tokio::time::sleep(YIELD_TO_INTAKE).await;
+            }
+            let claimed = match self
                 .store
-                .claim_pending_delivery(&self.node, self.lease)
+                .claim_pending_deliveries(&self.node, self.lease, CLAIM_BATCH)
                 .await
             {
-                Ok(Some(claimed)) => {
-                    let id = claimed.delivery.id.clone();
-                    self.record_takeover(&claimed).await;
-                    let completion = match self.route(claimed).await {
-                        Ok(completion) => completion,
-                        Err(error) => {
-                            // Nothing is recorded: the delivery is taken again
-                            // once the store answers.
-                            tracing::warn!(delivery = %id.0, %error,
-                                "the store is unavailable: the delivery will be routed again");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                            if let Err(error) = self.store.release_delivery_claims(&self.node).await
-                            {
-                                tracing::warn!(%error, "cannot release the delivery's claim; it is taken again when its lease ends");
-                            }
-                            continue;
-                        }
-                    };
-                    let queued = matches!(
-                        completion,
-                        DeliveryCompletion::Queue { .. } | DeliveryCompletion::Deploy { .. }
-                    );
-                    match self.store.complete_delivery(&id, completion).await {
-                        Ok(outcome) => {
-                            tracing::info!(delivery = %id.0, ?outcome, "delivery processed");
-                            if queued {
-                                self.deployments_queued.notify_one();
-                            }
-                        }
-                        Err(error) => {
-                            tracing::error!(delivery = %id.0, %error, "cannot record a delivery's outcome");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                }
-                Ok(None) => {
-                    // Wait for new deliveries, but look again now and then:
-                    // another node's expired claims become ours to take.
-                    let _ =
-                        tokio::time::timeout(IDLE_POLL, self.deliveries_stored.notified()).await;
-                }
+                Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::error!(%error, "cannot claim deliveries");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            backlog = claimed.len() == CLAIM_BATCH;
+            if claimed.is_empty() {
+                // Wait for new deliveries, but look again now and then:
+                // another node's expired claims become ours to take.
+                let _ = tokio::time::timeout(IDLE_POLL, self.deliveries_stored.notified()).await;
+                continue;
+            }
+            self.route_batch(claimed).await;
+        }
+    }
+
+    /// Routes a claimed batch in order. A delivery that queues a release or
+    /// a deployment is recorded at once (the next one's duplicate check and
+    /// release numbers read it); the others (ignored, failed, duplicate)
+    /// when the batch is done, or sooner when one has waited
+    /// [`RECORD_WITHIN`]. Past half the lease the rest of the batch is handed
+    /// back, so no claim runs out while this node still holds it. Each
+    /// repository's project is looked up once per batch ([`ProjectsSeen`]).
+    async fn route_batch(&self, claimed: Vec<ClaimedDelivery>) {
+        let started = tokio::time::Instant::now();
+        let mut outcomes = Outcomes::default();
+        let mut seen = ProjectsSeen::new();
+        let mut claimed = claimed.into_iter();
+        while let Some(delivery) = claimed.next() {
+            let id = delivery.delivery.id.clone();
+            self.record_takeover(&delivery).await;
+            match self.route(delivery, &mut seen).await {
+                Ok(completion) => {
+                    // What the next routing reads (the ref's last queued
+                    // push, the releases) must be committed before it.
+                    let creates = creates_a_release_or_deployment(&completion);
+                    outcomes.push(id, completion);
+                    if creates {
+                        self.record(&mut outcomes).await;
+                    }
+                }
+                Err(error) => {
+                    // Nothing is recorded for it: the delivery is taken again
+                    // once the store answers.
+                    tracing::warn!(delivery = %id.0, %error,
+                        "the store is unavailable: the delivery will be routed again");
+                    self.record(&mut outcomes).await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    self.hand_back_claims().await;
+                    return;
                 }
             }
+            if outcomes.waited(RECORD_WITHIN) {
+                self.record(&mut outcomes).await;
+            }
+            if !claimed.as_slice().is_empty() && started.elapsed() > self.lease / 2 {
+                self.record(&mut outcomes).await;
+                self.hand_back_claims().await;
+                return;
+            }
+        }
+        self.record(&mut outcomes).await;
+    }
+
+    /// Records the outcomes routed so far in one transaction.
+    async fn record(&self, outcomes: &mut Outcomes) {
+        let completions = outcomes.take();
+        if completions.is_empty() {
+            return;
+        }
+        let ids: Vec<_> = completions.iter().map(|(id, _)| id.clone()).collect();
+        let queued: Vec<bool> = completions
+            .iter()
+            .map(|(_, completion)| {
+                matches!(
+                    completion,
+                    DeliveryCompletion::Queue { .. } | DeliveryCompletion::Deploy { .. }
+                )
+            })
+            .collect();
+        match self.store.complete_deliveries(completions).await {
+            Ok(results) => {
+                let mut any_queued = false;
+                for ((id, queued), result) in ids.iter().zip(queued).zip(results) {
+                    match result {
+                        Ok(outcome) => {
+                            tracing::info!(delivery = %id.0, ?outcome, "delivery processed");
+                            any_queued |= queued;
+                        }
+                        Err(error) => {
+                            tracing::error!(delivery = %id.0, %error, "cannot record a delivery's outcome");
+                        }
+                    }
+                }
+                if any_queued {
+                    self.deployments_queued.notify_one();
+                }
+            }
+            Err(error) => {
+                // Still claimed: taken again (here or on another node) when
+                // the claims run out.
+                tracing::error!(deliveries = ids.len(), %error, "cannot record the deliveries' outcomes");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// Hands back this node's claims on deliveries it has not routed, so they
+    /// are taken again at once rather than when their leases run out.
+    async fn hand_back_claims(&self) {
+        if let Err(error) = self.store.release_delivery_claims(&self.node).await {
+            tracing::warn!(%error, "cannot release the deliveries' claims; they are taken again when their leases end");
         }
     }
 
@@ -144,15 +287,23 @@ impl Router {
 
     /// Decides what one delivery becomes. `Err` is a store outage: nothing
     /// was decided, and the delivery must be routed again later.
-    pub async fn route(&self, claimed: ClaimedDelivery) -> Result<DeliveryCompletion, StoreError> {
-        match self.decide(claimed).await {
+    pub async fn route(
+        &self,
+        claimed: ClaimedDelivery,
+        seen: &mut ProjectsSeen,
+    ) -> Result<DeliveryCompletion, StoreError> {
+        match self.decide(claimed, seen).await {
             Ok(completion) => Ok(completion),
             Err(RouteError::Unavailable(error)) => Err(error),
             Err(RouteError::Failed { project, reason }) => Ok(failed(project, reason)),
         }
     }
 
-    async fn decide(&self, claimed: ClaimedDelivery) -> Result<DeliveryCompletion, RouteError> {
+    async fn decide(
+        &self,
+        claimed: ClaimedDelivery,
+        seen: &mut ProjectsSeen,
+    ) -> Result<DeliveryCompletion, RouteError> {
         let delivery = claimed.delivery.id.clone();
         let push = match tako_github::parse_event(
             &claimed.delivery.event,
@@ -174,12 +325,16 @@ impl Router {
             return Ok(ignored(None, reason));
         }
         let project = match self
-            .project_for(&push)
+            .project_for(&push, seen)
             .await
             .map_err(RouteError::store(None))?
         {
             Some(project) => project,
-            None if self.auto_register_projects => self.register(&push).await?,
+            None if self.auto_register_projects => {
+                let project = self.register(&push).await?;
+                seen.insert(push.repository.clone_url.clone(), Some(project.clone()));
+                project
+            }
             None => {
                 return Ok(ignored(
                     None,
@@ -196,13 +351,25 @@ impl Router {
             .map_err(|error| error.of(project_id))
     }
 
-    async fn project_for(&self, push: &Push) -> Result<Option<Project>, StoreError> {
+    async fn project_for(
+        &self,
+        push: &Push,
+        seen: &mut ProjectsSeen,
+    ) -> Result<Option<Project>, StoreError> {
         for url in [&push.repository.clone_url, &push.repository.html_url] {
             if url.is_empty() {
                 continue;
             }
-            if let Some(project) = self.store.find_project_by_repository(url).await? {
-                return Ok(Some(project));
+            let project = match seen.get(url) {
+                Some(known) => known.clone(),
+                None => {
+                    let found = self.store.find_project_by_repository(url).await?;
+                    seen.insert(url.clone(), found.clone());
+                    found
+                }
+            };
+            if project.is_some() {
+                return Ok(project);
             }
         }
         Ok(None)

@@ -429,6 +429,7 @@ pub async fn start(
         auto_register_projects: config.auto_register_projects,
         keyring: Arc::clone(&keys.keyring),
         forwarders: forwarders.clone(),
+        intake: intake_activity.clone(),
     };
     background.spawn(router.run());
     let statuses = crate::statuses::StatusReporter::new(

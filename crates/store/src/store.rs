@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::agents::{Agent, AgentId, AgentState, EnrollmentToken, NewAgent, NewEnrollmentToken};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::jobs::{ChunkOutcome, Job, JobEnd, JobId, JobLease, NewJob};
 use crate::model::WebhookSecret;
 use crate::model::{
@@ -90,12 +90,28 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- router -----
 
+    /// Claims up to `limit` (at least one) of the oldest pending deliveries
+    /// that have no unexpired claim, oldest first, in one transaction: a
+    /// router takes a burst a batch at a time rather than a commit per
+    /// delivery.
+    async fn claim_pending_deliveries(
+        &self,
+        node: &NodeId,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Claims the oldest pending delivery that has no unexpired claim.
     async fn claim_pending_delivery(
         &self,
         node: &NodeId,
         lease: Duration,
-    ) -> StoreResult<Option<ClaimedDelivery>>;
+    ) -> StoreResult<Option<ClaimedDelivery>> {
+        Ok(self
+            .claim_pending_deliveries(node, lease, 1)
+            .await?
+            .into_iter()
+            .next())
+    }
     /// Releases every pending delivery claimed by `node` (its start-up
     /// recovery: what it held when it stopped is taken again at once rather
     /// than after the lease). Returns how many.
@@ -108,7 +124,21 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &DeliveryId,
         completion: DeliveryCompletion,
-    ) -> StoreResult<DeliveryOutcome>;
+    ) -> StoreResult<DeliveryOutcome> {
+        self.complete_deliveries(vec![(id.clone(), completion)])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::not_found(format!("delivery {id}"))))
+    }
+    /// Completes several deliveries (as [`Store::complete_delivery`]) in one
+    /// transaction, one answer per input in order. Each is completed on its
+    /// own: one that cannot be (`NotFound`, `Conflict`) is rolled back alone
+    /// and answered with its error while the others are committed. `Err` is
+    /// the store's: nothing was recorded.
+    async fn complete_deliveries(
+        &self,
+        completions: Vec<(DeliveryId, DeliveryCompletion)>,
+    ) -> StoreResult<Vec<StoreResult<DeliveryOutcome>>>;
     /// A delivery by id (without its body).
     async fn get_delivery(&self, id: &DeliveryId) -> StoreResult<Delivery>;
     /// Deliveries, newest first, optionally only those of a project (matched

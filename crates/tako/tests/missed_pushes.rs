@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tako_store::{
     Delivery, DeliveryId, DeliveryOutcome, Deployment, DeploymentFilter, DeploymentState,
-    PageRequest, Release, SqliteStore, Store,
+    NewDelivery, PageRequest, Release, SqliteStore, Store,
 };
 use tako_test_support::http::request;
 use tako_test_support::origin::{Origin, post_push};
@@ -133,6 +133,31 @@ impl Db {
         self.deployments()
     }
 
+    /// Stores `body` (a GitHub push) under each id, as the intake would.
+    fn store_push(&self, ids: &[&str], body: &[u8]) {
+        let Ok(tako_github::Event::Push(push)) =
+            tako_github::parse_event("push", Some("application/json"), body)
+        else {
+            panic!("not a push");
+        };
+        let deliveries: Vec<NewDelivery> = ids
+            .iter()
+            .map(|id| NewDelivery {
+                id: DeliveryId((*id).to_owned()),
+                event: "push".to_owned(),
+                received_at: chrono::Utc::now(),
+                body: body.to_vec(),
+                repository_url: Some(push.repository.clone_url.clone()),
+                git_ref: Some(push.git_ref.clone()),
+                after: Some(push.after.clone()),
+                recovered: false,
+            })
+            .collect();
+        self.runtime
+            .block_on(self.store.insert_deliveries(&deliveries))
+            .unwrap();
+    }
+
     fn recovered(&self) -> Vec<Delivery> {
         self.deliveries()
             .into_iter()
@@ -213,6 +238,55 @@ fn pushes_missed_while_down_become_one_release_and_the_late_webhook_nothing_more
     // Nothing for the unmapped branch, nor for main (never deployed).
     let recovered: Vec<String> = db.recovered().into_iter().map(|d| d.id.0).collect();
     assert_eq!(recovered, [swept], "only the mapped branch's head");
+    drop(server);
+}
+
+/// Deliveries of one push that wait together (stored while the server was
+/// down, so the router claims them in one batch, with the sweep's own):
+/// one release, and the others are duplicates. Each queued outcome is
+/// committed before the next delivery of the batch is routed.
+#[test]
+fn one_push_delivered_three_times_in_one_claimed_batch_makes_one_release() {
+    let origin = Origin::new(ROUTING);
+    let data = DataDir::new();
+    let server = start(&data, &[]);
+    let first = origin.push_commit("develop", "app.txt", "v1", "Before the outage");
+    assert_eq!(
+        post_push(&server.address, "develop-1", &first, SECRET).status,
+        202
+    );
+    let db = Db::open(&data);
+    db.wait_until_finished(1);
+    server.kill();
+
+    let push = origin.push_commit("develop", "app.txt", "v2", "Delivered twice");
+    db.store_push(&["twice-a", "twice-b", "twice-c"], &push);
+    // A lease longer than the wait: a delivery whose outcome could not be
+    // recorded (a second release of the push, refused) would wait for it.
+    let server = start(&data, &["--deployment-lease", "10m"]);
+    let outcomes: Vec<DeliveryOutcome> = ["twice-a", "twice-b", "twice-c"]
+        .iter()
+        .map(|id| db.wait_for_outcome(id))
+        .collect();
+    let queued = outcomes
+        .iter()
+        .filter(|o| matches!(o, DeliveryOutcome::Queued { .. }))
+        .count();
+    let swept_queued = db
+        .recovered()
+        .iter()
+        .filter(|d| matches!(d.outcome, Some(DeliveryOutcome::Queued { .. })))
+        .count();
+    assert_eq!(queued + swept_queued, 1, "one queued: {outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| matches!(
+            o,
+            DeliveryOutcome::Queued { .. } | DeliveryOutcome::Duplicate
+        )),
+        "{outcomes:?}"
+    );
+    db.wait_until_finished(2);
+    assert_eq!(db.releases("Demo").len(), 2, "one release per push");
     drop(server);
 }
 

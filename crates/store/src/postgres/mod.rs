@@ -393,13 +393,14 @@ impl Store for PostgresStore {
         ops::insert_deliveries(&c, deliveries).await
     }
 
-    async fn claim_pending_delivery(
+    async fn claim_pending_deliveries(
         &self,
         node: &NodeId,
         lease: Duration,
-    ) -> StoreResult<Option<ClaimedDelivery>> {
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
         let c = self.client().await?;
-        ops::claim_pending_delivery(&c, node, lease).await
+        ops::claim_pending_deliveries(&c, node, lease, limit).await
     }
 
     async fn release_delivery_claims(&self, node: &NodeId) -> StoreResult<u64> {
@@ -407,13 +408,12 @@ impl Store for PostgresStore {
         ops::release_delivery_claims(&c, node).await
     }
 
-    async fn complete_delivery(
+    async fn complete_deliveries(
         &self,
-        id: &DeliveryId,
-        completion: DeliveryCompletion,
-    ) -> StoreResult<DeliveryOutcome> {
+        completions: Vec<(DeliveryId, DeliveryCompletion)>,
+    ) -> StoreResult<Vec<StoreResult<DeliveryOutcome>>> {
         let mut c = self.client().await?;
-        ops::complete_delivery(&mut c, id, completion).await
+        ops::complete_deliveries(&mut c, completions).await
     }
 
     async fn get_delivery(&self, id: &DeliveryId) -> StoreResult<Delivery> {

@@ -738,13 +738,14 @@ impl Store for SqliteStore {
         self.woke(stored, Wakeup::Deliveries)
     }
 
-    async fn claim_pending_delivery(
+    async fn claim_pending_deliveries(
         &self,
         node: &NodeId,
         lease: Duration,
-    ) -> StoreResult<Option<ClaimedDelivery>> {
+        limit: usize,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
         let node = node.clone();
-        self.write(move |c| ops::claim_pending_delivery(c, &node, lease))
+        self.write(move |c| ops::claim_pending_deliveries(c, &node, lease, limit))
             .await
     }
 
@@ -754,14 +755,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn complete_delivery(
+    async fn complete_deliveries(
         &self,
-        id: &DeliveryId,
-        completion: DeliveryCompletion,
-    ) -> StoreResult<DeliveryOutcome> {
-        let id = id.clone();
+        completions: Vec<(DeliveryId, DeliveryCompletion)>,
+    ) -> StoreResult<Vec<StoreResult<DeliveryOutcome>>> {
         let completed = self
-            .write(move |c| ops::complete_delivery(c, &id, completion))
+            .write(move |c| ops::complete_deliveries(c, completions))
             .await;
         self.woke(completed, Wakeup::Deployments)
     }

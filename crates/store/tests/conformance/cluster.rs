@@ -31,19 +31,33 @@ pub(crate) async fn two_nodes_claim_deliveries_at_once(factory: &dyn StoreFactor
             let store: Arc<dyn Store> = Arc::clone(store);
             let claimed = Arc::clone(&claimed);
             let me = node(&format!("{name}{worker}"));
+            // Half the workers claim one at a time, half in batches of 7
+            // completed together, as a router does.
+            let limit = if worker % 2 == 0 { 1 } else { 7 };
             workers.push(tokio::spawn(async move {
-                while let Some(work) = store.claim_pending_delivery(&me, LONG).await.unwrap() {
-                    claimed.lock().unwrap().push(work.delivery.id.0.clone());
-                    store
-                        .complete_delivery(
-                            &work.delivery.id,
-                            DeliveryCompletion::Ignored {
-                                project: None,
-                                reason: format!("handled by {me}"),
-                            },
-                        )
+                loop {
+                    let work = store
+                        .claim_pending_deliveries(&me, LONG, limit)
                         .await
                         .unwrap();
+                    if work.is_empty() {
+                        break;
+                    }
+                    assert!(work.len() <= limit, "at most the limit");
+                    let completions = work
+                        .iter()
+                        .map(|work| {
+                            claimed.lock().unwrap().push(work.delivery.id.0.clone());
+                            let completion = DeliveryCompletion::Ignored {
+                                project: None,
+                                reason: format!("handled by {me}"),
+                            };
+                            (work.delivery.id.clone(), completion)
+                        })
+                        .collect();
+                    for outcome in store.complete_deliveries(completions).await.unwrap() {
+                        outcome.unwrap();
+                    }
                 }
             }));
         }

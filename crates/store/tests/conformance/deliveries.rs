@@ -629,3 +629,156 @@ pub(crate) async fn a_refs_pushes_are_found_by_head_and_its_last_processed_one(
         Err(StoreError::NotFound { .. })
     ));
 }
+
+pub(crate) async fn a_batch_claim_takes_the_oldest_up_to_its_limit(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let batch: Vec<_> = (0..5).map(|i| delivery(&format!("d{i}"), "web")).collect();
+    store.insert_deliveries(&batch).await.unwrap();
+    let ids = |claimed: &[tako_store::ClaimedDelivery]| -> Vec<String> {
+        claimed.iter().map(|c| c.delivery.id.0.clone()).collect()
+    };
+    let first = store
+        .claim_pending_deliveries(&node("a"), LONG, 3)
+        .await
+        .unwrap();
+    assert_eq!(ids(&first), ["d0", "d1", "d2"], "the oldest, in order");
+    assert!(
+        first
+            .iter()
+            .all(|c| c.delivery.claimed_by == Some(node("a")) && c.delivery.lease_until.is_some())
+    );
+    assert!(
+        first.iter().all(|c| !c.body.is_empty()),
+        "with their bodies"
+    );
+    let rest = store
+        .claim_pending_deliveries(&node("b"), LONG, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ["d3", "d4"], "what the first claim left");
+    assert!(
+        store
+            .claim_pending_deliveries(&node("c"), LONG, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A limit of 0 still claims one: a router never asks for nothing.
+    store
+        .insert_deliveries(&[delivery("d5", "web")])
+        .await
+        .unwrap();
+    let one = store
+        .claim_pending_deliveries(&node("c"), LONG, 0)
+        .await
+        .unwrap();
+    assert_eq!(ids(&one), ["d5"]);
+}
+
+pub(crate) async fn a_batch_completion_rolls_back_only_what_fails(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let api = project(store.as_ref(), "api").await;
+    let existing = store
+        .create_release(new_release(web.id, "1.0.0"))
+        .await
+        .unwrap();
+    let batch: Vec<_> = ["ok-1", "wrong-project", "ok-2"]
+        .iter()
+        .map(|id| delivery(id, "web"))
+        .collect();
+    store.insert_deliveries(&batch).await.unwrap();
+    let results = store
+        .complete_deliveries(vec![
+            (
+                DeliveryId("ok-1".into()),
+                DeliveryCompletion::Queue {
+                    release: new_release(web.id, "2.0.0"),
+                    environment: "Production".into(),
+                    approval: None,
+                    hold: false,
+                },
+            ),
+            // Fails after its deployment is written: web's release is not
+            // api's. That deployment must not survive.
+            (
+                DeliveryId("wrong-project".into()),
+                DeliveryCompletion::Deploy {
+                    project: api.id,
+                    release: existing.id,
+                    environment: "Staging".into(),
+                    approval: None,
+                    created_by: Some("octocat".into()),
+                    hold: false,
+                },
+            ),
+            (
+                DeliveryId("unknown".into()),
+                DeliveryCompletion::Duplicate { project: None },
+            ),
+            (
+                DeliveryId("ok-2".into()),
+                DeliveryCompletion::Ignored {
+                    project: None,
+                    reason: "a tag".into(),
+                },
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 4, "one answer per completion");
+    let queued = match &results[0] {
+        Ok(DeliveryOutcome::Queued { deployment, .. }) => *deployment,
+        other => panic!("the first is queued: {other:?}"),
+    };
+    assert!(
+        matches!(results[1], Err(StoreError::Conflict { .. })),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        matches!(results[2], Err(StoreError::NotFound { .. })),
+        "{:?}",
+        results[2]
+    );
+    assert_eq!(
+        results[3].as_ref().unwrap(),
+        &DeliveryOutcome::Ignored {
+            reason: "a tag".into()
+        }
+    );
+    let deployments = store
+        .list_deployments(&DeploymentFilter::default(), PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        deployments.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [queued],
+        "only the committed completion's deployment exists"
+    );
+    let state = |id: &str| {
+        let store = std::sync::Arc::clone(&store);
+        let id = DeliveryId(id.into());
+        async move { store.get_delivery(&id).await.unwrap() }
+    };
+    assert_eq!(state("ok-1").await.state, DeliveryState::Done);
+    assert_eq!(state("ok-2").await.state, DeliveryState::Done);
+    let failed = state("wrong-project").await;
+    assert_eq!(failed.state, DeliveryState::Pending, "left to route again");
+    assert_eq!(failed.outcome, None);
+    // Completing again changes nothing and answers the recorded outcomes.
+    let again = store
+        .complete_deliveries(vec![(
+            DeliveryId("ok-2".into()),
+            DeliveryCompletion::Duplicate { project: None },
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        again[0].as_ref().unwrap(),
+        &DeliveryOutcome::Ignored {
+            reason: "a tag".into()
+        }
+    );
+}

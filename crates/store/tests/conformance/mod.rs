@@ -127,6 +127,8 @@ macro_rules! conformance_suite {
             deliveries::complete_delivery_is_atomic_and_idempotent,
             deliveries::failed_completion_changes_nothing,
             deliveries::completing_an_unknown_delivery_is_not_found,
+            deliveries::a_batch_claim_takes_the_oldest_up_to_its_limit,
+            deliveries::a_batch_completion_rolls_back_only_what_fails,
             deliveries::deliveries_are_listed_by_project_newest_first,
             deliveries::a_processed_delivery_can_be_replayed,
             deliveries::a_refs_pushes_are_found_by_head_and_its_last_processed_one,

@@ -139,40 +139,52 @@ pub(in crate::postgres) async fn release_delivery_claims(
     .map_err(db("release delivery claims"))
 }
 
-pub(in crate::postgres) async fn claim_pending_delivery(
+pub(in crate::postgres) async fn claim_pending_deliveries(
     client: &Client,
     node: &NodeId,
     lease: Duration,
-) -> StoreResult<Option<ClaimedDelivery>> {
+    limit: usize,
+) -> StoreResult<Vec<ClaimedDelivery>> {
     let now = now_ms();
-    // The oldest claimable row that no other node is claiming right now:
+    // The oldest claimable rows that no other node is claiming right now:
     // a row locked by a concurrent claim is skipped, not waited for, and
     // re-checked (still pending, lease run out) once locked.
-    let row = opt(
-        client,
-        &format!(
-            "WITH picked AS (SELECT seq AS picked_seq, claimed_by AS previous FROM deliveries
-                             WHERE state = 'pending'
-                               AND (lease_until IS NULL OR lease_until <= $3)
-                             ORDER BY seq LIMIT 1
-                             FOR UPDATE SKIP LOCKED)
-             UPDATE deliveries SET claimed_by = $1, lease_until = $2
-             FROM picked WHERE seq = picked.picked_seq
-             RETURNING {DELIVERY_COLUMNS}, body, picked.previous"
-        ),
-        &[&node.0, &lease_until(now, lease), &now],
-    )
-    .await
-    .map_err(db("claim a delivery"))?;
-    row.map(|row| {
-        let (delivery, _) = delivery_row(&row)?;
-        Ok(ClaimedDelivery {
-            delivery,
-            body: get(&row, 18)?,
-            previous_claim: get::<Option<String>>(&row, 19)?.map(NodeId),
+    let rows = client
+        .query(
+            &format!(
+                "WITH picked AS (SELECT seq AS picked_seq, claimed_by AS previous FROM deliveries
+                                 WHERE state = 'pending'
+                                   AND (lease_until IS NULL OR lease_until <= $3)
+                                 ORDER BY seq LIMIT $4
+                                 FOR UPDATE SKIP LOCKED)
+                 UPDATE deliveries SET claimed_by = $1, lease_until = $2
+                 FROM picked WHERE seq = picked.picked_seq
+                 RETURNING {DELIVERY_COLUMNS}, body, picked.previous"
+            ),
+            &[
+                &node.0,
+                &lease_until(now, lease),
+                &now,
+                &i64::try_from(limit.max(1)).unwrap_or(i64::MAX),
+            ],
+        )
+        .await
+        .map_err(db("claim deliveries"))?;
+    let mut claimed = rows
+        .iter()
+        .map(|row| {
+            let (delivery, seq) = delivery_row(row)?;
+            let claimed = ClaimedDelivery {
+                delivery,
+                body: get(row, 18)?,
+                previous_claim: get::<Option<String>>(row, 19)?.map(NodeId),
+            };
+            Ok((seq, claimed))
         })
-    })
-    .transpose()
+        .collect::<StoreResult<Vec<_>>>()?;
+    // RETURNING follows no order.
+    claimed.sort_by_key(|(seq, _)| *seq);
+    Ok(claimed.into_iter().map(|(_, claimed)| claimed).collect())
 }
 
 async fn select_delivery<C: GenericClient>(
@@ -193,16 +205,181 @@ async fn select_delivery<C: GenericClient>(
     }
 }
 
-pub(in crate::postgres) async fn complete_delivery(
+/// Completes deliveries in one transaction, each on its own. One that
+/// creates a release or a deployment runs under a savepoint, rolled back
+/// alone when it fails. The others (ignored, failed, duplicate: most of a
+/// burst) write only their own rows: they are all checked first, then
+/// written by one `UPDATE` at the end, so the transaction holds the rows of
+/// `totals` that update touches for one statement and the commit, not for
+/// the whole batch (an intake batch adding to the same shard waits for it).
+pub(in crate::postgres) async fn complete_deliveries(
     client: &mut Client,
+    completions: Vec<(DeliveryId, DeliveryCompletion)>,
+) -> StoreResult<Vec<StoreResult<DeliveryOutcome>>> {
+    const CONTEXT: &str = "complete deliveries";
+    let mut tx = client.transaction().await.map_err(db(CONTEXT))?;
+    let mut outcomes: Vec<Option<StoreResult<DeliveryOutcome>>> =
+        (0..completions.len()).map(|_| None).collect();
+    let mut plain = Vec::new();
+    for (index, (id, completion)) in completions.into_iter().enumerate() {
+        if !creates_something(&completion) {
+            plain.push((index, id, completion));
+            continue;
+        }
+        let item = tx.savepoint("delivery").await.map_err(db(CONTEXT))?;
+        let outcome = complete_delivery(&item, &id, completion).await;
+        if outcome.is_ok() {
+            item.commit().await.map_err(db(CONTEXT))?;
+        } else {
+            item.rollback().await.map_err(db(CONTEXT))?;
+        }
+        outcomes[index] = Some(outcome);
+    }
+    for (index, outcome) in complete_plain(&tx, plain).await? {
+        outcomes[index] = Some(outcome);
+    }
+    tx.commit().await.map_err(db(CONTEXT))?;
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|| Err(StoreError::unavailable(CONTEXT, "no outcome")))
+        })
+        .collect())
+}
+
+fn creates_something(completion: &DeliveryCompletion) -> bool {
+    matches!(
+        completion,
+        DeliveryCompletion::Queue { .. }
+            | DeliveryCompletion::Forward { .. }
+            | DeliveryCompletion::Deploy { .. }
+    )
+}
+
+/// Completions that create nothing, checked (the delivery exists and is
+/// pending, locked; its project exists) and then written in one statement.
+/// A delivery already done answers its recorded outcome, as does one named
+/// twice.
+async fn complete_plain(
+    tx: &Tx<'_>,
+    plain: Vec<(usize, DeliveryId, DeliveryCompletion)>,
+) -> StoreResult<Vec<(usize, StoreResult<DeliveryOutcome>)>> {
+    const CONTEXT: &str = "complete deliveries";
+    if plain.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = plain.iter().map(|(_, id, _)| id.0.as_str()).collect();
+    let found = tx
+        .query(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ANY($1) FOR UPDATE"),
+            &[&ids],
+        )
+        .await
+        .map_err(db(CONTEXT))?;
+    let mut stored = std::collections::HashMap::new();
+    for row in &found {
+        let (delivery, _) = delivery_row(row)?;
+        stored.insert(delivery.id.0.clone(), delivery);
+    }
+    let mut projects: Vec<i64> = plain
+        .iter()
+        .filter_map(|(_, _, completion)| plain_project(completion).map(|p| p.0))
+        .collect();
+    projects.sort_unstable();
+    projects.dedup();
+    let existing: std::collections::HashSet<i64> = if projects.is_empty() {
+        std::collections::HashSet::new()
+    } else {
+        tx.query("SELECT id FROM projects WHERE id = ANY($1)", &[&projects])
+            .await
+            .map_err(db(CONTEXT))?
+            .iter()
+            .map(|row| get::<i64>(row, 0))
+            .collect::<StoreResult<_>>()?
+    };
+    let mut answers = Vec::with_capacity(plain.len());
+    let mut written: std::collections::HashMap<String, DeliveryOutcome> =
+        std::collections::HashMap::new();
+    let (mut w_ids, mut w_kinds, mut w_reasons, mut w_projects) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (index, id, completion) in plain {
+        let Some(delivery) = stored.get(&id.0) else {
+            answers.push((index, Err(StoreError::not_found(format!("delivery {id}")))));
+            continue;
+        };
+        if let (DeliveryState::Done, Some(outcome)) = (delivery.state, &delivery.outcome) {
+            answers.push((index, Ok(outcome.clone())));
+            continue;
+        }
+        if let Some(outcome) = written.get(&id.0) {
+            answers.push((index, Ok(outcome.clone())));
+            continue;
+        }
+        let project = plain_project(&completion);
+        if let Some(project) = project.filter(|p| !existing.contains(&p.0)) {
+            answers.push((
+                index,
+                Err(StoreError::not_found(format!("project {project}"))),
+            ));
+            continue;
+        }
+        let (kind, reason, outcome) = match completion {
+            DeliveryCompletion::Ignored { reason, .. } => (
+                "ignored",
+                Some(reason.clone()),
+                DeliveryOutcome::Ignored { reason },
+            ),
+            DeliveryCompletion::Failed { reason, .. } => (
+                "failed",
+                Some(reason.clone()),
+                DeliveryOutcome::Failed { reason },
+            ),
+            _ => ("duplicate", None, DeliveryOutcome::Duplicate),
+        };
+        w_ids.push(id.0.clone());
+        w_kinds.push(kind);
+        w_reasons.push(reason);
+        w_projects.push(project.map(|p| p.0));
+        written.insert(id.0, outcome.clone());
+        answers.push((index, Ok(outcome)));
+    }
+    if !w_ids.is_empty() {
+        exec(
+            tx,
+            "UPDATE deliveries d SET state = 'done', outcome = u.kind, outcome_reason = u.reason,
+                 release_id = NULL, deployment_id = NULL,
+                 project_id = COALESCE(u.project, d.project_id), completed_at = $5,
+                 lease_until = NULL
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+                 AS u(id, kind, reason, project)
+             WHERE d.id = u.id",
+            &[&w_ids, &w_kinds, &w_reasons, &w_projects, &now_ms()],
+        )
+        .await
+        .map_err(db(CONTEXT))?;
+    }
+    Ok(answers)
+}
+
+/// The project a completion that creates nothing records, if any.
+fn plain_project(completion: &DeliveryCompletion) -> Option<ProjectId> {
+    match completion {
+        DeliveryCompletion::Ignored { project, .. }
+        | DeliveryCompletion::Failed { project, .. }
+        | DeliveryCompletion::Duplicate { project } => *project,
+        _ => None,
+    }
+}
+
+async fn complete_delivery(
+    tx: &Tx<'_>,
     id: &DeliveryId,
     completion: DeliveryCompletion,
 ) -> StoreResult<DeliveryOutcome> {
     const CONTEXT: &str = "complete a delivery";
-    let tx = client.transaction().await.map_err(db(CONTEXT))?;
     // Locked: a second completion of the same delivery waits, then finds it
     // done and returns its outcome (completing is idempotent).
-    let delivery = select_delivery(&tx, id, true, CONTEXT).await?;
+    let delivery = select_delivery(tx, id, true, CONTEXT).await?;
     if let (DeliveryState::Done, Some(outcome)) = (delivery.state, delivery.outcome) {
         return Ok(outcome);
     }
@@ -214,9 +391,9 @@ pub(in crate::postgres) async fn complete_delivery(
             hold,
         } => {
             let project = release.project;
-            let release = insert_release(&tx, &release).await?;
+            let release = insert_release(tx, &release).await?;
             let deployment = insert_deployment(
-                &tx,
+                tx,
                 &NewDeployment {
                     release: release.id,
                     environment,
@@ -242,9 +419,9 @@ pub(in crate::postgres) async fn complete_delivery(
             forward,
         } => {
             let project = release.project;
-            let release = insert_release(&tx, &release).await?;
+            let release = insert_release(tx, &release).await?;
             let deployment = insert_deployment_of(
-                &tx,
+                tx,
                 &NewDeployment {
                     release: release.id,
                     environment,
@@ -276,7 +453,7 @@ pub(in crate::postgres) async fn complete_delivery(
             hold,
         } => {
             let deployment = insert_deployment(
-                &tx,
+                tx,
                 &NewDeployment {
                     release,
                     environment,
@@ -318,7 +495,7 @@ pub(in crate::postgres) async fn complete_delivery(
         DeliveryCompletion::Duplicate { project } => (project, DeliveryOutcome::Duplicate, None),
     };
     if let Some(project) = project {
-        require_project(&tx, project).await?;
+        require_project(tx, project).await?;
     }
     let (kind, release, deployment) = match &outcome {
         DeliveryOutcome::Queued {
@@ -330,7 +507,7 @@ pub(in crate::postgres) async fn complete_delivery(
         DeliveryOutcome::Duplicate => ("duplicate", None, None),
     };
     exec(
-        &tx,
+        tx,
         "UPDATE deliveries SET state = 'done', outcome = $2, outcome_reason = $3, release_id = $4,
              deployment_id = $5, project_id = COALESCE($6, project_id), completed_at = $7,
              lease_until = NULL
@@ -347,7 +524,6 @@ pub(in crate::postgres) async fn complete_delivery(
     )
     .await
     .map_err(db(CONTEXT))?;
-    tx.commit().await.map_err(db(CONTEXT))?;
     Ok(outcome)
 }
 

@@ -120,55 +120,91 @@ pub(in crate::sqlite) fn release_delivery_claims(
     Ok(u64::try_from(changed).unwrap_or(u64::MAX))
 }
 
-pub(in crate::sqlite) fn claim_pending_delivery(
+pub(in crate::sqlite) fn claim_pending_deliveries(
     conn: &mut Connection,
     node: &NodeId,
     lease: Duration,
-) -> StoreResult<Option<ClaimedDelivery>> {
+    limit: usize,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    const CONTEXT: &str = "claim deliveries";
     let now = now_ms();
-    // RETURNING sees only the new row: the previous holder is read first,
+    // RETURNING sees only the new row: the previous holders are read first,
     // in the same transaction.
-    let tx = conn.transaction().map_err(db("claim a delivery"))?;
-    let picked: Option<(i64, Option<String>)> = tx
+    let tx = conn.transaction().map_err(db(CONTEXT))?;
+    let picked: Vec<(i64, Option<String>)> = tx
         .prepare_cached(
             "SELECT seq, claimed_by FROM deliveries
              WHERE state = 'pending' AND (lease_until IS NULL OR lease_until <= ?1)
-             ORDER BY seq LIMIT 1",
+             ORDER BY seq LIMIT ?2",
         )
         .and_then(|mut s| {
-            s.query_row([now], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
+            s.query_map(
+                params![now, i64::try_from(limit.max(1)).unwrap_or(i64::MAX)],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?
+            .collect()
         })
-        .map_err(db("claim a delivery"))?;
-    let Some((seq, previous)) = picked else {
-        return Ok(None);
-    };
-    let claimed = tx
-        .prepare_cached(&format!(
-            "UPDATE deliveries SET claimed_by = ?1, lease_until = ?2 WHERE seq = ?3
-             RETURNING {DELIVERY_COLUMNS}, body"
-        ))
-        .and_then(|mut claim| {
-            claim.query_row(params![node.0, lease_until(now, lease), seq], |row| {
-                let (delivery, _) = delivery_row(row)?;
-                Ok(ClaimedDelivery {
-                    delivery,
-                    body: row.get(18)?,
-                    previous_claim: previous.map(NodeId),
+        .map_err(db(CONTEXT))?;
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut claimed = Vec::with_capacity(picked.len());
+    {
+        let mut claim = tx
+            .prepare_cached(&format!(
+                "UPDATE deliveries SET claimed_by = ?1, lease_until = ?2 WHERE seq = ?3
+                 RETURNING {DELIVERY_COLUMNS}, body"
+            ))
+            .map_err(db(CONTEXT))?;
+        for (seq, previous) in picked {
+            let one = claim
+                .query_row(params![node.0, lease_until(now, lease), seq], |row| {
+                    let (delivery, _) = delivery_row(row)?;
+                    Ok(ClaimedDelivery {
+                        delivery,
+                        body: row.get(18)?,
+                        previous_claim: previous.map(NodeId),
+                    })
                 })
-            })
-        })
-        .map_err(db("claim a delivery"))?;
-    tx.commit().map_err(db("claim a delivery"))?;
-    Ok(Some(claimed))
+                .map_err(db(CONTEXT))?;
+            claimed.push(one);
+        }
+    }
+    tx.commit().map_err(db(CONTEXT))?;
+    Ok(claimed)
 }
 
-pub(in crate::sqlite) fn complete_delivery(
+/// Completes each delivery under a savepoint of one transaction: one that
+/// cannot be completed is rolled back alone.
+pub(in crate::sqlite) fn complete_deliveries(
     conn: &mut Connection,
+    completions: Vec<(DeliveryId, DeliveryCompletion)>,
+) -> StoreResult<Vec<StoreResult<DeliveryOutcome>>> {
+    const CONTEXT: &str = "complete deliveries";
+    let tx = conn.transaction().map_err(db(CONTEXT))?;
+    let mut outcomes = Vec::with_capacity(completions.len());
+    for (id, completion) in completions {
+        savepoint(&tx, "SAVEPOINT delivery").map_err(db(CONTEXT))?;
+        let outcome = complete_delivery(&tx, &id, completion);
+        if outcome.is_err() {
+            savepoint(&tx, "ROLLBACK TO delivery").map_err(db(CONTEXT))?;
+        }
+        savepoint(&tx, "RELEASE delivery").map_err(db(CONTEXT))?;
+        outcomes.push(outcome);
+    }
+    tx.commit().map_err(db(CONTEXT))?;
+    Ok(outcomes)
+}
+
+fn savepoint(tx: &Transaction<'_>, statement: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(statement)?.execute([]).map(|_| ())
+}
+
+fn complete_delivery(
+    tx: &Transaction<'_>,
     id: &DeliveryId,
     completion: DeliveryCompletion,
 ) -> StoreResult<DeliveryOutcome> {
-    let tx = conn.transaction().map_err(db("complete a delivery"))?;
     let (delivery, _) = tx
         .prepare_cached(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
@@ -187,9 +223,9 @@ pub(in crate::sqlite) fn complete_delivery(
             hold,
         } => {
             let project = release.project;
-            let release = insert_release(&tx, &release)?;
+            let release = insert_release(tx, &release)?;
             let deployment = insert_deployment(
-                &tx,
+                tx,
                 &NewDeployment {
                     release: release.id,
                     environment,
@@ -214,9 +250,9 @@ pub(in crate::sqlite) fn complete_delivery(
             forward,
         } => {
             let project = release.project;
-            let release = insert_release(&tx, &release)?;
+            let release = insert_release(tx, &release)?;
             let deployment = insert_deployment_of(
-                &tx,
+                tx,
                 &NewDeployment {
                     release: release.id,
                     environment,
@@ -247,7 +283,7 @@ pub(in crate::sqlite) fn complete_delivery(
             hold,
         } => {
             let deployment = insert_deployment(
-                &tx,
+                tx,
                 &NewDeployment {
                     release,
                     environment,
@@ -288,7 +324,7 @@ pub(in crate::sqlite) fn complete_delivery(
         DeliveryCompletion::Duplicate { project } => (project, DeliveryOutcome::Duplicate, None),
     };
     if let Some(project) = project {
-        require_project(&tx, project)?;
+        require_project(tx, project)?;
     }
     let (kind, release, deployment) = match &outcome {
         DeliveryOutcome::Queued {
@@ -317,7 +353,6 @@ pub(in crate::sqlite) fn complete_delivery(
         ])
     })
     .map_err(db("complete a delivery"))?;
-    tx.commit().map_err(db("complete a delivery"))?;
     Ok(outcome)
 }
 
