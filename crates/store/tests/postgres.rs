@@ -173,6 +173,33 @@ async fn the_database_never_holds_a_secret() {
     assert!(checked > 0);
 }
 
+/// A delivery's body is compressed with lz4, not pglz (migration 0024):
+/// the column says so, and a stored push is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_bodies_are_compressed_with_lz4() {
+    let factory = PostgresFactory::new();
+    let store = factory.open().await;
+    let mut push = conformance::delivery("lz4", "web");
+    // Compressible and large enough for TOAST to compress (over 2 KB).
+    push.body = "{\"commits\":["
+        .bytes()
+        .chain(b"1,".repeat(4000))
+        .chain(*b"1]}")
+        .collect();
+    store.insert_deliveries(&[push]).await.unwrap();
+    let column = factory.postgres.psql(
+        "conformance",
+        "SELECT attcompression FROM pg_attribute
+         WHERE attrelid = 'deliveries'::regclass AND attname = 'body'",
+    );
+    assert_eq!(column.trim(), "l", "the column's compression method");
+    let stored = factory.postgres.psql(
+        "conformance",
+        "SELECT pg_column_compression(body) FROM deliveries WHERE id = 'lz4'",
+    );
+    assert_eq!(stored.trim(), "lz4");
+}
+
 /// Nothing can change or remove an audit entry, not even SQL on the
 /// database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

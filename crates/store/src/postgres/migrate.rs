@@ -63,6 +63,7 @@ mod listed {
         0020 "wakeups",
         0022 "agent_attempts_and_role_scopes",
         0023 "totals_shards",
+        0024 "delivery_body_lz4",
     }
 }
 pub(crate) use listed::MIGRATIONS;

@@ -127,6 +127,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "totals_shards",
         sql: include_str!("../../migrations/sqlite/0023_totals_shards.sql"),
     },
+    Migration {
+        version: 24,
+        name: "delivery_body_lz4",
+        sql: include_str!("../../migrations/sqlite/0024_delivery_body_lz4.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -1,0 +1,4 @@
+-- PostgreSQL compresses a delivery's body with lz4 from this version on.
+-- SQLite stores bodies as they are: nothing changes here, and the version
+-- keeps both stores' schemas at the same number (tako admin migrate
+-- copies between equal versions only).
