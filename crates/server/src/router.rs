@@ -88,16 +88,6 @@ impl Outcomes {
 /// repository asks the store once, not twice per push.
 pub type ProjectsSeen = std::collections::HashMap<String, Option<Project>>;
 
-/// Whether a completion creates a release or a deployment.
-fn creates_a_release_or_deployment(completion: &DeliveryCompletion) -> bool {
-    matches!(
-        completion,
-        DeliveryCompletion::Queue { .. }
-            | DeliveryCompletion::Forward { .. }
-            | DeliveryCompletion::Deploy { .. }
-    )
-}
-
 /// What the router needs.
 #[derive(Clone)]
 pub struct Router {
@@ -184,9 +174,9 @@ impl Router {
                 Ok(completion) => {
                     // What the next routing reads (the ref's last queued
                     // push, the releases) must be committed before it.
-                    let creates = creates_a_release_or_deployment(&completion);
+                    let queues = completion.queues_a_deployment();
                     outcomes.push(id, completion);
-                    if creates {
+                    if queues {
                         self.record(&mut outcomes).await;
                     }
                 }
@@ -222,12 +212,9 @@ impl Router {
         let ids: Vec<_> = completions.iter().map(|(id, _)| id.clone()).collect();
         let queued: Vec<bool> = completions
             .iter()
-            .map(|(_, completion)| {
-                matches!(
-                    completion,
-                    DeliveryCompletion::Queue { .. } | DeliveryCompletion::Deploy { .. }
-                )
-            })
+            // The scheduler runs each (a forward too: it hands that one to
+            // the Octopus forwarder).
+            .map(|(_, completion)| completion.queues_a_deployment())
             .collect();
         match self.store.complete_deliveries(completions).await {
             Ok(results) => {

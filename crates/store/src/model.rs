@@ -331,6 +331,20 @@ pub enum DeliveryCompletion {
     },
 }
 
+impl DeliveryCompletion {
+    /// Whether recording it queues a deployment (and, but for
+    /// [`DeliveryCompletion::Deploy`], creates its release) rather than only
+    /// marking the delivery done. Such a completion is written before the
+    /// next delivery is routed (that one's duplicate check and release
+    /// numbers read it), and wakes the scheduler.
+    pub fn queues_a_deployment(&self) -> bool {
+        matches!(
+            self,
+            Self::Queue { .. } | Self::Forward { .. } | Self::Deploy { .. }
+        )
+    }
+}
+
 /// A stored delivery, without its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {

@@ -6,13 +6,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tako_store::{
-    DeliveryId, DeliveryOutcome, Deployment, DeploymentFilter, DeploymentState, LogCursor,
-    PageRequest, PostgresOptions, PostgresStore, Store,
+    Delivery, DeliveryId, DeliveryOutcome, Deployment, DeploymentFilter, DeploymentState,
+    LogCursor, PageRequest, PostgresOptions, PostgresStore, Store,
 };
 use tako_test_support::origin::{Origin, post_push};
 use tako_test_support::postgres::Postgres;
@@ -78,6 +80,22 @@ impl Db {
             .block_on(self.store.get_delivery(&DeliveryId(delivery.to_owned())))
             .ok()
             .and_then(|d| d.outcome)
+    }
+
+    fn delivery(&self, id: &str) -> Delivery {
+        self.runtime
+            .block_on(self.store.get_delivery(&DeliveryId(id.to_owned())))
+            .unwrap()
+    }
+
+    /// Stores deliveries of one push, as the intake would.
+    fn store_push(&self, ids: &[&str], body: &[u8]) {
+        self.runtime
+            .block_on(
+                self.store
+                    .insert_deliveries(&support::push_deliveries(ids, body)),
+            )
+            .unwrap();
     }
 
     fn log(&self, deployment: &Deployment) -> String {
@@ -577,42 +595,80 @@ fn the_master_key_is_rotated_with_two_nodes_serving_and_every_deployment_reads_t
     drop((a, b));
 }
 
+/// A repository of the `Demo` project (a one-step takofile mapping
+/// `develop` to `DevTest`) served over HTTP behind a fault proxy: pushes
+/// name the proxy's URL, so a node's mirror fetch can be stalled.
+struct ProxiedOrigin {
+    origin: Origin,
+    proxy: tako_test_support::fault_proxy::FaultProxy,
+    /// The clone URL, through the proxy.
+    repository: String,
+    git: tako_test_support::git_server::GitHttpServer,
+}
+
+impl ProxiedOrigin {
+    fn new() -> ProxiedOrigin {
+        use tako_test_support::TempGitRepo;
+        use tako_test_support::fault_proxy::FaultProxy;
+        use tako_test_support::git_server::{BareRepo, GitHttpServer};
+
+        let work = TempGitRepo::new();
+        work.write(
+            "takofile.yml",
+            "Project: Demo\nMappings:\n  - Branch: develop\n    Environment: DevTest\nSteps:\n  - Name: Deploy\n    Run: |\n      echo \"deployed #{Octopus.Release.Number}\"\n",
+        );
+        work.commit("Add the takofile");
+        let bare = BareRepo::new("acme/demo.git");
+        bare.push_from(&work, &["main"]);
+        let git = GitHttpServer::start(bare.root());
+        let target = git
+            .url("")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let proxy = FaultProxy::start(&target);
+        let repository = format!("{}/acme/demo.git", proxy.url());
+        ProxiedOrigin {
+            origin: Origin { work, bare },
+            proxy,
+            repository,
+            git,
+        }
+    }
+}
+
+/// A node of the takeover tests: a short lease, a frequent sweep.
+fn takeover_env(url: &str) -> Vec<(&'static str, &str)> {
+    vec![
+        ("TAKO_WEBHOOK_SECRET", SECRET),
+        ("TAKO_DATABASE_URL", url),
+        ("TAKO_DEPLOYMENT_LEASE", "4s"),
+        ("TAKO_LEASE_SWEEP", "500ms"),
+        ("TAKO_LOG", "info"),
+    ]
+}
+
+/// Gives a node that has not started yet the cluster's master key.
+fn copy_master_key(from: &DataDir, to: &DataDir) {
+    std::fs::create_dir_all(&to.path).unwrap();
+    std::fs::copy(from.path.join("secret.key"), to.path.join("secret.key")).unwrap();
+}
+
 /// Spec cluster §2: a delivery claimed by a node that dies while routing it
 /// (its mirror fetch stalled behind a fault proxy) is routed by another
 /// node once the claim's lease ran out, exactly once: one release, one
 /// deployment, and the delivery names the node that routed it.
 #[test]
 fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
-    use tako_test_support::TempGitRepo;
-    use tako_test_support::fault_proxy::FaultProxy;
-    use tako_test_support::git_server::{BareRepo, GitHttpServer};
-
     let postgres = Postgres::start_new();
     let url = postgres.create_database("tako");
-    let work = TempGitRepo::new();
-    work.write(
-        "takofile.yml",
-        "Project: Demo\nMappings:\n  - Branch: develop\n    Environment: DevTest\nSteps:\n  - Name: Deploy\n    Run: |\n      echo \"deployed #{Octopus.Release.Number}\"\n",
-    );
-    work.commit("Add the takofile");
-    let bare = BareRepo::new("acme/demo.git");
-    bare.push_from(&work, &["main"]);
-    let git = GitHttpServer::start(bare.root());
-    let target = git
-        .url("")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let proxy = FaultProxy::start(&target);
-    let repository = format!("{}/acme/demo.git", proxy.url());
-    let origin = Origin { work, bare };
-    let env = vec![
-        ("TAKO_WEBHOOK_SECRET", SECRET),
-        ("TAKO_DATABASE_URL", url.as_str()),
-        ("TAKO_DEPLOYMENT_LEASE", "4s"),
-        ("TAKO_LEASE_SWEEP", "500ms"),
-        ("TAKO_LOG", "info"),
-    ];
+    let ProxiedOrigin {
+        origin,
+        proxy,
+        repository,
+        git: _git,
+    } = ProxiedOrigin::new();
+    let env = takeover_env(&url);
     let (data_a, data_b) = (DataDir::new(), DataDir::new());
     let start = |data: &DataDir| {
         TakoServer::start_logging_to(
@@ -625,12 +681,7 @@ fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
     };
     // A alone, so the delivery is surely its own.
     let a = start(&data_a);
-    std::fs::create_dir_all(&data_b.path).unwrap();
-    std::fs::copy(
-        data_a.path.join("secret.key"),
-        data_b.path.join("secret.key"),
-    )
-    .unwrap();
+    copy_master_key(&data_a, &data_b);
     let admin = a.token.clone().unwrap();
     let db = Db::connect(&url);
     let created = api(
@@ -744,6 +795,142 @@ fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
     assert_eq!(
         shown["outcome"]["deployment"], deployments[0].id.0,
         "{shown}"
+    );
+    drop(b);
+}
+
+/// Spec cluster §2, for a whole claimed batch: a node that dies holding a
+/// full batch of delivery claims (the router claims 32 at a time; it hangs
+/// fetching for the first) loses all of them to another node once their
+/// leases run out. Forty deliveries of one push, stored while no node ran:
+/// the survivor routes each once, one release and one deployment in all, the
+/// rest duplicates; each of the dead node's 32 names it in a warning, the 8
+/// it never claimed do not.
+#[test]
+fn a_dead_nodes_full_batch_of_claims_is_routed_by_another_node_once_each() {
+    const DELIVERIES: usize = 40;
+    const BATCH: usize = 32;
+    let postgres = Postgres::start_new();
+    let url = postgres.create_database("tako");
+    let ProxiedOrigin {
+        origin,
+        proxy,
+        repository,
+        git: _git,
+    } = ProxiedOrigin::new();
+    let env = takeover_env(&url);
+    let (data_a, data_b) = (DataDir::new(), DataDir::new());
+    let start = |data: &DataDir| {
+        TakoServer::start_logging_to(
+            tako_bin(),
+            &data.path,
+            &[],
+            &env,
+            &data.path.with_extension("log"),
+        )
+    };
+    let a = start(&data_a);
+    copy_master_key(&data_a, &data_b);
+    let admin = a.token.clone().unwrap();
+    let created = api(
+        &a,
+        &admin,
+        "POST",
+        "/api/v1/projects",
+        &serde_json::json!({"name": "Demo", "repository": repository}).to_string(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    a.kill();
+
+    // While no node runs, one push arrives forty times over.
+    let body = origin.push_commit_as(&repository, "develop", "app.txt", "v1", "The push");
+    let db = Db::connect(&url);
+    let ids: Vec<String> = (0..DELIVERIES).map(|n| format!("batch-{n:02}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    db.store_push(&id_refs, &body);
+
+    // A starts, claims a batch and hangs fetching for its first delivery.
+    proxy.stall();
+    let a = start(&data_a);
+    let node_a = node_id(&data_a);
+    let claimed_by_a = || {
+        ids.iter()
+            .filter(|id| db.delivery(id).claimed_by.as_ref() == Some(&node_a))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || !claimed_by_a().is_empty()
+            && proxy.connections() > 0),
+        "A never claimed the deliveries and fetched"
+    );
+    let held = claimed_by_a();
+    assert_eq!(held.len(), BATCH, "A holds one full batch: {held:?}");
+    let a_lease = held
+        .iter()
+        .filter_map(|id| db.delivery(id).lease_until)
+        .max()
+        .unwrap();
+    assert!(ids.iter().all(|id| db.delivery(id).outcome.is_none()));
+
+    // A dies; the network heals; B joins and waits out A's leases.
+    a.kill();
+    proxy.heal();
+    let b = start(&data_b);
+    let node_b = node_id(&data_b);
+    assert!(
+        wait_until(Duration::from_secs(60), || ids
+            .iter()
+            .all(|id| db.delivery(id).outcome.is_some())),
+        "B never routed every delivery: {:?}\n{}",
+        ids.iter().map(|id| db.delivery(id)).collect::<Vec<_>>(),
+        std::fs::read_to_string(data_b.path.with_extension("log")).unwrap_or_default()
+    );
+
+    let mut queued = 0;
+    for id in &ids {
+        let routed = db.delivery(id);
+        assert_eq!(routed.claimed_by.as_ref(), Some(&node_b), "{routed:?}");
+        match routed.outcome {
+            Some(DeliveryOutcome::Queued { .. }) => queued += 1,
+            Some(DeliveryOutcome::Duplicate) => {}
+            ref other => panic!("{id}: {other:?}"),
+        }
+        if held.contains(id) {
+            assert!(
+                routed.completed_at.unwrap() >= a_lease,
+                "{id} routed at {:?}, before A's lease ran out at {a_lease}",
+                routed.completed_at
+            );
+            assert_eq!(
+                routed.warnings,
+                [format!(
+                    "node {node_a} stopped renewing its claim before routing this delivery; \
+                     node {node_b} took it over"
+                )],
+                "{id}"
+            );
+        } else {
+            assert!(routed.warnings.is_empty(), "{id}: {:?}", routed.warnings);
+        }
+    }
+    assert_eq!(queued, 1, "one delivery queued the push");
+    assert!(
+        wait_until(Duration::from_secs(60), || db
+            .deployments()
+            .first()
+            .is_some_and(|d| d.state.is_final())),
+        "{:?}",
+        db.deployments()
+    );
+    assert_eq!(postgres.psql("tako", "SELECT count(*) FROM releases"), "1");
+    let deployments = db.deployments();
+    assert_eq!(deployments.len(), 1, "{deployments:?}");
+    assert_eq!(
+        deployments[0].state,
+        DeploymentState::Success,
+        "{}",
+        db.log(&deployments[0])
     );
     drop(b);
 }

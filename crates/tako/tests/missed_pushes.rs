@@ -5,13 +5,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tako_store::{
     Delivery, DeliveryId, DeliveryOutcome, Deployment, DeploymentFilter, DeploymentState,
-    NewDelivery, PageRequest, Release, SqliteStore, Store,
+    PageRequest, Release, SqliteStore, Store,
 };
 use tako_test_support::http::request;
 use tako_test_support::origin::{Origin, post_push};
@@ -135,26 +137,11 @@ impl Db {
 
     /// Stores `body` (a GitHub push) under each id, as the intake would.
     fn store_push(&self, ids: &[&str], body: &[u8]) {
-        let Ok(tako_github::Event::Push(push)) =
-            tako_github::parse_event("push", Some("application/json"), body)
-        else {
-            panic!("not a push");
-        };
-        let deliveries: Vec<NewDelivery> = ids
-            .iter()
-            .map(|id| NewDelivery {
-                id: DeliveryId((*id).to_owned()),
-                event: "push".to_owned(),
-                received_at: chrono::Utc::now(),
-                body: body.to_vec(),
-                repository_url: Some(push.repository.clone_url.clone()),
-                git_ref: Some(push.git_ref.clone()),
-                after: Some(push.after.clone()),
-                recovered: false,
-            })
-            .collect();
         self.runtime
-            .block_on(self.store.insert_deliveries(&deliveries))
+            .block_on(
+                self.store
+                    .insert_deliveries(&support::push_deliveries(ids, body)),
+            )
             .unwrap();
     }
 
@@ -172,6 +159,21 @@ fn head_of(origin: &Origin, branch: &str) -> String {
         .git(&["rev-parse", &format!("refs/heads/{branch}")])
 }
 
+/// The opening of an outage: a server deploys one push to `develop`, then is
+/// killed. Answers its database, to read beside the next server.
+fn deploy_once_then_stop(origin: &Origin, data: &DataDir) -> Db {
+    let server = start(data, &[]);
+    let first = origin.push_commit("develop", "app.txt", "v1", "Before the outage");
+    assert_eq!(
+        post_push(&server.address, "develop-1", &first, SECRET).status,
+        202
+    );
+    let db = Db::open(data);
+    db.wait_until_finished(1);
+    server.kill();
+    db
+}
+
 /// The scenario: stopped server, two pushes to a mapped branch and
 /// one to an unmapped one, start: one release of the mapped branch's new
 /// head, nothing else; the real webhook arriving late makes nothing more.
@@ -179,16 +181,8 @@ fn head_of(origin: &Origin, branch: &str) -> String {
 fn pushes_missed_while_down_become_one_release_and_the_late_webhook_nothing_more() {
     let origin = Origin::new(ROUTING);
     let data = DataDir::new();
-    let server = start(&data, &[]);
-    let first = origin.push_commit("develop", "app.txt", "v1", "Before the outage");
-    assert_eq!(
-        post_push(&server.address, "develop-1", &first, SECRET).status,
-        202
-    );
-    let db = Db::open(&data);
-    db.wait_until_finished(1);
+    let db = deploy_once_then_stop(&origin, &data);
     let before = head_of(&origin, "develop");
-    server.kill();
 
     // While Tako is down; no webhook reaches it.
     origin.push_commit("develop", "app.txt", "v2", "Missed change one");
@@ -249,15 +243,7 @@ fn pushes_missed_while_down_become_one_release_and_the_late_webhook_nothing_more
 fn one_push_delivered_three_times_in_one_claimed_batch_makes_one_release() {
     let origin = Origin::new(ROUTING);
     let data = DataDir::new();
-    let server = start(&data, &[]);
-    let first = origin.push_commit("develop", "app.txt", "v1", "Before the outage");
-    assert_eq!(
-        post_push(&server.address, "develop-1", &first, SECRET).status,
-        202
-    );
-    let db = Db::open(&data);
-    db.wait_until_finished(1);
-    server.kill();
+    let db = deploy_once_then_stop(&origin, &data);
 
     let push = origin.push_commit("develop", "app.txt", "v2", "Delivered twice");
     db.store_push(&["twice-a", "twice-b", "twice-c"], &push);

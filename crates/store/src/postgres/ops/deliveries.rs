@@ -222,7 +222,7 @@ pub(in crate::postgres) async fn complete_deliveries(
         (0..completions.len()).map(|_| None).collect();
     let mut plain = Vec::new();
     for (index, (id, completion)) in completions.into_iter().enumerate() {
-        if !creates_something(&completion) {
+        if !completion.queues_a_deployment() {
             plain.push((index, id, completion));
             continue;
         }
@@ -245,15 +245,6 @@ pub(in crate::postgres) async fn complete_deliveries(
             outcome.unwrap_or_else(|| Err(StoreError::unavailable(CONTEXT, "no outcome")))
         })
         .collect())
-}
-
-fn creates_something(completion: &DeliveryCompletion) -> bool {
-    matches!(
-        completion,
-        DeliveryCompletion::Queue { .. }
-            | DeliveryCompletion::Forward { .. }
-            | DeliveryCompletion::Deploy { .. }
-    )
 }
 
 /// Completions that create nothing, checked (the delivery exists and is
