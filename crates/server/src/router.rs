@@ -292,22 +292,24 @@ impl Router {
         seen: &mut ProjectsSeen,
     ) -> Result<DeliveryCompletion, RouteError> {
         let delivery = claimed.delivery.id.clone();
-        let push = match tako_github::parse_event(
-            &claimed.delivery.event,
-            Some("application/json"),
-            &claimed.body,
-        ) {
-            Ok(Event::Push(push)) => push,
-            Ok(other) => {
-                return Ok(ignored(None, other.ignored_reason().unwrap_or_default()));
-            }
-            Err(error) => {
-                return Ok(failed(
-                    None,
-                    format!("the stored payload is not a push: {error}"),
-                ));
-            }
+        let body = match &claimed.body {
+            Ok(body) => body,
+            Err(unreadable) => return Ok(failed(None, unreadable.to_string())),
         };
+        let push =
+            match tako_github::parse_event(&claimed.delivery.event, Some("application/json"), body)
+            {
+                Ok(Event::Push(push)) => push,
+                Ok(other) => {
+                    return Ok(ignored(None, other.ignored_reason().unwrap_or_default()));
+                }
+                Err(error) => {
+                    return Ok(failed(
+                        None,
+                        format!("the stored payload is not a push: {error}"),
+                    ));
+                }
+            };
         if let Some(reason) = push.skip_reason() {
             return Ok(ignored(None, reason));
         }

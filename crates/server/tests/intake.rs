@@ -117,7 +117,8 @@ async fn form_encoded_bodies_are_verified_over_the_form_and_stored_as_json() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        claimed.body, json,
+        claimed.body,
+        Ok(json),
         "the verified JSON document is what is stored"
     );
 }

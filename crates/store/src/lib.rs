@@ -14,6 +14,7 @@
 //! against both.
 
 pub mod agents;
+mod body_codec;
 mod error;
 pub mod frozen;
 pub mod jobs;

@@ -379,13 +379,24 @@ pub struct Delivery {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
+/// A stored delivery body that cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the stored body ({codec}) cannot be decoded: {reason}")]
+pub struct UnreadableBody {
+    /// The row's codec (`lz4`, ...).
+    pub codec: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
 /// A delivery claimed for processing, with its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedDelivery {
     /// The delivery.
     pub delivery: Delivery,
-    /// Its raw body.
-    pub body: Vec<u8>,
+    /// Its body as it came, or why the stored bytes cannot be decoded (a
+    /// corrupt row fails its own delivery, not the claim).
+    pub body: Result<Vec<u8>, UnreadableBody>,
     /// The node whose claim on it ran out before it was routed (a node
     /// that died or was cut off), when this claim took it over; `None` for
     /// a first claim, or one its node released at its restart.

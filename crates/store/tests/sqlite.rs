@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tako_store::{Keyring, SqliteStore, Store, StoreError};
 use tempfile::TempDir;
 
-use conformance::{StoreFactory, conformance_suite};
+use conformance::{LONG, StoreFactory, conformance_suite};
 
 /// A fresh temporary directory holding `tako.db`.
 struct SqliteFactory {
@@ -244,9 +244,11 @@ async fn the_wal_is_checkpointed_when_the_writer_is_idle() {
     }
 }
 
-/// `count` deliveries with 8 KiB bodies, ids `<prefix>-<n>`.
+/// `count` deliveries with 8 KiB bodies, ids `<prefix>-<n>`. The bytes
+/// have no repeats, so the store cannot compress them: 8 KiB each is
+/// written.
 fn pushes_of_8_kib(prefix: &str, count: usize) -> Vec<tako_store::NewDelivery> {
-    let body = vec![b'x'; 8 * 1024];
+    let body = noise(8 * 1024);
     (0..count)
         .map(|n| tako_store::NewDelivery {
             id: tako_store::DeliveryId(format!("{prefix}-{n}")),
@@ -257,6 +259,19 @@ fn pushes_of_8_kib(prefix: &str, count: usize) -> Vec<tako_store::NewDelivery> {
             git_ref: None,
             after: None,
             recovered: false,
+        })
+        .collect()
+}
+
+/// Bytes without repeats for a compressor to find (xorshift64).
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
         })
         .collect()
 }
@@ -402,5 +417,70 @@ async fn removed_history_gives_its_pages_back_to_the_file_system() {
     assert!(
         shrunk * 3 < full,
         "the file shrank from {full} to {shrunk} bytes"
+    );
+}
+
+/// A push-sized body is stored LZ4-compressed (it fits its page rather than
+/// spilling into overflow pages) and claimed back byte for byte; a row whose
+/// stored body is corrupt fails only its own delivery's body, with a reason,
+/// and the rest of the batch is claimed as usual.
+#[tokio::test]
+async fn push_bodies_are_stored_compressed_and_a_corrupt_one_spoils_only_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tako.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let commit = r#"{"id":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c","message":"Update README","author":{"name":"Octocat","email":"octocat@github.com"}}"#;
+    let push = format!("{{\"commits\":[{}]}}", vec![commit; 60].join(",")).into_bytes();
+    let mut deliveries = pushes_of_8_kib("push", 3);
+    for delivery in &mut deliveries {
+        delivery.body = push.clone();
+    }
+    deliveries.push(pushes_of_8_kib("noise", 1).remove(0));
+    store.insert_deliveries(&deliveries).await.unwrap();
+
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let stored: Vec<(String, String, i64)> = raw
+        .prepare("SELECT id, body_codec, length(body) FROM deliveries ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (id, codec, length) in &stored[..3] {
+        assert_eq!(codec, "lz4", "{id}");
+        assert!(
+            usize::try_from(*length).unwrap() < push.len() / 4,
+            "{id}: {length} of {}",
+            push.len()
+        );
+    }
+    assert_eq!(
+        stored[3],
+        ("noise-0".to_owned(), "plain".to_owned(), 8 * 1024_i64),
+        "what does not compress is kept as it came"
+    );
+    // Bytes damaged on disk: the announced length no longer matches.
+    raw.execute(
+        "UPDATE deliveries SET body = substr(body, 1, 100) WHERE id = 'push-1'",
+        [],
+    )
+    .unwrap();
+
+    let claimed = store
+        .claim_pending_deliveries(&tako_store::NodeId("n".to_owned()), LONG, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|c| c.delivery.id.0.as_str()).collect();
+    assert_eq!(ids, ["push-0", "push-1", "push-2", "noise-0"]);
+    assert_eq!(claimed[0].body, Ok(push.clone()));
+    assert_eq!(claimed[2].body, Ok(push.clone()));
+    assert_eq!(claimed[3].body, Ok(noise(8 * 1024)));
+    let error = claimed[1].body.clone().unwrap_err();
+    assert_eq!(error.codec, "lz4");
+    assert!(
+        error
+            .to_string()
+            .starts_with("the stored body (lz4) cannot be decoded: "),
+        "{error}"
     );
 }

@@ -35,6 +35,16 @@ fn release(project: tako_store::ProjectId, number: &str) -> NewRelease {
     }
 }
 
+/// A body the size of a real push, which SQLite compresses.
+fn large_push() -> Vec<u8> {
+    let commit = r#"{"id":"0123456789abcdef0123456789abcdef01234567","message":"Change","author":{"name":"Octocat"}}"#;
+    format!(
+        "{{\"ref\":\"refs/heads/main\",\"commits\":[{}]}}",
+        vec![commit; 80].join(",")
+    )
+    .into_bytes()
+}
+
 /// One of everything, through the store's own methods.
 async fn fill(store: &dyn Store) {
     let web = store
@@ -46,17 +56,22 @@ async fn fill(store: &dyn Store) {
         })
         .await
         .unwrap();
+    let push = |id: &str, body: Vec<u8>| NewDelivery {
+        id: DeliveryId(id.to_owned()),
+        event: "push".to_owned(),
+        received_at: Utc::now(),
+        body,
+        repository_url: Some("https://github.com/acme/web.git".to_owned()),
+        git_ref: Some("refs/heads/main".to_owned()),
+        after: Some("abc".to_owned()),
+        recovered: false,
+    };
+    // A short body (kept as it came) and a push-sized one (compressed).
     store
-        .insert_deliveries(&[NewDelivery {
-            id: DeliveryId("d-1".to_owned()),
-            event: "push".to_owned(),
-            received_at: Utc::now(),
-            body: b"{\"ref\":\"refs/heads/main\"}".to_vec(),
-            repository_url: Some("https://github.com/acme/web.git".to_owned()),
-            git_ref: Some("refs/heads/main".to_owned()),
-            after: Some("abc".to_owned()),
-            recovered: false,
-        }])
+        .insert_deliveries(&[
+            push("d-1", b"{\"ref\":\"refs/heads/main\"}".to_vec()),
+            push("d-2", large_push()),
+        ])
         .await
         .unwrap();
     let first = store
@@ -351,6 +366,28 @@ async fn every_table_is_copied_into_postgres_row_for_row() {
         .unwrap();
     assert_eq!(log.lines.len(), 2_500);
     assert_eq!(log.lines[2_499].text, "line 2499");
+    // Both bodies are read back as they came, whatever their codec: the
+    // copy kept SQLite's compressed bytes.
+    let codecs = postgres.psql(
+        "target",
+        "SELECT string_agg(body_codec, ' ' ORDER BY id) FROM deliveries",
+    );
+    assert_eq!(codecs, "plain lz4");
+    let claimed = node
+        .claim_pending_deliveries(&NodeId("n".to_owned()), LONG, 10)
+        .await
+        .unwrap();
+    let bodies: Vec<_> = claimed
+        .iter()
+        .map(|c| (c.delivery.id.0.as_str(), c.body.clone()))
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            ("d-1", Ok(b"{\"ref\":\"refs/heads/main\"}".to_vec())),
+            ("d-2", Ok(large_push())),
+        ]
+    );
     // New rows get new ids after the copied ones.
     let second = node.create_release(release(web.id, "1.0.1")).await.unwrap();
     assert!(second.id.0 > deployments.items[0].release.0, "{second:?}");

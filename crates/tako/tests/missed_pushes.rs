@@ -1,7 +1,8 @@
 //! Nothing missed when Tako was down: the missed-push sweep, end to end.
 //! The real binary, real bare origins through `file://`, pushes whose
 //! webhooks never reach the server, and the outcome read back from the
-//! server's own database and API.
+//! server's own database and API. Also what a restarted server makes of a
+//! stored push whose body was damaged on disk while it was down.
 
 #![allow(clippy::unwrap_used)]
 
@@ -273,6 +274,47 @@ fn one_push_delivered_three_times_in_one_claimed_batch_makes_one_release() {
     );
     db.wait_until_finished(2);
     assert_eq!(db.releases("Demo").len(), 2, "one release per push");
+    drop(server);
+}
+
+/// A stored push whose body was damaged on disk (the database is SQLite's,
+/// whose bodies are LZ4-compressed) fails its own delivery with the reason,
+/// never the router: the same push's intact delivery is routed as usual.
+#[test]
+fn a_push_whose_stored_body_was_damaged_fails_alone_and_says_why() {
+    let origin = Origin::new(ROUTING);
+    let data = DataDir::new();
+    let db = deploy_once_then_stop(&origin, &data);
+    let push = origin.push_commit("develop", "app.txt", "v2", "Stored, then damaged");
+    db.store_push(&["damaged", "intact"], &push);
+    let raw = rusqlite::Connection::open(data.path.join("tako.db")).unwrap();
+    let changed = raw
+        .execute(
+            "UPDATE deliveries SET body = substr(body, 1, 64)
+             WHERE id = 'damaged' AND body_codec = 'lz4'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "the push was stored compressed");
+    drop(raw);
+
+    let server = start(&data, &[]);
+    let DeliveryOutcome::Failed { reason } = db.wait_for_outcome("damaged") else {
+        panic!("not failed: {:?}", db.delivery("damaged"));
+    };
+    assert!(
+        reason.starts_with("the stored body (lz4) cannot be decoded: "),
+        "{reason}"
+    );
+    assert!(
+        matches!(
+            db.wait_for_outcome("intact"),
+            DeliveryOutcome::Queued { .. }
+        ),
+        "{:?}",
+        db.delivery("intact")
+    );
+    assert_eq!(db.wait_until_finished(2).len(), 2);
     drop(server);
 }
 

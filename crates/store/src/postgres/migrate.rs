@@ -64,6 +64,7 @@ mod listed {
         0022 "agent_attempts_and_role_scopes",
         0023 "totals_shards",
         0024 "delivery_body_lz4",
+        0025 "delivery_body_codec",
     }
 }
 pub(crate) use listed::MIGRATIONS;

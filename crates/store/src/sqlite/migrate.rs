@@ -132,6 +132,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "delivery_body_lz4",
         sql: include_str!("../../migrations/sqlite/0024_delivery_body_lz4.sql"),
     },
+    Migration {
+        version: 25,
+        name: "delivery_body_codec",
+        sql: include_str!("../../migrations/sqlite/0025_delivery_body_codec.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -731,7 +731,24 @@ impl Store for SqliteStore {
         &self,
         deliveries: &[NewDelivery],
     ) -> StoreResult<Vec<InsertOutcome>> {
-        let deliveries = deliveries.to_vec();
+        // Compressed here, on the caller's thread: the writer only writes.
+        let deliveries: Vec<(NewDelivery, &'static str)> = deliveries
+            .iter()
+            .map(|d| {
+                let (body, codec) = crate::body_codec::compress(&d.body);
+                let delivery = NewDelivery {
+                    id: d.id.clone(),
+                    event: d.event.clone(),
+                    received_at: d.received_at,
+                    body: body.into_owned(),
+                    repository_url: d.repository_url.clone(),
+                    git_ref: d.git_ref.clone(),
+                    after: d.after.clone(),
+                    recovered: d.recovered,
+                };
+                (delivery, codec)
+            })
+            .collect();
         let stored = self
             .write_urgent(move |c| ops::insert_deliveries(c, &deliveries))
             .await;

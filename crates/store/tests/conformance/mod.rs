@@ -128,6 +128,7 @@ macro_rules! conformance_suite {
             deliveries::failed_completion_changes_nothing,
             deliveries::completing_an_unknown_delivery_is_not_found,
             deliveries::a_batch_claim_takes_the_oldest_up_to_its_limit,
+            deliveries::bodies_of_every_size_are_claimed_back_as_they_came,
             deliveries::a_batch_completion_rolls_back_only_what_fails,
             deliveries::deliveries_are_listed_by_project_newest_first,
             deliveries::a_processed_delivery_can_be_replayed,

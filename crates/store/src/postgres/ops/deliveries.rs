@@ -3,6 +3,7 @@
 //! replaying.
 
 use super::*;
+use crate::body_codec;
 
 pub(in crate::postgres) const DELIVERY_COLUMNS: &str = "id, event, received_at, repository_url, git_ref, project_id, state, \
      outcome, outcome_reason, release_id, deployment_id, claimed_by, lease_until, completed_at, seq, \
@@ -159,7 +160,7 @@ pub(in crate::postgres) async fn claim_pending_deliveries(
                                  FOR UPDATE SKIP LOCKED)
                  UPDATE deliveries SET claimed_by = $1, lease_until = $2
                  FROM picked WHERE seq = picked.picked_seq
-                 RETURNING {DELIVERY_COLUMNS}, body, picked.previous"
+                 RETURNING {DELIVERY_COLUMNS}, body, picked.previous, body_codec"
             ),
             &[
                 &node.0,
@@ -174,9 +175,10 @@ pub(in crate::postgres) async fn claim_pending_deliveries(
         .iter()
         .map(|row| {
             let (delivery, seq) = delivery_row(row)?;
+            let codec: String = get(row, 20)?;
             let claimed = ClaimedDelivery {
                 delivery,
-                body: get(row, 18)?,
+                body: body_codec::decode(&codec, get(row, 18)?),
                 previous_claim: get::<Option<String>>(row, 19)?.map(NodeId),
             };
             Ok((seq, claimed))

@@ -1,6 +1,7 @@
 //! Deliveries: storing batches, claiming, completing (with the release and deployment a push makes), listing and replaying.
 
 use super::*;
+use crate::body_codec;
 
 pub(in crate::sqlite) const DELIVERY_COLUMNS: &str = "id, event, received_at, repository_url, git_ref, project_id, state, \
      outcome, outcome_reason, release_id, deployment_id, claimed_by, lease_until, completed_at, seq, \
@@ -62,9 +63,11 @@ pub(in crate::sqlite) fn delivery_row(row: &Row<'_>) -> rusqlite::Result<(Delive
     Ok((delivery, row.get(14)?))
 }
 
+/// Stores deliveries whose bodies are already encoded, each with its codec
+/// (`crate::body_codec`).
 pub(in crate::sqlite) fn insert_deliveries(
     conn: &mut Connection,
-    deliveries: &[NewDelivery],
+    deliveries: &[(NewDelivery, &str)],
 ) -> StoreResult<Vec<InsertOutcome>> {
     let tx = conn.transaction().map_err(db("store deliveries"))?;
     let mut outcomes = Vec::with_capacity(deliveries.len());
@@ -72,11 +75,11 @@ pub(in crate::sqlite) fn insert_deliveries(
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO deliveries (id, event, received_at, body, repository_url, repository_key, git_ref,
-                                         after_sha, recovered)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+                                         after_sha, recovered, body_codec)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
             )
             .map_err(db("store deliveries"))?;
-        for delivery in deliveries {
+        for (delivery, codec) in deliveries {
             let key = delivery
                 .repository_url
                 .as_deref()
@@ -92,6 +95,7 @@ pub(in crate::sqlite) fn insert_deliveries(
                     delivery.git_ref,
                     delivery.after,
                     delivery.recovered,
+                    codec,
                 ])
                 .map_err(db("store deliveries"))?;
             outcomes.push(if changed == 1 {
@@ -153,16 +157,17 @@ pub(in crate::sqlite) fn claim_pending_deliveries(
         let mut claim = tx
             .prepare_cached(&format!(
                 "UPDATE deliveries SET claimed_by = ?1, lease_until = ?2 WHERE seq = ?3
-                 RETURNING {DELIVERY_COLUMNS}, body"
+                 RETURNING {DELIVERY_COLUMNS}, body, body_codec"
             ))
             .map_err(db(CONTEXT))?;
         for (seq, previous) in picked {
             let one = claim
                 .query_row(params![node.0, lease_until(now, lease), seq], |row| {
                     let (delivery, _) = delivery_row(row)?;
+                    let codec: String = row.get(19)?;
                     Ok(ClaimedDelivery {
                         delivery,
-                        body: row.get(18)?,
+                        body: body_codec::decode(&codec, row.get(18)?),
                         previous_claim: previous.map(NodeId),
                     })
                 })
