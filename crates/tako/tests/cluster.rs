@@ -603,7 +603,8 @@ struct ProxiedOrigin {
     proxy: tako_test_support::fault_proxy::FaultProxy,
     /// The clone URL, through the proxy.
     repository: String,
-    git: tako_test_support::git_server::GitHttpServer,
+    /// Serves the repository for as long as the test runs.
+    _git: tako_test_support::git_server::GitHttpServer,
 }
 
 impl ProxiedOrigin {
@@ -632,26 +633,73 @@ impl ProxiedOrigin {
             origin: Origin { work, bare },
             proxy,
             repository,
-            git,
+            _git: git,
         }
     }
 }
 
-/// A node of the takeover tests: a short lease, a frequent sweep.
-fn takeover_env(url: &str) -> Vec<(&'static str, &str)> {
-    vec![
-        ("TAKO_WEBHOOK_SECRET", SECRET),
-        ("TAKO_DATABASE_URL", url),
-        ("TAKO_DEPLOYMENT_LEASE", "4s"),
-        ("TAKO_LEASE_SWEEP", "500ms"),
-        ("TAKO_LOG", "info"),
-    ]
+/// The takeover tests' cluster: one PostgreSQL, two nodes' data
+/// directories sharing a master key (short leases, a frequent sweep), and
+/// the `Demo` project on [`ProxiedOrigin`], created through node A.
+struct Takeover {
+    postgres: Postgres,
+    url: String,
+    origin: ProxiedOrigin,
+    data_a: DataDir,
+    data_b: DataDir,
+    /// The admin token A printed at its first start.
+    admin: String,
 }
 
-/// Gives a node that has not started yet the cluster's master key.
-fn copy_master_key(from: &DataDir, to: &DataDir) {
-    std::fs::create_dir_all(&to.path).unwrap();
-    std::fs::copy(from.path.join("secret.key"), to.path.join("secret.key")).unwrap();
+impl Takeover {
+    /// The cluster, and node A running.
+    fn start() -> (Takeover, TakoServer) {
+        let postgres = Postgres::start_new();
+        let url = postgres.create_database("tako");
+        let mut cluster = Takeover {
+            postgres,
+            url,
+            origin: ProxiedOrigin::new(),
+            data_a: DataDir::new(),
+            data_b: DataDir::new(),
+            admin: String::new(),
+        };
+        let a = cluster.node(&cluster.data_a);
+        std::fs::create_dir_all(&cluster.data_b.path).unwrap();
+        std::fs::copy(
+            cluster.data_a.path.join("secret.key"),
+            cluster.data_b.path.join("secret.key"),
+        )
+        .unwrap();
+        cluster.admin = a.token.clone().unwrap();
+        let project = serde_json::json!({"name": "Demo", "repository": cluster.origin.repository});
+        let created = api(
+            &a,
+            &cluster.admin,
+            "POST",
+            "/api/v1/projects",
+            &project.to_string(),
+        );
+        assert_eq!(created.status, 201, "{}", created.text());
+        (cluster, a)
+    }
+
+    /// Starts a node on `data` (one of the two), logging to `<data>.log`.
+    fn node(&self, data: &DataDir) -> TakoServer {
+        TakoServer::start_logging_to(
+            tako_bin(),
+            &data.path,
+            &[],
+            &[
+                ("TAKO_WEBHOOK_SECRET", SECRET),
+                ("TAKO_DATABASE_URL", self.url.as_str()),
+                ("TAKO_DEPLOYMENT_LEASE", "4s"),
+                ("TAKO_LEASE_SWEEP", "500ms"),
+                ("TAKO_LOG", "info"),
+            ],
+            &data.path.with_extension("log"),
+        )
+    }
 }
 
 /// Spec cluster §2: a delivery claimed by a node that dies while routing it
@@ -660,42 +708,28 @@ fn copy_master_key(from: &DataDir, to: &DataDir) {
 /// deployment, and the delivery names the node that routed it.
 #[test]
 fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
-    let postgres = Postgres::start_new();
-    let url = postgres.create_database("tako");
-    let ProxiedOrigin {
-        origin,
-        proxy,
-        repository,
-        git: _git,
-    } = ProxiedOrigin::new();
-    let env = takeover_env(&url);
-    let (data_a, data_b) = (DataDir::new(), DataDir::new());
-    let start = |data: &DataDir| {
-        TakoServer::start_logging_to(
-            tako_bin(),
-            &data.path,
-            &[],
-            &env,
-            &data.path.with_extension("log"),
-        )
-    };
     // A alone, so the delivery is surely its own.
-    let a = start(&data_a);
-    copy_master_key(&data_a, &data_b);
-    let admin = a.token.clone().unwrap();
-    let db = Db::connect(&url);
-    let created = api(
-        &a,
-        &admin,
-        "POST",
-        "/api/v1/projects",
-        &serde_json::json!({"name": "Demo", "repository": repository}).to_string(),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
+    let (cluster, a) = Takeover::start();
+    let Takeover {
+        postgres,
+        origin:
+            ProxiedOrigin {
+                origin,
+                proxy,
+                repository,
+                ..
+            },
+        data_a,
+        data_b,
+        admin,
+        ..
+    } = &cluster;
+    let start = |data: &DataDir| cluster.node(data);
+    let db = Db::connect(&cluster.url);
 
     // A claims the push and hangs in its fetch.
     proxy.stall();
-    let body = origin.push_commit_as(&repository, "develop", "app.txt", "v1", "The push");
+    let body = origin.push_commit_as(repository, "develop", "app.txt", "v1", "The push");
     let answer = post_push(&a.address, "orphan-1", &body, SECRET);
     assert_eq!(answer.status, 202, "{}", answer.text());
     let stored = || {
@@ -705,7 +739,7 @@ fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
     let delivery = || stored().unwrap();
     assert!(
         wait_until(Duration::from_secs(30), || stored()
-            .is_ok_and(|d| d.claimed_by == Some(node_id(&data_a)))
+            .is_ok_and(|d| d.claimed_by == Some(node_id(data_a)))
             && proxy.connections() > 0),
         "A never claimed the delivery and fetched: {:?}",
         stored()
@@ -715,7 +749,7 @@ fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
     assert!(held.outcome.is_none(), "{held:?}");
 
     // B joins; A dies; the network heals. B waits out A's lease.
-    let b = start(&data_b);
+    let b = start(data_b);
     a.kill();
     proxy.heal();
     assert!(
@@ -725,7 +759,7 @@ fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
         std::fs::read_to_string(data_b.path.with_extension("log")).unwrap_or_default()
     );
     let routed = delivery();
-    assert_eq!(routed.claimed_by, Some(node_id(&data_b)), "{routed:?}");
+    assert_eq!(routed.claimed_by, Some(node_id(data_b)), "{routed:?}");
     assert!(
         routed.completed_at.unwrap() >= a_lease,
         "routed at {:?}, before A's lease ran out at {a_lease}",
@@ -753,19 +787,19 @@ fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
         "{}",
         db.log(&deployments[0])
     );
-    assert_eq!(deployments[0].claimed_by, Some(node_id(&data_b)));
+    assert_eq!(deployments[0].claimed_by, Some(node_id(data_b)));
 
     // The delivery's record, through the API, says so.
-    let shown = api(&b, &admin, "GET", "/api/v1/deliveries/orphan-1", "");
+    let shown = api(&b, admin, "GET", "/api/v1/deliveries/orphan-1", "");
     assert_eq!(shown.status, 200, "{}", shown.text());
     let shown = shown.json();
     assert_eq!(shown["state"], "done", "{shown}");
-    assert_eq!(shown["claimed_by"], node_id(&data_b).0.as_str(), "{shown}");
+    assert_eq!(shown["claimed_by"], node_id(data_b).0.as_str(), "{shown}");
     // And `tako delivery show`, as a person reads it.
     let output = std::process::Command::new(tako_bin())
         .args(["delivery", "show", "orphan-1"])
         .env("TAKO_SERVER", &b.url)
-        .env("TAKO_TOKEN", &admin)
+        .env("TAKO_TOKEN", admin)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
@@ -775,10 +809,10 @@ fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        text.contains(&format!("Routed by    node {}", node_id(&data_b)))
+        text.contains(&format!("Routed by    node {}", node_id(data_b)))
             && text.contains(&format!(
                 "Warning      node {} stopped renewing its claim before routing this delivery",
-                node_id(&data_a)
+                node_id(data_a)
             )),
         "{text}"
     );
@@ -786,8 +820,8 @@ fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
         shown["warnings"],
         serde_json::json!([format!(
             "node {} stopped renewing its claim before routing this delivery; node {} took it over",
-            node_id(&data_a),
-            node_id(&data_b)
+            node_id(data_a),
+            node_id(data_b)
         )]),
         "{shown}"
     );
@@ -810,49 +844,34 @@ fn a_dead_nodes_delivery_is_routed_by_another_node_once_after_its_lease() {
 fn a_dead_nodes_full_batch_of_claims_is_routed_by_another_node_once_each() {
     const DELIVERIES: usize = 40;
     const BATCH: usize = 32;
-    let postgres = Postgres::start_new();
-    let url = postgres.create_database("tako");
-    let ProxiedOrigin {
-        origin,
-        proxy,
-        repository,
-        git: _git,
-    } = ProxiedOrigin::new();
-    let env = takeover_env(&url);
-    let (data_a, data_b) = (DataDir::new(), DataDir::new());
-    let start = |data: &DataDir| {
-        TakoServer::start_logging_to(
-            tako_bin(),
-            &data.path,
-            &[],
-            &env,
-            &data.path.with_extension("log"),
-        )
-    };
-    let a = start(&data_a);
-    copy_master_key(&data_a, &data_b);
-    let admin = a.token.clone().unwrap();
-    let created = api(
-        &a,
-        &admin,
-        "POST",
-        "/api/v1/projects",
-        &serde_json::json!({"name": "Demo", "repository": repository}).to_string(),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
+    let (cluster, a) = Takeover::start();
+    let Takeover {
+        postgres,
+        origin:
+            ProxiedOrigin {
+                origin,
+                proxy,
+                repository,
+                ..
+            },
+        data_a,
+        data_b,
+        ..
+    } = &cluster;
+    let start = |data: &DataDir| cluster.node(data);
     a.kill();
 
     // While no node runs, one push arrives forty times over.
-    let body = origin.push_commit_as(&repository, "develop", "app.txt", "v1", "The push");
-    let db = Db::connect(&url);
+    let body = origin.push_commit_as(repository, "develop", "app.txt", "v1", "The push");
+    let db = Db::connect(&cluster.url);
     let ids: Vec<String> = (0..DELIVERIES).map(|n| format!("batch-{n:02}")).collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     db.store_push(&id_refs, &body);
 
     // A starts, claims a batch and hangs fetching for its first delivery.
     proxy.stall();
-    let a = start(&data_a);
-    let node_a = node_id(&data_a);
+    let a = start(data_a);
+    let node_a = node_id(data_a);
     let claimed_by_a = || {
         ids.iter()
             .filter(|id| db.delivery(id).claimed_by.as_ref() == Some(&node_a))
@@ -876,8 +895,8 @@ fn a_dead_nodes_full_batch_of_claims_is_routed_by_another_node_once_each() {
     // A dies; the network heals; B joins and waits out A's leases.
     a.kill();
     proxy.heal();
-    let b = start(&data_b);
-    let node_b = node_id(&data_b);
+    let b = start(data_b);
+    let node_b = node_id(data_b);
     assert!(
         wait_until(Duration::from_secs(60), || ids
             .iter()
