@@ -187,7 +187,8 @@ impl Router {
                         "the store is unavailable: the delivery will be routed again");
                     self.record(&mut outcomes).await;
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    self.hand_back_claims().await;
+                    self.hand_back_claims("the store failed while routing them")
+                        .await;
                     return;
                 }
             }
@@ -196,7 +197,8 @@ impl Router {
             }
             if !claimed.as_slice().is_empty() && started.elapsed() > self.lease / 2 {
                 self.record(&mut outcomes).await;
-                self.hand_back_claims().await;
+                self.hand_back_claims("routing their batch took past half the lease")
+                    .await;
                 return;
             }
         }
@@ -244,10 +246,15 @@ impl Router {
     }
 
     /// Hands back this node's claims on deliveries it has not routed, so they
-    /// are taken again at once rather than when their leases run out.
-    async fn hand_back_claims(&self) {
-        if let Err(error) = self.store.release_delivery_claims(&self.node).await {
-            tracing::warn!(%error, "cannot release the deliveries' claims; they are taken again when their leases end");
+    /// are taken again at once rather than when their leases run out; `why`
+    /// goes to the log.
+    async fn hand_back_claims(&self, why: &str) {
+        match self.store.release_delivery_claims(&self.node).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "handed back {count} delivery claims: {why}"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot release the deliveries' claims; they are taken again when their leases end");
+            }
         }
     }
 

@@ -953,3 +953,78 @@ fn a_dead_nodes_full_batch_of_claims_is_routed_by_another_node_once_each() {
     );
     drop(b);
 }
+
+/// A node whose batch of delivery claims is half-way through its lease
+/// (its first routing hung in a fetch for most of it) hands the rest back
+/// rather than let the claims run out while it still routes them: it logs
+/// so, claims them afresh, and routes each once, none with a takeover
+/// warning.
+#[test]
+fn a_batch_routed_past_half_its_lease_hands_the_rest_of_its_claims_back() {
+    const DELIVERIES: usize = 40;
+    let (cluster, a) = Takeover::start();
+    let Takeover {
+        origin:
+            ProxiedOrigin {
+                origin,
+                proxy,
+                repository,
+                ..
+            },
+        data_a,
+        ..
+    } = &cluster;
+    a.kill();
+    let body = origin.push_commit_as(repository, "develop", "app.txt", "v1", "The push");
+    let db = Db::connect(&cluster.url);
+    let ids: Vec<String> = (0..DELIVERIES).map(|n| format!("slow-{n:02}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    db.store_push(&id_refs, &body);
+
+    // A claims a batch and hangs fetching for its first delivery for
+    // longer than half the 4-s lease, but not the whole of it.
+    proxy.stall();
+    let a = cluster.node(data_a);
+    let node_a = node_id(data_a);
+    assert!(
+        wait_until(Duration::from_secs(30), || ids.iter().any(|id| db
+            .delivery(id)
+            .claimed_by
+            .as_ref()
+            == Some(&node_a))
+            && proxy.connections() > 0),
+        "A never claimed the deliveries and fetched"
+    );
+    std::thread::sleep(Duration::from_millis(2_500));
+    proxy.heal();
+    assert!(
+        wait_until(Duration::from_secs(30), || ids
+            .iter()
+            .all(|id| db.delivery(id).outcome.is_some())),
+        "A never routed every delivery"
+    );
+
+    let log = || std::fs::read_to_string(data_a.path.with_extension("log")).unwrap();
+    assert!(
+        log().contains(
+            "handed back 31 delivery claims: routing their batch took past half the lease"
+        ),
+        "{}",
+        log()
+    );
+    let mut queued = 0;
+    for id in &ids {
+        let routed = db.delivery(id);
+        assert_eq!(routed.claimed_by.as_ref(), Some(&node_a), "{routed:?}");
+        assert!(routed.warnings.is_empty(), "{id}: {:?}", routed.warnings);
+        queued += usize::from(matches!(
+            routed.outcome,
+            Some(DeliveryOutcome::Queued { .. })
+        ));
+    }
+    assert_eq!(
+        queued, 1,
+        "one delivery queued the push, the others are duplicates"
+    );
+    drop(a);
+}
