@@ -49,40 +49,11 @@ projects=${PROJECTS:-10}
 duration=${DURATION:-5}
 concurrency=${CONCURRENCY:-1 4}
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v wrk >/dev/null; then
-  as_root apt-get update -qq && as_root apt-get install -y -qq wrk
-fi
-target=${CARGO_TARGET_DIR:-$PWD/target}
-if [ -n "${TAKO_BIN:-}" ]; then
-  tako=$TAKO_BIN
-else
-  cargo build --release --quiet -p tako
-  tako=$target/release/tako
-fi
-if [ -n "${SEED_BIN:-}" ]; then
-  seed=$SEED_BIN
-else
-  cargo build --release --quiet -p tako-store --example seed_history
-  seed=$target/release/examples/seed_history
-fi
-pin0=() pin1=()
-if command -v taskset >/dev/null; then pin0=(taskset -c 0) pin1=(taskset -c 1); fi
-
-bench=$PWD/bench
-work=$(mktemp -d)
-server_pid=
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM -- "-$server_pid" 2>/dev/null || kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 200); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL -- "-$server_pid" 2>/dev/null || true
-  fi
-  server_pid=
-}
-trap 'stop_server; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+needs wrk
+build_tako
+build_seed
 
 start_server() { # data_dir log -> sets server_pid, port
   port=$(free_port)

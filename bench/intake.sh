@@ -24,35 +24,12 @@ servers=${SERVERS:-tako webhook webhook-wait}
 threads=2
 secret=bench-intake-secret-$$
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-for tool in wrk webhook; do
-  if ! command -v "$tool" >/dev/null; then
-    as_root apt-get update -qq && as_root apt-get install -y -qq "$tool"
-  fi
-done
+stop_ticks=100 # 50-ms ticks the server gets to stop
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+needs wrk webhook
 command -v taskset >/dev/null || as_root apt-get install -y -qq util-linux
-
-if [ -n "${TAKO_BIN:-}" ]; then
-  tako=$TAKO_BIN # a binary built earlier (e.g. while the tree is mid-change)
-else
-  cargo build --release --quiet -p tako
-  tako=$PWD/target/release/tako
-fi
-bench=$PWD/bench
-work=$(mktemp -d)
-server_pid=
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM -- "-$server_pid" 2>/dev/null || kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL -- "-$server_pid" 2>/dev/null || true
-  fi
-  server_pid=
-}
-trap 'stop_server; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+build_tako
 
 body=$work/push.json
 signature=$(python3 "$bench/intake_payload.py" "$body" "$secret")
