@@ -28,7 +28,10 @@ REQUESTS (20000), CONCURRENCY (64), DEPLOYS (20000), DEPLOYS_E2E (1000),
 LEASE (10s), SWEEP (2s), STORES ("sqlite postgres"), PARTS ("intake loaded
 deploys failover"), PERF (set: perf record -a of each burst into WORKDIR; use
 with KEEP=1), WORK_ON (a directory, e.g. /dev/shm: each node's working
-directories go there, through a symlink; an experiment, not a setting).
+directories go there, through a symlink; an experiment, not a setting),
+PG_SETTINGS (more server options for PostgreSQL, e.g. "-c shared_buffers=1GB"),
+PG_AFTER_MIGRATE (SQL run in the intake's database once its node has
+migrated it: a schema change tried before it becomes a migration).
 """
 
 import atexit
@@ -82,7 +85,7 @@ class Postgres:
         self.port = free_port()
         self.run("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "-o",
                  f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} "
-                 "-c max_connections=300", "start")
+                 "-c max_connections=300 " + os.environ.get("PG_SETTINGS", ""), "start")
         self.databases = 0
 
     def run(self, program, *args):
@@ -264,6 +267,8 @@ def intake(tako, work, pg, store, loaded, requests, concurrency, deploys):
         database, url = pg.new_database()
         args = ["--database-url", url]
     node = Node(tako, os.path.join(base, "data"), os.path.join(base, "server.log"), args)
+    if store == "postgres" and os.environ.get("PG_AFTER_MIGRATE"):
+        pg.psql(database, os.environ["PG_AFTER_MIGRATE"])
     try:
         before = None
         if loaded:

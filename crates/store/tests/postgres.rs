@@ -200,6 +200,63 @@ async fn delivery_bodies_are_compressed_with_lz4() {
     assert_eq!(stored.trim(), "lz4");
 }
 
+/// A claim walks `deliveries_pending` in order and stops at its limit,
+/// whatever the table's statistics say. Analyzed while no delivery was
+/// pending, the planner expects a handful and would fetch every pending
+/// row through a bitmap and sort them all for the oldest few: a burst's
+/// thousands, on every claim (docs/decisions.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_reads_only_the_oldest_pending_deliveries_whatever_the_statistics_say() {
+    use std::time::{Duration, Instant};
+
+    let factory = PostgresFactory::new();
+    let store = factory.open().await;
+    factory.postgres.psql("conformance", "ANALYZE deliveries");
+    for batch in 0..6 {
+        let deliveries: Vec<_> = (0..500)
+            .map(|i| conformance::delivery(&format!("backlog-{batch}-{i}"), "web"))
+            .collect();
+        store.insert_deliveries(&deliveries).await.unwrap();
+    }
+    // (scans, entries read) of the index, as the statistics collector has
+    // them: each backend reports within a second or so of going idle.
+    let index_reads = || {
+        let row = factory.postgres.psql(
+            "conformance",
+            "SELECT idx_scan, idx_tup_read FROM pg_stat_user_indexes
+             WHERE indexrelname = 'deliveries_pending'",
+        );
+        let (scans, read) = row.trim().split_once('|').unwrap();
+        (scans.parse::<u64>().unwrap(), read.parse::<u64>().unwrap())
+    };
+    let (scans_before, read_before) = index_reads();
+    let node = tako_store::NodeId("node-a".to_owned());
+    let claimed = store
+        .claim_pending_deliveries(&node, Duration::from_secs(60), 32)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 32);
+    assert_eq!(claimed[0].delivery.id.0, "backlog-0-0", "the oldest first");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (scans, read) = loop {
+        let now = index_reads();
+        if now.0 > scans_before {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the claim's index scan was never reported"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(scans - scans_before, 1, "one scan of deliveries_pending");
+    assert!(
+        read - read_before <= 64,
+        "the claim read {} entries of deliveries_pending for 32 deliveries (3,000 pending)",
+        read - read_before
+    );
+}
+
 /// Nothing can change or remove an audit entry, not even SQL on the
 /// database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

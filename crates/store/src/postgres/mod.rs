@@ -34,6 +34,7 @@
 //! than this build is refused with [`StoreError::SchemaTooNew`].
 
 mod agents;
+mod announce;
 mod connect;
 mod jobs;
 mod listen;
@@ -142,6 +143,8 @@ pub struct PostgresStore {
     keyring: Option<Arc<Keyring>>,
     /// The wake-ups heard from the database, and how to start listening.
     wakeups: WakeupSource,
+    /// Tells every node that deliveries were stored.
+    announcer: announce::Announcer,
 }
 
 /// Where a store's wake-ups come from: its hub, the listener's connection
@@ -152,7 +155,7 @@ struct WakeupSource {
     listener: std::sync::Mutex<Option<listen::Listener>>,
     /// Where the listener runs: the runtime that opened the store.
     runtime: tokio::runtime::Handle,
-    _stop: tokio::sync::watch::Sender<()>,
+    stop: tokio::sync::watch::Sender<()>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -199,7 +202,7 @@ impl PostgresStore {
                 target: target.clone(),
             })),
             runtime: tokio::runtime::Handle::current(),
-            _stop: stop,
+            stop,
         };
         // Connections are opened, and driven, on the runtime opening the
         // store (`connect.rs`).
@@ -223,11 +226,17 @@ impl PostgresStore {
             .map_err(|e| {
                 StoreError::unavailable(format!("cannot create a pool for {target}"), e)
             })?;
+        let announcer = announce::Announcer::new(
+            pool.clone(),
+            wakeups.stop.subscribe(),
+            tokio::runtime::Handle::current(),
+        );
         let store = PostgresStore {
             pool,
             target,
             keyring: None,
             wakeups,
+            announcer,
         };
         let mut client = store.client().await?;
         migrate::migrate(&mut client).await.map_err(|e| match e {
@@ -390,7 +399,12 @@ impl Store for PostgresStore {
         deliveries: &[NewDelivery],
     ) -> StoreResult<Vec<InsertOutcome>> {
         let c = self.client().await?;
-        ops::insert_deliveries(&c, deliveries).await
+        let outcomes = ops::insert_deliveries(&c, deliveries).await?;
+        drop(c);
+        if outcomes.contains(&InsertOutcome::Inserted) {
+            self.announcer.deliveries_stored();
+        }
+        Ok(outcomes)
     }
 
     async fn claim_pending_deliveries(
@@ -399,8 +413,8 @@ impl Store for PostgresStore {
         lease: Duration,
         limit: usize,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let c = self.client().await?;
-        ops::claim_pending_deliveries(&c, node, lease, limit).await
+        let mut c = self.client().await?;
+        ops::claim_pending_deliveries(&mut c, node, lease, limit).await
     }
 
     async fn release_delivery_claims(&self, node: &NodeId) -> StoreResult<u64> {

@@ -137,6 +137,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "delivery_body_codec",
         sql: include_str!("../../migrations/sqlite/0025_delivery_body_codec.sql"),
     },
+    Migration {
+        version: 26,
+        name: "deliveries_announced_after_commit",
+        sql: include_str!("../../migrations/sqlite/0026_deliveries_announced_after_commit.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
