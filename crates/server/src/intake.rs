@@ -580,7 +580,19 @@ async fn write_batches(
 /// Stores one batch in one commit and answers each of its requests.
 async fn write_batch(store: &dyn Store, batch: Vec<Pending>, stored: &Notify) {
     let (deliveries, replies): (Vec<NewDelivery>, Vec<_>) = batch.into_iter().unzip();
-    match store.insert_deliveries(&deliveries).await {
+    // How the intake batches, for `TAKO_LOG=tako_server::intake::batches=debug`:
+    // each batch's size, how long its first push waited for it (since it
+    // was received) and how long the store took.
+    let waited_us = deliveries
+        .first()
+        .and_then(|first| (Utc::now() - first.received_at).num_microseconds())
+        .unwrap_or(0);
+    let started = std::time::Instant::now();
+    let written = store.insert_deliveries(&deliveries).await;
+    tracing::debug!(target: "tako_server::intake::batches", size = deliveries.len(), waited_us,
+        took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "a batch of deliveries written");
+    match written {
         Ok(outcomes) => {
             let any_new = outcomes.contains(&InsertOutcome::Inserted);
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
