@@ -30,8 +30,9 @@ deploys failover"), PERF (set: perf record -a of each burst into WORKDIR; use
 with KEEP=1), WORK_ON (a directory, e.g. /dev/shm: each node's working
 directories go there, through a symlink; an experiment, not a setting),
 PG_SETTINGS (more server options for PostgreSQL, e.g. "-c shared_buffers=1GB"),
-PG_AFTER_MIGRATE (SQL run in the intake's database once its node has
-migrated it: a schema change tried before it becomes a migration).
+PG_AFTER_MIGRATE, SQLITE_AFTER_MIGRATE (SQL run in the intake's database of
+that store once its node has migrated it: a schema change tried before it
+becomes a migration).
 """
 
 import atexit
@@ -269,6 +270,10 @@ def intake(tako, work, pg, store, loaded, requests, concurrency, deploys):
     node = Node(tako, os.path.join(base, "data"), os.path.join(base, "server.log"), args)
     if store == "postgres" and os.environ.get("PG_AFTER_MIGRATE"):
         pg.psql(database, os.environ["PG_AFTER_MIGRATE"])
+    if store == "sqlite" and os.environ.get("SQLITE_AFTER_MIGRATE"):
+        conn = sqlite3.connect(os.path.join(base, "data", "tako.db"), timeout=30)
+        conn.executescript(os.environ["SQLITE_AFTER_MIGRATE"])
+        conn.close()
     try:
         before = None
         if loaded:

@@ -13,7 +13,7 @@ import re
 import statistics
 import sys
 
-LINE = re.compile(r"size=(\d+) waited_us=(-?\d+) took_us=(\d+)")
+FIELD = re.compile(r"\b(size|waited_us|took_us)=(-?\d+)")
 COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -26,9 +26,9 @@ def main(path):
     rows = []
     with open(path, errors="replace") as log:
         for line in log:
-            m = LINE.search(COLOUR.sub("", line))
-            if m:
-                size, waited, took = map(int, m.groups())
+            fields = dict(FIELD.findall(COLOUR.sub("", line)))
+            if len(fields) == 3:
+                size, waited, took = (int(fields[k]) for k in ("size", "waited_us", "took_us"))
                 rows.append((size, waited / 1000, took / 1000))
     if not rows:
         sys.exit(f"no batch lines in {path}: was TAKO_LOG set?")

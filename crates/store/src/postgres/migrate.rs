@@ -66,6 +66,7 @@ mod listed {
         0024 "delivery_body_lz4",
         0025 "delivery_body_codec",
         0026 "deliveries_announced_after_commit",
+        0027 "routed_delivery_indexes_partial",
     }
 }
 pub(crate) use listed::MIGRATIONS;

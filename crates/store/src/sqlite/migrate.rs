@@ -142,6 +142,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "deliveries_announced_after_commit",
         sql: include_str!("../../migrations/sqlite/0026_deliveries_announced_after_commit.sql"),
     },
+    Migration {
+        version: 27,
+        name: "routed_delivery_indexes_partial",
+        sql: include_str!("../../migrations/sqlite/0027_routed_delivery_indexes_partial.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
