@@ -1,33 +1,39 @@
-//! Telling every node that deliveries were stored: a `NOTIFY` on
-//! `tako_wakeup` sent *after* the intake's batch has committed, in a
+//! Telling every node that deliveries were stored or log lines appended: a
+//! `NOTIFY` on `tako_wakeup` sent *after* the write has committed, in a
 //! transaction of its own that does not wait for its WAL flush.
 //!
-//! It used to be a trigger inside the batch's own transaction. PostgreSQL
+//! Both used to be triggers inside the write's own transaction. PostgreSQL
 //! serialises the commits of notifying transactions under one lock, held
 //! from the commit's start to its end, WAL flush included, so the intake's
-//! batches in flight on several connections committed one after another
-//! instead of sharing a flush (waits of 30 ms and more, seen with
-//! `log_lock_waits`). Here the batch commits without it, and the
-//! announcement takes the lock only for a commit that flushes nothing.
+//! batches in flight on several connections, and every running
+//! deployment's log appends, committed one after another instead of
+//! sharing a flush (waits of 30 ms and more, seen with `log_lock_waits`).
+//! Here the write commits without it, and the announcement takes the lock
+//! only for a commit that flushes nothing.
 //!
-//! Announcements coalesce: while one is being sent, any number of batches
-//! ask for one more, not one each. A lost one (the database is down, the
-//! connection fails) costs latency only: every node also polls.
+//! Announcements coalesce: what is asked for while one is being sent goes
+//! out together in the next, each payload once. A lost one (the database
+//! is down, the connection fails) costs latency only: every node also
+//! polls.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use deadpool_postgres::Pool;
 use tokio::sync::{Notify, watch};
 
-/// The announcement: its own transaction, committed without waiting for
-/// the flush (it wrote nothing worth keeping; the deliveries it announces
-/// are already committed and flushed).
-const ANNOUNCE: &str = "BEGIN; SET LOCAL synchronous_commit = off; \
-     SELECT pg_notify('tako_wakeup', 'deliveries'); COMMIT";
+use crate::model::DeploymentId;
+
+/// What is to be announced, and the task's wake-up.
+#[derive(Default)]
+struct Wanted {
+    payloads: Mutex<BTreeSet<String>>,
+    asked: Notify,
+}
 
 /// Asks for announcements; the task sending them starts with the first.
 pub(super) struct Announcer {
-    wanted: Arc<Notify>,
+    wanted: Arc<Wanted>,
     /// What the task needs, taken when it starts.
     task: std::sync::Mutex<Option<AnnounceTask>>,
     runtime: tokio::runtime::Handle,
@@ -35,7 +41,7 @@ pub(super) struct Announcer {
 
 struct AnnounceTask {
     pool: Pool,
-    wanted: Arc<Notify>,
+    wanted: Arc<Wanted>,
     /// Ends the task when the store is dropped.
     stop: watch::Receiver<()>,
 }
@@ -48,7 +54,7 @@ impl Announcer {
         stop: watch::Receiver<()>,
         runtime: tokio::runtime::Handle,
     ) -> Announcer {
-        let wanted = Arc::new(Notify::new());
+        let wanted = Arc::new(Wanted::default());
         Announcer {
             task: std::sync::Mutex::new(Some(AnnounceTask {
                 pool,
@@ -62,6 +68,20 @@ impl Announcer {
 
     /// Announces that deliveries were stored (soon, not before returning).
     pub(super) fn deliveries_stored(&self) {
+        self.announce("deliveries".to_owned());
+    }
+
+    /// Announces that log lines of `deployment` were stored.
+    pub(super) fn log_appended(&self, deployment: DeploymentId) {
+        self.announce(format!("log:{}", deployment.0));
+    }
+
+    fn announce(&self, payload: String) {
+        self.wanted
+            .payloads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(payload);
         let task = self
             .task
             .lock()
@@ -70,7 +90,7 @@ impl Announcer {
         if let Some(task) = task {
             self.runtime.spawn(task.run());
         }
-        self.wanted.notify_one();
+        self.wanted.asked.notify_one();
     }
 }
 
@@ -79,19 +99,68 @@ impl AnnounceTask {
         loop {
             tokio::select! {
                 _ = self.stop.changed() => return,
-                () = self.wanted.notified() => {}
+                () = self.wanted.asked.notified() => {}
+            }
+            let payloads = std::mem::take(
+                &mut *self
+                    .wanted
+                    .payloads
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            if payloads.is_empty() {
+                continue;
             }
             let sent = match self.pool.get().await {
                 Ok(client) => client
-                    .batch_execute(ANNOUNCE)
+                    .batch_execute(&announcement(&payloads))
                     .await
                     .map_err(|e| super::ops::describe(&e)),
                 Err(e) => Err(e.to_string()),
             };
             if let Err(reason) = sent {
                 tracing::debug!(%reason,
-                    "could not announce stored deliveries to the other nodes; they poll");
+                    "could not announce wake-ups to the other nodes; they poll");
             }
         }
+    }
+}
+
+/// One transaction that notifies each payload, committed without waiting
+/// for the flush: it wrote nothing worth keeping (what it announces is
+/// already committed and flushed).
+fn announcement(payloads: &BTreeSet<String>) -> String {
+    let literals: Vec<String> = payloads
+        .iter()
+        .map(|payload| format!("'{}'", payload.replace('\'', "''")))
+        .collect();
+    format!(
+        "BEGIN; SET LOCAL synchronous_commit = off; \
+         SELECT pg_notify('tako_wakeup', payload) FROM unnest(ARRAY[{}]::TEXT[]) AS payload; \
+         COMMIT",
+        literals.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announcement_notifies_each_payload_once_quoted() {
+        let payloads: BTreeSet<String> = ["log:7", "deliveries", "it's"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let sql = announcement(&payloads);
+        assert!(
+            sql.starts_with("BEGIN; SET LOCAL synchronous_commit = off;"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("unnest(ARRAY['deliveries', 'it''s', 'log:7']::TEXT[])"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("COMMIT"), "{sql}");
     }
 }

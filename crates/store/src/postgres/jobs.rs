@@ -191,13 +191,15 @@ pub(super) async fn renew_job(
     })
 }
 
+/// Stores a chunk of a job's log lines; with the outcome, the deployment
+/// whose log grew (when the chunk was stored), for the wake-up.
 pub(super) async fn append_job_log(
     client: &mut Client,
     id: &JobId,
     agent: AgentId,
     seq: u64,
     chunks: &[(usize, Vec<u8>)],
-) -> StoreResult<ChunkOutcome> {
+) -> StoreResult<(ChunkOutcome, Option<DeploymentId>)> {
     const CONTEXT: &str = "store a job's log";
     let tx = client.transaction().await.map_err(db(CONTEXT))?;
     // The job's row is locked: the same chunk sent twice at once is stored
@@ -205,10 +207,10 @@ pub(super) async fn append_job_log(
     let job = own_job(&tx, id, agent).await?;
     let stored_through = job.stored_seq;
     if seq <= stored_through {
-        return Ok(ChunkOutcome::Duplicate { stored_through });
+        return Ok((ChunkOutcome::Duplicate { stored_through }, None));
     }
     if seq > stored_through + 1 {
-        return Ok(ChunkOutcome::Gap { stored_through });
+        return Ok((ChunkOutcome::Gap { stored_through }, None));
     }
     if job.state != JobState::Running {
         return Err(refused(id, job.state, "running"));
@@ -223,12 +225,15 @@ pub(super) async fn append_job_log(
     .await
     .map_err(db(CONTEXT))?;
     if changed == 0 {
-        return Ok(ChunkOutcome::Duplicate { stored_through });
+        return Ok((ChunkOutcome::Duplicate { stored_through }, None));
     }
     tx.commit().await.map_err(db(CONTEXT))?;
-    Ok(ChunkOutcome::Stored {
-        stored_through: seq,
-    })
+    Ok((
+        ChunkOutcome::Stored {
+            stored_through: seq,
+        },
+        Some(job.deployment),
+    ))
 }
 
 pub(super) async fn finish_job(

@@ -65,7 +65,7 @@ mod listed {
         0023 "totals_shards",
         0024 "delivery_body_lz4",
         0025 "delivery_body_codec",
-        0026 "deliveries_announced_after_commit",
+        0026 "wakeups_announced_after_commit",
         0027 "routed_delivery_indexes_partial",
     }
 }

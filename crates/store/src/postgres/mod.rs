@@ -143,7 +143,7 @@ pub struct PostgresStore {
     keyring: Option<Arc<Keyring>>,
     /// The wake-ups heard from the database, and how to start listening.
     wakeups: WakeupSource,
-    /// Tells every node that deliveries were stored.
+    /// Tells every node that deliveries were stored or log lines appended.
     announcer: announce::Announcer,
 }
 
@@ -710,7 +710,10 @@ impl Store for PostgresStore {
         }
         let chunks = encode_chunks(lines);
         let mut c = self.client().await?;
-        ops::append_log(&mut c, deployment, &chunks).await
+        ops::append_log(&mut c, deployment, &chunks).await?;
+        drop(c);
+        self.announcer.log_appended(deployment);
+        Ok(())
     }
 
     async fn read_log(
@@ -932,7 +935,12 @@ impl Store for PostgresStore {
     ) -> StoreResult<ChunkOutcome> {
         let chunks = encode_chunks(lines);
         let mut c = self.client().await?;
-        jobs::append_job_log(&mut c, id, agent, seq, &chunks).await
+        let (outcome, deployment) = jobs::append_job_log(&mut c, id, agent, seq, &chunks).await?;
+        drop(c);
+        if let (ChunkOutcome::Stored { .. }, Some(deployment)) = (&outcome, deployment) {
+            self.announcer.log_appended(deployment);
+        }
+        Ok(outcome)
     }
 
     async fn finish_job(

@@ -139,8 +139,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 26,
-        name: "deliveries_announced_after_commit",
-        sql: include_str!("../../migrations/sqlite/0026_deliveries_announced_after_commit.sql"),
+        name: "wakeups_announced_after_commit",
+        sql: include_str!("../../migrations/sqlite/0026_wakeups_announced_after_commit.sql"),
     },
     Migration {
         version: 27,

@@ -1375,8 +1375,13 @@ impl Store for SqliteStore {
             .chunks(crate::log_codec::CHUNK_MAX_LINES)
             .map(|chunk| (chunk.len(), crate::log_codec::encode(chunk)))
             .collect();
-        self.write(move |c| jobs::append_job_log(c, &id, agent, seq, &chunks))
-            .await
+        let (outcome, deployment) = self
+            .write(move |c| jobs::append_job_log(c, &id, agent, seq, &chunks))
+            .await?;
+        if let (ChunkOutcome::Stored { .. }, Some(deployment)) = (&outcome, deployment) {
+            self.hub.send(Wakeup::Log(deployment));
+        }
+        Ok(outcome)
     }
 
     async fn finish_job(

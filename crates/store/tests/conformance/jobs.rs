@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use tako_store::{
     Agent, AgentState, ChunkOutcome, JobEnd, JobId, JobState, LogCursor, LogLevel, LogLineRecord,
-    LogStream, NewAgent, NewEnrollmentToken, NewJob, Store, StoreError, TokenHash,
+    LogStream, NewAgent, NewEnrollmentToken, NewJob, Store, StoreError, TokenHash, Wakeup,
 };
 
 use super::{StoreFactory, project, queue};
@@ -691,4 +691,58 @@ pub(crate) async fn a_deployments_jobs_are_listed_by_step_then_agent_with_their_
             .collect::<Vec<_>>(),
         ["job-x"]
     );
+}
+
+/// Cluster §3: log lines an agent sends wake whoever follows the
+/// deployment's log (on PostgreSQL, on every node: `NOTIFY` after the
+/// chunk's commit); a duplicate or a gap stores nothing and wakes no one.
+pub(crate) async fn an_agents_log_lines_wake_the_deployments_followers(factory: &dyn StoreFactory) {
+    let store = factory.open().await;
+    let web = project(store.as_ref(), "web").await;
+    let d = queue(store.as_ref(), web.id, "Production").await;
+    let win = agent(store.as_ref(), "win-01", 1).await;
+    let id = JobId("job-woken".to_owned());
+    store
+        .create_job(NewJob {
+            id: id.clone(),
+            deployment: d.id,
+            step_index: 1,
+            step_name: "Test".to_owned(),
+            agent: win.id,
+            agent_name: win.name.clone(),
+            spec: "{}".to_owned(),
+            attempt: 1,
+        })
+        .await
+        .unwrap();
+    store
+        .claim_job(win.id, LEASE, Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut wakeups = store.wakeups();
+    // A listener may need a moment to start: send chunks until one is heard.
+    let mut heard = false;
+    for seq in 1..=50 {
+        let stored = store
+            .append_job_log(&id, win.id, seq, &lines(&["hello"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            stored,
+            ChunkOutcome::Stored {
+                stored_through: seq
+            }
+        );
+        if tokio::time::timeout(Duration::from_millis(200), async {
+            while wakeups.next().await != Wakeup::Log(d.id) {}
+        })
+        .await
+        .is_ok()
+        {
+            heard = true;
+            break;
+        }
+    }
+    assert!(heard, "an agent's stored log lines never woke a follower");
 }

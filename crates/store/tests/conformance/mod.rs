@@ -171,6 +171,7 @@ macro_rules! conformance_suite {
             agents::enrollment_tokens_are_used_once_and_give_their_scope,
             agents::agents_are_found_approved_rotated_and_removed,
             jobs::a_job_is_claimed_by_its_agent_and_its_log_stored_once_in_order,
+            jobs::an_agents_log_lines_wake_the_deployments_followers,
             jobs::a_lost_agents_job_is_interrupted_and_never_run_again,
             jobs::a_job_never_taken_fails_and_a_taken_one_cannot,
             jobs::running_jobs_are_counted,

@@ -1,5 +1,0 @@
--- PostgreSQL announces stored deliveries after their commit from this
--- version on (its 0026). SQLite has one node and wakes its router in
--- process: nothing changes here, and the version keeps both stores'
--- schemas at the same number (tako admin migrate copies between equal
--- versions only).

@@ -1,0 +1,5 @@
+-- PostgreSQL announces stored deliveries and log lines after their commit
+-- from this version on (its 0026). SQLite has one node and wakes its
+-- waiters in process: nothing changes here, and the version keeps both
+-- stores' schemas at the same number (tako admin migrate copies between
+-- equal versions only).
