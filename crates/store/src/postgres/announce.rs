@@ -35,7 +35,7 @@ struct Wanted {
 pub(super) struct Announcer {
     wanted: Arc<Wanted>,
     /// What the task needs, taken when it starts.
-    task: std::sync::Mutex<Option<AnnounceTask>>,
+    task: Mutex<Option<AnnounceTask>>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -56,7 +56,7 @@ impl Announcer {
     ) -> Announcer {
         let wanted = Arc::new(Wanted::default());
         Announcer {
-            task: std::sync::Mutex::new(Some(AnnounceTask {
+            task: Mutex::new(Some(AnnounceTask {
                 pool,
                 wanted: Arc::clone(&wanted),
                 stop,
@@ -85,7 +85,7 @@ impl Announcer {
         let task = self
             .task
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(task) = task {
             self.runtime.spawn(task.run());
