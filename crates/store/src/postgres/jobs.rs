@@ -191,15 +191,15 @@ pub(super) async fn renew_job(
     })
 }
 
-/// Stores a chunk of a job's log lines; with the outcome, the deployment
-/// whose log grew (when the chunk was stored), for the wake-up.
+/// Stores a chunk of a job's log lines; with the outcome, the job's
+/// deployment (whose log followers a stored chunk wakes).
 pub(super) async fn append_job_log(
     client: &mut Client,
     id: &JobId,
     agent: AgentId,
     seq: u64,
     chunks: &[(usize, Vec<u8>)],
-) -> StoreResult<(ChunkOutcome, Option<DeploymentId>)> {
+) -> StoreResult<(ChunkOutcome, DeploymentId)> {
     const CONTEXT: &str = "store a job's log";
     let tx = client.transaction().await.map_err(db(CONTEXT))?;
     // The job's row is locked: the same chunk sent twice at once is stored
@@ -207,10 +207,10 @@ pub(super) async fn append_job_log(
     let job = own_job(&tx, id, agent).await?;
     let stored_through = job.stored_seq;
     if seq <= stored_through {
-        return Ok((ChunkOutcome::Duplicate { stored_through }, None));
+        return Ok((ChunkOutcome::Duplicate { stored_through }, job.deployment));
     }
     if seq > stored_through + 1 {
-        return Ok((ChunkOutcome::Gap { stored_through }, None));
+        return Ok((ChunkOutcome::Gap { stored_through }, job.deployment));
     }
     if job.state != JobState::Running {
         return Err(refused(id, job.state, "running"));
@@ -225,14 +225,14 @@ pub(super) async fn append_job_log(
     .await
     .map_err(db(CONTEXT))?;
     if changed == 0 {
-        return Ok((ChunkOutcome::Duplicate { stored_through }, None));
+        return Ok((ChunkOutcome::Duplicate { stored_through }, job.deployment));
     }
     tx.commit().await.map_err(db(CONTEXT))?;
     Ok((
         ChunkOutcome::Stored {
             stored_through: seq,
         },
-        Some(job.deployment),
+        job.deployment,
     ))
 }
 

@@ -937,7 +937,7 @@ impl Store for PostgresStore {
         let mut c = self.client().await?;
         let (outcome, deployment) = jobs::append_job_log(&mut c, id, agent, seq, &chunks).await?;
         drop(c);
-        if let (ChunkOutcome::Stored { .. }, Some(deployment)) = (&outcome, deployment) {
+        if matches!(outcome, ChunkOutcome::Stored { .. }) {
             self.announcer.log_appended(deployment);
         }
         Ok(outcome)

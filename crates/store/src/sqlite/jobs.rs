@@ -158,23 +158,23 @@ pub(super) fn renew_job(
     })
 }
 
-/// Stores a chunk of a job's log lines; with the outcome, the deployment
-/// whose log grew (when the chunk was stored), for the wake-up.
+/// Stores a chunk of a job's log lines; with the outcome, the job's
+/// deployment (whose log followers a stored chunk wakes).
 pub(super) fn append_job_log(
     conn: &mut Connection,
     id: &JobId,
     agent: AgentId,
     seq: u64,
     chunks: &[(usize, Vec<u8>)],
-) -> StoreResult<(ChunkOutcome, Option<DeploymentId>)> {
+) -> StoreResult<(ChunkOutcome, DeploymentId)> {
     let tx = conn.transaction().map_err(db("store a job's log"))?;
     let job = own_job(&tx, id, agent)?;
     let stored_through = job.stored_seq;
     if seq <= stored_through {
-        return Ok((ChunkOutcome::Duplicate { stored_through }, None));
+        return Ok((ChunkOutcome::Duplicate { stored_through }, job.deployment));
     }
     if seq > stored_through + 1 {
-        return Ok((ChunkOutcome::Gap { stored_through }, None));
+        return Ok((ChunkOutcome::Gap { stored_through }, job.deployment));
     }
     if job.state != JobState::Running {
         return Err(refused(id, job.state, "running"));
@@ -189,14 +189,14 @@ pub(super) fn append_job_log(
         .map_err(db("store a job's log"))?;
     if changed == 0 {
         // Another request stored this chunk meanwhile: keep its copy.
-        return Ok((ChunkOutcome::Duplicate { stored_through }, None));
+        return Ok((ChunkOutcome::Duplicate { stored_through }, job.deployment));
     }
     tx.commit().map_err(db("store a job's log"))?;
     Ok((
         ChunkOutcome::Stored {
             stored_through: seq,
         },
-        Some(job.deployment),
+        job.deployment,
     ))
 }
 

@@ -1378,7 +1378,7 @@ impl Store for SqliteStore {
         let (outcome, deployment) = self
             .write(move |c| jobs::append_job_log(c, &id, agent, seq, &chunks))
             .await?;
-        if let (ChunkOutcome::Stored { .. }, Some(deployment)) = (&outcome, deployment) {
+        if matches!(outcome, ChunkOutcome::Stored { .. }) {
             self.hub.send(Wakeup::Log(deployment));
         }
         Ok(outcome)

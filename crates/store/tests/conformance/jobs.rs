@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use tako_store::{
-    Agent, AgentState, ChunkOutcome, JobEnd, JobId, JobState, LogCursor, LogLevel, LogLineRecord,
-    LogStream, NewAgent, NewEnrollmentToken, NewJob, Store, StoreError, TokenHash, Wakeup,
+    Agent, AgentState, ChunkOutcome, DeploymentId, JobEnd, JobId, JobState, LogCursor, LogLevel,
+    LogLineRecord, LogStream, NewAgent, NewEnrollmentToken, NewJob, Store, StoreError, TokenHash,
+    Wakeup,
 };
 
 use super::{StoreFactory, project, queue};
@@ -53,6 +54,21 @@ fn lines(texts: &[&str]) -> Vec<LogLineRecord> {
         .collect()
 }
 
+/// A job for `agent` in `deployment`: step 0 ("Test"), attempt 1, an empty
+/// spec; a test overrides what it needs (`NewJob { step_index: 1, ..job }`).
+fn new_job(id: &str, deployment: DeploymentId, agent: &Agent) -> NewJob {
+    NewJob {
+        id: JobId(id.to_owned()),
+        deployment,
+        step_index: 0,
+        step_name: "Test".to_owned(),
+        agent: agent.id,
+        agent_name: agent.name.clone(),
+        spec: "{}".to_owned(),
+        attempt: 1,
+    }
+}
+
 const LEASE: Duration = Duration::from_secs(60);
 
 pub(crate) async fn a_job_is_claimed_by_its_agent_and_its_log_stored_once_in_order(
@@ -66,14 +82,9 @@ pub(crate) async fn a_job_is_claimed_by_its_agent_and_its_log_stored_once_in_ord
     let id = JobId("job-1".to_owned());
     let job = store
         .create_job(NewJob {
-            id: id.clone(),
-            deployment: d.id,
             step_index: 1,
-            step_name: "Test".to_owned(),
-            agent: win.id,
-            agent_name: win.name.clone(),
             spec: r#"{"variables":[{"name":"Key","value":"canary-job-secret"}]}"#.to_owned(),
-            attempt: 1,
+            ..new_job(&id.0, d.id, &win)
         })
         .await
         .unwrap();
@@ -222,19 +233,7 @@ pub(crate) async fn a_lost_agents_job_is_interrupted_and_never_run_again(
     let d = queue(store.as_ref(), web.id, "Production").await;
     let win = agent(store.as_ref(), "win-01", 3).await;
     let id = JobId("job-2".to_owned());
-    store
-        .create_job(NewJob {
-            id: id.clone(),
-            deployment: d.id,
-            step_index: 0,
-            step_name: "Test".to_owned(),
-            agent: win.id,
-            agent_name: win.name.clone(),
-            spec: "{}".to_owned(),
-            attempt: 1,
-        })
-        .await
-        .unwrap();
+    store.create_job(new_job(&id.0, d.id, &win)).await.unwrap();
     let start = Utc::now();
     store
         .claim_job(win.id, Duration::from_secs(10), start)
@@ -350,19 +349,7 @@ pub(crate) async fn running_jobs_are_counted(factory: &dyn StoreFactory) {
     let linux = agent(store.as_ref(), "linux-01", 7).await;
     assert_eq!(store.count_running_jobs().await.unwrap(), 0);
     for (id, agent) in [("job-a", &win), ("job-b", &linux), ("job-c", &win)] {
-        store
-            .create_job(NewJob {
-                id: JobId(id.to_owned()),
-                deployment: d.id,
-                step_index: 0,
-                step_name: "Test".to_owned(),
-                agent: agent.id,
-                agent_name: agent.name.clone(),
-                spec: "{}".to_owned(),
-                attempt: 1,
-            })
-            .await
-            .unwrap();
+        store.create_job(new_job(id, d.id, agent)).await.unwrap();
     }
     // Pending jobs are not running.
     assert_eq!(store.count_running_jobs().await.unwrap(), 0);
@@ -467,14 +454,9 @@ pub(crate) async fn a_deployment_waiting_on_an_agent_is_requeued_with_its_steps_
         .unwrap();
     store
         .create_job(NewJob {
-            id: JobId("job-r".to_owned()),
-            deployment: waiting.id,
             step_index: 1,
             step_name: "step 1".to_owned(),
-            agent: win.id,
-            agent_name: win.name.clone(),
-            spec: "{}".to_owned(),
-            attempt: 1,
+            ..new_job("job-r", waiting.id, &win)
         })
         .await
         .unwrap();
@@ -557,14 +539,8 @@ pub(crate) async fn a_step_between_two_of_its_jobs_is_requeued_and_an_ended_one_
             .unwrap();
         store
             .create_job(NewJob {
-                id: JobId(id.to_owned()),
-                deployment,
-                step_index: 0,
                 step_name: "step 0".to_owned(),
-                agent: win.id,
-                agent_name: win.name.clone(),
-                spec: "{}".to_owned(),
-                attempt: 1,
+                ..new_job(id, deployment, &win)
             })
             .await
             .unwrap();
@@ -618,14 +594,11 @@ pub(crate) async fn a_deployments_jobs_are_listed_by_step_then_agent_with_their_
     ] {
         store
             .create_job(NewJob {
-                id: JobId(id.to_owned()),
-                deployment,
                 step_index,
                 step_name: step_name.to_owned(),
-                agent: agent.id,
-                agent_name: agent.name.clone(),
                 spec: "{\"secret\":\"canary-spec\"}".to_owned(),
                 attempt,
+                ..new_job(id, deployment, agent)
             })
             .await
             .unwrap();
@@ -704,14 +677,8 @@ pub(crate) async fn an_agents_log_lines_wake_the_deployments_followers(factory: 
     let id = JobId("job-woken".to_owned());
     store
         .create_job(NewJob {
-            id: id.clone(),
-            deployment: d.id,
             step_index: 1,
-            step_name: "Test".to_owned(),
-            agent: win.id,
-            agent_name: win.name.clone(),
-            spec: "{}".to_owned(),
-            attempt: 1,
+            ..new_job(&id.0, d.id, &win)
         })
         .await
         .unwrap();
