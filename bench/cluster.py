@@ -30,9 +30,14 @@ deploys failover"), PERF (set: perf record -a of each burst into WORKDIR; use
 with KEEP=1), WORK_ON (a directory, e.g. /dev/shm: each node's working
 directories go there, through a symlink; an experiment, not a setting),
 PG_SETTINGS (more server options for PostgreSQL, e.g. "-c shared_buffers=1GB"),
+PG_WARM_WAL_MB (256: WAL written and checkpointed before each part, so its
+segments are recycled as on a server that has been running; 0 for a cold
+initdb, where each new 16 MB segment is zero-filled during the burst),
 PG_AFTER_MIGRATE, SQLITE_AFTER_MIGRATE (SQL run in the intake's database of
 that store once its node has migrated it: a schema change tried before it
-becomes a migration).
+becomes a migration), PG_REPORT (SQL run in the intake's database once the
+burst is routed, before the node stops; its rows go to standard error, e.g.
+a query of pg_stat_statements).
 """
 
 import atexit
@@ -100,7 +105,25 @@ class Postgres:
         self.databases += 1
         name = f"bench{self.databases}"
         self.psql("postgres", f"CREATE DATABASE {name}")
+        self.warm_wal()
         return name, f"postgres://{PG_USER}@127.0.0.1:{self.port}/{name}"
+
+    def warm_wal(self):
+        """Leaves WAL segments ready for the next part, as on a server that
+        has been running: PG_WARM_WAL_MB of WAL written and checkpointed, so
+        the checkpoint recycles those segments instead of removing them. A
+        fresh initdb has one segment, and every 16 MB of a burst's WAL then
+        creates and zero-fills a new one (wal_init_zero) while commits wait.
+        PG_WARM_WAL_MB=0 measures that cold start."""
+        megabytes = int(os.environ.get("PG_WARM_WAL_MB", "256"))
+        if megabytes <= 0:
+            return
+        # generate_series rows of an int take ~36 bytes of heap each, and a
+        # table made by CREATE TABLE AS is logged page by page.
+        rows = megabytes * (1 << 20) // 36
+        self.psql("postgres", f"CREATE TABLE bench_wal AS SELECT g FROM generate_series(1, {rows}) g")
+        self.psql("postgres", "DROP TABLE bench_wal")
+        self.psql("postgres", "CHECKPOINT")
 
     def psql(self, database, sql, stdin=None):
         out = subprocess.run(
@@ -287,6 +310,8 @@ def intake(tako, work, pg, store, loaded, requests, concurrency, deploys):
         if loaded:
             during = finished_count(store, pg, database, base) - before
         routed = routed_after(store, pg, database, base, burst_started)
+        if store == "postgres" and os.environ.get("PG_REPORT"):
+            print(f"{label}:\n{pg.psql(database, os.environ['PG_REPORT'])}", file=sys.stderr)
     finally:
         node.stop()
     if store == "postgres":

@@ -67,6 +67,7 @@ mod listed {
         0025 "delivery_body_codec",
         0026 "wakeups_announced_after_commit",
         0027 "routed_delivery_indexes_partial",
+        0028 "delivery_totals_per_statement",
     }
 }
 pub(crate) use listed::MIGRATIONS;

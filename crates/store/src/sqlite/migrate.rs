@@ -147,6 +147,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "routed_delivery_indexes_partial",
         sql: include_str!("../../migrations/sqlite/0027_routed_delivery_indexes_partial.sql"),
     },
+    Migration {
+        version: 28,
+        name: "delivery_totals_per_statement",
+        sql: include_str!("../../migrations/sqlite/0028_delivery_totals_per_statement.sql"),
+    },
 ];
 
 fn failed(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {

@@ -408,4 +408,57 @@ pub(crate) async fn totals_follow_every_change(factory: &dyn StoreFactory) {
     drop(store);
     let store = factory.open().await;
     assert_eq!(store.totals().await.unwrap(), totals);
+
+    // A batch completed in one call, with different outcomes, counts each
+    // row once; a claim changes no total; a replay counts as pending again.
+    store
+        .insert_deliveries(&[
+            super::delivery("three", "web"),
+            super::delivery("four", "web"),
+            super::delivery("five", "web"),
+        ])
+        .await
+        .unwrap();
+    let batch = store
+        .claim_pending_deliveries(&super::node("a"), super::LONG, 10)
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 4);
+    assert_eq!(
+        count(&store.totals().await.unwrap().deliveries, "pending"),
+        4
+    );
+    let outcome = |k: usize| {
+        if k.is_multiple_of(2) {
+            DeliveryCompletion::Ignored {
+                project: Some(web.id),
+                reason: "no mapping".to_owned(),
+            }
+        } else {
+            DeliveryCompletion::Failed {
+                project: Some(web.id),
+                reason: "no takofile".to_owned(),
+            }
+        }
+    };
+    let completed = store
+        .complete_deliveries(
+            batch
+                .iter()
+                .enumerate()
+                .map(|(k, c)| (c.delivery.id.clone(), outcome(k)))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert!(completed.iter().all(Result::is_ok), "{completed:?}");
+    let after_batch = store.totals().await.unwrap();
+    assert_eq!(count(&after_batch.deliveries, "pending"), 0);
+    assert_eq!(count(&after_batch.deliveries, "ignored"), 3);
+    assert_eq!(count(&after_batch.deliveries, "failed"), 2);
+    store.replay_delivery(&batch[1].delivery.id).await.unwrap();
+    let replayed = store.totals().await.unwrap();
+    assert_eq!(count(&replayed.deliveries, "pending"), 1);
+    assert_eq!(count(&replayed.deliveries, "ignored"), 3);
+    assert_eq!(count(&replayed.deliveries, "failed"), 1);
 }

@@ -1,0 +1,5 @@
+-- PostgreSQL counts a routed batch's totals once per statement from this
+-- version on (its 0028). SQLite's row triggers run in process on its one
+-- writer and cost little: nothing changes here, and the version keeps both
+-- stores' schemas at the same number (tako admin migrate copies between
+-- equal versions only).
