@@ -257,6 +257,59 @@ async fn a_claim_reads_only_the_oldest_pending_deliveries_whatever_the_statistic
     );
 }
 
+/// A change refused after its transaction locked a row answers only once
+/// the row is free again, so a claim through another node right after the
+/// answer never passes the row by (`SKIP LOCKED`). Dropping a transaction
+/// only queues its `ROLLBACK`; here node A's link to the database is slow
+/// one way, so a queued `ROLLBACK` arrives well after the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_change_leaves_no_row_locked_behind_it() {
+    use std::time::Duration;
+    use tako_store::{DeliveryCompletion, DeliveryId, NodeId};
+    use tako_test_support::fault_proxy::FaultProxy;
+
+    let factory = PostgresFactory::new();
+    let (head, rest) = factory.url.split_once('@').unwrap();
+    let (server, database) = rest.split_once('/').unwrap();
+    let proxy = FaultProxy::start(server);
+    let through_proxy = format!("{head}@{}/{database}", proxy.address());
+    let a = PostgresStore::connect(PostgresOptions::new(&through_proxy))
+        .await
+        .unwrap()
+        .with_keyring(Arc::clone(&factory.keyring));
+    let b = factory.open().await;
+    proxy.delay_to_target(Duration::from_millis(100));
+    let node = NodeId("node-b".to_owned());
+    for round in 0..3 {
+        let name = format!("refused-{round}");
+        b.insert_deliveries(&[conformance::delivery(&name, "web")])
+            .await
+            .unwrap();
+        let id = DeliveryId(name);
+        // Locks the row, finds it pending, refuses.
+        let refused = a.replay_delivery(&id).await.unwrap_err();
+        assert!(
+            matches!(refused, StoreError::InvalidTransition { .. }),
+            "{refused:?}"
+        );
+        let claimed = b
+            .claim_pending_delivery(&node, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("round {round}: the refused row was still locked"));
+        assert_eq!(claimed.delivery.id, id);
+        b.complete_delivery(
+            &id,
+            DeliveryCompletion::Ignored {
+                project: None,
+                reason: "test".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
 /// Nothing can change or remove an audit entry, not even SQL on the
 /// database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,9 @@
 //! - [`FaultProxy::heal`] goes back to forwarding (reopening the same port
 //!   after a cut);
 //! - [`FaultProxy::retarget`] sends new connections elsewhere (a server
-//!   restarted on another port keeps the address its clients know).
+//!   restarted on another port keeps the address its clients know);
+//! - [`FaultProxy::delay_to_target`] holds each chunk sent to the target
+//!   for a while before forwarding it, in order (a slow link one way).
 //!
 //! [`FaultProxy::start_recording`] also keeps every byte that passed in each
 //! direction ([`FaultProxy::sent`], [`FaultProxy::received`],
@@ -21,7 +23,7 @@
 //! synchronous and asynchronous tests alike, and stops when dropped.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,6 +55,8 @@ struct Shared {
     open: AtomicUsize,
     accepted: AtomicUsize,
     traffic: Option<Mutex<Traffic>>,
+    /// Microseconds each chunk toward the target waits before it is sent.
+    delay_to_target_us: AtomicU64,
 }
 
 /// A running proxy; stops (dropping its connections) when dropped.
@@ -99,6 +103,7 @@ impl FaultProxy {
             open: AtomicUsize::new(0),
             accepted: AtomicUsize::new(0),
             traffic: record.then(|| Mutex::new(Traffic::default())),
+            delay_to_target_us: AtomicU64::new(0),
         });
         let listener = {
             let _entered = runtime.enter();
@@ -110,6 +115,16 @@ impl FaultProxy {
             shared,
             runtime: Some(runtime),
         }
+    }
+
+    /// From now on, each chunk a client sends waits `delay` before it is
+    /// forwarded to the target (answers come back at once); chunks keep
+    /// their order. `Duration::ZERO` forwards at once again.
+    pub fn delay_to_target(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.shared
+            .delay_to_target_us
+            .store(micros, Ordering::SeqCst);
     }
 
     /// `127.0.0.1:PORT`, to give to the client instead of the target.
@@ -322,6 +337,10 @@ async fn pump(
         match modes.wait_for(|mode| *mode != Mode::Stalled).await {
             Ok(mode) if *mode == Mode::Forwarding => {}
             _ => return,
+        }
+        let delay = shared.delay_to_target_us.load(Ordering::SeqCst);
+        if to_target && delay > 0 {
+            tokio::time::sleep(Duration::from_micros(delay)).await;
         }
         let chunk = &buffer[..read];
         if let Some(traffic) = &shared.traffic {

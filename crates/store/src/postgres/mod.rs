@@ -279,6 +279,20 @@ impl PostgresStore {
     }
 }
 
+/// What an operation on `c` answered, once `c` has run everything it
+/// queued. An operation that fails inside a transaction drops it, and the
+/// drop only queues the `ROLLBACK`: until that runs, the rows it locked stay
+/// locked, and a claim on another connection (`SKIP LOCKED`) passes them by.
+/// An empty query on the same connection returns after the `ROLLBACK`, so a
+/// failed operation answers with nothing of it left locked.
+async fn settled<T>(answer: StoreResult<T>, c: &ops::Client) -> StoreResult<T> {
+    if answer.is_err() && !c.is_closed() {
+        // Its own failure changes nothing: the answer is the operation's.
+        let _ = c.batch_execute("").await;
+    }
+    answer
+}
+
 fn encode_chunks(lines: &[LogLineRecord]) -> Vec<(usize, Vec<u8>)> {
     lines
         .chunks(crate::log_codec::CHUNK_MAX_LINES)
@@ -291,7 +305,10 @@ impl Store for PostgresStore {
     async fn create_project(&self, project: NewProject) -> StoreResult<Project> {
         let sealed = layer::seal_project(self.keys(), &project)?;
         let mut c = self.client().await?;
-        layer::open_project(self.keys(), ops::create_project(&mut c, &sealed).await?)
+        layer::open_project(
+            self.keys(),
+            settled(ops::create_project(&mut c, &sealed).await, &c).await?,
+        )
     }
 
     async fn get_project(&self, id: ProjectId) -> StoreResult<Project> {
@@ -370,7 +387,7 @@ impl Store for PostgresStore {
         freeze: crate::model::NewFreeze,
     ) -> StoreResult<crate::model::Freeze> {
         let mut c = self.client().await?;
-        ops::create_freeze(&mut c, &freeze).await
+        settled(ops::create_freeze(&mut c, &freeze).await, &c).await
     }
 
     async fn list_freezes(&self) -> StoreResult<Vec<crate::model::Freeze>> {
@@ -385,7 +402,7 @@ impl Store for PostgresStore {
 
     async fn release_held(&self, id: DeploymentId) -> StoreResult<Deployment> {
         let mut c = self.client().await?;
-        ops::release_held(&mut c, id).await
+        settled(ops::release_held(&mut c, id).await, &c).await
     }
 
     fn intake_parallelism(&self) -> usize {
@@ -414,7 +431,11 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let mut c = self.client().await?;
-        ops::claim_pending_deliveries(&mut c, node, lease, limit).await
+        settled(
+            ops::claim_pending_deliveries(&mut c, node, lease, limit).await,
+            &c,
+        )
+        .await
     }
 
     async fn release_delivery_claims(&self, node: &NodeId) -> StoreResult<u64> {
@@ -427,7 +448,7 @@ impl Store for PostgresStore {
         completions: Vec<(DeliveryId, DeliveryCompletion)>,
     ) -> StoreResult<Vec<StoreResult<DeliveryOutcome>>> {
         let mut c = self.client().await?;
-        ops::complete_deliveries(&mut c, completions).await
+        settled(ops::complete_deliveries(&mut c, completions).await, &c).await
     }
 
     async fn get_delivery(&self, id: &DeliveryId) -> StoreResult<Delivery> {
@@ -446,7 +467,7 @@ impl Store for PostgresStore {
 
     async fn replay_delivery(&self, id: &DeliveryId) -> StoreResult<Delivery> {
         let mut c = self.client().await?;
-        ops::replay_delivery(&mut c, id).await
+        settled(ops::replay_delivery(&mut c, id).await, &c).await
     }
 
     async fn last_processed_head(
@@ -470,7 +491,7 @@ impl Store for PostgresStore {
 
     async fn add_delivery_warnings(&self, id: &DeliveryId, warnings: &[String]) -> StoreResult<()> {
         let mut c = self.client().await?;
-        ops::add_delivery_warnings(&mut c, id, warnings).await
+        settled(ops::add_delivery_warnings(&mut c, id, warnings).await, &c).await
     }
 
     async fn set_deployment_forward(&self, id: DeploymentId, forward: &str) -> StoreResult<()> {
@@ -484,7 +505,7 @@ impl Store for PostgresStore {
         decision: NewApproval,
     ) -> StoreResult<Deployment> {
         let mut c = self.client().await?;
-        ops::record_approval(&mut c, id, &decision).await
+        settled(ops::record_approval(&mut c, id, &decision).await, &c).await
     }
 
     async fn list_approvals(&self, id: DeploymentId) -> StoreResult<Vec<Approval>> {
@@ -503,7 +524,7 @@ impl Store for PostgresStore {
         pause: NewIntervention,
     ) -> StoreResult<Deployment> {
         let mut c = self.client().await?;
-        ops::pause_deployment(&mut c, id, &pause).await
+        settled(ops::pause_deployment(&mut c, id, &pause).await, &c).await
     }
 
     async fn answer_intervention(
@@ -516,7 +537,11 @@ impl Store for PostgresStore {
             None => None,
         };
         let mut c = self.client().await?;
-        ops::answer_intervention(&mut c, id, &answer, sealed.as_deref()).await
+        settled(
+            ops::answer_intervention(&mut c, id, &answer, sealed.as_deref()).await,
+            &c,
+        )
+        .await
     }
 
     async fn list_interventions(&self, id: DeploymentId) -> StoreResult<Vec<Intervention>> {
@@ -526,10 +551,14 @@ impl Store for PostgresStore {
 
     async fn create_release(&self, release: NewRelease) -> StoreResult<Release> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(ops::db("create release"))?;
-        let release = ops::insert_release(&tx, &release).await?;
-        tx.commit().await.map_err(ops::db("create release"))?;
-        Ok(release)
+        let answer = async {
+            let tx = c.transaction().await.map_err(ops::db("create release"))?;
+            let release = ops::insert_release(&tx, &release).await?;
+            tx.commit().await.map_err(ops::db("create release"))?;
+            Ok(release)
+        }
+        .await;
+        settled(answer, &c).await
     }
 
     async fn create_release_with_deployments(
@@ -539,27 +568,31 @@ impl Store for PostgresStore {
     ) -> StoreResult<(Release, Vec<Deployment>)> {
         const CONTEXT: &str = "create a release and its deployments";
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(ops::db(CONTEXT))?;
-        let release = ops::insert_release(&tx, &release).await?;
-        let mut deployments = Vec::with_capacity(targets.len());
-        for target in targets {
-            deployments.push(
-                ops::insert_deployment(
-                    &tx,
-                    &NewDeployment {
-                        release: release.id,
-                        environment: target.environment.clone(),
-                        approval: target.approval.clone(),
-                        created_by: target.created_by.clone(),
-                        retry_of: None,
-                        hold: false,
-                    },
-                )
-                .await?,
-            );
+        let answer = async {
+            let tx = c.transaction().await.map_err(ops::db(CONTEXT))?;
+            let release = ops::insert_release(&tx, &release).await?;
+            let mut deployments = Vec::with_capacity(targets.len());
+            for target in targets {
+                deployments.push(
+                    ops::insert_deployment(
+                        &tx,
+                        &NewDeployment {
+                            release: release.id,
+                            environment: target.environment.clone(),
+                            approval: target.approval.clone(),
+                            created_by: target.created_by.clone(),
+                            retry_of: None,
+                            hold: false,
+                        },
+                    )
+                    .await?,
+                );
+            }
+            tx.commit().await.map_err(ops::db(CONTEXT))?;
+            Ok((release, deployments))
         }
-        tx.commit().await.map_err(ops::db(CONTEXT))?;
-        Ok((release, deployments))
+        .await;
+        settled(answer, &c).await
     }
 
     async fn get_release(&self, id: ReleaseId) -> StoreResult<Release> {
@@ -592,13 +625,17 @@ impl Store for PostgresStore {
 
     async fn create_deployment(&self, deployment: NewDeployment) -> StoreResult<Deployment> {
         let mut c = self.client().await?;
-        let tx = c
-            .transaction()
-            .await
-            .map_err(ops::db("create deployment"))?;
-        let deployment = ops::insert_deployment(&tx, &deployment).await?;
-        tx.commit().await.map_err(ops::db("create deployment"))?;
-        Ok(deployment)
+        let answer = async {
+            let tx = c
+                .transaction()
+                .await
+                .map_err(ops::db("create deployment"))?;
+            let deployment = ops::insert_deployment(&tx, &deployment).await?;
+            tx.commit().await.map_err(ops::db("create deployment"))?;
+            Ok(deployment)
+        }
+        .await;
+        settled(answer, &c).await
     }
 
     async fn get_deployment(&self, id: DeploymentId) -> StoreResult<Deployment> {
@@ -632,7 +669,11 @@ impl Store for PostgresStore {
         max_running: u32,
     ) -> StoreResult<Option<Deployment>> {
         let mut c = self.client().await?;
-        ops::claim_next_deployment(&mut c, node, lease, max_running).await
+        settled(
+            ops::claim_next_deployment(&mut c, node, lease, max_running).await,
+            &c,
+        )
+        .await
     }
 
     async fn renew_deployment_lease(
@@ -652,22 +693,22 @@ impl Store for PostgresStore {
         error: Option<String>,
     ) -> StoreResult<Deployment> {
         let mut c = self.client().await?;
-        ops::finish_deployment(&mut c, id, state, error).await
+        settled(ops::finish_deployment(&mut c, id, state, error).await, &c).await
     }
 
     async fn request_cancel(&self, id: DeploymentId) -> StoreResult<Deployment> {
         let mut c = self.client().await?;
-        ops::request_cancel(&mut c, id).await
+        settled(ops::request_cancel(&mut c, id).await, &c).await
     }
 
     async fn interrupt_running(&self, scope: InterruptScope) -> StoreResult<Vec<DeploymentId>> {
         let mut c = self.client().await?;
-        ops::interrupt_running(&mut c, &scope).await
+        settled(ops::interrupt_running(&mut c, &scope).await, &c).await
     }
 
     async fn update_step(&self, deployment: DeploymentId, step: StepRecord) -> StoreResult<()> {
         let mut c = self.client().await?;
-        ops::update_step(&mut c, deployment, &step).await
+        settled(ops::update_step(&mut c, deployment, &step).await, &c).await
     }
 
     async fn list_steps(&self, deployment: DeploymentId) -> StoreResult<Vec<StepRecord>> {
@@ -710,7 +751,7 @@ impl Store for PostgresStore {
         }
         let chunks = encode_chunks(lines);
         let mut c = self.client().await?;
-        ops::append_log(&mut c, deployment, &chunks).await?;
+        settled(ops::append_log(&mut c, deployment, &chunks).await, &c).await?;
         drop(c);
         self.announcer.log_appended(deployment);
         Ok(())
@@ -723,13 +764,16 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreResult<LogPage> {
         let mut c = self.client().await?;
-        ops::read_log(&mut c, deployment, after, limit).await
+        settled(ops::read_log(&mut c, deployment, after, limit).await, &c).await
     }
 
     async fn set_variable(&self, variable: NewVariable) -> StoreResult<Variable> {
         let sealed = layer::seal_variable(self.keys(), &variable)?;
         let mut c = self.client().await?;
-        layer::open_variable(self.keys(), ops::set_variable(&mut c, &sealed).await?)
+        layer::open_variable(
+            self.keys(),
+            settled(ops::set_variable(&mut c, &sealed).await, &c).await?,
+        )
     }
 
     async fn list_variables(&self, project: ProjectId) -> StoreResult<Vec<Variable>> {
@@ -778,7 +822,11 @@ impl Store for PostgresStore {
         allowed_branches: &[String],
     ) -> StoreResult<EnvironmentPolicy> {
         let mut c = self.client().await?;
-        ops::set_environment_policy(&mut c, project, environment, allowed_branches).await
+        settled(
+            ops::set_environment_policy(&mut c, project, environment, allowed_branches).await,
+            &c,
+        )
+        .await
     }
 
     async fn find_environment_policy(
@@ -825,7 +873,7 @@ impl Store for PostgresStore {
             ));
         };
         let mut c = self.client().await?;
-        sealing::reseal_all(&mut c, keys, current).await
+        settled(sealing::reseal_all(&mut c, keys, current).await, &c).await
     }
 
     async fn totals(&self) -> StoreResult<crate::model::Totals> {
@@ -848,7 +896,11 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Agent> {
         let mut c = self.client().await?;
-        agents::redeem_enrollment_token(&mut c, token, &agent, now).await
+        settled(
+            agents::redeem_enrollment_token(&mut c, token, &agent, now).await,
+            &c,
+        )
+        .await
     }
 
     async fn find_agent_by_credential(&self, credential: &TokenHash) -> StoreResult<Option<Agent>> {
@@ -878,7 +930,7 @@ impl Store for PostgresStore {
 
     async fn delete_agent(&self, id: AgentId) -> StoreResult<()> {
         let mut c = self.client().await?;
-        agents::delete_agent(&mut c, id).await
+        settled(agents::delete_agent(&mut c, id).await, &c).await
     }
 
     async fn touch_agent(&self, id: AgentId, version: &str, at: DateTime<Utc>) -> StoreResult<()> {
@@ -923,7 +975,7 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
     ) -> StoreResult<JobLease> {
         let mut c = self.client().await?;
-        jobs::renew_job(&mut c, id, agent, lease, now).await
+        settled(jobs::renew_job(&mut c, id, agent, lease, now).await, &c).await
     }
 
     async fn append_job_log(
@@ -935,7 +987,11 @@ impl Store for PostgresStore {
     ) -> StoreResult<ChunkOutcome> {
         let chunks = encode_chunks(lines);
         let mut c = self.client().await?;
-        let (outcome, deployment) = jobs::append_job_log(&mut c, id, agent, seq, &chunks).await?;
+        let (outcome, deployment) = settled(
+            jobs::append_job_log(&mut c, id, agent, seq, &chunks).await,
+            &c,
+        )
+        .await?;
         drop(c);
         if matches!(outcome, ChunkOutcome::Stored { .. }) {
             self.announcer.log_appended(deployment);
@@ -952,7 +1008,7 @@ impl Store for PostgresStore {
     ) -> StoreResult<Job> {
         end.outputs = layer::seal(self.keys(), &end.outputs)?;
         let mut c = self.client().await?;
-        jobs::finish_job(&mut c, id, agent, &end, now).await
+        settled(jobs::finish_job(&mut c, id, agent, &end, now).await, &c).await
     }
 
     async fn job_spec(&self, id: &JobId) -> StoreResult<String> {
@@ -970,7 +1026,7 @@ impl Store for PostgresStore {
 
     async fn request_job_cancel(&self, id: &JobId, now: DateTime<Utc>) -> StoreResult<Job> {
         let mut c = self.client().await?;
-        jobs::request_job_cancel(&mut c, id, now).await
+        settled(jobs::request_job_cancel(&mut c, id, now).await, &c).await
     }
 
     async fn fail_unclaimed_job(
@@ -980,7 +1036,7 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Job> {
         let mut c = self.client().await?;
-        jobs::fail_unclaimed_job(&mut c, id, reason, now).await
+        settled(jobs::fail_unclaimed_job(&mut c, id, reason, now).await, &c).await
     }
 
     async fn count_running_jobs(&self) -> StoreResult<u64> {
@@ -1038,7 +1094,7 @@ impl Store for PostgresStore {
         if dry_run {
             ops::count_prunable(&c, &what).await
         } else {
-            ops::prune(&mut c, &what, limit).await
+            settled(ops::prune(&mut c, &what, limit).await, &c).await
         }
     }
 

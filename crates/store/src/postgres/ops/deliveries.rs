@@ -547,10 +547,8 @@ pub(in crate::postgres) async fn replay_delivery(
     let tx = client.transaction().await.map_err(db(CONTEXT))?;
     let delivery = select_delivery(&tx, id, true, CONTEXT).await?;
     if delivery.state != DeliveryState::Done {
-        // Rolled back here, not by the transaction's drop: that only queues
-        // the `ROLLBACK` on this connection, and until it runs the row stays
-        // locked, so a claim on another connection would skip the delivery.
-        tx.rollback().await.map_err(db(CONTEXT))?;
+        // The row stays locked until the dropped transaction's `ROLLBACK`
+        // runs: the store answers once it has (`settled`).
         return Err(StoreError::InvalidTransition {
             what: format!("delivery {id}"),
             from: "pending".to_owned(),
