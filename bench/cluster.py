@@ -22,6 +22,11 @@ What one run measures, each on a fresh server and database:
              in the same environment; kill -9 of A to the waiting one running
              on B.
 
+The header line also says how fast the machine is at the start of the run
+(SHA-256 blocks a second on one core, the median fsync of 4 KiB): this
+machine's speed moves by half within hours, so only figures of one run, or
+of runs with similar header figures, compare.
+
 PostgreSQL 15 from the system's binaries (initdb/pg_ctl, run as `nobody`
 when root) on 127.0.0.1, fsync on. Only 127.0.0.1 is contacted. Environment:
 REQUESTS (20000), CONCURRENCY (64), DEPLOYS (20000), DEPLOYS_E2E (1000),
@@ -434,6 +439,33 @@ def failover(tako, work, pg, lease, sweep):
             a.stop()
 
 
+def machine_speed(work):
+    """How fast this machine is right now, so runs of different hours can be
+    told apart: SHA-256 over 8 KiB blocks a second on one core (0.5 s of
+    it), and the median of 50 writes of 4 KiB each followed by an fsync, in
+    the bench's working directory."""
+    import hashlib
+    block = os.urandom(8192)
+    hashed, started = 0, time.perf_counter()
+    while time.perf_counter() - started < 0.5:
+        for _ in range(100):
+            hashlib.sha256(block).digest()
+        hashed += 100
+    per_second = hashed / (time.perf_counter() - started)
+    path = os.path.join(work, "fsync-probe")
+    took = []
+    with open(path, "wb") as f:
+        for _ in range(50):
+            began = time.perf_counter()
+            f.write(block[:4096])
+            f.flush()
+            os.fsync(f.fileno())
+            took.append(time.perf_counter() - began)
+    os.remove(path)
+    took.sort()
+    return per_second, took[len(took) // 2] * 1000
+
+
 def main():
     tako, work = sys.argv[1], sys.argv[2]
     requests = int(os.environ.get("REQUESTS", "20000"))
@@ -447,8 +479,11 @@ def main():
     pg = Postgres(work)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
+        hashes, fsync_ms = machine_speed(work)
         print(f"{started}, {os.cpu_count()} CPUs, load {load1()} at start; "
-              f"wrk -t2 -c{concurrency}, {requests} pushes per burst\n")
+              f"wrk -t2 -c{concurrency}, {requests} pushes per burst; "
+              f"machine: {hashes:,.0f} SHA-256 of 8 KiB/s on one core, "
+              f"fsync of 4 KiB {fsync_ms:.2f} ms (median of 50)\n")
         if "intake" in parts or "loaded" in parts:
             print("| store | deployments behind | accepted/s | p50 | p99 | max | acked | lost | all routed after | deployments finished during the burst | load |")
             print("|---|---|---|---|---|---|---|---|---|---|---|")
