@@ -250,6 +250,81 @@ fn a_feature_branch_cannot_route_itself_to_production() {
     assert!(db.deployments().is_empty());
 }
 
+/// `TAKO_LOG=…,tako_server::intake::batches=debug` logs each batch of
+/// deliveries the intake writes (its size, how long its first push waited,
+/// how long the store took), and `bench/intake_batches.py` sums such a log
+/// up: every push of a burst is in exactly one batch.
+#[test]
+fn the_intake_logs_its_batches_for_the_bench_to_sum_up() {
+    let origin = Origin::new(ROUTING);
+    let data = DataDir::new();
+    let log = data.path.parent().unwrap().join("batches.log");
+    let server = TakoServer::start_logging_to(
+        tako_bin(),
+        &data.path,
+        &[],
+        &[
+            ("TAKO_WEBHOOK_SECRET", SECRET),
+            ("TAKO_LOG", "warn,tako_server::intake::batches=debug"),
+        ],
+        &log,
+    );
+    let body = origin.push_commit("develop", "app.txt", "v1", "change");
+    std::thread::scope(|scope| {
+        for k in 0..12 {
+            let (server, body) = (&server, &body);
+            scope.spawn(move || {
+                let answer = post_push(server, &format!("batched-{k}"), body, SECRET);
+                assert_eq!(answer.status, 202, "{}", answer.text());
+            });
+        }
+    });
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let batches: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("a batch of deliveries written"))
+        .collect();
+    let field = |line: &str, name: &str| -> u64 {
+        let at = line
+            .find(&format!("{name}="))
+            .unwrap_or_else(|| panic!("no {name} in {line}"));
+        line[at + name.len() + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} is not a number in {line}"))
+    };
+    let mut pushes = 0;
+    for line in &batches {
+        pushes += field(line, "size");
+        field(line, "waited_us");
+        field(line, "took_us");
+    }
+    assert_eq!(pushes, 12, "{text}");
+    assert!(!text.contains(SECRET));
+    assert!(
+        !text.contains('\x1b'),
+        "a log that is not a terminal gets no colour codes: {text:?}"
+    );
+    let summary = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/intake_batches.py"))
+        .arg(&log)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&summary.stdout);
+    assert!(
+        summary.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&summary.stderr)
+    );
+    assert!(
+        printed.contains(&format!("batches {}, deliveries 12", batches.len())),
+        "{printed}"
+    );
+}
+
 #[test]
 fn bad_requests_are_refused_and_nothing_is_stored() {
     let origin = Origin::new(ROUTING);
