@@ -120,7 +120,11 @@ class Postgres:
         fresh initdb has one segment, and every 16 MB of a burst's WAL then
         creates and zero-fills a new one (wal_init_zero) while commits wait.
         PG_WARM_WAL_MB=0 measures that cold start."""
-        megabytes = int(os.environ.get("PG_WARM_WAL_MB", "256"))
+        value = os.environ.get("PG_WARM_WAL_MB", "256")
+        try:
+            megabytes = int(value)
+        except ValueError:
+            sys.exit(f"PG_WARM_WAL_MB={value!r}: give a whole number of megabytes (0: none)")
         if megabytes <= 0:
             return
         # generate_series rows of an int take ~36 bytes of heap each, and a
